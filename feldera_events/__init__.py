@@ -1,0 +1,102 @@
+"""feldera-events: an async SDK for Feldera's pipeline monitor events API.
+
+Wait for, watch and audit Feldera pipelines from asyncio code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._client import ApiKey, EventsClient, Timeouts
+from ._config import set_testing
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ClientClosedError,
+    DeploymentFailedError,
+    DeploymentStoppedError,
+    EventNotFoundError,
+    FelderaError,
+    NoEventsYetError,
+    NotFoundError,
+    PermissionDeniedError,
+    PipelineNotFoundError,
+    RateLimitError,
+    ResponseTooLargeError,
+    ResponseValidationError,
+    ServerError,
+    WaitError,
+    WaitTimeoutError,
+)
+from ._models import (
+    UNSET,
+    CombinedStatus,
+    DeploymentError,
+    OpenEnum,
+    PipelineEvent,
+    ProgramStatus,
+    ResourcesDesiredStatus,
+    ResourcesStatus,
+    RuntimeDesiredStatus,
+    RuntimeStatus,
+    Selector,
+    StorageStatus,
+    Unset,
+)
+from ._retry import RetryPolicy
+
+__all__ = [
+    "UNSET",
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "ApiKey",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientClosedError",
+    "CombinedStatus",
+    "DeploymentError",
+    "DeploymentFailedError",
+    "DeploymentStoppedError",
+    "EventNotFoundError",
+    "EventsClient",
+    "FelderaError",
+    "NoEventsYetError",
+    "NotFoundError",
+    "OpenEnum",
+    "PermissionDeniedError",
+    "PipelineEvent",
+    "PipelineNotFoundError",
+    "ProgramStatus",
+    "RateLimitError",
+    "ResourcesDesiredStatus",
+    "ResourcesStatus",
+    "ResponseTooLargeError",
+    "ResponseValidationError",
+    "RetryPolicy",
+    "RuntimeDesiredStatus",
+    "RuntimeStatus",
+    "Selector",
+    "ServerError",
+    "StorageStatus",
+    "Timeouts",
+    "Unset",
+    "WaitError",
+    "WaitTimeoutError",
+    "__version__",
+    "set_testing",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("feldera-events")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree
+            return "0+unknown"
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

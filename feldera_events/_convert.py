@@ -1,0 +1,228 @@
+"""The one cattrs converter that turns wire JSON into models and back.
+
+Strict where the spec is precise (booleans are booleans, ids are UUIDs, timestamps
+carry a timezone), lenient where servers evolve (unknown enum values and unknown
+keys are kept, untyped ``*_details`` pass through as they are).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from ._errors import ResponseValidationError
+from ._models import UNSET, DeploymentError, OpenEnum, PipelineEvent, Unset
+
+__all__ = ["converter", "format_datetime", "structure", "structure_list"]
+
+T = TypeVar("T")
+
+converter = cattrs.Converter(detailed_validation=True)
+
+
+def _structure_open_enum(value: Any, cls: type[OpenEnum]) -> OpenEnum:
+    member = cls._value2member_map_.get(value) if isinstance(value, str) else None
+    if member is not None:
+        return member  # type: ignore[return-value]
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string for {cls.__name__}, got {_json_type(value)}")
+    return cls(value)
+
+
+def _structure_str(value: Any, _: type) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {_json_type(value)}")
+    return value
+
+
+def _structure_bool(value: Any, _: type) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected a boolean, got {_json_type(value)}")
+    return value
+
+
+def _structure_uuid(value: Any, _: type) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"expected a UUID string, got {_json_type(value)}")
+    return uuid.UUID(value)
+
+
+def _structure_datetime(value: Any, _: type) -> _dt.datetime:
+    if not isinstance(value, str):
+        raise TypeError(f"expected an RFC 3339 date-time string, got {_json_type(value)}")
+    if "T" not in value and "t" not in value:
+        raise ValueError(f"expected an RFC 3339 date-time, got {value!r}")
+    parsed = _dt.datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError(f"date-time {value!r} has no timezone")
+    return parsed
+
+
+def format_datetime(value: _dt.datetime) -> str:
+    """RFC 3339 with microseconds, ``Z`` for UTC (as Feldera writes ``recorded_at``)."""
+    text = value.isoformat(timespec="microseconds")
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)
+
+
+# Class-based hooks dispatch on subclasses too (functools.singledispatch), so the
+# OpenEnum hook, being more specific than the str hook, wins for every status enum.
+converter.register_structure_hook(OpenEnum, _structure_open_enum)
+converter.register_unstructure_hook(OpenEnum, lambda e: e.value)
+converter.register_structure_hook(str, _structure_str)
+converter.register_structure_hook(bool, _structure_bool)
+converter.register_structure_hook(uuid.UUID, _structure_uuid)
+converter.register_unstructure_hook(uuid.UUID, str)
+converter.register_structure_hook(_dt.datetime, _structure_datetime)
+converter.register_unstructure_hook(_dt.datetime, format_datetime)
+
+
+def _object_hooks(cls: type[T], unset_fields: tuple[str, ...] = ()) -> None:
+    """Structure/unstructure hooks for a model that keeps unknown keys.
+
+    Fields that default to UNSET are omitted on the way out when still UNSET.
+    """
+    fields: tuple[attrs.Attribute[Any], ...] = attrs.fields(cls)  # type: ignore[arg-type]
+    known = frozenset(f.name for f in fields if f.name != "additional_properties")
+    # The fast path skips cattrs' per-field bookkeeping; when it fails, the detailed
+    # function runs on the same data to say exactly what was wrong, and where.
+    fast_fn = make_dict_structure_fn(
+        cls,
+        converter,
+        _cattrs_detailed_validation=False,
+        additional_properties=override(omit=True),
+    )
+    detailed_fn = make_dict_structure_fn(
+        cls,
+        converter,
+        _cattrs_detailed_validation=True,
+        additional_properties=override(omit=True),
+    )
+
+    def structure_fn(data: dict[str, Any], cls: type[T]) -> T:
+        try:
+            return fast_fn(data, cls)
+        except Exception:
+            detailed_fn(data, cls)
+            raise
+
+    overrides: dict[str, Any] = {name: override(omit_if_default=True) for name in unset_fields}
+    unstructure_fn = make_dict_unstructure_fn(
+        cls,
+        converter,
+        additional_properties=override(omit=True),
+        **overrides,
+    )
+
+    def structure_hook(data: Any, _: type) -> T:
+        if not isinstance(data, dict):
+            raise TypeError(f"expected a JSON object for {cls.__name__}, got {_json_type(data)}")
+        obj = structure_fn(data, cls)
+        if len(data) > len(known) or not known.issuperset(data):
+            extra = {k: v for k, v in data.items() if k not in known}
+            if extra:
+                obj = attrs.evolve(obj, additional_properties=extra)  # type: ignore[misc]
+        return obj
+
+    def unstructure_hook(obj: T) -> dict[str, Any]:
+        out: dict[str, Any] = unstructure_fn(obj)
+        extra: dict[str, Any] = obj.additional_properties  # type: ignore[attr-defined]
+        if extra:
+            out = {**extra, **out}
+        return out
+
+    converter.register_structure_hook(cls, structure_hook)
+    converter.register_unstructure_hook(cls, unstructure_hook)
+
+
+def _structure_optional_error(value: Any, _: Any) -> DeploymentError | Unset | None:
+    if value is None:
+        return None
+    if value is UNSET:
+        return Unset.UNSET
+    error: DeploymentError = converter.structure(value, DeploymentError)
+    return error
+
+
+def _unstructure_optional_error(value: DeploymentError | Unset | None) -> Any:
+    if value is None or value is UNSET:
+        return value
+    return converter.unstructure(value, DeploymentError)
+
+
+converter.register_structure_hook(
+    DeploymentError | None | Unset,
+    _structure_optional_error,
+)
+converter.register_unstructure_hook(
+    DeploymentError | None | Unset,
+    _unstructure_optional_error,
+)
+_object_hooks(DeploymentError)
+_object_hooks(
+    PipelineEvent,
+    unset_fields=(
+        "deployment_error",
+        "deployment_resources_status_details",
+        "deployment_runtime_status_details",
+        "storage_status_details",
+    ),
+)
+
+
+_VALIDATION_ERRORS = (cattrs.BaseValidationError, ValueError, TypeError, KeyError)
+
+
+def _reason(exc: Exception, what: str) -> str:
+    if isinstance(exc, cattrs.BaseValidationError):
+        messages = cattrs.transform_error(exc, path=what)
+        shown = "; ".join(messages[:5])
+        if len(messages) > 5:
+            shown += f"; and {len(messages) - 5} more"
+        return shown
+    return f"{exc} @ {what}"
+
+
+def structure(data: Any, cls: type[T], *, what: str = "$") -> T:
+    """Structure one model; any failure becomes :class:`ResponseValidationError`."""
+    try:
+        return converter.structure(data, cls)
+    except _VALIDATION_ERRORS as exc:
+        raise ResponseValidationError(_reason(exc, what)) from exc
+
+
+def structure_list(data: Any, cls: type[T], *, what: str = "$") -> list[T]:
+    """Structure a JSON array of models; any failure becomes :class:`ResponseValidationError`."""
+    if not isinstance(data, list):
+        raise ResponseValidationError(f"expected a JSON array, got {_json_type(data)} @ {what}")
+    hook: Callable[[Any, type[T]], T] = converter.get_structure_hook(cls)
+    out: list[T] = []
+    try:
+        for index, item in enumerate(data):
+            try:
+                out.append(hook(item, cls))
+            except _VALIDATION_ERRORS as exc:
+                raise ResponseValidationError(_reason(exc, f"{what}[{index}]")) from exc
+    except ResponseValidationError:
+        raise
+    return out

@@ -1,0 +1,414 @@
+"""The exception hierarchy of feldera-events.
+
+Everything this package raises on purpose derives from :class:`FelderaError`,
+except client-side validation of arguments, which raises :class:`ValueError`
+before any request is sent::
+
+    FelderaError
+    ├── ClientClosedError            (also RuntimeError) a call after close()
+    ├── APIConnectionError           the server was not reached, or the connection broke
+    │   └── APITimeoutError          (also TimeoutError) a per-request timeout
+    ├── APIStatusError               the server answered with an HTTP error status
+    │   ├── BadRequestError          400
+    │   ├── AuthenticationError      401
+    │   ├── PermissionDeniedError    403
+    │   ├── NotFoundError            404
+    │   │   ├── PipelineNotFoundError    UnknownPipelineName
+    │   │   ├── EventNotFoundError       UnknownPipelineMonitorEvent (never existed or cleaned up)
+    │   │   └── NoEventsYetError         NoPipelineMonitorEventsAvailable
+    │   ├── RateLimitError           429
+    │   └── ServerError              5xx
+    ├── ResponseValidationError      a 2xx body that is not JSON or not the documented shape
+    │   └── ResponseTooLargeError    a body above the client's size cap (not read)
+    └── WaitError                    a wait ended without success
+        ├── DeploymentFailedError    Stopped with a deployment error (carries the server's error)
+        │   └── DeploymentStoppedError   the pipeline was stopped (desired Stopped) without an error
+        └── WaitTimeoutError         (also TimeoutError) the overall deadline passed
+
+No message, repr or attribute of these exceptions contains an API key.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._models import PipelineEvent
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientClosedError",
+    "DeploymentFailedError",
+    "DeploymentStoppedError",
+    "EventNotFoundError",
+    "FelderaError",
+    "NoEventsYetError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PipelineNotFoundError",
+    "RateLimitError",
+    "ResponseTooLargeError",
+    "ResponseValidationError",
+    "ServerError",
+    "WaitError",
+    "WaitTimeoutError",
+]
+
+#: How much of a response body an exception keeps (and shows) at most.
+BODY_EXCERPT_LIMIT = 500
+
+
+def excerpt(body: bytes | str | None, limit: int = BODY_EXCERPT_LIMIT) -> str:
+    """A short, printable excerpt of a response body."""
+    if body is None:
+        return ""
+    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+    text = " ".join(text.split())
+    if len(text) > limit:
+        return text[:limit] + f"... ({len(text) - limit} more characters)"
+    return text
+
+
+class FelderaError(Exception):
+    """Base class of every error raised by feldera-events."""
+
+
+class ClientClosedError(FelderaError, RuntimeError):
+    """A request was made on an :class:`EventsClient` that has been closed."""
+
+
+class APIConnectionError(FelderaError):
+    """The server could not be reached, or the connection broke before a full answer.
+
+    ``url`` is the request URL (never with credentials); the underlying aiohttp or
+    OS error is chained as ``__cause__``.
+    """
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.url = url
+
+
+class APITimeoutError(APIConnectionError, TimeoutError):
+    """A single request took longer than its per-request timeout (:class:`Timeouts`)."""
+
+
+class APIStatusError(FelderaError):
+    """The server answered with an HTTP error status.
+
+    Attributes mirror Feldera's ``ErrorResponse`` where the body had one:
+    ``error_code`` and ``message`` (``error_code`` is None and ``message`` an excerpt
+    of the body when the body was not a Feldera error, such as a proxy's HTML page),
+    ``details`` (None when absent), and ``retry_after`` in seconds when the response
+    carried a ``Retry-After`` header.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        error_code: str | None = None,
+        details: Any = None,
+        retry_after: float | None = None,
+        method: str = "GET",
+        url: str | None = None,
+        body: str = "",
+    ) -> None:
+        self.status_code = status_code
+        self.error_code = error_code
+        self.message = message
+        self.details = details
+        self.retry_after = retry_after
+        self.method = method
+        self.url = url
+        self.body = body
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        head = f"HTTP {self.status_code}"
+        if self.error_code:
+            head += f" {self.error_code}"
+        text = f"{head}: {self.message}" if self.message else head
+        if self.url:
+            text += f" ({self.method} {self.url})"
+        if self.retry_after is not None:
+            text += f" [Retry-After: {self.retry_after:g}s]"
+        return text
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(status_code={self.status_code!r}, "
+            f"error_code={self.error_code!r}, message={self.message!r})"
+        )
+
+    def __reduce__(self) -> Any:
+        return (_rebuild_status_error, (type(self), self.__dict__.copy()))
+
+
+def _rebuild_status_error(cls: type[APIStatusError], state: dict[str, Any]) -> APIStatusError:
+    err = cls.__new__(cls)
+    err.__dict__.update(state)
+    Exception.__init__(err, err._text())
+    return err
+
+
+class BadRequestError(APIStatusError):
+    """HTTP 400 (for example ``InvalidUuidParam``, or a rejected selector)."""
+
+
+class AuthenticationError(APIStatusError):
+    """HTTP 401: missing, wrong or expired API key or token."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """HTTP 403: the key's role is not allowed to read this pipeline."""
+
+
+class NotFoundError(APIStatusError):
+    """HTTP 404 (the specific Feldera cases have their own subclasses)."""
+
+
+class PipelineNotFoundError(NotFoundError):
+    """404 ``UnknownPipelineName``: no pipeline of that name in the tenant."""
+
+
+class EventNotFoundError(NotFoundError):
+    """404 ``UnknownPipelineMonitorEvent``: the event never existed or was cleaned up."""
+
+
+class NoEventsYetError(NotFoundError):
+    """404 ``NoPipelineMonitorEventsAvailable``: the pipeline has no events recorded yet."""
+
+
+class RateLimitError(APIStatusError):
+    """HTTP 429."""
+
+
+class ServerError(APIStatusError):
+    """HTTP 5xx (503 ``LockTookTooLong`` and proxy 502/504 pages among them)."""
+
+
+class ResponseValidationError(FelderaError):
+    """A successful response whose body is not JSON, or not the documented shape.
+
+    ``reason`` is a readable description (from :func:`cattrs.transform_error` for
+    shape errors), ``body`` a size-capped excerpt of what was received.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        status_code: int | None = None,
+        body: str = "",
+        url: str | None = None,
+    ) -> None:
+        self.reason = reason
+        self.status_code = status_code
+        self.body = body
+        self.url = url
+        text = f"invalid response: {reason}"
+        if url:
+            text += f" (GET {url}"
+            text += f", HTTP {status_code})" if status_code is not None else ")"
+        if body:
+            text += f"; body: {body}"
+        super().__init__(text)
+
+    def __reduce__(self) -> Any:
+        return (
+            _rebuild_validation_error,
+            (type(self), self.reason, self.status_code, self.body, self.url),
+        )
+
+
+def _rebuild_validation_error(
+    cls: type[ResponseValidationError],
+    reason: str,
+    status_code: int | None,
+    body: str,
+    url: str | None,
+) -> ResponseValidationError:
+    return cls(reason, status_code=status_code, body=body, url=url)
+
+
+class ResponseTooLargeError(ResponseValidationError):
+    """The response body was larger than the client's ``max_body_size``; it was not read."""
+
+
+class WaitError(FelderaError):
+    """A wait ended without reaching its goal."""
+
+
+class DeploymentFailedError(WaitError):
+    """The pipeline's deployment failed: resources status ``Stopped`` with an error.
+
+    Carries the server's error: ``error_code``, ``message`` and ``details`` from the
+    event's ``deployment_error``, plus the ``event`` itself and ``pipeline_name``.
+    """
+
+    def __init__(
+        self,
+        pipeline_name: str,
+        event: PipelineEvent | None,
+        *,
+        error_code: str | None,
+        message: str,
+        details: Any = None,
+    ) -> None:
+        self.pipeline_name = pipeline_name
+        self.event = event
+        self.error_code = error_code
+        self.message = message
+        self.details = details
+        code = f" with {error_code}" if error_code else ""
+        super().__init__(f"pipeline {pipeline_name!r} failed{code}: {message}")
+
+    def __reduce__(self) -> Any:
+        return (
+            _rebuild_deployment_failed,
+            (
+                type(self),
+                self.pipeline_name,
+                self.event,
+                self.error_code,
+                self.message,
+                self.details,
+            ),
+        )
+
+
+def _rebuild_deployment_failed(
+    cls: type[DeploymentFailedError],
+    pipeline_name: str,
+    event: PipelineEvent | None,
+    error_code: str | None,
+    message: str,
+    details: Any,
+) -> DeploymentFailedError:
+    err = cls.__new__(cls)
+    DeploymentFailedError.__init__(
+        err, pipeline_name, event, error_code=error_code, message=message, details=details
+    )
+    return err
+
+
+class DeploymentStoppedError(DeploymentFailedError):
+    """The pipeline was asked to stop (desired status ``Stopped``) without an error.
+
+    Someone stopped it while we were waiting for it to be provisioned.
+    """
+
+    def __init__(
+        self,
+        pipeline_name: str,
+        event: PipelineEvent | None,
+        *,
+        error_code: str | None = None,
+        message: str = "",
+        details: Any = None,
+    ) -> None:
+        message = message or (
+            "it was stopped (desired status changed to Stopped, no deployment error) "
+            "before it was provisioned"
+        )
+        super().__init__(
+            pipeline_name, event, error_code=error_code, message=message, details=details
+        )
+
+
+class WaitTimeoutError(WaitError, TimeoutError):
+    """The overall deadline of a wait passed.
+
+    ``last_event`` is the newest event seen (None if none was), ``elapsed`` the
+    seconds waited, ``polls`` how many requests the wait made.
+    """
+
+    def __init__(
+        self,
+        pipeline_name: str,
+        *,
+        timeout: float | None,
+        elapsed: float,
+        polls: int,
+        last_event: PipelineEvent | None = None,
+        what: str = "the awaited state",
+    ) -> None:
+        self.pipeline_name = pipeline_name
+        self.timeout = timeout
+        self.elapsed = elapsed
+        self.polls = polls
+        self.last_event = last_event
+        self.what = what
+        last = "no event seen"
+        if last_event is not None:
+            stamp = last_event.recorded_at.astimezone(_dt.UTC).isoformat(timespec="seconds")
+            last = f"last status {last_event.describe()} recorded at {stamp}"
+        super().__init__(
+            f"timed out after {elapsed:.1f}s waiting for pipeline {pipeline_name!r} "
+            f"to reach {what} ({polls} polls; {last})"
+        )
+
+    def __reduce__(self) -> Any:
+        return (
+            _rebuild_wait_timeout,
+            (
+                type(self),
+                self.pipeline_name,
+                self.timeout,
+                self.elapsed,
+                self.polls,
+                self.last_event,
+                self.what,
+            ),
+        )
+
+
+def _rebuild_wait_timeout(
+    cls: type[WaitTimeoutError],
+    pipeline_name: str,
+    timeout: float | None,
+    elapsed: float,
+    polls: int,
+    last_event: PipelineEvent | None,
+    what: str,
+) -> WaitTimeoutError:
+    return cls(
+        pipeline_name,
+        timeout=timeout,
+        elapsed=elapsed,
+        polls=polls,
+        last_event=last_event,
+        what=what,
+    )
+
+
+STATUS_CLASSES: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    429: RateLimitError,
+}
+
+NOT_FOUND_CODES: dict[str, type[NotFoundError]] = {
+    "UnknownPipelineName": PipelineNotFoundError,
+    "UnknownPipelineMonitorEvent": EventNotFoundError,
+    "NoPipelineMonitorEventsAvailable": NoEventsYetError,
+}
+
+
+def status_error_class(status_code: int, error_code: str | None) -> type[APIStatusError]:
+    """The exception class for an HTTP error status and Feldera error code."""
+    if status_code == 404 and error_code in NOT_FOUND_CODES:
+        return NOT_FOUND_CODES[error_code]
+    if status_code >= 500:
+        return ServerError
+    return STATUS_CLASSES.get(status_code, APIStatusError)

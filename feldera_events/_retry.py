@@ -1,0 +1,189 @@
+"""The request retry policy: what is transient, how long to wait, when to give up.
+
+Built on tenacity. Defaults and where they come from:
+
+========================  ===========  ==================================================
+setting                   default      why
+========================  ===========  ==================================================
+``attempts``              4            the official SDK's ``RetryConfig.max_retries=3``
+                                       (4 tries in all)
+``timeout``               60 s         a deadline for one call with all its retries, as
+                                       stamina's 45 s ``timeout``; Smithy waiters insist
+                                       a caller always has a total time
+``wait_initial``          0.5 s        between stamina's 0.1 s and the official SDK's
+                                       2 s: reading events is cheap, a blip is short
+``wait_exp_base``         2            the official SDK and stamina
+``wait_max``              30 s         a single wait never longer than half the deadline
+                                       (official SDK 64 s, stamina 5 s)
+``wait_jitter``           1.0 s        stamina's ``wait_jitter``: hundreds of waiters
+                                       sharing one manager must not retry in step
+``max_retry_after``       60 s         ``Retry-After`` is honoured up to this (Feldera's
+                                       503s say 5 s), and never past the deadline
+``retry_statuses``        408 429 502  the official SDK and the spec's own guidance
+                          503 504
+========================  ===========  ==================================================
+
+Connection errors and per-request timeouts are transient too. Other 4xx,
+``ResponseValidationError`` and cancellation are never retried; after the last
+attempt the real exception is raised, never ``tenacity.RetryError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import attrs
+import tenacity
+
+from ._config import is_testing
+from ._errors import APIConnectionError, APIStatusError, FelderaError
+
+__all__ = ["RetryPolicy", "call_with_retry", "is_transient"]
+
+T = TypeVar("T")
+logger = logging.getLogger("feldera_events")
+
+DEFAULT_RETRY_STATUSES = frozenset({408, 429, 502, 503, 504})
+
+
+def _positive(name: str) -> Callable[[object, attrs.Attribute[float], float], None]:
+    def check(_: object, __: attrs.Attribute[float], value: float) -> None:
+        if value < 0:
+            raise ValueError(f"RetryPolicy.{name} must be >= 0, got {value!r}")
+
+    return check
+
+
+def _check_attempts(_: object, __: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"RetryPolicy.attempts must be an integer >= 1, got {value!r}")
+
+
+def _check_timeout(_: object, __: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and not value > 0:
+        raise ValueError(f"RetryPolicy.timeout must be > 0 or None, got {value!r}")
+
+
+def _check_base(_: object, __: attrs.Attribute[float], value: float) -> None:
+    if not value >= 1:
+        raise ValueError(f"RetryPolicy.wait_exp_base must be >= 1, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """How transient failures of one request are retried (see the module docs for defaults).
+
+    ``attempts`` counts every try, the first included (1 disables retries);
+    ``timeout`` is the deadline in seconds for the call and all its retries (None:
+    attempts alone limit it). Waits grow as ``wait_initial * wait_exp_base**n``, capped
+    at ``wait_max``, plus up to ``wait_jitter`` seconds of random jitter; a
+    ``Retry-After`` header replaces the computed wait, capped at ``max_retry_after``.
+    A retry whose wait would end past the deadline is not made: the last error is
+    raised instead.
+    """
+
+    attempts: int = attrs.field(default=4, validator=_check_attempts)
+    timeout: float | None = attrs.field(default=60.0, validator=_check_timeout)
+    wait_initial: float = attrs.field(default=0.5, validator=_positive("wait_initial"))
+    wait_max: float = attrs.field(default=30.0, validator=_positive("wait_max"))
+    wait_exp_base: float = attrs.field(default=2.0, validator=_check_base)
+    wait_jitter: float = attrs.field(default=1.0, validator=_positive("wait_jitter"))
+    max_retry_after: float = attrs.field(default=60.0, validator=_positive("max_retry_after"))
+    retry_statuses: frozenset[int] = attrs.field(
+        default=DEFAULT_RETRY_STATUSES, converter=frozenset
+    )
+
+    @classmethod
+    def disabled(cls) -> RetryPolicy:
+        """A policy that never retries."""
+        return cls(attempts=1)
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is worth another attempt under this policy."""
+        if isinstance(exc, APIConnectionError):
+            return True
+        return isinstance(exc, APIStatusError) and exc.status_code in self.retry_statuses
+
+    def backoff(self, retry_number: int, exc: BaseException | None = None) -> float:
+        """The wait before retry number ``retry_number`` (1 for the first retry)."""
+        if is_testing():
+            return 0.0
+        retry_after = getattr(exc, "retry_after", None)
+        if isinstance(exc, APIStatusError) and retry_after is not None:
+            return min(max(float(retry_after), 0.0), self.max_retry_after)
+        exp = self.wait_initial * self.wait_exp_base ** (retry_number - 1)
+        wait = min(exp, self.wait_max)
+        if self.wait_jitter:
+            wait += random.uniform(0, self.wait_jitter)
+        return wait
+
+
+def is_transient(exc: BaseException, policy: RetryPolicy | None = None) -> bool:
+    """Whether ``exc`` is a transient failure under ``policy`` (default policy if None)."""
+    return (policy or _DEFAULT).is_transient(exc)
+
+
+_DEFAULT = RetryPolicy()
+
+
+async def call_with_retry(
+    call: Callable[[], Awaitable[T]],
+    policy: RetryPolicy,
+    *,
+    describe: str,
+    deadline: float | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> T:
+    """Run ``call`` under ``policy``.
+
+    ``describe`` names the request in log lines (method and path, no secrets);
+    ``deadline`` is an absolute ``clock()`` time that the retries must not pass,
+    in addition to the policy's own ``timeout``.
+    """
+    start = clock()
+    limit = start + policy.timeout if policy.timeout is not None else None
+    if deadline is not None:
+        limit = deadline if limit is None else min(limit, deadline)
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        return policy.backoff(state.attempt_number, exc)
+
+    def stop(state: tenacity.RetryCallState) -> bool:
+        if state.attempt_number >= policy.attempts:
+            return True
+        return limit is not None and clock() + (state.upcoming_sleep or 0.0) > limit
+
+    def retry(state: tenacity.RetryCallState) -> bool:
+        if state.outcome is None or not state.outcome.failed:
+            return False
+        exc = state.outcome.exception()
+        return isinstance(exc, FelderaError) and policy.is_transient(exc)
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        logger.warning(
+            "%s failed (attempt %d of %d): %s: %s; retrying in %.2fs",
+            describe,
+            state.attempt_number,
+            policy.attempts,
+            type(exc).__name__,
+            exc,
+            state.upcoming_sleep,
+        )
+
+    retrying = tenacity.AsyncRetrying(
+        retry=retry,
+        stop=stop,
+        wait=wait,
+        before_sleep=before_sleep,
+        reraise=True,
+        sleep=sleep,
+    )
+    return await retrying(call)

@@ -1,0 +1,111 @@
+"""Extract the parts of Feldera's OpenAPI spec this project depends on.
+
+Usage::
+
+    python tests/tools/extract_schemas.py [PATH_TO_OPENAPI_JSON]
+
+Reads the upstream spec (default ``../shared/feldera-openapi.json``, relative to the
+repository root) and writes ``tests/data/feldera_openapi_subset.json``: a small, valid
+OpenAPI 3 document holding the operations listed in ``PATHS`` and every schema they
+reference (transitively), plus the named ``EXTRA_SCHEMAS``.  The test suite reads only
+that file, so it runs without ``../shared``; re-running this script after an upstream
+release and diffing the output shows drift.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_SPEC = ROOT.parent / "shared" / "feldera-openapi.json"
+OUTPUT = ROOT / "tests" / "data" / "feldera_openapi_subset.json"
+
+PATHS = [
+    "/v0/pipelines/{pipeline_name}/events",
+    "/v0/pipelines/{pipeline_name}/events/{event_id}",
+    "/v0/cluster/events",
+    "/v0/cluster/events/{event_id}",
+    "/v0/cluster_healthz",
+    "/v0/config",
+    "/v0/pipelines",
+    "/v0/pipelines/{pipeline_name}",
+    "/v0/pipelines/{pipeline_name}/start",
+    "/v0/pipelines/{pipeline_name}/stop",
+    "/v0/pipelines/{pipeline_name}/pause",
+    "/v0/pipelines/{pipeline_name}/resume",
+    "/v0/pipelines/{pipeline_name}/clear",
+    "/v0/pipelines/{pipeline_name}/dismiss_error",
+]
+
+EXTRA_SCHEMAS = [
+    "PipelineMonitorEventSelectedInfo",
+    "PipelineMonitorEventFieldSelector",
+    "ErrorResponse",
+    "ResourcesStatus",
+    "ResourcesDesiredStatus",
+    "RuntimeStatus",
+    "RuntimeDesiredStatus",
+    "StorageStatus",
+    "ProgramStatus",
+    "CombinedStatus",
+    "CombinedDesiredStatus",
+    "RuntimeStatusDetails",
+    "StorageStatusDetails",
+    "ClusterMonitorEventSelectedInfo",
+    "ClusterMonitorEventFieldSelector",
+    "MonitorStatus",
+]
+
+
+def _refs(node: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+            found.add(ref.rsplit("/", 1)[1])
+        for value in node.values():
+            found |= _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= _refs(value)
+    return found
+
+
+def extract(spec: dict[str, Any]) -> dict[str, Any]:
+    all_schemas = spec["components"]["schemas"]
+    paths = {p: spec["paths"][p] for p in PATHS}
+    wanted: set[str] = set(EXTRA_SCHEMAS) | _refs(paths)
+    done: set[str] = set()
+    while wanted - done:
+        name = sorted(wanted - done)[0]
+        done.add(name)
+        wanted |= _refs(all_schemas[name])
+    return {
+        "openapi": spec["openapi"],
+        "info": {
+            "title": spec["info"]["title"] + " (subset for feldera-events tests)",
+            "version": spec["info"]["version"],
+        },
+        "paths": paths,
+        "components": {
+            "schemas": {n: all_schemas[n] for n in sorted(done)},
+            "securitySchemes": spec["components"].get("securitySchemes", {}),
+        },
+    }
+
+
+def main(argv: list[str]) -> int:
+    src = Path(argv[1]) if len(argv) > 1 else DEFAULT_SPEC
+    spec = json.loads(src.read_text(encoding="utf-8"))
+    subset = extract(spec)
+    OUTPUT.write_text(json.dumps(subset, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    print(f"wrote {OUTPUT.relative_to(ROOT)}: {len(subset['paths'])} paths, "
+          f"{len(subset['components']['schemas'])} schemas (spec {subset['info']['version']})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))
