@@ -46,6 +46,15 @@ from ._models import (
     StorageStatus,
     Unset,
 )
+from ._poller import (
+    EventCallback,
+    Outcome,
+    Poller,
+    PollPolicy,
+    Since,
+    WaitResult,
+    wait_until_provisioned,
+)
 from ._retry import RetryPolicy
 
 __all__ = [
@@ -61,15 +70,19 @@ __all__ = [
     "DeploymentError",
     "DeploymentFailedError",
     "DeploymentStoppedError",
+    "EventCallback",
     "EventNotFoundError",
     "EventsClient",
     "FelderaError",
     "NoEventsYetError",
     "NotFoundError",
     "OpenEnum",
+    "Outcome",
     "PermissionDeniedError",
     "PipelineEvent",
     "PipelineNotFoundError",
+    "PollPolicy",
+    "Poller",
     "ProgramStatus",
     "RateLimitError",
     "ResourcesDesiredStatus",
@@ -81,13 +94,16 @@ __all__ = [
     "RuntimeStatus",
     "Selector",
     "ServerError",
+    "Since",
     "StorageStatus",
     "Timeouts",
     "Unset",
     "WaitError",
+    "WaitResult",
     "WaitTimeoutError",
     "__version__",
     "set_testing",
+    "wait_until_provisioned",
 ]
 
 
