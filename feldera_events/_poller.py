@@ -27,6 +27,7 @@ from ._client import EventsClient, check_pipeline_name
 from ._errors import (
     APIConnectionError,
     APIStatusError,
+    APITimeoutError,
     DeploymentFailedError,
     DeploymentStoppedError,
     EventNotFoundError,
@@ -237,7 +238,7 @@ class _WaitState:
         """The error for a deadline that passed: a timeout, or, for a server never
         reached in this wait, the connection error (a wrong URL is not a timeout)."""
         if not self.reached:
-            err = APIConnectionError(
+            err = APITimeoutError(
                 f"no answer from {url} within the {self.timeout:g}s deadline of this wait",
                 url=url,
             )

@@ -1,0 +1,617 @@
+"""The poller against the simulated manager on loopback (scaled timings)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+import feldera_events
+from feldera_events import (
+    APIConnectionError,
+    AuthenticationError,
+    DeploymentFailedError,
+    DeploymentStoppedError,
+    EventsClient,
+    Outcome,
+    PipelineEvent,
+    PipelineNotFoundError,
+    Poller,
+    PollPolicy,
+    ResourcesStatus,
+    RetryPolicy,
+    Timeouts,
+    WaitTimeoutError,
+)
+from feldera_events.testing import FakeFeldera, Fault
+
+FAST = PollPolicy(initial=0.02, maximum=0.05, jitter=0.0)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeFeldera]:
+    async with FakeFeldera(speed=50) as server:
+        yield server
+
+
+@pytest.fixture
+async def client(fake: FakeFeldera) -> AsyncIterator[EventsClient]:
+    async with EventsClient(fake.url) as c:
+        yield c
+
+
+@pytest.fixture
+def poller(client: EventsClient) -> Poller:
+    return Poller(client, poll=FAST)
+
+
+@pytest.fixture
+def real_waits() -> Iterator[None]:
+    """Turn testing mode off, so Retry-After and backoff really wait."""
+    feldera_events.set_testing(False)
+    try:
+        yield
+    finally:
+        feldera_events.set_testing(True)
+
+
+def event_ids(fake: FakeFeldera, name: str) -> list[str]:
+    return [e["event_id"] for e in reversed(fake.events(name))]
+
+
+async def test_real_start_provisions_and_reports_each_event(
+    fake: FakeFeldera, poller: Poller
+) -> None:
+    fake.create_pipeline("p")
+    seen: list[PipelineEvent] = []
+    fake.start("p")
+    ev = await poller.wait_until_provisioned("p", timeout=10, on_event=seen.append)
+    assert ev.is_provisioned
+    assert ev.deployment_resources_status is ResourcesStatus.PROVISIONED
+    assert ev.event_id == seen[-1].event_id
+    assert len({e.event_id for e in seen}) == len(seen)  # each new event once
+    assert str(ev.event_id) in event_ids(fake, "p")
+
+
+async def test_async_on_event_callback_is_awaited(fake: FakeFeldera, poller: Poller) -> None:
+    fake.create_pipeline("p")
+    fake.start("p")
+    seen: list[str] = []
+
+    async def record(ev: PipelineEvent) -> None:
+        await asyncio.sleep(0)
+        seen.append(ev.deployment_resources_status.value)
+
+    await poller.wait_until_provisioned("p", timeout=10, on_event=record)
+    assert seen[-1] == "Provisioned"
+
+
+async def test_provisioning_timeout_fails_with_server_error(
+    fake: FakeFeldera, poller: Poller
+) -> None:
+    fake.create_pipeline("p")
+    fake.fail_next_start("p", "provisioning_timeout")
+    fake.start("p")
+    with pytest.raises(DeploymentFailedError) as info:
+        await poller.wait_until_provisioned("p", timeout=20)
+    err = info.value
+    assert not isinstance(err, DeploymentStoppedError)
+    assert err.pipeline_name == "p"
+    assert err.error_code == "PipelineProvisioningTimeout"
+    assert err.message
+    assert err.event is not None and err.event.has_failed
+    assert "'p'" in str(err) and "PipelineProvisioningTimeout" in str(err)
+    assert err.message in str(err)
+
+
+async def test_worker_panic_fails_with_runtime_error(fake: FakeFeldera, poller: Poller) -> None:
+    fake.create_pipeline("p")
+    fake.start("p")
+    await poller.wait_until_provisioned("p", timeout=10)
+    since = await poller.client.get_event("p")
+    fake.panic("p", "worker 3 panicked")
+    with pytest.raises(DeploymentFailedError) as info:
+        await poller.wait_until_provisioned("p", timeout=10, since=since)
+    assert info.value.error_code == "RuntimeError.WorkerPanic"
+    assert "worker 3 panicked" in str(info.value)
+    assert info.value.details is not None
+
+
+async def test_start_failure_at_provision_check(fake: FakeFeldera, poller: Poller) -> None:
+    fake.create_pipeline("p")
+    fake.fail_next_start("p", "provision_check", message="no such storage class")
+    fake.start("p")
+    with pytest.raises(DeploymentFailedError) as info:
+        await poller.wait_until_provisioned("p", timeout=10)
+    assert "no such storage class" in info.value.message
+
+
+async def test_stop_mid_wait_is_its_own_failure(fake: FakeFeldera, poller: Poller) -> None:
+    fake.create_pipeline("p", timings=feldera_events.testing.Timings(provisioning=1000))
+    fake.start("p")
+
+    def stop_when_provisioning(ev: PipelineEvent) -> None:
+        if ev.deployment_resources_status is ResourcesStatus.PROVISIONING:
+            fake.stop("p", force=True)
+
+    with pytest.raises(DeploymentStoppedError) as info:
+        await poller.wait_until_provisioned("p", timeout=10, on_event=stop_when_provisioning)
+    assert info.value.error_code is None
+    assert "stopped" in str(info.value)
+    assert "'p'" in str(info.value)
+
+
+async def test_failed_event_cleaned_up_before_full_read(poller: Poller) -> None:
+    async with (
+        FakeFeldera(speed=50, retention=1, cleanup_interval=3600) as fake,
+        EventsClient(fake.url) as client,
+    ):
+        p = Poller(client, poll=FAST)
+        fake.create_pipeline("p")
+        fake.fail_next_start("p", "provision_check", message="boom")
+        fake.start("p")
+        cleaned: list[str] = []
+
+        def on_event(ev: PipelineEvent) -> None:
+            if ev.has_failed and not cleaned:
+                # A newer event arrives and the cleaner removes the failed one
+                # between the status poll and the selector=all read.
+                fake.heartbeat("p")
+                assert fake.run_cleanup() >= 1
+                cleaned.append(str(ev.event_id))
+
+        with pytest.raises(DeploymentFailedError) as info:
+            await p.wait_until_provisioned("p", timeout=10, on_event=on_event)
+        assert cleaned
+        assert info.value.message == "boom"
+        assert info.value.event is not None
+        assert str(info.value.event.event_id) != cleaned[0]
+        reads = [r for r in fake.requests if r.query.get("selector") == "all"]
+        assert [r.status for r in reads] == [404, 200]
+        assert reads[0].path.endswith(cleaned[0])
+        assert reads[1].path.endswith("/latest")
+
+
+async def test_no_events_yet_keeps_polling(fake: FakeFeldera, poller: Poller) -> None:
+    fake.create_pipeline("p", record_events=False)
+    task = asyncio.create_task(poller.wait_until_provisioned("p", timeout=10))
+    await fake.wait_for(lambda: sum(r.status == 404 for r in fake.requests) >= 2)
+    assert not task.done()
+    fake.start("p")
+    ev = await task
+    assert ev.is_provisioned
+
+
+async def test_unknown_pipeline_fails_at_once(fake: FakeFeldera, poller: Poller) -> None:
+    with pytest.raises(PipelineNotFoundError) as info:
+        await poller.wait_until_provisioned("nope", timeout=10)
+    assert info.value.error_code == "UnknownPipelineName"
+    assert len(fake.requests) == 1
+
+
+async def test_wait_for_pipeline_that_is_created_later(fake: FakeFeldera, poller: Poller) -> None:
+    task = asyncio.create_task(
+        poller.wait_until_provisioned("later", timeout=10, wait_for_pipeline=True)
+    )
+    await fake.wait_for(lambda: len(fake.requests) >= 2)
+    assert not task.done()
+    fake.create_pipeline("later")
+    fake.start("later")
+    assert (await task).is_provisioned
+
+
+async def test_authentication_error_raised_at_once() -> None:
+    async with FakeFeldera(speed=50, api_keys=["apikey:right"]) as fake:
+        fake.create_pipeline("p")
+        async with EventsClient(fake.url, api_key="apikey:wrong") as client:
+            with pytest.raises(AuthenticationError):
+                await Poller(client, poll=FAST).wait_until_provisioned("p", timeout=10)
+        assert len(fake.requests) == 1
+
+
+async def test_since_ignores_the_current_provisioned_state(
+    fake: FakeFeldera, poller: Poller
+) -> None:
+    fake.create_pipeline("p")
+    fake.start("p")
+    first = await poller.wait_until_provisioned("p", timeout=10)
+    await fake.wait_for_status("p", deployment_runtime_status="Running")
+    current = await poller.client.get_event("p")
+    task = asyncio.create_task(poller.wait_until_provisioned("p", timeout=10, since=current))
+    await fake.wait_for(lambda: len(fake.requests) >= 5)
+    assert not task.done()  # Provisioned, but not after `since`
+    fake.stop("p", force=True)
+    await fake.wait_for_status("p", deployment_resources_status="Stopped")
+    fake.start("p")
+    second = await task
+    assert second.recorded_at > current.recorded_at
+    assert second.event_id != first.event_id
+
+
+async def test_since_skips_a_stale_error(fake: FakeFeldera, poller: Poller) -> None:
+    fake.create_pipeline("p")
+    fake.fail_next_start("p", "provision_check")
+    fake.start("p")
+    with pytest.raises(DeploymentFailedError):
+        await poller.wait_until_provisioned("p", timeout=10)
+    now = dt.datetime.now(dt.UTC)
+    task = asyncio.create_task(poller.wait_until_provisioned("p", timeout=10, since=now))
+    await fake.wait_for(lambda: len(fake.requests) >= 8)
+    assert not task.done()  # the old error is not terminal
+    fake.start("p")  # dismisses the error by default
+    assert (await task).is_provisioned
+
+
+async def test_since_accepts_an_event_id(fake: FakeFeldera, poller: Poller) -> None:
+    fake.create_pipeline("p")
+    fake.start("p")
+    await fake.wait_for_status("p", deployment_runtime_status="Running")
+    current = await poller.client.get_event("p")
+    with pytest.raises(WaitTimeoutError):
+        await poller.wait_until_provisioned("p", timeout=0.3, since=str(current.event_id))
+
+
+async def test_since_rejects_naive_datetime(poller: Poller) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await poller.wait_until_provisioned("p", timeout=1, since=dt.datetime(2026, 1, 1))
+
+
+async def test_timeout_is_required_and_validated(poller: Poller) -> None:
+    with pytest.raises(TypeError):
+        await poller.wait_until_provisioned("p")  # type: ignore[call-arg]
+    for bad in (0, -1, "10", float("nan")):
+        with pytest.raises(ValueError, match="timeout"):
+            await poller.wait_until_provisioned("p", timeout=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="pipeline_name"):
+        await poller.wait_until_provisioned("", timeout=1)
+
+
+async def test_transient_errors_after_first_answer_do_not_end_the_wait(
+    fake: FakeFeldera, poller: Poller
+) -> None:
+    fake.create_pipeline("p", timings=feldera_events.testing.Timings(provisioning=20))
+    fake.start("p")
+
+    injected: list[bool] = []
+
+    def on_event(ev: PipelineEvent) -> None:
+        if not injected:
+            injected.append(True)
+            fake.inject(Fault.lock_took_too_long(), pipeline="p", times=2)
+            fake.inject(Fault.reset_before_headers(), pipeline="p", times=2)
+            fake.inject(Fault.proxy_502(), pipeline="p", times=1)
+            fake.inject(Fault.status(500, error_code="DBError", message="db"), times=1)
+
+    ev = await poller.wait_until_provisioned("p", timeout=20, on_event=on_event)
+    assert ev.is_provisioned
+    faults = [r.fault for r in fake.requests if r.fault]
+    assert len(faults) == 6
+
+
+async def test_retry_after_is_honoured(fake: FakeFeldera, poller: Poller, real_waits: None) -> None:
+    fake.create_pipeline("p")
+    fake.start("p")
+    await poller.wait_until_provisioned("p", timeout=10)
+    fake.clear_requests()
+    fake.inject(Fault.status(503, error_code="LockTookTooLong", retry_after=0.5), times=1)
+    await poller.wait_until_provisioned("p", timeout=10)
+    first, second = fake.requests[0], fake.requests[1]
+    assert first.status == 503
+    assert second.time - first.time >= 0.45
+
+
+async def test_retry_after_is_clamped_by_the_deadline(
+    fake: FakeFeldera, poller: Poller, real_waits: None
+) -> None:
+    fake.create_pipeline("p", timings=feldera_events.testing.Timings(provisioning=1000))
+    fake.start("p")
+    await fake.wait_for_status("p", deployment_resources_status="Provisioning")
+    fake.inject(Fault.lock_took_too_long())  # Retry-After: 5, forever
+    start = time.monotonic()
+    with pytest.raises(WaitTimeoutError) as info:
+        await poller.wait_until_provisioned("p", timeout=1.0)
+    elapsed = time.monotonic() - start
+    assert 1.0 <= elapsed < 1.3
+    assert info.value.polls >= 1
+
+
+async def test_timeout_accuracy_when_server_stops_answering(
+    fake: FakeFeldera, poller: Poller
+) -> None:
+    fake.create_pipeline("p", timings=feldera_events.testing.Timings(provisioning=1000))
+    fake.start("p")
+    await fake.wait_for_status("p", deployment_resources_status="Provisioning")
+
+    def hang(ev: PipelineEvent) -> None:
+        fake.stop_answering()
+
+    start = time.monotonic()
+    with pytest.raises(WaitTimeoutError) as info:
+        await poller.wait_until_provisioned("p", timeout=1.0, on_event=hang)
+    elapsed = time.monotonic() - start
+    fake.resume_answering()
+    assert 1.0 <= elapsed < 1.3
+    err = info.value
+    assert isinstance(err, TimeoutError)
+    assert err.pipeline_name == "p"
+    assert err.last_event is not None
+    assert err.last_event.deployment_resources_status is ResourcesStatus.PROVISIONING
+    assert err.polls >= 1
+    assert 1.0 <= err.elapsed < 1.3
+    assert "'p'" in str(err)
+
+
+async def test_wrong_url_fails_fast_with_connection_error() -> None:
+    # A port nothing listens on: connection refused on every attempt.
+    probe = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = probe.sockets[0].getsockname()[1]
+    probe.close()
+    await probe.wait_closed()
+    url = f"http://127.0.0.1:{port}"
+    start = time.monotonic()
+    async with EventsClient(url, retry=RetryPolicy(attempts=3)) as client:
+        with pytest.raises(APIConnectionError) as info:
+            await Poller(client, poll=FAST).wait_until_provisioned("p", timeout=600)
+    assert time.monotonic() - start < 5
+    assert not isinstance(info.value, WaitTimeoutError)
+    assert url in str(info.value)
+    assert info.value.__cause__ is not None
+
+
+async def test_cancellation_propagates_and_leaves_nothing_open(fake: FakeFeldera) -> None:
+    fake.create_pipeline("p", timings=feldera_events.testing.Timings(provisioning=1000))
+    fake.start("p")
+    first = asyncio.Event()
+    async with EventsClient(fake.url) as client:
+        task = asyncio.create_task(
+            Poller(client, poll=FAST).wait_until_provisioned(
+                "p", timeout=None, on_event=lambda ev: first.set()
+            )
+        )
+        await first.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert client.closed
+
+
+async def test_one_shot_wait_makes_and_closes_its_own_client(fake: FakeFeldera) -> None:
+    fake.create_pipeline("p")
+    fake.start("p")
+    ev = await feldera_events.wait_until_provisioned("p", timeout=10, url=fake.url, poll=FAST)
+    assert ev.is_provisioned
+
+
+async def test_wait_until_stopped(fake: FakeFeldera, poller: Poller) -> None:
+    fake.create_pipeline("p")
+    fake.start("p")
+    await poller.wait_until_provisioned("p", timeout=10)
+    fake.stop("p", force=False)
+    ev = await poller.wait_until_stopped("p", timeout=10, since=await poller.client.get_event("p"))
+    assert ev.deployment_resources_status is ResourcesStatus.STOPPED
+    assert not ev.has_failed
+
+
+async def test_wait_for_generic_condition_and_failure(fake: FakeFeldera, poller: Poller) -> None:
+    fake.create_pipeline("p")
+    fake.start("p", initial="paused")
+    ev = await poller.wait_for(
+        "p",
+        lambda e: e.combined_status.value == "Paused",
+        timeout=10,
+        description="Paused",
+    )
+    assert ev.combined_status.value == "Paused"
+    with pytest.raises(DeploymentFailedError) as info:
+        await poller.wait_for("p", lambda e: False, failure=lambda e: e.is_provisioned, timeout=10)
+    assert "failure condition" in str(info.value)
+
+
+async def test_unknown_status_values_are_not_terminal() -> None:
+    """A status this version does not know keeps the wait going."""
+    events = [
+        _event("Hibernating", desired="Provisioned"),
+        _event("Provisioned", desired="Provisioned", runtime="Running"),
+    ]
+    calls: list[int] = []
+
+    async def handler(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        calls.append(1)
+        return aiohttp.web.json_response(events[min(len(calls), len(events)) - 1])
+
+    app = aiohttp.web.Application()
+    app.router.add_get("/v0/pipelines/{name}/events/{event_id}", handler)
+    runner = aiohttp.web.AppRunner(app)
+    await runner.setup()
+    site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        async with EventsClient(f"http://127.0.0.1:{port}") as client:
+            seen: list[PipelineEvent] = []
+            ev = await Poller(client, poll=FAST).wait_until_provisioned(
+                "p", timeout=10, on_event=seen.append
+            )
+        assert not seen[0].deployment_resources_status.is_known
+        assert seen[0].deployment_resources_status.value == "Hibernating"
+        assert ev.is_provisioned
+    finally:
+        await runner.cleanup()
+
+
+def _event(resources: str, *, desired: str, runtime: str | None = None) -> dict[str, Any]:
+    import uuid
+
+    return {
+        "event_id": str(uuid.uuid4()),
+        "recorded_at": dt.datetime.now(dt.UTC).isoformat(),
+        "deployment_resources_status": resources,
+        "deployment_resources_desired_status": desired,
+        "deployment_runtime_status": runtime,
+        "deployment_runtime_desired_status": runtime,
+        "deployment_has_error": False,
+        "program_status": "Success",
+        "storage_status": "InUse",
+    }
+
+
+async def test_unavailable_blips_are_not_terminal() -> None:
+    async with FakeFeldera(speed=50) as fake:
+        fake.create_pipeline("p")
+        fake.start("p")
+        async with EventsClient(fake.url) as client:
+            poller = Poller(client, poll=FAST)
+            await poller.wait_until_provisioned("p", timeout=10)
+            fake.set_runtime_status("p", "Unavailable")
+            ev = await poller.wait_for(
+                "p",
+                lambda e: e.combined_status.value == "Unavailable",
+                timeout=10,
+            )
+            fake.set_runtime_status("p", "Running")
+            ev = await poller.wait_until_provisioned("p", timeout=10, since=ev)
+            assert ev.combined_status.value == "Running"
+
+
+async def test_many_concurrent_waits_share_a_bounded_pool() -> None:
+    created: list[int] = []
+
+    async def on_create(*args: Any) -> None:
+        created.append(1)
+
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_create_end.append(on_create)
+    async with FakeFeldera(speed=20) as fake:
+        names = [f"p{i}" for i in range(200)]
+        for i, name in enumerate(names):
+            fake.create_pipeline(name)
+            if i % 10 == 0:
+                fake.fail_next_start(name, "provision_check")
+            fake.start(name)
+        connector = aiohttp.TCPConnector(limit=10)
+        async with (
+            aiohttp.ClientSession(connector=connector, trace_configs=[trace]) as session,
+            EventsClient(fake.url, session=session) as client,
+        ):
+            poller = Poller(client, poll=PollPolicy(initial=0.05, maximum=0.1, jitter=0.5))
+            results = await poller.wait_many(names, timeout=60)
+    assert list(results) == names
+    outcomes = [r.outcome for r in results.values()]
+    assert outcomes.count(Outcome.FAILED) == 20
+    assert outcomes.count(Outcome.SUCCEEDED) == 180
+    assert all(r.event is not None for r in results.values())
+    assert 1 <= len(created) <= 10
+
+
+async def test_wait_many_fail_fast_cancels_the_rest(fake: FakeFeldera, poller: Poller) -> None:
+    fake.create_pipeline("bad")
+    fake.fail_next_start("bad", "provision_check")
+    fake.create_pipeline("slow", timings=feldera_events.testing.Timings(provisioning=1000))
+    fake.start("bad")
+    fake.start("slow")
+    results = await poller.wait_many(["bad", "slow"], timeout=30, fail_fast=True)
+    assert results["bad"].outcome is Outcome.FAILED
+    assert isinstance(results["bad"].error, DeploymentFailedError)
+    assert results["slow"].outcome is Outcome.CANCELLED
+
+
+async def test_wait_many_reports_timeouts_and_errors(fake: FakeFeldera, poller: Poller) -> None:
+    fake.create_pipeline("slow", timings=feldera_events.testing.Timings(provisioning=1000))
+    fake.start("slow")
+    fake.create_pipeline("ok")
+    fake.start("ok")
+    results = await poller.wait_many(["ok", "slow", "missing"], timeout=0.5)
+    assert results["ok"].ok
+    assert results["slow"].outcome is Outcome.TIMED_OUT
+    assert results["missing"].outcome is Outcome.ERROR
+    assert isinstance(results["missing"].error, PipelineNotFoundError)
+
+
+# -- watch --------------------------------------------------------------------------
+
+
+async def test_watch_backfills_every_transition_in_order(fake: FakeFeldera) -> None:
+    fake.create_pipeline("p")
+    async with EventsClient(fake.url) as client:
+        # Slow polls against a fast pipeline: several events land between two polls.
+        poller = Poller(client, poll=PollPolicy(initial=0.3, maximum=0.3, jitter=0.0))
+        got: list[PipelineEvent] = []
+        async with poller.watch("p") as events:
+            async for ev in events:
+                got.append(ev)
+                if len(got) == 1:
+                    fake.start("p")
+                if ev.combined_status.value == "Running":
+                    break
+    expected = [e["event_id"] for e in reversed(fake.events("p"))]
+    assert [str(e.event_id) for e in got] == expected
+    statuses = [e.combined_status.value for e in got]
+    assert statuses[:1] == ["Stopped"]
+    assert "Provisioning" in statuses and "Initializing" in statuses
+    keys = [(e.recorded_at, e.event_id) for e in got]
+    assert keys == sorted(keys)
+    latest_polls = [r for r in fake.requests if r.operation == "get_pipeline_event"]
+    list_polls = [r for r in fake.requests if r.operation == "list_pipeline_events"]
+    assert 1 <= len(list_polls) < len(latest_polls)
+
+
+@pytest.mark.parametrize("include", [False, True])
+async def test_watch_drops_heartbeat_duplicates_unless_asked(
+    fake: FakeFeldera, poller: Poller, include: bool
+) -> None:
+    fake.create_pipeline("p")
+    got: list[PipelineEvent] = []
+    async with poller.watch("p", include_duplicates=include) as events:
+        async for ev in events:
+            got.append(ev)
+            if len(got) == 1:
+                fake.heartbeat("p")
+                fake.heartbeat("p")
+                fake.start("p")
+            if ev.deployment_resources_status is ResourcesStatus.PROVISIONING:
+                break
+    dups = sum(a.same_status(b) for a, b in itertools.pairwise(got))
+    assert dups == (2 if include else 0)
+
+
+async def test_watch_with_timeout_raises_wait_timeout(fake: FakeFeldera, poller: Poller) -> None:
+    fake.create_pipeline("p")
+    with pytest.raises(WaitTimeoutError):
+        async with poller.watch("p", timeout=0.3) as events:
+            async for _ev in events:
+                pass
+
+
+async def test_watch_raises_fatal_errors(fake: FakeFeldera, poller: Poller) -> None:
+    with pytest.raises(PipelineNotFoundError):
+        async with poller.watch("missing") as events:
+            async for _ev in events:
+                pass
+
+
+async def test_watch_retries_transient_errors(fake: FakeFeldera, poller: Poller) -> None:
+    fake.create_pipeline("p")
+    fake.inject(Fault.reset_before_headers(), times=3)
+    fake.inject(Fault.lock_took_too_long(), times=2)
+    async with poller.watch("p") as events:
+        ev = await anext(aiter(events))
+    assert ev.deployment_resources_status is ResourcesStatus.STOPPED
+
+
+async def test_per_request_timeout_is_transient_after_first_answer(fake: FakeFeldera) -> None:
+    fake.create_pipeline("p", timings=feldera_events.testing.Timings(provisioning=10))
+    fake.start("p")
+    async with EventsClient(fake.url, timeout=Timeouts(request=0.2)) as client:
+
+        def once(ev: PipelineEvent) -> None:
+            if ev.deployment_resources_status is ResourcesStatus.PROVISIONING:
+                fake.inject(Fault.latency(1.0), times=1)
+
+        ev = await Poller(client, poll=FAST).wait_until_provisioned("p", timeout=20, on_event=once)
+    assert ev.is_provisioned
