@@ -567,6 +567,9 @@ class Poller:
                 failures = 0
             except NoEventsYetError:
                 latest = None
+                if previous is None and since_point is None:
+                    # No events yet: when they come, every one of them is new.
+                    since_point = _Since(_dt.datetime.min.replace(tzinfo=_dt.UTC), None)
             except FelderaError as exc:
                 if not _is_transient_answer(exc):
                     raise

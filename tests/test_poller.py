@@ -615,3 +615,44 @@ async def test_per_request_timeout_is_transient_after_first_answer(fake: FakeFel
 
         ev = await Poller(client, poll=FAST).wait_until_provisioned("p", timeout=20, on_event=once)
     assert ev.is_provisioned
+
+
+async def test_watch_of_a_pipeline_without_events_yields_all_of_them(fake: FakeFeldera) -> None:
+    fake.create_pipeline("p", record_events=False)
+    async with EventsClient(fake.url) as client:
+        poller = Poller(client, poll=PollPolicy(initial=0.3, maximum=0.3, jitter=0.0))
+        got: list[PipelineEvent] = []
+
+        async def start_after_first_poll() -> None:
+            await fake.wait_for(lambda: any(r.status == 404 for r in fake.requests))
+            fake.start("p")
+
+        starter = asyncio.create_task(start_after_first_poll())
+        async with poller.watch("p") as events:
+            async for ev in events:
+                got.append(ev)
+                if ev.combined_status.value == "Running":
+                    break
+        await starter
+    assert [str(e.event_id) for e in got] == [e["event_id"] for e in reversed(fake.events("p"))]
+    assert len(got) >= 3
+
+
+async def test_long_waits_log_progress_at_growing_intervals(
+    fake: FakeFeldera,
+    poller: Poller,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import feldera_events._poller as poller_module
+
+    monkeypatch.setattr(poller_module, "_FIRST_PROGRESS_LOG", 0.1)
+    fake.create_pipeline("p", timings=feldera_events.testing.Timings(provisioning=30))
+    fake.start("p")
+    caplog.set_level("INFO", logger="feldera_events")
+    await poller.wait_until_provisioned("p", timeout=10)
+    progress = [r for r in caplog.records if "still waiting" in r.getMessage()]
+    ended = [r for r in caplog.records if "ended after" in r.getMessage()]
+    assert 1 <= len(progress) <= 4  # 0.1 s, 0.2 s, 0.4 s: doubling, not one per poll
+    assert len(ended) == 1
+    assert "'p'" in progress[0].getMessage()
