@@ -1,0 +1,28 @@
+"""A simulated Feldera pipeline manager for tests, demos and benchmarks.
+
+``FakeFeldera`` is a real aiohttp server on loopback that behaves like Feldera's
+pipeline manager for everything an events client can observe: the pipeline and
+cluster monitor events endpoints, enough of the pipeline API for the official
+``feldera`` SDK to drive a lifecycle, API-key auth, tenants, retention and
+scripted faults.  It does not import the client SDK; it speaks wire JSON only.
+
+    async with FakeFeldera(speed=100) as fake:
+        fake.create_pipeline("p1")
+        fake.start("p1")
+        await fake.wait_for_status("p1", deployment_resources_status="Provisioned")
+"""
+
+from feldera_events.testing._fake import FakeFeldera
+from feldera_events.testing._faults import Fault, FaultHandle
+from feldera_events.testing._model import FakeAPIError, RequestRecord, Timings
+from feldera_events.testing._runner import run_fake_server
+
+__all__ = [
+    "FakeAPIError",
+    "FakeFeldera",
+    "Fault",
+    "FaultHandle",
+    "RequestRecord",
+    "Timings",
+    "run_fake_server",
+]

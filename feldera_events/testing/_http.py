@@ -1,0 +1,590 @@
+"""The HTTP face of the fake: routing on the raw path, auth, faults, request log."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from feldera_events.testing._faults import Fault
+from feldera_events.testing._model import FakeAPIError, RequestRecord
+
+if TYPE_CHECKING:
+    from feldera_events.testing._fake import FakeFeldera
+
+__all__ = ["build_app"]
+
+JSON = "application/json"
+NO_CACHE = {"Cache-Control": "no-cache"}
+PIPELINE_ACTIONS = {
+    "start": "post_pipeline_start",
+    "stop": "post_pipeline_stop",
+    "pause": "post_pipeline_pause",
+    "resume": "post_pipeline_resume",
+    "clear": "post_pipeline_clear",
+    "dismiss_error": "post_pipeline_dismiss_error",
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class _Route:
+    __slots__ = ("handler", "operation", "pipeline")
+
+    def __init__(self, operation: str, handler: Handler, pipeline: str | None = None) -> None:
+        self.operation = operation
+        self.handler = handler
+        self.pipeline = pipeline
+
+
+class _Reset(Exception):
+    """The connection was aborted on purpose (a fault)."""
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=json.dumps(body).encode(), status=status, content_type=JSON, headers=headers
+    )
+
+
+def _raw_json(
+    body: bytes, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(body=body, status=status, content_type=JSON, headers=headers)
+
+
+def _error(exc: FakeAPIError) -> web.Response:
+    return _raw_json(exc.to_bytes(), exc.status)
+
+
+def _query_error(message: str) -> web.Response:
+    # actix's default QueryConfig error handler: 400 with the error as plain text.
+    return web.Response(status=400, text=f"Query deserialize error: {message}")
+
+
+def _selector(
+    request: web.Request, allowed: tuple[str, ...], default: str = "status"
+) -> str | web.Response:
+    values = request.query.getall("selector", [])
+    if not values:
+        return default
+    if len(values) > 1:
+        return _query_error("duplicate field `selector`")
+    value = values[0]
+    if value not in allowed:
+        expected = ", ".join(f"`{a}`" for a in allowed[:-1]) + f" or `{allowed[-1]}`"
+        if len(allowed) == 2:
+            expected = f"`{allowed[0]}` or `{allowed[1]}`"
+        return _query_error(f"unknown variant `{value}`, expected {expected}")
+    return value
+
+
+def _bool_param(request: web.Request, name: str, default: bool) -> bool | web.Response:
+    value = request.query.get(name)
+    if value is None:
+        return default
+    if value == "true":
+        return True
+    if value == "false":
+        return False
+    return _query_error("provided string was not `true` or `false`")
+
+
+def _parse_event_id(value: str) -> str | None:
+    """Canonical UUID string, or None when it does not parse."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
+def _uuid_error_reason(value: str) -> str:
+    # Wording close to the Rust `uuid` crate's parser errors.
+    hexdigits = set("0123456789abcdefABCDEF")
+    stripped = value.replace("-", "")
+    for index, char in enumerate(value):
+        if char not in hexdigits and char != "-":
+            return (
+                f"invalid character: expected an optional prefix of `urn:uuid:` followed by "
+                f"[0-9a-fA-F-], found `{char}` at {index + 1}"
+            )
+    return f"invalid length: expected length 32 for simple format, found {len(stripped)}"
+
+
+class FakeApp:
+    """Request handling bound to one FakeFeldera."""
+
+    def __init__(self, fake: FakeFeldera) -> None:
+        self.fake = fake
+
+    # ------------------------------------------------------------------ entry point
+    async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        fake = self.fake
+        raw_path = request.raw_path.split("?", 1)[0]
+        record: dict[str, Any] = {
+            "method": request.method,
+            "path": raw_path,
+            "query": dict(request.query),
+            "time": time.monotonic(),
+            "status": None,
+            "tenant": request.headers.get("Feldera-Tenant"),
+        }
+        fake._in_flight += 1
+        fake._notify()
+        try:
+            if not fake._answering.is_set():
+                await self._hold(request)
+            response = await self._dispatch(request, raw_path, record)
+            record["status"] = response.status
+            observer = fake.response_observer
+            if (
+                observer is not None
+                and record.get("fault") is None
+                and isinstance(response, web.Response)
+            ):
+                body = response.body if isinstance(response.body, bytes) else b""
+                observer(record.get("operation"), response.status, response.content_type, body)
+            return response
+        except _Reset:
+            raise web.HTTPException() from None  # never reached by the client
+        finally:
+            fake._in_flight -= 1
+            fake._log_request(RequestRecord(**record))
+
+    async def _hold(self, request: web.Request) -> None:
+        fake = self.fake
+        waiters = [
+            asyncio.ensure_future(fake._answering.wait()),
+            asyncio.ensure_future(fake._closing.wait()),
+        ]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+        if fake._closing.is_set():
+            self._abort(request)
+
+    @staticmethod
+    def _abort(request: web.Request) -> None:
+        transport = request.transport
+        if transport is not None:
+            transport.abort()
+        raise _Reset()
+
+    async def _dispatch(
+        self, request: web.Request, raw_path: str, record: dict[str, Any]
+    ) -> web.StreamResponse:
+        fake = self.fake
+        segments = [unquote(s) for s in raw_path.split("/")[1:]]
+        if segments[:1] != ["v0"]:
+            if segments == ["healthz"] and request.method == "GET":
+                return _json({"status": "healthy"})
+            return web.Response(status=404)
+        route = self._route(request.method, segments[1:])
+        if isinstance(route, web.Response):
+            return route
+        record["operation"] = route.operation
+        record["pipeline"] = route.pipeline
+        denied = self._authenticate(request)
+        if denied is not None:
+            return denied
+        fault = fake._pick_fault(route.operation, route.pipeline, raw_path)
+        if fault is not None:
+            record["fault"] = fault.name
+            early = await self._pre_fault(request, fault)
+            if early is not None:
+                return early
+        try:
+            response = await route.handler(request)
+        except FakeAPIError as exc:
+            response = _error(exc)
+        if fault is not None and fault.kind in (
+            "reset_mid_body",
+            "truncated_body",
+            "malformed_json",
+        ):
+            return await self._post_fault(request, fault, response)
+        return response
+
+    # ------------------------------------------------------------------ auth
+    def _authenticate(self, request: web.Request) -> web.Response | None:
+        fake = self.fake
+        if fake.api_keys is not None:
+            header = request.headers.get("Authorization")
+            if header is None or not header.startswith("Bearer "):
+                return web.Response(status=401, headers={"WWW-Authenticate": "Bearer"})
+            if header[len("Bearer ") :].strip() not in fake.api_keys:
+                # actix ErrorUnauthorized: JSON text served as text/plain, no `details`.
+                return web.Response(
+                    status=401,
+                    text=json.dumps(
+                        {"message": "Unauthorized API key", "error_code": "AuthenticationFailed"}
+                    ),
+                )
+        tenant = request.headers.get("Feldera-Tenant")
+        if fake.tenants is not None and tenant is not None and tenant not in fake.tenants:
+            return _error(
+                FakeAPIError(404, "UnknownTenant", f"Unknown tenant '{tenant}'", {"tenant": tenant})
+            )
+        return None
+
+    # ------------------------------------------------------------------ faults
+    async def _pre_fault(self, request: web.Request, fault: Fault) -> web.StreamResponse | None:
+        if fault.kind == "status":
+            return web.Response(
+                status=fault.status_code,
+                body=fault.body,
+                headers={"Content-Type": fault.content_type, **dict(fault.headers)},
+            )
+        if fault.kind == "latency":
+            await asyncio.sleep(fault.seconds)
+            return None
+        if fault.kind == "hang":
+            await self.fake._closing.wait()
+            self._abort(request)
+        if fault.kind == "reset_before_headers":
+            self._abort(request)
+        return None
+
+    async def _post_fault(
+        self, request: web.Request, fault: Fault, response: web.StreamResponse
+    ) -> web.StreamResponse:
+        body = response.body if isinstance(response, web.Response) else b""
+        payload = body if isinstance(body, bytes) else b""
+        if fault.kind == "malformed_json":
+            return _raw_json(fault.body, 200)
+        stream = web.StreamResponse(status=response.status, headers={"Content-Type": JSON})
+        if fault.kind == "truncated_body":
+            stream.content_length = len(payload) + 64
+        else:
+            stream.content_length = len(payload)
+        await stream.prepare(request)
+        await stream.write(payload[: max(1, len(payload) // 2)])
+        transport = request.transport
+        if transport is not None:
+            if fault.kind == "reset_mid_body":
+                transport.abort()
+            else:
+                transport.close()
+        raise _Reset()
+
+    # ------------------------------------------------------------------ routing
+    def _route(self, method: str, seg: list[str]) -> _Route | web.Response:
+        fake = self.fake
+        n = len(seg)
+
+        # Feldera registers each endpoint with actix's method macros (`#[get(...)]`), so a
+        # wrong method matches no route at all: a plain 404, like an unknown path.
+        def only(allowed: str, route: _Route) -> _Route | web.Response:
+            return route if method == allowed else web.Response(status=404)
+
+        if seg == ["config"]:
+            return only("GET", _Route("get_config", self.get_config))
+        if seg == ["cluster_healthz"] and fake.cluster_events_enabled:
+            return only("GET", _Route("get_cluster_health", self.cluster_health))
+        if n >= 2 and seg[0] == "cluster" and seg[1] == "events" and fake.cluster_events_enabled:
+            if n == 2:
+                return only("GET", _Route("list_cluster_events", self.list_cluster_events))
+            if n == 3:
+                event_id = seg[2]
+
+                async def get_cluster_event(request: web.Request) -> web.StreamResponse:
+                    return await self.get_cluster_event(request, event_id)
+
+                return only("GET", _Route("get_cluster_event", get_cluster_event))
+        if seg and seg[0] == "pipelines":
+            if n == 1:
+                if method == "GET":
+                    return _Route("list_pipelines", self.list_pipelines)
+                return only("POST", _Route("post_pipeline", self.post_pipeline))
+            name = seg[1]
+            if n == 2:
+                if method == "GET":
+                    return _Route("get_pipeline", self._bind(self.get_pipeline, name), name)
+                if method == "PUT":
+                    return _Route("put_pipeline", self._bind(self.put_pipeline, name), name)
+                if method == "DELETE":
+                    return _Route("delete_pipeline", self._bind(self.delete_pipeline, name), name)
+                return web.Response(status=404)
+            if n == 3 and seg[2] == "events":
+                handler = self._bind(self.list_pipeline_events, name)
+                return only("GET", _Route("list_pipeline_events", handler, name))
+            if n == 4 and seg[2] == "events":
+                event_id = seg[3]
+
+                async def get_event(request: web.Request) -> web.StreamResponse:
+                    return await self.get_pipeline_event(request, name, event_id)
+
+                return only("GET", _Route("get_pipeline_event", get_event, name))
+            if n == 3 and seg[2] in PIPELINE_ACTIONS:
+                action = seg[2]
+
+                async def act(request: web.Request) -> web.StreamResponse:
+                    return await self.pipeline_action(request, name, action)
+
+                return only("POST", _Route(PIPELINE_ACTIONS[action], act, name))
+        return web.Response(status=404)
+
+    @staticmethod
+    def _bind(
+        fn: Callable[[web.Request, str], Awaitable[web.StreamResponse]], name: str
+    ) -> Handler:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            return await fn(request, name)
+
+        return handler
+
+    # ------------------------------------------------------------------ events endpoints
+    async def list_pipeline_events(self, request: web.Request, name: str) -> web.StreamResponse:
+        selector = _selector(request, ("all", "status"))
+        if isinstance(selector, web.Response):
+            return selector
+        p = self.fake._pipelines.get(name)
+        if p is None:
+            from feldera_events.testing._fake import unknown_pipeline
+
+            raise unknown_pipeline(name)
+        return _raw_json(p.events.list_body(selector), headers=NO_CACHE)
+
+    async def get_pipeline_event(
+        self, request: web.Request, name: str, event_id: str
+    ) -> web.StreamResponse:
+        from feldera_events.testing._fake import unknown_pipeline
+
+        selector = _selector(request, ("all", "status"))
+        if isinstance(selector, web.Response):
+            return selector
+        canonical: str | None = None
+        if event_id != "latest":
+            canonical = _parse_event_id(event_id)
+            if canonical is None:
+                raise FakeAPIError(
+                    400,
+                    "InvalidUuidParam",
+                    f"Invalid UUID string '{event_id}': {_uuid_error_reason(event_id)}",
+                    {"value": event_id, "error": _uuid_error_reason(event_id)},
+                )
+        p = self.fake._pipelines.get(name)
+        if p is None:
+            raise unknown_pipeline(name)
+        if canonical is None:
+            event = p.events.latest()
+            if event is None:
+                raise FakeAPIError(
+                    404,
+                    "NoPipelineMonitorEventsAvailable",
+                    "There are not yet any pipeline monitor events recorded",
+                    None,
+                )
+        else:
+            found = p.events.by_id.get(canonical)
+            if found is None:
+                raise FakeAPIError(
+                    404,
+                    "UnknownPipelineMonitorEvent",
+                    f"Pipeline monitor event with identifier '{canonical}' does not exist -- it "
+                    "might have been deleted as only a limited number of events are retained",
+                    {"event_id": canonical},
+                )
+            event = found
+        return _raw_json(event.body(selector), headers=NO_CACHE)
+
+    async def list_cluster_events(self, request: web.Request) -> web.StreamResponse:
+        # The list endpoint has no selector: always the status fields.
+        return _raw_json(self.fake._cluster.events.list_body("status"), headers=NO_CACHE)
+
+    async def get_cluster_event(self, request: web.Request, event_id: str) -> web.StreamResponse:
+        selector = _selector(request, ("all", "status"))
+        if isinstance(selector, web.Response):
+            return selector
+        log = self.fake._cluster.events
+        if event_id == "latest":
+            event = log.latest()
+            if event is None:
+                raise FakeAPIError(
+                    404,
+                    "NoClusterMonitorEventsAvailable",
+                    "There are not yet any cluster monitor events recorded",
+                    None,
+                )
+        else:
+            canonical = _parse_event_id(event_id)
+            if canonical is None:
+                raise FakeAPIError(
+                    400,
+                    "InvalidUuidParam",
+                    f"Invalid UUID string '{event_id}': {_uuid_error_reason(event_id)}",
+                    {"value": event_id, "error": _uuid_error_reason(event_id)},
+                )
+            found = log.by_id.get(canonical)
+            if found is None:
+                raise FakeAPIError(
+                    404,
+                    "UnknownClusterMonitorEvent",
+                    f"Cluster monitor event with identifier '{canonical}' does not exist -- it "
+                    "might have been deleted as only a limited number of events are retained",
+                    {"event_id": canonical},
+                )
+            event = found
+        return _raw_json(event.body(selector), headers=NO_CACHE)
+
+    async def cluster_health(self, request: web.Request) -> web.StreamResponse:
+        body = self.fake.cluster_health()
+        return _json(body, 200 if body["all_healthy"] else 503)
+
+    # ------------------------------------------------------------------ pipelines API
+    async def get_config(self, request: web.Request) -> web.StreamResponse:
+        version = self.fake.version
+        return _json(
+            {
+                "telemetry": "",
+                "posthog": "",
+                "conceptualhq": "",
+                "product_fruits": "",
+                "edition": "Open source",
+                "version": version,
+                "revision": "fake",
+                "runtime_revision": "fake",
+                "changelog_url": "https://docs.feldera.com/changelog/",
+                "build_info": {
+                    "build_timestamp": "2026-08-20T00:00:00Z",
+                    "build_cpu": "x86_64",
+                    "build_os": "linux",
+                    "cargo_dependencies": "",
+                    "cargo_features": "",
+                    "cargo_debug": "false",
+                    "cargo_opt_level": "3",
+                    "cargo_target_triple": "x86_64-unknown-linux-gnu",
+                    "rustc_version": "1.87.0",
+                },
+                "build_source": "feldera-events FakeFeldera",
+                "license_validity": None,
+                "update_info": None,
+                "unstable_features": None,
+            }
+        )
+
+    async def list_pipelines(self, request: web.Request) -> web.StreamResponse:
+        selector = _selector(request, ("all", "status", "status_with_connectors"), "all")
+        if isinstance(selector, web.Response):
+            return selector
+        return _json([p.info(selector) for p in self.fake._pipelines.values()])
+
+    async def get_pipeline(self, request: web.Request, name: str) -> web.StreamResponse:
+        selector = _selector(request, ("all", "status", "status_with_connectors"), "all")
+        if isinstance(selector, web.Response):
+            return selector
+        return _json(self.fake._get(name).info(selector))
+
+    async def _body(self, request: web.Request) -> dict[str, Any] | web.Response:
+        try:
+            body = json.loads(await request.read() or b"null")
+        except ValueError as exc:
+            return web.Response(status=400, text=f"Json deserialize error: {exc}")
+        if not isinstance(body, dict) or not isinstance(body.get("name"), str):
+            return web.Response(status=400, text="Json deserialize error: missing field `name`")
+        if not isinstance(body.get("program_code"), str):
+            return web.Response(
+                status=400, text="Json deserialize error: missing field `program_code`"
+            )
+        return body
+
+    def _create_from_body(self, body: dict[str, Any]) -> None:
+        fake = self.fake
+        code: str = body["program_code"]
+        error = None
+        if "-- fake: sql_error" in code:
+            error = "sql"
+        elif "-- fake: rust_error" in code:
+            error = "rust"
+        fake.create_pipeline(
+            body["name"],
+            compile=True,
+            compile_error=error,  # type: ignore[arg-type]
+            program_code=code,
+            description=body.get("description") or "",
+            runtime_config=body.get("runtime_config") or None,
+        )
+        p = fake._pipelines[body["name"]]
+        p.tags = list(body.get("tags") or [])
+        p.udf_rust = body.get("udf_rust") or ""
+        p.udf_toml = body.get("udf_toml") or ""
+        if body.get("program_config"):
+            p.program_config = dict(body["program_config"])
+
+    async def post_pipeline(self, request: web.Request) -> web.StreamResponse:
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
+        self._create_from_body(body)
+        return _json(self.fake._pipelines[body["name"]].info("all"), 201)
+
+    async def put_pipeline(self, request: web.Request, name: str) -> web.StreamResponse:
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
+        fake = self.fake
+        if name not in fake._pipelines:
+            if body["name"] != name:
+                raise FakeAPIError(
+                    400,
+                    "CannotRenameNonExistingPipeline",
+                    "The pipeline name in the request body does not match the one provided in "
+                    "the URL path. This is not allowed when no pipeline with the name provided "
+                    "in the URL path exists.",
+                )
+            self._create_from_body(body)
+            return _json(fake._pipelines[name].info("all"), 201)
+        fake.update_pipeline(
+            name,
+            program_code=body["program_code"],
+            description=body.get("description"),
+            runtime_config=body.get("runtime_config") or None,
+        )
+        p = fake._pipelines[name]
+        if "tags" in body:
+            p.tags = list(body.get("tags") or [])
+        return _json(p.info("all"), 200)
+
+    async def delete_pipeline(self, request: web.Request, name: str) -> web.StreamResponse:
+        self.fake.delete_pipeline(name)
+        return web.Response(status=200)
+
+    async def pipeline_action(
+        self, request: web.Request, name: str, action: str
+    ) -> web.StreamResponse:
+        fake = self.fake
+        if action == "start":
+            dismiss = _bool_param(request, "dismiss_error", True)
+            if isinstance(dismiss, web.Response):
+                return dismiss
+            fake.start(name, request.query.get("initial", "running"), dismiss_error=dismiss)
+        elif action == "stop":
+            force = _bool_param(request, "force", False)
+            if isinstance(force, web.Response):
+                return force
+            fake.stop(name, force=force)
+        elif action == "pause":
+            fake.pause(name)
+        elif action == "resume":
+            fake.resume(name)
+        elif action == "clear":
+            fake.clear(name)
+        elif action == "dismiss_error":
+            fake.dismiss_error(name)
+            return web.Response(status=200)
+        return web.Response(status=202)
+
+
+def build_app(fake: FakeFeldera) -> web.Application:
+    handler = FakeApp(fake)
+    app = web.Application(handler_args={"max_field_size": 65536})
+    app.router.add_route("*", "/{tail:.*}", handler.dispatch)
+    return app

@@ -1,0 +1,331 @@
+"""In-memory state of the fake manager: pipelines, their events, the cluster monitor."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import uuid
+from collections import deque
+from typing import Any
+
+from feldera_events.testing._model import Timings, format_timestamp
+
+__all__ = ["ClusterState", "Event", "Pipeline"]
+
+PROGRAM_COMPILING = ("Pending", "CompilingSql", "SqlCompiled", "CompilingRust")
+PROGRAM_FAILED = ("SqlError", "RustError", "SystemError")
+
+#: Status fields of a pipeline (and of an event with ``selector=all``), in wire order.
+STATUS_KEYS = (
+    "deployment_resources_status",
+    "deployment_resources_desired_status",
+    "deployment_runtime_status",
+    "deployment_runtime_desired_status",
+    "deployment_has_error",
+    "program_status",
+    "storage_status",
+)
+DETAIL_KEYS = (
+    "deployment_resources_status_details",
+    "deployment_runtime_status_details",
+    "storage_status_details",
+    "deployment_error",
+)
+
+#: Which ``*_since`` timestamp follows which field.
+SINCE_OF = {
+    "program_status": "program_status_since",
+    "deployment_resources_status": "deployment_resources_status_since",
+    "deployment_resources_desired_status": "deployment_resources_desired_status_since",
+    "deployment_runtime_status": "deployment_runtime_status_since",
+    "deployment_runtime_desired_status": "deployment_runtime_desired_status_since",
+}
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+class Event:
+    """One stored monitor event, serialized once per selector."""
+
+    __slots__ = ("all_bytes", "data", "event_id", "recorded_at", "status_bytes")
+
+    def __init__(self, data: dict[str, Any], status_keys: tuple[str, ...]) -> None:
+        self.data = data
+        self.event_id: str = data["event_id"] if "event_id" in data else data["id"]
+        self.recorded_at: str = data["recorded_at"]
+        self.all_bytes = _dumps(data)
+        self.status_bytes = _dumps({k: data[k] for k in status_keys})
+
+    def body(self, selector: str) -> bytes:
+        return self.all_bytes if selector == "all" else self.status_bytes
+
+
+class EventLog:
+    """Events of one subject, oldest first, with an id index and cached list bodies."""
+
+    __slots__ = ("_list_cache", "by_id", "items")
+
+    def __init__(self) -> None:
+        self.items: deque[Event] = deque()
+        self.by_id: dict[str, Event] = {}
+        self._list_cache: dict[str, bytes] = {}
+
+    def append(self, event: Event) -> None:
+        self.items.append(event)
+        self.by_id[event.event_id] = event
+        self._list_cache.clear()
+
+    def latest(self) -> Event | None:
+        return self.items[-1] if self.items else None
+
+    def trim(self, keep: int) -> int:
+        removed = 0
+        while len(self.items) > keep:
+            old = self.items.popleft()
+            del self.by_id[old.event_id]
+            removed += 1
+        if removed:
+            self._list_cache.clear()
+        return removed
+
+    def list_body(self, selector: str) -> bytes:
+        cached = self._list_cache.get(selector)
+        if cached is None:
+            cached = b"[" + b",".join(e.body(selector) for e in reversed(self.items)) + b"]"
+            self._list_cache[selector] = cached
+        return cached
+
+    def newest_first(self) -> list[dict[str, Any]]:
+        return [dict(e.data) for e in reversed(self.items)]
+
+
+EVENT_STATUS_KEYS = ("event_id", "recorded_at", *STATUS_KEYS)
+
+
+class Pipeline:
+    """A simulated pipeline row plus the engine's bookkeeping."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        now: dt.datetime,
+        timings: Timings,
+        program_code: str = "",
+        description: str = "",
+        tags: list[str] | None = None,
+        udf_rust: str = "",
+        udf_toml: str = "",
+        program_config: dict[str, Any] | None = None,
+        runtime_config: dict[str, Any] | None = None,
+        program_status: str = "Success",
+        platform_version: str = "0.337.0",
+    ) -> None:
+        self.name = name
+        self.id = str(uuid.uuid4())
+        self.created_at = now
+        self.timings = timings
+        self.program_code = program_code
+        self.description = description
+        self.tags = list(tags or [])
+        self.udf_rust = udf_rust
+        self.udf_toml = udf_toml
+        self.program_config: dict[str, Any] = program_config or {
+            "profile": "optimized",
+            "cache": True,
+            "runtime_version": None,
+        }
+        self.runtime_config: dict[str, Any] = runtime_config or {"workers": 8}
+        self.platform_version = platform_version
+        self.version = 1
+        self.program_version = 1
+        self.refresh_version = 1
+        self.program_error: dict[str, Any] = {
+            "sql_compilation": None,
+            "rust_compilation": None,
+            "system_error": None,
+        }
+        # The status row (wire names).
+        self.s: dict[str, Any] = {
+            "deployment_resources_status": "Stopped",
+            "deployment_resources_status_details": None,
+            "deployment_resources_desired_status": "Stopped",
+            "deployment_runtime_status": None,
+            "deployment_runtime_status_details": None,
+            "deployment_runtime_desired_status": None,
+            "deployment_error": None,
+            "program_status": program_status,
+            "storage_status": "Cleared",
+            "storage_status_details": None,
+            "deployment_initial": None,
+            "deployment_id": None,
+        }
+        self.since: dict[str, dt.datetime | None] = {
+            "program_status_since": now,
+            "deployment_resources_status_since": now,
+            "deployment_resources_desired_status_since": now,
+            "deployment_runtime_status_since": None,
+            "deployment_runtime_desired_status_since": None,
+            "deployment_status_since": now,
+            "deployment_desired_status_since": now,
+        }
+        self.events = EventLog()
+        self.record_events = True
+        # Engine bookkeeping.
+        self.timer: asyncio.TimerHandle | None = None
+        self.compile_timer: asyncio.TimerHandle | None = None
+        self.blip_timer: asyncio.TimerHandle | None = None
+        self.heartbeat_timer: asyncio.TimerHandle | None = None
+        self.compile_plan: list[str] = []
+        self.start_failures: deque[str] = deque()
+        self.failure_message: dict[str, str] = {}
+        self.provisioning_timeout: float = 20.0
+        self.pending_failure: str | None = None
+
+    # -- derived fields -----------------------------------------------------------------
+    def combined_status(self) -> str:
+        rs = self.s["deployment_resources_status"]
+        if rs == "Provisioned":
+            return self.s["deployment_runtime_status"] or "Unavailable"
+        return str(rs)
+
+    def combined_desired_status(self) -> str:
+        if self.s["deployment_resources_desired_status"] == "Stopped":
+            return "Stopped"
+        return str(
+            self.s["deployment_runtime_desired_status"]
+            or self.s["deployment_initial"]
+            or "Unavailable"
+        )
+
+    def cancel_timers(self) -> None:
+        for attr in ("timer", "compile_timer", "blip_timer", "heartbeat_timer"):
+            handle = getattr(self, attr)
+            if handle is not None:
+                handle.cancel()
+                setattr(self, attr, None)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The event fields (``selector=all``) without id and timestamp."""
+        s = self.s
+        return {
+            "deployment_resources_status": s["deployment_resources_status"],
+            "deployment_resources_status_details": s["deployment_resources_status_details"],
+            "deployment_resources_desired_status": s["deployment_resources_desired_status"],
+            "deployment_runtime_status": s["deployment_runtime_status"],
+            "deployment_runtime_status_details": s["deployment_runtime_status_details"],
+            "deployment_runtime_desired_status": s["deployment_runtime_desired_status"],
+            "deployment_has_error": s["deployment_error"] is not None,
+            "deployment_error": s["deployment_error"],
+            "program_status": s["program_status"],
+            "storage_status": s["storage_status"],
+            "storage_status_details": s["storage_status_details"],
+        }
+
+    def status_view(self) -> dict[str, Any]:
+        """Current status fields, plus the combined statuses (for ``FakeFeldera.status``)."""
+        view = self.snapshot()
+        view["deployment_status"] = self.combined_status()
+        view["deployment_desired_status"] = self.combined_desired_status()
+        view["deployment_initial"] = self.s["deployment_initial"]
+        view["deployment_id"] = self.s["deployment_id"]
+        return view
+
+    def info(self, selector: str) -> dict[str, Any]:
+        """``PipelineInfo`` (``all``) or ``PipelineSelectedInfo`` (``status``...)."""
+
+        def ts(value: dt.datetime | None) -> str | None:
+            return None if value is None else format_timestamp(value)
+
+        s = self.s
+        out: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "tags": list(self.tags),
+            "created_at": ts(self.created_at),
+            "version": self.version,
+            "platform_version": self.platform_version,
+        }
+        if selector == "all":
+            out.update(
+                runtime_config=self.runtime_config,
+                program_code=self.program_code,
+                udf_rust=self.udf_rust,
+                udf_toml=self.udf_toml,
+                program_config=self.program_config,
+            )
+        out.update(
+            program_version=self.program_version,
+            program_status=s["program_status"],
+            program_status_since=ts(self.since["program_status_since"]),
+        )
+        if selector == "all":
+            out.update(program_error=self.program_error, program_info=None)
+        out.update(
+            refresh_version=self.refresh_version,
+            storage_status=s["storage_status"],
+            storage_status_details=s["storage_status_details"],
+            deployment_id=s["deployment_id"],
+            deployment_initial=s["deployment_initial"],
+            deployment_error=s["deployment_error"],
+            deployment_status=self.combined_status(),
+            deployment_status_since=ts(self.since["deployment_status_since"]),
+            deployment_desired_status=self.combined_desired_status(),
+            deployment_desired_status_since=ts(self.since["deployment_desired_status_since"]),
+            deployment_resources_status=s["deployment_resources_status"],
+            deployment_resources_status_since=ts(self.since["deployment_resources_status_since"]),
+            deployment_resources_status_details=s["deployment_resources_status_details"],
+            deployment_resources_desired_status=s["deployment_resources_desired_status"],
+            deployment_resources_desired_status_since=ts(
+                self.since["deployment_resources_desired_status_since"]
+            ),
+            deployment_runtime_status=s["deployment_runtime_status"],
+            deployment_runtime_status_since=ts(self.since["deployment_runtime_status_since"]),
+            deployment_runtime_status_details=s["deployment_runtime_status_details"],
+            deployment_runtime_desired_status=s["deployment_runtime_desired_status"],
+            deployment_runtime_desired_status_since=ts(
+                self.since["deployment_runtime_desired_status_since"]
+            ),
+        )
+        if selector == "status_with_connectors":
+            out["connectors"] = (
+                {"num_errors": 0} if s["deployment_resources_status"] == "Provisioned" else None
+            )
+        return out
+
+
+CLUSTER_SERVICES = ("api", "compiler", "runner")
+CLUSTER_STATUS_KEYS = ("id", "recorded_at", "all_healthy", "api_status", "compiler_status",
+                       "runner_status")  # fmt: skip
+
+
+class ClusterState:
+    """The cluster monitor: one status per service and its event log."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.status: dict[str, str] = dict.fromkeys(CLUSTER_SERVICES, "InitialUnhealthy")
+        self.messages: dict[str, str] = dict.fromkeys(CLUSTER_SERVICES, "Starting up")
+        self.unchanged_since: dict[str, dt.datetime] = dict.fromkeys(CLUSTER_SERVICES, now)
+        self.events = EventLog()
+        self.startup_timer: asyncio.TimerHandle | None = None
+
+    def healthy(self, service: str) -> bool:
+        return self.status[service] == "Healthy"
+
+    def all_healthy(self) -> bool:
+        return all(self.healthy(s) for s in CLUSTER_SERVICES)
+
+    def snapshot(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"all_healthy": self.all_healthy()}
+        for service in CLUSTER_SERVICES:
+            out[f"{service}_status"] = self.status[service]
+        for service in CLUSTER_SERVICES:
+            out[f"{service}_self_info"] = self.messages[service]
+            out[f"{service}_resources_info"] = (
+                "All resources are ready" if self.healthy(service) else "Resources not ready"
+            )
+        return out
