@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._client import ApiKey, EventsClient, Timeouts
+from ._cluster import ClusterEvent, MonitorStatus
 from ._config import set_testing
 from ._errors import (
     APIConnectionError,
@@ -16,6 +17,8 @@ from ._errors import (
     AuthenticationError,
     BadRequestError,
     ClientClosedError,
+    ClusterEventsUnsupportedError,
+    ClusterWaitTimeoutError,
     DeploymentFailedError,
     DeploymentStoppedError,
     EventNotFoundError,
@@ -47,6 +50,7 @@ from ._models import (
     Unset,
 )
 from ._poller import (
+    ClusterEventCallback,
     EventCallback,
     Outcome,
     Poller,
@@ -66,6 +70,10 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ClientClosedError",
+    "ClusterEvent",
+    "ClusterEventCallback",
+    "ClusterEventsUnsupportedError",
+    "ClusterWaitTimeoutError",
     "CombinedStatus",
     "DeploymentError",
     "DeploymentFailedError",
@@ -74,6 +82,7 @@ __all__ = [
     "EventNotFoundError",
     "EventsClient",
     "FelderaError",
+    "MonitorStatus",
     "NoEventsYetError",
     "NotFoundError",
     "OpenEnum",

@@ -22,6 +22,7 @@ import aiohttp
 import attrs
 from yarl import URL
 
+from ._cluster import ClusterEvent, fetch_cluster_event, fetch_cluster_events
 from ._config import EnvConfig
 from ._convert import structure, structure_list
 from ._errors import (
@@ -30,6 +31,7 @@ from ._errors import (
     APITimeoutError,
     AuthenticationError,
     ClientClosedError,
+    FelderaError,
     ResponseTooLargeError,
     ResponseValidationError,
     excerpt,
@@ -165,6 +167,13 @@ def _parse_retry_after(value: str | None) -> float | None:
     if seconds != seconds or seconds == float("inf"):  # NaN or inf
         return None
     return max(seconds, 0.0)
+
+
+def _redact(body: bytes, key: str | None) -> bytes:
+    """``body`` with every occurrence of ``key`` replaced (keys never reach exception text)."""
+    if key and key.encode() in body:
+        return body.replace(key.encode(), b"<redacted>")
+    return body
 
 
 def _user_agent() -> str:
@@ -365,6 +374,48 @@ class EventsClient:
         """Every retained event of a pipeline, newest first (``[]`` when it has none yet)."""
         return await self._list_events(pipeline_name, selector=selector, retry=retry)
 
+    async def get_cluster_event(
+        self,
+        event_id: str | uuid.UUID = LATEST,
+        *,
+        selector: Selector | str = Selector.STATUS,
+        retry: RetryPolicy | None = None,
+    ) -> ClusterEvent:
+        """One cluster monitor event: ``latest`` (the default) or the one with that id.
+
+        Raises :class:`NoEventsYetError` for ``latest`` before the cluster monitor has
+        recorded anything, :class:`EventNotFoundError` for an id that is not (or no
+        longer) retained, :class:`ClusterEventsUnsupportedError` when the server has
+        no cluster events endpoints (Feldera < v0.292).
+        """
+        return await self._get_cluster_event(event_id, selector=selector, retry=retry)
+
+    async def list_cluster_events(
+        self,
+        *,
+        selector: Selector | str = Selector.STATUS,
+        retry: RetryPolicy | None = None,
+    ) -> list[ClusterEvent]:
+        """Every retained cluster monitor event, newest first.
+
+        The list endpoint only sends the status fields. With ``selector="all"`` each
+        event is then fetched in full, one request per event (up to 1000); events
+        cleaned up in between are left out.
+        """
+        return await fetch_cluster_events(self, selector=selector, retry=retry)
+
+    async def _get_cluster_event(
+        self,
+        event_id: str | uuid.UUID = LATEST,
+        *,
+        selector: Selector | str = Selector.STATUS,
+        retry: RetryPolicy | None = None,
+        deadline: float | None = None,
+    ) -> ClusterEvent:
+        return await fetch_cluster_event(
+            self, event_id, selector=selector, retry=retry, deadline=deadline
+        )
+
     # -- internals (also used by the poller) -----------------------------------------
 
     async def _get_event(
@@ -381,7 +432,8 @@ class EventsClient:
         sel = normalize_selector(selector)
         path = f"/v0/pipelines/{_segment(name)}/events/{eid}"
         data = await self._get_json(path, sel, retry=retry, deadline=deadline)
-        event: PipelineEvent = self._structure(structure, data, PipelineEvent, path)
+        where = f"{path}?selector={sel.value}"
+        event: PipelineEvent = self._structure(structure, data, PipelineEvent, where)
         return event
 
     async def _list_events(
@@ -396,7 +448,8 @@ class EventsClient:
         sel = normalize_selector(selector)
         path = f"/v0/pipelines/{_segment(name)}/events"
         data = await self._get_json(path, sel, retry=retry, deadline=deadline)
-        return self._structure(structure_list, data, PipelineEvent, path)
+        where = f"{path}?selector={sel.value}"
+        return self._structure(structure_list, data, PipelineEvent, where)
 
     def _structure(
         self, fn: Callable[[Any, type[Any]], T], data: Any, cls: type[Any], path: str
@@ -429,7 +482,7 @@ class EventsClient:
 
         describe = f"GET {urlsplit(url).path}{query}"
         try:
-            return await call_with_retry(attempt, policy, describe=describe, deadline=deadline)
+            return await self._with_retry(attempt, policy, describe, deadline)
         except AuthenticationError:
             if not callable(self._api_key):
                 raise
@@ -439,7 +492,43 @@ class EventsClient:
             logger.info(
                 "%s: 401 with a callable api_key; resolving it again and retrying", describe
             )
-            return await call_with_retry(attempt, policy, describe=describe, deadline=deadline)
+            return await self._with_retry(attempt, policy, describe, deadline)
+
+    @staticmethod
+    async def _with_retry(
+        attempt: Callable[[], Awaitable[T]],
+        policy: RetryPolicy,
+        describe: str,
+        deadline: float | None,
+    ) -> T:
+        """``call_with_retry(attempt, policy, ...)``, with the first attempt made directly.
+
+        Setting up tenacity costs about 45 µs a call, more than the rest of the client's
+        own work on a request (see benchmarks/). Nearly every request succeeds at once,
+        so only a first attempt that fails transiently enters the retry loop, which
+        then replays that failure as its own first attempt: the same attempt count,
+        backoff, log lines and deadline (the policy's ``timeout`` still counts from
+        before the first attempt).
+        """
+        started = time.monotonic()
+        try:
+            return await attempt()
+        except FelderaError as exc:
+            if policy.attempts <= 1 or not policy.is_transient(exc):
+                raise
+            first: FelderaError | None = exc
+        limit = None if policy.timeout is None else started + policy.timeout
+        if deadline is not None:
+            limit = deadline if limit is None else min(limit, deadline)
+
+        async def replay() -> T:
+            nonlocal first
+            if first is not None:
+                failed, first = first, None
+                raise failed
+            return await attempt()
+
+        return await call_with_retry(replay, policy, describe=describe, deadline=limit)
 
     async def _resolve_key(self) -> str | None:
         key = self._api_key
@@ -484,14 +573,18 @@ class EventsClient:
         if 200 <= status < 300:
             try:
                 return json.loads(body)
-            except ValueError as exc:
-                raise ResponseValidationError(
-                    f"body is not valid JSON ({exc})",
-                    status_code=status,
-                    body=excerpt(body),
-                    url=url,
-                ) from exc
-        raise self._status_error(status, reason, body, url, retry_after)
+            except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
+                problem = str(exc)
+            # Raised outside the except block: a JSONDecodeError keeps the whole body
+            # (up to max_body_size, possibly an echoed key) in its ``doc`` attribute.
+            raise ResponseValidationError(
+                f"body is not valid JSON ({problem})",
+                status_code=status,
+                body=excerpt(_redact(body, key)),
+                url=url,
+            )
+        # A server or proxy may echo the Authorization header back in an error page.
+        raise self._status_error(status, reason, _redact(body, key), url, retry_after)
 
     async def _read_body(self, resp: aiohttp.ClientResponse, url: str) -> bytes:
         cap = self._max_body_size
@@ -527,7 +620,7 @@ class EventsClient:
         try:
             # Feldera's 401 is JSON served as text/plain: ignore the content type.
             data = json.loads(body) if body else None
-        except ValueError:
+        except (ValueError, RecursionError):
             data = None
         if isinstance(data, dict) and isinstance(data.get("message"), str):
             message = data["message"]

@@ -14,8 +14,9 @@ before any request is sent::
     │   ├── PermissionDeniedError    403
     │   ├── NotFoundError            404
     │   │   ├── PipelineNotFoundError    UnknownPipelineName
-    │   │   ├── EventNotFoundError       UnknownPipelineMonitorEvent (never existed or cleaned up)
-    │   │   └── NoEventsYetError         NoPipelineMonitorEventsAvailable
+    │   │   ├── EventNotFoundError       Unknown{Pipeline,Cluster}MonitorEvent (never existed or cleaned up)
+    │   │   ├── NoEventsYetError         No{Pipeline,Cluster}MonitorEventsAvailable
+    │   │   └── ClusterEventsUnsupportedError  plain 404 on a cluster route (Feldera < v0.292)
     │   ├── RateLimitError           429
     │   └── ServerError              5xx
     ├── ResponseValidationError      a 2xx body that is not JSON or not the documented shape
@@ -24,6 +25,7 @@ before any request is sent::
         ├── DeploymentFailedError    Stopped with a deployment error (carries the server's error)
         │   └── DeploymentStoppedError   the pipeline was stopped (desired Stopped) without an error
         └── WaitTimeoutError         (also TimeoutError) the overall deadline passed
+            └── ClusterWaitTimeoutError  ... waiting for the cluster to be healthy
 
 No message, repr or attribute of these exceptions contains an API key.
 """
@@ -34,6 +36,7 @@ import datetime as _dt
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._cluster import ClusterEvent
     from ._models import PipelineEvent
 
 __all__ = [
@@ -43,6 +46,8 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ClientClosedError",
+    "ClusterEventsUnsupportedError",
+    "ClusterWaitTimeoutError",
     "DeploymentFailedError",
     "DeploymentStoppedError",
     "EventNotFoundError",
@@ -180,11 +185,21 @@ class PipelineNotFoundError(NotFoundError):
 
 
 class EventNotFoundError(NotFoundError):
-    """404 ``UnknownPipelineMonitorEvent``: the event never existed or was cleaned up."""
+    """404 ``UnknownPipelineMonitorEvent`` / ``UnknownClusterMonitorEvent``: the event
+    never existed or was cleaned up."""
 
 
 class NoEventsYetError(NotFoundError):
-    """404 ``NoPipelineMonitorEventsAvailable``: the pipeline has no events recorded yet."""
+    """404 ``NoPipelineMonitorEventsAvailable`` / ``NoClusterMonitorEventsAvailable``: no
+    event recorded yet (for the pipeline, or for the cluster)."""
+
+
+class ClusterEventsUnsupportedError(NotFoundError):
+    """A plain 404 (no Feldera error body) on a cluster monitor route.
+
+    The cluster events endpoints are new in Feldera v0.292; an older manager has no
+    such route. ``error_code`` is None; the original 404 is chained as ``__cause__``.
+    """
 
 
 class RateLimitError(APIStatusError):
@@ -390,6 +405,94 @@ def _rebuild_wait_timeout(
     )
 
 
+class ClusterWaitTimeoutError(WaitTimeoutError):
+    """The deadline of :meth:`Poller.wait_until_cluster_healthy` passed.
+
+    ``event`` is the newest :class:`ClusterEvent` seen (None if none was) and
+    ``unhealthy_components`` its services that were not healthy; ``reached`` is False
+    when the server never answered during the wait (the last connection error is then
+    chained as ``__cause__``). ``last_event`` and ``pipeline_name``, inherited from
+    :class:`WaitTimeoutError`, are always None and ``""`` here.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: float | None,
+        elapsed: float,
+        polls: int,
+        event: ClusterEvent | None = None,
+        reached: bool = True,
+        url: str | None = None,
+        attempts: int = 0,
+        last_error: str | None = None,
+    ) -> None:
+        self.pipeline_name = ""
+        self.timeout = timeout
+        self.elapsed = elapsed
+        self.polls = polls
+        self.last_event = None
+        self.what = "all services healthy"
+        self.event = event
+        self.unhealthy_components: list[str] = [] if event is None else event.unhealthy_components
+        self.reached = reached
+        self.url = url
+        self.attempts = attempts
+        self.last_error = last_error
+        head = f"timed out after {elapsed:.1f}s waiting for the Feldera cluster to be healthy"
+        if not reached:
+            where = f"the server at {url}" if url else "the server"
+            text = f"{head}: {where} was never reached ({attempts} connection attempts"
+            text += f"; last error: {last_error})" if last_error else ")"
+        elif event is None:
+            text = f"{head} ({polls} polls; no cluster event was recorded yet)"
+        else:
+            stamp = event.recorded_at.astimezone(_dt.UTC).isoformat(timespec="seconds")
+            bad = ", ".join(f"{c} ({event.status_of(c).value})" for c in self.unhealthy_components)
+            state = f"unhealthy: {bad}" if bad else event.describe()
+            text = f"{head} ({polls} polls; last event at {stamp}: {state})"
+        Exception.__init__(self, text)
+
+    def __reduce__(self) -> Any:
+        return (
+            _rebuild_cluster_wait_timeout,
+            (
+                type(self),
+                self.timeout,
+                self.elapsed,
+                self.polls,
+                self.event,
+                self.reached,
+                self.url,
+                self.attempts,
+                self.last_error,
+            ),
+        )
+
+
+def _rebuild_cluster_wait_timeout(
+    cls: type[ClusterWaitTimeoutError],
+    timeout: float | None,
+    elapsed: float,
+    polls: int,
+    event: ClusterEvent | None,
+    reached: bool,
+    url: str | None,
+    attempts: int,
+    last_error: str | None,
+) -> ClusterWaitTimeoutError:
+    return cls(
+        timeout=timeout,
+        elapsed=elapsed,
+        polls=polls,
+        event=event,
+        reached=reached,
+        url=url,
+        attempts=attempts,
+        last_error=last_error,
+    )
+
+
 STATUS_CLASSES: dict[int, type[APIStatusError]] = {
     400: BadRequestError,
     401: AuthenticationError,
@@ -402,6 +505,10 @@ NOT_FOUND_CODES: dict[str, type[NotFoundError]] = {
     "UnknownPipelineName": PipelineNotFoundError,
     "UnknownPipelineMonitorEvent": EventNotFoundError,
     "NoPipelineMonitorEventsAvailable": NoEventsYetError,
+    # Cluster monitor events: the same situations, for the cluster (the DB error names
+    # the manager uses as error codes; FakeFeldera sends them too).
+    "UnknownClusterMonitorEvent": EventNotFoundError,
+    "NoClusterMonitorEventsAvailable": NoEventsYetError,
 }
 
 

@@ -190,9 +190,9 @@ class DeploymentError:
     error_code: str
     message: str
     #: Error metadata; its shape depends on ``error_code``. None when absent.
-    details: JSON = None
+    details: JSON = attrs.field(default=None, hash=False)
     #: Keys the server sent that this version does not know, kept as they came.
-    additional_properties: dict[str, JSON] = attrs.field(factory=dict, repr=False)
+    additional_properties: dict[str, JSON] = attrs.field(factory=dict, repr=False, hash=False)
 
 
 @attrs.frozen
@@ -213,12 +213,14 @@ class PipelineEvent:
     storage_status: StorageStatus
     deployment_runtime_status: RuntimeStatus | None = None
     deployment_runtime_desired_status: RuntimeDesiredStatus | None = None
-    deployment_error: DeploymentError | Unset | None = UNSET
-    deployment_resources_status_details: JSON = UNSET
-    deployment_runtime_status_details: JSON = UNSET
-    storage_status_details: JSON = UNSET
+    # JSON-valued fields take no part in hashing (dicts are unhashable); equality
+    # still compares them, so equal events hash alike.
+    deployment_error: DeploymentError | Unset | None = attrs.field(default=UNSET, hash=False)
+    deployment_resources_status_details: JSON = attrs.field(default=UNSET, hash=False)
+    deployment_runtime_status_details: JSON = attrs.field(default=UNSET, hash=False)
+    storage_status_details: JSON = attrs.field(default=UNSET, hash=False)
     #: Keys the server sent that this version does not know, kept as they came.
-    additional_properties: dict[str, JSON] = attrs.field(factory=dict, repr=False)
+    additional_properties: dict[str, JSON] = attrs.field(factory=dict, repr=False, hash=False)
 
     @property
     def combined_status(self) -> CombinedStatus:

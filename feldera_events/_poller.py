@@ -24,10 +24,12 @@ import attrs
 import tenacity
 
 from ._client import EventsClient, check_pipeline_name
+from ._cluster import ClusterEvent
 from ._errors import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
+    ClusterWaitTimeoutError,
     DeploymentFailedError,
     DeploymentStoppedError,
     EventNotFoundError,
@@ -49,6 +51,7 @@ from ._models import (
 from ._retry import RetryPolicy
 
 __all__ = [
+    "ClusterEventCallback",
     "EventCallback",
     "Outcome",
     "PollPolicy",
@@ -65,6 +68,8 @@ logger = logging.getLogger("feldera_events")
 Since: TypeAlias = PipelineEvent | uuid.UUID | str | _dt.datetime
 #: ``on_event=``: called (and awaited, if async) once per new event observed.
 EventCallback: TypeAlias = Callable[[PipelineEvent], Awaitable[None] | None]
+#: ``on_event=`` of :meth:`Poller.wait_until_cluster_healthy`: once per new cluster event.
+ClusterEventCallback: TypeAlias = Callable[[ClusterEvent], Awaitable[None] | None]
 
 _NO_RETRY = RetryPolicy.disabled()
 _FIRST_PROGRESS_LOG = 5.0
@@ -197,7 +202,12 @@ def _uuid7_time(value: uuid.UUID) -> _dt.datetime | None:
 
 
 def _is_transient_answer(exc: BaseException) -> bool:
-    """A failure worth polling through once the server has answered in this wait."""
+    """A failure worth polling through once the server has answered in this wait.
+
+    501 Not Implemented is not: the server says it will never do this.
+    """
+    if isinstance(exc, ServerError) and exc.status_code == 501:
+        return False
     if isinstance(exc, APIConnectionError | ServerError | RateLimitError):
         return True
     return isinstance(exc, APIStatusError) and exc.status_code == 408
@@ -258,6 +268,37 @@ class _WaitState:
 
 
 Acceptor: TypeAlias = Callable[[PipelineEvent, _WaitState], Verdict]
+
+
+class _ClusterWaitState(_WaitState):
+    """A wait for the cluster: whatever ends it at the deadline is a ClusterWaitTimeoutError
+    (also for a server never reached: waiting for a manager to come up is the point)."""
+
+    def __init__(self, timeout: float | None, url: str) -> None:
+        super().__init__("", timeout, "all services healthy")
+        self.url = url
+        self.event: ClusterEvent | None = None
+        #: Failed connection attempts before the server first answered.
+        self.attempts = 0
+
+    def deadline_error(self, url: str) -> FelderaError:
+        err = self.timeout_error()
+        if not self.reached:
+            err.__cause__ = self.last_connection_error
+        return err
+
+    def timeout_error(self) -> ClusterWaitTimeoutError:
+        last = self.last_connection_error
+        return ClusterWaitTimeoutError(
+            timeout=self.timeout,
+            elapsed=self.elapsed,
+            polls=self.polls,
+            event=self.event,
+            reached=self.reached,
+            url=self.url,
+            attempts=self.attempts,
+            last_error=None if last is None else str(last),
+        )
 
 
 def _check_timeout(timeout: float | None) -> float | None:
@@ -509,6 +550,115 @@ class Poller:
                     name, Outcome.ERROR, last_seen.get(name), exc, loop.time() - start
                 )
         return out
+
+    # -- cluster ---------------------------------------------------------------------
+
+    async def wait_until_cluster_healthy(
+        self,
+        *,
+        timeout: float | None,
+        on_event: ClusterEventCallback | None = None,
+    ) -> ClusterEvent:
+        """Wait until the latest cluster monitor event says ``all_healthy``; return it.
+
+        Made for the first step of a CI job, where the manager may still be starting:
+
+        * Connection errors (refused, reset, per-request timeouts) are polled through
+          until the deadline, whether or not the server has answered yet.
+        * Unhealthy events, 404 ``NoClusterMonitorEventsAvailable``, 5xx (but 501),
+          408 and 429 are polled through too (honouring ``Retry-After``).
+        * :class:`ClusterEventsUnsupportedError` (Feldera < v0.292), 400, 401, 403,
+          501, other 404s and :class:`ResponseValidationError` are raised at once.
+
+        ``on_event`` is called (and awaited, if async) once per new event.
+        ``timeout`` (seconds; ``None`` waits forever and must be said explicitly)
+        ends the wait with :class:`ClusterWaitTimeoutError`, which names the services
+        that were unhealthy in the last event, or says the server was never reached.
+        """
+        timeout = _check_timeout(timeout)
+        if on_event is not None and not callable(on_event):
+            raise TypeError("on_event must be None or a callable taking a ClusterEvent")
+        state = _ClusterWaitState(timeout, self._client.url)
+        try:
+            return await self._cluster_wait_loop(state, on_event)
+        finally:
+            if state.logged:
+                logger.info(
+                    "wait for the cluster to be healthy ended after %.1fs and %d polls",
+                    state.elapsed,
+                    state.polls,
+                )
+
+    async def _cluster_wait_loop(
+        self, state: _ClusterWaitState, on_event: ClusterEventCallback | None
+    ) -> ClusterEvent:
+        failures = 0
+        while True:
+            try:
+                ev: ClusterEvent | None = await self._request(
+                    state,
+                    self._client._get_cluster_event(
+                        "latest", retry=_NO_RETRY, deadline=state.deadline
+                    ),
+                )
+                failures = 0
+            except NoEventsYetError:
+                ev = None
+            except APIConnectionError as exc:
+                if not state.reached:
+                    # The manager is not listening (yet): poll on the normal schedule.
+                    state.attempts += 1
+                    level = logging.INFO if state.attempts == 1 else logging.DEBUG
+                    logger.log(
+                        level,
+                        "cluster wait: connection attempt %d to %s failed (%s); still waiting",
+                        state.attempts,
+                        state.url,
+                        exc,
+                    )
+                    self._cluster_progress_log(state)
+                    await self._sleep(state, self._next_poll(state, changed=False))
+                    continue
+                failures += 1
+                await self._sleep(state, self._error_backoff(failures, exc))
+                continue
+            except FelderaError as exc:
+                not_implemented = isinstance(exc, APIStatusError) and exc.status_code == 501
+                if not_implemented or not _is_transient_answer(exc):
+                    raise
+                failures += 1
+                await self._sleep(state, self._error_backoff(failures, exc))
+                continue
+
+            changed = False
+            if ev is not None:
+                changed = state.event is None or ev.id != state.event.id
+                state.event = ev
+                if changed and on_event is not None:
+                    result = on_event(ev)
+                    if inspect.isawaitable(result):
+                        await result
+                if ev.all_healthy:
+                    return ev
+            self._cluster_progress_log(state)
+            await self._sleep(state, self._next_poll(state, changed))
+
+    @staticmethod
+    def _cluster_progress_log(state: _ClusterWaitState) -> None:
+        """An INFO line after 5 s, 10 s, 20 s, ... of a cluster wait."""
+        if state.elapsed < state.next_log:
+            return
+        state.logged = True
+        state.next_log *= 2
+        if not state.reached:
+            where = f"{state.url} not reached yet, {state.attempts} connection attempts"
+        elif state.event is None:
+            where = f"{state.polls} polls; no event yet"
+        else:
+            where = f"{state.polls} polls; {state.event.describe()}"
+        logger.info(
+            "still waiting for the cluster to be healthy after %.0fs (%s)", state.elapsed, where
+        )
 
     # -- watch -----------------------------------------------------------------------
 
@@ -832,7 +982,8 @@ class Poller:
                 result = await call
         except TimeoutError as exc:
             if scope.expired():
-                raise state.deadline_error(self._client.url) from None
+                err = state.deadline_error(self._client.url)
+                raise err from err.__cause__
             raise exc
         except APIStatusError:
             state.answered()

@@ -102,8 +102,10 @@ def main(argv: list[str]) -> int:
     spec = json.loads(src.read_text(encoding="utf-8"))
     subset = extract(spec)
     OUTPUT.write_text(json.dumps(subset, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    print(f"wrote {OUTPUT.relative_to(ROOT)}: {len(subset['paths'])} paths, "
-          f"{len(subset['components']['schemas'])} schemas (spec {subset['info']['version']})")
+    print(
+        f"wrote {OUTPUT.relative_to(ROOT)}: {len(subset['paths'])} paths, "
+        f"{len(subset['components']['schemas'])} schemas (spec {subset['info']['version']})"
+    )
     return 0
 
 

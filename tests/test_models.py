@@ -1,0 +1,274 @@
+"""PipelineEvent, DeploymentError and the open enums."""
+
+from __future__ import annotations
+
+import datetime as dt
+import pickle
+import uuid
+
+import pytest
+from helpers import EVENT_ID, event_json
+
+from feldera_events import (
+    UNSET,
+    CombinedStatus,
+    DeploymentError,
+    OpenEnum,
+    PipelineEvent,
+    ProgramStatus,
+    ResourcesDesiredStatus,
+    ResourcesStatus,
+    RuntimeDesiredStatus,
+    RuntimeStatus,
+    Selector,
+    StorageStatus,
+    Unset,
+)
+from feldera_events._convert import structure
+
+ALL_ENUMS: list[type[OpenEnum]] = [
+    Selector,
+    ResourcesStatus,
+    ResourcesDesiredStatus,
+    RuntimeStatus,
+    RuntimeDesiredStatus,
+    StorageStatus,
+    ProgramStatus,
+    CombinedStatus,
+]
+
+
+def make(**overrides: object) -> PipelineEvent:
+    return structure(event_json(**overrides), PipelineEvent)
+
+
+# -- UNSET -------------------------------------------------------------------------------
+
+
+def test_unset_is_falsy_singleton_distinct_from_none() -> None:
+    assert not UNSET
+    assert UNSET is Unset.UNSET
+    assert UNSET is not None
+    assert repr(UNSET) == "UNSET"
+    assert pickle.loads(pickle.dumps(UNSET)) is UNSET
+
+
+def test_status_selector_leaves_details_unset_and_all_gives_none() -> None:
+    status = make()
+    assert status.deployment_error is UNSET
+    assert status.deployment_resources_status_details is UNSET
+    assert status.deployment_runtime_status_details is UNSET
+    assert status.storage_status_details is UNSET
+    full = structure(event_json(selector="all"), PipelineEvent)
+    assert full.deployment_error is None
+    assert full.deployment_resources_status_details is None
+    assert full.deployment_runtime_status_details is None
+    assert full.storage_status_details is None
+    assert status != full
+
+
+# -- open enums --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", ALL_ENUMS)
+def test_unknown_value_never_raises_and_is_preserved(cls: type[OpenEnum]) -> None:
+    member = cls("SomethingNew")
+    assert member.value == "SomethingNew"
+    assert str(member) == "SomethingNew"
+    assert member == "SomethingNew"
+    assert not member.is_known
+    assert member.name == "UNKNOWN"
+    assert all(member != known for known in cls)
+    assert member not in list(cls)
+    assert "unknown" in repr(member)
+    assert cls("SomethingNew") is member  # cached: identity stable
+
+
+@pytest.mark.parametrize("cls", ALL_ENUMS)
+def test_known_values_are_members(cls: type[OpenEnum]) -> None:
+    for known in cls:
+        assert cls(known.value) is known
+        assert known.is_known
+        assert repr(known).startswith(f"<{cls.__name__}.")
+
+
+def test_unknown_enum_value_is_not_confused_across_enums() -> None:
+    assert RuntimeStatus("Xyz") is not ResourcesStatus("Xyz")
+    assert isinstance(RuntimeStatus("Xyz"), RuntimeStatus)
+
+
+def test_non_string_enum_value_raises_value_error() -> None:
+    with pytest.raises(ValueError, match="is not a valid"):
+        ResourcesStatus(3)  # type: ignore[arg-type]
+
+
+def test_unknown_enum_in_event_round_trips() -> None:
+    ev = make(deployment_resources_status="Hibernating", program_status="Quantum")
+    assert not ev.deployment_resources_status.is_known
+    assert ev.to_dict()["deployment_resources_status"] == "Hibernating"
+    assert ev.to_dict()["program_status"] == "Quantum"
+    assert structure(ev.to_dict(), PipelineEvent) == ev
+    assert ev.combined_status.value == "Hibernating"
+    assert not ev.combined_status.is_known
+    assert not ev.is_provisioned
+    assert not ev.has_failed
+
+
+def test_enum_pickles() -> None:
+    assert pickle.loads(pickle.dumps(RuntimeStatus.RUNNING)) is RuntimeStatus.RUNNING
+
+
+# -- recorded_at -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-08-20T10:11:12Z", dt.datetime(2026, 8, 20, 10, 11, 12, tzinfo=dt.UTC)),
+        ("2026-08-20T10:11:12.5Z", dt.datetime(2026, 8, 20, 10, 11, 12, 500000, tzinfo=dt.UTC)),
+        (
+            "2026-08-20T10:11:12.123456Z",
+            dt.datetime(2026, 8, 20, 10, 11, 12, 123456, tzinfo=dt.UTC),
+        ),
+        (
+            "2026-08-20T10:11:12.123456789Z",
+            dt.datetime(2026, 8, 20, 10, 11, 12, 123456, tzinfo=dt.UTC),
+        ),
+        (
+            "2026-08-20T12:11:12.1234+02:00",
+            dt.datetime(2026, 8, 20, 10, 11, 12, 123400, tzinfo=dt.UTC),
+        ),
+        (
+            "2026-08-20T04:41:12.1234567-05:30",
+            dt.datetime(2026, 8, 20, 10, 11, 12, 123456, tzinfo=dt.UTC),
+        ),
+        ("2026-08-20T10:11:12+00:00", dt.datetime(2026, 8, 20, 10, 11, 12, tzinfo=dt.UTC)),
+    ],
+)
+def test_recorded_at_is_timezone_aware(text: str, expected: dt.datetime) -> None:
+    ev = make(recorded_at=text)
+    assert ev.recorded_at.tzinfo is not None
+    assert ev.recorded_at == expected
+
+
+@pytest.mark.parametrize(
+    "digits", ["", ".1", ".12", ".123", ".1234", ".12345", ".123456", ".1234567", ".12345678"]
+)
+def test_recorded_at_accepts_0_to_9_fraction_digits(digits: str) -> None:
+    for zone in ("Z", "+01:00"):
+        ev = make(recorded_at=f"2026-08-20T10:11:12{digits}{zone}")
+        assert ev.recorded_at.tzinfo is not None
+
+
+# -- derived properties ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("resources", "runtime", "combined"),
+    [
+        ("Stopped", None, CombinedStatus.STOPPED),
+        ("Provisioning", None, CombinedStatus.PROVISIONING),
+        ("Stopping", None, CombinedStatus.STOPPING),
+        ("Provisioned", None, CombinedStatus.UNAVAILABLE),
+        ("Provisioned", "Running", CombinedStatus.RUNNING),
+        ("Provisioned", "Coordination", CombinedStatus.COORDINATION),
+        ("Provisioned", "AwaitingApproval", CombinedStatus.AWAITING_APPROVAL),
+    ],
+)
+def test_combined_status(resources: str, runtime: str | None, combined: CombinedStatus) -> None:
+    ev = make(deployment_resources_status=resources, deployment_runtime_status=runtime)
+    assert ev.combined_status is combined
+
+
+def test_combined_status_for_every_runtime_status_is_known() -> None:
+    for status in RuntimeStatus:
+        ev = make(deployment_resources_status="Provisioned", deployment_runtime_status=status.value)
+        assert ev.combined_status.is_known, status
+
+
+def test_is_provisioned_and_has_failed() -> None:
+    assert make(deployment_resources_status="Provisioned").is_provisioned
+    assert not make(deployment_resources_status="Provisioning").is_provisioned
+    assert make(deployment_has_error=True).has_failed
+    assert not make(deployment_has_error=False).has_failed
+    assert not make(deployment_resources_status="Stopping", deployment_has_error=True).has_failed
+
+
+def test_describe_and_same_status() -> None:
+    a = make(deployment_resources_status="Provisioned", deployment_runtime_status="Running")
+    assert a.describe() == "Provisioned/Running (desired Stopped)"
+    b = make(
+        event_id=str(uuid.uuid4()),
+        deployment_resources_status="Provisioned",
+        deployment_runtime_status="Running",
+    )
+    assert a.same_status(b)
+    assert not a.same_status(make())
+    assert "has error" in make(deployment_has_error=True).describe()
+
+
+# -- to_dict -----------------------------------------------------------------------------
+
+
+def test_to_dict_gives_back_wire_json_for_both_selectors() -> None:
+    for selector in ("status", "all"):
+        wire = event_json(selector=selector)
+        assert structure(wire, PipelineEvent).to_dict() == wire
+
+
+def test_to_dict_keeps_unknown_keys_and_details() -> None:
+    wire = event_json(
+        selector="all",
+        new_field={"a": [1, 2]},
+        deployment_resources_status_details="Unable to stop (will retry) due to: x",
+        deployment_runtime_status_details={"reason": "r", "approval_diff": None},
+        storage_status_details={"checkpoints": []},
+        deployment_error={
+            "message": "boom",
+            "error_code": "RuntimeError.WorkerPanic",
+            "details": {"w": 1},
+            "extra_err": True,
+        },
+        deployment_has_error=True,
+    )
+    ev = structure(wire, PipelineEvent)
+    assert ev.additional_properties == {"new_field": {"a": [1, 2]}}
+    assert isinstance(ev.deployment_error, DeploymentError)
+    assert ev.deployment_error.additional_properties == {"extra_err": True}
+    assert ev.to_dict() == wire
+
+
+def test_event_equality_and_pickle() -> None:
+    a = make()
+    b = make()
+    assert a == b
+    assert pickle.loads(pickle.dumps(a)) == a
+    assert a.event_id == uuid.UUID(EVENT_ID)
+    with pytest.raises(AttributeError):
+        a.deployment_has_error = True  # type: ignore[misc]
+
+
+def test_repr_hides_additional_properties() -> None:
+    assert "additional_properties" not in repr(make(x=1))
+
+
+def test_events_are_hashable_even_with_json_fields() -> None:
+    from feldera_events._convert import structure
+
+    data = {
+        "event_id": "0198c7a2-1111-7000-8000-000000000001",
+        "recorded_at": "2026-08-20T10:00:00.123456Z",
+        "deployment_resources_status": "Stopped",
+        "deployment_resources_desired_status": "Stopped",
+        "deployment_has_error": True,
+        "program_status": "Success",
+        "storage_status": "InUse",
+        "deployment_error": {"error_code": "E", "message": "m", "details": {"k": [1]}},
+        "storage_status_details": {"checkpoints": []},
+        "extra": {"nested": True},
+    }
+    a = structure(data, PipelineEvent)
+    b = structure(dict(data), PipelineEvent)
+    assert a == b
+    assert hash(a) == hash(b)
+    assert len({a, b}) == 1

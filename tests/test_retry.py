@@ -1,0 +1,275 @@
+"""RetryPolicy and call_with_retry, with an injected clock and sleep (no real waiting)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import tenacity
+
+from feldera_events import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    NotFoundError,
+    RateLimitError,
+    ResponseValidationError,
+    RetryPolicy,
+    ServerError,
+)
+from feldera_events._config import is_testing
+from feldera_events._retry import call_with_retry, is_transient
+
+
+class FakeTime:
+    """A clock that only moves when the code under test sleeps; records every sleep."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def failing(*errors: BaseException, result: Any = "ok") -> tuple[Callable[[], Any], list[int]]:
+    """A call that raises ``errors`` in turn, then returns ``result``."""
+    calls: list[int] = []
+
+    async def call() -> Any:
+        calls.append(1)
+        if len(calls) <= len(errors):
+            raise errors[len(calls) - 1]
+        return result
+
+    return call, calls
+
+
+def status(code: int, retry_after: float | None = None) -> APIStatusError:
+    from feldera_events._errors import status_error_class
+
+    return status_error_class(code, None)("m", status_code=code, retry_after=retry_after)
+
+
+# -- what is transient -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", [408, 429, 502, 503, 504])
+def test_transient_statuses(code: int) -> None:
+    assert is_transient(status(code))
+
+
+@pytest.mark.parametrize("code", [400, 401, 403, 404, 409, 500, 501])
+def test_non_transient_statuses(code: int) -> None:
+    assert not is_transient(status(code))
+
+
+def test_transient_exceptions() -> None:
+    assert is_transient(APIConnectionError("x"))
+    assert is_transient(APITimeoutError("x"))
+    assert not is_transient(ResponseValidationError("x"))
+    assert not is_transient(asyncio.CancelledError())
+    assert not is_transient(ValueError())
+    assert is_transient(status(500), RetryPolicy(retry_statuses={500}))
+
+
+def test_policy_validation() -> None:
+    with pytest.raises(ValueError, match="attempts"):
+        RetryPolicy(attempts=0)
+    with pytest.raises(ValueError, match="attempts"):
+        RetryPolicy(attempts=True)
+    with pytest.raises(ValueError, match="timeout"):
+        RetryPolicy(timeout=0)
+    with pytest.raises(ValueError, match="wait_initial"):
+        RetryPolicy(wait_initial=-1)
+    with pytest.raises(ValueError, match="wait_exp_base"):
+        RetryPolicy(wait_exp_base=0.5)
+    assert RetryPolicy.disabled().attempts == 1
+    assert RetryPolicy(retry_statuses=[503]).retry_statuses == frozenset({503})
+
+
+# -- the testing switch ------------------------------------------------------------------
+
+
+def test_suite_runs_in_testing_mode() -> None:
+    assert is_testing()
+    assert RetryPolicy().backoff(3, status(503, retry_after=5)) == 0.0
+
+
+@pytest.mark.usefixtures("no_testing_mode")
+def test_backoff_grows_exponentially_with_bounded_jitter() -> None:
+    policy = RetryPolicy(wait_initial=0.5, wait_exp_base=2, wait_max=3, wait_jitter=0.25)
+    for n, base in [(1, 0.5), (2, 1.0), (3, 2.0), (4, 3.0), (10, 3.0)]:
+        for _ in range(20):
+            assert base <= policy.backoff(n) <= base + 0.25
+    no_jitter = RetryPolicy(wait_initial=1, wait_jitter=0)
+    assert [no_jitter.backoff(n) for n in (1, 2, 3)] == [1, 2, 4]
+
+
+@pytest.mark.usefixtures("no_testing_mode")
+def test_backoff_retry_after_honoured_and_capped() -> None:
+    policy = RetryPolicy(max_retry_after=10)
+    assert policy.backoff(1, status(503, retry_after=5)) == 5
+    assert policy.backoff(1, status(503, retry_after=0)) == 0
+    assert policy.backoff(1, status(503, retry_after=3600)) == 10
+
+
+# -- call_with_retry ---------------------------------------------------------------------
+
+
+async def test_retries_transient_then_succeeds() -> None:
+    call, calls = failing(status(503), APIConnectionError("reset"), APITimeoutError("slow"))
+    assert await call_with_retry(call, RetryPolicy(attempts=4), describe="GET /x") == "ok"
+    assert len(calls) == 4
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        BadRequestError("m", status_code=400),
+        AuthenticationError("m", status_code=401),
+        NotFoundError("m", status_code=404),
+        ServerError("m", status_code=500),
+        ResponseValidationError("bad"),
+        ValueError("not ours"),
+    ],
+)
+async def test_never_retried(error: Exception) -> None:
+    call, calls = failing(error)
+    with pytest.raises(type(error)) as info:
+        await call_with_retry(call, RetryPolicy(attempts=5), describe="GET /x")
+    assert info.value is error
+    assert len(calls) == 1
+
+
+async def test_cancellation_is_never_retried() -> None:
+    call, calls = failing(asyncio.CancelledError())
+    with pytest.raises(asyncio.CancelledError):
+        await call_with_retry(call, RetryPolicy(attempts=5), describe="GET /x")
+    assert len(calls) == 1
+
+
+async def test_cancelling_a_retry_wait_cancels() -> None:
+    started = asyncio.Event()
+
+    async def never(_: float) -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    call, calls = failing(status(503), status(503))
+    task = asyncio.create_task(
+        call_with_retry(call, RetryPolicy(attempts=5), describe="GET /x", sleep=never)
+    )
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(calls) == 1
+
+
+async def test_last_error_is_raised_not_retry_error() -> None:
+    last = status(502)
+    call, calls = failing(status(503), status(504), last)
+    with pytest.raises(ServerError) as info:
+        await call_with_retry(call, RetryPolicy(attempts=3), describe="GET /x")
+    assert info.value is last
+    assert not isinstance(info.value, tenacity.RetryError)
+    assert len(calls) == 3
+
+
+async def test_one_warning_per_scheduled_retry(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="feldera_events")
+    call, _ = failing(status(503), APIConnectionError("reset"), status(429), status(429))
+    with pytest.raises(RateLimitError):
+        await call_with_retry(
+            call, RetryPolicy(attempts=4), describe="GET /v0/pipelines/p/events?selector=status"
+        )
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 3
+    first = warnings[0].getMessage()
+    assert "GET /v0/pipelines/p/events?selector=status" in first
+    assert "attempt 1 of 4" in first
+    assert "ServerError" in first
+    assert "retrying in 0.00s" in first
+    assert "attempt 3 of 4" in warnings[2].getMessage()
+
+
+@pytest.mark.usefixtures("no_testing_mode")
+async def test_retry_after_is_waited_and_capped() -> None:
+    t = FakeTime()
+    call, calls = failing(status(503, retry_after=5), status(503, retry_after=3600))
+    policy = RetryPolicy(attempts=3, timeout=None, max_retry_after=60)
+    assert await call_with_retry(call, policy, describe="x", sleep=t.sleep, clock=t.clock) == "ok"
+    assert t.sleeps == [5, 60]
+    assert len(calls) == 3
+
+
+@pytest.mark.usefixtures("no_testing_mode")
+async def test_exponential_waits_without_jitter() -> None:
+    t = FakeTime()
+    call, _ = failing(status(502), status(502), status(502))
+    policy = RetryPolicy(attempts=4, wait_initial=0.5, wait_jitter=0, timeout=None)
+    await call_with_retry(call, policy, describe="x", sleep=t.sleep, clock=t.clock)
+    assert t.sleeps == [0.5, 1.0, 2.0]
+
+
+@pytest.mark.usefixtures("no_testing_mode")
+async def test_no_wait_ends_past_the_policy_timeout() -> None:
+    t = FakeTime()
+    errors = [status(503, retry_after=4) for _ in range(10)]
+    call, calls = failing(*errors)
+    policy = RetryPolicy(attempts=10, timeout=10)
+    with pytest.raises(ServerError) as info:
+        await call_with_retry(call, policy, describe="x", sleep=t.sleep, clock=t.clock)
+    # 0 -> 4 -> 8; a third 4 s wait would end at 12 > 10: give up with the real error.
+    assert t.sleeps == [4, 4]
+    assert t.now - 1000.0 <= 10
+    assert len(calls) == 3
+    assert info.value is errors[2]
+
+
+@pytest.mark.usefixtures("no_testing_mode")
+async def test_retry_after_never_past_an_explicit_deadline() -> None:
+    t = FakeTime()
+    call, calls = failing(status(503, retry_after=5), status(503, retry_after=5))
+    policy = RetryPolicy(attempts=5, timeout=None)
+    with pytest.raises(ServerError):
+        await call_with_retry(
+            call, policy, describe="x", deadline=t.now + 3, sleep=t.sleep, clock=t.clock
+        )
+    assert t.sleeps == []
+    assert len(calls) == 1
+
+
+@pytest.mark.usefixtures("no_testing_mode")
+async def test_deadline_and_timeout_the_earlier_wins() -> None:
+    t = FakeTime()
+    call, _ = failing(*[status(502) for _ in range(10)])
+    policy = RetryPolicy(attempts=10, timeout=100, wait_initial=1, wait_jitter=0)
+    with pytest.raises(ServerError):
+        await call_with_retry(
+            call, policy, describe="x", deadline=t.now + 6, sleep=t.sleep, clock=t.clock
+        )
+    assert t.sleeps == [1, 2]  # 1 + 2 = 3; the next 4 s wait would end at 7 > 6
+    assert sum(t.sleeps) <= 6
+
+
+@pytest.mark.usefixtures("no_testing_mode")
+async def test_deadline_already_passed_means_one_attempt() -> None:
+    t = FakeTime()
+    call, calls = failing(status(503))
+    with pytest.raises(ServerError):
+        await call_with_retry(
+            call, RetryPolicy(), describe="x", deadline=t.now - 1, sleep=t.sleep, clock=t.clock
+        )
+    assert len(calls) == 1
+    assert t.sleeps == []
