@@ -74,6 +74,38 @@ def _collect_garbage_after_each_test() -> Iterator[None]:
         pytest.fail(f"the event loop reported errors during this test: {messages}")
 
 
+@pytest.fixture(autouse=True)
+def _spec_check_every_fake_response(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Every FakeFeldera started in a test validates each response it sends against the
+    upstream schemas (tests/data/feldera_openapi_subset.json); a mismatch fails the test.
+
+    Injected faults (deliberately malformed answers) are not checked, nor tests marked
+    ``off_spec`` (they make the fake send what the spec forbids, on purpose).
+    """
+    if request.node.get_closest_marker("off_spec"):
+        yield
+        return
+    from feldera_events.testing import FakeFeldera
+    from tests.testing.conftest import ResponseAudit
+
+    audits: list[ResponseAudit] = []
+    original = FakeFeldera.start_server
+
+    async def start_server(self: FakeFeldera) -> None:
+        await original(self)
+        if self.response_observer is None:
+            audit = ResponseAudit()
+            self.response_observer = audit
+            audits.append(audit)
+
+    monkeypatch.setattr(FakeFeldera, "start_server", start_server)
+    yield
+    errors = [error for audit in audits for error in audit.errors]
+    assert not errors, f"the simulated manager sent responses the spec does not allow: {errors}"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not AIORESPONSES_BROKEN:
         return
