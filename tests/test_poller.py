@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
+import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -656,3 +657,60 @@ async def test_long_waits_log_progress_at_growing_intervals(
     assert 1 <= len(progress) <= 4  # 0.1 s, 0.2 s, 0.4 s: doubling, not one per poll
     assert len(ended) == 1
     assert "'p'" in progress[0].getMessage()
+
+
+async def test_manager_restarting_mid_wait_does_not_fail_the_wait() -> None:
+    """Connection refused after the server has answered is transient: keep polling."""
+    first = FakeFeldera(speed=50)
+    await first.start_server()
+    port = int(first.url.rsplit(":", 1)[1])
+    first.create_pipeline("p", timings=feldera_events.testing.Timings(provisioning=1000))
+    first.start("p")
+    restarted = asyncio.Event()
+    second: list[FakeFeldera] = []
+
+    async def restart() -> None:
+        await first.close()  # the manager goes away: connections are refused
+        await first_refusals()
+        fake = FakeFeldera(speed=50, port=port)
+        await fake.start_server()
+        second.append(fake)
+        fake.create_pipeline("p")
+        fake.start("p")
+        restarted.set()
+
+    refusals: list[str] = []
+    two_refusals = asyncio.Event()
+
+    class Counter(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "polling failed" in record.getMessage():
+                refusals.append(record.getMessage())
+                if len(refusals) >= 2:
+                    two_refusals.set()
+
+    async def first_refusals() -> None:
+        await two_refusals.wait()
+
+    handler = Counter()
+    logging.getLogger("feldera_events").addHandler(handler)
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        async with EventsClient(first.url) as client:
+
+            def on_event(ev: PipelineEvent) -> None:
+                if not tasks:
+                    tasks.append(asyncio.create_task(restart()))
+
+            ev = await Poller(client, poll=FAST).wait_until_provisioned(
+                "p", timeout=30, on_event=on_event
+            )
+        await tasks[0]
+        assert restarted.is_set()
+        assert ev.is_provisioned
+        assert len(refusals) >= 2
+        assert any("APIConnectionError" in r for r in refusals)
+    finally:
+        logging.getLogger("feldera_events").removeHandler(handler)
+        for fake in second:
+            await fake.close()
