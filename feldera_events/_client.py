@@ -140,7 +140,8 @@ def _check_base_url(url: object) -> str:
     if parts.username or parts.password:
         raise ValueError("url must not carry credentials; pass the API key as api_key=")
     if parts.query or parts.fragment:
-        raise ValueError(f"url must not have a query or fragment, got {url!r}")
+        # Not echoed: a query string is where people put tokens by mistake.
+        raise ValueError("url must not have a query string or fragment")
     return url.strip().rstrip("/")
 
 

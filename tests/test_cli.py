@@ -1,0 +1,480 @@
+"""The ``feldera-events`` CLI as a subprocess against the simulated manager."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pty
+import re
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from cli_support import ROOT, clean_env, cli_argv, finish, free_port, interrupt, run_cli, spawn
+
+from feldera_events._cli import (
+    EXIT_API,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_TIMEOUT,
+    combine_exit_codes,
+    github_annotation,
+)
+from feldera_events.testing import FakeFeldera, Timings
+
+SECRET = "apikey:do-not-print-me-0123456789"
+STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z  ")
+FAST = ("--poll-interval", "0.05")
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeFeldera]:
+    async with FakeFeldera(speed=20) as server:
+        yield server
+
+
+def no_traceback(text: str) -> None:
+    assert "Traceback" not in text
+
+
+# -- wait: exit codes -------------------------------------------------------------------
+
+
+async def test_wait_provisioned_exits_0_with_log_lines(fake: FakeFeldera) -> None:
+    fake.create_pipeline("p")
+    fake.start("p")
+    ran = await run_cli("wait", "p", "--timeout", "30", *FAST, url=fake.url)
+    assert ran.returncode == EXIT_OK, ran
+    assert ran.stderr == ""
+    lines = ran.stdout.splitlines()
+    # Not a terminal: timestamped lines, one per status change, no escape sequences.
+    assert "\x1b" not in ran.stdout
+    assert all(STAMP.match(line) for line in lines[:-1]), lines
+    assert any("Provisioned" in line for line in lines)
+    assert "provisioned in" in lines[-1]
+    status_lines = [line for line in lines if "(recorded" in line]
+    assert len(status_lines) == len({line.split("  ")[2] for line in status_lines})
+
+
+async def test_wait_deployment_failure_exits_1_with_error_and_timeline(
+    fake: FakeFeldera,
+) -> None:
+    fake.create_pipeline("p", provisioning_timeout=10)
+    fake.fail_next_start("p", "provisioning_timeout")
+    fake.start("p")
+    ran = await run_cli("wait", "p", "--timeout", "30", *FAST, url=fake.url)
+    assert ran.returncode == EXIT_FAILED, ran
+    out = ran.stdout
+    assert "pipeline 'p' failed" in out
+    assert "error_code: PipelineProvisioningTimeout" in out
+    assert "provisioning timed out" in out
+    assert "events since the wait began" in out
+    timeline = out.split("events since the wait began (oldest first):", 1)[1]
+    assert "Provisioning" in timeline and "Stopped (desired Stopped, has error)" in timeline
+    assert "::error" not in out  # not under GitHub Actions
+    no_traceback(ran.output)
+
+
+async def test_wait_stopped_by_someone_exits_1(fake: FakeFeldera) -> None:
+    fake.create_pipeline("p", timings=Timings(provisioning=10_000))
+    fake.start("p")
+    started = time.monotonic()
+    proc = await spawn(
+        cli_argv("wait", "p", "--timeout", "60", *FAST), env=clean_env({"FELDERA_HOST": fake.url})
+    )
+    await fake.wait_for_requests(1, timeout=30, operation="get_pipeline_event")
+    fake.stop("p", force=True)
+    ran = await finish(proc, started, 60)
+    assert ran.returncode == EXIT_FAILED, ran
+    assert "was stopped" in ran.stdout
+
+
+async def test_wait_timeout_exits_3(fake: FakeFeldera) -> None:
+    fake.create_pipeline("p")  # never started
+    ran = await run_cli("wait", "p", "--timeout", "0.5", *FAST, url=fake.url)
+    assert ran.returncode == EXIT_TIMEOUT, ran
+    assert "not provisioned within 0.5s" in ran.stdout
+    assert "Stopped (desired Stopped)" in ran.stdout
+
+
+async def test_since_now_ignores_an_earlier_provisioned(fake: FakeFeldera) -> None:
+    fake.create_pipeline("p")
+    fake.start("p")
+    await fake.wait_for_status("p", deployment_resources_status="Provisioned")
+    ran = await run_cli("wait", "p", "--timeout", "0.5", "--since-now", *FAST, url=fake.url)
+    assert ran.returncode == EXIT_TIMEOUT, ran
+    ran = await run_cli("wait", "p", "--timeout", "30", *FAST, url=fake.url)
+    assert ran.returncode == EXIT_OK, ran
+
+
+async def test_unknown_pipeline_exits_4_naming_pipeline_and_url(fake: FakeFeldera) -> None:
+    ran = await run_cli("wait", "nope", "--timeout", "30", url=fake.url)
+    assert ran.returncode == EXIT_API, ran
+    assert f"error: pipeline 'nope' not found at {fake.url}" in ran.stderr
+    assert len(ran.stderr.splitlines()) == 1
+    no_traceback(ran.output)
+    for args in (("get", "nope"), ("list", "nope"), ("watch", "nope")):
+        ran = await run_cli(*args, url=fake.url)
+        assert ran.returncode == EXIT_API, (args, ran)
+        assert (
+            ran.stderr == f"error: pipeline 'nope' not found at {fake.url} (UnknownPipelineName)\n"
+        )
+
+
+async def test_unreachable_url_exits_4_within_seconds() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    ran = await run_cli("wait", "a", "b", "--timeout", "300", url=url)
+    assert ran.returncode == EXIT_API, ran
+    assert ran.elapsed < 60  # a wrong URL is not waited on until the 300 s timeout
+    # One line for the two pipelines: the URL is the problem, not the pipelines.
+    assert ran.stderr.splitlines() == [
+        line for line in ran.stderr.splitlines() if line.startswith("error: cannot reach")
+    ]
+    assert len(ran.stderr.splitlines()) == 1
+    assert url in ran.stderr
+    no_traceback(ran.output)
+    ran = await run_cli("get", "p", url=url)
+    assert ran.returncode == EXIT_API and url in ran.stderr
+
+
+async def test_authentication_failure_exits_4_without_printing_the_key() -> None:
+    async with FakeFeldera(speed=20, api_keys=["apikey:right"]) as fake:
+        fake.create_pipeline("p")
+        ran = await run_cli("-v", "--api-key", SECRET, "wait", "p", "--timeout", "30", url=fake.url)
+        assert ran.returncode == EXIT_API, ran
+        assert "authentication failed" in ran.stderr
+        assert SECRET not in ran.output
+        # The key from the environment, verbose logging, a successful list: still never shown.
+        ran = await run_cli(
+            "list", "p", "-vv", url=fake.url, env={"FELDERA_API_KEY": "apikey:right"}
+        )
+        assert ran.returncode == EXIT_OK, ran
+        assert "apikey:right" not in ran.output
+        ran = await run_cli("get", "p", "--api-key", SECRET, "-vv", url=fake.url)
+        assert ran.returncode == EXIT_API and SECRET not in ran.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("get", "p", "not-a-uuid"),
+        ("get", "p", "LATEST"),
+        ("get", "p", "--selector", "everything"),
+        ("list", "p", "--limit", "0"),
+        ("wait", "p"),  # --timeout is required
+        ("wait", "p", "--timeout", "0"),
+        ("wait", "", "--timeout", "5"),
+        ("--url", "ftp://example.com", "get", "p"),
+        ("--url", "http://user:pw@example.com", "list", "p"),
+        ("--ca-cert", "/nonexistent/ca.pem", "get", "p"),
+        ("bogus-command",),
+        (),
+    ],
+)
+async def test_usage_errors_exit_2_before_any_request(
+    fake: FakeFeldera, args: tuple[str, ...]
+) -> None:
+    fake.create_pipeline("p")
+    ran = await run_cli(*args, url=fake.url)
+    assert ran.returncode == 2, ran
+    no_traceback(ran.output)
+    assert fake.requests == []
+    assert "pw" not in ran.stderr
+
+
+async def test_mixed_outcomes_follow_the_documented_precedence(fake: FakeFeldera) -> None:
+    fake.create_pipeline("ok")
+    fake.create_pipeline("bad", provisioning_timeout=4)
+    fake.create_pipeline("idle")
+    fake.fail_next_start("bad", "provisioning_timeout")
+    fake.start("ok")
+    fake.start("bad")
+    ran = await run_cli("wait", "ok", "bad", "idle", "--timeout", "3", *FAST, url=fake.url)
+    assert ran.returncode == EXIT_FAILED, ran  # 1 > 3 > 0
+    ran = await run_cli("wait", "ok", "bad", "missing", "--timeout", "3", *FAST, url=fake.url)
+    assert ran.returncode == EXIT_API, ran  # 4 > 1
+    ran = await run_cli("wait", "ok", "idle", "--timeout", "0.5", *FAST, url=fake.url)
+    assert ran.returncode == EXIT_TIMEOUT, ran  # 3 > 0
+
+
+def test_exit_code_precedence_unit() -> None:
+    assert combine_exit_codes([0, 3, 1, 4]) == 4
+    assert combine_exit_codes([0, 3, 1]) == 1
+    assert combine_exit_codes([3, 0]) == 3
+    assert combine_exit_codes([0, 0]) == 0
+    assert combine_exit_codes([0, 130, 4]) == 130
+
+
+async def test_help_documents_exit_codes() -> None:
+    ran = await run_cli("--help")
+    assert ran.returncode == 0
+    for text in ("exit codes:", "4 > 1 > 3 > 0", "130", "FELDERA_API_KEY"):
+        assert text in ran.stdout
+    ran = await run_cli("wait", "--help")
+    assert ran.returncode == 0 and "exit codes:" in ran.stdout and "--since-now" in ran.stdout
+
+
+# -- wait: --json and GitHub Actions ----------------------------------------------------
+
+
+async def test_wait_json_output(fake: FakeFeldera) -> None:
+    fake.create_pipeline("ok")
+    fake.create_pipeline("bad", provisioning_timeout=4)
+    fake.fail_next_start("bad", "provisioning_timeout")
+    fake.start("ok")
+    fake.start("bad")
+    ran = await run_cli("wait", "ok", "bad", "--timeout", "30", "--json", *FAST, url=fake.url)
+    assert ran.returncode == EXIT_FAILED, ran
+    doc = json.loads(ran.stdout)  # stdout is exactly one JSON document
+    assert doc["exit_code"] == 1 and doc["ok"] is False and doc["url"] == fake.url
+    ok, bad = doc["pipelines"]["ok"], doc["pipelines"]["bad"]
+    assert ok["outcome"] == "succeeded" and ok["exit_code"] == 0
+    assert ok["event"]["deployment_resources_status"] == "Provisioned"
+    assert ok["error_code"] is None and ok["elapsed"] > 0
+    assert bad["outcome"] == "failed"
+    assert bad["error_code"] == "PipelineProvisioningTimeout"
+    assert "provisioning timed out" in bad["message"]
+    assert bad["event"]["deployment_error"]["error_code"] == "PipelineProvisioningTimeout"
+    assert bad["timeline"][-1]["deployment_resources_status"] == "Stopped"
+    # Progress went to stderr.
+    assert "Provisioning" in ran.stderr and "error_code: PipelineProvisioningTimeout" in ran.stderr
+
+
+async def test_wait_json_timeout_and_error(fake: FakeFeldera) -> None:
+    fake.create_pipeline("idle")
+    ran = await run_cli(
+        "wait", "idle", "missing", "--timeout", "0.5", "--json", *FAST, url=fake.url
+    )
+    assert ran.returncode == EXIT_API, ran
+    doc = json.loads(ran.stdout)
+    assert doc["pipelines"]["idle"]["outcome"] == "timed_out"
+    assert doc["pipelines"]["idle"]["event"]["deployment_resources_status"] == "Stopped"
+    assert doc["pipelines"]["missing"]["outcome"] == "error"
+    assert doc["pipelines"]["missing"]["error_code"] == "UnknownPipelineName"
+
+
+async def test_github_actions_annotation(fake: FakeFeldera) -> None:
+    fake.create_pipeline("p", provisioning_timeout=4)
+    fake.fail_next_start("p", "provisioning_timeout")
+    fake.start("p")
+    ran = await run_cli(
+        "wait", "p", "--timeout", "30", *FAST, url=fake.url, env={"GITHUB_ACTIONS": "true"}
+    )
+    assert ran.returncode == EXIT_FAILED, ran
+    annotations = [line for line in ran.stdout.splitlines() if line.startswith("::error")]
+    assert len(annotations) == 1
+    assert annotations[0].startswith(
+        "::error title=Pipeline p failed::PipelineProvisioningTimeout: "
+    )
+    # Errors are annotated too.
+    ran = await run_cli(
+        "wait", "nope", "--timeout", "30", url=fake.url, env={"GITHUB_ACTIONS": "true"}
+    )
+    assert ran.returncode == EXIT_API
+    assert "::error title=Pipeline nope%3A error::pipeline 'nope' not found" in ran.stdout
+
+
+def test_github_annotation_escapes() -> None:
+    assert github_annotation("a: b, c", "50%\nnext") == "::error title=a%3A b%2C c::50%25%0Anext"
+
+
+# -- wait: terminal rendering -----------------------------------------------------------
+
+
+async def test_wait_on_a_terminal_redraws_in_place(fake: FakeFeldera) -> None:
+    fake.create_pipeline("one", timings=Timings(provisioning=10))  # 0.5 s at speed 20
+    fake.create_pipeline("two")
+    fake.start("one")
+    fake.start("two")
+    master, slave = pty.openpty()
+    started = time.monotonic()
+    try:
+        proc = await spawn(
+            cli_argv("wait", "one", "two", "--timeout", "30", *FAST),
+            env=clean_env({"FELDERA_HOST": fake.url, "TERM": "xterm"}),
+            stdout=slave,
+        )
+    finally:
+        os.close(slave)
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    try:
+        reader = asyncio.ensure_future(asyncio.to_thread(drain))
+        ran = await finish(proc, started, 60)
+        await asyncio.wait_for(reader, 30)
+    finally:
+        os.close(master)
+    screen = b"".join(chunks).decode()
+    assert ran.returncode == EXIT_OK, (ran, screen)
+    assert "\x1b[2A" in screen  # cursor up over the two lines of the block
+    assert "\x1b[2K" in screen  # erase line before redrawing it
+    assert "\x1b[?25l" in screen and "\x1b[?25h" in screen  # cursor hidden, then shown again
+    assert "provisioned" in screen and "one" in screen and "two" in screen
+    assert not STAMP.search(screen)
+
+
+# -- get / list / watch -----------------------------------------------------------------
+
+
+async def test_get_prints_the_event_as_json(fake: FakeFeldera) -> None:
+    fake.create_pipeline("p")
+    first = fake.events("p")[-1]
+    ran = await run_cli("get", "p", url=fake.url)
+    assert ran.returncode == EXIT_OK, ran
+    latest = json.loads(ran.stdout)
+    assert latest["event_id"] == first["event_id"]
+    assert "deployment_error" in latest  # selector=all by default
+    ran = await run_cli("get", "p", first["event_id"].upper(), "--selector", "status", url=fake.url)
+    assert ran.returncode == EXIT_OK, ran
+    data = json.loads(ran.stdout)
+    assert data["event_id"] == first["event_id"] and "deployment_error" not in data
+    ran = await run_cli("get", "p", "0197a2b4-6f1e-7c3a-9d2e-1b2c3d4e5f60", url=fake.url)
+    assert ran.returncode == EXIT_API and "does not exist" in ran.stderr
+
+
+async def test_list_formats_and_limit(fake: FakeFeldera) -> None:
+    fake.create_pipeline("p")
+    fake.start("p")
+    await fake.wait_for_status("p", deployment_runtime_status="Running")
+    total = len(fake.events("p"))
+    ran = await run_cli("list", "p", url=fake.url)  # not a terminal: JSON
+    assert ran.returncode == EXIT_OK, ran
+    events = json.loads(ran.stdout)
+    assert len(events) == total and events[0]["deployment_runtime_status"] == "Running"
+    ran = await run_cli("list", "p", "--format", "jsonl", "--limit", "2", url=fake.url)
+    lines = [json.loads(line) for line in ran.stdout.splitlines()]
+    assert [e["event_id"] for e in lines] == [e["event_id"] for e in events[:2]]
+    ran = await run_cli("list", "p", "--format", "table", "--selector", "all", url=fake.url)
+    rows = ran.stdout.splitlines()
+    assert rows[0].split() == [
+        "RECORDED_AT",
+        "RESOURCES",
+        "DESIRED",
+        "RUNTIME",
+        "ERROR",
+        "PROGRAM",
+        "STORAGE",
+        "EVENT_ID",
+    ]
+    assert len(rows) == total + 1
+    assert rows[1].split()[1:4] == ["Provisioned", "Provisioned", "Running"]
+
+
+async def test_watch_prints_new_events_until_ctrl_c(fake: FakeFeldera) -> None:
+    fake.create_pipeline("p")
+    started = time.monotonic()
+    proc = await spawn(cli_argv("watch", "p", "--jsonl"), env=clean_env({"FELDERA_HOST": fake.url}))
+    assert proc.stdout is not None
+    first = json.loads(await asyncio.wait_for(proc.stdout.readline(), 30))
+    assert first["deployment_resources_status"] == "Stopped"
+    fake.start("p")
+    seen = []
+    while not seen or seen[-1] != "Provisioned":
+        line = await asyncio.wait_for(proc.stdout.readline(), 30)
+        seen.append(json.loads(line)["deployment_resources_status"])
+    assert "Provisioning" in seen
+    ran = await interrupt(proc, started)
+    assert ran.returncode == 130, ran
+    assert ran.stderr == ""
+
+
+async def test_watch_text_lines(fake: FakeFeldera) -> None:
+    fake.create_pipeline("p")
+    started = time.monotonic()
+    proc = await spawn(cli_argv("watch", "p"), env=clean_env({"FELDERA_HOST": fake.url}))
+    assert proc.stdout is not None
+    line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+    assert STAMP.match(line) and "Stopped (desired Stopped)" in line
+    ran = await interrupt(proc, started)
+    assert ran.returncode == 130 and ran.stderr == ""
+
+
+async def test_ctrl_c_during_wait_exits_130_quietly(fake: FakeFeldera) -> None:
+    fake.create_pipeline("p")  # never started: the wait would last its whole timeout
+    started = time.monotonic()
+    proc = await spawn(
+        cli_argv("wait", "p", "--timeout", "600", *FAST), env=clean_env({"FELDERA_HOST": fake.url})
+    )
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), 30)
+    assert b"Stopped" in line
+    ran = await interrupt(proc, started)
+    assert ran.returncode == 130, ran
+    assert ran.stderr == ""
+    assert ran.elapsed < 60
+
+
+# -- fake-server and demo ---------------------------------------------------------------
+
+
+async def test_fake_server_serves_until_ctrl_c() -> None:
+    started = time.monotonic()
+    proc = await spawn(cli_argv("fake-server", "--port", "0", "--pipelines", "2", "--speed", "50"))
+    assert proc.stdout is not None
+    line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+    match = re.search(r"listening on (http://\S+)", line)
+    assert match, line
+    url = match.group(1)
+    ran = await run_cli("list", "pipeline-2", url=url)
+    assert ran.returncode == EXIT_OK, ran
+    assert json.loads(ran.stdout)[0]["deployment_resources_status"] == "Stopped"
+    ran = await interrupt(proc, started)
+    assert ran.returncode == 130, ran
+    no_traceback(ran.output)
+
+
+async def test_fake_server_with_api_key() -> None:
+    started = time.monotonic()
+    proc = await spawn(
+        cli_argv("fake-server", "--port", "0", "--pipelines", "1", "--api-key", "apikey:k")
+    )
+    assert proc.stdout is not None
+    line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+    url = line.split("listening on ", 1)[1].split()[0]
+    assert (await run_cli("get", "pipeline-1", url=url)).returncode == EXIT_API
+    ran = await run_cli("get", "pipeline-1", "--api-key", "apikey:k", url=url)
+    assert ran.returncode == EXIT_OK, ran
+    await interrupt(proc, started)
+
+
+async def test_fake_server_port_in_use_is_a_clear_error() -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        ran = await run_cli("fake-server", "--port", str(port))
+    assert ran.returncode == 2, ran
+    assert f"cannot listen on 127.0.0.1:{port}" in ran.stderr
+    no_traceback(ran.output)
+
+
+async def test_demo_end_to_end() -> None:
+    ran = await run_cli("demo", timeout=60)
+    assert ran.returncode == 0, ran
+    assert ran.elapsed < 30
+    out = ran.stdout
+    assert "POST http://127.0.0.1:" in out and "/v0/pipelines/orders/start -> 202" in out
+    assert "orders" in out and "provisioned after" in out
+    assert "fraud-detector" in out and "FAILED" in out
+    assert "error_code: PipelineProvisioningTimeout" in out
+    assert "Try next:" in out
+    assert ran.stderr == ""
+
+
+async def test_python_dash_m_and_console_script_agree() -> None:
+    ran = await run_cli("--version")
+    assert ran.returncode == 0 and ran.stdout.startswith("feldera-events ")
+    assert (ROOT / "feldera_events" / "__main__.py").exists()
