@@ -481,6 +481,10 @@ class Poller:
         ``fail_fast=True``: then the first wait that does not succeed cancels the
         rest (their outcome is ``CANCELLED``). Cancelling ``wait_many`` itself
         cancels every wait and raises :class:`asyncio.CancelledError`.
+
+        With more pipelines than the client has connections (``max_connections``),
+        the first polls are spread at random over one poll interval, so they do not
+        all queue on the connection pool at once.
         """
         names = list(dict.fromkeys(check_pipeline_name(n) for n in pipeline_names))
         _check_timeout(timeout)
@@ -490,6 +494,7 @@ class Poller:
         start = loop.time()
         results: dict[str, WaitResult] = {}
         last_seen: dict[str, PipelineEvent] = {}
+        spread = len(names) > self._client._connection_limit()
 
         async def one(name: str) -> None:
             async def seen(ev: PipelineEvent) -> None:
@@ -500,9 +505,18 @@ class Poller:
                         await res
 
             try:
+                remaining = timeout
+                if spread:
+                    # More waits than connections: spread the first polls over one
+                    # interval instead of queueing them all at once on the pool.
+                    delay = random.uniform(0.0, self._poll.initial)
+                    if timeout is not None:
+                        delay = min(delay, timeout / 2)
+                        remaining = timeout - delay
+                    await asyncio.sleep(delay)
                 ev = await self.wait_until_provisioned(
                     name,
-                    timeout=timeout,
+                    timeout=remaining,
                     since=since,
                     on_event=seen,
                     wait_for_pipeline=wait_for_pipeline,
