@@ -13,22 +13,22 @@ import asyncio
 import contextlib
 import datetime as _dt
 import enum
+import functools
 import inspect
 import logging
 import random
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 import attrs
 import tenacity
 
-from ._client import EventsClient, check_pipeline_name
+from ._client import EventsClient, check_pipeline_name, normalize_selector
 from ._cluster import ClusterEvent
 from ._errors import (
     APIConnectionError,
     APIStatusError,
-    APITimeoutError,
     ClusterWaitTimeoutError,
     DeploymentFailedError,
     DeploymentStoppedError,
@@ -63,6 +63,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger("feldera_events")
+T = TypeVar("T")
 
 #: ``since=``: an event, an event id, or a timezone-aware datetime.
 Since: TypeAlias = PipelineEvent | uuid.UUID | str | _dt.datetime
@@ -182,23 +183,44 @@ class WaitResult:
 
 @attrs.define
 class _Since:
-    recorded_at: _dt.datetime
+    """The ``since=`` point of a wait: events at or before it are never terminal.
+
+    From an event (or an id the server still had): exact, ordered as the server
+    orders events, by ``(recorded_at, event_id)`` (events written in one transaction
+    share a ``recorded_at``). From an id that was cleaned up: UUIDv7 order of the ids.
+    From a datetime: ``recorded_at`` alone.
+    """
+
+    recorded_at: _dt.datetime | None
     event_id: uuid.UUID | None
+    event: PipelineEvent | None = None
 
     def covers(self, ev: PipelineEvent) -> bool:
-        """True when ``ev`` was recorded at or before this point (never terminal)."""
-        return ev.event_id == self.event_id or ev.recorded_at <= self.recorded_at
+        """True when ``ev`` was recorded at or before this point."""
+        if self.recorded_at is not None and self.event_id is not None:
+            return _order_key(ev) <= (self.recorded_at, self.event_id)
+        if self.event_id is not None:
+            return ev.event_id.int <= self.event_id.int
+        assert self.recorded_at is not None
+        return ev.recorded_at <= self.recorded_at
+
+
+_BEGINNING = _dt.datetime.min.replace(tzinfo=_dt.UTC)
 
 
 def _order_key(ev: PipelineEvent) -> tuple[_dt.datetime, uuid.UUID]:
     return (ev.recorded_at, ev.event_id)
 
 
-def _uuid7_time(value: uuid.UUID) -> _dt.datetime | None:
-    if value.version != 7:
-        return None
-    millis = value.int >> 80
-    return _dt.datetime.fromtimestamp(millis / 1000, _dt.UTC)
+def _is_duplicate(ev: PipelineEvent, previous: PipelineEvent) -> bool:
+    """A heartbeat duplicate: the same status fields, details and error as before."""
+    return (
+        ev.same_status(previous)
+        and ev.deployment_error == previous.deployment_error
+        and ev.deployment_resources_status_details == previous.deployment_resources_status_details
+        and ev.deployment_runtime_status_details == previous.deployment_runtime_status_details
+        and ev.storage_status_details == previous.storage_status_details
+    )
 
 
 def _is_transient_answer(exc: BaseException) -> bool:
@@ -211,6 +233,17 @@ def _is_transient_answer(exc: BaseException) -> bool:
     if isinstance(exc, APIConnectionError | ServerError | RateLimitError):
         return True
     return isinstance(exc, APIStatusError) and exc.status_code == 408
+
+
+def _next_threshold(threshold: float, elapsed: float) -> float:
+    """The first of ``threshold``, ``2 * threshold``, ... that lies after ``elapsed``."""
+    threshold = max(threshold, 0.001)
+    while threshold <= elapsed:
+        threshold *= 2
+    return threshold
+
+
+_STOPPING_OR_STOPPED = (ResourcesStatus.STOPPING, ResourcesStatus.STOPPED)
 
 
 class _WaitState:
@@ -226,12 +259,21 @@ class _WaitState:
         self.polls = 0
         self.reached = False
         self.last_event: PipelineEvent | None = None
-        self.seen_desired_provisioned = False
         self.next_log = _FIRST_PROGRESS_LOG
         self.logged = False
         self.interval: float | None = None
-        self.stopped_by_user = False
+        self.final_poll_done = False
+        #: Consecutive failed requests (server reached / never reached).
+        self.failures = 0
+        self.unreached_failures = 0
+        self.last_error: FelderaError | None = None
         self.last_connection_error: APIConnectionError | None = None
+        # wait_until_provisioned's bookkeeping
+        self.since: _Since | None = None
+        self.seen_desired_provisioned = False
+        self.left_provisioned = False
+        self.checked_candidate: uuid.UUID | None = None
+        self.stopped_by_user = False
 
     @property
     def elapsed(self) -> float:
@@ -244,17 +286,33 @@ class _WaitState:
         self.polls += 1
         self.reached = True
 
+    def observe(self, ev: PipelineEvent) -> None:
+        """Note what an event after ``since`` says about the deployment's progress."""
+        resources = ev.deployment_resources_status
+        if resources is not ResourcesStatus.PROVISIONED:
+            self.left_provisioned = True
+            if ev.deployment_resources_desired_status is ResourcesDesiredStatus.PROVISIONED:
+                # Asked to be provisioned and not there yet: a later stop without an
+                # error is someone stopping it (a provisioned pipeline being restarted
+                # goes through Stopping with desired Stopped first, and that is fine).
+                self.seen_desired_provisioned = True
+
     def deadline_error(self, url: str) -> FelderaError:
         """The error for a deadline that passed: a timeout, or, for a server never
-        reached in this wait, the connection error (a wrong URL is not a timeout)."""
+        reached in this wait, a connection error (a wrong URL is not a timeout)."""
         if not self.reached:
-            err = APITimeoutError(
-                f"no answer from {url} within the {self.timeout:g}s deadline of this wait",
+            last = self.last_connection_error
+            detail = f": {last.message}" if last is not None else ""
+            err: FelderaError = APIConnectionError(
+                f"could not reach {url} within the {self.timeout:g}s deadline of this wait{detail}",
                 url=url,
             )
-            err.__cause__ = self.last_connection_error
+            err.__cause__ = last
             return err
-        return self.timeout_error()
+        timeout = self.timeout_error()
+        if self.failures:
+            timeout.__cause__ = self.last_error  # the wait ended in a stretch of errors
+        return timeout
 
     def timeout_error(self) -> WaitTimeoutError:
         return WaitTimeoutError(
@@ -264,6 +322,24 @@ class _WaitState:
             polls=self.polls,
             last_event=self.last_event,
             what=self.what,
+        )
+
+    def progress_log(self) -> None:
+        """An INFO line after 5 s, 10 s, 20 s, ... of a wait (one per threshold)."""
+        if self.elapsed < self.next_log:
+            return
+        self.logged = True
+        self.next_log = _next_threshold(self.next_log, self.elapsed)
+        last = self.last_event.describe() if self.last_event is not None else "no event yet"
+        if self.failures and self.last_error is not None:
+            last += f"; the last {self.failures} requests failed: {self.last_error}"
+        logger.info(
+            "still waiting for pipeline %r to reach %s after %.0fs (%d polls; %s)",
+            self.name,
+            self.what,
+            self.elapsed,
+            self.polls,
+            last,
         )
 
 
@@ -286,6 +362,22 @@ class _ClusterWaitState(_WaitState):
         if not self.reached:
             err.__cause__ = self.last_connection_error
         return err
+
+    def progress_log(self) -> None:
+        """An INFO line after 5 s, 10 s, 20 s, ... of a cluster wait."""
+        if self.elapsed < self.next_log:
+            return
+        self.logged = True
+        self.next_log = _next_threshold(self.next_log, self.elapsed)
+        if not self.reached:
+            where = f"{self.url} not reached yet, {self.attempts} connection attempts"
+        elif self.event is None:
+            where = f"{self.polls} polls; no event yet"
+        else:
+            where = f"{self.polls} polls; {self.event.describe()}"
+        logger.info(
+            "still waiting for the cluster to be healthy after %.0fs (%s)", self.elapsed, where
+        )
 
     def timeout_error(self) -> ClusterWaitTimeoutError:
         last = self.last_connection_error
@@ -350,26 +442,34 @@ class Poller:
     ) -> PipelineEvent:
         """Wait until the pipeline's resources status is ``Provisioned``; return that event.
 
-        Raises :class:`DeploymentFailedError` when it ends up ``Stopped`` with an
-        error (carrying the server's ``error_code``, ``message`` and ``details``),
-        :class:`DeploymentStoppedError` when, after asking to be provisioned, it is
-        stopped without an error, and :class:`WaitTimeoutError` when ``timeout``
-        seconds pass (``timeout=None`` waits forever and must be said explicitly).
-        Events recorded at or before ``since`` are never terminal.
+        Raises :class:`DeploymentFailedError` when it fails: ``Stopped`` with an
+        error, or already ``Stopping`` with an error and desired ``Stopped`` (which
+        only a new ``/start`` undoes); it carries the server's ``error_code``,
+        ``message`` and ``details``. Raises :class:`DeploymentStoppedError` when,
+        after asking to be provisioned, it is stopped without an error, and
+        :class:`WaitTimeoutError` when ``timeout`` seconds pass (``timeout=None`` waits
+        forever and must be said explicitly).
+
+        Events recorded at or before ``since`` are never terminal. If the pipeline
+        was provisioned at ``since``, only a *new* provisioning counts: a later event
+        of the same deployment (a pause, a heartbeat) does not end the wait; the
+        pipeline must have left ``Provisioned`` after ``since`` (checked against the
+        list endpoint when polling may have missed it).
         """
 
         def accept(ev: PipelineEvent, state: _WaitState) -> Verdict:
-            if ev.deployment_resources_desired_status is ResourcesDesiredStatus.PROVISIONED:
-                state.seen_desired_provisioned = True
-            if ev.deployment_resources_status is ResourcesStatus.PROVISIONED:
+            resources = ev.deployment_resources_status
+            if resources is ResourcesStatus.PROVISIONED:
                 return Verdict.SUCCESS
-            if ev.has_failed:
-                return Verdict.FAILURE
-            if (
-                state.seen_desired_provisioned
+            stopping = (
+                resources in _STOPPING_OR_STOPPED
                 and ev.deployment_resources_desired_status is ResourcesDesiredStatus.STOPPED
-                and not ev.deployment_has_error
-            ):
+            )
+            if stopping and ev.deployment_has_error:
+                # deployment_error is set on the move to Stopping and only a new
+                # /start clears it: the outcome is final, no need to wait for Stopped.
+                return Verdict.FAILURE
+            if stopping and state.seen_desired_provisioned:
                 state.stopped_by_user = True
                 return Verdict.FAILURE
             return Verdict.CONTINUE
@@ -382,6 +482,7 @@ class Poller:
             on_event=on_event,
             wait_for_pipeline=wait_for_pipeline,
             what="Provisioned",
+            next_after_since=True,
         )
 
     async def wait_until_stopped(
@@ -529,7 +630,7 @@ class Poller:
                 results[name] = WaitResult(
                     name, Outcome.TIMED_OUT, exc.last_event, exc, loop.time() - start
                 )
-            except (FelderaError, ValueError, TypeError) as exc:
+            except Exception as exc:  # CancelledError is a BaseException: it propagates
                 results[name] = WaitResult(
                     name, Outcome.ERROR, last_seen.get(name), exc, loop.time() - start
                 )
@@ -659,20 +760,7 @@ class Poller:
 
     @staticmethod
     def _cluster_progress_log(state: _ClusterWaitState) -> None:
-        """An INFO line after 5 s, 10 s, 20 s, ... of a cluster wait."""
-        if state.elapsed < state.next_log:
-            return
-        state.logged = True
-        state.next_log *= 2
-        if not state.reached:
-            where = f"{state.url} not reached yet, {state.attempts} connection attempts"
-        elif state.event is None:
-            where = f"{state.polls} polls; no event yet"
-        else:
-            where = f"{state.polls} polls; {state.event.describe()}"
-        logger.info(
-            "still waiting for the cluster to be healthy after %.0fs (%s)", state.elapsed, where
-        )
+        state.progress_log()
 
     # -- watch -----------------------------------------------------------------------
 
@@ -692,19 +780,25 @@ class Poller:
         pipeline's state now); with ``since`` it starts with the first event recorded
         after it that is still retained. When several events were recorded between
         two polls, the ones in between are fetched from the list endpoint (only
-        then), so no transition is lost. Heartbeat duplicates (same status fields as
-        the previous event) are dropped unless ``include_duplicates``. Transient
-        errors are retried forever with backoff (or until ``timeout``, when given,
-        which raises :class:`WaitTimeoutError`); other errors end the iteration by
-        raising. Leaving the ``async with`` block stops the watch.
+        then), so no transition is lost. Heartbeat duplicates (the same status fields,
+        details and error as the previous event) are dropped unless
+        ``include_duplicates``. Transient errors are retried forever with backoff (or
+        until ``timeout``, when given, which raises :class:`WaitTimeoutError`); other
+        errors end the iteration by raising.
+
+        Leaving the ``async with`` block stops the watch, cancelling a request in
+        flight. A step may be awaited with a time limit
+        (``asyncio.wait_for(anext(events), 5)``): when the limit passes, the step
+        goes on and the next ``anext`` picks it up, so no event is lost.
         """
         name = check_pipeline_name(pipeline_name)
         timeout = _check_timeout(timeout)
-        gen = self._watch(name, since, include_duplicates, timeout, selector)
+        normalize_selector(selector)
+        stream = _WatchStream(self._watch(name, since, include_duplicates, timeout, selector))
         try:
-            yield gen
+            yield stream
         finally:
-            await gen.aclose()
+            await stream.aclose()
 
     async def _watch(
         self,
@@ -716,43 +810,36 @@ class Poller:
     ) -> AsyncGenerator[PipelineEvent, None]:
         state = _WaitState(name, timeout, "the end of the watch")
         state.reached = True  # a watch never gives up on an unreachable server by itself
-        since_point = await self._resolve_since(name, since, state) if since is not None else None
+        if since is not None:
+            state.since = await self._resolve_since(name, since, state, wait_for_pipeline=False)
         previous: PipelineEvent | None = None
         last_yielded: PipelineEvent | None = None
-        failures = 0
         while True:
             try:
-                latest = await self._request(
+                latest: PipelineEvent | None = await self._call_in_wait(
                     state,
-                    self._client._get_event(
+                    lambda: self._client._get_event(
                         name, "latest", selector=selector, retry=_NO_RETRY, deadline=state.deadline
                     ),
                 )
-                failures = 0
             except NoEventsYetError:
                 latest = None
-                if previous is None and since_point is None:
+                if previous is None and state.since is None:
                     # No events yet: when they come, every one of them is new.
-                    since_point = _Since(_dt.datetime.min.replace(tzinfo=_dt.UTC), None)
-            except FelderaError as exc:
-                if not _is_transient_answer(exc):
-                    raise
-                failures += 1
-                await self._sleep(state, self._error_backoff(failures, exc))
-                continue
+                    state.since = _Since(_BEGINNING, None)
             new: list[PipelineEvent] = []
             if latest is not None and (previous is None or latest.event_id != previous.event_id):
-                if previous is None and since_point is None:
+                if previous is None and state.since is None:
                     new = [latest]
                 else:
-                    new = await self._backfill(name, state, previous, since_point, latest, selector)
-                previous = latest
+                    new = await self._backfill(state, previous, latest, selector)
+                previous = latest  # only once the events in between are in hand
                 state.last_event = latest
             for ev in new:
                 if (
                     not include_duplicates
                     and last_yielded is not None
-                    and ev.same_status(last_yielded)
+                    and _is_duplicate(ev, last_yielded)
                 ):
                     continue
                 last_yielded = ev
@@ -761,39 +848,35 @@ class Poller:
 
     async def _backfill(
         self,
-        name: str,
         state: _WaitState,
         previous: PipelineEvent | None,
-        since_point: _Since | None,
         latest: PipelineEvent,
         selector: Selector | str,
     ) -> list[PipelineEvent]:
         """The events after ``previous`` (or ``since``) up to ``latest``, oldest first."""
-        try:
-            events = await self._request(
-                state,
-                self._client._list_events(
-                    name, selector=selector, retry=_NO_RETRY, deadline=state.deadline
-                ),
-            )
-        except FelderaError as exc:
-            if not _is_transient_answer(exc):
-                raise
-            logger.warning("watch %r: could not fetch the events in between (%s)", name, exc)
-            return [latest]
+        events = await self._call_in_wait(
+            state,
+            lambda: self._client._list_events(
+                state.name, selector=selector, retry=_NO_RETRY, deadline=state.deadline
+            ),
+        )
+        since = state.since
         if previous is not None:
             cut = _order_key(previous)
             newer = [ev for ev in events if _order_key(ev) > cut]
-        elif since_point is not None:
-            newer = [ev for ev in events if not since_point.covers(ev)]
+        elif since is not None:
+            newer = [ev for ev in events if not since.covers(ev)]
         else:
             newer = list(events)
         latest_key = _order_key(latest)
         newer = [ev for ev in newer if _order_key(ev) <= latest_key]
         newer.sort(key=_order_key)
-        if (not newer or newer[-1].event_id != latest.event_id) and (
-            previous is None or _order_key(latest) > _order_key(previous)
-        ):
+        latest_is_new = (
+            _order_key(latest) > _order_key(previous)
+            if previous is not None
+            else since is None or not since.covers(latest)
+        )
+        if (not newer or newer[-1].event_id != latest.event_id) and latest_is_new:
             newer.append(latest)
         return newer
 
@@ -809,6 +892,7 @@ class Poller:
         on_event: EventCallback | None,
         wait_for_pipeline: bool,
         what: str,
+        next_after_since: bool = False,
     ) -> PipelineEvent:
         name = check_pipeline_name(pipeline_name)
         timeout = _check_timeout(timeout)
@@ -816,7 +900,9 @@ class Poller:
             raise TypeError("on_event must be None or a callable taking a PipelineEvent")
         state = _WaitState(name, timeout, what)
         try:
-            return await self._wait_loop(state, accept, since, on_event, wait_for_pipeline)
+            return await self._wait_loop(
+                state, accept, since, on_event, wait_for_pipeline, next_after_since
+            )
         finally:
             if state.logged:
                 logger.info(
@@ -834,46 +920,28 @@ class Poller:
         since: Since | None,
         on_event: EventCallback | None,
         wait_for_pipeline: bool,
+        next_after_since: bool,
     ) -> PipelineEvent:
         name = state.name
-        since_point = await self._resolve_since(name, since, state) if since is not None else None
-        unreached_failures = 0
-        failures = 0
-        policy = self._client.retry_policy
+        if since is not None:
+            state.since = await self._resolve_since(name, since, state, wait_for_pipeline)
+            if state.since.event is not None:
+                state.observe(state.since.event)
+                state.left_provisioned = False  # only what happens after `since` counts
         while True:
             try:
-                ev: PipelineEvent | None = await self._request(
+                ev: PipelineEvent | None = await self._call_in_wait(
                     state,
-                    self._client._get_event(
+                    lambda: self._client._get_event(
                         name, "latest", retry=_NO_RETRY, deadline=state.deadline
                     ),
                 )
-                failures = 0
             except NoEventsYetError:
                 ev = None
             except PipelineNotFoundError:
                 if not wait_for_pipeline:
                     raise
                 ev = None
-            except APIConnectionError as exc:
-                if not state.reached:
-                    unreached_failures += 1
-                    gave_up = unreached_failures >= policy.attempts or (
-                        policy.timeout is not None and state.elapsed >= policy.timeout
-                    )
-                    if gave_up:
-                        raise
-                    await self._sleep(state, policy.backoff(unreached_failures, exc), exc)
-                    continue
-                failures += 1
-                await self._sleep(state, self._error_backoff(failures, exc))
-                continue
-            except FelderaError as exc:
-                if not _is_transient_answer(exc):
-                    raise
-                failures += 1
-                await self._sleep(state, self._error_backoff(failures, exc))
-                continue
 
             changed = False
             if ev is not None:
@@ -883,32 +951,68 @@ class Poller:
                     result = on_event(ev)
                     if inspect.isawaitable(result):
                         await result
-                if since_point is None or not since_point.covers(ev):
+                if state.since is None or not state.since.covers(ev):
+                    state.observe(ev)
                     verdict = accept(ev, state)
+                    if (
+                        verdict is Verdict.SUCCESS
+                        and next_after_since
+                        and not await self._is_new_provisioning(state, ev)
+                    ):
+                        verdict = Verdict.CONTINUE
                     if verdict is Verdict.SUCCESS:
                         return ev
                     if verdict is Verdict.FAILURE:
                         failed = await self._failure(state, ev, accept)
                         if failed is not None:
                             raise failed
-            self._progress_log(state)
             await self._sleep(state, self._next_poll(state, changed))
+
+    async def _is_new_provisioning(self, state: _WaitState, candidate: PipelineEvent) -> bool:
+        """Whether a Provisioned event after ``since`` is a new provisioning.
+
+        It is unless the pipeline was already provisioned at ``since`` and has not
+        left ``Provisioned`` since: then it is the same deployment (paused, a
+        heartbeat, a details update). Polls can miss a quick restart, so the events
+        between ``since`` and the candidate are read from the list endpoint once.
+        """
+        since = state.since
+        if since is None or state.left_provisioned:
+            return True
+        at_since = since.event
+        if at_since is not None and not at_since.is_provisioned:
+            return True
+        if state.checked_candidate == candidate.event_id:
+            return False
+        events = await self._call_in_wait(
+            state,
+            lambda: self._client._list_events(state.name, retry=_NO_RETRY, deadline=state.deadline),
+        )
+        key = _order_key(candidate)
+        between = [ev for ev in events if not since.covers(ev) and _order_key(ev) <= key]
+        if any(not ev.is_provisioned for ev in between):
+            state.left_provisioned = True
+            return True
+        if at_since is None:
+            before = [ev for ev in events if since.covers(ev)]
+            if not before or not max(before, key=_order_key).is_provisioned:
+                return True  # not provisioned at `since` (or nothing is known of it)
+        state.checked_candidate = candidate.event_id
+        return False
 
     async def _failure(
         self, state: _WaitState, ev: PipelineEvent, accept: Acceptor
     ) -> WaitError | None:
         """The exception for a failed event, with the server's error (``selector=all``).
 
-        If the event was cleaned up before we could fetch it in full, fetch
-        ``latest`` instead; if that one is no longer a failure, return None (keep
-        waiting).
+        If the event was cleaned up before we could read it in full, tenacity retries
+        with ``latest``; if that one is no longer a failure, return None (keep
+        waiting: the next poll reports it).
         """
         name = state.name
-        # Read the failed event in full for its error. If clean-up removed it in
-        # between, tenacity retries with the latest event instead.
         retrying = tenacity.AsyncRetrying(
             retry=tenacity.retry_if_exception_type(EventNotFoundError),
-            stop=tenacity.stop_after_attempt(3),
+            stop=tenacity.stop_after_attempt(2),  # `latest` cannot be cleaned up
             wait=tenacity.wait_none(),
             reraise=True,
         )
@@ -918,14 +1022,25 @@ class Poller:
                 event_id: str | uuid.UUID = (
                     ev.event_id if attempt.retry_state.attempt_number == 1 else "latest"
                 )
-                full = await self._request(
+                full = await self._call_in_wait(
                     state,
-                    self._client._get_event(
-                        name, event_id, selector=Selector.ALL, deadline=state.deadline
+                    functools.partial(
+                        self._client._get_event,
+                        name,
+                        event_id,
+                        selector=Selector.ALL,
+                        retry=_NO_RETRY,
+                        deadline=state.deadline,
                     ),
                 )
         if full.event_id != ev.event_id:
-            state.last_event = full
+            if attempt.retry_state.attempt_number > 1:
+                logger.info(
+                    "event %s of pipeline %r was cleaned up before it could be read in full; "
+                    "read the latest event instead",
+                    ev.event_id,
+                    name,
+                )
             state.stopped_by_user = False
             if accept(full, state) is not Verdict.FAILURE:
                 return None
@@ -955,9 +1070,11 @@ class Poller:
 
     # -- helpers ---------------------------------------------------------------------
 
-    async def _resolve_since(self, name: str, since: Since, state: _WaitState) -> _Since:
+    async def _resolve_since(
+        self, name: str, since: Since, state: _WaitState, wait_for_pipeline: bool
+    ) -> _Since:
         if isinstance(since, PipelineEvent):
-            return _Since(since.recorded_at, since.event_id)
+            return _Since(since.recorded_at, since.event_id, since)
         if isinstance(since, _dt.datetime):
             if since.tzinfo is None or since.utcoffset() is None:
                 raise ValueError("since must be a timezone-aware datetime (e.g. with tzinfo=UTC)")
@@ -972,20 +1089,62 @@ class Poller:
                     f"since must be an event, an event id (UUID) or a datetime, got {since!r}"
                 ) from None
             try:
-                ev = await self._request(
-                    state, self._client._get_event(name, event_id, deadline=state.deadline)
+                ev = await self._call_in_wait(
+                    state,
+                    lambda: self._client._get_event(
+                        name, event_id, retry=_NO_RETRY, deadline=state.deadline
+                    ),
                 )
-            except EventNotFoundError:
-                stamp = _uuid7_time(event_id)
-                if stamp is None:
+            except (EventNotFoundError, PipelineNotFoundError) as exc:
+                if isinstance(exc, PipelineNotFoundError) and not wait_for_pipeline:
                     raise
-                return _Since(stamp, event_id)
-            return _Since(ev.recorded_at, ev.event_id)
+                if event_id.version != 7:
+                    raise
+                # Cleaned up (or the pipeline is not there yet): the manager's ids are
+                # UUIDv7, ordered by the time they were made.
+                return _Since(None, event_id)
+            return _Since(ev.recorded_at, ev.event_id, ev)
         raise TypeError(
             f"since must be a PipelineEvent, an event id or a datetime, got {type(since).__name__}"
         )
 
-    async def _request(self, state: _WaitState, call: Awaitable[Any]) -> Any:
+    async def _call_in_wait(self, state: _WaitState, call: Callable[[], Awaitable[T]]) -> T:
+        """Make one request of a wait (``call`` makes it), under the wait's rules.
+
+        Once the server has answered in this wait, transient failures are retried
+        within the deadline (honouring ``Retry-After``). Before that, connection
+        errors are retried only as the client's retry policy allows, then raised.
+        Everything else is raised.
+        """
+        policy = self._client.retry_policy
+        while True:
+            try:
+                result = await self._request(state, call())
+            except APIConnectionError as exc:
+                state.last_error = exc
+                if not state.reached:
+                    state.unreached_failures += 1
+                    gave_up = state.unreached_failures >= policy.attempts or (
+                        policy.timeout is not None and state.elapsed >= policy.timeout
+                    )
+                    if gave_up:
+                        raise
+                    await self._sleep(state, policy.backoff(state.unreached_failures, exc), exc)
+                    continue
+                state.failures += 1
+                await self._sleep(state, self._error_backoff(state.failures, exc))
+                continue
+            except FelderaError as exc:
+                if not _is_transient_answer(exc):
+                    raise
+                state.last_error = exc
+                state.failures += 1
+                await self._sleep(state, self._error_backoff(state.failures, exc))
+                continue
+            state.failures = 0
+            return result
+
+    async def _request(self, state: _WaitState, call: Awaitable[T]) -> T:
         """Await one request within the wait's deadline."""
         if state.deadline is not None and state.loop.time() >= state.deadline:
             if inspect.iscoroutine(call):
@@ -994,6 +1153,9 @@ class Poller:
         try:
             async with asyncio.timeout_at(state.deadline) as scope:
                 result = await call
+        except APIConnectionError as exc:  # before TimeoutError: APITimeoutError is both
+            state.last_connection_error = exc
+            raise
         except TimeoutError as exc:
             if scope.expired():
                 err = state.deadline_error(self._client.url)
@@ -1001,9 +1163,6 @@ class Poller:
             raise exc
         except APIStatusError:
             state.answered()
-            raise
-        except APIConnectionError as exc:
-            state.last_connection_error = exc
             raise
         state.answered()
         return result
@@ -1027,29 +1186,81 @@ class Poller:
     async def _sleep(
         self, state: _WaitState, seconds: float, cause: BaseException | None = None
     ) -> None:
+        """Sleep before the next request of a wait, never past its deadline.
+
+        When the deadline comes before the next poll would, the sleep is shortened
+        once so that a last poll still happens before the deadline (as Smithy
+        waiters do), instead of sleeping to the deadline only to give up.
+        """
+        state.progress_log()
         remaining = state.remaining()
         if remaining is not None:
             if remaining <= 0:
                 if cause is not None:
                     raise cause
                 raise state.deadline_error(self._client.url)
-            seconds = min(seconds, remaining)
+            if seconds >= remaining:
+                if not state.final_poll_done and remaining > 0.02:
+                    state.final_poll_done = True
+                    seconds = remaining - min(remaining / 2, 1.0)
+                else:
+                    seconds = remaining
         await asyncio.sleep(max(seconds, 0.0))
 
-    def _progress_log(self, state: _WaitState) -> None:
-        if state.elapsed < state.next_log:
-            return
-        state.logged = True
-        state.next_log *= 2
-        last = state.last_event.describe() if state.last_event is not None else "no event yet"
-        logger.info(
-            "still waiting for pipeline %r to reach %s after %.0fs (%d polls; %s)",
-            state.name,
-            state.what,
-            state.elapsed,
-            state.polls,
-            last,
-        )
+
+class _WatchStream(AsyncIterator[PipelineEvent]):
+    """The iterator :meth:`Poller.watch` yields.
+
+    Each step runs as a task of its own, awaited through :func:`asyncio.shield`: a
+    caller that gives up on a step (``asyncio.wait_for``) leaves it running for the
+    next ``anext``, and :meth:`aclose` can cancel a step in flight from any task.
+    """
+
+    def __init__(self, gen: AsyncGenerator[PipelineEvent, None]) -> None:
+        self._gen = gen
+        self._step: asyncio.Task[PipelineEvent | None] | None = None
+        self._closed = False
+
+    def __aiter__(self) -> _WatchStream:
+        return self
+
+    async def _next(self) -> PipelineEvent | None:
+        try:
+            return await self._gen.__anext__()
+        except StopAsyncIteration:
+            return None
+
+    async def __anext__(self) -> PipelineEvent:
+        if self._closed:
+            raise StopAsyncIteration
+        if self._step is None:
+            self._step = asyncio.ensure_future(self._next())
+        step = self._step
+        try:
+            result = await asyncio.shield(step)
+        except asyncio.CancelledError:
+            if not step.done():
+                raise  # the caller was cancelled: the step goes on for the next anext
+            self._step = None
+            if self._closed:
+                raise StopAsyncIteration from None  # closed by the watch's exit
+            raise
+        except BaseException:
+            self._step = None
+            raise
+        self._step = None
+        if result is None:
+            self._closed = True
+            raise StopAsyncIteration
+        return result
+
+    async def aclose(self) -> None:
+        self._closed = True
+        step, self._step = self._step, None
+        if step is not None:
+            step.cancel()
+            await asyncio.gather(step, return_exceptions=True)
+        await self._gen.aclose()
 
 
 async def wait_until_provisioned(

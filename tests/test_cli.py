@@ -60,7 +60,8 @@ async def test_wait_provisioned_exits_0_with_log_lines(fake: FakeFeldera) -> Non
 async def test_wait_deployment_failure_exits_1_with_error_and_timeline(
     fake: FakeFeldera,
 ) -> None:
-    fake.create_pipeline("p", provisioning_timeout=10)
+    # 2 s of Provisioning at speed 20: the CLI (a fresh interpreter) is polling by then.
+    fake.create_pipeline("p", provisioning_timeout=40)
     fake.fail_next_start("p", "provisioning_timeout")
     fake.start("p")
     ran = await run_cli("wait", "p", "--timeout", "30", *FAST, url=fake.url)
@@ -71,7 +72,8 @@ async def test_wait_deployment_failure_exits_1_with_error_and_timeline(
     assert "provisioning timed out" in out
     assert "events since the wait began" in out
     timeline = out.split("events since the wait began (oldest first):", 1)[1]
-    assert "Provisioning" in timeline and "Stopped (desired Stopped, has error)" in timeline
+    # The wait fails as soon as the pipeline is Stopping with the error.
+    assert "Provisioning" in timeline and "(desired Stopped, has error)" in timeline
     assert "::error" not in out  # not under GitHub Actions
     no_traceback(ran.output)
 

@@ -106,7 +106,13 @@ async def test_provisioning_timeout_fails_with_server_error(
     assert err.pipeline_name == "p"
     assert err.error_code == "PipelineProvisioningTimeout"
     assert err.message
-    assert err.event is not None and err.event.has_failed
+    assert err.event is not None
+    assert err.event.deployment_has_error
+    # Failed as soon as it was Stopping with the error: only a new /start undoes that.
+    assert err.event.deployment_resources_status in (
+        ResourcesStatus.STOPPING,
+        ResourcesStatus.STOPPED,
+    )
     assert "'p'" in str(err) and "PipelineProvisioningTimeout" in str(err)
     assert err.message in str(err)
 
@@ -360,7 +366,7 @@ async def test_wrong_url_fails_fast_with_connection_error() -> None:
         with pytest.raises(APIConnectionError) as info:
             await Poller(client, poll=FAST).wait_until_provisioned("p", timeout=600)
     assert time.monotonic() - start < 5
-    assert not isinstance(info.value, WaitTimeoutError)
+    assert not isinstance(info.value, TimeoutError)
     assert url in str(info.value)
     assert info.value.__cause__ is not None
 
@@ -462,22 +468,27 @@ def _event(resources: str, *, desired: str, runtime: str | None = None) -> dict[
     }
 
 
-async def test_unavailable_blips_are_not_terminal() -> None:
-    async with FakeFeldera(speed=50) as fake:
-        fake.create_pipeline("p")
-        fake.start("p")
-        async with EventsClient(fake.url) as client:
-            poller = Poller(client, poll=FAST)
-            await poller.wait_until_provisioned("p", timeout=10)
-            fake.set_runtime_status("p", "Unavailable")
-            ev = await poller.wait_for(
-                "p",
-                lambda e: e.combined_status.value == "Unavailable",
-                timeout=10,
-            )
+async def test_unavailable_blips_are_not_terminal(fake: FakeFeldera, poller: Poller) -> None:
+    fake.create_pipeline("p")
+    fake.start("p")
+    await fake.wait_for_status("p", deployment_runtime_status="Running")
+    fake.set_runtime_status("p", "Unavailable")  # the runner lost contact for a moment
+    seen: list[str] = []
+
+    def on_event(ev: PipelineEvent) -> None:
+        seen.append(ev.combined_status.value)
+        if ev.combined_status.value == "Unavailable":
             fake.set_runtime_status("p", "Running")
-            ev = await poller.wait_until_provisioned("p", timeout=10, since=ev)
-            assert ev.combined_status.value == "Running"
+
+    ev = await poller.wait_for(
+        "p",
+        lambda e: e.combined_status.value == "Running",
+        failure=lambda e: e.has_failed,
+        timeout=10,
+        on_event=on_event,
+    )
+    assert seen[0] == "Unavailable"
+    assert ev.combined_status.value == "Running"
 
 
 async def test_many_concurrent_waits_share_a_bounded_pool() -> None:
@@ -714,3 +725,203 @@ async def test_manager_restarting_mid_wait_does_not_fail_the_wait() -> None:
         logging.getLogger("feldera_events").removeHandler(handler)
         for fake in second:
             await fake.close()
+
+
+# -- review findings: each of these failed before the fix it names -------------------
+
+
+async def test_since_the_first_of_two_same_timestamp_events(
+    fake: FakeFeldera, poller: Poller
+) -> None:
+    """A system stop writes two events with one recorded_at; since= the first must
+    still let the second (with the error) end the wait."""
+    fake.create_pipeline("p")
+    fake.start("p")
+    await fake.wait_for_status("p", deployment_runtime_status="Running")
+    fake.panic("p", "boom")
+    newest, second_newest = fake.events("p")[:2]
+    assert newest["recorded_at"] == second_newest["recorded_at"]
+    first_of_pair = await poller.client.get_event("p", second_newest["event_id"])
+    with pytest.raises(DeploymentFailedError) as info:
+        await poller.wait_until_provisioned("p", timeout=5, since=first_of_pair)
+    assert info.value.error_code == "RuntimeError.WorkerPanic"
+
+
+async def test_since_a_provisioned_event_needs_a_new_provisioning(
+    fake: FakeFeldera, poller: Poller
+) -> None:
+    fake.create_pipeline("p")
+    fake.start("p")
+    await fake.wait_for_status("p", deployment_runtime_status="Running")
+    current = await poller.client.get_event("p")
+    task = asyncio.create_task(poller.wait_until_provisioned("p", timeout=20, since=current))
+    fake.pause("p")  # still Provisioned: the same deployment
+    await fake.wait_for_status("p", deployment_runtime_status="Paused")
+    fake.heartbeat("p")
+    polls = len(fake.requests)
+    await fake.wait_for(lambda: len(fake.requests) >= polls + 10)
+    assert not task.done()
+    fake.stop("p", force=True)  # a restart: stop, then start
+    await fake.wait_for_status("p", deployment_resources_status="Stopped")
+    fake.start("p")
+    ev = await task
+    assert ev.is_provisioned
+    stopped = [e for e in fake.events("p") if e["deployment_resources_status"] == "Stopped"]
+    assert ev.recorded_at.isoformat() > min(e["recorded_at"] for e in stopped)[:19]
+
+
+async def test_restart_missed_by_polls_is_found_in_the_list(fake: FakeFeldera) -> None:
+    """Polls can miss a quick restart entirely; the list endpoint shows it happened."""
+    fake.create_pipeline("p")
+    fake.start("p")
+    await fake.wait_for_status("p", deployment_runtime_status="Running")
+    async with EventsClient(fake.url) as client:
+        current = await client.get_event("p")
+        fake.stop("p", force=True)
+        await fake.wait_for_status("p", deployment_resources_status="Stopped")
+        fake.start("p")
+        await fake.wait_for_status("p", deployment_runtime_status="Running")
+        # The wait's first poll already sees the new deployment Provisioned.
+        ev = await Poller(client, poll=FAST).wait_until_provisioned("p", timeout=5, since=current)
+    assert ev.recorded_at > current.recorded_at
+
+
+async def test_transient_errors_on_the_full_read_of_a_failure_do_not_end_the_wait(
+    fake: FakeFeldera, poller: Poller
+) -> None:
+    fake.create_pipeline("p")
+    fake.fail_next_start("p", "provision_check", message="boom")
+    fake.start("p")
+
+    def on_event(ev: PipelineEvent) -> None:
+        if ev.deployment_has_error:
+            fake.inject(Fault.lock_took_too_long(), path_contains=str(ev.event_id), times=5)
+
+    with pytest.raises(DeploymentFailedError) as info:
+        await poller.wait_until_provisioned("p", timeout=10, on_event=on_event)
+    assert info.value.message == "boom"
+    assert sum(r.status == 503 for r in fake.requests) == 5
+
+
+async def test_server_never_reached_before_the_deadline_is_not_a_timeout(
+    fake: FakeFeldera,
+) -> None:
+    fake.stop_answering()  # accepts connections, never answers
+    start = time.monotonic()
+    async with EventsClient(
+        fake.url, timeout=Timeouts(request=0.2), retry=RetryPolicy(attempts=100)
+    ) as client:
+        with pytest.raises(APIConnectionError) as info:
+            await Poller(client, poll=FAST).wait_until_provisioned("p", timeout=1.0)
+    fake.resume_answering()
+    assert time.monotonic() - start < 1.3
+    assert not isinstance(info.value, TimeoutError)
+    assert fake.url in str(info.value)
+    assert isinstance(info.value.__cause__, feldera_events.APITimeoutError)
+
+
+async def test_watch_since_the_latest_event_does_not_yield_it(
+    fake: FakeFeldera, poller: Poller
+) -> None:
+    fake.create_pipeline("p")
+    latest = await poller.client.get_event("p")
+    got: list[PipelineEvent] = []
+    async with poller.watch("p", since=latest) as events:
+        fake.start("p")
+        async for ev in events:
+            got.append(ev)
+            if ev.deployment_resources_status is ResourcesStatus.PROVISIONING:
+                break
+    assert latest.event_id not in {e.event_id for e in got}
+    assert all(e.recorded_at >= latest.recorded_at for e in got)
+
+
+async def test_watch_backfill_errors_lose_no_events(fake: FakeFeldera) -> None:
+    fake.create_pipeline("p")
+    fake.inject(Fault.lock_took_too_long(), operations=["list_pipeline_events"], times=3)
+    async with EventsClient(fake.url) as client:
+        poller = Poller(client, poll=PollPolicy(initial=0.3, maximum=0.3, jitter=0.0))
+        got: list[PipelineEvent] = []
+        async with poller.watch("p") as events:
+            async for ev in events:
+                got.append(ev)
+                if len(got) == 1:
+                    fake.start("p")
+                if ev.combined_status.value == "Running":
+                    break
+    assert [str(e.event_id) for e in got] == [e["event_id"] for e in reversed(fake.events("p"))]
+    assert sum(r.status == 503 for r in fake.requests) == 3
+
+
+async def test_watch_survives_a_step_timeout_and_closes_with_a_step_in_flight(
+    fake: FakeFeldera,
+) -> None:
+    fake.create_pipeline("p")
+    got: list[PipelineEvent] = []
+
+    async def drain(events: AsyncIterator[PipelineEvent]) -> None:
+        async for ev in events:
+            got.append(ev)
+
+    async with EventsClient(fake.url) as client:
+        poller = Poller(client, poll=FAST)
+        async with poller.watch("p") as events:
+            first = await anext(events)
+            assert first.deployment_resources_status is ResourcesStatus.STOPPED
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(anext(events), 0.1)  # nothing new yet
+            fake.start("p")
+            second = await asyncio.wait_for(anext(events), 5)  # the same stream goes on
+            assert second.deployment_resources_desired_status.value == "Provisioned"
+            fake.stop_answering()
+            reader = asyncio.create_task(drain(events))  # another task reads on
+            await fake.wait_for(lambda: fake.in_flight >= 1)
+        # Leaving the block cancelled the reader's request in flight and ended its loop.
+        await asyncio.wait_for(reader, 5)
+        fake.resume_answering()
+    assert all(ev.event_id != first.event_id for ev in got)
+
+
+async def test_wait_many_fail_fast_on_an_unexpected_exception(
+    fake: FakeFeldera, poller: Poller
+) -> None:
+    fake.create_pipeline("ok")
+    fake.start("ok")
+    fake.create_pipeline("slow", timings=feldera_events.testing.Timings(provisioning=1000))
+    fake.start("slow")
+
+    def on_event(name: str, ev: PipelineEvent) -> None:
+        if name == "ok" and ev.is_provisioned:
+            raise KeyError("a bug in the caller's callback")
+
+    results = await poller.wait_many(["ok", "slow"], timeout=10, fail_fast=True, on_event=on_event)
+    assert results["ok"].outcome is Outcome.ERROR
+    assert isinstance(results["ok"].error, KeyError)
+    assert results["slow"].outcome is Outcome.CANCELLED
+
+
+async def test_a_last_poll_happens_before_the_deadline(fake: FakeFeldera) -> None:
+    fake.create_pipeline("p", timings=feldera_events.testing.Timings(provisioning=20))  # 0.4 s
+    fake.start("p")
+    async with EventsClient(fake.url) as client:
+        # One poll every 5 s: without a last look before the deadline this times out.
+        slow = Poller(client, poll=PollPolicy(initial=5, maximum=5, jitter=0.0))
+        ev = await slow.wait_until_provisioned("p", timeout=1.5)
+    assert ev.is_provisioned
+
+
+async def test_cancellation_with_a_request_in_flight(fake: FakeFeldera) -> None:
+    fake.create_pipeline("p")
+    async with EventsClient(fake.url) as client:
+        fake.stop_answering()
+        task = asyncio.create_task(
+            Poller(client, poll=FAST).wait_until_provisioned("p", timeout=None)
+        )
+        await fake.wait_for(lambda: fake.in_flight >= 1)
+        start = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert time.monotonic() - start < 0.5
+        fake.resume_answering()
+    assert client.closed
