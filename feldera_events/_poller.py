@@ -115,8 +115,9 @@ class PollPolicy:
     settle within a minute, so polls stay at 1 s (less up to 20 % jitter) for the
     first minute. A wait that lasts longer is waiting for something slow (a
     provisioning timeout is 20 s to minutes, a stuck cluster longer); it then backs
-    off to one poll every 5 s, so hundreds of waiters sharing one manager cost it
-    tens of requests a second, not hundreds. The manager's own runner checks a
+    off to one poll every 5 s: in the first minute N waiters cost a manager about
+    N requests a second (each a cheap indexed read), after it N/5. Fleets larger
+    than that should pass a slower policy. The manager's own runner checks a
     pipeline every 1 to 2.5 s, so polling faster than that buys nothing; the jitter
     keeps a fleet of waiters started together from polling in lockstep.
     """
