@@ -766,8 +766,15 @@ async def test_since_a_provisioned_event_needs_a_new_provisioning(
     fake.start("p")
     ev = await task
     assert ev.is_provisioned
-    stopped = [e for e in fake.events("p") if e["deployment_resources_status"] == "Stopped"]
-    assert ev.recorded_at.isoformat() > min(e["recorded_at"] for e in stopped)[:19]
+    # The event returned belongs to the new deployment: it comes after the Stopped one.
+    stopped_at = [
+        dt.datetime.fromisoformat(e["recorded_at"])
+        for e in fake.events("p")
+        if e["deployment_resources_status"] == "Stopped"
+        and dt.datetime.fromisoformat(e["recorded_at"]) > current.recorded_at
+    ]
+    assert stopped_at
+    assert ev.recorded_at > max(stopped_at)
 
 
 async def test_restart_missed_by_polls_is_found_in_the_list(fake: FakeFeldera) -> None:
