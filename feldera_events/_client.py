@@ -31,7 +31,6 @@ from ._errors import (
     APITimeoutError,
     AuthenticationError,
     ClientClosedError,
-    FelderaError,
     ResponseTooLargeError,
     ResponseValidationError,
     excerpt,
@@ -499,7 +498,7 @@ class EventsClient:
 
         describe = f"GET {urlsplit(url).path}{query}"
         try:
-            return await self._with_retry(attempt, policy, describe, deadline)
+            return await call_with_retry(attempt, policy, describe=describe, deadline=deadline)
         except AuthenticationError:
             if not callable(self._api_key):
                 raise
@@ -509,43 +508,7 @@ class EventsClient:
             logger.info(
                 "%s: 401 with a callable api_key; resolving it again and retrying", describe
             )
-            return await self._with_retry(attempt, policy, describe, deadline)
-
-    @staticmethod
-    async def _with_retry(
-        attempt: Callable[[], Awaitable[T]],
-        policy: RetryPolicy,
-        describe: str,
-        deadline: float | None,
-    ) -> T:
-        """``call_with_retry(attempt, policy, ...)``, with the first attempt made directly.
-
-        Setting up tenacity costs about 45 µs a call, more than the rest of the client's
-        own work on a request (see benchmarks/). Nearly every request succeeds at once,
-        so only a first attempt that fails transiently enters the retry loop, which
-        then replays that failure as its own first attempt: the same attempt count,
-        backoff, log lines and deadline (the policy's ``timeout`` still counts from
-        before the first attempt).
-        """
-        started = time.monotonic()
-        try:
-            return await attempt()
-        except FelderaError as exc:
-            if policy.attempts <= 1 or not policy.is_transient(exc):
-                raise
-            first: FelderaError | None = exc
-        limit = None if policy.timeout is None else started + policy.timeout
-        if deadline is not None:
-            limit = deadline if limit is None else min(limit, deadline)
-
-        async def replay() -> T:
-            nonlocal first
-            if first is not None:
-                failed, first = first, None
-                raise failed
-            return await attempt()
-
-        return await call_with_retry(replay, policy, describe=describe, deadline=limit)
+            return await call_with_retry(attempt, policy, describe=describe, deadline=deadline)
 
     async def _resolve_key(self) -> str | None:
         key = self._api_key

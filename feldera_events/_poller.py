@@ -732,15 +732,13 @@ class Poller:
                         state.url,
                         exc,
                     )
-                    self._cluster_progress_log(state)
                     await self._sleep(state, self._next_poll(state, changed=False))
                     continue
                 failures += 1
                 await self._sleep(state, self._error_backoff(failures, exc))
                 continue
             except FelderaError as exc:
-                not_implemented = isinstance(exc, APIStatusError) and exc.status_code == 501
-                if not_implemented or not _is_transient_answer(exc):
+                if not _is_transient_answer(exc):  # 501 included: never transient
                     raise
                 failures += 1
                 await self._sleep(state, self._error_backoff(failures, exc))
@@ -756,12 +754,7 @@ class Poller:
                         await result
                 if ev.all_healthy:
                     return ev
-            self._cluster_progress_log(state)
-            await self._sleep(state, self._next_poll(state, changed))
-
-    @staticmethod
-    def _cluster_progress_log(state: _ClusterWaitState) -> None:
-        state.progress_log()
+            await self._sleep(state, self._next_poll(state, changed))  # logs progress
 
     # -- watch -----------------------------------------------------------------------
 

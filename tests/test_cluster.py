@@ -464,6 +464,6 @@ async def test_progress_log_of_a_wait_on_an_unreached_server(
     state = _ClusterWaitState(None, "http://h:1")
     state.next_log, state.attempts = 0.0, 3
     with caplog.at_level(logging.INFO, logger="feldera_events"):
-        Poller._cluster_progress_log(state)
+        state.progress_log()
     assert "http://h:1 not reached yet, 3 connection attempts" in caplog.text
     assert state.logged
