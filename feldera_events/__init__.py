@@ -58,6 +58,7 @@ from ._poller import (
     Since,
     WaitResult,
     wait_until_provisioned,
+    wait_until_running,
 )
 from ._retry import RetryPolicy
 
@@ -113,6 +114,7 @@ __all__ = [
     "__version__",
     "set_testing",
     "wait_until_provisioned",
+    "wait_until_running",
 ]
 
 

@@ -355,6 +355,7 @@ class WaitTimeoutError(WaitError, TimeoutError):
         polls: int,
         last_event: PipelineEvent | None = None,
         what: str = "the awaited state",
+        last_error: str | None = None,
     ) -> None:
         self.pipeline_name = pipeline_name
         self.timeout = timeout
@@ -362,10 +363,15 @@ class WaitTimeoutError(WaitError, TimeoutError):
         self.polls = polls
         self.last_event = last_event
         self.what = what
+        #: The last failed request's error and how often it failed in a row, if the
+        #: wait ended in a stretch of failed polls (e.g. ``HTTP 502 ... (4 times)``).
+        self.last_error = last_error
         last = "no event seen"
         if last_event is not None:
             stamp = last_event.recorded_at.astimezone(_dt.UTC).isoformat(timespec="seconds")
             last = f"last status {last_event.describe()} recorded at {stamp}"
+        if last_error:
+            last += f"; last error: {last_error}"
         super().__init__(
             f"timed out after {elapsed:.1f}s waiting for pipeline {pipeline_name!r} "
             f"to reach {what} ({polls} polls; {last})"
@@ -382,6 +388,7 @@ class WaitTimeoutError(WaitError, TimeoutError):
                 self.polls,
                 self.last_event,
                 self.what,
+                self.last_error,
             ),
         )
 
@@ -394,6 +401,7 @@ def _rebuild_wait_timeout(
     polls: int,
     last_event: PipelineEvent | None,
     what: str,
+    last_error: str | None = None,
 ) -> WaitTimeoutError:
     return cls(
         pipeline_name,
@@ -402,6 +410,7 @@ def _rebuild_wait_timeout(
         polls=polls,
         last_event=last_event,
         what=what,
+        last_error=last_error,
     )
 
 

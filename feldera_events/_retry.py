@@ -19,13 +19,23 @@ setting                   default      why
                                        sharing one manager must not retry in step
 ``max_retry_after``       60 s         ``Retry-After`` is honoured up to this (Feldera's
                                        503s say 5 s), and never past the deadline
-``retry_statuses``        408 429 502  the official SDK and the spec's own guidance
-                          503 504
+``retry_statuses``        408 429 500  the official SDK and the spec's own guidance
+                          502 503 504  (502/503/504), plus 500: the manager's 500s are
+                                       database errors (Postgres restarting), and
+                                       every request this SDK makes is a GET
 ========================  ===========  ==================================================
 
-Connection errors and per-request timeouts are transient too. Other 4xx,
+Connection errors and per-request timeouts are transient too. Other 4xx, 501,
 ``ResponseValidationError`` and cancellation are never retried; after the last
 attempt the real exception is raised, never ``tenacity.RetryError``.
+
+**One rule.** :meth:`RetryPolicy.is_transient` is the only place that says whether a
+failure is transient, for client calls (retried here, with tenacity) and for waits
+(polled through by the wait machine) alike: a ``retry_statuses`` given by a user
+applies to both. :meth:`RetryPolicy.should_retry` adds the one other rule, for a
+server never reached: until a wait has had an answer from the server, connection
+errors are retried only within ``attempts`` and ``timeout``, so a wrong URL fails in
+seconds instead of at the wait's deadline.
 """
 
 from __future__ import annotations
@@ -48,7 +58,7 @@ __all__ = ["RetryPolicy", "call_with_retry", "is_transient"]
 T = TypeVar("T")
 logger = logging.getLogger("feldera_events")
 
-DEFAULT_RETRY_STATUSES = frozenset({408, 429, 502, 503, 504})
+DEFAULT_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
 def _positive(name: str) -> Callable[[object, attrs.Attribute[float], float], None]:
@@ -108,6 +118,24 @@ class RetryPolicy:
         if isinstance(exc, APIConnectionError):
             return True
         return isinstance(exc, APIStatusError) and exc.status_code in self.retry_statuses
+
+    def should_retry(
+        self, exc: BaseException, *, failures: int, elapsed: float, reached: bool = True
+    ) -> bool:
+        """Whether a wait should try again after ``exc``, its ``failures``-th failure in a row.
+
+        Transient failures (:meth:`is_transient`) are; once the server has answered in
+        the wait (``reached``), the wait's own deadline is the only limit. Before that,
+        a server never reached is tried only ``attempts`` times and for ``timeout``
+        seconds (``elapsed`` since the wait began).
+        """
+        if not self.is_transient(exc):
+            return False
+        if reached or not isinstance(exc, APIConnectionError):
+            return True
+        if failures >= self.attempts:
+            return False
+        return self.timeout is None or elapsed < self.timeout
 
     def backoff(self, retry_number: int, exc: BaseException | None = None) -> float:
         """The wait before retry number ``retry_number`` (1 for the first retry)."""

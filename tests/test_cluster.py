@@ -459,11 +459,14 @@ async def test_wait_arguments(poller: Poller) -> None:
 async def test_progress_log_of_a_wait_on_an_unreached_server(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from feldera_events._poller import _ClusterWaitState
+    from feldera_events import RetryPolicy
+    from feldera_events._waits import ClusterWait, PollPolicy
 
-    state = _ClusterWaitState(None, "http://h:1")
-    state.next_log, state.attempts = 0.0, 3
-    with caplog.at_level(logging.INFO, logger="feldera_events"):
-        state.progress_log()
-    assert "http://h:1 not reached yet, 3 connection attempts" in caplog.text
-    assert state.logged
+    machine = ClusterWait(
+        now=0.0, timeout=None, poll=PollPolicy(), retry=RetryPolicy(), url="http://h:1"
+    )
+    machine.attempts = 3
+    line = machine.progress(5.0)
+    assert line is not None
+    assert "http://h:1 not reached yet, 3 connection attempts" in line
+    assert machine.logged

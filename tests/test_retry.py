@@ -63,12 +63,12 @@ def status(code: int, retry_after: float | None = None) -> APIStatusError:
 # -- what is transient -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("code", [408, 429, 502, 503, 504])
+@pytest.mark.parametrize("code", [408, 429, 500, 502, 503, 504])
 def test_transient_statuses(code: int) -> None:
     assert is_transient(status(code))
 
 
-@pytest.mark.parametrize("code", [400, 401, 403, 404, 409, 500, 501])
+@pytest.mark.parametrize("code", [400, 401, 403, 404, 409, 501])
 def test_non_transient_statuses(code: int) -> None:
     assert not is_transient(status(code))
 
@@ -79,7 +79,8 @@ def test_transient_exceptions() -> None:
     assert not is_transient(ResponseValidationError("x"))
     assert not is_transient(asyncio.CancelledError())
     assert not is_transient(ValueError())
-    assert is_transient(status(500), RetryPolicy(retry_statuses={500}))
+    assert is_transient(status(409), RetryPolicy(retry_statuses={409}))
+    assert not is_transient(status(500), RetryPolicy(retry_statuses={503}))
 
 
 def test_policy_validation() -> None:
@@ -138,7 +139,7 @@ async def test_retries_transient_then_succeeds() -> None:
         BadRequestError("m", status_code=400),
         AuthenticationError("m", status_code=401),
         NotFoundError("m", status_code=404),
-        ServerError("m", status_code=500),
+        ServerError("m", status_code=501),
         ResponseValidationError("bad"),
         ValueError("not ours"),
     ],

@@ -1,0 +1,961 @@
+"""The wait machine: what ends a wait, written as data, and the decisions it takes.
+
+Sans-IO, in the manner of h11 and httpx's ``auth_flow``: a machine never makes a
+request, sleeps or reads a clock. It is fed what happened (an answer to the request
+it asked for, or the error that request raised) together with the time ``now``, and
+answers with a :data:`Decision`:
+
+* :class:`PollAt`: make ``request`` (by default: read the latest event) at time ``at``;
+* :class:`Need`: make ``request`` now (read the list, or one event with ``selector=all``);
+* :class:`Succeed`: the wait is over, here is the event;
+* :class:`Fail`: the wait is over, raise ``error`` (at time ``at``, when given).
+
+Every decision also carries ``emit``: the new events seen, for ``on_event`` (or for
+the consumer of a watch). The poller's one small driver runs every machine.
+
+What ends a wait is a list of acceptors, as in botocore waiters and Smithy's waiter
+rules: a matcher and a state (``SUCCESS``, ``FAILURE``, or ``CONTINUE``, Smithy's
+*retry*). Errors go through :class:`ErrorAcceptor` s first (no events yet: retry;
+unknown pipeline: fail, or retry with ``wait_for_pipeline``), then through the one
+retry rule of :class:`RetryPolicy`.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as _dt
+import enum
+import random
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any, Final, Literal, TypeAlias
+
+import attrs
+
+from ._cluster import ClusterEvent
+from ._errors import (
+    APIConnectionError,
+    ClusterWaitTimeoutError,
+    DeploymentFailedError,
+    DeploymentStoppedError,
+    EventNotFoundError,
+    FelderaError,
+    NoEventsYetError,
+    PipelineNotFoundError,
+    WaitTimeoutError,
+)
+from ._models import (
+    DeploymentError,
+    PipelineEvent,
+    ResourcesDesiredStatus,
+    ResourcesStatus,
+    Selector,
+)
+from ._retry import RetryPolicy
+
+__all__ = [
+    "Acceptor",
+    "ErrorAcceptor",
+    "Fail",
+    "Need",
+    "Outcome",
+    "PollAt",
+    "PollPolicy",
+    "Request",
+    "Succeed",
+    "Verdict",
+    "WaitResult",
+]
+
+#: The first progress line of a long wait, in seconds (then 2x, 4x, ...).
+FIRST_PROGRESS_LOG: Final = 5.0
+#: How many event ids a watch remembers (its look-back set): more than a pipeline
+#: retains by default (about 720), so a listed event is never yielded twice.
+WATCH_LOOKBACK: Final = 4096
+
+
+# -- policies and results ---------------------------------------------------------------
+
+
+def _number(name: str, ok: Callable[[float], bool], must: str) -> Any:
+    def check(_: object, __: attrs.Attribute[Any], value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not ok(value):
+            raise ValueError(f"PollPolicy.{name} must be {must}, got {value!r}")
+
+    return check
+
+
+@attrs.frozen(kw_only=True)
+class PollPolicy:
+    """When a wait polls.
+
+    The interval starts at ``initial`` seconds and stays there for the first
+    ``grow_after`` seconds of a wait, then grows by ``factor`` per poll up to
+    ``maximum``. Each interval is shortened by a random fraction of up to ``jitter``
+    (never lengthened), and clamped to the time left before the deadline. Whenever a
+    new event shows up, the interval drops back to ``initial``: a pipeline that is
+    moving gets watched closely.
+
+    Why these defaults: a CI job waiting on a pipeline wants to notice
+    ``Provisioned`` within about a second of it happening, and most deployments
+    settle within a minute, so polls stay at 1 s (less up to 20 % jitter) for the
+    first minute. A wait that lasts longer is waiting for something slow (a
+    provisioning timeout is 20 s to minutes, a stuck cluster longer); it then backs
+    off to one poll every 5 s: in the first minute N waiters cost a manager about
+    N requests a second (each a cheap indexed read), after it N/5. Fleets larger
+    than that should pass a slower policy. The manager's own runner checks a
+    pipeline every 1 to 2.5 s, so polling faster than that buys nothing; the jitter
+    keeps a fleet of waiters started together from polling in lockstep.
+    """
+
+    initial: float = attrs.field(
+        default=1.0, validator=_number("initial", lambda v: v > 0, "a number > 0")
+    )
+    factor: float = attrs.field(
+        default=1.5, validator=_number("factor", lambda v: v >= 1, "a number >= 1")
+    )
+    maximum: float = attrs.field(
+        default=5.0, validator=_number("maximum", lambda v: v > 0, "a number > 0")
+    )
+    jitter: float = attrs.field(
+        default=0.2, validator=_number("jitter", lambda v: 0 <= v < 1, "a fraction in [0, 1)")
+    )
+    grow_after: float = attrs.field(
+        default=60.0,
+        validator=_number("grow_after", lambda v: v >= 0, "a number of seconds >= 0"),
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if self.maximum < self.initial:
+            raise ValueError(
+                f"PollPolicy.maximum ({self.maximum}) must be >= initial ({self.initial})"
+            )
+
+    def next_interval(self, previous: float | None, elapsed: float) -> float:
+        """The nominal interval after ``previous`` (None for the first), ``elapsed`` into a wait."""
+        if previous is None or elapsed < self.grow_after:
+            return self.initial
+        return min(previous * self.factor, self.maximum)
+
+    def jittered(self, interval: float) -> float:
+        if not self.jitter:
+            return interval
+        return interval * (1.0 - random.uniform(0.0, self.jitter))
+
+
+class Verdict(enum.Enum):
+    """What an acceptor says about an event (``CONTINUE`` is Smithy's *retry*)."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+    CONTINUE = "continue"
+
+
+class Outcome(enum.Enum):
+    """How one wait of :meth:`Poller.wait_many` / :meth:`Poller.as_completed` ended."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+
+
+@attrs.frozen
+class WaitResult:
+    """The outcome of one pipeline's wait in :meth:`Poller.wait_many`."""
+
+    pipeline_name: str
+    outcome: Outcome
+    #: The final event (success), the failed event, or the last event seen.
+    event: PipelineEvent | None
+    #: The exception that ended the wait (None on success).
+    error: BaseException | None
+    #: Seconds from the start of the wait to its end.
+    elapsed: float
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.SUCCEEDED
+
+
+# -- requests and decisions ----------------------------------------------------------------
+
+
+@attrs.frozen
+class Request:
+    """A request a machine needs: ``op`` ``"event"`` (one event, ``latest`` or an id),
+    ``"list"`` (every retained event) or ``"cluster"`` (the latest cluster event)."""
+
+    op: Literal["event", "list", "cluster"]
+    event_id: str | uuid.UUID = "latest"
+    selector: Selector = Selector.STATUS
+
+
+LATEST: Final = Request("event")
+CLUSTER: Final = Request("cluster")
+
+
+@attrs.frozen
+class PollAt:
+    at: float
+    request: Request = LATEST
+    emit: tuple[Any, ...] = ()
+
+
+@attrs.frozen
+class Need:
+    request: Request
+    emit: tuple[Any, ...] = ()
+
+
+@attrs.frozen
+class Succeed:
+    event: Any
+    emit: tuple[Any, ...] = ()
+
+
+@attrs.frozen
+class Fail:
+    error: BaseException
+    emit: tuple[Any, ...] = ()
+    #: When the wait ends (its deadline, for a timeout); None: now.
+    at: float | None = None
+
+
+Decision: TypeAlias = PollAt | Need | Succeed | Fail
+
+
+# -- acceptors ------------------------------------------------------------------------------
+
+
+@attrs.define
+class Seen:
+    """What a pipeline wait has seen after ``since``; acceptors may read it."""
+
+    left_provisioned: bool = False
+    desired_provisioned: bool = False
+
+    def observe(self, ev: PipelineEvent) -> None:
+        if not ev.is_provisioned:
+            self.left_provisioned = True
+            if ev.deployment_resources_desired_status is ResourcesDesiredStatus.PROVISIONED:
+                self.desired_provisioned = True
+
+
+@attrs.frozen
+class Acceptor:
+    """``state`` when ``matcher(event, seen)``; ``stopped`` marks a stop without an error."""
+
+    state: Verdict
+    matcher: Callable[[PipelineEvent, Seen], bool]
+    stopped: bool = False
+
+
+@attrs.frozen
+class ErrorAcceptor:
+    """``state`` (``CONTINUE`` or ``FAILURE``) for an error of type ``error``."""
+
+    state: Verdict
+    error: type[BaseException]
+
+
+def _stopping(ev: PipelineEvent) -> bool:
+    return (
+        ev.deployment_resources_status in (ResourcesStatus.STOPPING, ResourcesStatus.STOPPED)
+        and ev.deployment_resources_desired_status is ResourcesDesiredStatus.STOPPED
+    )
+
+
+def _up(ev: PipelineEvent) -> bool:
+    return ev.is_provisioned and (
+        ev.deployment_resources_desired_status is ResourcesDesiredStatus.PROVISIONED
+    )
+
+
+_STEADY_RUNTIME: Final = frozenset({"Running", "Paused", "Standby"})
+
+
+def _running(ev: PipelineEvent) -> bool:
+    runtime, desired = ev.deployment_runtime_status, ev.deployment_runtime_desired_status
+    return (
+        _up(ev)
+        and runtime is not None
+        and desired is not None
+        and runtime.value == desired.value
+        and runtime.value in _STEADY_RUNTIME
+    )
+
+
+#: Failed (the error is set on the move to Stopping and only a new /start clears it), or
+#: stopped by someone after it had asked to be provisioned.
+_FAILURES: Final = (
+    Acceptor(Verdict.FAILURE, lambda ev, seen: _stopping(ev) and ev.deployment_has_error),
+    Acceptor(
+        Verdict.FAILURE, lambda ev, seen: _stopping(ev) and seen.desired_provisioned, stopped=True
+    ),
+)
+#: Provisioned, and still meant to be (desired Provisioned: not being stopped).
+PROVISIONED: Final = (*_FAILURES, Acceptor(Verdict.SUCCESS, lambda ev, seen: _up(ev)))
+#: Provisioned and the runtime at its desired status (Running, Paused or Standby).
+RUNNING: Final = (*_FAILURES, Acceptor(Verdict.SUCCESS, lambda ev, seen: _running(ev)))
+STOPPED: Final = (
+    Acceptor(
+        Verdict.SUCCESS,
+        lambda ev, seen: ev.deployment_resources_status is ResourcesStatus.STOPPED,
+    ),
+)
+
+
+def condition_acceptors(
+    condition: Callable[[PipelineEvent], bool],
+    failure: Callable[[PipelineEvent], bool] | None,
+) -> tuple[Acceptor, ...]:
+    """The acceptors of :meth:`Poller.wait_for` (``failure`` checked first)."""
+    success = Acceptor(Verdict.SUCCESS, lambda ev, seen: condition(ev))
+    if failure is None:
+        return (success,)
+    return (Acceptor(Verdict.FAILURE, lambda ev, seen: failure(ev)), success)
+
+
+def pipeline_error_acceptors(wait_for_pipeline: bool) -> tuple[ErrorAcceptor, ...]:
+    unknown = Verdict.CONTINUE if wait_for_pipeline else Verdict.FAILURE
+    return (
+        ErrorAcceptor(Verdict.CONTINUE, NoEventsYetError),
+        ErrorAcceptor(unknown, PipelineNotFoundError),
+    )
+
+
+def accept(
+    acceptors: Sequence[Acceptor], ev: PipelineEvent, seen: Seen
+) -> tuple[Verdict, Acceptor | None]:
+    for acceptor in acceptors:
+        if acceptor.matcher(ev, seen):
+            return acceptor.state, acceptor
+    return Verdict.CONTINUE, None
+
+
+# -- since ---------------------------------------------------------------------------------
+
+_BEGINNING: Final = _dt.datetime.min.replace(tzinfo=_dt.UTC)
+
+
+def order_key(ev: PipelineEvent) -> tuple[_dt.datetime, uuid.UUID]:
+    """The server's order of events: ``recorded_at``, then id."""
+    return (ev.recorded_at, ev.event_id)
+
+
+@attrs.frozen
+class Since:
+    """Events at or before this point are never terminal.
+
+    From an event: exact, by ``(recorded_at, event_id)`` (events of one transaction
+    share a ``recorded_at``). From an id that was cleaned up: UUIDv7 order of the ids.
+    From a datetime: ``recorded_at`` alone.
+    """
+
+    recorded_at: _dt.datetime | None
+    event_id: uuid.UUID | None = None
+    event: PipelineEvent | None = None
+
+    @classmethod
+    def of(cls, ev: PipelineEvent) -> Since:
+        return cls(ev.recorded_at, ev.event_id, ev)
+
+    def covers(self, ev: PipelineEvent) -> bool:
+        if self.recorded_at is not None and self.event_id is not None:
+            return order_key(ev) <= (self.recorded_at, self.event_id)
+        if self.event_id is not None:
+            return ev.event_id.int <= self.event_id.int
+        assert self.recorded_at is not None
+        return ev.recorded_at <= self.recorded_at
+
+
+BEGINNING: Final = Since(_BEGINNING)
+
+
+def parse_since(since: object) -> Since | uuid.UUID | Literal["now"]:
+    """A resolved :class:`Since`, or what the machine must read first (an id, ``"now"``)."""
+    if isinstance(since, PipelineEvent):
+        return Since.of(since)
+    if isinstance(since, _dt.datetime):
+        if since.tzinfo is None or since.utcoffset() is None:
+            raise ValueError("since must be a timezone-aware datetime (e.g. with tzinfo=UTC)")
+        return Since(since)
+    if isinstance(since, uuid.UUID):
+        return since
+    if isinstance(since, str):
+        if since == "now":
+            return "now"
+        try:
+            return uuid.UUID(since)
+        except ValueError:
+            raise ValueError(
+                "since must be an event, an event id (UUID), an aware datetime or 'now', "
+                f"got {since!r}"
+            ) from None
+    raise TypeError(
+        "since must be a PipelineEvent, an event id, a datetime or 'now', "
+        f"got {type(since).__name__}"
+    )
+
+
+# -- the machines -----------------------------------------------------------------------
+
+
+class Machine:
+    """What every wait shares: the deadline, the poll schedule, errors and progress."""
+
+    what = "the awaited state"
+
+    def __init__(
+        self,
+        *,
+        now: float,
+        timeout: float | None,
+        poll: PollPolicy,
+        retry: RetryPolicy,
+        url: str,
+        name: str = "",
+        first_log: float = FIRST_PROGRESS_LOG,
+        error_acceptors: Sequence[ErrorAcceptor] = (),
+        reached: bool = False,
+    ) -> None:
+        self.name = name
+        self.url = url
+        self.start = now
+        self.timeout = timeout
+        self.deadline = None if timeout is None else now + timeout
+        self.poll = poll
+        self.retry = retry
+        self.error_acceptors = tuple(error_acceptors)
+        self.polls = 0
+        self.reached = reached
+        self.interval: float | None = None
+        self.final_poll_done = False
+        self.failures = 0  # failed requests in a row
+        self.attempts = 0  # connection attempts before the server first answered
+        self.last_error: BaseException | None = None
+        self.last_connection_error: APIConnectionError | None = None
+        self.next_log = first_log
+        self.logged = False
+        self.pending: Request = LATEST
+        self.poll_request: Request = LATEST
+
+    # the driver's side -------------------------------------------------------------------
+
+    def begin(self, now: float) -> Decision:
+        return self._poll_now(now)
+
+    def answered(self, value: Any, now: float) -> Decision:
+        """The answer to :attr:`pending`."""
+        self.polls += 1
+        self.reached = True
+        self.failures = 0
+        return self._on_answer(self.pending, value, now)
+
+    def failed(self, exc: BaseException, now: float) -> Decision:
+        """The error :attr:`pending` raised."""
+        if isinstance(exc, APIConnectionError):
+            self.last_connection_error = exc
+            if not self.reached:
+                self.attempts += 1
+        else:
+            self.polls += 1
+            self.reached = True
+        request = self.pending
+        handled = self._on_error(request, exc, now)
+        if handled is not None:
+            return handled
+        for acceptor in self.error_acceptors:
+            if isinstance(exc, acceptor.error):
+                if acceptor.state is Verdict.FAILURE:
+                    return Fail(exc)
+                return self._schedule(now, self._next_interval(now, changed=False), request)
+        self.failures += 1
+        self.last_error = exc
+        if not self.retry.should_retry(
+            exc, failures=self.failures, elapsed=now - self.start, reached=self.reached
+        ):
+            return Fail(exc)
+        if self.reached:
+            delay = max(self.retry.backoff(self.failures, exc), self.poll.initial)
+        else:
+            delay = self.retry.backoff(self.failures, exc)
+        return self._schedule(now, delay, request, cause=None if self.reached else exc)
+
+    def expired(self, now: float) -> Fail:
+        """The deadline passed (with a request in flight, or before one could start)."""
+        return Fail(self.deadline_error(now))
+
+    def progress(self, now: float) -> str | None:
+        """A progress line after 5 s, 10 s, 20 s, ... of a wait (one per threshold)."""
+        elapsed = now - self.start
+        if elapsed < self.next_log:
+            return None
+        self.logged = True
+        threshold = max(self.next_log, 0.001)
+        while threshold <= elapsed:
+            threshold *= 2
+        self.next_log = threshold
+        return self._progress_line(elapsed)
+
+    # for subclasses ------------------------------------------------------------------
+
+    def _on_answer(self, request: Request, value: Any, now: float) -> Decision:
+        raise NotImplementedError
+
+    def _on_error(self, request: Request, exc: BaseException, now: float) -> Decision | None:
+        return None
+
+    def _progress_line(self, elapsed: float) -> str:
+        last = self._last_seen()
+        if self.failures and self.last_error is not None:
+            last += f"; the last {self.failures} requests failed: {self.last_error}"
+        return (
+            f"still waiting for pipeline {self.name!r} to reach {self.what} after "
+            f"{elapsed:.0f}s ({self.polls} polls; {last})"
+        )
+
+    def _last_seen(self) -> str:
+        return "no event yet"
+
+    def timeout_error(self, now: float) -> WaitTimeoutError:
+        raise NotImplementedError
+
+    # the schedule --------------------------------------------------------------------
+
+    def deadline_error(self, now: float) -> FelderaError:
+        """A timeout; for a server never reached in this wait, a connection error (a
+        wrong URL is not a timeout)."""
+        if not self.reached:
+            last = self.last_connection_error
+            detail = f": {last.message}" if last is not None else ""
+            err: FelderaError = APIConnectionError(
+                f"could not reach {self.url} within the {self.timeout:g}s deadline of this "
+                f"wait{detail}",
+                url=self.url,
+            )
+            err.__cause__ = last
+            return err
+        timeout = self.timeout_error(now)
+        if self.failures:
+            timeout.__cause__ = self.last_error  # the wait ended in a stretch of errors
+        return timeout
+
+    def _last_error_text(self) -> str | None:
+        if not self.failures or self.last_error is None:
+            return None
+        times = "once" if self.failures == 1 else f"{self.failures} times"
+        return f"{self.last_error} ({times})"
+
+    def _next_interval(self, now: float, changed: bool) -> float:
+        if changed:
+            self.interval = None
+        self.interval = self.poll.next_interval(self.interval, now - self.start)
+        return self.poll.jittered(self.interval)
+
+    def _poll_now(self, now: float, emit: tuple[Any, ...] = ()) -> Decision:
+        return self._schedule(now, 0.0, self.poll_request, emit=emit)
+
+    def _need(self, now: float, request: Request, emit: tuple[Any, ...] = ()) -> Decision:
+        if self.deadline is not None and now >= self.deadline:
+            return Fail(self.deadline_error(now), emit)
+        self.pending = request
+        return Need(request, emit)
+
+    def _schedule(
+        self,
+        now: float,
+        delay: float,
+        request: Request,
+        emit: tuple[Any, ...] = (),
+        cause: BaseException | None = None,
+    ) -> Decision:
+        """``request`` after ``delay``, never at or past the deadline.
+
+        When the deadline comes before the next poll would, the delay is shortened once
+        so that a last poll still happens before it (as Smithy waiters do); after that
+        the wait ends at its deadline.
+        """
+        delay = max(delay, 0.0)
+        if self.deadline is not None:
+            remaining = self.deadline - now
+            if remaining <= 0:
+                return Fail(cause if cause is not None else self.deadline_error(now), emit)
+            if delay >= remaining:
+                if self.final_poll_done or remaining <= 0.02:
+                    return Fail(self.deadline_error(self.deadline), emit, at=self.deadline)
+                self.final_poll_done = True
+                delay = remaining - min(remaining / 2, 1.0)
+        self.pending = request
+        return PollAt(now + delay, request, emit)
+
+
+class PipelineWait(Machine):
+    """A wait on one pipeline: provisioned, running, stopped or any condition."""
+
+    def __init__(
+        self,
+        acceptors: Sequence[Acceptor],
+        *,
+        since: object = None,
+        wait_for_pipeline: bool = False,
+        what: str = "the condition",
+        next_after_since: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(error_acceptors=pipeline_error_acceptors(wait_for_pipeline), **kwargs)
+        self.acceptors = tuple(acceptors)
+        self.what = what
+        self.next_after_since = next_after_since
+        self.wait_for_pipeline = wait_for_pipeline
+        self.seen = Seen()
+        self.last_event: PipelineEvent | None = None
+        parsed = parse_since(since) if since is not None else None
+        self.since: Since | None = parsed if isinstance(parsed, Since) else None
+        self._since_to_read = None if isinstance(parsed, Since) else parsed
+        self.candidate: PipelineEvent | None = None  # awaiting confirmation or a full read
+        self.checked_candidate: uuid.UUID | None = None
+        self.stopped = False
+
+    def begin(self, now: float) -> Decision:
+        if self.since is not None and self.since.event is not None:
+            self.seen.observe(self.since.event)
+            self.seen.left_provisioned = False  # only what happens after `since` counts
+        to_read = self._since_to_read
+        if to_read is None:
+            return self._poll_now(now)
+        return self._need(now, LATEST if to_read == "now" else Request("event", to_read))
+
+    def _resolved(self, since: Since, now: float) -> Decision:
+        self.since, self._since_to_read = since, None
+        if since.event is not None:
+            self.seen.observe(since.event)
+            self.seen.left_provisioned = False
+        return self._poll_now(now)
+
+    def _on_answer(self, request: Request, value: Any, now: float) -> Decision:
+        if self._since_to_read is not None:
+            return self._resolved(Since.of(value), now)
+        if request.op == "list":
+            return self._confirm(value, now)
+        if request.selector is Selector.ALL:
+            return self._failure(value, now)
+        ev: PipelineEvent = value
+        changed = self.last_event is None or ev.event_id != self.last_event.event_id
+        self.last_event = ev
+        emit = (ev,) if changed else ()
+        if self.since is None or not self.since.covers(ev):
+            self.seen.observe(ev)
+            verdict, acceptor = accept(self.acceptors, ev, self.seen)
+            if verdict is Verdict.SUCCESS:
+                if not self.next_after_since or self._known_new(ev):
+                    return Succeed(ev, emit)
+                if self.checked_candidate != ev.event_id:
+                    self.candidate = ev
+                    return self._need(now, Request("list"), emit)
+            if verdict is Verdict.FAILURE:
+                self.candidate = ev
+                self.stopped = acceptor is not None and acceptor.stopped
+                return self._need(now, Request("event", ev.event_id, Selector.ALL), emit)
+        return self._schedule(now, self._next_interval(now, changed), LATEST, emit)
+
+    def _on_error(self, request: Request, exc: BaseException, now: float) -> Decision | None:
+        to_read = self._since_to_read
+        if to_read is not None:
+            if isinstance(exc, PipelineNotFoundError) and not self.wait_for_pipeline:
+                return Fail(exc)
+            if to_read == "now" and isinstance(exc, NoEventsYetError | PipelineNotFoundError):
+                return self._resolved(BEGINNING, now)  # every event to come is new
+            if isinstance(exc, EventNotFoundError | PipelineNotFoundError):
+                assert isinstance(to_read, uuid.UUID)
+                if to_read.version != 7:
+                    return Fail(exc)
+                # Cleaned up: the manager's ids are UUIDv7, ordered by the time they were made.
+                return self._resolved(Since(None, to_read), now)
+            return None
+        if (
+            request.selector is Selector.ALL
+            and request.event_id != "latest"
+            and isinstance(exc, EventNotFoundError)
+        ):
+            # The failed event was cleaned up before it could be read in full.
+            return self._need(now, Request("event", "latest", Selector.ALL))
+        return None
+
+    def _known_new(self, candidate: PipelineEvent) -> bool:
+        """Whether a success after ``since`` is a new provisioning without reading the list.
+
+        It is unless the pipeline was provisioned at ``since`` and polls saw it never
+        leave ``Provisioned``: then the list tells (polls can miss a quick restart).
+        """
+        since = self.since
+        if since is None or self.seen.left_provisioned:
+            return True
+        return since.event is not None and not since.event.is_provisioned
+
+    def _confirm(self, events: list[PipelineEvent], now: float) -> Decision:
+        candidate, since = self.candidate, self.since
+        assert candidate is not None
+        assert since is not None
+        self.candidate = None
+        key = order_key(candidate)
+        between = [ev for ev in events if not since.covers(ev) and order_key(ev) <= key]
+        if any(not ev.is_provisioned for ev in between):
+            self.seen.left_provisioned = True
+            return Succeed(candidate)
+        if since.event is None:
+            before = [ev for ev in events if since.covers(ev)]
+            if not before or not max(before, key=order_key).is_provisioned:
+                return Succeed(candidate)  # not provisioned at `since` (or nothing known)
+        # The same deployment: later polls need not read the list again for this event.
+        self.checked_candidate = candidate.event_id
+        return self._schedule(now, self._next_interval(now, False), LATEST)
+
+    def _failure(self, full: PipelineEvent, now: float) -> Decision:
+        candidate = self.candidate
+        assert candidate is not None
+        self.candidate = None
+        if full.event_id != candidate.event_id:
+            verdict, acceptor = accept(self.acceptors, full, self.seen)
+            if verdict is not Verdict.FAILURE:
+                return self._schedule(now, self._next_interval(now, True), LATEST)
+            self.stopped = acceptor is not None and acceptor.stopped
+        return Fail(failure_error(self.name, full, stopped=self.stopped, what=self.what))
+
+    def _last_seen(self) -> str:
+        return self.last_event.describe() if self.last_event is not None else "no event yet"
+
+    def timeout_error(self, now: float) -> WaitTimeoutError:
+        return WaitTimeoutError(
+            self.name,
+            timeout=self.timeout,
+            elapsed=now - self.start,
+            polls=self.polls,
+            last_event=self.last_event,
+            what=self.what,
+            last_error=self._last_error_text(),
+        )
+
+
+def failure_error(
+    name: str, full: PipelineEvent, *, stopped: bool, what: str
+) -> DeploymentFailedError:
+    """The exception for a failed event (read with ``selector=all``)."""
+    error = full.deployment_error
+    if isinstance(error, DeploymentError):
+        return DeploymentFailedError(
+            name, full, error_code=error.error_code, message=error.message, details=error.details
+        )
+    if stopped:
+        return DeploymentStoppedError(
+            name,
+            full,
+            message=(
+                f"it was stopped without an error while waiting for {what} "
+                f"(status {full.describe()})"
+            ),
+        )
+    if full.deployment_has_error:
+        message = f"deployment failed (status {full.describe()}); the server sent no error"
+    else:
+        message = f"the failure condition matched (status {full.describe()})"
+    return DeploymentFailedError(name, full, error_code=None, message=message)
+
+
+def is_duplicate(ev: PipelineEvent, previous: PipelineEvent) -> bool:
+    """A heartbeat duplicate: the same status fields, details and error as before."""
+    return (
+        ev.same_status(previous)
+        and ev.deployment_error == previous.deployment_error
+        and ev.deployment_resources_status_details == previous.deployment_resources_status_details
+        and ev.deployment_runtime_status_details == previous.deployment_runtime_status_details
+        and ev.storage_status_details == previous.storage_status_details
+    )
+
+
+class Watch(Machine):
+    """A watch: every event once, by id, oldest first; never succeeds.
+
+    Events are new when their id was not seen and they come after the floor (the
+    starting point, raised as old ids leave the bounded look-back set), so an event
+    that commits late with an earlier ``recorded_at`` is still yielded.
+    """
+
+    what = "the end of the watch"
+
+    def __init__(
+        self,
+        *,
+        since: object = None,
+        include_duplicates: bool = False,
+        selector: Selector = Selector.STATUS,
+        lookback: int = WATCH_LOOKBACK,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(reached=True, **kwargs)  # never gives up on a server by itself
+        parsed = parse_since(since) if since is not None else None
+        self.floor: Since | None = parsed if isinstance(parsed, Since) else None
+        self._since_to_read = None if isinstance(parsed, Since) else parsed
+        self.include_duplicates = include_duplicates
+        self.latest = self.poll_request = Request("event", "latest", selector)
+        self.listing = Request("list", selector=selector)
+        self.lookback = lookback
+        self.seen_ids: set[uuid.UUID] = set()
+        self.order: collections.deque[PipelineEvent] = collections.deque()
+        self.previous: PipelineEvent | None = None
+        self.last_yielded: PipelineEvent | None = None
+        self.last_event: PipelineEvent | None = None
+
+    def begin(self, now: float) -> Decision:
+        to_read = self._since_to_read
+        if to_read is None:
+            return self._need(now, self.latest)
+        return self._need(now, LATEST if to_read == "now" else Request("event", to_read))
+
+    def _on_answer(self, request: Request, value: Any, now: float) -> Decision:
+        if self._since_to_read is not None:
+            self._since_to_read, self.floor = None, Since.of(value)
+            return self._need(now, self.latest)
+        if request.op == "list":
+            assert self.previous is not None
+            return self._poll(now, self._new([*value, self.previous]))
+        ev: PipelineEvent = value
+        self.last_event = ev
+        if ev.event_id in self.seen_ids or (self.floor is not None and self.floor.covers(ev)):
+            return self._poll(now, [])
+        first = self.previous is None and self.floor is None
+        self.previous = ev
+        if first:
+            self.floor = Since.of(ev)  # the watch starts here
+            return self._poll(now, self._new([ev], floor=False))
+        return self._need(now, self.listing)
+
+    def _on_error(self, request: Request, exc: BaseException, now: float) -> Decision | None:
+        if isinstance(exc, NoEventsYetError) and request.op == "event":
+            if self._since_to_read is not None:
+                self._since_to_read = None
+            if self.floor is None and self.previous is None:
+                self.floor = BEGINNING  # no events yet: every one to come is new
+            return self._schedule(now, self._next_interval(now, False), self.latest)
+        if isinstance(exc, EventNotFoundError) and isinstance(self._since_to_read, uuid.UUID):
+            if self._since_to_read.version != 7:
+                return Fail(exc)
+            self.floor, self._since_to_read = Since(None, self._since_to_read), None
+            return self._need(now, self.latest)
+        return None
+
+    def _new(self, events: list[PipelineEvent], floor: bool = True) -> list[PipelineEvent]:
+        fresh: dict[uuid.UUID, PipelineEvent] = {}
+        for ev in events:
+            if ev.event_id in self.seen_ids or ev.event_id in fresh:
+                continue
+            if floor and self.floor is not None and self.floor.covers(ev):
+                continue
+            fresh[ev.event_id] = ev
+        out: list[PipelineEvent] = []
+        for ev in sorted(fresh.values(), key=order_key):
+            self._remember(ev)
+            last = self.last_yielded
+            if self.include_duplicates or last is None or not is_duplicate(ev, last):
+                out.append(ev)
+                self.last_yielded = ev
+        return out
+
+    def _remember(self, ev: PipelineEvent) -> None:
+        self.seen_ids.add(ev.event_id)
+        self.order.append(ev)
+        while len(self.order) > self.lookback:
+            old = self.order.popleft()
+            self.seen_ids.discard(old.event_id)
+            if self.floor is None or not self.floor.covers(old):
+                self.floor = Since.of(old)  # forgotten ids must never come back as new
+
+    def _poll(self, now: float, new: list[PipelineEvent]) -> Decision:
+        return self._schedule(now, self._next_interval(now, bool(new)), self.latest, tuple(new))
+
+    def _last_seen(self) -> str:
+        return self.last_event.describe() if self.last_event is not None else "no event yet"
+
+    def timeout_error(self, now: float) -> WaitTimeoutError:
+        return WaitTimeoutError(
+            self.name,
+            timeout=self.timeout,
+            elapsed=now - self.start,
+            polls=self.polls,
+            last_event=self.last_event,
+            what=self.what,
+            last_error=self._last_error_text(),
+        )
+
+
+class ClusterWait(Machine):
+    """A wait for the cluster to be healthy. Connection errors are polled through until
+    the deadline even before the server first answers: waiting for a manager to come up
+    is the point."""
+
+    what = "all services healthy"
+
+    def __init__(self, **kwargs: Any) -> None:
+        no_events = ErrorAcceptor(Verdict.CONTINUE, NoEventsYetError)
+        super().__init__(error_acceptors=(no_events,), **kwargs)
+        self.poll_request = CLUSTER
+        self.event: ClusterEvent | None = None
+        self.ever_reached = False
+
+    def begin(self, now: float) -> Decision:
+        return self._need(now, CLUSTER)
+
+    def answered(self, value: Any, now: float) -> Decision:
+        self.ever_reached = True
+        return super().answered(value, now)
+
+    def failed(self, exc: BaseException, now: float) -> Decision:
+        if isinstance(exc, APIConnectionError) and not self.ever_reached:
+            self.attempts += 1
+            self.last_connection_error = exc
+            return self._schedule(now, self._next_interval(now, False), CLUSTER)
+        if not isinstance(exc, APIConnectionError):
+            self.ever_reached = True
+        self.reached = True  # the one retry rule, as for a server that answered
+        return super().failed(exc, now)
+
+    def _on_answer(self, request: Request, value: Any, now: float) -> Decision:
+        ev: ClusterEvent = value
+        changed = self.event is None or ev.id != self.event.id
+        self.event = ev
+        emit = (ev,) if changed else ()
+        if ev.all_healthy:
+            return Succeed(ev, emit)
+        return self._schedule(now, self._next_interval(now, changed), CLUSTER, emit)
+
+    def deadline_error(self, now: float) -> FelderaError:
+        err = self.timeout_error(now)
+        if not self.ever_reached:
+            err.__cause__ = self.last_connection_error
+        elif self.failures:
+            err.__cause__ = self.last_error
+        return err
+
+    def _progress_line(self, elapsed: float) -> str:
+        if not self.ever_reached:
+            where = f"{self.url} not reached yet, {self.attempts} connection attempts"
+        elif self.event is None:
+            where = f"{self.polls} polls; no event yet"
+        else:
+            where = f"{self.polls} polls; {self.event.describe()}"
+        return f"still waiting for the cluster to be healthy after {elapsed:.0f}s ({where})"
+
+    def timeout_error(self, now: float) -> ClusterWaitTimeoutError:
+        last = self.last_connection_error if not self.ever_reached else self.last_error
+        return ClusterWaitTimeoutError(
+            timeout=self.timeout,
+            elapsed=now - self.start,
+            polls=self.polls,
+            event=self.event,
+            reached=self.ever_reached,
+            url=self.url,
+            attempts=self.attempts,
+            last_error=None if last is None else str(last),
+        )
