@@ -667,6 +667,7 @@ class PipelineWait(Machine):
             if isinstance(exc, PipelineNotFoundError) and not self.wait_for_pipeline:
                 return Fail(exc)
             if to_read == "now" and isinstance(exc, NoEventsYetError | PipelineNotFoundError):
+                self.next_after_since = False  # nothing was provisioned before
                 return self._resolved(BEGINNING, now)  # every event to come is new
             if isinstance(exc, EventNotFoundError | PipelineNotFoundError):
                 assert isinstance(to_read, uuid.UUID)

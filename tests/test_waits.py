@@ -1,0 +1,370 @@
+"""The wait machine, fed plain data: no server, no event loop, no clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from feldera_events import (
+    APIConnectionError,
+    DeploymentFailedError,
+    DeploymentStoppedError,
+    NoEventsYetError,
+    PipelineEvent,
+    PipelineNotFoundError,
+    RetryPolicy,
+    Selector,
+    ServerError,
+    WaitTimeoutError,
+)
+from feldera_events._convert import structure
+from feldera_events._errors import APIStatusError, status_error_class
+from feldera_events._waits import (
+    PROVISIONED,
+    RUNNING,
+    Fail,
+    Need,
+    PipelineWait,
+    PollAt,
+    PollPolicy,
+    Request,
+    Succeed,
+    Watch,
+)
+
+POLL = PollPolicy(initial=1.0, maximum=1.0, jitter=0.0)
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+_ids = iter(range(1, 1 << 30))
+
+
+def event(
+    resources: str = "Stopped",
+    desired: str = "Stopped",
+    runtime: str | None = None,
+    runtime_desired: str | None = None,
+    *,
+    error: bool = False,
+    at: float = 0.0,
+    full: bool = False,
+) -> PipelineEvent:
+    # UUIDv7-like ids that grow: (recorded_at, id) orders them like the server.
+    data: dict[str, Any] = {
+        "event_id": str(uuid.UUID(int=(next(_ids) << 64) | (7 << 76))),
+        "recorded_at": (T0 + dt.timedelta(seconds=at)).isoformat(),
+        "deployment_resources_status": resources,
+        "deployment_resources_desired_status": desired,
+        "deployment_runtime_status": runtime,
+        "deployment_runtime_desired_status": runtime_desired,
+        "deployment_has_error": error,
+        "program_status": "Success",
+        "storage_status": "InUse",
+    }
+    if full:
+        data["deployment_error"] = (
+            {"error_code": "RuntimeError.WorkerPanic", "message": "panic", "details": {}}
+            if error
+            else None
+        )
+    result: PipelineEvent = structure(data, PipelineEvent)
+    return result
+
+
+def http(status: int, code: str | None = None) -> APIStatusError:
+    return status_error_class(status, code)("m", status_code=status, error_code=code)
+
+
+def machine(acceptors: Any = PROVISIONED, **kwargs: Any) -> PipelineWait:
+    defaults: dict[str, Any] = {
+        "now": 0.0,
+        "timeout": 100.0,
+        "poll": POLL,
+        "retry": RetryPolicy(),
+        "url": "http://h",
+        "name": "p",
+        "what": "Provisioned",
+        "next_after_since": True,
+    }
+    return PipelineWait(acceptors, **{**defaults, **kwargs})
+
+
+def full_of(ev: PipelineEvent, *, error: bool) -> PipelineEvent:
+    data = ev.to_dict()
+    data["deployment_error"] = (
+        {"error_code": "RuntimeError.WorkerPanic", "message": "panic", "details": {}}
+        if error
+        else None
+    )
+    result: PipelineEvent = structure(data, PipelineEvent)
+    return result
+
+
+# -- what ends a wait ------------------------------------------------------------------
+
+
+def test_provisioned_succeeds_and_emits_the_event() -> None:
+    m = machine()
+    assert m.begin(0.0) == PollAt(0.0, Request("event"))
+    ev = event("Provisioned", "Provisioned", "Initializing", "Running")
+    assert m.answered(ev, 0.1) == Succeed(ev, (ev,))
+
+
+def test_provisioned_while_being_stopped_is_not_a_success() -> None:
+    m = machine()
+    m.begin(0.0)
+    stopping = event("Provisioned", "Stopped", "Running", "Running")
+    decision = m.answered(stopping, 0.1)
+    assert isinstance(decision, PollAt)
+    assert decision.at == pytest.approx(1.1)
+
+
+def test_running_waits_for_the_runtime_and_fails_on_an_initialization_panic() -> None:
+    m = machine(RUNNING, what="Running")
+    m.begin(0.0)
+    init = event("Provisioned", "Provisioned", "Initializing", "Running", at=1)
+    assert isinstance(m.answered(init, 1.0), PollAt)
+    half = event("Provisioned", "Stopped", "Initializing", "Running", at=2)
+    assert isinstance(m.answered(half, 2.0), PollAt)
+    failed = event("Stopping", "Stopped", error=True, at=2)
+    need = m.answered(failed, 3.0)
+    assert need == Need(Request("event", failed.event_id, Selector.ALL), (failed,))
+    fail = m.answered(full_of(failed, error=True), 3.1)
+    assert isinstance(fail, Fail)
+    assert isinstance(fail.error, DeploymentFailedError)
+    assert fail.error.error_code == "RuntimeError.WorkerPanic"
+
+
+@pytest.mark.parametrize(
+    ("runtime", "desired", "ok"),
+    [
+        ("Running", "Running", True),
+        ("Paused", "Paused", True),
+        ("Standby", "Standby", True),
+        ("Initializing", "Running", False),
+        ("Unavailable", "Running", False),
+        ("Paused", "Running", False),
+        ("Suspended", "Suspended", False),
+    ],
+)
+def test_running_means_the_runtime_reached_its_desired_status(
+    runtime: str, desired: str, ok: bool
+) -> None:
+    m = machine(RUNNING)
+    m.begin(0.0)
+    decision = m.answered(event("Provisioned", "Provisioned", runtime, desired), 0.0)
+    assert isinstance(decision, Succeed) is ok
+
+
+def test_stopped_without_error_after_asking_to_be_provisioned() -> None:
+    m = machine()
+    m.begin(0.0)
+    m.answered(event("Provisioning", "Provisioned", at=1), 1.0)
+    stopping = event("Stopping", "Stopped", at=2)
+    need = m.answered(stopping, 2.0)
+    assert isinstance(need, Need)
+    fail = m.answered(full_of(stopping, error=False), 2.1)
+    assert isinstance(fail, Fail)
+    assert isinstance(fail.error, DeploymentStoppedError)
+
+
+def test_error_acceptors() -> None:
+    m = machine()
+    m.begin(0.0)
+    assert isinstance(m.failed(http(404, "NoPipelineMonitorEventsAvailable"), 0.0), PollAt)
+    unknown = http(404, "UnknownPipelineName")
+    assert m.failed(unknown, 1.0) == Fail(unknown)
+    m = machine(wait_for_pipeline=True)
+    m.begin(0.0)
+    assert isinstance(m.failed(http(404, "UnknownPipelineName"), 0.0), PollAt)
+    assert isinstance(http(404, "UnknownPipelineName"), PipelineNotFoundError)
+    assert isinstance(http(404, "NoPipelineMonitorEventsAvailable"), NoEventsYetError)
+
+
+def test_one_retry_rule_applies_the_users_statuses() -> None:
+    conflict = http(409)
+    m = machine(retry=RetryPolicy(retry_statuses={409}))
+    m.begin(0.0)
+    m.answered(event(), 0.0)
+    assert isinstance(m.failed(conflict, 1.0), PollAt)
+    m = machine()
+    m.begin(0.0)
+    assert m.failed(conflict, 1.0) == Fail(conflict)
+
+
+def test_server_never_reached_gives_up_with_the_policy() -> None:
+    m = machine(retry=RetryPolicy(attempts=3))
+    m.begin(0.0)
+    refused = APIConnectionError("refused")
+    assert isinstance(m.failed(refused, 0.0), PollAt)
+    assert isinstance(m.failed(refused, 0.5), PollAt)
+    assert m.failed(refused, 1.0) == Fail(refused)
+    # Once the server has answered, the deadline is the only limit.
+    m = machine(retry=RetryPolicy(attempts=1))
+    m.begin(0.0)
+    m.answered(event(), 0.0)
+    for i in range(10):
+        assert isinstance(m.failed(refused, float(i)), PollAt)
+
+
+def test_timeout_names_the_last_error_and_no_request_after_the_deadline() -> None:
+    m = machine(timeout=5.0)
+    m.begin(0.0)
+    m.answered(event("Provisioning", "Provisioned"), 0.0)
+    bad = http(502)
+    now, decision = 0.0, m.failed(bad, 0.0)
+    while isinstance(decision, PollAt):
+        assert decision.at < 5.0  # never a request at or after the deadline
+        now = decision.at
+        decision = m.failed(bad, now)
+    assert isinstance(decision, Fail)
+    assert decision.at == 5.0
+    err = decision.error
+    assert isinstance(err, WaitTimeoutError)
+    assert "last error: HTTP 502" in str(err)
+    assert f"({m.failures} times)" in str(err)
+    assert err.__cause__ is bad
+
+
+def test_a_last_poll_before_the_deadline() -> None:
+    m = machine(timeout=3.0, poll=PollPolicy(initial=5.0, maximum=5.0, jitter=0.0))
+    m.begin(0.0)
+    decision = m.answered(event("Provisioning", "Provisioned"), 0.0)
+    assert isinstance(decision, PollAt)
+    assert 0 < decision.at < 3.0
+    decision = m.answered(event("Provisioning", "Provisioned"), decision.at)
+    assert isinstance(decision, Fail)
+    assert decision.at == 3.0
+
+
+def test_since_now_reads_the_servers_latest_event_first() -> None:
+    old = event("Provisioned", "Provisioned", "Running", "Running", at=1000)
+    m = machine(since="now")
+    assert m.begin(0.0) == Need(Request("event"))
+    m.answered(old, 0.0)  # the server's latest, whatever the client's clock says
+    assert isinstance(m.answered(old, 1.0), PollAt)  # covered: not terminal
+    failed = event("Stopping", "Stopped", error=True, at=999)  # server clock "behind"
+    assert isinstance(m.answered(failed, 2.0), PollAt)  # recorded before since: old news
+    new_failure = event("Stopping", "Stopped", error=True, at=1001)
+    assert isinstance(m.answered(new_failure, 3.0), Need)
+
+
+def test_since_now_without_events_counts_every_event() -> None:
+    m = machine(since="now")
+    m.begin(0.0)
+    assert isinstance(m.failed(http(404, "NoPipelineMonitorEventsAvailable"), 0.0), PollAt)
+    ev = event("Provisioned", "Provisioned", "Running", "Running", at=-5)
+    assert isinstance(m.answered(ev, 1.0), Succeed)
+
+
+# -- watch ------------------------------------------------------------------------------
+
+
+def watch(**kwargs: Any) -> Watch:
+    defaults: dict[str, Any] = {
+        "now": 0.0,
+        "timeout": None,
+        "poll": POLL,
+        "retry": RetryPolicy(),
+        "url": "http://h",
+        "name": "p",
+    }
+    return Watch(**{**defaults, **kwargs})
+
+
+def test_watch_yields_a_duplicate_once_and_a_late_commit() -> None:
+    w = watch(include_duplicates=True)
+    w.begin(0.0)
+    first = event(at=10)
+    assert w.answered(first, 0.0).emit == (first,)
+    a = event("Provisioning", "Provisioned", at=12)
+    b = event("Provisioned", "Provisioned", "Running", "Running", at=13)
+    assert w.answered(b, 1.0) == Need(Request("list"))
+    got = w.answered([b, a, a, first], 1.1).emit
+    assert got == (a, b)
+    late = event("Provisioning", "Provisioned", "Running", "Running", at=11)
+    c = event("Stopping", "Stopped", at=14)
+    assert isinstance(w.answered(c, 2.0), Need)
+    got = w.answered([c, b, a, late, first], 2.1).emit
+    assert got == (late, c)  # committed late with an earlier recorded_at: still yielded
+
+
+statuses = st.sampled_from(
+    [
+        ("Stopped", "Stopped", None, None, False),
+        ("Stopped", "Provisioned", None, None, False),
+        ("Provisioning", "Provisioned", None, None, False),
+        ("Provisioned", "Provisioned", "Initializing", "Running", False),
+        ("Provisioned", "Provisioned", "Running", "Running", False),
+        ("Provisioned", "Stopped", "Running", "Running", False),
+        ("Stopping", "Stopped", None, None, True),
+        ("Stopping", "Stopped", None, None, False),
+        ("Stopped", "Stopped", None, None, True),
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(statuses, min_size=1, max_size=30), st.data())
+def test_watch_property_each_event_once_oldest_first(
+    rows: list[tuple[Any, ...]], data: st.DataObject
+) -> None:
+    """Random histories, polled at random points: every event after the start is
+    yielded exactly once, and the yield order is the server's order."""
+    history = [event(*r[:4], error=r[4], at=i) for i, r in enumerate(rows)]
+    w = watch(include_duplicates=True, lookback=data.draw(st.integers(5, 50)))
+    w.begin(0.0)
+    yielded: list[PipelineEvent] = []
+    visible = data.draw(st.integers(1, len(history)))
+    yielded += w.answered(history[visible - 1], 0.0).emit
+    start = history[visible - 1]
+    now = 1.0
+    while visible < len(history):
+        visible = data.draw(st.integers(visible + 1, len(history)))
+        decision = w.answered(history[visible - 1], now)
+        if isinstance(decision, Need):
+            listed = list(reversed(history[:visible]))
+            if data.draw(st.booleans()):
+                listed += listed[:2]  # a duplicate in the list
+            decision = w.answered(listed, now)
+        yielded += decision.emit
+        now += 1
+    ids = [e.event_id for e in yielded]
+    assert len(ids) == len(set(ids))
+    assert ids == [e.event_id for e in history if e.recorded_at >= start.recorded_at]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(statuses, min_size=1, max_size=30))
+def test_waits_property_verdicts(rows: list[tuple[Any, ...]]) -> None:
+    """Fed any sequence, a provisioned wait succeeds only on Provisioned with desired
+    Provisioned, a running wait only with the runtime at its desired status, and
+    neither ever succeeds after having failed."""
+    for acceptors in (PROVISIONED, RUNNING):
+        m = machine(acceptors, next_after_since=False)
+        m.begin(0.0)
+        for i, r in enumerate(rows):
+            ev = event(*r[:4], error=r[4], at=i)
+            decision = m.answered(ev, float(i))
+            if isinstance(decision, Need):  # a failure: read in full
+                decision = m.answered(full_of(ev, error=r[4]), float(i))
+                assert isinstance(decision, Fail)
+                assert ev.deployment_resources_desired_status.value == "Stopped"
+                break
+            if isinstance(decision, Succeed):
+                assert decision.event.is_provisioned
+                assert decision.event.deployment_resources_desired_status.value == "Provisioned"
+                if acceptors is RUNNING:
+                    runtime = ev.deployment_runtime_status
+                    assert runtime is not None
+                    assert runtime.value == "Running"
+                break
+            assert isinstance(decision, PollAt)
+
+
+def test_server_errors_are_transient_by_default() -> None:
+    assert RetryPolicy().is_transient(ServerError("m", status_code=500))
+    assert not RetryPolicy().is_transient(ServerError("m", status_code=501))
