@@ -932,3 +932,144 @@ async def test_cancellation_with_a_request_in_flight(fake: FakeFeldera) -> None:
         assert time.monotonic() - start < 0.5
         fake.resume_answering()
     assert client.closed
+
+
+# -- issue 10: injected clock and sleep, waits that mean what they say ----------------------
+
+
+class FakeTime:
+    """A clock that only moves when the poller sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+async def test_progress_log_schedule_with_an_injected_clock(
+    fake: FakeFeldera, client: EventsClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.create_pipeline("p", timings=feldera_events.testing.Timings(provisioning=10**6))
+    fake.start("p")
+    t = FakeTime()
+    poller = Poller(
+        client, poll=PollPolicy(initial=1, maximum=1, jitter=0), clock=t.clock, sleep=t.sleep
+    )
+    caplog.set_level("INFO", logger="feldera_events")
+    with pytest.raises(WaitTimeoutError):
+        await poller.wait_until_provisioned("p", timeout=30)
+    lines = [r.getMessage() for r in caplog.records if "still waiting" in r.getMessage()]
+    assert [line.split(" after ")[1].split("s ")[0] for line in lines] == ["5", "10", "20"]
+    assert sum(t.sleeps) == pytest.approx(30)
+
+
+async def test_poll_policy_growth_jitter_and_reset(fake: FakeFeldera, client: EventsClient) -> None:
+    fake.create_pipeline("p", timings=feldera_events.testing.Timings(provisioning=10**6))
+    t = FakeTime()
+
+    async def sleep(seconds: float) -> None:
+        await t.sleep(seconds)
+        if len(t.sleeps) == 9:
+            fake.start("p")  # new events: the interval drops back to initial
+            await fake.wait_for_status("p", deployment_resources_status="Provisioning")
+
+    policy = PollPolicy(initial=1, factor=2, maximum=5, grow_after=3, jitter=0)
+    poller = Poller(client, poll=policy, clock=t.clock, sleep=sleep)
+    with pytest.raises(WaitTimeoutError):
+        await poller.wait_for("p", lambda e: False, timeout=60)
+    # 1 s for the first 3 s, then x2 up to 5 s; back to 1 s after the new event.
+    assert t.sleeps[:9] == [0, 1, 1, 1, 2, 4, 5, 5, 5]
+    assert t.sleeps[9:11] == [1, 2]
+    jittered = PollPolicy(initial=1, jitter=0.25)
+    values = [jittered.jittered(2.0) for _ in range(200)]
+    assert all(1.5 <= v <= 2.0 for v in values)
+    assert min(values) < 1.9  # it does shorten
+
+
+async def test_wait_until_running_fails_on_an_initialization_panic(
+    fake: FakeFeldera, poller: Poller
+) -> None:
+    fake.create_pipeline("p")
+    fake.fail_next_start("p", "worker_panic", message="division by zero")
+    fake.start("p")
+    ev = await poller.wait_until_provisioned("p", timeout=10)  # its documented meaning
+    assert ev.deployment_runtime_status is not None
+    assert ev.deployment_runtime_status.value == "Initializing"
+    fake.create_pipeline("q")
+    fake.fail_next_start("q", "worker_panic", message="division by zero")
+    fake.start("q")
+    with pytest.raises(DeploymentFailedError) as info:
+        await poller.wait_until_running("q", timeout=10)
+    assert info.value.error_code == "RuntimeError.WorkerPanic"
+    assert "division by zero" in str(info.value)
+    fake.create_pipeline("r")
+    fake.start("r")
+    ok = await poller.wait_until_running("r", timeout=10)
+    assert ok.combined_status.value == "Running"
+
+
+async def test_a_pipeline_being_stopped_is_not_provisioned(
+    fake: FakeFeldera, poller: Poller
+) -> None:
+    fake.create_pipeline("p")
+    fake.start("p")
+    await fake.wait_for_status("p", deployment_runtime_status="Running")
+    fake.stop("p", force=True)
+    # Provisioned with desired Stopped (possibly still), then Stopping, Stopped: never a success.
+    with pytest.raises(WaitTimeoutError):
+        await poller.wait_until_provisioned("p", timeout=1)
+
+
+async def test_user_retry_statuses_apply_to_waits(fake: FakeFeldera) -> None:
+    fake.create_pipeline("p")
+    fake.start("p")
+    fake.inject(Fault.status(409, error_code="Conflict", message="busy"), times=2)
+    async with EventsClient(fake.url, retry=RetryPolicy(retry_statuses={409})) as client:
+        ev = await Poller(client, poll=FAST).wait_until_provisioned("p", timeout=10)
+    assert ev.is_provisioned
+    assert sum(r.status == 409 for r in fake.requests) == 2
+
+
+async def test_since_now_is_anchored_on_the_server(fake: FakeFeldera, poller: Poller) -> None:
+    fake.create_pipeline("p")
+    fake.start("p")
+    await fake.wait_for_status("p", deployment_runtime_status="Running")
+    # Whatever the client's clock says, the current Provisioned event is old news.
+    with pytest.raises(WaitTimeoutError):
+        await poller.wait_until_provisioned("p", timeout=0.5, since="now")
+    task = asyncio.create_task(poller.wait_until_provisioned("p", timeout=10, since="now"))
+    await fake.wait_for(lambda: len(fake.requests) >= 30)
+    fake.panic("p", "boom")
+    with pytest.raises(DeploymentFailedError):
+        await task
+
+
+async def test_timeout_names_the_last_error(fake: FakeFeldera, poller: Poller) -> None:
+    fake.create_pipeline("p", timings=feldera_events.testing.Timings(provisioning=10**6))
+    fake.start("p")
+    await fake.wait_for_status("p", deployment_resources_status="Provisioning")
+    fake.inject(Fault.proxy_502())
+    start = time.monotonic()
+    with pytest.raises(WaitTimeoutError) as info:
+        await poller.wait_until_provisioned("p", timeout=0.5)
+    assert time.monotonic() - start < 1.5
+    assert "last error: HTTP 502" in str(info.value)
+    assert " times)" in str(info.value)
+
+
+async def test_as_completed_yields_each_result_as_it_ends(
+    fake: FakeFeldera, poller: Poller
+) -> None:
+    fake.create_pipeline("slow", timings=feldera_events.testing.Timings(provisioning=60))
+    fake.create_pipeline("fast")
+    fake.start("slow")
+    fake.start("fast")
+    got = [r.pipeline_name async for r in poller.as_completed(["slow", "fast"], timeout=20)]
+    assert got == ["fast", "slow"]
