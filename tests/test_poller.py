@@ -996,7 +996,8 @@ async def test_poll_policy_growth_jitter_and_reset(fake: FakeFeldera, client: Ev
 async def test_wait_until_running_fails_on_an_initialization_panic(
     fake: FakeFeldera, poller: Poller
 ) -> None:
-    fake.create_pipeline("p")
+    # Initializing lasts 20 s here (speed=50): provisioned is reached, running never is.
+    fake.create_pipeline("p", timings=feldera_events.testing.Timings(initializing=1000))
     fake.fail_next_start("p", "worker_panic", message="division by zero")
     fake.start("p")
     ev = await poller.wait_until_provisioned("p", timeout=10)  # its documented meaning
