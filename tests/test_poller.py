@@ -1016,16 +1016,30 @@ async def test_wait_until_running_fails_on_an_initialization_panic(
     assert ok.combined_status.value == "Running"
 
 
-async def test_a_pipeline_being_stopped_is_not_provisioned(
-    fake: FakeFeldera, poller: Poller
-) -> None:
-    fake.create_pipeline("p")
-    fake.start("p")
-    await fake.wait_for_status("p", deployment_runtime_status="Running")
-    fake.stop("p", force=True)
-    # Provisioned with desired Stopped (possibly still), then Stopping, Stopped: never a success.
-    with pytest.raises(WaitTimeoutError):
-        await poller.wait_until_provisioned("p", timeout=1)
+async def test_a_pipeline_being_stopped_is_not_provisioned() -> None:
+    being_stopped = _event("Provisioned", desired="Provisioned", runtime="Running")
+    being_stopped["deployment_resources_desired_status"] = "Stopped"
+
+    async def handler(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        return aiohttp.web.json_response(being_stopped)
+
+    app = aiohttp.web.Application()
+    app.router.add_get("/v0/pipelines/{name}/events/{event_id}", handler)
+    runner = aiohttp.web.AppRunner(app)
+    await runner.setup()
+    site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        async with EventsClient(f"http://127.0.0.1:{port}") as client:
+            with pytest.raises(WaitTimeoutError) as info:
+                await Poller(client, poll=FAST).wait_until_provisioned("p", timeout=0.3)
+    finally:
+        await runner.cleanup()
+    last = info.value.last_event
+    assert last is not None
+    assert last.is_provisioned
+    assert info.value.polls >= 2
 
 
 async def test_user_retry_statuses_apply_to_waits(fake: FakeFeldera) -> None:
