@@ -181,7 +181,7 @@ class Poller:
             if machine.logged:
                 logger.info(
                     "wait for %s ended after %.1fs and %d polls",
-                    f"pipeline {machine.name!r} ({machine.what})" if machine.name else machine.what,
+                    machine.label,
                     self._now() - machine.start,
                     machine.polls,
                 )

@@ -368,3 +368,23 @@ def test_waits_property_verdicts(rows: list[tuple[Any, ...]]) -> None:
 def test_server_errors_are_transient_by_default() -> None:
     assert RetryPolicy().is_transient(ServerError("m", status_code=500))
     assert not RetryPolicy().is_transient(ServerError("m", status_code=501))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(statuses, min_size=2, max_size=30), st.data())
+def test_waits_property_nothing_at_or_before_since_is_terminal(
+    rows: list[tuple[Any, ...]], data: st.DataObject
+) -> None:
+    """Events recorded at or before ``since`` (several may share its recorded_at) never
+    end a wait; the first terminal decision is about an event after it."""
+    history = [event(*r[:4], error=r[4], at=i // 2) for i, r in enumerate(rows)]
+    since = history[data.draw(st.integers(0, len(history) - 1))]
+    for acceptors in (PROVISIONED, RUNNING):
+        m = machine(acceptors, since=since)
+        m.begin(0.0)
+        for i, ev in enumerate(history):
+            decision = m.answered(ev, float(i))
+            if (ev.recorded_at, ev.event_id) <= (since.recorded_at, since.event_id):
+                assert isinstance(decision, PollAt)
+            elif not isinstance(decision, PollAt):
+                break

@@ -1,0 +1,77 @@
+"""PollPolicy: when a wait polls (a policy, like :class:`RetryPolicy`; no I/O)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+__all__ = ["PollPolicy"]
+
+
+def _number(name: str, ok: Callable[[float], bool], must: str) -> Any:
+    def check(_: object, __: attrs.Attribute[Any], value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not ok(value):
+            raise ValueError(f"PollPolicy.{name} must be {must}, got {value!r}")
+
+    return check
+
+
+@attrs.frozen(kw_only=True)
+class PollPolicy:
+    """When a wait polls.
+
+    The interval starts at ``initial`` seconds and stays there for the first
+    ``grow_after`` seconds of a wait, then grows by ``factor`` per poll up to
+    ``maximum``. Each interval is shortened by a random fraction of up to ``jitter``
+    (never lengthened), and clamped to the time left before the deadline. Whenever a
+    new event shows up, the interval drops back to ``initial``: a pipeline that is
+    moving gets watched closely.
+
+    Why these defaults: a CI job waiting on a pipeline wants to notice
+    ``Provisioned`` within about a second of it happening, and most deployments
+    settle within a minute, so polls stay at 1 s (less up to 20 % jitter) for the
+    first minute. A wait that lasts longer is waiting for something slow (a
+    provisioning timeout is 20 s to minutes, a stuck cluster longer); it then backs
+    off to one poll every 5 s: in the first minute N waiters cost a manager about
+    N requests a second (each a cheap indexed read), after it N/5. Fleets larger
+    than that should pass a slower policy. The manager's own runner checks a
+    pipeline every 1 to 2.5 s, so polling faster than that buys nothing; the jitter
+    keeps a fleet of waiters started together from polling in lockstep.
+    """
+
+    initial: float = attrs.field(
+        default=1.0, validator=_number("initial", lambda v: v > 0, "a number > 0")
+    )
+    factor: float = attrs.field(
+        default=1.5, validator=_number("factor", lambda v: v >= 1, "a number >= 1")
+    )
+    maximum: float = attrs.field(
+        default=5.0, validator=_number("maximum", lambda v: v > 0, "a number > 0")
+    )
+    jitter: float = attrs.field(
+        default=0.2, validator=_number("jitter", lambda v: 0 <= v < 1, "a fraction in [0, 1)")
+    )
+    grow_after: float = attrs.field(
+        default=60.0,
+        validator=_number("grow_after", lambda v: v >= 0, "a number of seconds >= 0"),
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if self.maximum < self.initial:
+            raise ValueError(
+                f"PollPolicy.maximum ({self.maximum}) must be >= initial ({self.initial})"
+            )
+
+    def next_interval(self, previous: float | None, elapsed: float) -> float:
+        """The nominal interval after ``previous`` (None for the first), ``elapsed`` into a wait."""
+        if previous is None or elapsed < self.grow_after:
+            return self.initial
+        return min(previous * self.factor, self.maximum)
+
+    def jittered(self, interval: float) -> float:
+        if not self.jitter:
+            return interval
+        return interval * (1.0 - random.uniform(0.0, self.jitter))
