@@ -280,7 +280,7 @@ def order_key(ev: PipelineEvent) -> tuple[_dt.datetime, uuid.UUID]:
 
 
 @attrs.frozen
-class Since:
+class SincePoint:
     """Events at or before this point are never terminal.
 
     From an event: exact, by ``(recorded_at, event_id)`` (events of one transaction
@@ -293,7 +293,7 @@ class Since:
     event: PipelineEvent | None = None
 
     @classmethod
-    def of(cls, ev: PipelineEvent) -> Since:
+    def of(cls, ev: PipelineEvent) -> SincePoint:
         return cls(ev.recorded_at, ev.event_id, ev)
 
     def covers(self, ev: PipelineEvent) -> bool:
@@ -305,17 +305,17 @@ class Since:
         return ev.recorded_at <= self.recorded_at
 
 
-BEGINNING: Final = Since(_BEGINNING)
+BEGINNING: Final = SincePoint(_BEGINNING)
 
 
-def parse_since(since: object) -> Since | uuid.UUID | Literal["now"]:
-    """A resolved :class:`Since`, or what the machine must read first (an id, ``"now"``)."""
+def parse_since(since: object) -> SincePoint | uuid.UUID | Literal["now"]:
+    """A resolved :class:`SincePoint`, or what the machine must read first (an id, ``"now"``)."""
     if isinstance(since, PipelineEvent):
-        return Since.of(since)
+        return SincePoint.of(since)
     if isinstance(since, _dt.datetime):
         if since.tzinfo is None or since.utcoffset() is None:
             raise ValueError("since must be a timezone-aware datetime (e.g. with tzinfo=UTC)")
-        return Since(since)
+        return SincePoint(since)
     if isinstance(since, uuid.UUID):
         return since
     if isinstance(since, str):
@@ -552,8 +552,8 @@ class PipelineWait(Machine):
         self.seen = Seen()
         self.last_event: PipelineEvent | None = None
         parsed = parse_since(since) if since is not None else None
-        self.since: Since | None = parsed if isinstance(parsed, Since) else None
-        self._since_to_read = None if isinstance(parsed, Since) else parsed
+        self.since: SincePoint | None = parsed if isinstance(parsed, SincePoint) else None
+        self._since_to_read = None if isinstance(parsed, SincePoint) else parsed
         self.candidate: PipelineEvent | None = None  # awaiting confirmation or a full read
         self.checked_candidate: uuid.UUID | None = None
         self.stopped = False
@@ -567,7 +567,7 @@ class PipelineWait(Machine):
             return self._poll_now(now)
         return self._need(now, LATEST if to_read == "now" else Request("event", to_read))
 
-    def _resolved(self, since: Since, now: float) -> Decision:
+    def _resolved(self, since: SincePoint, now: float) -> Decision:
         self.since, self._since_to_read = since, None
         if since.event is not None:
             self.seen.observe(since.event)
@@ -576,7 +576,7 @@ class PipelineWait(Machine):
 
     def _on_answer(self, request: Request, value: Any, now: float) -> Decision:
         if self._since_to_read is not None:
-            return self._resolved(Since.of(value), now)
+            return self._resolved(SincePoint.of(value), now)
         if request.op == "list":
             return self._confirm(value, now)
         if request.selector is Selector.ALL:
@@ -613,7 +613,7 @@ class PipelineWait(Machine):
                 if to_read.version != 7:
                     return Fail(exc)
                 # Cleaned up: the manager's ids are UUIDv7, ordered by the time they were made.
-                return self._resolved(Since(None, to_read), now)
+                return self._resolved(SincePoint(None, to_read), now)
             return None
         if (
             request.selector is Selector.ALL
@@ -736,8 +736,8 @@ class Watch(Machine):
     ) -> None:
         super().__init__(reached=True, **kwargs)  # never gives up on a server by itself
         parsed = parse_since(since) if since is not None else None
-        self.floor: Since | None = parsed if isinstance(parsed, Since) else None
-        self._since_to_read = None if isinstance(parsed, Since) else parsed
+        self.floor: SincePoint | None = parsed if isinstance(parsed, SincePoint) else None
+        self._since_to_read = None if isinstance(parsed, SincePoint) else parsed
         self.include_duplicates = include_duplicates
         self.latest = self.poll_request = Request("event", "latest", selector)
         self.listing = Request("list", selector=selector)
@@ -756,7 +756,7 @@ class Watch(Machine):
 
     def _on_answer(self, request: Request, value: Any, now: float) -> Decision:
         if self._since_to_read is not None:
-            self._since_to_read, self.floor = None, Since.of(value)
+            self._since_to_read, self.floor = None, SincePoint.of(value)
             return self._need(now, self.latest)
         if request.op == "list":
             assert self.previous is not None
@@ -768,7 +768,7 @@ class Watch(Machine):
         first = self.previous is None and self.floor is None
         self.previous = ev
         if first:
-            self.floor = Since.of(ev)  # the watch starts here
+            self.floor = SincePoint.of(ev)  # the watch starts here
             return self._poll(now, self._new([ev], floor=False))
         return self._need(now, self.listing)
 
@@ -782,7 +782,7 @@ class Watch(Machine):
         if isinstance(exc, EventNotFoundError) and isinstance(self._since_to_read, uuid.UUID):
             if self._since_to_read.version != 7:
                 return Fail(exc)
-            self.floor, self._since_to_read = Since(None, self._since_to_read), None
+            self.floor, self._since_to_read = SincePoint(None, self._since_to_read), None
             return self._need(now, self.latest)
         return None
 
@@ -810,7 +810,7 @@ class Watch(Machine):
             old = self.order.popleft()
             self.seen_ids.discard(old.event_id)
             if self.floor is None or not self.floor.covers(old):
-                self.floor = Since.of(old)  # forgotten ids must never come back as new
+                self.floor = SincePoint.of(old)  # forgotten ids must never come back as new
 
     def _poll(self, now: float, new: list[PipelineEvent]) -> Decision:
         return self._schedule(now, self._next_interval(now, bool(new)), self.latest, tuple(new))
