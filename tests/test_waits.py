@@ -388,3 +388,15 @@ def test_waits_property_nothing_at_or_before_since_is_terminal(
                 assert isinstance(decision, PollAt)
             elif not isinstance(decision, PollAt):
                 break
+
+
+def test_watch_since_now_starts_after_the_servers_latest_event() -> None:
+    w = watch(since="now")
+    assert w.begin(0.0) == Need(Request("event"))
+    old = event(at=5)
+    older = event(at=4)
+    assert isinstance(w.answered(old, 0.0), Need)  # then the first poll
+    assert w.answered(old, 0.1).emit == ()  # the anchor itself is not new
+    new = event("Stopped", "Provisioned", at=6)
+    assert w.answered(new, 1.0) == Need(Request("list"))
+    assert w.answered([new, old, older], 1.1).emit == (new,)
