@@ -375,6 +375,7 @@ class Machine:
         self.logged = False
         self.pending: Request = LATEST
         self.poll_request: Request = LATEST
+        self.last_event: PipelineEvent | None = None
 
     @property
     def label(self) -> str:
@@ -457,10 +458,18 @@ class Machine:
         )
 
     def _last_seen(self) -> str:
-        return "no event yet"
+        return self.last_event.describe() if self.last_event is not None else "no event yet"
 
     def timeout_error(self, now: float) -> WaitTimeoutError:
-        raise NotImplementedError
+        return WaitTimeoutError(
+            self.name,
+            timeout=self.timeout,
+            elapsed=now - self.start,
+            polls=self.polls,
+            last_event=self.last_event,
+            what=self.what,
+            last_error=self._last_error_text(),
+        )
 
     # the schedule --------------------------------------------------------------------
 
@@ -550,7 +559,6 @@ class PipelineWait(Machine):
         self.next_after_since = next_after_since
         self.wait_for_pipeline = wait_for_pipeline
         self.seen = Seen()
-        self.last_event: PipelineEvent | None = None
         parsed = parse_since(since) if since is not None else None
         self.since: SincePoint | None = parsed if isinstance(parsed, SincePoint) else None
         self._since_to_read = None if isinstance(parsed, SincePoint) else parsed
@@ -664,20 +672,6 @@ class PipelineWait(Machine):
             self.stopped = acceptor is not None and acceptor.stopped
         return Fail(failure_error(self.name, full, stopped=self.stopped, what=self.what))
 
-    def _last_seen(self) -> str:
-        return self.last_event.describe() if self.last_event is not None else "no event yet"
-
-    def timeout_error(self, now: float) -> WaitTimeoutError:
-        return WaitTimeoutError(
-            self.name,
-            timeout=self.timeout,
-            elapsed=now - self.start,
-            polls=self.polls,
-            last_event=self.last_event,
-            what=self.what,
-            last_error=self._last_error_text(),
-        )
-
 
 def failure_error(
     name: str, full: PipelineEvent, *, stopped: bool, what: str
@@ -746,7 +740,6 @@ class Watch(Machine):
         self.order: collections.deque[PipelineEvent] = collections.deque()
         self.previous: PipelineEvent | None = None
         self.last_yielded: PipelineEvent | None = None
-        self.last_event: PipelineEvent | None = None
 
     def begin(self, now: float) -> Decision:
         to_read = self._since_to_read
@@ -814,20 +807,6 @@ class Watch(Machine):
 
     def _poll(self, now: float, new: list[PipelineEvent]) -> Decision:
         return self._schedule(now, self._next_interval(now, bool(new)), self.latest, tuple(new))
-
-    def _last_seen(self) -> str:
-        return self.last_event.describe() if self.last_event is not None else "no event yet"
-
-    def timeout_error(self, now: float) -> WaitTimeoutError:
-        return WaitTimeoutError(
-            self.name,
-            timeout=self.timeout,
-            elapsed=now - self.start,
-            polls=self.polls,
-            last_event=self.last_event,
-            what=self.what,
-            last_error=self._last_error_text(),
-        )
 
 
 class ClusterWait(Machine):
