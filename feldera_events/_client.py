@@ -154,7 +154,10 @@ def _segment(value: str) -> str:
 def _check_base_url(url: object) -> str:
     if not isinstance(url, str):
         raise TypeError(f"url must be a string, got {type(url).__name__}")
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError as exc:
+        raise ValueError(f"url is not a valid URL ({exc}): {url!r}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"url must be an http:// or https:// URL with a host, got {url!r}")
     if parts.username or parts.password:

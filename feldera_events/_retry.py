@@ -172,8 +172,7 @@ async def call_with_retry(
             if not scope.expired():
                 raise
         raise APITimeoutError(
-            f"{describe} did not finish within the retry policy's timeout of "
-            f"{policy.timeout:g}s"
+            f"{describe} did not finish within the retry policy's timeout of {policy.timeout:g}s"
         )
 
     try:
