@@ -18,7 +18,6 @@ test that needs it. Two kinds:
     ``/`` as ``\\/`` the way some servers do.
   - :func:`redirect` -- a 3xx to any ``Location`` (another origin, the same path for
     a loop, an invalid one).
-  - :func:`stall` -- accepts the request and never answers.
   - :func:`deep_event` / :func:`nested` -- an event whose ``*_details`` nest ``depth``
     levels deep.
 
@@ -30,6 +29,8 @@ test that needs it. Two kinds:
     ``.plain_url`` is the same app over plain HTTP on another port.
   - :func:`not_http` -- a TCP port that answers like an SSH server, counting
     connections in the yielded :class:`Counter`.
+  - :func:`stalled` -- reads each request and never answers (a :class:`Counter`
+    of requests).
 
 Nothing here sleeps in place of synchronisation; every server and connection is
 closed when its ``async with`` block ends.
@@ -52,7 +53,7 @@ from .servers import (
     nested,
     not_http,
     redirect,
-    stall,
+    stalled,
     tls_server,
 )
 
@@ -71,6 +72,6 @@ __all__ = [
     "nested",
     "not_http",
     "redirect",
-    "stall",
+    "stalled",
     "tls_server",
 ]

@@ -152,14 +152,23 @@ def redirect(location: str, status: int = 302) -> Handler:
 # -- stalls ---------------------------------------------------------------------------------
 
 
-def stall() -> Handler:
-    """Accept the request and never answer (the handler is cancelled at shutdown)."""
+@contextlib.asynccontextmanager
+async def stalled() -> AsyncIterator[Counter]:
+    """A server that reads each request and never answers; counts the requests.
 
-    async def handler(_: web.Request) -> web.StreamResponse:
+    A raw server, so leaving the block cancels the stalled connections at once (an
+    aiohttp app would wait for its handlers to finish).
+    """
+    box = Counter()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request_head(reader)
+        box.connections += 1
         await asyncio.Event().wait()
-        raise AssertionError("unreachable")
 
-    return handler
+    async with raw_server(handler) as url:
+        box.url = url
+        yield box
 
 
 # -- hostile JSON ---------------------------------------------------------------------------
