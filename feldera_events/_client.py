@@ -481,6 +481,7 @@ class EventsClient:
         self._session = session
         self._owns_session = session is None
         self._closed = False
+        self._tls_probed = False
 
     @staticmethod
     def _ssl_setting(
@@ -901,6 +902,7 @@ class EventsClient:
         if (
             isinstance(exc, aiohttp.ServerDisconnectedError)
             and url.startswith("http://")
+            and not self._tls_probed
             and await self._speaks_tls(url)
         ):
             secure = "https://" + origin.removeprefix("http://")
@@ -932,13 +934,16 @@ class EventsClient:
         Asked only after a plain-HTTP server hung up without a byte, which is what a TLS
         server does with a plain request.
         """
+        # Once per client: a server that hangs up for other reasons (a restart, an
+        # overloaded proxy) does not cost a probe on every retry.
+        self._tls_probed = True
         parsed = URL(url, encoded=True)
         if parsed.host is None or parsed.port is None:
             return False
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-        limit = min(self._timeouts.connect or 5.0, 5.0)
+        limit = min(self._timeouts.connect or 3.0, 3.0)
         writer: asyncio.StreamWriter | None = None
         try:
             async with asyncio.timeout(limit):

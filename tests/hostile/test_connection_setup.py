@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
+from helpers import raw_server
 
-from feldera_events import APIConnectionError, ConnectionSetupError, EventsClient
+from feldera_events import APIConnectionError, ConnectionSetupError, EventsClient, RetryPolicy
 from hostile import CERT, not_http, tls_server
 from hostile.checks import one_line
 
@@ -68,3 +70,24 @@ async def test_a_port_that_does_not_speak_http(caplog: pytest.LogCaptureFixture)
     assert f"the server at {srv.url} does not speak HTTP" in text
     assert srv.connections == 1
     assert retries(caplog) == []
+
+
+async def test_a_server_that_hangs_up_is_probed_for_tls_once_per_client() -> None:
+    hellos = 0  # TLS ClientHellos: the client's probes
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal hellos
+        # Read what was sent (closing with unread bytes would be a reset), then hang up.
+        data = await reader.read(65536)
+        hellos += data.startswith(b"\x16")  # a TLS handshake record
+        if data.startswith(b"GET ") and b"\r\n\r\n" not in data:
+            await reader.readuntil(b"\r\n\r\n")
+
+    async with (
+        raw_server(hang_up) as url,
+        EventsClient(url, retry=RetryPolicy(attempts=3)) as client,
+    ):
+        for _ in range(2):
+            with pytest.raises(APIConnectionError, match="Server disconnected"):
+                await client.get_event("p")
+    assert hellos == 1  # two calls of 3 attempts each, one TLS probe
