@@ -220,6 +220,10 @@ def _check_header_name(name: object) -> str:
     return name
 
 
+class JSONRefused(ValueError):
+    """Valid JSON the client refuses: too deep, or a string that cannot be printed."""
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -232,13 +236,13 @@ def parse_json(body: bytes) -> Any:
     try:
         data = json.loads(body, parse_constant=_reject_constant)
     except RecursionError:
-        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+        raise JSONRefused(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
     # Only containers are visited (a 720-event list costs a fraction of json.loads).
     todo: list[tuple[Any, int]] = [(data, 1)] if isinstance(data, dict | list) else []
     while todo:
         item, depth = todo.pop()
         if depth > MAX_JSON_DEPTH:
-            raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+            raise JSONRefused(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
         for value in item.values() if type(item) is dict else item:
             if type(value) is dict or type(value) is list:
                 todo.append((value, depth + 1))
@@ -260,7 +264,7 @@ def _check_strings(data: Any) -> None:
             try:
                 item.encode("utf-8")
             except UnicodeEncodeError:
-                raise ValueError(
+                raise JSONRefused(
                     "a JSON string holds an unpaired surrogate (\\ud800-\\udfff), "
                     "which cannot be printed"
                 ) from None
@@ -814,17 +818,18 @@ class EventsClient:
         if 200 <= status < 300:
             try:
                 return parse_json(body)
+            except JSONRefused as exc:
+                problem = f"body refused: {exc}"
             except ValueError as exc:
-                problem = str(exc)
+                problem = f"body is not valid JSON ({exc})"
             # Raised outside the except block: a JSONDecodeError keeps the whole body
             # (up to max_body_size, possibly an echoed key) in its ``doc`` attribute.
-            keys = self._keys()
-            if contains_key(body, keys):
+            if contains_key(body, self._keys()):
                 raise ResponseValidationError(
-                    f"body is not valid JSON (body {WITHHELD})", status_code=status, url=current
+                    f"{problem}; body {WITHHELD}", status_code=status, url=current
                 )
             raise ResponseValidationError(
-                f"body is not valid JSON ({problem})",
+                problem,
                 status_code=status,
                 body=excerpt(body),
                 url=current,
