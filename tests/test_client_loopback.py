@@ -478,7 +478,8 @@ async def test_malformed_json_is_a_validation_error(body: bytes) -> None:
     async with loopback(respond_raw(body)) as srv, EventsClient(srv.url) as client:
         with pytest.raises(ResponseValidationError) as info:
             await client.get_event("p")
-    assert "not valid JSON" in info.value.reason
+    # 100,000 open brackets are refused for their depth before they are found unclosed.
+    assert "not valid JSON" in info.value.reason or "nested deeper" in info.value.reason
     assert info.value.status_code == 200
     assert len(str(info.value)) < 1000
     assert len(srv.seen) == 1  # never retried
