@@ -21,7 +21,9 @@ async def test_too_deep_bodies_are_refused(depth: int) -> None:
     ):
         with pytest.raises(ResponseValidationError) as info:
             await client.get_event("p", selector="all")
-        assert f"body refused: JSON nested deeper than {MAX_JSON_DEPTH} levels" in one_line(info.value)
+        assert f"body refused: JSON nested deeper than {MAX_JSON_DEPTH} levels" in one_line(
+            info.value
+        )
         with pytest.raises(ResponseValidationError, match="nested deeper"):
             await client.list_events("p", selector="all")
     assert len(srv.seen) == 2  # not retried
