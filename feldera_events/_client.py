@@ -858,12 +858,15 @@ class EventsClient:
                 "(Feldera does not redirect this route: use the final URL)",
                 status_code=status,
                 url=current,
-                location=None if shown != nxt else nxt,
+                location=nxt if shown == nxt else None,
             )
         if nxt in visited:
             chain = " -> ".join([*visited[visited.index(nxt) :], shown])
             raise RedirectError(
-                f"redirect loop: {chain}", status_code=status, url=current, location=None
+                f"redirect loop: {chain}",
+                status_code=status,
+                url=current,
+                location=nxt if shown == nxt else None,
             )
         if len(visited) > MAX_REDIRECTS:
             raise RedirectError(
@@ -981,10 +984,18 @@ class EventsClient:
                 status_code=resp.status,
                 url=url,
             )
+        encoding = resp.headers.get("Content-Encoding")
         try:
-            decoder = _BodyDecoder(resp.headers.get("Content-Encoding"))
+            decoder = _BodyDecoder(encoding)
         except ValueError as exc:
-            raise ResponseValidationError(str(exc), status_code=resp.status, url=url) from None
+            problem = str(exc)
+        else:
+            problem = ""
+        if problem:
+            # Raised outside the except block: the ValueError holds the server's text.
+            if contains_key(encoding, self._keys()):
+                problem = f"unsupported Content-Encoding ({WITHHELD})"
+            raise ResponseValidationError(problem, status_code=resp.status, url=url)
         chunks: list[bytes] = []
         size = 0
         async for chunk in resp.content.iter_chunked(65536):

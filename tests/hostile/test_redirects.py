@@ -74,6 +74,7 @@ async def test_a_redirect_loop_is_not_retried_and_reads_well() -> None:
     text = one_line(info.value)
     assert text.startswith("HTTP 301: redirect loop: ")
     assert f"{srv.url}{PATH} -> {srv.url}{PATH}" in text
+    assert info.value.location == srv.url + PATH
     assert_secret_free(info.value, "SECRET123")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pickle
 
 import pytest
-from helpers import error_json, loopback, respond_json
+from helpers import error_json, event_json, loopback, respond_json
 
 from feldera_events import (
     APIStatusError,
@@ -15,7 +15,7 @@ from feldera_events import (
     ResponseValidationError,
     RetryPolicy,
 )
-from hostile import echo_authorization, not_http
+from hostile import echo_authorization, encoded_json, not_http
 from hostile.checks import assert_secret_free, one_line
 
 WITHHELD = "withheld: it contains the API key"
@@ -104,3 +104,14 @@ async def test_chained_causes_carry_no_request_headers() -> None:
             await client.get_event("p")
     assert_secret_free(info.value, "SECRET123")
     assert_secret_free(info.value, "acme")
+
+
+async def test_a_content_encoding_holding_the_key_is_withheld() -> None:
+    async with (
+        loopback(encoded_json(event_json(), "x-SECRET123")) as srv,
+        EventsClient(srv.url, api_key="SECRET123") as client,
+    ):
+        with pytest.raises(ResponseValidationError) as info:
+            await client.get_event("p")
+    assert_secret_free(info.value, "SECRET123")
+    assert f"unsupported Content-Encoding ({WITHHELD})" in one_line(info.value)
