@@ -846,10 +846,13 @@ class EventsClient:
             target = URL(current, encoded=True).join(URL(location))
             target_origin = target.origin()
         except (ValueError, TypeError):
+            target = None
+        if target is None:
+            # Raised outside the except block: yarl's error quotes the Location.
             shown = shown or repr(excerpt(location, 200))
             raise RedirectError(
                 f"redirect with an invalid Location {shown}", status_code=status, url=current
-            ) from None
+            )
         nxt = str(target)
         shown = shown or excerpt(nxt, 300)
         if target_origin != URL(current, encoded=True).origin():

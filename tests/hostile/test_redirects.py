@@ -103,3 +103,22 @@ async def test_a_location_holding_the_key_is_withheld() -> None:
             await client.get_event("p")
     assert_secret_free(info.value, "SECRET123")
     assert "Location withheld: it contains the API key" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("location", "shown"),
+    [
+        ("http://[bad", "redirect with an invalid Location 'http://[bad'"),
+        ("http://a:9SECRET123/", "redirect with an invalid Location (Location withheld"),
+    ],
+)
+async def test_an_invalid_location_is_a_redirect_error(location: str, shown: str) -> None:
+    async with (
+        loopback(redirect(location)) as srv,
+        EventsClient(srv.url, api_key="SECRET123") as client,
+    ):
+        with pytest.raises(RedirectError) as info:
+            await client.get_event("p")
+    assert shown in one_line(info.value)
+    assert_secret_free(info.value, "SECRET123")
+    assert len(srv.seen) == 1
