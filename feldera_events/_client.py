@@ -10,9 +10,12 @@ import json
 import logging
 import os
 import platform
+import re
 import ssl
 import time
 import uuid
+import zlib
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any, Final, Self, TypeAlias, TypeVar
@@ -20,19 +23,26 @@ from urllib.parse import quote, urlsplit
 
 import aiohttp
 import attrs
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ._cluster import ClusterEvent, fetch_cluster_event, fetch_cluster_events
 from ._config import EnvConfig
 from ._convert import structure, structure_list
 from ._errors import (
+    MAX_REDIRECTS,
+    NOT_FOUND_CODES,
+    WITHHELD,
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
     ClientClosedError,
+    ConnectionSetupError,
+    RedirectError,
     ResponseTooLargeError,
     ResponseValidationError,
+    contains_key,
     excerpt,
     status_error_class,
 )
@@ -41,6 +51,7 @@ from ._retry import RetryPolicy, call_with_retry
 
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
+    "MAX_JSON_DEPTH",
     "ApiKey",
     "EventsClient",
     "Timeouts",
@@ -55,8 +66,16 @@ logger = logging.getLogger("feldera_events")
 #: An API key or token, or a zero-argument callable (sync or async) returning one.
 ApiKey: TypeAlias = str | Callable[[], str | Awaitable[str]]
 
-#: Responses larger than this are refused unread (32 MiB).
+#: Responses larger than this are refused (32 MiB), counted after decompression.
 DEFAULT_MAX_BODY_SIZE: Final = 32 * 1024 * 1024
+
+#: JSON nested deeper than this (objects and arrays, the outermost included) is refused
+#: as a ResponseValidationError: serde_json, which the manager uses, stops at 128 too,
+#: and everything accepted stays printable (repr, json.dumps, rich).
+MAX_JSON_DEPTH: Final = 128
+
+#: The content codings the client asks for and decodes itself (bounded by max_body_size).
+ACCEPT_ENCODING: Final = "gzip, deflate"
 
 LATEST: Final = "latest"
 TENANT_HEADER: Final = "Feldera-Tenant"
@@ -96,6 +115,9 @@ def check_pipeline_name(pipeline_name: object) -> str:
         raise TypeError(f"pipeline_name must be a string, got {type(pipeline_name).__name__}")
     if not pipeline_name:
         raise ValueError("pipeline_name must not be empty")
+    if pipeline_name in (".", ".."):
+        # A dot-segment: a normalising proxy would resolve it to another route.
+        raise ValueError(f"pipeline_name must not be {pipeline_name!r}")
     return pipeline_name
 
 
@@ -133,7 +155,10 @@ def _segment(value: str) -> str:
 def _check_base_url(url: object) -> str:
     if not isinstance(url, str):
         raise TypeError(f"url must be a string, got {type(url).__name__}")
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError as exc:
+        raise ValueError(f"url is not a valid URL ({exc}): {url!r}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"url must be an http:// or https:// URL with a host, got {url!r}")
     if parts.username or parts.password:
@@ -141,13 +166,113 @@ def _check_base_url(url: object) -> str:
     if parts.query or parts.fragment:
         # Not echoed: a query string is where people put tokens by mistake.
         raise ValueError("url must not have a query string or fragment")
-    return url.strip().rstrip("/")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"url has an invalid port (not 1-65535): {url!r}") from None
+    if port == 0:
+        raise ValueError(f"url has an invalid port (not 1-65535): {url!r}")
+    base = url.strip().rstrip("/")
+    try:
+        parsed = URL(base)
+        host = parsed.raw_host
+    except (ValueError, TypeError, UnicodeError):
+        host = None
+    if not host or any(ch.isspace() or _is_control(ch) for ch in parts.netloc):
+        raise ValueError(f"url has an invalid host: {url!r}")
+    return base
 
 
-def _check_header_value(what: str, value: str) -> str:
-    if any(ch in value for ch in "\r\n\x00"):
-        raise ValueError(f"{what} contains characters that are not allowed in an HTTP header")
+def _is_control(ch: str) -> bool:
+    return ch < " " or ch == "\x7f"
+
+
+_TOKEN_CHARS: Final = frozenset(
+    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
+
+
+def _check_header_value(what: str, value: object) -> str:
+    """``value`` if it can go into an HTTP header; a ValueError naming ``what`` if not.
+
+    The value itself is never echoed (it may be a secret); the offending character
+    and its position are.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a string, got {type(value).__name__}")
+    for index, ch in enumerate(value):
+        if _is_control(ch):
+            raise ValueError(
+                f"{what} contains a control character (U+{ord(ch):04X} at position {index}),"
+                " which is not allowed in an HTTP header"
+            )
     return value
+
+
+def _check_header_name(name: object) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"header names must be strings, got {type(name).__name__}")
+    if not name or not set(name) <= _TOKEN_CHARS:
+        raise ValueError(
+            f"header name {name!r} is not a valid HTTP header name (letters, digits and "
+            "!#$%&'*+-.^_`|~ only)"
+        )
+    return name
+
+
+class JSONRefused(ValueError):
+    """Valid JSON the client refuses: too deep, or a string that cannot be printed."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(body: bytes) -> Any:
+    """Strict JSON: no NaN/Infinity, at most MAX_JSON_DEPTH levels, printable strings.
+
+    Raises ValueError with a readable reason for anything else.
+    """
+    try:
+        data = json.loads(body, parse_constant=_reject_constant)
+    except RecursionError:
+        raise JSONRefused(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    # Only containers are visited (a 720-event list costs a fraction of json.loads).
+    todo: list[tuple[Any, int]] = [(data, 1)] if isinstance(data, dict | list) else []
+    while todo:
+        item, depth = todo.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise JSONRefused(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        for value in item.values() if type(item) is dict else item:
+            if type(value) is dict or type(value) is list:
+                todo.append((value, depth + 1))
+    # A string can only hold a surrogate that UTF-8 cannot encode through a \uD8xx-\uDFxx
+    # escape (raw bytes are decoded strictly): look for strings only if there is one.
+    if _SURROGATE_ESCAPE.search(body):
+        _check_strings(data)
+    return data
+
+
+_SURROGATE_ESCAPE: Final = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+
+
+def _check_strings(data: Any) -> None:
+    todo: list[Any] = [data]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise JSONRefused(
+                    "a JSON string holds an unpaired surrogate (\\ud800-\\udfff), "
+                    "which cannot be printed"
+                ) from None
+        elif isinstance(item, dict):
+            todo.extend(item.keys())
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
 
 
 def _parse_retry_after(value: str | None) -> float | None:
@@ -169,11 +294,104 @@ def _parse_retry_after(value: str | None) -> float | None:
     return max(seconds, 0.0)
 
 
-def _redact(body: bytes, key: str | None) -> bytes:
-    """``body`` with every occurrence of ``key`` replaced (keys never reach exception text)."""
-    if key and key.encode() in body:
-        return body.replace(key.encode(), b"<redacted>")
-    return body
+class _BodyDecoder:
+    """Decodes a body's ``Content-Encoding`` chunk by chunk, never past a byte budget.
+
+    aiohttp's own decompression (before 3.14) inflates a whole network read at once, so
+    a small gzip bomb could cost gigabytes before any size check; here every
+    ``decompress`` call is capped at what the budget still allows.
+    """
+
+    def __init__(self, encoding: str | None) -> None:
+        codings = [c.strip().lower() for c in (encoding or "").split(",")]
+        codings = [c for c in codings if c and c != "identity"]
+        if not codings:
+            self.mode: str | None = None
+        elif len(codings) == 1 and codings[0] in ("gzip", "x-gzip", "deflate"):
+            self.mode = codings[0]
+        else:
+            # Not echoed in full: it is server text.
+            raise ValueError(f"unsupported Content-Encoding {excerpt(encoding, 40)!r}")
+        self._obj = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header
+        self._fed = False
+        self._raw_deflate_tried = False
+
+    def feed(self, data: bytes, budget: int) -> bytes:
+        """Decoded ``data``: at most ``budget + 1`` bytes (more than budget: too large)."""
+        if self.mode is None:
+            return data
+        out: list[bytes] = []
+        produced = 0
+        while data:
+            try:
+                piece = self._obj.decompress(data, budget - produced + 1)
+            except zlib.error as exc:
+                if self.mode == "deflate" and not self._fed and not self._raw_deflate_tried:
+                    # "deflate" sent without its zlib header, as some servers do.
+                    self._raw_deflate_tried = True
+                    self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
+                    continue
+                raise ValueError(f"body is not valid {self.mode} ({exc})") from None
+            self._fed = True
+            out.append(piece)
+            produced += len(piece)
+            if produced > budget:
+                break
+            if self._obj.eof and self._obj.unused_data:
+                # The next member of a multi-member gzip stream.
+                data = self._obj.unused_data
+                self._obj = zlib.decompressobj(zlib.MAX_WBITS | 32)
+                continue
+            data = b""
+        return b"".join(out)
+
+    def finish(self) -> None:
+        if self.mode is not None and self._fed and not self._obj.eof:
+            raise ValueError(f"{self.mode} body ends before its compressed stream does")
+
+
+def _scrub(exc: BaseException) -> BaseException:
+    """``exc`` with the request headers (the API key among them) dropped from its chain.
+
+    aiohttp's ``ClientResponseError`` keeps ``request_info`` (with every request
+    header) and ``history`` (the responses, with their requests) in its attributes
+    and ``args``; they are replaced by header-less copies.
+    """
+    seen: set[int] = set()
+    item: BaseException | None = exc
+    todo = [exc]
+    while todo:
+        item = todo.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, aiohttp.ClientResponseError):
+            info = item.request_info
+            bare = aiohttp.RequestInfo(
+                info.url, info.method, CIMultiDictProxy(CIMultiDict()), info.real_url
+            )
+            item.request_info = bare
+            item.history = ()
+            item.args = (bare, ())
+        todo += [c for c in (item.__cause__, item.__context__) if c is not None]
+    return exc
+
+
+_NOT_TLS_REASONS: Final = frozenset(
+    {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "UNKNOWN_PROTOCOL"}
+)
+
+TLS_HINT: Final = (
+    "pass the CA bundle that signed its certificate (--ca-cert, FELDERA_HTTPS_TLS_CERT) "
+    "or turn verification off (--insecure, FELDERA_TLS_INSECURE=1)"
+)
+
+
+def _origin(url: str) -> str:
+    try:
+        return str(URL(url).origin())
+    except ValueError:
+        return url
 
 
 def _user_agent() -> str:
@@ -216,10 +434,12 @@ class EventsClient:
         self._url = _check_base_url(url if url is not None else env.host)
         key = api_key if api_key is not None else env.api_key
         if isinstance(key, str):
-            key = _check_header_value("api_key", key) or None
+            key = _check_header_value("the API key", key) or None
         elif key is not None and not callable(key):
             raise TypeError("api_key must be a string or a zero-argument callable returning one")
         self._api_key: ApiKey | None = key
+        # The keys a callable handed out lately: withheld from errors like a str key.
+        self._recent_keys: deque[str] = deque(maxlen=4)
         tenant = tenant if tenant is not None else env.tenant
         if isinstance(timeout, Timeouts):
             self._timeouts = timeout
@@ -248,11 +468,18 @@ class EventsClient:
         self._verify_given = verify is not None
         self._ssl: bool | ssl.SSLContext = self._ssl_setting(verify, env)
 
-        base_headers = {"User-Agent": _user_agent(), "Accept": "application/json"}
+        base_headers = {
+            "User-Agent": _user_agent(),
+            "Accept": "application/json",
+            "Accept-Encoding": ACCEPT_ENCODING,
+        }
         if tenant:
-            base_headers[TENANT_HEADER] = _check_header_value("tenant", tenant)
+            base_headers[TENANT_HEADER] = _check_header_value("the tenant", tenant)
+        if headers is not None and not isinstance(headers, Mapping):
+            raise TypeError(f"headers must be a mapping, got {type(headers).__name__}")
         for name, value in (headers or {}).items():
-            base_headers[name] = _check_header_value(f"header {name!r}", value)
+            name = _check_header_name(name)
+            base_headers[name] = _check_header_value(f"the value of header {name!r}", value)
         self._tenant = tenant
         self._headers = base_headers
         self._aiohttp_timeout = self._timeouts.to_aiohttp()
@@ -264,6 +491,7 @@ class EventsClient:
         self._session = session
         self._owns_session = session is None
         self._closed = False
+        self._tls_probed = False
 
     @staticmethod
     def _ssl_setting(
@@ -473,12 +701,23 @@ class EventsClient:
         try:
             return fn(data, cls)
         except ResponseValidationError as exc:
+            error = exc
+        url = self._url + path
+        keys = self._keys()
+        if contains_key(data, keys) or contains_key(error.reason, keys):
+            # Raised outside the except block, with no cause: cattrs' exceptions hold
+            # the offending values, which may be the echoed key.
             raise ResponseValidationError(
-                exc.reason,
+                f"the body is not the documented shape (details and body {WITHHELD})",
                 status_code=200,
-                body=excerpt(json.dumps(data, default=str)),
-                url=self._url + path,
-            ) from exc.__cause__
+                url=url,
+            )
+        raise ResponseValidationError(
+            error.reason,
+            status_code=200,
+            body=excerpt(json.dumps(data, default=str)),
+            url=url,
+        ) from error.__cause__
 
     async def _get_json(
         self,
@@ -519,7 +758,17 @@ class EventsClient:
             value = await value
         if not isinstance(value, str):
             raise TypeError(f"the api_key callable returned {type(value).__name__}, not a string")
-        return _check_header_value("the api_key callable's result", value) or None
+        value = _check_header_value("the API key (from the callable)", value)
+        if value and value not in self._recent_keys:
+            self._recent_keys.append(value)
+        return value or None
+
+    def _keys(self) -> list[str]:
+        """Every key this client knows of (for withholding), newest first."""
+        keys = list(reversed(self._recent_keys))
+        if isinstance(self._api_key, str):
+            keys.append(self._api_key)
+        return keys
 
     async def _attempt(self, session: aiohttp.ClientSession, url: str) -> Any:
         kwargs: dict[str, Any]
@@ -541,44 +790,195 @@ class EventsClient:
             kwargs = {"headers": headers, "timeout": self._aiohttp_timeout}
             if self._verify_given:
                 kwargs["ssl"] = self._ssl
+        # Redirects are followed here, within the origin only (RedirectError otherwise),
+        # and bodies are decoded here, within max_body_size.
+        kwargs["allow_redirects"] = False
+        kwargs["auto_decompress"] = False
+        current = url
+        visited = [url]
+        while True:
+            location: str | None = None
+            try:
+                async with session.get(URL(current, encoded=True), **kwargs) as resp:
+                    status = resp.status
+                    if 300 <= status < 400 and "Location" in resp.headers:
+                        location = resp.headers["Location"]
+                        body = b""
+                    else:
+                        body = await self._read_body(resp, current)
+                    reason = resp.reason or ""
+                    retry_after = resp.headers.get("Retry-After")
+            except (ResponseValidationError, asyncio.CancelledError):
+                raise
+            except Exception as exc:
+                raise await self._transport_error(exc, current) from _scrub(exc)
+            if location is None:
+                break
+            current = self._follow(visited, location, status)
+        if 200 <= status < 300:
+            try:
+                return parse_json(body)
+            except JSONRefused as exc:
+                problem = f"body refused: {exc}"
+            except ValueError as exc:
+                problem = f"body is not valid JSON ({exc})"
+            # Raised outside the except block: a JSONDecodeError keeps the whole body
+            # (up to max_body_size, possibly an echoed key) in its ``doc`` attribute.
+            if contains_key(body, self._keys()):
+                raise ResponseValidationError(
+                    f"{problem}; body {WITHHELD}", status_code=status, url=current
+                )
+            raise ResponseValidationError(
+                problem,
+                status_code=status,
+                body=excerpt(body),
+                url=current,
+            )
+        # A server or proxy may echo the Authorization header back in an error page.
+        raise self._status_error(status, reason, body, current, retry_after, self._keys())
+
+    def _follow(self, visited: list[str], location: str, status: int) -> str:
+        """The URL a same-origin redirect leads to; a RedirectError for anything else."""
+        current = visited[-1]
+        keys = self._keys()
+        shown = f"(Location {WITHHELD})" if contains_key(location, keys) else None
         try:
-            async with session.get(URL(url, encoded=True), **kwargs) as resp:
-                body = await self._read_body(resp, url)
-                status = resp.status
-                reason = resp.reason or ""
-                retry_after = resp.headers.get("Retry-After")
-        except (ResponseValidationError, asyncio.CancelledError):
-            raise
-        except TimeoutError as exc:
-            raise APITimeoutError(
+            target = URL(current, encoded=True).join(URL(location))
+            target_origin = target.origin()
+        except (ValueError, TypeError):
+            target = None
+        if target is None:
+            # Raised outside the except block: yarl's error quotes the Location.
+            shown = shown or repr(excerpt(location, 200))
+            raise RedirectError(
+                f"redirect with an invalid Location {shown}", status_code=status, url=current
+            )
+        nxt = str(target)
+        shown = shown or excerpt(nxt, 300)
+        if target_origin != URL(current, encoded=True).origin():
+            raise RedirectError(
+                f"redirect to another origin not followed: GET {current} -> {shown} "
+                "(Feldera does not redirect this route: use the final URL)",
+                status_code=status,
+                url=current,
+                location=nxt if shown == nxt else None,
+            )
+        if nxt in visited:
+            chain = " -> ".join([*visited[visited.index(nxt) :], shown])
+            raise RedirectError(
+                f"redirect loop: {chain}",
+                status_code=status,
+                url=current,
+                location=nxt if shown == nxt else None,
+            )
+        if len(visited) > MAX_REDIRECTS:
+            raise RedirectError(
+                f"too many redirects: GET {visited[0]} was redirected {len(visited)} times "
+                f"(last to {shown})",
+                status_code=status,
+                url=current,
+            )
+        visited.append(nxt)
+        return nxt
+
+    async def _transport_error(self, exc: Exception, url: str) -> Exception:
+        """The feldera-events error for an exception raised while talking to ``url``."""
+        origin = _origin(url)
+        if isinstance(exc, TimeoutError):
+            return APITimeoutError(
                 f"GET {url} timed out (per-request timeouts: connect={self._timeouts.connect}s, "
                 f"request={self._timeouts.request}s)",
                 url=url,
-            ) from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise APIConnectionError(f"cannot connect to {url}: {exc}", url=url) from exc
-        except aiohttp.ClientError as exc:
-            detail = str(exc) or type(exc).__name__
-            raise APIConnectionError(f"connection error on GET {url}: {detail}", url=url) from exc
-        except OSError as exc:
-            raise APIConnectionError(f"connection error on GET {url}: {exc}", url=url) from exc
-        if 200 <= status < 300:
-            try:
-                return json.loads(body)
-            except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
-                problem = str(exc)
-            # Raised outside the except block: a JSONDecodeError keeps the whole body
-            # (up to max_body_size, possibly an echoed key) in its ``doc`` attribute.
-            raise ResponseValidationError(
-                f"body is not valid JSON ({problem})",
-                status_code=status,
-                body=excerpt(_redact(body, key)),
-                url=url,
             )
-        # A server or proxy may echo the Authorization header back in an error page.
-        raise self._status_error(status, reason, _redact(body, key), url, retry_after)
+        if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+            detail = getattr(exc.certificate_error, "verify_message", None) or str(
+                exc.certificate_error
+            )
+            return ConnectionSetupError(
+                f"TLS certificate verification failed for {origin}: {detail}",
+                url=url,
+                hint=TLS_HINT,
+            )
+        if isinstance(exc, aiohttp.ClientSSLError):
+            os_error = getattr(exc, "os_error", None)
+            reason = getattr(os_error, "reason", None) or ""
+            if reason in _NOT_TLS_REASONS:
+                plain = "http://" + origin.removeprefix("https://")
+                return ConnectionSetupError(
+                    f"the server at {origin} does not speak TLS (HTTPS)",
+                    url=url,
+                    hint=f"is it a plain HTTP server? try {plain}",
+                )
+            return ConnectionSetupError(
+                f"TLS handshake with {origin} failed: {reason or os_error or exc}",
+                url=url,
+                hint="check the URL's scheme and port, and the server's TLS setup",
+            )
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            return APIConnectionError(f"cannot connect to {url}: {exc}", url=url)
+        if (
+            isinstance(exc, aiohttp.ServerDisconnectedError)
+            and url.startswith("http://")
+            and not self._tls_probed
+            and await self._speaks_tls(url)
+        ):
+            secure = "https://" + origin.removeprefix("http://")
+            return ConnectionSetupError(
+                f"the server at {origin} speaks TLS, not plain HTTP",
+                url=url,
+                hint=f"use an https:// URL: {secure}",
+            )
+        if isinstance(exc, aiohttp.ClientResponseError):
+            # Raised while reading the status line or headers: not an HTTP answer.
+            detail = (exc.message or "").split("\n")[0].strip().rstrip(":")
+            return ConnectionSetupError(
+                f"the server at {origin} does not speak HTTP ({detail or 'invalid answer'})",
+                url=url,
+                hint="check the URL's port",
+            )
+        if isinstance(exc, aiohttp.ClientError):
+            detail = str(exc) or type(exc).__name__
+            return APIConnectionError(f"connection error on GET {url}: {detail}", url=url)
+        if isinstance(exc, OSError):
+            return APIConnectionError(f"connection error on GET {url}: {exc}", url=url)
+        return APIConnectionError(
+            f"connection error on GET {url}: {type(exc).__name__}: {exc}", url=url
+        )
+
+    async def _speaks_tls(self, url: str) -> bool:
+        """Whether the server at ``url`` completes a TLS handshake (certificate unchecked).
+
+        Asked only after a plain-HTTP server hung up without a byte, which is what a TLS
+        server does with a plain request.
+        """
+        # Once per client: a server that hangs up for other reasons (a restart, an
+        # overloaded proxy) does not cost a probe on every retry.
+        self._tls_probed = True
+        parsed = URL(url, encoded=True)
+        if parsed.host is None or parsed.port is None:
+            return False
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        limit = min(self._timeouts.connect or 3.0, 3.0)
+        writer: asyncio.StreamWriter | None = None
+        try:
+            async with asyncio.timeout(limit):
+                _, writer = await asyncio.open_connection(parsed.host, parsed.port, ssl=context)
+        except (OSError, TimeoutError, ssl.SSLError):
+            return False
+        finally:
+            if writer is not None:
+                writer.close()
+                try:
+                    async with asyncio.timeout(limit):
+                        await writer.wait_closed()
+                except (OSError, TimeoutError, ssl.SSLError):
+                    pass
+        return True
 
     async def _read_body(self, resp: aiohttp.ClientResponse, url: str) -> bytes:
+        """The decoded body, read in chunks and refused once above max_body_size."""
         cap = self._max_body_size
         length = resp.content_length
         if length is not None and length > cap:
@@ -587,32 +987,58 @@ class EventsClient:
                 status_code=resp.status,
                 url=url,
             )
-        if length is not None:
-            return await resp.read()
+        encoding = resp.headers.get("Content-Encoding")
+        try:
+            decoder = _BodyDecoder(encoding)
+        except ValueError as exc:
+            problem = str(exc)
+        else:
+            problem = ""
+        if problem:
+            # Raised outside the except block: the ValueError holds the server's text.
+            if contains_key(encoding, self._keys()):
+                problem = f"unsupported Content-Encoding ({WITHHELD})"
+            raise ResponseValidationError(problem, status_code=resp.status, url=url)
         chunks: list[bytes] = []
         size = 0
         async for chunk in resp.content.iter_chunked(65536):
-            size += len(chunk)
+            try:
+                data = decoder.feed(chunk, cap - size)
+            except ValueError as exc:
+                raise ResponseValidationError(str(exc), status_code=resp.status, url=url) from None
+            size += len(data)
             if size > cap:
+                what = "decoded " if decoder.mode else ""
                 raise ResponseTooLargeError(
-                    f"response body is larger than max_body_size={cap} bytes (stopped reading)",
+                    f"{what}response body is larger than max_body_size={cap} bytes "
+                    "(stopped reading)",
                     status_code=resp.status,
                     url=url,
                 )
-            chunks.append(chunk)
+            chunks.append(data)
+        try:
+            decoder.finish()
+        except ValueError as exc:
+            raise ResponseValidationError(str(exc), status_code=resp.status, url=url) from None
         return b"".join(chunks)
 
     @staticmethod
     def _status_error(
-        status: int, reason: str, body: bytes, url: str, retry_after: str | None
+        status: int,
+        reason: str,
+        body: bytes,
+        url: str,
+        retry_after: str | None,
+        keys: list[str] | None = None,
     ) -> APIStatusError:
+        keys = keys or []
         error_code: str | None = None
         details: Any = None
         message = ""
         try:
             # Feldera's 401 is JSON served as text/plain: ignore the content type.
-            data = json.loads(body) if body else None
-        except (ValueError, RecursionError):
+            data = parse_json(body) if body else None
+        except ValueError:
             data = None
         if isinstance(data, dict) and isinstance(data.get("message"), str):
             message = data["message"]
@@ -621,6 +1047,15 @@ class EventsClient:
             details = data.get("details")
         else:
             message = excerpt(body, limit=200) or reason or "no body"
+        shown_body = excerpt(body)
+        if contains_key(body, keys) or contains_key(reason, keys):
+            # Left out whole, never edited: a short key may be part of ordinary words.
+            # A known code is public text; any other code that holds the key goes too.
+            if error_code not in NOT_FOUND_CODES and contains_key(error_code, keys):
+                error_code = None
+            message = f"message and body {WITHHELD}"
+            details = None
+            shown_body = ""
         cls = status_error_class(status, error_code)
         return cls(
             message,
@@ -629,5 +1064,5 @@ class EventsClient:
             details=details,
             retry_after=_parse_retry_after(retry_after),
             url=url,
-            body=excerpt(body),
+            body=shown_body,
         )

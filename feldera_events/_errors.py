@@ -8,6 +8,9 @@ before any request is sent::
     ├── ClientClosedError            (also RuntimeError) a call after close()
     ├── APIConnectionError           the server was not reached, or the connection broke
     │   └── APITimeoutError          (also TimeoutError) a per-request timeout
+    ├── ConnectionSetupError         the server was reached but cannot be talked to as
+    │                                configured (TLS verification, http vs https, not
+    │                                HTTP): never retried, the message has a hint
     ├── APIStatusError               the server answered with an HTTP error status
     │   ├── BadRequestError          400
     │   ├── AuthenticationError      401
@@ -18,7 +21,8 @@ before any request is sent::
     │   │   ├── NoEventsYetError         No{Pipeline,Cluster}MonitorEventsAvailable
     │   │   └── ClusterEventsUnsupportedError  plain 404 on a cluster route (Feldera < v0.292)
     │   ├── RateLimitError           429
-    │   └── ServerError              5xx
+    │   ├── ServerError              5xx
+    │   └── RedirectError            3xx to another origin, or a redirect loop (not followed)
     ├── ResponseValidationError      a 2xx body that is not JSON or not the documented shape
     │   └── ResponseTooLargeError    a body above the client's size cap (not read)
     └── WaitError                    a wait ended without success
@@ -27,12 +31,17 @@ before any request is sent::
         └── WaitTimeoutError         (also TimeoutError) the overall deadline passed
             └── ClusterWaitTimeoutError  ... waiting for the cluster to be healthy
 
-No message, repr or attribute of these exceptions contains an API key.
+No message, repr or attribute of these exceptions contains an API key: a server
+text (body, message, details, ``Location``) that contains the key, raw or
+JSON-escaped, is left out whole and the exception says so (:data:`WITHHELD`); no
+other text is ever edited.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import json
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -48,6 +57,7 @@ __all__ = [
     "ClientClosedError",
     "ClusterEventsUnsupportedError",
     "ClusterWaitTimeoutError",
+    "ConnectionSetupError",
     "DeploymentFailedError",
     "DeploymentStoppedError",
     "EventNotFoundError",
@@ -57,6 +67,7 @@ __all__ = [
     "PermissionDeniedError",
     "PipelineNotFoundError",
     "RateLimitError",
+    "RedirectError",
     "ResponseTooLargeError",
     "ResponseValidationError",
     "ServerError",
@@ -77,6 +88,45 @@ def excerpt(body: bytes | str | None, limit: int = BODY_EXCERPT_LIMIT) -> str:
     if len(text) > limit:
         return text[:limit] + f"... ({len(text) - limit} more characters)"
     return text
+
+
+#: What replaces a server text that contains the API key.
+WITHHELD = "withheld: it contains the API key"
+
+
+def _key_forms(key: str) -> set[str]:
+    """``key`` as it may appear in a body: raw, JSON-escaped (``/`` as ``\\/`` too)."""
+    forms = {key, json.dumps(key)[1:-1], json.dumps(key, ensure_ascii=False)[1:-1]}
+    forms |= {form.replace("/", "\\/") for form in forms}
+    return forms
+
+
+def contains_key(value: Any, keys: Iterable[str]) -> bool:
+    """Whether ``value`` (text, bytes or parsed JSON) contains one of ``keys``.
+
+    Text and bytes are searched for each key raw and JSON-escaped; parsed JSON is
+    walked (keys and values), so any escaping the server chose is seen through.
+    """
+    forms: set[str] = set()
+    for key in keys:
+        if key:
+            forms |= _key_forms(key)
+    if not forms:
+        return False
+    todo: list[Any] = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, bytes | bytearray):
+            item = bytes(item).decode("utf-8", errors="replace")
+        if isinstance(item, str):
+            if any(form in item for form in forms):
+                return True
+        elif isinstance(item, dict):
+            todo.extend(item.keys())
+            todo.extend(item.values())
+        elif isinstance(item, list | tuple):
+            todo.extend(item)
+    return False
 
 
 class FelderaError(Exception):
@@ -101,7 +151,34 @@ class APIConnectionError(FelderaError):
 
 
 class APITimeoutError(APIConnectionError, TimeoutError):
-    """A single request took longer than its per-request timeout (:class:`Timeouts`)."""
+    """A single request took longer than its per-request timeout (:class:`Timeouts`),
+    or than what was left of its :class:`RetryPolicy` ``timeout``."""
+
+
+class ConnectionSetupError(FelderaError):
+    """The server was reached, but not in a way any retry can fix.
+
+    TLS certificate verification failed, the URL says ``https://`` for a server that
+    speaks plain HTTP (or the reverse), or the port does not speak HTTP at all. The
+    message is one line and ends with a hint (``hint``); ``url`` is the request URL.
+    The underlying aiohttp or ssl error, stripped of request headers, is chained as
+    ``__cause__``. Never retried (it is not an :class:`APIConnectionError`).
+    """
+
+    def __init__(self, message: str, *, url: str | None = None, hint: str = "") -> None:
+        super().__init__(f"{message}; {hint}" if hint else message)
+        self.message = message
+        self.url = url
+        self.hint = hint
+
+    def __reduce__(self) -> Any:
+        return (_rebuild_setup_error, (type(self), self.message, self.url, self.hint))
+
+
+def _rebuild_setup_error(
+    cls: type[ConnectionSetupError], message: str, url: str | None, hint: str
+) -> ConnectionSetupError:
+    return cls(message, url=url, hint=hint)
 
 
 class APIStatusError(FelderaError):
@@ -208,6 +285,24 @@ class RateLimitError(APIStatusError):
 
 class ServerError(APIStatusError):
     """HTTP 5xx (503 ``LockTookTooLong`` and proxy 502/504 pages among them)."""
+
+
+class RedirectError(APIStatusError):
+    """A 3xx answer that was not followed.
+
+    Feldera never redirects these routes; a redirect within the same origin (scheme,
+    host and port) is followed, up to :data:`MAX_REDIRECTS` hops. A redirect to another
+    origin is refused before anything is sent there (``location`` is the refused
+    target), and so is a redirect loop. Never retried.
+    """
+
+    def __init__(self, message: str, *, location: str | None = None, **kwargs: Any) -> None:
+        self.location = location
+        super().__init__(message, **kwargs)
+
+
+#: How many same-origin redirects one request follows.
+MAX_REDIRECTS = 5
 
 
 class ResponseValidationError(FelderaError):

@@ -51,7 +51,7 @@ import attrs
 import tenacity
 
 from ._config import is_testing
-from ._errors import APIConnectionError, APIStatusError, FelderaError
+from ._errors import APIConnectionError, APIStatusError, APITimeoutError, FelderaError
 
 __all__ = ["RetryPolicy", "call_with_retry", "is_transient"]
 
@@ -181,12 +181,30 @@ async def call_with_retry(
     attempt: the same attempt count, backoff, log lines and deadline.
     """
     start = clock()
-    limit = start + policy.timeout if policy.timeout is not None else None
+    policy_limit = start + policy.timeout if policy.timeout is not None else None
+    limit = policy_limit
     if deadline is not None:
         limit = deadline if limit is None else min(limit, deadline)
 
+    async def bounded() -> T:
+        # The policy's timeout bounds an attempt already in flight too, not only the
+        # decision to make another one.
+        if policy_limit is None:
+            return await call()
+        assert policy.timeout is not None
+        scope = asyncio.timeout(max(policy_limit - clock(), 0.0))
+        try:
+            async with scope:
+                return await call()
+        except TimeoutError:
+            if not scope.expired():
+                raise
+        raise APITimeoutError(
+            f"{describe} did not finish within the retry policy's timeout of {policy.timeout:g}s"
+        )
+
     try:
-        return await call()
+        return await bounded()
     except FelderaError as exc:
         if policy.attempts <= 1 or not policy.is_transient(exc):
             raise
@@ -197,7 +215,7 @@ async def call_with_retry(
         if first is not None:
             failed, first = first, None
             raise failed
-        return await call()
+        return await bounded()
 
     def wait(state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome is not None else None

@@ -104,7 +104,7 @@ async def test_get_event_by_id_with_selector_all() -> None:
         ("x?y#z", "x%3Fy%23z"),
         ("100%", "100%25"),
         ("ünï", "%C3%BCn%C3%AF"),
-        ("..", ".."),
+        ("...", "..."),  # "." and ".." are refused (dot-segments): tests/hostile
         ("a+b&c=d", "a%2Bb%26c%3Dd"),
     ],
 )
@@ -478,7 +478,8 @@ async def test_malformed_json_is_a_validation_error(body: bytes) -> None:
     async with loopback(respond_raw(body)) as srv, EventsClient(srv.url) as client:
         with pytest.raises(ResponseValidationError) as info:
             await client.get_event("p")
-    assert "not valid JSON" in info.value.reason
+    # 100,000 open brackets are refused for their depth before they are found unclosed.
+    assert "not valid JSON" in info.value.reason or "nested deeper" in info.value.reason
     assert info.value.status_code == 200
     assert len(str(info.value)) < 1000
     assert len(srv.seen) == 1  # never retried

@@ -1,0 +1,264 @@
+"""The hostile servers and handlers (documented in the package docstring)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import ssl
+import struct
+import zlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+from aiohttp import web
+from helpers import Handler, event_json, raw_server, read_request_head
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+HERE = Path(__file__).parent
+#: A self-signed certificate for 127.0.0.1 and localhost, and its key.
+CERT = str(HERE / "localhost-cert.pem")
+KEY = str(HERE / "localhost-key.pem")
+
+
+# -- decompression bombs ------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=4)
+def gzip_bomb_bytes(decoded_size: int) -> bytes:
+    """A valid single-member gzip stream of ``decoded_size`` zero bytes (a multiple of 1 MiB).
+
+    Built without compressing ``decoded_size`` bytes: after a full flush the compressor
+    starts afresh, so every further MiB of zeros compresses to the same bytes; the
+    trailer's CRC and size are computed for the whole stream.
+    """
+    if decoded_size <= 0 or decoded_size % MiB:
+        raise ValueError("decoded_size must be a positive multiple of 1 MiB")
+    block = bytes(MiB)
+    comp = zlib.compressobj(9, zlib.DEFLATED, 31)
+    first = comp.compress(block) + comp.flush(zlib.Z_FULL_FLUSH)
+    repeat = comp.compress(block) + comp.flush(zlib.Z_FULL_FLUSH)
+    end = comp.flush(zlib.Z_FINISH)[:-8]  # the final empty block, without its trailer
+    count = decoded_size // MiB
+    crc = 0
+    for _ in range(count):
+        crc = zlib.crc32(block, crc)
+    trailer = struct.pack("<II", crc, decoded_size & 0xFFFFFFFF)
+    return first + repeat * (count - 1) + end + trailer
+
+
+def gzip_bomb(decoded_size: int = GiB, *, chunked: bool = False) -> Handler:
+    """A 200 ``Content-Encoding: gzip`` answer that inflates to ``decoded_size`` bytes.
+
+    With a ``Content-Length`` (the compressed size, ~1 MB per GiB) by default, or
+    chunked; written in 64 KiB pieces, so the client's flow control applies.
+    """
+    body = gzip_bomb_bytes(decoded_size)
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+        resp = web.StreamResponse(headers=headers)
+        if chunked:
+            resp.enable_chunked_encoding()
+        else:
+            resp.content_length = len(body)
+        await resp.prepare(request)
+        try:
+            for start in range(0, len(body), 65536):
+                await resp.write(body[start : start + 65536])
+            await resp.write_eof()
+        except (ConnectionResetError, RuntimeError):  # the client hung up: what we hope
+            pass
+        return resp
+
+    return handler
+
+
+def encoded_json(data: Any, encoding: str, *, status: int = 200) -> Handler:
+    """``data`` as JSON under ``Content-Encoding: encoding``.
+
+    ``gzip`` and ``deflate`` (zlib-wrapped, as RFC 9110 says) are encoded for real;
+    ``raw-deflate`` sends a headerless deflate stream labelled ``deflate``, as some
+    servers do; any other name is sent as the label over the plain JSON.
+    """
+    raw = json.dumps(data).encode()
+    label = encoding
+    if encoding == "gzip":
+        comp = zlib.compressobj(6, zlib.DEFLATED, 31)
+        body = comp.compress(raw) + comp.flush()
+    elif encoding == "deflate":
+        body = zlib.compress(raw)
+    elif encoding == "raw-deflate":
+        comp = zlib.compressobj(6, zlib.DEFLATED, -15)
+        body = comp.compress(raw) + comp.flush()
+        label = "deflate"
+    else:
+        body = raw
+
+    async def handler(_: web.Request) -> web.StreamResponse:
+        return web.Response(
+            body=body,
+            status=status,
+            headers={"Content-Type": "application/json", "Content-Encoding": label},
+        )
+
+    return handler
+
+
+# -- secrets --------------------------------------------------------------------------------
+
+
+def echo_authorization(
+    status: int = 200, *, escape_slash: bool = False, as_json: bool = True
+) -> Handler:
+    """An answer that echoes the request's ``Authorization`` header.
+
+    As JSON (``{"message": ..., "error_code": "Echo", "event_id": ...}``: a Feldera
+    error for error statuses, an event of the wrong shape for 2xx), with ``/`` written
+    ``\\/`` if ``escape_slash``; or as ``text/html`` if not ``as_json``.
+    """
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        auth = request.headers.get("Authorization", "")
+        if not as_json:
+            return web.Response(
+                text=f"<p>you sent {auth}</p>", status=status, content_type="text/html"
+            )
+        text = json.dumps({"message": f"you sent {auth}", "error_code": "Echo", "event_id": auth})
+        if escape_slash:
+            text = text.replace("/", "\\/")
+        return web.Response(text=text, status=status, content_type="application/json")
+
+    return handler
+
+
+# -- redirects ------------------------------------------------------------------------------
+
+
+def redirect(location: str, status: int = 302) -> Handler:
+    """A ``status`` answer with ``Location: location`` (relative or absolute)."""
+
+    async def handler(_: web.Request) -> web.StreamResponse:
+        return web.Response(status=status, headers={"Location": location})
+
+    return handler
+
+
+# -- stalls ---------------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def stalled() -> AsyncIterator[Counter]:
+    """A server that reads each request and never answers; counts the requests.
+
+    A raw server, so leaving the block cancels the stalled connections at once (an
+    aiohttp app would wait for its handlers to finish).
+    """
+    box = Counter()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request_head(reader)
+        box.connections += 1
+        await asyncio.Event().wait()
+
+    async with raw_server(handler) as url:
+        box.url = url
+        yield box
+
+
+# -- hostile JSON ---------------------------------------------------------------------------
+
+
+def nested(depth: int) -> Any:
+    """A JSON value of ``depth`` nested objects and arrays (the outermost included)."""
+    value: Any = "bottom"
+    for level in range(depth):
+        value = {"d": value} if level % 2 else [value]
+    return value
+
+
+def deep_event(depth: int, **overrides: Any) -> dict[str, Any]:
+    """A ``selector=all`` event whose whole body nests ``depth`` levels (event included)."""
+    return event_json(
+        selector="all",
+        deployment_runtime_status_details=nested(depth - 1),
+        **overrides,
+    )
+
+
+# -- servers of their own -------------------------------------------------------------------
+
+
+@attrs.define
+class TLSServer:
+    url: str  # https://127.0.0.1:PORT
+    plain_url: str  # the same app over plain HTTP
+    requests: int = 0
+
+
+@contextlib.asynccontextmanager
+async def tls_server(body: Any = None) -> AsyncIterator[TLSServer]:
+    """An HTTPS server (self-signed :data:`CERT`) answering every GET with ``body``.
+
+    ``body`` defaults to an event; ``requests`` counts the requests that got through
+    the TLS handshake.
+    """
+    box = TLSServer(url="", plain_url="")
+    data = event_json() if body is None else body
+
+    async def handle(_: web.Request) -> web.StreamResponse:
+        box.requests += 1
+        return web.json_response(data)
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(CERT, KEY)
+    app = web.Application()
+    app.router.add_route("GET", "/{tail:.*}", handle)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    secure = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+    plain = web.TCPSite(runner, "127.0.0.1", 0)
+    await secure.start()
+    await plain.start()
+    try:
+        box.url = f"https://127.0.0.1:{_port(secure)}"
+        box.plain_url = f"http://127.0.0.1:{_port(plain)}"
+        yield box
+    finally:
+        await runner.cleanup()
+
+
+def _port(site: web.TCPSite) -> int:
+    server = site._server
+    assert isinstance(server, asyncio.Server)
+    port: int = server.sockets[0].getsockname()[1]
+    return port
+
+
+@attrs.define
+class Counter:
+    url: str = ""
+    connections: int = 0
+
+
+@contextlib.asynccontextmanager
+async def not_http(banner: bytes = b"SSH-2.0-OpenSSH_9.6\r\n") -> AsyncIterator[Counter]:
+    """A TCP port that greets like an SSH server and reads whatever is sent."""
+    box = Counter()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        box.connections += 1
+        writer.write(banner)
+        await writer.drain()
+        with contextlib.suppress(asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            await read_request_head(reader)
+        await asyncio.Event().wait()  # until the client hangs up or the server closes
+
+    async with raw_server(handler) as url:
+        box.url = url
+        yield box

@@ -1,0 +1,124 @@
+"""Item 4: redirects stay within the origin; loops fail at once, readably."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import event_json, loopback, respond_json
+
+from feldera_events import EventsClient, RedirectError
+from hostile import redirect
+from hostile.checks import assert_secret_free, one_line
+
+PATH = "/v0/pipelines/p/events/latest?selector=status"
+
+
+async def test_a_redirect_to_another_origin_is_not_followed() -> None:
+    async with (
+        loopback(respond_json(event_json())) as other,
+        loopback(redirect(other.url + "/elsewhere")) as srv,
+        EventsClient(
+            srv.url, api_key="SECRET123", tenant="acme", headers={"X-Custom": "mine"}
+        ) as client,
+    ):
+        with pytest.raises(RedirectError) as info:
+            await client.get_event("p")
+    assert other.seen == []  # nothing, so no tenant, key or custom header, went there
+    assert len(srv.seen) == 1  # not retried
+    text = one_line(info.value)
+    assert f"GET {srv.url}{PATH} -> {other.url}/elsewhere" in text
+    assert "another origin" in text
+    assert info.value.status_code == 302
+    assert info.value.location == other.url + "/elsewhere"
+
+
+@pytest.mark.parametrize("scheme_change", ["https", "other-port"])
+async def test_a_scheme_or_port_change_is_another_origin(scheme_change: str) -> None:
+    async with loopback(redirect("placeholder")) as srv:
+        host_port = srv.url.removeprefix("http://")
+        host, port = host_port.split(":")
+        target = (
+            f"https://{host_port}{PATH}"
+            if scheme_change == "https"
+            else f"http://{host}:{int(port) + 1}{PATH}"
+        )
+        srv.script[:] = [redirect(target, status=307)]
+        async with EventsClient(srv.url) as client:
+            with pytest.raises(RedirectError, match="another origin"):
+                await client.get_event("p")
+
+
+async def test_a_same_origin_redirect_is_followed_with_the_headers() -> None:
+    async with (
+        loopback(redirect("/moved"), respond_json(event_json())) as srv,
+        EventsClient(srv.url, api_key="k", tenant="acme", headers={"X-Custom": "mine"}) as client,
+    ):
+        event = await client.get_event("p")
+    assert event.to_dict() == event_json()
+    assert [s.path for s in srv.seen] == ["/v0/pipelines/p/events/latest", "/moved"]
+    moved = srv.seen[1].headers
+    assert (moved["Authorization"], moved["Feldera-Tenant"], moved["X-Custom"]) == (
+        "Bearer k",
+        "acme",
+        "mine",
+    )
+
+
+async def test_a_redirect_loop_is_not_retried_and_reads_well() -> None:
+    async with (
+        loopback(redirect(PATH, status=301)) as srv,
+        EventsClient(srv.url, api_key="SECRET123") as client,
+    ):
+        with pytest.raises(RedirectError) as info:
+            await client.get_event("p")
+    assert len(srv.seen) == 1
+    text = one_line(info.value)
+    assert text.startswith("HTTP 301: redirect loop: ")
+    assert f"{srv.url}{PATH} -> {srv.url}{PATH}" in text
+    assert info.value.location == srv.url + PATH
+    assert_secret_free(info.value, "SECRET123")
+
+
+async def test_a_two_step_loop_and_too_many_hops() -> None:
+    hops = [redirect(f"/hop{i}") for i in range(1, 10)]
+    async with (
+        loopback(redirect("/a"), redirect("/b"), redirect("/a")) as looping,
+        loopback(*hops) as endless,
+        EventsClient(looping.url) as c1,
+        EventsClient(endless.url) as c2,
+    ):
+        with pytest.raises(RedirectError, match=r"redirect loop: \S*/a -> \S*/b -> \S*/a \(GET "):
+            await c1.get_event("p")
+        with pytest.raises(RedirectError, match=r"too many redirects: .* redirected 6 times"):
+            await c2.get_event("p")
+    assert len(looping.seen) == 3
+    assert len(endless.seen) == 6
+
+
+async def test_a_location_holding_the_key_is_withheld() -> None:
+    async with (
+        loopback(redirect("https://evil.example/?k=SECRET123")) as srv,
+        EventsClient(srv.url, api_key="SECRET123") as client,
+    ):
+        with pytest.raises(RedirectError) as info:
+            await client.get_event("p")
+    assert_secret_free(info.value, "SECRET123")
+    assert "Location withheld: it contains the API key" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("location", "shown"),
+    [
+        ("http://[bad", "redirect with an invalid Location 'http://[bad'"),
+        ("http://a:9SECRET123/", "redirect with an invalid Location (Location withheld"),
+    ],
+)
+async def test_an_invalid_location_is_a_redirect_error(location: str, shown: str) -> None:
+    async with (
+        loopback(redirect(location)) as srv,
+        EventsClient(srv.url, api_key="SECRET123") as client,
+    ):
+        with pytest.raises(RedirectError) as info:
+            await client.get_event("p")
+    assert shown in one_line(info.value)
+    assert_secret_free(info.value, "SECRET123")
+    assert len(srv.seen) == 1

@@ -1,0 +1,117 @@
+"""Item 2: the API key is never shown, and nothing else is altered."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+from helpers import error_json, event_json, loopback, respond_json
+
+from feldera_events import (
+    APIStatusError,
+    EventsClient,
+    FelderaError,
+    PipelineNotFoundError,
+    ResponseValidationError,
+    RetryPolicy,
+)
+from hostile import echo_authorization, encoded_json, not_http
+from hostile.checks import assert_secret_free, one_line
+
+WITHHELD = "withheld: it contains the API key"
+
+
+@pytest.mark.parametrize("escape_slash", [False, True], ids=["raw", "slash-escaped"])
+async def test_a_wrong_shape_200_echoing_the_key_is_withheld(escape_slash: bool) -> None:
+    key = "tok/en+SECRET123/x"
+    async with (
+        loopback(echo_authorization(200, escape_slash=escape_slash)) as srv,
+        EventsClient(srv.url, api_key=key) as client,
+    ):
+        with pytest.raises(ResponseValidationError) as info:
+            await client.get_event("p")
+    exc = info.value
+    assert_secret_free(exc, "SECRET123")
+    assert exc.body == ""
+    assert WITHHELD in one_line(exc)
+    assert WITHHELD in str(pickle.loads(pickle.dumps(exc)))
+
+
+@pytest.mark.parametrize("escape_slash", [False, True], ids=["raw", "slash-escaped"])
+@pytest.mark.parametrize("status", [400, 401, 503])
+async def test_an_error_echoing_the_key_is_withheld(status: int, escape_slash: bool) -> None:
+    key = "tok/en+SECRET123/x"
+    async with (
+        loopback(echo_authorization(status, escape_slash=escape_slash)) as srv,
+        EventsClient(srv.url, api_key=key, retry=RetryPolicy.disabled()) as client,
+    ):
+        with pytest.raises(APIStatusError) as info:
+            await client.get_event("p")
+    exc = info.value
+    assert_secret_free(exc, "SECRET123")
+    assert exc.status_code == status
+    assert exc.message == f"message and body {WITHHELD}"
+    assert exc.details is None and exc.body == ""
+
+
+async def test_a_callable_key_is_withheld_too() -> None:
+    async with (
+        loopback(echo_authorization(200, as_json=False)) as srv,
+        EventsClient(srv.url, api_key=lambda: "SECRET123-from-callable") as client,
+    ):
+        with pytest.raises(ResponseValidationError) as info:
+            await client.get_event("p")
+    assert_secret_free(info.value, "SECRET123")
+    assert WITHHELD in str(info.value)
+
+
+async def test_a_short_key_never_edits_other_text() -> None:
+    # "ipe" is in "UnknownPipelineName" and in "pipe1": the server text is withheld
+    # whole, our own text (the URL) and the error code are left exactly as they are.
+    body = error_json("UnknownPipelineName", "Unknown pipeline name 'pipe1'")
+    async with (
+        loopback(respond_json(body, status=404)) as srv,
+        EventsClient(srv.url, api_key="ipe") as client,
+    ):
+        with pytest.raises(PipelineNotFoundError) as info:
+            await client.get_event("pipe1")
+    text = one_line(info.value)
+    assert "redacted" not in text
+    assert info.value.error_code == "UnknownPipelineName"
+    assert text.startswith("HTTP 404 UnknownPipelineName: message and body withheld")
+    assert "/v0/pipelines/pipe1/events/latest" in text
+
+
+async def test_text_without_the_key_is_untouched() -> None:
+    body = error_json("UnknownPipelineName", "Unknown pipeline name 'p'")
+    async with (
+        loopback(respond_json(body, status=404)) as srv,
+        EventsClient(srv.url, api_key="SECRET123") as client,
+    ):
+        with pytest.raises(PipelineNotFoundError) as info:
+            await client.get_event("p")
+    assert info.value.message == "Unknown pipeline name 'p'"
+    assert "withheld" not in str(info.value)
+
+
+async def test_chained_causes_carry_no_request_headers() -> None:
+    # aiohttp's ClientResponseError keeps every request header in request_info.
+    async with (
+        not_http() as srv,
+        EventsClient(srv.url, api_key="SECRET123", tenant="acme") as client,
+    ):
+        with pytest.raises(FelderaError) as info:
+            await client.get_event("p")
+    assert_secret_free(info.value, "SECRET123")
+    assert_secret_free(info.value, "acme")
+
+
+async def test_a_content_encoding_holding_the_key_is_withheld() -> None:
+    async with (
+        loopback(encoded_json(event_json(), "x-SECRET123")) as srv,
+        EventsClient(srv.url, api_key="SECRET123") as client,
+    ):
+        with pytest.raises(ResponseValidationError) as info:
+            await client.get_event("p")
+    assert_secret_free(info.value, "SECRET123")
+    assert f"unsupported Content-Encoding ({WITHHELD})" in one_line(info.value)
