@@ -1,4 +1,5 @@
-"""The HTTP face of the fake: routing on the raw path, auth, faults, request log."""
+"""Owns the fake's HTTP application: routing on the raw path, auth, fault delivery, and the
+REST handlers, built from the lifecycle engine, the cluster monitor and the traffic layer."""
 
 from __future__ import annotations
 
@@ -7,16 +8,16 @@ import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote
 
 from aiohttp import web
 
+from feldera_events.testing._engine import Engine, compile_error_of
 from feldera_events.testing._faults import Fault
 from feldera_events.testing._model import FakeAPIError, RequestRecord
-
-if TYPE_CHECKING:
-    from feldera_events.testing._fake import FakeFeldera
+from feldera_events.testing._monitor import ClusterMonitor
+from feldera_events.testing._traffic import Traffic
 
 __all__ = ["build_app"]
 
@@ -118,14 +119,26 @@ def _uuid_error_reason(value: str) -> str:
 
 
 class FakeApp:
-    """Request handling bound to one FakeFeldera."""
+    """Request handling over one engine, cluster monitor and traffic layer."""
 
-    def __init__(self, fake: FakeFeldera) -> None:
-        self.fake = fake
+    def __init__(
+        self,
+        engine: Engine,
+        monitor: ClusterMonitor,
+        traffic: Traffic,
+        *,
+        cluster_events: bool = True,
+        version: str = "0.337.0",
+    ) -> None:
+        self.engine = engine
+        self.monitor = monitor
+        self.traffic = traffic
+        self.cluster_events = cluster_events
+        self.version = version
 
     # ------------------------------------------------------------------ entry point
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
-        fake = self.fake
+        traffic = self.traffic
         raw_path = request.raw_path.split("?", 1)[0]
         record: dict[str, Any] = {
             "method": request.method,
@@ -135,14 +148,13 @@ class FakeApp:
             "status": None,
             "tenant": request.headers.get("Feldera-Tenant"),
         }
-        fake._in_flight += 1
-        fake._notify()
+        traffic.begin()
         try:
-            if not fake._answering.is_set():
-                await self._hold(request)
+            if not await traffic.hold():
+                self._abort(request)
             response = await self._dispatch(request, raw_path, record)
             record["status"] = response.status
-            observer = fake.response_observer
+            observer = traffic.response_observer
             if (
                 observer is not None
                 and record.get("fault") is None
@@ -154,22 +166,7 @@ class FakeApp:
         except _Reset:
             raise web.HTTPException() from None  # never reached by the client
         finally:
-            fake._in_flight -= 1
-            fake._log_request(RequestRecord(**record))
-
-    async def _hold(self, request: web.Request) -> None:
-        fake = self.fake
-        waiters = [
-            asyncio.ensure_future(fake._answering.wait()),
-            asyncio.ensure_future(fake._closing.wait()),
-        ]
-        try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waiters:
-                w.cancel()
-        if fake._closing.is_set():
-            self._abort(request)
+            traffic.end(RequestRecord(**record))
 
     @staticmethod
     def _abort(request: web.Request) -> None:
@@ -181,7 +178,6 @@ class FakeApp:
     async def _dispatch(
         self, request: web.Request, raw_path: str, record: dict[str, Any]
     ) -> web.StreamResponse:
-        fake = self.fake
         segments = [unquote(s) for s in raw_path.split("/")[1:]]
         if segments[:1] != ["v0"]:
             if segments == ["healthz"] and request.method == "GET":
@@ -195,7 +191,7 @@ class FakeApp:
         denied = self._authenticate(request)
         if denied is not None:
             return denied
-        fault = fake._pick_fault(route.operation, route.pipeline, raw_path)
+        fault = self.traffic.pick_fault(route.operation, route.pipeline, raw_path)
         if fault is not None:
             record["fault"] = fault.name
             early = await self._pre_fault(request, fault)
@@ -215,12 +211,12 @@ class FakeApp:
 
     # ------------------------------------------------------------------ auth
     def _authenticate(self, request: web.Request) -> web.Response | None:
-        fake = self.fake
-        if fake.api_keys is not None:
+        api_keys, tenants = self.traffic.api_keys, self.traffic.tenants
+        if api_keys is not None:
             header = request.headers.get("Authorization")
             if header is None or not header.startswith("Bearer "):
                 return web.Response(status=401, headers={"WWW-Authenticate": "Bearer"})
-            if header[len("Bearer ") :].strip() not in fake.api_keys:
+            if header[len("Bearer ") :].strip() not in api_keys:
                 # actix ErrorUnauthorized: JSON text served as text/plain, no `details`.
                 return web.Response(
                     status=401,
@@ -229,7 +225,7 @@ class FakeApp:
                     ),
                 )
         tenant = request.headers.get("Feldera-Tenant")
-        if fake.tenants is not None and tenant is not None and tenant not in fake.tenants:
+        if tenants is not None and tenant is not None and tenant not in tenants:
             return _error(
                 FakeAPIError(404, "UnknownTenant", f"Unknown tenant '{tenant}'", {"tenant": tenant})
             )
@@ -247,7 +243,7 @@ class FakeApp:
             await asyncio.sleep(fault.seconds)
             return None
         if fault.kind == "hang":
-            await self.fake._closing.wait()
+            await self.traffic.wait_closed()
             self._abort(request)
         if fault.kind == "reset_before_headers":
             self._abort(request)
@@ -277,7 +273,6 @@ class FakeApp:
 
     # ------------------------------------------------------------------ routing
     def _route(self, method: str, seg: list[str]) -> _Route | web.Response:
-        fake = self.fake
         n = len(seg)
 
         # Feldera registers each endpoint with actix's method macros (`#[get(...)]`), so a
@@ -287,9 +282,9 @@ class FakeApp:
 
         if seg == ["config"]:
             return only("GET", _Route("get_config", self.get_config))
-        if seg == ["cluster_healthz"] and fake.cluster_events_enabled:
+        if seg == ["cluster_healthz"] and self.cluster_events:
             return only("GET", _Route("get_cluster_health", self.cluster_health))
-        if n >= 2 and seg[0] == "cluster" and seg[1] == "events" and fake.cluster_events_enabled:
+        if n >= 2 and seg[0] == "cluster" and seg[1] == "events" and self.cluster_events:
             if n == 2:
                 return only("GET", _Route("list_cluster_events", self.list_cluster_events))
             if n == 3:
@@ -346,18 +341,12 @@ class FakeApp:
         selector = _selector(request, ("all", "status"))
         if isinstance(selector, web.Response):
             return selector
-        p = self.fake._pipelines.get(name)
-        if p is None:
-            from feldera_events.testing._fake import unknown_pipeline
-
-            raise unknown_pipeline(name)
+        p = self.engine.get(name)
         return _raw_json(p.events.list_body(selector), headers=NO_CACHE)
 
     async def get_pipeline_event(
         self, request: web.Request, name: str, event_id: str
     ) -> web.StreamResponse:
-        from feldera_events.testing._fake import unknown_pipeline
-
         selector = _selector(request, ("all", "status"))
         if isinstance(selector, web.Response):
             return selector
@@ -371,9 +360,7 @@ class FakeApp:
                     f"Invalid UUID string '{event_id}': {_uuid_error_reason(event_id)}",
                     {"value": event_id, "error": _uuid_error_reason(event_id)},
                 )
-        p = self.fake._pipelines.get(name)
-        if p is None:
-            raise unknown_pipeline(name)
+        p = self.engine.get(name)
         if canonical is None:
             event = p.events.latest()
             if event is None:
@@ -398,13 +385,13 @@ class FakeApp:
 
     async def list_cluster_events(self, request: web.Request) -> web.StreamResponse:
         # The list endpoint has no selector: always the status fields.
-        return _raw_json(self.fake._cluster.events.list_body("status"), headers=NO_CACHE)
+        return _raw_json(self.monitor.events.list_body("status"), headers=NO_CACHE)
 
     async def get_cluster_event(self, request: web.Request, event_id: str) -> web.StreamResponse:
         selector = _selector(request, ("all", "status"))
         if isinstance(selector, web.Response):
             return selector
-        log = self.fake._cluster.events
+        log = self.monitor.events
         if event_id == "latest":
             event = log.latest()
             if event is None:
@@ -436,12 +423,12 @@ class FakeApp:
         return _raw_json(event.body(selector), headers=NO_CACHE)
 
     async def cluster_health(self, request: web.Request) -> web.StreamResponse:
-        body = self.fake.cluster_health()
+        body = self.monitor.health_body()
         return _json(body, 200 if body["all_healthy"] else 503)
 
     # ------------------------------------------------------------------ pipelines API
     async def get_config(self, request: web.Request) -> web.StreamResponse:
-        version = self.fake.version
+        version = self.version
         return _json(
             {
                 "telemetry": "",
@@ -475,13 +462,13 @@ class FakeApp:
         selector = _selector(request, ("all", "status", "status_with_connectors"), "all")
         if isinstance(selector, web.Response):
             return selector
-        return _json([p.info(selector) for p in self.fake._pipelines.values()])
+        return _json([p.info(selector) for p in self.engine.all()])
 
     async def get_pipeline(self, request: web.Request, name: str) -> web.StreamResponse:
         selector = _selector(request, ("all", "status", "status_with_connectors"), "all")
         if isinstance(selector, web.Response):
             return selector
-        return _json(self.fake._get(name).info(selector))
+        return _json(self.engine.get(name).info(selector))
 
     async def _body(self, request: web.Request) -> dict[str, Any] | web.Response:
         try:
@@ -496,42 +483,35 @@ class FakeApp:
             )
         return body
 
-    def _create_from_body(self, body: dict[str, Any]) -> None:
-        fake = self.fake
+    def _create_from_body(self, body: dict[str, Any]) -> dict[str, Any]:
         code: str = body["program_code"]
-        error = None
-        if "-- fake: sql_error" in code:
-            error = "sql"
-        elif "-- fake: rust_error" in code:
-            error = "rust"
-        fake.create_pipeline(
+        p = self.engine.create_pipeline(
             body["name"],
             compile=True,
-            compile_error=error,  # type: ignore[arg-type]
+            compile_error=compile_error_of(code),
             program_code=code,
             description=body.get("description") or "",
             runtime_config=body.get("runtime_config") or None,
         )
-        p = fake._pipelines[body["name"]]
         p.tags = list(body.get("tags") or [])
         p.udf_rust = body.get("udf_rust") or ""
         p.udf_toml = body.get("udf_toml") or ""
         if body.get("program_config"):
             p.program_config = dict(body["program_config"])
+        return p.info("all")
 
     async def post_pipeline(self, request: web.Request) -> web.StreamResponse:
         body = await self._body(request)
         if isinstance(body, web.Response):
             return body
-        self._create_from_body(body)
-        return _json(self.fake._pipelines[body["name"]].info("all"), 201)
+        return _json(self._create_from_body(body), 201)
 
     async def put_pipeline(self, request: web.Request, name: str) -> web.StreamResponse:
         body = await self._body(request)
         if isinstance(body, web.Response):
             return body
-        fake = self.fake
-        if name not in fake._pipelines:
+        engine = self.engine
+        if engine.find(name) is None:
             if body["name"] != name:
                 raise FakeAPIError(
                     400,
@@ -540,51 +520,57 @@ class FakeApp:
                     "the URL path. This is not allowed when no pipeline with the name provided "
                     "in the URL path exists.",
                 )
-            self._create_from_body(body)
-            return _json(fake._pipelines[name].info("all"), 201)
-        fake.update_pipeline(
+            return _json(self._create_from_body(body), 201)
+        p = engine.update_pipeline(
             name,
             program_code=body["program_code"],
             description=body.get("description"),
             runtime_config=body.get("runtime_config") or None,
         )
-        p = fake._pipelines[name]
         if "tags" in body:
             p.tags = list(body.get("tags") or [])
         return _json(p.info("all"), 200)
 
     async def delete_pipeline(self, request: web.Request, name: str) -> web.StreamResponse:
-        self.fake.delete_pipeline(name)
+        self.engine.delete_pipeline(name)
         return web.Response(status=200)
 
     async def pipeline_action(
         self, request: web.Request, name: str, action: str
     ) -> web.StreamResponse:
-        fake = self.fake
+        engine = self.engine
         if action == "start":
             dismiss = _bool_param(request, "dismiss_error", True)
             if isinstance(dismiss, web.Response):
                 return dismiss
-            fake.start(name, request.query.get("initial", "running"), dismiss_error=dismiss)
+            engine.start(name, request.query.get("initial", "running"), dismiss_error=dismiss)
         elif action == "stop":
             force = _bool_param(request, "force", False)
             if isinstance(force, web.Response):
                 return force
-            fake.stop(name, force=force)
+            engine.stop(name, force=force)
         elif action == "pause":
-            fake.pause(name)
+            engine.pause(name)
         elif action == "resume":
-            fake.resume(name)
+            engine.resume(name)
         elif action == "clear":
-            fake.clear(name)
+            engine.clear(name)
         elif action == "dismiss_error":
-            fake.dismiss_error(name)
+            engine.dismiss_error(name)
             return web.Response(status=200)
         return web.Response(status=202)
 
 
-def build_app(fake: FakeFeldera) -> web.Application:
-    handler = FakeApp(fake)
+def build_app(
+    engine: Engine,
+    monitor: ClusterMonitor,
+    traffic: Traffic,
+    *,
+    cluster_events: bool = True,
+    version: str = "0.337.0",
+) -> web.Application:
+    """The aiohttp application answering for ``engine``, ``monitor`` and ``traffic``."""
+    handler = FakeApp(engine, monitor, traffic, cluster_events=cluster_events, version=version)
     app = web.Application(handler_args={"max_field_size": 65536})
     app.router.add_route("*", "/{tail:.*}", handler.dispatch)
     return app
