@@ -225,6 +225,9 @@ class Automaton:
             elif p.start_failures and p.start_failures[0] == "provision_check":
                 p.start_failures.popleft()
                 self.schedule(p, t.runner_reaction, self._fail_provision_check)
+            elif p.s["storage_status"] != "InUse":
+                # Storage is claimed while still Stopped: one event before Provisioning.
+                self.schedule(p, t.runner_reaction, self._use_storage)
             else:
                 self.schedule(p, t.runner_reaction, self._to_provisioning)
         elif rs == "Provisioning":
@@ -237,6 +240,7 @@ class Automaton:
         elif rs == "Provisioned":
             runtime = p.s["deployment_runtime_status"]
             runtime_desired = p.s["deployment_runtime_desired_status"]
+            target = p.runtime_target or runtime_desired
             if desired == "Stopped":
                 self.schedule(p, t.runner_reaction, self._to_stopping)
             elif runtime == "Suspended":
@@ -248,7 +252,7 @@ class Automaton:
                     self.schedule(p, t.initializing, lambda q: self.fail_runtime(q, None))
                 else:
                     self.schedule(p, t.initializing, self._runtime_follows)
-            elif runtime != runtime_desired and runtime != "Unavailable":
+            elif (runtime != "Unavailable" and target != runtime) or target != runtime_desired:
                 self.schedule(p, t.runtime_change, self._runtime_follows)
             else:
                 self._start_realism(p)
@@ -293,6 +297,10 @@ class Automaton:
 
             p.heartbeat_timer = self.later(t.heartbeat, beat)
 
+    def _use_storage(self, p: Pipeline) -> None:
+        self.write(p, storage_status="InUse", storage_status_details=None)
+        self.reconcile(p)
+
     def _to_provisioning(self, p: Pipeline) -> None:
         p.pending_failure = p.start_failures.popleft() if p.start_failures else None
         self.write(
@@ -301,11 +309,11 @@ class Automaton:
             deployment_resources_status_details=None,
             deployment_error=None,
             deployment_id=str(uuid.uuid4()),
-            storage_status="InUse",
         )
         self.reconcile(p)
 
     def _to_provisioned(self, p: Pipeline) -> None:
+        p.runtime_target = None
         self.write(
             p,
             deployment_resources_status="Provisioned",
@@ -317,9 +325,14 @@ class Automaton:
         self.reconcile(p)
 
     def _runtime_follows(self, p: Pipeline) -> None:
+        # The runner's probe sees the pipeline process at rest: a pause or resume is
+        # complete inside it long before, so status and desired status change together.
+        target = p.runtime_target or p.s["deployment_runtime_desired_status"]
+        p.runtime_target = None
         self.write(
             p,
-            deployment_runtime_status=p.s["deployment_runtime_desired_status"],
+            deployment_runtime_status=target,
+            deployment_runtime_desired_status=target,
             deployment_runtime_status_details=None,
         )
         self.reconcile(p)
@@ -332,6 +345,7 @@ class Automaton:
         """The runner sets desired Stopped and moves on, in one transaction: two events
         with the same ``recorded_at`` (the first without the error)."""
         self.stop_realism(p)
+        p.runtime_target = None
         ts = self.now()
         self.write(p, ts, deployment_resources_desired_status="Stopped")
         if p.s["deployment_resources_status"] == "Stopped":
@@ -354,6 +368,7 @@ class Automaton:
 
     def _to_stopping(self, p: Pipeline) -> None:
         self.stop_realism(p)
+        p.runtime_target = None
         self.write(
             p,
             deployment_resources_status="Stopping",

@@ -32,6 +32,9 @@ PIPELINE_ACTIONS = {
     "dismiss_error": "post_pipeline_dismiss_error",
 }
 
+#: ``/start?bootstrap_policy=``: accepted and validated; the fake bootstraps nothing.
+BOOTSTRAP_POLICIES = ("allow", "reject", "await_approval")
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -70,13 +73,13 @@ def _query_error(message: str) -> web.Response:
 
 
 def _selector(
-    request: web.Request, allowed: tuple[str, ...], default: str = "status"
+    request: web.Request, allowed: tuple[str, ...], default: str = "status", param: str = "selector"
 ) -> str | web.Response:
-    values = request.query.getall("selector", [])
+    values = request.query.getall(param, [])
     if not values:
         return default
     if len(values) > 1:
-        return _query_error("duplicate field `selector`")
+        return _query_error(f"duplicate field `{param}`")
     value = values[0]
     if value not in allowed:
         expected = ", ".join(f"`{a}`" for a in allowed[:-1]) + f" or `{allowed[-1]}`"
@@ -305,6 +308,8 @@ class FakeApp:
                     return _Route("get_pipeline", self._bind(self.get_pipeline, name), name)
                 if method == "PUT":
                     return _Route("put_pipeline", self._bind(self.put_pipeline, name), name)
+                if method == "PATCH":
+                    return _Route("patch_pipeline", self._bind(self.patch_pipeline, name), name)
                 if method == "DELETE":
                     return _Route("delete_pipeline", self._bind(self.delete_pipeline, name), name)
                 return web.Response(status=404)
@@ -531,6 +536,30 @@ class FakeApp:
             p.tags = list(body.get("tags") or [])
         return _json(p.info("all"), 200)
 
+    async def patch_pipeline(self, request: web.Request, name: str) -> web.StreamResponse:
+        try:
+            body = json.loads(await request.read() or b"null")
+        except ValueError as exc:
+            return web.Response(status=400, text=f"Json deserialize error: {exc}")
+        if not isinstance(body, dict):
+            return web.Response(status=400, text="Json deserialize error: expected a JSON object")
+        p = self.engine.get(name)
+        new_name = body.get("name")
+        if new_name is not None and new_name != name:
+            return web.Response(status=501, text="FakeFeldera does not rename pipelines")
+        tags = body.get("tags")
+        p = self.engine.update_pipeline(
+            name,
+            program_code=body.get("program_code"),
+            description=body.get("description"),
+            runtime_config=body.get("runtime_config"),
+            udf_rust=body.get("udf_rust"),
+            udf_toml=body.get("udf_toml"),
+            program_config=body.get("program_config"),
+            tags=None if tags is None else list(tags),
+        )
+        return _json(p.info("all"), 200)
+
     async def delete_pipeline(self, request: web.Request, name: str) -> web.StreamResponse:
         self.engine.delete_pipeline(name)
         return web.Response(status=200)
@@ -543,6 +572,13 @@ class FakeApp:
             dismiss = _bool_param(request, "dismiss_error", True)
             if isinstance(dismiss, web.Response):
                 return dismiss
+            for flag in ("silent_bootstrap", "concurrent_bootstrap"):
+                checked = _bool_param(request, flag, False)
+                if isinstance(checked, web.Response):
+                    return checked
+            policy = _selector(request, BOOTSTRAP_POLICIES, "allow", "bootstrap_policy")
+            if isinstance(policy, web.Response):
+                return policy
             engine.start(name, request.query.get("initial", "running"), dismiss_error=dismiss)
         elif action == "stop":
             force = _bool_param(request, "force", False)

@@ -183,6 +183,9 @@ class Pipeline:
         self.failure_message: dict[str, str] = {}
         self.provisioning_timeout: float = 20.0
         self.pending_failure: str | None = None
+        #: What a /pause or /resume asked of the pipeline process; the runner records it
+        #: (runtime and runtime desired at once) at its next probe.
+        self.runtime_target: str | None = None
 
     # -- derived fields -----------------------------------------------------------------
     def combined_status(self) -> str:

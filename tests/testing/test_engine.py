@@ -21,6 +21,9 @@ def test_steps_happen_when_the_injected_clock_says() -> None:
     clock.advance(0.49)  # runner_reaction 1.0 / speed 2.0 = 0.5 s
     assert engine.get("p").s["deployment_resources_status"] == "Stopped"
     clock.advance(0.01)
+    assert engine.get("p").s["storage_status"] == "InUse"  # claimed while still Stopped
+    assert engine.get("p").s["deployment_resources_status"] == "Stopped"
+    clock.advance(0.5)
     assert engine.get("p").s["deployment_resources_status"] == "Provisioning"
     clock.advance(1.99)  # provisioning 4.0 / 2.0 = 2 s
     assert engine.get("p").s["deployment_resources_status"] == "Provisioning"
@@ -28,7 +31,7 @@ def test_steps_happen_when_the_injected_clock_says() -> None:
     assert engine.get("p").s["deployment_resources_status"] == "Provisioned"
     provisioned = engine.get("p").events.latest()
     assert provisioned is not None
-    assert provisioned.recorded_at == "2026-01-01T00:00:02.500000Z"
+    assert provisioned.recorded_at == "2026-01-01T00:00:03.000000Z"
 
 
 def test_full_lifecycle_runs_to_rest_without_an_event_loop() -> None:
