@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import time
 from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -22,7 +21,6 @@ from feldera_events.testing._engine import Engine
 from feldera_events.testing._faults import Fault, FaultHandle
 from feldera_events.testing._http import build_app
 from feldera_events.testing._model import (
-    Cancellable,
     Clock,
     RequestRecord,
     Timings,
@@ -30,31 +28,9 @@ from feldera_events.testing._model import (
 )
 from feldera_events.testing._monitor import ClusterMonitor, MonitorStatus
 from feldera_events.testing._traffic import ResponseObserver, Traffic
+from feldera_events.testing._waiting import ChangeSignal, LoopScheduler, wait_until
 
 __all__ = ["FakeFeldera"]
-
-
-class _LoopScheduler:
-    """The engine's scheduler: ``call_later`` on the loop the fake first ran on."""
-
-    def __init__(self) -> None:
-        self.loop: asyncio.AbstractEventLoop | None = None
-
-    def call_later(self, delay: float, callback: Callable[[], None], /) -> Cancellable:
-        if self.loop is None:
-            self.loop = asyncio.get_running_loop()
-        return self.loop.call_later(delay, callback)
-
-
-class _ChangeSignal:
-    """Wakes every waiter once per state change (a fresh event per generation)."""
-
-    def __init__(self) -> None:
-        self.event = asyncio.Event()
-
-    def notify(self) -> None:
-        self.event.set()
-        self.event = asyncio.Event()
 
 
 class FakeFeldera:
@@ -81,6 +57,33 @@ class FakeFeldera:
     :param cluster_events: serve the cluster monitor routes (``False`` acts like a
         manager older than v0.292: plain 404).
     :param cluster_retention: cluster events kept (real: 1000).
+
+    **Fidelity.**  Driven by the official SDK through the steps of upstream's
+    ``test_pipeline_events.py``, it records upstream's 34 events exactly (our
+    ``tests/testing/test_official_sdk.py``).  What still differs from a real manager
+    (sources: the API notes, ``feldera-events-api.md``; the README lists the same):
+
+    - Timing: each step takes a fixed ``Timings`` duration, not the runner's 2.5 s / 1 s
+      polls; no details-only events (10 s rule), no 20 s ``Initializing`` grace; duplicate
+      heartbeats and ``Unavailable`` blips only when switched on (§5).
+    - ``/stop?force=false`` always records the half-state (runtime Running, desired
+      Suspended); a real runner records it only if a probe falls inside the checkpoint
+      (inferred).  Pause and resume never record one; a real runner would if a probe
+      landed mid-change (inferred from §7, where upstream asserts none).
+    - Compilation is scripted: ``SqlError`` for text without ``CREATE`` or with the
+      ``-- fake: sql_error`` marker, ``RustError`` for ``-- fake: rust_error``, else
+      success; ``program_error`` bodies are fixed samples.  The message and details of
+      ``CannotStartWithCompilationError`` are ours (code and status from §7).
+    - No pipeline process: a worker panic comes from ``panic()`` or ``fail_next_start``,
+      not from input; ``bootstrap_policy`` is validated, never acted on (no
+      ``AwaitingApproval`` unless ``set_runtime_status`` says so); status details are
+      ``null`` or a bare ``{"reason": ...}`` (no checkpoints, no connector stats).
+    - A provision-check failure writes no storage ``InUse`` event first (inferred).
+    - Auth is API keys only (no JWT, no roles: no 403 unless injected); tenants are a
+      flat allow-list answering 404 ``UnknownTenant`` (inferred, §4).
+    - Only the routes an events client or the SDK's lifecycle calls exist (no stats,
+      logs, ingress, approve...: plain 404); renaming through ``PATCH`` answers 501.
+      Error messages other than the events endpoints' are close, not verbatim.
     """
 
     def __init__(
@@ -113,8 +116,8 @@ class FakeFeldera:
         self.cluster_events_enabled = cluster_events
         self.cluster_retention = cluster_retention
         self.version = version
-        self._signal = _ChangeSignal()
-        self._scheduler = _LoopScheduler()
+        self._signal = ChangeSignal()
+        self._scheduler = LoopScheduler()
         clock = Clock()
         ids = UUIDv7Factory(random.Random(seed))
         self._engine = Engine(
@@ -425,17 +428,7 @@ class FakeFeldera:
     ) -> Any:
         """Wait until ``predicate()`` returns something truthy (re-checked after every
         state change); return it.  Raises ``TimeoutError``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            changed = self._signal.event
-            result = predicate()
-            if result:
-                return result
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), remaining)
+        return await wait_until(self._signal, predicate, timeout=timeout, what=what)
 
     async def wait_for_status(
         self, name: str, *, timeout: float = 5.0, **fields: Any
