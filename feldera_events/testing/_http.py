@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote
@@ -18,11 +17,20 @@ from feldera_events.testing._faults import Fault
 from feldera_events.testing._model import FakeAPIError, RequestRecord
 from feldera_events.testing._monitor import ClusterMonitor
 from feldera_events.testing._traffic import Traffic
+from feldera_events.testing._wire import (
+    JSON,
+    NO_CACHE,
+    bool_param,
+    error_response,
+    json_response,
+    parse_event_id,
+    query_choice,
+    raw_json,
+    uuid_error_reason,
+)
 
 __all__ = ["build_app"]
 
-JSON = "application/json"
-NO_CACHE = {"Cache-Control": "no-cache"}
 PIPELINE_ACTIONS = {
     "start": "post_pipeline_start",
     "stop": "post_pipeline_stop",
@@ -49,76 +57,6 @@ class _Route:
 
 class _Reset(Exception):
     """The connection was aborted on purpose (a fault)."""
-
-
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        body=json.dumps(body).encode(), status=status, content_type=JSON, headers=headers
-    )
-
-
-def _raw_json(
-    body: bytes, status: int = 200, headers: dict[str, str] | None = None
-) -> web.Response:
-    return web.Response(body=body, status=status, content_type=JSON, headers=headers)
-
-
-def _error(exc: FakeAPIError) -> web.Response:
-    return _raw_json(exc.to_bytes(), exc.status)
-
-
-def _query_error(message: str) -> web.Response:
-    # actix's default QueryConfig error handler: 400 with the error as plain text.
-    return web.Response(status=400, text=f"Query deserialize error: {message}")
-
-
-def _selector(
-    request: web.Request, allowed: tuple[str, ...], default: str = "status", param: str = "selector"
-) -> str | web.Response:
-    values = request.query.getall(param, [])
-    if not values:
-        return default
-    if len(values) > 1:
-        return _query_error(f"duplicate field `{param}`")
-    value = values[0]
-    if value not in allowed:
-        expected = ", ".join(f"`{a}`" for a in allowed[:-1]) + f" or `{allowed[-1]}`"
-        if len(allowed) == 2:
-            expected = f"`{allowed[0]}` or `{allowed[1]}`"
-        return _query_error(f"unknown variant `{value}`, expected {expected}")
-    return value
-
-
-def _bool_param(request: web.Request, name: str, default: bool) -> bool | web.Response:
-    value = request.query.get(name)
-    if value is None:
-        return default
-    if value == "true":
-        return True
-    if value == "false":
-        return False
-    return _query_error("provided string was not `true` or `false`")
-
-
-def _parse_event_id(value: str) -> str | None:
-    """Canonical UUID string, or None when it does not parse."""
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        return None
-
-
-def _uuid_error_reason(value: str) -> str:
-    # Wording close to the Rust `uuid` crate's parser errors.
-    hexdigits = set("0123456789abcdefABCDEF")
-    stripped = value.replace("-", "")
-    for index, char in enumerate(value):
-        if char not in hexdigits and char != "-":
-            return (
-                f"invalid character: expected an optional prefix of `urn:uuid:` followed by "
-                f"[0-9a-fA-F-], found `{char}` at {index + 1}"
-            )
-    return f"invalid length: expected length 32 for simple format, found {len(stripped)}"
 
 
 class FakeApp:
@@ -184,7 +122,7 @@ class FakeApp:
         segments = [unquote(s) for s in raw_path.split("/")[1:]]
         if segments[:1] != ["v0"]:
             if segments == ["healthz"] and request.method == "GET":
-                return _json({"status": "healthy"})
+                return json_response({"status": "healthy"})
             return web.Response(status=404)
         route = self._route(request.method, segments[1:])
         if isinstance(route, web.Response):
@@ -203,7 +141,7 @@ class FakeApp:
         try:
             response = await route.handler(request)
         except FakeAPIError as exc:
-            response = _error(exc)
+            response = error_response(exc)
         if fault is not None and fault.kind in (
             "reset_mid_body",
             "truncated_body",
@@ -229,7 +167,7 @@ class FakeApp:
                 )
         tenant = request.headers.get("Feldera-Tenant")
         if tenants is not None and tenant is not None and tenant not in tenants:
-            return _error(
+            return error_response(
                 FakeAPIError(404, "UnknownTenant", f"Unknown tenant '{tenant}'", {"tenant": tenant})
             )
         return None
@@ -258,7 +196,7 @@ class FakeApp:
         body = response.body if isinstance(response, web.Response) else b""
         payload = body if isinstance(body, bytes) else b""
         if fault.kind == "malformed_json":
-            return _raw_json(fault.body, 200)
+            return raw_json(fault.body, 200)
         stream = web.StreamResponse(status=response.status, headers={"Content-Type": JSON})
         if fault.kind == "truncated_body":
             stream.content_length = len(payload) + 64
@@ -343,27 +281,27 @@ class FakeApp:
 
     # ------------------------------------------------------------------ events endpoints
     async def list_pipeline_events(self, request: web.Request, name: str) -> web.StreamResponse:
-        selector = _selector(request, ("all", "status"))
+        selector = query_choice(request, ("all", "status"))
         if isinstance(selector, web.Response):
             return selector
         p = self.engine.get(name)
-        return _raw_json(p.events.list_body(selector), headers=NO_CACHE)
+        return raw_json(p.events.list_body(selector), headers=NO_CACHE)
 
     async def get_pipeline_event(
         self, request: web.Request, name: str, event_id: str
     ) -> web.StreamResponse:
-        selector = _selector(request, ("all", "status"))
+        selector = query_choice(request, ("all", "status"))
         if isinstance(selector, web.Response):
             return selector
         canonical: str | None = None
         if event_id != "latest":
-            canonical = _parse_event_id(event_id)
+            canonical = parse_event_id(event_id)
             if canonical is None:
                 raise FakeAPIError(
                     400,
                     "InvalidUuidParam",
-                    f"Invalid UUID string '{event_id}': {_uuid_error_reason(event_id)}",
-                    {"value": event_id, "error": _uuid_error_reason(event_id)},
+                    f"Invalid UUID string '{event_id}': {uuid_error_reason(event_id)}",
+                    {"value": event_id, "error": uuid_error_reason(event_id)},
                 )
         p = self.engine.get(name)
         if canonical is None:
@@ -386,14 +324,14 @@ class FakeApp:
                     {"event_id": canonical},
                 )
             event = found
-        return _raw_json(event.body(selector), headers=NO_CACHE)
+        return raw_json(event.body(selector), headers=NO_CACHE)
 
     async def list_cluster_events(self, request: web.Request) -> web.StreamResponse:
         # The list endpoint has no selector: always the status fields.
-        return _raw_json(self.monitor.events.list_body("status"), headers=NO_CACHE)
+        return raw_json(self.monitor.events.list_body("status"), headers=NO_CACHE)
 
     async def get_cluster_event(self, request: web.Request, event_id: str) -> web.StreamResponse:
-        selector = _selector(request, ("all", "status"))
+        selector = query_choice(request, ("all", "status"))
         if isinstance(selector, web.Response):
             return selector
         log = self.monitor.events
@@ -407,13 +345,13 @@ class FakeApp:
                     None,
                 )
         else:
-            canonical = _parse_event_id(event_id)
+            canonical = parse_event_id(event_id)
             if canonical is None:
                 raise FakeAPIError(
                     400,
                     "InvalidUuidParam",
-                    f"Invalid UUID string '{event_id}': {_uuid_error_reason(event_id)}",
-                    {"value": event_id, "error": _uuid_error_reason(event_id)},
+                    f"Invalid UUID string '{event_id}': {uuid_error_reason(event_id)}",
+                    {"value": event_id, "error": uuid_error_reason(event_id)},
                 )
             found = log.by_id.get(canonical)
             if found is None:
@@ -425,16 +363,16 @@ class FakeApp:
                     {"event_id": canonical},
                 )
             event = found
-        return _raw_json(event.body(selector), headers=NO_CACHE)
+        return raw_json(event.body(selector), headers=NO_CACHE)
 
     async def cluster_health(self, request: web.Request) -> web.StreamResponse:
         body = self.monitor.health_body()
-        return _json(body, 200 if body["all_healthy"] else 503)
+        return json_response(body, 200 if body["all_healthy"] else 503)
 
     # ------------------------------------------------------------------ pipelines API
     async def get_config(self, request: web.Request) -> web.StreamResponse:
         version = self.version
-        return _json(
+        return json_response(
             {
                 "telemetry": "",
                 "posthog": "",
@@ -464,16 +402,16 @@ class FakeApp:
         )
 
     async def list_pipelines(self, request: web.Request) -> web.StreamResponse:
-        selector = _selector(request, ("all", "status", "status_with_connectors"), "all")
+        selector = query_choice(request, ("all", "status", "status_with_connectors"), "all")
         if isinstance(selector, web.Response):
             return selector
-        return _json([p.info(selector) for p in self.engine.all()])
+        return json_response([p.info(selector) for p in self.engine.all()])
 
     async def get_pipeline(self, request: web.Request, name: str) -> web.StreamResponse:
-        selector = _selector(request, ("all", "status", "status_with_connectors"), "all")
+        selector = query_choice(request, ("all", "status", "status_with_connectors"), "all")
         if isinstance(selector, web.Response):
             return selector
-        return _json(self.engine.get(name).info(selector))
+        return json_response(self.engine.get(name).info(selector))
 
     async def _body(self, request: web.Request) -> dict[str, Any] | web.Response:
         try:
@@ -509,7 +447,7 @@ class FakeApp:
         body = await self._body(request)
         if isinstance(body, web.Response):
             return body
-        return _json(self._create_from_body(body), 201)
+        return json_response(self._create_from_body(body), 201)
 
     async def put_pipeline(self, request: web.Request, name: str) -> web.StreamResponse:
         body = await self._body(request)
@@ -525,7 +463,7 @@ class FakeApp:
                     "the URL path. This is not allowed when no pipeline with the name provided "
                     "in the URL path exists.",
                 )
-            return _json(self._create_from_body(body), 201)
+            return json_response(self._create_from_body(body), 201)
         p = engine.update_pipeline(
             name,
             program_code=body["program_code"],
@@ -534,7 +472,7 @@ class FakeApp:
         )
         if "tags" in body:
             p.tags = list(body.get("tags") or [])
-        return _json(p.info("all"), 200)
+        return json_response(p.info("all"), 200)
 
     async def patch_pipeline(self, request: web.Request, name: str) -> web.StreamResponse:
         try:
@@ -558,7 +496,7 @@ class FakeApp:
             program_config=body.get("program_config"),
             tags=None if tags is None else list(tags),
         )
-        return _json(p.info("all"), 200)
+        return json_response(p.info("all"), 200)
 
     async def delete_pipeline(self, request: web.Request, name: str) -> web.StreamResponse:
         self.engine.delete_pipeline(name)
@@ -569,19 +507,19 @@ class FakeApp:
     ) -> web.StreamResponse:
         engine = self.engine
         if action == "start":
-            dismiss = _bool_param(request, "dismiss_error", True)
+            dismiss = bool_param(request, "dismiss_error", True)
             if isinstance(dismiss, web.Response):
                 return dismiss
             for flag in ("silent_bootstrap", "concurrent_bootstrap"):
-                checked = _bool_param(request, flag, False)
+                checked = bool_param(request, flag, False)
                 if isinstance(checked, web.Response):
                     return checked
-            policy = _selector(request, BOOTSTRAP_POLICIES, "allow", "bootstrap_policy")
+            policy = query_choice(request, BOOTSTRAP_POLICIES, "allow", "bootstrap_policy")
             if isinstance(policy, web.Response):
                 return policy
             engine.start(name, request.query.get("initial", "running"), dismiss_error=dismiss)
         elif action == "stop":
-            force = _bool_param(request, "force", False)
+            force = bool_param(request, "force", False)
             if isinstance(force, web.Response):
                 return force
             engine.stop(name, force=force)
