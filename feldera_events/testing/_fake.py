@@ -60,27 +60,28 @@ class FakeFeldera:
 
     **Fidelity.**  Driven by the official SDK through the steps of upstream's
     ``test_pipeline_events.py``, it records upstream's 34 events exactly (our
-    ``tests/testing/test_official_sdk.py``).  What still differs from a real manager
-    (sources: the API notes, ``feldera-events-api.md``; the README lists the same):
+    ``tests/testing/test_official_sdk.py``).  What still differs from a real manager,
+    with its upstream source or why it is inferred (README "Fidelity" says the same):
 
     - Timing: each step takes a fixed ``Timings`` duration, not the runner's 2.5 s / 1 s
       polls; no details-only events (10 s rule), no 20 s ``Initializing`` grace; duplicate
-      heartbeats and ``Unavailable`` blips only when switched on (§5).
+      heartbeats and ``Unavailable`` blips only when switched on (source:
+      ``runner/pipeline_automata.rs``).
     - ``/stop?force=false`` always records the half-state (runtime Running, desired
       Suspended); a real runner records it only if a probe falls inside the checkpoint
       (inferred).  Pause and resume never record one; a real runner would if a probe
-      landed mid-change (inferred from §7, where upstream asserts none).
+      landed mid-change (inferred: upstream's events test asserts none).
     - Compilation is scripted: ``SqlError`` for text without ``CREATE`` or with the
       ``-- fake: sql_error`` marker, ``RustError`` for ``-- fake: rust_error``, else
       success; ``program_error`` bodies are fixed samples.  The message and details of
-      ``CannotStartWithCompilationError`` are ours (code and status from §7).
+      ``CannotStartWithCompilationError`` are ours (code and status: upstream's test).
     - No pipeline process: a worker panic comes from ``panic()`` or ``fail_next_start``,
       not from input; ``bootstrap_policy`` is validated, never acted on (no
       ``AwaitingApproval`` unless ``set_runtime_status`` says so); status details are
       ``null`` or a bare ``{"reason": ...}`` (no checkpoints, no connector stats).
     - A provision-check failure writes no storage ``InUse`` event first (inferred).
     - Auth is API keys only (no JWT, no roles: no 403 unless injected); tenants are a
-      flat allow-list answering 404 ``UnknownTenant`` (inferred, §4).
+      flat allow-list answering 404 ``UnknownTenant`` (inferred, untested upstream).
     - Only the routes an events client or the SDK's lifecycle calls exist (no stats,
       logs, ingress, approve...: plain 404); renaming through ``PATCH`` answers 501.
       Error messages other than the events endpoints' are close, not verbatim.

@@ -110,3 +110,49 @@ def test_per_pipeline_timings() -> None:
     clock.advance(10.0)
     assert engine.get("fast").s["deployment_resources_status"] == "Provisioned"
     assert engine.get("slow").s["deployment_resources_status"] == "Provisioning"
+
+
+def test_pause_and_resume_record_no_half_state() -> None:
+    engine, clock = make_engine()
+    engine.create_pipeline("p")
+    engine.start("p")
+    clock.run()
+    before = len(rows(engine, "p"))
+    engine.pause("p")
+    assert len(rows(engine, "p")) == before  # nothing until the runner's probe
+    clock.run()
+    engine.resume("p")
+    clock.run()
+    assert rows(engine, "p")[before - 1 :] == [
+        ("Provisioned", "Provisioned", "Running", "Running"),
+        ("Provisioned", "Provisioned", "Paused", "Paused"),
+        ("Provisioned", "Provisioned", "Running", "Running"),
+    ]
+
+
+def test_stop_without_force_suspends_then_the_runner_stops_it() -> None:
+    engine, clock = make_engine()
+    engine.create_pipeline("p")
+    engine.start("p")
+    clock.run()
+    engine.stop("p", force=False)
+    clock.run()
+    keys = ("deployment_resources_status", "deployment_resources_desired_status",
+            "deployment_runtime_status", "deployment_runtime_desired_status",
+            "deployment_has_error", "recorded_at")  # fmt: skip
+    tail = rows(engine, "p", *keys)[-5:]
+    assert [r[:5] for r in tail] == [
+        ("Provisioned", "Provisioned", "Running", "Suspended", False),
+        ("Provisioned", "Provisioned", "Suspended", "Suspended", False),
+        ("Provisioned", "Stopped", "Suspended", "Suspended", False),
+        ("Stopping", "Stopped", None, None, False),
+        ("Stopped", "Stopped", None, None, False),
+    ]
+    assert tail[2][5] == tail[3][5]  # one transaction: desired Stopped, then Stopping
+
+
+def test_clear_on_cleared_storage_is_a_no_op() -> None:
+    engine, _ = make_engine()
+    engine.create_pipeline("p")
+    engine.clear("p")
+    assert len(rows(engine, "p")) == 1
