@@ -7,8 +7,9 @@ answers one line per command read from stdin:
 ``stats``       answers JSON: requests served so far and this process's CPU seconds
 ``quit``        exits
 
-The fake's own request log is replaced by a counter (a benchmark must not measure
-the fake's bookkeeping); everything else is the simulated manager as tests use it.
+The fake's request log is cut to one entry (a benchmark must not measure the fake's
+bookkeeping) and ``requests_served`` counts; everything else is the simulated manager
+as tests use it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import json
 import sys
 import time
 
-from feldera_events.testing import FakeFeldera, RequestRecord, Timings
+from feldera_events.testing import FakeFeldera, Timings
 
 
 async def main(pipelines: int, speed: float) -> None:
@@ -30,13 +31,6 @@ async def main(pipelines: int, speed: float) -> None:
         cleanup_interval=3600.0,
         request_log_limit=1,
     )
-    served = 0
-
-    def count(record: RequestRecord) -> None:
-        nonlocal served
-        served += 1
-
-    fake._log_request = count  # type: ignore[method-assign]
     async with fake:
         names = [f"pipeline-{i}" for i in range(1, pipelines + 1)]
         for name in names:
@@ -54,7 +48,10 @@ async def main(pipelines: int, speed: float) -> None:
                     loop.call_later(i * window / len(names), fake.start, name)
                 print("OK", flush=True)
             elif cmd == "stats":
-                print(json.dumps({"requests": served, "cpu": time.process_time()}), flush=True)
+                print(
+                    json.dumps({"requests": fake.requests_served, "cpu": time.process_time()}),
+                    flush=True,
+                )
             else:
                 print(f"ERROR unknown command {cmd!r}", flush=True)
 

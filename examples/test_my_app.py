@@ -1,11 +1,16 @@
-"""Testing your own code against the simulated manager, ``feldera_events.testing``.
+"""Testing your own code against the simulated manager, with the pytest plugin.
 
-Copy this file into your project and run ``pytest test_my_app.py`` (needs
-``pytest`` and ``pytest-asyncio``; set ``asyncio_default_fixture_loop_scope =
-function`` in your pytest configuration, as pytest-asyncio asks). ``deploy()`` stands for your application code:
-it starts a pipeline through the REST API and waits until it is provisioned.
-``FakeFeldera`` is a real HTTP server on 127.0.0.1; its control API scripts what
-the pipelines do (failures, faults), and ``speed=`` makes simulated time fast.
+Copy this file into your project and run ``pytest test_my_app.py``. It needs
+``pytest`` and ``pytest-asyncio`` (``pip install 'feldera-events[pytest]'``) and, as
+pytest-asyncio asks of every project, ``asyncio_default_fixture_loop_scope =
+function`` in your pytest configuration. Nothing to import for the fixtures:
+installing feldera-events registers ``feldera_fake`` (a running ``FakeFeldera``, a
+real HTTP server on 127.0.0.1) and ``feldera_client`` (an ``EventsClient`` on it);
+testing mode (retries without waits) is on during each test that uses them.
+
+``deploy()`` stands for your application code: it starts a pipeline through the REST
+API and waits until it is provisioned. The fake's control API scripts what the
+pipelines do (failures, faults), and ``speed=`` makes simulated time fast.
 
 (In this repository the file lives outside ``tests/`` on purpose: ``testpaths``
 keeps the project's own suite from collecting it; ``tests/test_examples.py`` runs
@@ -15,13 +20,11 @@ it as a separate pytest session in a fresh directory, as a user would.)
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
-import pytest_asyncio
 
-import feldera_events
 from feldera_events import DeploymentFailedError, EventsClient, PipelineEvent, Poller, PollPolicy
 from feldera_events.testing import FakeFeldera, Fault
 
@@ -47,50 +50,43 @@ async def deploy(
 # -- its tests ------------------------------------------------------------------------
 
 FAST = PollPolicy(initial=0.02, maximum=0.1, jitter=0.0)
+pytestmark = pytest.mark.asyncio
 
 
-@pytest.fixture(autouse=True)
-def _no_retry_waits() -> None:
-    # Retries still happen, without sleeping between attempts.
-    feldera_events.set_testing(True)
+@pytest.fixture
+def feldera_fake_options() -> dict[str, Any]:
+    # speed=50 for every test here: the 2 s of simulated provisioning take 40 ms.
+    return {"speed": 50}
 
 
-@pytest_asyncio.fixture
-async def fake() -> AsyncIterator[FakeFeldera]:
-    # speed=50: the 2 s of simulated provisioning take 40 ms.
-    async with FakeFeldera(speed=50) as server:
-        server.create_pipeline("orders")
-        yield server
-
-
-@pytest.mark.asyncio
-async def test_deploy_returns_the_provisioned_event(fake: FakeFeldera) -> None:
-    event = await deploy("orders", url=fake.url, timeout=30, poll=FAST)
+async def test_deploy_returns_the_provisioned_event(feldera_fake: FakeFeldera) -> None:
+    feldera_fake.create_pipeline("orders")
+    event = await deploy("orders", url=feldera_fake.url, timeout=30, poll=FAST)
     assert event.is_provisioned
-    assert fake.status("orders")["deployment_resources_status"] == "Provisioned"
+    assert feldera_fake.status("orders")["deployment_resources_status"] == "Provisioned"
 
 
-@pytest.mark.asyncio
-async def test_deploy_reports_the_servers_error(fake: FakeFeldera) -> None:
-    fake.fail_next_start("orders", "provision_check", message="no such storage class 'fast'")
+async def test_deploy_reports_the_servers_error(feldera_fake: FakeFeldera) -> None:
+    feldera_fake.create_pipeline("orders")
+    feldera_fake.fail_next_start("orders", "provision_check", message="no such storage class")
     with pytest.raises(DeploymentFailedError) as info:
-        await deploy("orders", url=fake.url, timeout=30, poll=FAST)
+        await deploy("orders", url=feldera_fake.url, timeout=30, poll=FAST)
     assert info.value.error_code == "RunnerProvisionCheckFailed"
     assert "no such storage class" in info.value.message
 
 
-@pytest.mark.asyncio
-async def test_deploy_rides_out_a_busy_manager(fake: FakeFeldera) -> None:
+async def test_deploy_rides_out_a_busy_manager(feldera_fake: FakeFeldera) -> None:
+    feldera_fake.create_pipeline("orders")
     # The next two event reads answer 503 LockTookTooLong (with Retry-After: 5).
-    busy = fake.inject(Fault.lock_took_too_long(), times=2)
-    event = await deploy("orders", url=fake.url, timeout=30, poll=FAST)
+    busy = feldera_fake.inject(Fault.lock_took_too_long(), times=2)
+    event = await deploy("orders", url=feldera_fake.url, timeout=30, poll=FAST)
     assert event.is_provisioned
     assert busy.hits == 2
 
 
-@pytest.mark.asyncio
-async def test_deploy_times_out(fake: FakeFeldera) -> None:
-    fake.create_pipeline("slow", provisioning_timeout=10_000)
-    fake.fail_next_start("slow", "provisioning_timeout")  # stays in Provisioning
+@pytest.mark.feldera_fake(speed=20, provisioning_timeout=10_000)
+async def test_deploy_times_out(feldera_fake: FakeFeldera) -> None:
+    feldera_fake.create_pipeline("slow")
+    feldera_fake.fail_next_start("slow", "provisioning_timeout")  # stays in Provisioning
     with pytest.raises(TimeoutError):
-        await deploy("slow", url=fake.url, timeout=0.5, poll=FAST)
+        await deploy("slow", url=feldera_fake.url, timeout=0.5, poll=FAST)

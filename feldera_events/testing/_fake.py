@@ -1,75 +1,36 @@
-"""``FakeFeldera``: the simulated pipeline manager (lifecycle engine and control API)."""
+"""Owns ``FakeFeldera``, the public facade: server lifecycle, control methods, waits.
+
+A thin layer: the lifecycle engine (``_engine``/``_automaton``), the cluster monitor
+(``_monitor``), the traffic layer (``_traffic``) and the HTTP application (``_http``)
+do the work; this module wires them to an asyncio loop and a TCP site.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import random
-import time
-import uuid
-from collections import deque
 from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, Literal, Self
 
 from aiohttp import web
 
-from feldera_events.testing._faults import Fault, FaultHandle, FaultRule, normalize_operations
+from feldera_events.testing._automaton import CompileError, StartFailure
+from feldera_events.testing._engine import Engine
+from feldera_events.testing._faults import Fault, FaultHandle
+from feldera_events.testing._http import build_app
 from feldera_events.testing._model import (
     Clock,
-    FakeAPIError,
     RequestRecord,
     Timings,
     UUIDv7Factory,
-    format_timestamp,
 )
-from feldera_events.testing._state import (
-    CLUSTER_SERVICES,
-    CLUSTER_STATUS_KEYS,
-    EVENT_STATUS_KEYS,
-    PROGRAM_COMPILING,
-    PROGRAM_FAILED,
-    SINCE_OF,
-    ClusterState,
-    Event,
-    Pipeline,
-)
+from feldera_events.testing._monitor import ClusterMonitor, MonitorStatus
+from feldera_events.testing._traffic import ResponseObserver, Traffic
+from feldera_events.testing._waiting import ChangeSignal, LoopScheduler, wait_until
 
 __all__ = ["FakeFeldera"]
-
-StartFailure = Literal["provisioning_timeout", "worker_panic", "provision_check"]
-CompileError = Literal["sql", "rust", "system"]
-MonitorStatus = Literal["InitialUnhealthy", "Unhealthy", "Healthy"]
-
-_COMPILE_STEPS = ["CompilingSql", "SqlCompiled", "CompilingRust", "Success"]
-
-#: Write this in ``program_code`` to make a REST-created pipeline fail to compile.
-SQL_ERROR_MARKER = "-- fake: sql_error"
-RUST_ERROR_MARKER = "-- fake: rust_error"
-
-
-def unknown_pipeline(name: str) -> FakeAPIError:
-    return FakeAPIError(
-        404, "UnknownPipelineName", f"Unknown pipeline name '{name}'", {"pipeline_name": name}
-    )
-
-
-def _illegal_action(p: Pipeline, new_desired: str, hint: str) -> FakeAPIError:
-    status = p.s["deployment_resources_status"]
-    desired = p.s["deployment_resources_desired_status"]
-    return FakeAPIError(
-        400,
-        "IllegalPipelineAction",
-        f"Deployment resources status (current: '{status}', desired: '{desired}') cannot have "
-        f"desired changed to '{new_desired}'. {hint}",
-        {
-            "status": status,
-            "current_desired_status": desired,
-            "new_desired_status": new_desired,
-            "hint": hint,
-        },
-    )
 
 
 class FakeFeldera:
@@ -96,6 +57,34 @@ class FakeFeldera:
     :param cluster_events: serve the cluster monitor routes (``False`` acts like a
         manager older than v0.292: plain 404).
     :param cluster_retention: cluster events kept (real: 1000).
+
+    **Fidelity.**  Driven by the official SDK through the steps of upstream's
+    ``test_pipeline_events.py``, it records upstream's 34 events exactly (our
+    ``tests/testing/test_official_sdk.py``).  What still differs from a real manager,
+    with its upstream source or why it is inferred (README "Fidelity" says the same):
+
+    - Timing: each step takes a fixed ``Timings`` duration, not the runner's 2.5 s / 1 s
+      polls; no details-only events (10 s rule), no 20 s ``Initializing`` grace; duplicate
+      heartbeats and ``Unavailable`` blips only when switched on (source:
+      ``runner/pipeline_automata.rs``).
+    - ``/stop?force=false`` always records the half-state (runtime Running, desired
+      Suspended); a real runner records it only if a probe falls inside the checkpoint
+      (inferred).  Pause and resume never record one; a real runner would if a probe
+      landed mid-change (inferred: upstream's events test asserts none).
+    - Compilation is scripted: ``SqlError`` for text without ``CREATE`` or with the
+      ``-- fake: sql_error`` marker, ``RustError`` for ``-- fake: rust_error``, else
+      success; ``program_error`` bodies are fixed samples.  The message and details of
+      ``CannotStartWithCompilationError`` are ours (code and status: upstream's test).
+    - No pipeline process: a worker panic comes from ``panic()`` or ``fail_next_start``,
+      not from input; ``bootstrap_policy`` is validated, never acted on (no
+      ``AwaitingApproval`` unless ``set_runtime_status`` says so); status details are
+      ``null`` or a bare ``{"reason": ...}`` (no checkpoints, no connector stats).
+    - A provision-check failure writes no storage ``InUse`` event first (inferred).
+    - Auth is API keys only (no JWT, no roles: no 403 unless injected); tenants are a
+      flat allow-list answering 404 ``UnknownTenant`` (inferred, untested upstream).
+    - Only the routes an events client or the SDK's lifecycle calls exist (no stats,
+      logs, ingress, approve...: plain 404); renaming through ``PATCH`` answers 501.
+      Error messages other than the events endpoints' are close, not verbatim.
     """
 
     def __init__(
@@ -123,38 +112,103 @@ class FakeFeldera:
         self.host = host
         self.port = port
         self.speed = speed
-        self.api_keys: frozenset[str] | None = None if api_keys is None else frozenset(api_keys)
-        self.tenants: frozenset[str] | None = None if tenants is None else frozenset(tenants)
         self.retention = retention
         self.cleanup_interval = cleanup_interval
-        self.provisioning_timeout = provisioning_timeout
-        self.timings = timings or Timings()
-        self.unavailable_blips = unavailable_blips
-        self.heartbeats = heartbeats
         self.cluster_events_enabled = cluster_events
         self.cluster_retention = cluster_retention
         self.version = version
-        self._rng = random.Random(seed)
-        self._fault_rng = random.Random(seed + 1)
-        self._ids = UUIDv7Factory(self._rng)
-        self._clock = Clock()
-        self._pipelines: dict[str, Pipeline] = {}
-        self._cluster = ClusterState(self._clock.now())
-        self._fault_rules: list[FaultRule] = []
-        self._requests: deque[RequestRecord] = deque(maxlen=request_log_limit)
-        self._changed = asyncio.Event()
-        self._answering = asyncio.Event()
-        self._answering.set()
-        self._closing = asyncio.Event()
+        self._signal = ChangeSignal()
+        self._scheduler = LoopScheduler()
+        clock = Clock()
+        ids = UUIDv7Factory(random.Random(seed))
+        self._engine = Engine(
+            scheduler=self._scheduler,
+            now=clock.now,
+            ids=ids,
+            on_change=self._signal.notify,
+            speed=speed,
+            timings=timings,
+            provisioning_timeout=provisioning_timeout,
+            version=version,
+            unavailable_blips=unavailable_blips,
+            heartbeats=heartbeats,
+        )
+        self._monitor = ClusterMonitor(
+            scheduler=self._scheduler, now=clock.now, ids=ids, on_change=self._signal.notify
+        )
+        self._traffic = Traffic(
+            api_keys=api_keys,
+            tenants=tenants,
+            seed=seed,
+            request_log_limit=request_log_limit,
+            on_change=self._signal.notify,
+        )
         self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
         self._cleaner: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._url: str | None = None
-        self._in_flight = 0
-        #: Test hook: called as ``observer(operation_id, status, content_type, body)`` for
-        #: every complete response (not for resets); used to validate against the spec.
-        self.response_observer: Callable[[str | None, int, str, bytes], None] | None = None
+
+    # ================================================================== settings
+    @property
+    def timings(self) -> Timings:
+        """Default phase durations of new pipelines."""
+        return self._engine.timings
+
+    @timings.setter
+    def timings(self, value: Timings) -> None:
+        self._engine.timings = value
+
+    @property
+    def provisioning_timeout(self) -> float:
+        """Default provisioning timeout of new pipelines (seconds at ``speed=1``)."""
+        return self._engine.provisioning_timeout
+
+    @provisioning_timeout.setter
+    def provisioning_timeout(self, value: float) -> None:
+        self._engine.provisioning_timeout = value
+
+    @property
+    def unavailable_blips(self) -> bool:
+        return self._engine.automaton.unavailable_blips
+
+    @unavailable_blips.setter
+    def unavailable_blips(self, value: bool) -> None:
+        self._engine.automaton.unavailable_blips = value
+
+    @property
+    def heartbeats(self) -> bool:
+        return self._engine.automaton.heartbeats
+
+    @heartbeats.setter
+    def heartbeats(self, value: bool) -> None:
+        self._engine.automaton.heartbeats = value
+
+    @property
+    def api_keys(self) -> frozenset[str] | None:
+        """Accepted API keys (``None``: no auth)."""
+        return self._traffic.api_keys
+
+    @api_keys.setter
+    def api_keys(self, value: Iterable[str] | None) -> None:
+        self._traffic.api_keys = None if value is None else frozenset(value)
+
+    @property
+    def tenants(self) -> frozenset[str] | None:
+        """Accepted ``Feldera-Tenant`` values (``None``: no check)."""
+        return self._traffic.tenants
+
+    @tenants.setter
+    def tenants(self, value: Iterable[str] | None) -> None:
+        self._traffic.tenants = None if value is None else frozenset(value)
+
+    @property
+    def response_observer(self) -> ResponseObserver | None:
+        """Test hook: called as ``observer(operation_id, status, content_type, body)`` for
+        every complete response (not for resets); used to validate against the spec."""
+        return self._traffic.response_observer
+
+    @response_observer.setter
+    def response_observer(self, value: ResponseObserver | None) -> None:
+        self._traffic.response_observer = value
 
     # ================================================================== server lifecycle
     @property
@@ -166,38 +220,38 @@ class FakeFeldera:
 
     async def start_server(self) -> None:
         """Bind and serve; writes the first cluster event and starts the cleaner."""
-        from feldera_events.testing._http import build_app
-
         if self._runner is not None:
             raise RuntimeError("FakeFeldera already started")
-        self._loop = asyncio.get_running_loop()
-        app = build_app(self)
+        self._scheduler.loop = asyncio.get_running_loop()
+        app = build_app(
+            self._engine,
+            self._monitor,
+            self._traffic,
+            cluster_events=self.cluster_events_enabled,
+            version=self.version,
+        )
         runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
         await site.start()
-        self._runner, self._site = runner, site
-        server = site._server
-        assert server is not None
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else self.port
+        self._runner = runner
+        for address in runner.addresses:
+            self.port = address[1]
+            break
         self._url = f"http://{self.host}:{self.port}"
         self._cleaner = asyncio.create_task(self._cleaner_loop())
-        self._cluster_startup()
+        self._monitor.begin(max(0.0, self.timings.cluster_startup / self.speed))
 
     async def close(self) -> None:
         """Stop serving, abort hanging requests, cancel timers and the cleaner."""
-        self._closing.set()
-        self._answering.set()
+        self._traffic.close()
         if self._cleaner is not None:
             self._cleaner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._cleaner
             self._cleaner = None
-        for p in self._pipelines.values():
-            p.cancel_timers()
-        if self._cluster.startup_timer is not None:
-            self._cluster.startup_timer.cancel()
+        self._engine.cancel_timers()
+        self._monitor.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -215,367 +269,7 @@ class FakeFeldera:
     ) -> None:
         await self.close()
 
-    # ================================================================== internals
-    def _delay(self, seconds: float) -> float:
-        return max(0.0, seconds / self.speed)
-
-    def _later(self, seconds: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
-        loop = self._loop or asyncio.get_running_loop()
-        self._loop = loop
-        return loop.call_later(self._delay(seconds), callback)
-
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
-
-    def _get(self, name: str) -> Pipeline:
-        p = self._pipelines.get(name)
-        if p is None:
-            raise unknown_pipeline(name)
-        return p
-
-    def _update(self, p: Pipeline, ts: dt.datetime, **fields: Any) -> None:
-        before = (p.combined_status(), p.combined_desired_status())
-        for key, value in fields.items():
-            if key in SINCE_OF and p.s[key] != value:
-                p.since[SINCE_OF[key]] = ts if value is not None else None
-            p.s[key] = value
-        if p.combined_status() != before[0]:
-            p.since["deployment_status_since"] = ts
-        if p.combined_desired_status() != before[1]:
-            p.since["deployment_desired_status_since"] = ts
-
-    def _record(self, p: Pipeline, ts: dt.datetime | None = None) -> None:
-        """Write one event: a snapshot of the pipeline's status fields."""
-        if not p.record_events:
-            self._notify()
-            return
-        ts = ts or self._clock.now()
-        data: dict[str, Any] = {
-            "event_id": str(self._ids.new(int(ts.timestamp() * 1000))),
-            "recorded_at": format_timestamp(ts),
-        }
-        data.update(p.snapshot())
-        p.events.append(Event(data, EVENT_STATUS_KEYS))
-        self._notify()
-
-    def _write(self, p: Pipeline, ts: dt.datetime | None = None, **fields: Any) -> None:
-        ts = ts or self._clock.now()
-        self._update(p, ts, **fields)
-        self._record(p, ts)
-
-    def _schedule(self, p: Pipeline, seconds: float, step: Callable[[Pipeline], None]) -> None:
-        if p.timer is not None:
-            p.timer.cancel()
-
-        def fire() -> None:
-            p.timer = None
-            if self._pipelines.get(p.name) is p:
-                step(p)
-
-        p.timer = self._later(seconds, fire)
-
-    # ---------------------------------------------------------------- compile
-    def _begin_compile(self, p: Pipeline, error: CompileError | None) -> None:
-        if p.compile_timer is not None:
-            p.compile_timer.cancel()
-        plan = list(_COMPILE_STEPS)
-        if error == "sql":
-            plan = ["CompilingSql", "SqlError"]
-        elif error == "rust":
-            plan = ["CompilingSql", "SqlCompiled", "CompilingRust", "RustError"]
-        elif error == "system":
-            plan = ["CompilingSql", "SqlCompiled", "CompilingRust", "SystemError"]
-        p.compile_plan = plan
-        self._schedule_compile(p)
-
-    def _schedule_compile(self, p: Pipeline) -> None:
-        def fire() -> None:
-            p.compile_timer = None
-            if self._pipelines.get(p.name) is p and p.compile_plan:
-                self._compile_step(p)
-
-        p.compile_timer = self._later(p.timings.compile_step, fire)
-
-    def _compile_step(self, p: Pipeline) -> None:
-        status = p.compile_plan.pop(0)
-        if status == "SqlError":
-            p.program_error = {
-                "sql_compilation": {
-                    "exit_code": 1,
-                    "messages": [
-                        {
-                            "start_line_number": 1,
-                            "start_column": 1,
-                            "end_line_number": 1,
-                            "end_column": 6,
-                            "warning": False,
-                            "error_type": "Error parsing SQL",
-                            "message": "Encountered an unexpected token",
-                            "snippet": "    1|SELEKT 1\n      ^^^^^^\n",
-                        }
-                    ],
-                },
-                "rust_compilation": None,
-                "system_error": None,
-            }
-        elif status == "RustError":
-            p.program_error = {
-                "sql_compilation": {"exit_code": 0, "messages": []},
-                "rust_compilation": {
-                    "exit_code": 101,
-                    "stdout": "",
-                    "stderr": "error[E0308]: mismatched types (simulated)",
-                },
-                "system_error": None,
-            }
-        elif status == "SystemError":
-            p.program_error = {
-                "sql_compilation": {"exit_code": 0, "messages": []},
-                "rust_compilation": None,
-                "system_error": "Compiler server crashed (simulated)",
-            }
-        elif status == "Success":
-            p.program_error = {
-                "sql_compilation": {"exit_code": 0, "messages": []},
-                "rust_compilation": {"exit_code": 0, "stdout": "", "stderr": ""},
-                "system_error": None,
-            }
-        self._write(p, program_status=status)
-        if p.compile_plan:
-            self._schedule_compile(p)
-        else:
-            self._reconcile(p)
-
-    # ---------------------------------------------------------------- runner automaton
-    def _reconcile(self, p: Pipeline) -> None:
-        """Decide the pipeline's next automatic step, as the runner would."""
-        rs = p.s["deployment_resources_status"]
-        desired = p.s["deployment_resources_desired_status"]
-        t = p.timings
-        if rs == "Stopped":
-            if desired != "Provisioned":
-                return
-            program = p.s["program_status"]
-            if program in PROGRAM_COMPILING:
-                return  # the runner waits; the last compile step reconciles again
-            if program in PROGRAM_FAILED:
-                self._schedule(p, t.runner_reaction, self._fail_compilation)
-            elif p.start_failures and p.start_failures[0] == "provision_check":
-                p.start_failures.popleft()
-                self._schedule(p, t.runner_reaction, self._fail_provision_check)
-            else:
-                self._schedule(p, t.runner_reaction, self._to_provisioning)
-        elif rs == "Provisioning":
-            if desired == "Stopped":
-                self._schedule(p, t.runner_reaction, self._to_stopping)
-            elif p.pending_failure == "provisioning_timeout":
-                self._schedule(p, p.provisioning_timeout, self._fail_provisioning_timeout)
-            else:
-                self._schedule(p, t.provisioning, self._to_provisioned)
-        elif rs == "Provisioned":
-            runtime = p.s["deployment_runtime_status"]
-            runtime_desired = p.s["deployment_runtime_desired_status"]
-            if desired == "Stopped":
-                self._schedule(p, t.runner_reaction, self._to_stopping)
-            elif runtime == "Suspended":
-                self._schedule(p, t.runner_reaction, self._suspended_to_stopping)
-            elif runtime_desired == "Suspended":
-                self._schedule(p, t.suspending, self._to_suspended)
-            elif runtime == "Initializing":
-                if p.pending_failure == "worker_panic":
-                    self._schedule(p, t.initializing, lambda q: self._fail_runtime(q, None))
-                else:
-                    self._schedule(p, t.initializing, self._runtime_follows)
-            elif runtime != runtime_desired and runtime != "Unavailable":
-                self._schedule(p, t.runtime_change, self._runtime_follows)
-            else:
-                self._start_realism(p)
-        elif rs == "Stopping":
-            self._schedule(p, t.stopping, self._to_stopped)
-
-    def _stop_realism(self, p: Pipeline) -> None:
-        for attr in ("blip_timer", "heartbeat_timer"):
-            handle = getattr(p, attr)
-            if handle is not None:
-                handle.cancel()
-                setattr(p, attr, None)
-
-    def _start_realism(self, p: Pipeline) -> None:
-        t = p.timings
-        if self.unavailable_blips and p.blip_timer is None:
-
-            def blip() -> None:
-                p.blip_timer = None
-                if (
-                    self._pipelines.get(p.name) is p
-                    and p.s["deployment_resources_status"] == "Provisioned"
-                    and p.s["deployment_runtime_status"] == p.s["deployment_runtime_desired_status"]
-                ):
-                    self._write(
-                        p,
-                        deployment_runtime_status="Unavailable",
-                        deployment_runtime_status_details={
-                            "reason": "Unable to reach pipeline: status probe timed out"
-                        },
-                    )
-                    self._schedule(p, t.blip_duration, self._runtime_follows)
-
-            p.blip_timer = self._later(t.blip_interval, blip)
-        if self.heartbeats and p.heartbeat_timer is None:
-
-            def beat() -> None:
-                p.heartbeat_timer = None
-                if (
-                    self._pipelines.get(p.name) is p
-                    and p.s["deployment_resources_status"] == "Provisioned"
-                ):
-                    self._record(p)
-                    self._start_realism(p)
-
-            p.heartbeat_timer = self._later(t.heartbeat, beat)
-
-    def _to_provisioning(self, p: Pipeline) -> None:
-        if p.start_failures:
-            p.pending_failure = p.start_failures.popleft()
-        else:
-            p.pending_failure = None
-        self._write(
-            p,
-            deployment_resources_status="Provisioning",
-            deployment_resources_status_details=None,
-            deployment_error=None,
-            deployment_id=str(uuid.uuid4()),
-            storage_status="InUse",
-        )
-        self._reconcile(p)
-
-    def _to_provisioned(self, p: Pipeline) -> None:
-        self._write(
-            p,
-            deployment_resources_status="Provisioned",
-            deployment_resources_status_details=None,
-            deployment_runtime_status="Initializing",
-            deployment_runtime_status_details={"reason": "Pipeline is initializing"},
-            deployment_runtime_desired_status=p.s["deployment_initial"] or "Running",
-        )
-        self._reconcile(p)
-
-    def _runtime_follows(self, p: Pipeline) -> None:
-        self._write(
-            p,
-            deployment_runtime_status=p.s["deployment_runtime_desired_status"],
-            deployment_runtime_status_details=None,
-        )
-        self._reconcile(p)
-
-    def _to_suspended(self, p: Pipeline) -> None:
-        self._write(
-            p, deployment_runtime_status="Suspended", deployment_runtime_status_details=None
-        )
-        self._reconcile(p)
-
-    def _system_stop(self, p: Pipeline, error: dict[str, Any] | None) -> None:
-        """The runner sets desired Stopped and moves on, in one transaction: two events
-        with the same ``recorded_at`` (the first without the error)."""
-        self._stop_realism(p)
-        ts = self._clock.now()
-        self._write(p, ts, deployment_resources_desired_status="Stopped")
-        if p.s["deployment_resources_status"] == "Stopped":
-            self._write(p, ts, deployment_error=error)
-            return
-        self._write(
-            p,
-            ts,
-            deployment_resources_status="Stopping",
-            deployment_resources_status_details=None,
-            deployment_runtime_status=None,
-            deployment_runtime_status_details=None,
-            deployment_runtime_desired_status=None,
-            deployment_error=error,
-        )
-        self._reconcile(p)
-
-    def _suspended_to_stopping(self, p: Pipeline) -> None:
-        self._system_stop(p, None)
-
-    def _to_stopping(self, p: Pipeline) -> None:
-        self._stop_realism(p)
-        self._write(
-            p,
-            deployment_resources_status="Stopping",
-            deployment_resources_status_details=None,
-            deployment_runtime_status=None,
-            deployment_runtime_status_details=None,
-            deployment_runtime_desired_status=None,
-        )
-        self._reconcile(p)
-
-    def _to_stopped(self, p: Pipeline) -> None:
-        p.pending_failure = None
-        self._write(
-            p,
-            deployment_resources_status="Stopped",
-            deployment_resources_status_details=None,
-            deployment_id=None,
-        )
-        self._reconcile(p)
-
-    def _fail_compilation(self, p: Pipeline) -> None:
-        program = p.s["program_status"]
-        what = {"SqlError": "SQL", "RustError": "Rust", "SystemError": "System"}[program]
-        self._system_stop(
-            p,
-            {
-                "message": "Not possible to start the pipeline because the program failed "
-                "to compile",
-                "error_code": "StartFailedDueToFailedCompilation",
-                "details": {
-                    "compiler_error": f"{what} error occurred (see `program_error` for more "
-                    "information)"
-                },
-            },
-        )
-
-    def _fail_provision_check(self, p: Pipeline) -> None:
-        message = p.failure_message.pop(
-            "provision_check", "Provision check failed: the requested resources are unavailable"
-        )
-        self._system_stop(
-            p,
-            {
-                "message": message,
-                "error_code": "RunnerProvisionCheckFailed",
-                "details": {"pipeline_id": p.id},
-            },
-        )
-
-    def _fail_provisioning_timeout(self, p: Pipeline) -> None:
-        timeout = p.provisioning_timeout
-        self._system_stop(
-            p,
-            {
-                "message": f"Pipeline {p.id} provisioning timed out (timeout: {timeout:g}s)",
-                "error_code": "PipelineProvisioningTimeout",
-                "details": {"pipeline_id": p.id, "timeout": {"secs": int(timeout), "nanos": 0}},
-            },
-        )
-
-    def _fail_runtime(self, p: Pipeline, message: str | None) -> None:
-        p.pending_failure = None
-        text = message or p.failure_message.pop(
-            "worker_panic", "worker thread 0 panicked at 'simulated panic' (simulated)"
-        )
-        self._system_stop(
-            p,
-            {
-                "message": f"A fatal error occurred in the pipeline runtime: {text}",
-                "error_code": "RuntimeError.WorkerPanic",
-                "details": {"panic_info": [{"worker": 0, "message": text}]},
-            },
-        )
-
-    # ================================================================== control API: pipelines
+    # ================================================================== pipelines
     def create_pipeline(
         self,
         name: str,
@@ -599,37 +293,19 @@ class FakeFeldera:
         event recording: no events until its first status change.
         ``start_failures`` scripts how the next starts fail (``fail_next_start``).
         """
-        if name in self._pipelines:
-            raise FakeAPIError(409, "DuplicateName", "An entity with this name already exists")
-        if not name:
-            raise FakeAPIError(400, "EmptyName", "Name cannot be be empty")
-        compiling = compile or compile_error is not None
-        now = self._clock.now()
-        p = Pipeline(
+        self._engine.create_pipeline(
             name,
-            now=now,
-            timings=timings or self.timings,
+            program_status=program_status,
+            compile=compile,
+            compile_error=compile_error,
+            record_events=record_events,
             program_code=program_code,
             description=description,
             runtime_config=runtime_config,
-            program_status="Pending" if compiling else program_status,
-            platform_version=self.version,
+            timings=timings,
+            provisioning_timeout=provisioning_timeout,
+            start_failures=start_failures,
         )
-        rc_timeout = (runtime_config or {}).get("provisioning_timeout_secs")
-        p.provisioning_timeout = (
-            provisioning_timeout
-            if provisioning_timeout is not None
-            else float(rc_timeout)
-            if rc_timeout is not None
-            else self.provisioning_timeout
-        )
-        p.record_events = record_events
-        p.start_failures.extend(start_failures)
-        self._pipelines[name] = p
-        self._record(p, now)
-        p.record_events = True
-        if compiling:
-            self._begin_compile(p, compile_error)
 
     def update_pipeline(
         self,
@@ -641,30 +317,13 @@ class FakeFeldera:
         compile_error: CompileError | None = None,
     ) -> None:
         """Edit a stopped pipeline (as ``PUT``): one event; a new program recompiles."""
-        p = self._get(name)
-        if not self._fully_stopped(p):
-            raise FakeAPIError(
-                400,
-                "UpdateRestrictedToStopped",
-                "Pipeline can only be updated while stopped. Stop it first by invoking '/stop'.",
-            )
-        p.version += 1
-        if description is not None:
-            p.description = description
-        if runtime_config is not None:
-            p.runtime_config = runtime_config
-        if program_code is not None and program_code != p.program_code:
-            p.program_code = program_code
-            p.program_version += 1
-            self._write(p, program_status="Pending")
-            if compile_error is None:
-                if SQL_ERROR_MARKER in program_code:
-                    compile_error = "sql"
-                elif RUST_ERROR_MARKER in program_code:
-                    compile_error = "rust"
-            self._begin_compile(p, compile_error)
-        else:
-            self._record(p)
+        self._engine.update_pipeline(
+            name,
+            program_code=program_code,
+            description=description,
+            runtime_config=runtime_config,
+            compile_error=compile_error,
+        )
 
     def start(
         self,
@@ -674,180 +333,33 @@ class FakeFeldera:
         dismiss_error: bool = True,
     ) -> None:
         """``POST /start``: desired Provisioned (one event), then the runner provisions."""
-        p = self._get(name)
-        runtime_initial = {"running": "Running", "paused": "Paused", "standby": "Standby"}.get(
-            initial
-        )
-        if runtime_initial is None:
-            raise FakeAPIError(
-                400,
-                "InvalidInitialParameter",
-                f"Invalid value for 'initial': '{initial}' (must be 'running', 'paused' or "
-                "'standby')",
-                {"initial": initial},
-            )
-        rs = p.s["deployment_resources_status"]
-        desired = p.s["deployment_resources_desired_status"]
-        if desired == "Provisioned":
-            if p.s["deployment_runtime_desired_status"] == "Suspended":
-                raise _illegal_action(
-                    p,
-                    "Provisioned",
-                    "Cannot restart the pipeline while it is suspending. Wait for it to stop "
-                    "before starting a new instance of the pipeline.",
-                )
-            return  # already (being) started
-        if rs != "Stopped":
-            raise _illegal_action(
-                p,
-                "Provisioned",
-                "Cannot restart the pipeline while it is stopping. Wait for it to stop before "
-                "starting a new instance of the pipeline.",
-            )
-        if p.s["storage_status"] == "Clearing":
-            raise _illegal_action(
-                p,
-                "Provisioned",
-                "Cannot start the pipeline while its storage is being cleared.",
-            )
-        changes: dict[str, Any] = {
-            "deployment_resources_desired_status": "Provisioned",
-            "deployment_initial": runtime_initial,
-        }
-        if p.s["deployment_error"] is not None:
-            if not dismiss_error:
-                raise FakeAPIError(
-                    400,
-                    "CannotStartWithUndismissedError",
-                    "Cannot start a pipeline which has a deployment error that has not been "
-                    "dismissed. Dismiss it first by invoking '/dismiss_error', or start with "
-                    "'?dismiss_error=true'.",
-                    {"deployment_error": p.s["deployment_error"]},
-                )
-            changes["deployment_error"] = None
-        self._write(p, **changes)
-        self._reconcile(p)
+        self._engine.start(name, initial, dismiss_error=dismiss_error)
 
     def stop(self, name: str, force: bool = True) -> None:
         """``POST /stop``: ``force=True`` (this method's default) deprovisions right away;
         ``force=False`` (the REST default) suspends first: runtime Suspended, then Stopping."""
-        p = self._get(name)
-        rs = p.s["deployment_resources_status"]
-        desired = p.s["deployment_resources_desired_status"]
-        if desired == "Stopped":
-            return  # already stopped or stopping
-        if force or rs != "Provisioned":
-            self._write(p, deployment_resources_desired_status="Stopped")
-            self._reconcile(p)
-            return
-        if p.s["deployment_runtime_desired_status"] == "Suspended":
-            return
-        self._write(p, deployment_runtime_desired_status="Suspended")
-        self._reconcile(p)
-
-    def _runtime_action(self, name: str, target: str, code: str, verb: str) -> None:
-        p = self._get(name)
-        if (
-            p.s["deployment_resources_status"] != "Provisioned"
-            or p.s["deployment_resources_desired_status"] != "Provisioned"
-        ):
-            raise FakeAPIError(
-                400,
-                code,
-                f"You can only call /{verb} when the pipeline is not Stopped, Provisioning or "
-                "Stopping.",
-            )
-        if p.s["deployment_runtime_desired_status"] == "Suspended":
-            raise FakeAPIError(
-                400,
-                code,
-                f"Cannot /{verb} a pipeline that is suspending.",
-            )
-        if p.s["deployment_runtime_desired_status"] == target:
-            return
-        self._write(p, deployment_runtime_desired_status=target)
-        self._reconcile(p)
+        self._engine.stop(name, force=force)
 
     def pause(self, name: str) -> None:
         """``POST /pause``: runtime desired Paused (event), then the runtime follows (event)."""
-        self._runtime_action(name, "Paused", "PauseWhileNotProvisioned", "pause")
+        self._engine.pause(name)
 
     def resume(self, name: str) -> None:
         """``POST /resume``: runtime desired Running (event), then the runtime follows (event)."""
-        self._runtime_action(name, "Running", "ResumeWhileNotProvisioned", "resume")
+        self._engine.resume(name)
 
     def clear(self, name: str) -> None:
         """``POST /clear``: storage InUse -> Clearing -> Cleared (only while stopped)."""
-        p = self._get(name)
-        storage = p.s["storage_status"]
-        if storage == "Clearing":
-            return
-        if storage == "Cleared":
-            raise FakeAPIError(
-                400,
-                "InvalidStorageStatusTransition",
-                "Cannot transition from storage status 'cleared' to 'clearing'",
-                {"current_status": "Cleared", "new_status": "Clearing"},
-            )
-        rs = p.s["deployment_resources_status"]
-        if rs != "Stopped":
-            raise FakeAPIError(
-                400,
-                "StorageStatusImmutableUnlessStopped",
-                f"Cannot transition storage status from '{storage}' to 'Clearing' with "
-                f"resources status '{rs}'. Storage status cannot be changed unless the "
-                "pipeline is stopped.",
-                {"resources_status": rs, "current_status": storage, "new_status": "Clearing"},
-            )
-        self._write(p, storage_status="Clearing", storage_status_details=None)
-
-        def cleared(q: Pipeline) -> None:
-            self._write(q, storage_status="Cleared", storage_status_details=None)
-
-        self._schedule(p, p.timings.clearing, cleared)
+        self._engine.clear(name)
 
     def dismiss_error(self, name: str) -> None:
         """``POST /dismiss_error``: clears ``deployment_error`` (one event) when fully
         stopped; a no-op without an error."""
-        p = self._get(name)
-        if p.s["deployment_error"] is None:
-            return
-        if not self._fully_stopped(p):
-            raise FakeAPIError(
-                400,
-                "DismissErrorRestrictedToFullyStopped",
-                "Cannot dismiss the deployment error of a pipeline which is not fully stopped "
-                "(both current and desired status must be Stopped).",
-            )
-        self._write(p, deployment_error=None)
+        self._engine.dismiss_error(name)
 
     def delete_pipeline(self, name: str) -> None:
         """``DELETE``: only when fully stopped with storage cleared; drops its events."""
-        p = self._get(name)
-        if not self._fully_stopped(p):
-            raise FakeAPIError(
-                400,
-                "DeleteRestrictedToFullyStopped",
-                "Cannot delete a pipeline which is not fully stopped. Stop the pipeline first "
-                "fully by invoking the '/stop' endpoint.",
-            )
-        if p.s["storage_status"] != "Cleared":
-            raise FakeAPIError(
-                400,
-                "DeleteRestrictedToClearedStorage",
-                "Cannot delete pipeline unless its storage is cleared. Clear storage first "
-                "using `/clear`.",
-            )
-        p.cancel_timers()
-        del self._pipelines[name]
-        self._notify()
-
-    @staticmethod
-    def _fully_stopped(p: Pipeline) -> bool:
-        return bool(
-            p.s["deployment_resources_status"] == "Stopped"
-            and p.s["deployment_resources_desired_status"] == "Stopped"
-        )
+        self._engine.delete_pipeline(name)
 
     # ---------------------------------------------------------------- failures
     def fail_next_start(
@@ -861,71 +373,49 @@ class FakeFeldera:
           Stopping with ``PipelineProvisioningTimeout``, then Stopped (error kept).
         - ``"worker_panic"``: Provisioned/Initializing, then ``RuntimeError.WorkerPanic``.
         """
-        p = self._get(name)
-        p.start_failures.append(kind)
-        if message is not None:
-            p.failure_message[kind] = message
+        self._engine.fail_next_start(name, kind, message=message)
 
     def panic(self, name: str, message: str | None = None) -> None:
         """Make a Provisioned pipeline fail now with ``RuntimeError.WorkerPanic``: two events
         with one ``recorded_at`` (desired Stopped, then Stopping with the error)."""
-        p = self._get(name)
-        if p.s["deployment_resources_status"] != "Provisioned":
-            raise FakeAPIError(
-                400,
-                "IllegalPipelineAction",
-                f"Pipeline '{name}' is not Provisioned; only a running pipeline can panic.",
-            )
-        self._fail_runtime(p, message)
+        self._engine.panic(name, message)
 
     def set_runtime_status(
         self, name: str, runtime_status: str, details: dict[str, Any] | None = None
     ) -> None:
         """Force a runtime status on a Provisioned pipeline (e.g. ``AwaitingApproval``,
         ``Bootstrapping``, ``Unavailable``); one event.  The engine does not move it on."""
-        p = self._get(name)
-        if p.s["deployment_resources_status"] != "Provisioned":
-            raise FakeAPIError(
-                400, "IllegalPipelineAction", f"Pipeline '{name}' is not Provisioned."
-            )
-        if p.timer is not None:
-            p.timer.cancel()
-            p.timer = None
-        self._write(
-            p, deployment_runtime_status=runtime_status, deployment_runtime_status_details=details
-        )
+        self._engine.set_runtime_status(name, runtime_status, details)
 
     def heartbeat(self, name: str) -> None:
         """Write a duplicate event (same status fields), as the runner does every 600 s."""
-        self._record(self._get(name))
+        self._engine.heartbeat(name)
 
     # ---------------------------------------------------------------- inspection
     def pipelines(self) -> list[str]:
         """Names of the existing pipelines."""
-        return list(self._pipelines)
+        return [p.name for p in self._engine.all()]
 
     def events(self, name: str) -> list[dict[str, Any]]:
         """Retained events, newest first, as wire JSON with ``selector=all``."""
-        return self._get(name).events.newest_first()
+        return self._engine.get(name).events.newest_first()
 
     def latest_event(self, name: str) -> dict[str, Any] | None:
         """The newest event (``selector=all``) or ``None``."""
-        event = self._get(name).events.latest()
+        event = self._engine.get(name).events.latest()
         return None if event is None else dict(event.data)
 
     def status(self, name: str) -> dict[str, Any]:
         """Current status fields (event field names, plus ``deployment_status``,
         ``deployment_desired_status``, ``deployment_initial``, ``deployment_id``)."""
-        return self._get(name).status_view()
+        return self._engine.get(name).status_view()
 
     def run_cleanup(self) -> int:
         """Run the retention cleaner now; returns how many events it deleted."""
-        removed = 0
-        for p in self._pipelines.values():
-            removed += p.events.trim(self.retention)
-        removed += self._cluster.events.trim(max(1, self.cluster_retention))
+        removed = self._engine.trim_events(self.retention)
+        removed += self._monitor.events.trim(max(1, self.cluster_retention))
         if removed:
-            self._notify()
+            self._signal.notify()
         return removed
 
     async def _cleaner_loop(self) -> None:
@@ -939,17 +429,7 @@ class FakeFeldera:
     ) -> Any:
         """Wait until ``predicate()`` returns something truthy (re-checked after every
         state change); return it.  Raises ``TimeoutError``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            changed = self._changed
-            result = predicate()
-            if result:
-                return result
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), remaining)
+        return await wait_until(self._signal, predicate, timeout=timeout, what=what)
 
     async def wait_for_status(
         self, name: str, *, timeout: float = 5.0, **fields: Any
@@ -958,7 +438,7 @@ class FakeFeldera:
         ``await fake.wait_for_status("p", deployment_resources_status="Provisioned")``."""
 
         def check() -> dict[str, Any] | None:
-            p = self._pipelines.get(name)
+            p = self._engine.find(name)
             if p is None:
                 return None
             view = p.status_view()
@@ -981,7 +461,7 @@ class FakeFeldera:
         given fields; return the newest such event."""
 
         def check() -> dict[str, Any] | None:
-            p = self._pipelines.get(name)
+            p = self._engine.find(name)
             if p is None:
                 return None
             for event in reversed(p.events.items):
@@ -1003,7 +483,7 @@ class FakeFeldera:
         """Wait until at least ``count`` logged requests match the given record fields."""
 
         def check() -> tuple[list[RequestRecord]] | None:
-            hits = [r for r in self._requests if all(getattr(r, k) == v for k, v in fields.items())]
+            hits = self._traffic.matching_requests(**fields)
             return (hits,) if len(hits) >= count else None
 
         result: tuple[list[RequestRecord]] = await self.wait_for(
@@ -1014,32 +494,13 @@ class FakeFeldera:
     @property
     def in_flight(self) -> int:
         """Requests received and not yet answered (e.g. held by ``stop_answering``)."""
-        return self._in_flight
+        return self._traffic.in_flight
 
     def _peek(self, name: str) -> str:
-        p = self._pipelines.get(name)
+        p = self._engine.find(name)
         return "missing" if p is None else str(p.status_view())
 
     # ================================================================== cluster
-    def _cluster_write(self) -> None:
-        ts = self._clock.now()
-        data: dict[str, Any] = {
-            "id": str(self._ids.new(int(ts.timestamp() * 1000))),
-            "recorded_at": format_timestamp(ts),
-        }
-        data.update(self._cluster.snapshot())
-        self._cluster.events.append(Event(data, CLUSTER_STATUS_KEYS))
-        self._notify()
-
-    def _cluster_startup(self) -> None:
-        self._cluster_write()
-
-        def healthy() -> None:
-            self._cluster.startup_timer = None
-            self.set_cluster_health(api="Healthy", compiler="Healthy", runner="Healthy")
-
-        self._cluster.startup_timer = self._later(self.timings.cluster_startup, healthy)
-
     def set_cluster_health(
         self,
         *,
@@ -1049,24 +510,7 @@ class FakeFeldera:
         message: str | None = None,
     ) -> None:
         """Set service health; writes one cluster event if anything changed."""
-        now = self._clock.now()
-        changed = False
-        for service, value in (("api", api), ("compiler", compiler), ("runner", runner)):
-            if value is None or self._cluster.status[service] == value:
-                continue
-            was_healthy = self._cluster.healthy(service)
-            self._cluster.status[service] = value
-            self._cluster.messages[service] = message or (
-                "Service is healthy" if value == "Healthy" else "Service is unhealthy"
-            )
-            if was_healthy != self._cluster.healthy(service):
-                self._cluster.unchanged_since[service] = now
-            changed = True
-        if self._cluster.startup_timer is not None and changed:
-            self._cluster.startup_timer.cancel()
-            self._cluster.startup_timer = None
-        if changed:
-            self._cluster_write()
+        self._monitor.set_health(api=api, compiler=compiler, runner=runner, message=message)
 
     def degrade_cluster(
         self, service: Literal["api", "compiler", "runner"] = "runner", message: str | None = None
@@ -1083,20 +527,11 @@ class FakeFeldera:
 
     def cluster_events(self) -> list[dict[str, Any]]:
         """Retained cluster events, newest first (``selector=all`` fields)."""
-        return self._cluster.events.newest_first()
+        return self._monitor.events.newest_first()
 
     def cluster_health(self) -> dict[str, Any]:
         """The ``HealthStatus`` body ``/v0/cluster_healthz`` would send now."""
-        checked = format_timestamp(self._clock.now())
-        out: dict[str, Any] = {"all_healthy": self._cluster.all_healthy()}
-        for service in CLUSTER_SERVICES:
-            out[service] = {
-                "healthy": self._cluster.healthy(service),
-                "message": self._cluster.messages[service],
-                "unchanged_since": format_timestamp(self._cluster.unchanged_since[service]),
-                "checked_at": checked,
-            }
-        return out
+        return self._monitor.health_body()
 
     # ================================================================== faults and log
     def inject(
@@ -1119,45 +554,37 @@ class FakeFeldera:
         :param probability: fire on each matching request with this (seeded) probability.
         Rules are tried in injection order; the first that fires wins.
         """
-        rule = FaultRule(
-            fault=fault,
+        return self._traffic.inject(
+            fault,
             pipeline=pipeline,
-            operations=normalize_operations(operations),
+            operations=operations,
             path_contains=path_contains,
-            remaining=times,
+            times=times,
             probability=probability,
         )
-        self._fault_rules.append(rule)
-        return FaultHandle(rule, self._fault_rules)
 
     def clear_faults(self) -> None:
         """Remove every injected fault."""
-        self._fault_rules.clear()
+        self._traffic.clear_faults()
 
     def stop_answering(self) -> None:
         """Keep accepting connections but answer nothing until ``resume_answering``."""
-        self._answering.clear()
+        self._traffic.stop_answering()
 
     def resume_answering(self) -> None:
         """Answer again (held requests proceed)."""
-        self._answering.set()
+        self._traffic.resume_answering()
 
     @property
     def requests(self) -> list[RequestRecord]:
         """The request log, oldest first (bounded by ``request_log_limit``)."""
-        return list(self._requests)
+        return self._traffic.requests
+
+    @property
+    def requests_served(self) -> int:
+        """How many requests were answered (or aborted) so far, beyond the log's limit."""
+        return self._traffic.served
 
     def clear_requests(self) -> None:
         """Empty the request log."""
-        self._requests.clear()
-
-    # hooks for _http
-    def _log_request(self, record: RequestRecord) -> None:
-        self._requests.append(record)
-        self._notify()
-
-    def _pick_fault(self, operation: str | None, pipeline: str | None, path: str) -> Fault | None:
-        for rule in list(self._fault_rules):
-            if rule.matches(operation, pipeline, path) and rule.fire(self._fault_rng):
-                return rule.fault
-        return None
+        self._traffic.clear_requests()

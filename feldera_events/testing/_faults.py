@@ -1,4 +1,4 @@
-"""Fault injection: what can go wrong between a client and the manager."""
+"""Owns fault injection: what can go wrong between a client and the manager, and its budget."""
 
 from __future__ import annotations
 

@@ -1,27 +1,36 @@
-"""The HTTP face of the fake: routing on the raw path, auth, faults, request log."""
+"""Owns the fake's HTTP application: routing on the raw path, auth, fault delivery, and the
+REST handlers, built from the lifecycle engine, the cluster monitor and the traffic layer."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote
 
 from aiohttp import web
 
+from feldera_events.testing._engine import Engine, compile_error_of
 from feldera_events.testing._faults import Fault
 from feldera_events.testing._model import FakeAPIError, RequestRecord
-
-if TYPE_CHECKING:
-    from feldera_events.testing._fake import FakeFeldera
+from feldera_events.testing._monitor import ClusterMonitor
+from feldera_events.testing._traffic import Traffic
+from feldera_events.testing._wire import (
+    JSON,
+    NO_CACHE,
+    bool_param,
+    error_response,
+    json_response,
+    parse_event_id,
+    query_choice,
+    raw_json,
+    uuid_error_reason,
+)
 
 __all__ = ["build_app"]
 
-JSON = "application/json"
-NO_CACHE = {"Cache-Control": "no-cache"}
 PIPELINE_ACTIONS = {
     "start": "post_pipeline_start",
     "stop": "post_pipeline_stop",
@@ -30,6 +39,9 @@ PIPELINE_ACTIONS = {
     "clear": "post_pipeline_clear",
     "dismiss_error": "post_pipeline_dismiss_error",
 }
+
+#: ``/start?bootstrap_policy=``: accepted and validated; the fake bootstraps nothing.
+BOOTSTRAP_POLICIES = ("allow", "reject", "await_approval")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -47,85 +59,27 @@ class _Reset(Exception):
     """The connection was aborted on purpose (a fault)."""
 
 
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        body=json.dumps(body).encode(), status=status, content_type=JSON, headers=headers
-    )
-
-
-def _raw_json(
-    body: bytes, status: int = 200, headers: dict[str, str] | None = None
-) -> web.Response:
-    return web.Response(body=body, status=status, content_type=JSON, headers=headers)
-
-
-def _error(exc: FakeAPIError) -> web.Response:
-    return _raw_json(exc.to_bytes(), exc.status)
-
-
-def _query_error(message: str) -> web.Response:
-    # actix's default QueryConfig error handler: 400 with the error as plain text.
-    return web.Response(status=400, text=f"Query deserialize error: {message}")
-
-
-def _selector(
-    request: web.Request, allowed: tuple[str, ...], default: str = "status"
-) -> str | web.Response:
-    values = request.query.getall("selector", [])
-    if not values:
-        return default
-    if len(values) > 1:
-        return _query_error("duplicate field `selector`")
-    value = values[0]
-    if value not in allowed:
-        expected = ", ".join(f"`{a}`" for a in allowed[:-1]) + f" or `{allowed[-1]}`"
-        if len(allowed) == 2:
-            expected = f"`{allowed[0]}` or `{allowed[1]}`"
-        return _query_error(f"unknown variant `{value}`, expected {expected}")
-    return value
-
-
-def _bool_param(request: web.Request, name: str, default: bool) -> bool | web.Response:
-    value = request.query.get(name)
-    if value is None:
-        return default
-    if value == "true":
-        return True
-    if value == "false":
-        return False
-    return _query_error("provided string was not `true` or `false`")
-
-
-def _parse_event_id(value: str) -> str | None:
-    """Canonical UUID string, or None when it does not parse."""
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        return None
-
-
-def _uuid_error_reason(value: str) -> str:
-    # Wording close to the Rust `uuid` crate's parser errors.
-    hexdigits = set("0123456789abcdefABCDEF")
-    stripped = value.replace("-", "")
-    for index, char in enumerate(value):
-        if char not in hexdigits and char != "-":
-            return (
-                f"invalid character: expected an optional prefix of `urn:uuid:` followed by "
-                f"[0-9a-fA-F-], found `{char}` at {index + 1}"
-            )
-    return f"invalid length: expected length 32 for simple format, found {len(stripped)}"
-
-
 class FakeApp:
-    """Request handling bound to one FakeFeldera."""
+    """Request handling over one engine, cluster monitor and traffic layer."""
 
-    def __init__(self, fake: FakeFeldera) -> None:
-        self.fake = fake
+    def __init__(
+        self,
+        engine: Engine,
+        monitor: ClusterMonitor,
+        traffic: Traffic,
+        *,
+        cluster_events: bool = True,
+        version: str = "0.337.0",
+    ) -> None:
+        self.engine = engine
+        self.monitor = monitor
+        self.traffic = traffic
+        self.cluster_events = cluster_events
+        self.version = version
 
     # ------------------------------------------------------------------ entry point
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
-        fake = self.fake
+        traffic = self.traffic
         raw_path = request.raw_path.split("?", 1)[0]
         record: dict[str, Any] = {
             "method": request.method,
@@ -135,14 +89,13 @@ class FakeApp:
             "status": None,
             "tenant": request.headers.get("Feldera-Tenant"),
         }
-        fake._in_flight += 1
-        fake._notify()
+        traffic.begin()
         try:
-            if not fake._answering.is_set():
-                await self._hold(request)
+            if not await traffic.hold():
+                self._abort(request)
             response = await self._dispatch(request, raw_path, record)
             record["status"] = response.status
-            observer = fake.response_observer
+            observer = traffic.response_observer
             if (
                 observer is not None
                 and record.get("fault") is None
@@ -154,22 +107,7 @@ class FakeApp:
         except _Reset:
             raise web.HTTPException() from None  # never reached by the client
         finally:
-            fake._in_flight -= 1
-            fake._log_request(RequestRecord(**record))
-
-    async def _hold(self, request: web.Request) -> None:
-        fake = self.fake
-        waiters = [
-            asyncio.ensure_future(fake._answering.wait()),
-            asyncio.ensure_future(fake._closing.wait()),
-        ]
-        try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waiters:
-                w.cancel()
-        if fake._closing.is_set():
-            self._abort(request)
+            traffic.end(RequestRecord(**record))
 
     @staticmethod
     def _abort(request: web.Request) -> None:
@@ -181,11 +119,10 @@ class FakeApp:
     async def _dispatch(
         self, request: web.Request, raw_path: str, record: dict[str, Any]
     ) -> web.StreamResponse:
-        fake = self.fake
         segments = [unquote(s) for s in raw_path.split("/")[1:]]
         if segments[:1] != ["v0"]:
             if segments == ["healthz"] and request.method == "GET":
-                return _json({"status": "healthy"})
+                return json_response({"status": "healthy"})
             return web.Response(status=404)
         route = self._route(request.method, segments[1:])
         if isinstance(route, web.Response):
@@ -195,7 +132,7 @@ class FakeApp:
         denied = self._authenticate(request)
         if denied is not None:
             return denied
-        fault = fake._pick_fault(route.operation, route.pipeline, raw_path)
+        fault = self.traffic.pick_fault(route.operation, route.pipeline, raw_path)
         if fault is not None:
             record["fault"] = fault.name
             early = await self._pre_fault(request, fault)
@@ -204,7 +141,7 @@ class FakeApp:
         try:
             response = await route.handler(request)
         except FakeAPIError as exc:
-            response = _error(exc)
+            response = error_response(exc)
         if fault is not None and fault.kind in (
             "reset_mid_body",
             "truncated_body",
@@ -215,12 +152,12 @@ class FakeApp:
 
     # ------------------------------------------------------------------ auth
     def _authenticate(self, request: web.Request) -> web.Response | None:
-        fake = self.fake
-        if fake.api_keys is not None:
+        api_keys, tenants = self.traffic.api_keys, self.traffic.tenants
+        if api_keys is not None:
             header = request.headers.get("Authorization")
             if header is None or not header.startswith("Bearer "):
                 return web.Response(status=401, headers={"WWW-Authenticate": "Bearer"})
-            if header[len("Bearer ") :].strip() not in fake.api_keys:
+            if header[len("Bearer ") :].strip() not in api_keys:
                 # actix ErrorUnauthorized: JSON text served as text/plain, no `details`.
                 return web.Response(
                     status=401,
@@ -229,8 +166,8 @@ class FakeApp:
                     ),
                 )
         tenant = request.headers.get("Feldera-Tenant")
-        if fake.tenants is not None and tenant is not None and tenant not in fake.tenants:
-            return _error(
+        if tenants is not None and tenant is not None and tenant not in tenants:
+            return error_response(
                 FakeAPIError(404, "UnknownTenant", f"Unknown tenant '{tenant}'", {"tenant": tenant})
             )
         return None
@@ -247,7 +184,7 @@ class FakeApp:
             await asyncio.sleep(fault.seconds)
             return None
         if fault.kind == "hang":
-            await self.fake._closing.wait()
+            await self.traffic.wait_closed()
             self._abort(request)
         if fault.kind == "reset_before_headers":
             self._abort(request)
@@ -259,7 +196,7 @@ class FakeApp:
         body = response.body if isinstance(response, web.Response) else b""
         payload = body if isinstance(body, bytes) else b""
         if fault.kind == "malformed_json":
-            return _raw_json(fault.body, 200)
+            return raw_json(fault.body, 200)
         stream = web.StreamResponse(status=response.status, headers={"Content-Type": JSON})
         if fault.kind == "truncated_body":
             stream.content_length = len(payload) + 64
@@ -277,7 +214,6 @@ class FakeApp:
 
     # ------------------------------------------------------------------ routing
     def _route(self, method: str, seg: list[str]) -> _Route | web.Response:
-        fake = self.fake
         n = len(seg)
 
         # Feldera registers each endpoint with actix's method macros (`#[get(...)]`), so a
@@ -287,9 +223,9 @@ class FakeApp:
 
         if seg == ["config"]:
             return only("GET", _Route("get_config", self.get_config))
-        if seg == ["cluster_healthz"] and fake.cluster_events_enabled:
+        if seg == ["cluster_healthz"] and self.cluster_events:
             return only("GET", _Route("get_cluster_health", self.cluster_health))
-        if n >= 2 and seg[0] == "cluster" and seg[1] == "events" and fake.cluster_events_enabled:
+        if n >= 2 and seg[0] == "cluster" and seg[1] == "events" and self.cluster_events:
             if n == 2:
                 return only("GET", _Route("list_cluster_events", self.list_cluster_events))
             if n == 3:
@@ -310,6 +246,8 @@ class FakeApp:
                     return _Route("get_pipeline", self._bind(self.get_pipeline, name), name)
                 if method == "PUT":
                     return _Route("put_pipeline", self._bind(self.put_pipeline, name), name)
+                if method == "PATCH":
+                    return _Route("patch_pipeline", self._bind(self.patch_pipeline, name), name)
                 if method == "DELETE":
                     return _Route("delete_pipeline", self._bind(self.delete_pipeline, name), name)
                 return web.Response(status=404)
@@ -343,37 +281,29 @@ class FakeApp:
 
     # ------------------------------------------------------------------ events endpoints
     async def list_pipeline_events(self, request: web.Request, name: str) -> web.StreamResponse:
-        selector = _selector(request, ("all", "status"))
+        selector = query_choice(request, ("all", "status"))
         if isinstance(selector, web.Response):
             return selector
-        p = self.fake._pipelines.get(name)
-        if p is None:
-            from feldera_events.testing._fake import unknown_pipeline
-
-            raise unknown_pipeline(name)
-        return _raw_json(p.events.list_body(selector), headers=NO_CACHE)
+        p = self.engine.get(name)
+        return raw_json(p.events.list_body(selector), headers=NO_CACHE)
 
     async def get_pipeline_event(
         self, request: web.Request, name: str, event_id: str
     ) -> web.StreamResponse:
-        from feldera_events.testing._fake import unknown_pipeline
-
-        selector = _selector(request, ("all", "status"))
+        selector = query_choice(request, ("all", "status"))
         if isinstance(selector, web.Response):
             return selector
         canonical: str | None = None
         if event_id != "latest":
-            canonical = _parse_event_id(event_id)
+            canonical = parse_event_id(event_id)
             if canonical is None:
                 raise FakeAPIError(
                     400,
                     "InvalidUuidParam",
-                    f"Invalid UUID string '{event_id}': {_uuid_error_reason(event_id)}",
-                    {"value": event_id, "error": _uuid_error_reason(event_id)},
+                    f"Invalid UUID string '{event_id}': {uuid_error_reason(event_id)}",
+                    {"value": event_id, "error": uuid_error_reason(event_id)},
                 )
-        p = self.fake._pipelines.get(name)
-        if p is None:
-            raise unknown_pipeline(name)
+        p = self.engine.get(name)
         if canonical is None:
             event = p.events.latest()
             if event is None:
@@ -394,17 +324,17 @@ class FakeApp:
                     {"event_id": canonical},
                 )
             event = found
-        return _raw_json(event.body(selector), headers=NO_CACHE)
+        return raw_json(event.body(selector), headers=NO_CACHE)
 
     async def list_cluster_events(self, request: web.Request) -> web.StreamResponse:
         # The list endpoint has no selector: always the status fields.
-        return _raw_json(self.fake._cluster.events.list_body("status"), headers=NO_CACHE)
+        return raw_json(self.monitor.events.list_body("status"), headers=NO_CACHE)
 
     async def get_cluster_event(self, request: web.Request, event_id: str) -> web.StreamResponse:
-        selector = _selector(request, ("all", "status"))
+        selector = query_choice(request, ("all", "status"))
         if isinstance(selector, web.Response):
             return selector
-        log = self.fake._cluster.events
+        log = self.monitor.events
         if event_id == "latest":
             event = log.latest()
             if event is None:
@@ -415,13 +345,13 @@ class FakeApp:
                     None,
                 )
         else:
-            canonical = _parse_event_id(event_id)
+            canonical = parse_event_id(event_id)
             if canonical is None:
                 raise FakeAPIError(
                     400,
                     "InvalidUuidParam",
-                    f"Invalid UUID string '{event_id}': {_uuid_error_reason(event_id)}",
-                    {"value": event_id, "error": _uuid_error_reason(event_id)},
+                    f"Invalid UUID string '{event_id}': {uuid_error_reason(event_id)}",
+                    {"value": event_id, "error": uuid_error_reason(event_id)},
                 )
             found = log.by_id.get(canonical)
             if found is None:
@@ -433,16 +363,16 @@ class FakeApp:
                     {"event_id": canonical},
                 )
             event = found
-        return _raw_json(event.body(selector), headers=NO_CACHE)
+        return raw_json(event.body(selector), headers=NO_CACHE)
 
     async def cluster_health(self, request: web.Request) -> web.StreamResponse:
-        body = self.fake.cluster_health()
-        return _json(body, 200 if body["all_healthy"] else 503)
+        body = self.monitor.health_body()
+        return json_response(body, 200 if body["all_healthy"] else 503)
 
     # ------------------------------------------------------------------ pipelines API
     async def get_config(self, request: web.Request) -> web.StreamResponse:
-        version = self.fake.version
-        return _json(
+        version = self.version
+        return json_response(
             {
                 "telemetry": "",
                 "posthog": "",
@@ -472,16 +402,16 @@ class FakeApp:
         )
 
     async def list_pipelines(self, request: web.Request) -> web.StreamResponse:
-        selector = _selector(request, ("all", "status", "status_with_connectors"), "all")
+        selector = query_choice(request, ("all", "status", "status_with_connectors"), "all")
         if isinstance(selector, web.Response):
             return selector
-        return _json([p.info(selector) for p in self.fake._pipelines.values()])
+        return json_response([p.info(selector) for p in self.engine.all()])
 
     async def get_pipeline(self, request: web.Request, name: str) -> web.StreamResponse:
-        selector = _selector(request, ("all", "status", "status_with_connectors"), "all")
+        selector = query_choice(request, ("all", "status", "status_with_connectors"), "all")
         if isinstance(selector, web.Response):
             return selector
-        return _json(self.fake._get(name).info(selector))
+        return json_response(self.engine.get(name).info(selector))
 
     async def _body(self, request: web.Request) -> dict[str, Any] | web.Response:
         try:
@@ -496,42 +426,35 @@ class FakeApp:
             )
         return body
 
-    def _create_from_body(self, body: dict[str, Any]) -> None:
-        fake = self.fake
+    def _create_from_body(self, body: dict[str, Any]) -> dict[str, Any]:
         code: str = body["program_code"]
-        error = None
-        if "-- fake: sql_error" in code:
-            error = "sql"
-        elif "-- fake: rust_error" in code:
-            error = "rust"
-        fake.create_pipeline(
+        p = self.engine.create_pipeline(
             body["name"],
             compile=True,
-            compile_error=error,  # type: ignore[arg-type]
+            compile_error=compile_error_of(code),
             program_code=code,
             description=body.get("description") or "",
             runtime_config=body.get("runtime_config") or None,
         )
-        p = fake._pipelines[body["name"]]
         p.tags = list(body.get("tags") or [])
         p.udf_rust = body.get("udf_rust") or ""
         p.udf_toml = body.get("udf_toml") or ""
         if body.get("program_config"):
             p.program_config = dict(body["program_config"])
+        return p.info("all")
 
     async def post_pipeline(self, request: web.Request) -> web.StreamResponse:
         body = await self._body(request)
         if isinstance(body, web.Response):
             return body
-        self._create_from_body(body)
-        return _json(self.fake._pipelines[body["name"]].info("all"), 201)
+        return json_response(self._create_from_body(body), 201)
 
     async def put_pipeline(self, request: web.Request, name: str) -> web.StreamResponse:
         body = await self._body(request)
         if isinstance(body, web.Response):
             return body
-        fake = self.fake
-        if name not in fake._pipelines:
+        engine = self.engine
+        if engine.find(name) is None:
             if body["name"] != name:
                 raise FakeAPIError(
                     400,
@@ -540,51 +463,88 @@ class FakeApp:
                     "the URL path. This is not allowed when no pipeline with the name provided "
                     "in the URL path exists.",
                 )
-            self._create_from_body(body)
-            return _json(fake._pipelines[name].info("all"), 201)
-        fake.update_pipeline(
+            return json_response(self._create_from_body(body), 201)
+        p = engine.update_pipeline(
             name,
             program_code=body["program_code"],
             description=body.get("description"),
             runtime_config=body.get("runtime_config") or None,
         )
-        p = fake._pipelines[name]
         if "tags" in body:
             p.tags = list(body.get("tags") or [])
-        return _json(p.info("all"), 200)
+        return json_response(p.info("all"), 200)
+
+    async def patch_pipeline(self, request: web.Request, name: str) -> web.StreamResponse:
+        try:
+            body = json.loads(await request.read() or b"null")
+        except ValueError as exc:
+            return web.Response(status=400, text=f"Json deserialize error: {exc}")
+        if not isinstance(body, dict):
+            return web.Response(status=400, text="Json deserialize error: expected a JSON object")
+        p = self.engine.get(name)
+        new_name = body.get("name")
+        if new_name is not None and new_name != name:
+            return web.Response(status=501, text="FakeFeldera does not rename pipelines")
+        tags = body.get("tags")
+        p = self.engine.update_pipeline(
+            name,
+            program_code=body.get("program_code"),
+            description=body.get("description"),
+            runtime_config=body.get("runtime_config"),
+            udf_rust=body.get("udf_rust"),
+            udf_toml=body.get("udf_toml"),
+            program_config=body.get("program_config"),
+            tags=None if tags is None else list(tags),
+        )
+        return json_response(p.info("all"), 200)
 
     async def delete_pipeline(self, request: web.Request, name: str) -> web.StreamResponse:
-        self.fake.delete_pipeline(name)
+        self.engine.delete_pipeline(name)
         return web.Response(status=200)
 
     async def pipeline_action(
         self, request: web.Request, name: str, action: str
     ) -> web.StreamResponse:
-        fake = self.fake
+        engine = self.engine
         if action == "start":
-            dismiss = _bool_param(request, "dismiss_error", True)
+            dismiss = bool_param(request, "dismiss_error", True)
             if isinstance(dismiss, web.Response):
                 return dismiss
-            fake.start(name, request.query.get("initial", "running"), dismiss_error=dismiss)
+            for flag in ("silent_bootstrap", "concurrent_bootstrap"):
+                checked = bool_param(request, flag, False)
+                if isinstance(checked, web.Response):
+                    return checked
+            policy = query_choice(request, BOOTSTRAP_POLICIES, "allow", "bootstrap_policy")
+            if isinstance(policy, web.Response):
+                return policy
+            engine.start(name, request.query.get("initial", "running"), dismiss_error=dismiss)
         elif action == "stop":
-            force = _bool_param(request, "force", False)
+            force = bool_param(request, "force", False)
             if isinstance(force, web.Response):
                 return force
-            fake.stop(name, force=force)
+            engine.stop(name, force=force)
         elif action == "pause":
-            fake.pause(name)
+            engine.pause(name)
         elif action == "resume":
-            fake.resume(name)
+            engine.resume(name)
         elif action == "clear":
-            fake.clear(name)
+            engine.clear(name)
         elif action == "dismiss_error":
-            fake.dismiss_error(name)
+            engine.dismiss_error(name)
             return web.Response(status=200)
         return web.Response(status=202)
 
 
-def build_app(fake: FakeFeldera) -> web.Application:
-    handler = FakeApp(fake)
+def build_app(
+    engine: Engine,
+    monitor: ClusterMonitor,
+    traffic: Traffic,
+    *,
+    cluster_events: bool = True,
+    version: str = "0.337.0",
+) -> web.Application:
+    """The aiohttp application answering for ``engine``, ``monitor`` and ``traffic``."""
+    handler = FakeApp(engine, monitor, traffic, cluster_events=cluster_events, version=version)
     app = web.Application(handler_args={"max_field_size": 65536})
     app.router.add_route("*", "/{tail:.*}", handler.dispatch)
     return app

@@ -1,4 +1,5 @@
-"""Small value types of the fake manager: timings, errors, request records, ids, clocks."""
+"""Owns the fake manager's small value types: timings, errors, request records, ids, clocks,
+and the protocols through which time and scheduling are injected into the engine."""
 
 from __future__ import annotations
 
@@ -8,15 +9,35 @@ import json
 import random
 import time
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 __all__ = [
+    "Cancellable",
+    "Clock",
     "FakeAPIError",
+    "Scheduler",
     "RequestRecord",
     "Timings",
     "UUIDv7Factory",
     "format_timestamp",
 ]
+
+
+class Cancellable(Protocol):
+    """A scheduled callback that can be called off (``asyncio.TimerHandle`` is one)."""
+
+    def cancel(self) -> None: ...
+
+
+class Scheduler(Protocol):
+    """Runs ``callback`` after ``delay`` seconds (already scaled by ``speed``).
+
+    An asyncio loop is one (``loop.call_later``); the engine's unit tests use a manual
+    one whose time only moves when the test says so.
+    """
+
+    def call_later(self, delay: float, callback: Callable[[], None], /) -> Cancellable: ...
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -131,13 +152,15 @@ class UUIDv7Factory:
 
 
 class Clock:
-    """Wall-clock timestamps that never go backwards (``recorded_at`` ordering)."""
+    """Timestamps that never go backwards (``recorded_at`` ordering); wall clock by default,
+    or any ``source`` (the engine's unit tests pass a manual one)."""
 
-    def __init__(self) -> None:
+    def __init__(self, source: Callable[[], dt.datetime] | None = None) -> None:
+        self._source = source or (lambda: dt.datetime.now(dt.UTC))
         self._last = dt.datetime.fromtimestamp(0, dt.UTC)
 
     def now(self) -> dt.datetime:
-        current = dt.datetime.now(dt.UTC)
+        current = self._source()
         if current < self._last:
             current = self._last
         self._last = current

@@ -1,17 +1,16 @@
-"""In-memory state of the fake manager: pipelines, their events, the cluster monitor."""
+"""Owns the fake manager's rows: a pipeline's status fields, its event log, and their wire views."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import uuid
 from collections import deque
 from typing import Any
 
-from feldera_events.testing._model import Timings, format_timestamp
+from feldera_events.testing._model import Cancellable, Timings, format_timestamp
 
-__all__ = ["ClusterState", "Event", "Pipeline"]
+__all__ = ["Event", "EventLog", "Pipeline"]
 
 PROGRAM_COMPILING = ("Pending", "CompilingSql", "SqlCompiled", "CompilingRust")
 PROGRAM_FAILED = ("SqlError", "RustError", "SystemError")
@@ -175,15 +174,18 @@ class Pipeline:
         self.events = EventLog()
         self.record_events = True
         # Engine bookkeeping.
-        self.timer: asyncio.TimerHandle | None = None
-        self.compile_timer: asyncio.TimerHandle | None = None
-        self.blip_timer: asyncio.TimerHandle | None = None
-        self.heartbeat_timer: asyncio.TimerHandle | None = None
+        self.timer: Cancellable | None = None
+        self.compile_timer: Cancellable | None = None
+        self.blip_timer: Cancellable | None = None
+        self.heartbeat_timer: Cancellable | None = None
         self.compile_plan: list[str] = []
         self.start_failures: deque[str] = deque()
         self.failure_message: dict[str, str] = {}
         self.provisioning_timeout: float = 20.0
         self.pending_failure: str | None = None
+        #: What a /pause or /resume asked of the pipeline process; the runner records it
+        #: (runtime and runtime desired at once) at its next probe.
+        self.runtime_target: str | None = None
 
     # -- derived fields -----------------------------------------------------------------
     def combined_status(self) -> str:
@@ -294,38 +296,5 @@ class Pipeline:
         if selector == "status_with_connectors":
             out["connectors"] = (
                 {"num_errors": 0} if s["deployment_resources_status"] == "Provisioned" else None
-            )
-        return out
-
-
-CLUSTER_SERVICES = ("api", "compiler", "runner")
-CLUSTER_STATUS_KEYS = ("id", "recorded_at", "all_healthy", "api_status", "compiler_status",
-                       "runner_status")  # fmt: skip
-
-
-class ClusterState:
-    """The cluster monitor: one status per service and its event log."""
-
-    def __init__(self, now: dt.datetime) -> None:
-        self.status: dict[str, str] = dict.fromkeys(CLUSTER_SERVICES, "InitialUnhealthy")
-        self.messages: dict[str, str] = dict.fromkeys(CLUSTER_SERVICES, "Starting up")
-        self.unchanged_since: dict[str, dt.datetime] = dict.fromkeys(CLUSTER_SERVICES, now)
-        self.events = EventLog()
-        self.startup_timer: asyncio.TimerHandle | None = None
-
-    def healthy(self, service: str) -> bool:
-        return self.status[service] == "Healthy"
-
-    def all_healthy(self) -> bool:
-        return all(self.healthy(s) for s in CLUSTER_SERVICES)
-
-    def snapshot(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"all_healthy": self.all_healthy()}
-        for service in CLUSTER_SERVICES:
-            out[f"{service}_status"] = self.status[service]
-        for service in CLUSTER_SERVICES:
-            out[f"{service}_self_info"] = self.messages[service]
-            out[f"{service}_resources_info"] = (
-                "All resources are ready" if self.healthy(service) else "Resources not ready"
             )
         return out

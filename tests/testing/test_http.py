@@ -149,8 +149,10 @@ async def test_pipeline_rest_lifecycle(fake: FakeFeldera, session: aiohttp.Clien
     async with session.post(f"{url}/r/clear") as r:
         assert r.status == 202
     await fake.wait_for_status("r", storage_status="Cleared")
+    events_before = len(fake.events("r"))
     async with session.post(f"{url}/r/clear") as r:
-        assert (r.status, (await r.json())["error_code"]) == (400, "InvalidStorageStatusTransition")
+        assert r.status == 202  # already Cleared: a no-op success, as the real manager
+    assert len(fake.events("r")) == events_before
     async with session.post(f"{url}/r/dismiss_error") as r:
         assert r.status == 200
     body["program_code"] = "CREATE TABLE t (y INT);"
@@ -166,6 +168,68 @@ async def test_pipeline_rest_lifecycle(fake: FakeFeldera, session: aiohttp.Clien
         assert (r.status, (await r.json())["error_code"]) == (404, "UnknownPipelineName")
     async with session.get(f"{fake.url}/v0/config") as r:
         assert (await r.json())["version"] == "0.337.0"
+
+
+async def test_patch_pipeline(fake: FakeFeldera, session: aiohttp.ClientSession) -> None:
+    url = f"{fake.url}/v0/pipelines/r"
+    fake.create_pipeline("r")
+    # The official SDK's `modify`: every field present, null meaning "leave it".
+    patch = dict.fromkeys(
+        ("udf_rust", "udf_toml", "program_config", "runtime_config", "tags"), None
+    )
+    async with session.patch(url, json={**patch, "program_code": "invalid-sql"}) as r:
+        assert r.status == 200
+        info = await r.json()
+        assert (info["program_code"], info["program_version"]) == ("invalid-sql", 2)
+    await fake.wait_for_status("r", program_status="SqlError")
+    assert [e["program_status"] for e in reversed(fake.events("r"))] == [
+        "Success", "Pending", "CompilingSql", "SqlError"]  # fmt: skip
+    async with session.post(f"{url}/start") as r:
+        assert (r.status, (await r.json())["error_code"]) == (
+            400,
+            "CannotStartWithCompilationError",
+        )
+    assert len(fake.events("r")) == 4  # the refused start wrote nothing
+    # Description and tags change at any time; a deployment field needs a stopped pipeline.
+    async with session.patch(url, json={"program_code": "CREATE TABLE t (y INT);"}) as r:
+        assert r.status == 200
+    fake.start("r")
+    await fake.wait_for_status("r", deployment_status="Running")
+    async with session.patch(url, json={"description": "new", "tags": ["a"]}) as r:
+        assert r.status == 200
+        assert ((await r.json())["description"], (await r.json())["tags"]) == ("new", ["a"])
+    async with session.patch(url, json={"program_code": "CREATE TABLE t (z INT);"}) as r:
+        assert (r.status, (await r.json())["error_code"]) == (400, "UpdateRestrictedToStopped")
+    async with session.patch(f"{fake.url}/v0/pipelines/nope", json={"description": ""}) as r:
+        assert (r.status, (await r.json())["error_code"]) == (404, "UnknownPipelineName")
+
+
+async def test_start_query_parameters(fake: FakeFeldera, session: aiohttp.ClientSession) -> None:
+    fake.create_pipeline("r")
+    url = f"{fake.url}/v0/pipelines/r/start"
+    async with session.post(f"{url}?bootstrap_policy=sometimes") as r:
+        assert r.status == 400
+        assert "unknown variant `sometimes`" in await r.text()
+    async with session.post(f"{url}?silent_bootstrap=maybe") as r:
+        assert r.status == 400
+    assert len(fake.events("r")) == 1
+    query = "bootstrap_policy=allow&silent_bootstrap=false&dismiss_error=false"
+    async with session.post(f"{url}?{query}") as r:
+        assert r.status == 202
+    await fake.wait_for_status("r", deployment_status="Running")
+
+
+async def test_rest_stop_defaults_to_suspending(
+    fake: FakeFeldera, session: aiohttp.ClientSession
+) -> None:
+    fake.create_pipeline("r")
+    fake.start("r")
+    await fake.wait_for_status("r", deployment_status="Running")
+    async with session.post(f"{fake.url}/v0/pipelines/r/stop") as r:
+        assert r.status == 202
+    await fake.wait_for_status("r", deployment_status="Stopped")
+    runtime = [e["deployment_runtime_status"] for e in reversed(fake.events("r"))]
+    assert runtime[-4:] == ["Suspended", "Suspended", None, None]
 
 
 async def test_rest_start_errors(fake: FakeFeldera, session: aiohttp.ClientSession) -> None:

@@ -39,13 +39,12 @@ async def test_start_pause_resume_force_stop(fake: FakeFeldera) -> None:
     assert rows(fake, "p") == [
         ("Stopped", "Stopped", None, None),  # created
         ("Stopped", "Provisioned", None, None),  # /start
+        ("Stopped", "Provisioned", None, None),  # storage InUse, still Stopped
         ("Provisioning", "Provisioned", None, None),
         ("Provisioned", "Provisioned", "Initializing", "Running"),
         ("Provisioned", "Provisioned", "Running", "Running"),
-        ("Provisioned", "Provisioned", "Running", "Paused"),  # /pause
-        ("Provisioned", "Provisioned", "Paused", "Paused"),
-        ("Provisioned", "Provisioned", "Paused", "Running"),  # /resume
-        ("Provisioned", "Provisioned", "Running", "Running"),
+        ("Provisioned", "Provisioned", "Paused", "Paused"),  # /pause: no half-state
+        ("Provisioned", "Provisioned", "Running", "Running"),  # /resume: no half-state
         ("Provisioned", "Stopped", "Running", "Running"),  # /stop?force=true
         ("Stopping", "Stopped", None, None),
         ("Stopped", "Stopped", None, None),
@@ -53,6 +52,13 @@ async def test_start_pause_resume_force_stop(fake: FakeFeldera) -> None:
     storage = [e["storage_status"] for e in reversed(fake.events("p"))]
     assert storage[:2] == ["Cleared", "Cleared"]
     assert set(storage[2:]) == {"InUse"}
+    # A restart with storage already InUse writes no storage event.
+    fake.start("p")
+    await fake.wait_for_status("p", deployment_status="Running")
+    assert rows(fake, "p")[11:13] == [
+        ("Stopped", "Provisioned", None, None),
+        ("Provisioning", "Provisioned", None, None),
+    ]
 
 
 async def test_events_validate_and_are_ordered(fake: FakeFeldera) -> None:
@@ -112,13 +118,28 @@ async def test_start_waits_for_compilation(fake: FakeFeldera) -> None:
 @pytest.mark.parametrize(("kind", "status"), [("sql", "SqlError"), ("rust", "RustError")])
 async def test_compile_error_start_stays_stopped(fake: FakeFeldera, kind: str, status: str) -> None:
     fake.create_pipeline("p", compile_error=kind)  # type: ignore[arg-type]
-    await fake.wait_for_status("p", program_status=status)
-    fake.start("p")
+    fake.start("p")  # while compiling: accepted, the runner fails it afterwards
     final = await fake.wait_for_status("p", deployment_has_error=True)
+    assert final["program_status"] == status
     assert final["deployment_resources_status"] == "Stopped"
     assert final["deployment_resources_desired_status"] == "Stopped"
     assert final["deployment_error"]["error_code"] == "StartFailedDueToFailedCompilation"
     assert "Provisioning" not in [r[0] for r in rows(fake, "p")]
+
+
+@pytest.mark.parametrize("kind", ["sql", "rust", "system"])
+async def test_start_after_failed_compilation_is_refused_without_an_event(
+    fake: FakeFeldera, kind: str
+) -> None:
+    fake.create_pipeline("p", compile_error=kind)  # type: ignore[arg-type]
+    await fake.wait_for_status("p", program_status={"sql": "SqlError", "rust": "RustError",
+                                                    "system": "SystemError"}[kind])  # fmt: skip
+    count = len(fake.events("p"))
+    with pytest.raises(FakeAPIError) as info:
+        fake.start("p")
+    assert (info.value.status, info.value.error_code) == (400, "CannotStartWithCompilationError")
+    assert len(fake.events("p")) == count
+    assert fake.status("p")["deployment_resources_desired_status"] == "Stopped"
 
 
 async def test_provision_check_failure(fake: FakeFeldera) -> None:
@@ -220,9 +241,8 @@ async def test_dismiss_error_requires_fully_stopped(fake: FakeFeldera) -> None:
 
 async def test_clear_storage(fake: FakeFeldera) -> None:
     fake.create_pipeline("p")
-    with pytest.raises(FakeAPIError) as info:
-        fake.clear("p")
-    assert info.value.error_code == "InvalidStorageStatusTransition"
+    fake.clear("p")  # already Cleared: a no-op success, no event
+    assert len(fake.events("p")) == 1
     fake.start("p")
     await fake.wait_for_status("p", deployment_status="Running")
     with pytest.raises(FakeAPIError) as info:
@@ -283,8 +303,8 @@ async def test_retention_cleaner() -> None:
         fake.start("p")
         await fake.wait_for_status("p", deployment_status="Running")
         ids = [e["event_id"] for e in fake.events("p")]
-        assert len(ids) == 5  # more than N until the cleaner runs
-        assert fake.run_cleanup() == 2
+        assert len(ids) == 6  # more than N until the cleaner runs
+        assert fake.run_cleanup() == 3
         assert [e["event_id"] for e in fake.events("p")] == ids[:3]
 
 

@@ -1,10 +1,16 @@
-"""The official (sync, requests-based) ``feldera`` SDK drives a pipeline against the fake.
+"""The official (sync, requests-based) ``feldera`` SDK drives pipelines against the fake.
 
-Runs only where the SDK is installed (CI: its own venv), e.g.::
+``test_upstream_pipeline_events_sequence`` performs the steps of upstream's platform test
+``python/tests/platform/test_pipeline_events.py`` (feldera/feldera, unchanged since
+v0.328) and asserts its 34 events exactly; the expected tuples are written from
+``feldera-events-api.md`` section 7.  The worker panic comes from ``fake.panic`` (there is
+no real pipeline process to feed a row to).
+
+Runs only where the SDK is installed (CI: its own venv, ``.ci/run`` leg 3), e.g.::
 
     python -m venv /tmp/venv-fake
     /tmp/venv-fake/bin/pip install -e '.[test]' feldera   # tested with feldera 0.369.0
-    /tmp/venv-fake/bin/python -m pytest tests/testing/test_official_sdk.py
+    /tmp/venv-fake/bin/python -m pytest -rs tests/testing/test_official_sdk.py
 """
 
 from __future__ import annotations
@@ -16,70 +22,205 @@ from typing import Any
 import pytest
 
 pytest.importorskip(
-    "feldera", reason="official SDK not installed (pip install feldera) -- runs in its CI step"
+    "feldera", reason="official SDK not installed (pip install feldera) -- runs in .ci/run leg 3"
 )
 
-from feldera import FelderaClient, PipelineBuilder
+from feldera import FelderaClient, Pipeline, PipelineBuilder
+from feldera.enums import BootstrapPolicy, PipelineStatus
+from feldera.rest.errors import FelderaAPIError
 
 from feldera_events.testing import FakeFeldera, Timings
 from tests.testing.conftest import attach_audit
 
 NAME = "sdk-pipeline_1"  # the SDK does not quote names in PUT; real names are [A-Za-z0-9_-]
+SQL = "CREATE TABLE t1(i1 INTEGER); CREATE VIEW v1 AS SELECT * FROM t1;"
+PANIC_SQL = (
+    "CREATE TABLE t1(i1 INTEGER) WITH ('materialized' = 'true');\n"
+    "CREATE VIEW v1 AS SELECT i1 / 0 AS crash FROM t1;"
+)
+
+STATUS_KEYS = {
+    "event_id",
+    "recorded_at",
+    "deployment_resources_status",
+    "deployment_resources_desired_status",
+    "deployment_runtime_status",
+    "deployment_runtime_desired_status",
+    "deployment_has_error",
+    "program_status",
+    "storage_status",
+}
+ALL_KEYS = STATUS_KEYS | {
+    "deployment_resources_status_details",
+    "deployment_runtime_status_details",
+    "storage_status_details",
+    "deployment_error",
+}
+
+_ = None
+# feldera-events-api.md section 7, oldest first: resources, resources desired, runtime,
+# runtime desired, has_error, program, storage.
+UPSTREAM_SEQUENCE = [
+    ("Stopped", "Stopped", _, _, False, "Pending", "Cleared"),  # 1
+    ("Stopped", "Stopped", _, _, False, "CompilingSql", "Cleared"),
+    ("Stopped", "Stopped", _, _, False, "SqlCompiled", "Cleared"),
+    ("Stopped", "Stopped", _, _, False, "CompilingRust", "Cleared"),
+    ("Stopped", "Stopped", _, _, False, "Success", "Cleared"),  # 5
+    ("Stopped", "Provisioned", _, _, False, "Success", "Cleared"),  # /start
+    ("Stopped", "Provisioned", _, _, False, "Success", "InUse"),  # storage before Provisioning
+    ("Provisioning", "Provisioned", _, _, False, "Success", "InUse"),
+    ("Provisioned", "Provisioned", "Initializing", "Running", False, "Success", "InUse"),
+    ("Provisioned", "Provisioned", "Running", "Running", False, "Success", "InUse"),  # 10
+    ("Provisioned", "Provisioned", "Paused", "Paused", False, "Success", "InUse"),  # /pause
+    ("Provisioned", "Provisioned", "Running", "Running", False, "Success", "InUse"),  # /resume
+    ("Provisioned", "Stopped", "Running", "Running", False, "Success", "InUse"),  # /stop force
+    ("Stopping", "Stopped", _, _, False, "Success", "InUse"),
+    ("Stopped", "Stopped", _, _, False, "Success", "InUse"),  # 15
+    ("Stopped", "Stopped", _, _, False, "Success", "Clearing"),  # /clear
+    ("Stopped", "Stopped", _, _, False, "Success", "Cleared"),
+    ("Stopped", "Stopped", _, _, False, "Pending", "Cleared"),  # PATCH invalid-sql
+    ("Stopped", "Stopped", _, _, False, "CompilingSql", "Cleared"),
+    ("Stopped", "Stopped", _, _, False, "SqlError", "Cleared"),  # 20; refused /start: nothing
+    ("Stopped", "Stopped", _, _, False, "Pending", "Cleared"),  # PATCH valid SQL
+    ("Stopped", "Stopped", _, _, False, "CompilingSql", "Cleared"),
+    ("Stopped", "Stopped", _, _, False, "SqlCompiled", "Cleared"),
+    ("Stopped", "Stopped", _, _, False, "CompilingRust", "Cleared"),
+    ("Stopped", "Stopped", _, _, False, "Success", "Cleared"),  # 25
+    ("Stopped", "Provisioned", _, _, False, "Success", "Cleared"),  # /start?bootstrap_policy
+    ("Stopped", "Provisioned", _, _, False, "Success", "InUse"),
+    ("Provisioning", "Provisioned", _, _, False, "Success", "InUse"),
+    ("Provisioned", "Provisioned", "Initializing", "Running", False, "Success", "InUse"),
+    ("Provisioned", "Provisioned", "Running", "Running", False, "Success", "InUse"),  # 30
+    ("Provisioned", "Stopped", "Running", "Running", False, "Success", "InUse"),  # panic
+    ("Stopping", "Stopped", _, _, True, "Success", "InUse"),  # same recorded_at as 31
+    ("Stopped", "Stopped", _, _, True, "Success", "InUse"),
+    ("Stopped", "Stopped", _, _, False, "Success", "InUse"),  # /dismiss_error
+]
+TUPLE_KEYS = (
+    "deployment_resources_status",
+    "deployment_resources_desired_status",
+    "deployment_runtime_status",
+    "deployment_runtime_desired_status",
+    "deployment_has_error",
+    "program_status",
+    "storage_status",
+)
 
 
-def drive(url: str) -> list[dict[str, Any]]:
-    client = FelderaClient(url=url, timeout=10)
-    pipeline = PipelineBuilder(client, NAME, "CREATE TABLE t (x INT);").create_or_replace()
+def as_tuples(events_newest_first: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """Upstream's reduction, oldest first: drop runtime ``Unavailable``, then consecutive
+    duplicates."""
+    out: list[tuple[Any, ...]] = []
+    for event in reversed(events_newest_first):
+        if event["deployment_runtime_status"] == "Unavailable":
+            continue
+        row = tuple(event[k] for k in TUPLE_KEYS)
+        if not out or out[-1] != row:
+            out.append(row)
+    return out
+
+
+@pytest.fixture
+async def fake() -> Any:
+    async with FakeFeldera(speed=50, timings=Timings(cluster_startup=0.0)) as server:
+        audit = attach_audit(server)
+        yield server
+        server.response_observer = None
+        assert not audit.errors, audit.errors
+
+
+def until_running(client: FelderaClient) -> None:
+    """Upstream's steps up to the start that will panic."""
+    pipeline = PipelineBuilder(client, NAME, SQL).create_or_replace()
     pipeline.start()
     pipeline.pause()
     pipeline.resume()
     pipeline.stop(force=True)
     pipeline.clear_storage()
+
+    other = PipelineBuilder(client, f"{NAME}-other", SQL).create_or_replace()
+    other.clear_storage()  # already Cleared: a no-op success
+    other.start()
+    other.stop(force=True)
+    other.clear_storage()
+
+    pipeline.modify(sql="invalid-sql")
+    with pytest.raises(RuntimeError):
+        client._wait_for_compilation(NAME)
+    with pytest.raises(FelderaAPIError) as info:
+        pipeline.start()
+    assert (info.value.status_code, info.value.error_code) == (
+        400,
+        "CannotStartWithCompilationError",
+    )
+
+    pipeline.modify(sql=PANIC_SQL)
+    client._wait_for_compilation(NAME)
+    pipeline.start(bootstrap_policy=BootstrapPolicy.ALLOW)
+
+
+def after_panic(client: FelderaClient) -> list[dict[str, Any]]:
+    p = Pipeline.get(NAME, client)
+    p.wait_for_status(PipelineStatus.STOPPED, timeout=60)
+    assert p.deployment_error()["error_code"] == "RuntimeError.WorkerPanic"
+    p.dismiss_error()
+
+    events: list[dict[str, Any]] = p.events()
+    assert events == p.events(selector="status")
+    assert events[0] == p.event("latest")
+    assert all(set(e) == STATUS_KEYS for e in events)
+    everything: list[dict[str, Any]] = p.events(selector="all")
+    assert all(set(e) == ALL_KEYS for e in everything)
+    recorded = [e["recorded_at"] for e in events]
+    assert recorded == sorted(recorded, reverse=True)
+    for event, full in zip(events, everything, strict=True):
+        assert p.event(event["event_id"]) == event
+        assert p.event(event["event_id"], selector="all") == full
+    return everything
+
+
+async def test_upstream_pipeline_events_sequence(
+    fake: FakeFeldera, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR)  # the SDK warns that client and server versions differ
+    # The client's constructor makes a request: never on the loop the fake serves on.
+    client = await asyncio.to_thread(FelderaClient, url=fake.url, timeout=30)
+    await asyncio.to_thread(until_running, client)
+    fake.panic(NAME, "attempt to divide by zero")
+    events = await asyncio.to_thread(after_panic, client)
+
+    assert as_tuples(events) == UPSTREAM_SEQUENCE
+    # The runner's desired-status change and the move to Stopping (with the error) are
+    # one transaction: one recorded_at (events are newest first).
+    stopping = next(i for i, e in enumerate(events) if e["deployment_has_error"] and
+                    e["deployment_resources_status"] == "Stopping")  # fmt: skip
+    assert events[stopping + 1]["deployment_resources_desired_status"] == "Stopped"
+    assert events[stopping + 1]["deployment_resources_status"] == "Provisioned"
+    assert events[stopping]["recorded_at"] == events[stopping + 1]["recorded_at"]
+    # The other pipeline's events are its own.
+    assert fake.status(f"{NAME}-other")["storage_status"] == "Cleared"
+    others = {o["event_id"] for o in fake.events(f"{NAME}-other")}
+    assert others and not others & {e["event_id"] for e in events}
+
+
+def drive_stop_without_force(url: str) -> list[dict[str, Any]]:
+    client = FelderaClient(url=url, timeout=30)
+    pipeline = PipelineBuilder(client, NAME, SQL).create_or_replace()
+    pipeline.start()
+    pipeline.stop(force=False)
     events: list[dict[str, Any]] = client.get_pipeline_events(NAME, selector="all")
-    assert pipeline.events() == client.get_pipeline_events(NAME)
-    latest = pipeline.event("latest")
-    assert latest["event_id"] == events[0]["event_id"]
     return events
 
 
-async def test_official_sdk_lifecycle(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.ERROR)  # the SDK warns that client and server versions differ
-    async with FakeFeldera(speed=20, timings=Timings(cluster_startup=0.0)) as fake:
-        audit = attach_audit(fake)
-        events = await asyncio.to_thread(drive, fake.url)
-        assert not audit.errors, audit.errors
-    rows = [
-        (
-            e["deployment_resources_status"],
-            e["deployment_resources_desired_status"],
-            e["deployment_runtime_status"],
-        )
-        for e in reversed(events)
+async def test_official_sdk_stop_without_force(
+    fake: FakeFeldera, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR)
+    events = await asyncio.to_thread(drive_stop_without_force, fake.url)
+    assert as_tuples(events)[-5:] == [
+        ("Provisioned", "Provisioned", "Running", "Suspended", False, "Success", "InUse"),
+        ("Provisioned", "Provisioned", "Suspended", "Suspended", False, "Success", "InUse"),
+        ("Provisioned", "Stopped", "Suspended", "Suspended", False, "Success", "InUse"),
+        ("Stopping", "Stopped", _, _, False, "Success", "InUse"),
+        ("Stopped", "Stopped", _, _, False, "Success", "InUse"),
     ]
-    deployment = [
-        r for r, e in zip(rows, reversed(events), strict=True) if e["program_status"] == "Success"
-    ]
-    assert deployment == [
-        ("Stopped", "Stopped", None),  # compiled
-        ("Stopped", "Provisioned", None),  # /start
-        ("Provisioning", "Provisioned", None),
-        ("Provisioned", "Provisioned", "Initializing"),
-        ("Provisioned", "Provisioned", "Running"),
-        ("Provisioned", "Provisioned", "Running"),  # /pause: runtime desired Paused
-        ("Provisioned", "Provisioned", "Paused"),
-        ("Provisioned", "Provisioned", "Paused"),  # /resume: runtime desired Running
-        ("Provisioned", "Provisioned", "Running"),
-        ("Provisioned", "Stopped", "Running"),  # /stop?force=true
-        ("Stopping", "Stopped", None),
-        ("Stopped", "Stopped", None),
-        ("Stopped", "Stopped", None),  # /clear: Clearing
-        ("Stopped", "Stopped", None),  # Cleared
-    ]
-    assert [e["program_status"] for e in reversed(events)][:5] == [
-        "Pending",
-        "CompilingSql",
-        "SqlCompiled",
-        "CompilingRust",
-        "Success",
-    ]
-    assert [e["storage_status"] for e in events[:3]] == ["Cleared", "Clearing", "InUse"]

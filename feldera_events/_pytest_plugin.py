@@ -1,0 +1,131 @@
+"""Owns the pytest plugin (``pytest11`` entry point): fixtures ``feldera_fake`` and ``feldera_client``.
+
+Installed with the package, so a project that did ``pip install feldera-events`` (with
+``pytest`` and ``pytest-asyncio``) gets, with no import and no conftest:
+
+* ``feldera_fake``: a running :class:`~feldera_events.testing.FakeFeldera` (default
+  ``speed=100``), closed after the test.  Options are its constructor's keyword
+  arguments, from the ``feldera_fake_options`` fixture (override it in a conftest or a
+  module for many tests) and then from ``@pytest.mark.feldera_fake(...)`` on the test,
+  its class or its module (the closest marker wins per option).
+* ``feldera_client``: an :class:`~feldera_events.EventsClient` on it (with the fake's
+  first API key, in sorted order, when it has ``api_keys``), closed after the test.
+* Both switch the SDK's testing mode on (retries without waiting between attempts)
+  for the test and restore the previous mode after it.
+
+It lives here, at the top of the package, and not in ``feldera_events.testing``:
+``testing`` is a simulated server that speaks only wire JSON and never imports the
+SDK, while this plugin hands out an ``EventsClient`` and switches the SDK's testing
+mode, so it has to import both.  The imports of the package happen inside the fixtures
+so that a pytest run that never uses them does not pay for importing aiohttp.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from feldera_events import EventsClient
+    from feldera_events.testing import FakeFeldera
+
+try:
+    import pytest_asyncio
+except ImportError:  # pragma: no cover - exercised only without pytest-asyncio
+    pytest_asyncio = None  # type: ignore[assignment]
+
+__all__ = ["feldera_client", "feldera_fake", "feldera_fake_options"]
+
+MARKER = "feldera_fake"
+#: ``FakeFeldera`` options the fixture uses unless told otherwise: fast simulated time.
+DEFAULT_OPTIONS: dict[str, Any] = {"speed": 100.0}
+_NEEDS_ASYNCIO = (
+    "the {name} fixture needs pytest-asyncio (pip install pytest-asyncio, or "
+    "pip install 'feldera-events[pytest]')"
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(**options): FakeFeldera keyword arguments for the feldera_fake fixture "
+        "(e.g. speed=50, api_keys=['apikey:k'])",
+    )
+
+
+def fake_options(request: pytest.FixtureRequest, base: dict[str, Any]) -> dict[str, Any]:
+    """Defaults, then ``base`` (the options fixture), then markers from the farthest
+    (module) to the closest (the test)."""
+    options = {**DEFAULT_OPTIONS, **base}
+    for marker in reversed(list(request.node.iter_markers(MARKER))):
+        if marker.args:
+            pytest.fail(
+                f"@pytest.mark.{MARKER} takes keyword arguments only (FakeFeldera options), "
+                f"got positional {marker.args!r}",
+                pytrace=False,
+            )
+        options.update(marker.kwargs)
+    return options
+
+
+@pytest.fixture
+def feldera_fake_options() -> dict[str, Any]:
+    """``FakeFeldera`` keyword arguments for ``feldera_fake``; override to change them
+    for many tests (a marker on a test still wins)."""
+    return {}
+
+
+@pytest.fixture
+def _feldera_testing_mode() -> Iterator[None]:
+    from feldera_events._config import is_testing, set_testing
+
+    previous = is_testing()
+    set_testing(True)
+    try:
+        yield
+    finally:
+        set_testing(previous)
+
+
+if pytest_asyncio is not None:
+
+    @pytest_asyncio.fixture
+    async def feldera_fake(
+        request: pytest.FixtureRequest,
+        feldera_fake_options: dict[str, Any],
+        _feldera_testing_mode: None,
+    ) -> AsyncIterator[FakeFeldera]:
+        """A running ``FakeFeldera`` for this test (see the module docstring)."""
+        from feldera_events.testing import FakeFeldera
+
+        options = fake_options(request, feldera_fake_options)
+        try:
+            fake = FakeFeldera(**options)
+        except TypeError as exc:
+            pytest.fail(f"feldera_fake: bad FakeFeldera options: {exc}", pytrace=False)
+        async with fake:
+            yield fake
+
+    @pytest_asyncio.fixture
+    async def feldera_client(
+        feldera_fake: FakeFeldera, _feldera_testing_mode: None
+    ) -> AsyncIterator[EventsClient]:
+        """An ``EventsClient`` on ``feldera_fake`` (with its first API key, if any)."""
+        from feldera_events import EventsClient
+
+        keys = feldera_fake.api_keys
+        api_key = min(keys) if keys else None
+        async with EventsClient(feldera_fake.url, api_key=api_key) as client:
+            yield client
+
+else:  # pragma: no cover - exercised only without pytest-asyncio
+
+    @pytest.fixture
+    def feldera_fake() -> None:
+        pytest.fail(_NEEDS_ASYNCIO.format(name="feldera_fake"), pytrace=False)
+
+    @pytest.fixture
+    def feldera_client() -> None:
+        pytest.fail(_NEEDS_ASYNCIO.format(name="feldera_client"), pytrace=False)

@@ -1,0 +1,446 @@
+"""Owns what happens to pipelines by itself: the compiler's steps and the runner's automaton.
+
+Pure: no sockets and no asyncio.  Time comes from an injected ``now`` and every delay
+goes through an injected :class:`~feldera_events.testing._model.Scheduler`, so the
+engine's unit tests drive it with a manual clock.  The control rules (what a request
+may do) live in ``_engine``; they write through :meth:`Automaton.write` and hand the
+pipeline back with :meth:`Automaton.reconcile`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from typing import Any, Literal
+
+from feldera_events.testing._model import (
+    Cancellable,
+    FakeAPIError,
+    Scheduler,
+    UUIDv7Factory,
+    format_timestamp,
+)
+from feldera_events.testing._state import (
+    EVENT_STATUS_KEYS,
+    PROGRAM_COMPILING,
+    PROGRAM_FAILED,
+    SINCE_OF,
+    Event,
+    Pipeline,
+)
+
+__all__ = ["Automaton", "CompileError", "StartFailure", "unknown_pipeline"]
+
+StartFailure = Literal["provisioning_timeout", "worker_panic", "provision_check"]
+CompileError = Literal["sql", "rust", "system"]
+
+_COMPILE_PLANS: dict[CompileError | None, list[str]] = {
+    None: ["CompilingSql", "SqlCompiled", "CompilingRust", "Success"],
+    "sql": ["CompilingSql", "SqlError"],
+    "rust": ["CompilingSql", "SqlCompiled", "CompilingRust", "RustError"],
+    "system": ["CompilingSql", "SqlCompiled", "CompilingRust", "SystemError"],
+}
+
+_SQL_ERROR = {
+    "exit_code": 1,
+    "messages": [
+        {
+            "start_line_number": 1,
+            "start_column": 1,
+            "end_line_number": 1,
+            "end_column": 6,
+            "warning": False,
+            "error_type": "Error parsing SQL",
+            "message": "Encountered an unexpected token",
+            "snippet": "    1|SELEKT 1\n      ^^^^^^\n",
+        }
+    ],
+}
+_SQL_OK = {"exit_code": 0, "messages": []}
+
+#: ``program_error`` after each final compiler status.
+_PROGRAM_ERRORS: dict[str, dict[str, Any]] = {
+    "SqlError": {"sql_compilation": _SQL_ERROR, "rust_compilation": None, "system_error": None},
+    "RustError": {
+        "sql_compilation": _SQL_OK,
+        "rust_compilation": {
+            "exit_code": 101,
+            "stdout": "",
+            "stderr": "error[E0308]: mismatched types (simulated)",
+        },
+        "system_error": None,
+    },
+    "SystemError": {
+        "sql_compilation": _SQL_OK,
+        "rust_compilation": None,
+        "system_error": "Compiler server crashed (simulated)",
+    },
+    "Success": {
+        "sql_compilation": _SQL_OK,
+        "rust_compilation": {"exit_code": 0, "stdout": "", "stderr": ""},
+        "system_error": None,
+    },
+}
+
+
+def unknown_pipeline(name: str) -> FakeAPIError:
+    return FakeAPIError(
+        404, "UnknownPipelineName", f"Unknown pipeline name '{name}'", {"pipeline_name": name}
+    )
+
+
+class Automaton:
+    """The pipelines, how their events are written, and the steps nobody asked for.
+
+    :param scheduler: runs delayed steps (delays are divided by ``speed`` first).
+    :param now: the ``recorded_at`` of the next event (must not go backwards).
+    :param on_change: called after every state change (wakes the facade's waits).
+    """
+
+    def __init__(
+        self,
+        *,
+        scheduler: Scheduler,
+        now: Callable[[], dt.datetime],
+        ids: UUIDv7Factory,
+        on_change: Callable[[], None],
+        speed: float,
+        unavailable_blips: bool = False,
+        heartbeats: bool = False,
+    ) -> None:
+        self.scheduler = scheduler
+        self.now = now
+        self.ids = ids
+        self.on_change = on_change
+        self.speed = speed
+        self.unavailable_blips = unavailable_blips
+        self.heartbeats = heartbeats
+        self.pipelines: dict[str, Pipeline] = {}
+
+    # ---------------------------------------------------------------- primitives
+    def later(self, seconds: float, callback: Callable[[], None]) -> Cancellable:
+        """Run ``callback`` after ``seconds`` of simulated time."""
+        return self.scheduler.call_later(max(0.0, seconds / self.speed), callback)
+
+    def get(self, name: str) -> Pipeline:
+        p = self.pipelines.get(name)
+        if p is None:
+            raise unknown_pipeline(name)
+        return p
+
+    def alive(self, p: Pipeline) -> bool:
+        """Whether ``p`` is still the pipeline of that name (not deleted or replaced)."""
+        return self.pipelines.get(p.name) is p
+
+    def update(self, p: Pipeline, ts: dt.datetime, **fields: Any) -> None:
+        """Change status fields and their ``*_since`` stamps (no event)."""
+        before = (p.combined_status(), p.combined_desired_status())
+        for key, value in fields.items():
+            if key in SINCE_OF and p.s[key] != value:
+                p.since[SINCE_OF[key]] = ts if value is not None else None
+            p.s[key] = value
+        if p.combined_status() != before[0]:
+            p.since["deployment_status_since"] = ts
+        if p.combined_desired_status() != before[1]:
+            p.since["deployment_desired_status_since"] = ts
+
+    def record(self, p: Pipeline, ts: dt.datetime | None = None) -> None:
+        """Write one event: a snapshot of the pipeline's status fields."""
+        if not p.record_events:
+            self.on_change()
+            return
+        ts = ts or self.now()
+        data: dict[str, Any] = {
+            "event_id": str(self.ids.new(int(ts.timestamp() * 1000))),
+            "recorded_at": format_timestamp(ts),
+        }
+        data.update(p.snapshot())
+        p.events.append(Event(data, EVENT_STATUS_KEYS))
+        self.on_change()
+
+    def write(self, p: Pipeline, ts: dt.datetime | None = None, **fields: Any) -> None:
+        """One DB write: change fields, then record the event."""
+        ts = ts or self.now()
+        self.update(p, ts, **fields)
+        self.record(p, ts)
+
+    def schedule(self, p: Pipeline, seconds: float, step: Callable[[Pipeline], None]) -> None:
+        """The pipeline's one pending runner step (replaces any earlier one)."""
+        self.cancel_step(p)
+
+        def fire() -> None:
+            p.timer = None
+            if self.alive(p):
+                step(p)
+
+        p.timer = self.later(seconds, fire)
+
+    @staticmethod
+    def cancel_step(p: Pipeline) -> None:
+        if p.timer is not None:
+            p.timer.cancel()
+            p.timer = None
+
+    # ---------------------------------------------------------------- compiler
+    def begin_compile(self, p: Pipeline, error: CompileError | None) -> None:
+        """Run the compiler's steps (one event each) from ``Pending``."""
+        if p.compile_timer is not None:
+            p.compile_timer.cancel()
+        p.compile_plan = list(_COMPILE_PLANS[error])
+        self._schedule_compile(p)
+
+    def _schedule_compile(self, p: Pipeline) -> None:
+        def fire() -> None:
+            p.compile_timer = None
+            if self.alive(p) and p.compile_plan:
+                self._compile_step(p)
+
+        p.compile_timer = self.later(p.timings.compile_step, fire)
+
+    def _compile_step(self, p: Pipeline) -> None:
+        status = p.compile_plan.pop(0)
+        if status in _PROGRAM_ERRORS:
+            p.program_error = _PROGRAM_ERRORS[status]
+        self.write(p, program_status=status)
+        if p.compile_plan:
+            self._schedule_compile(p)
+        else:
+            self.reconcile(p)
+
+    # ---------------------------------------------------------------- runner
+    def reconcile(self, p: Pipeline) -> None:
+        """Decide the pipeline's next automatic step, as the runner would."""
+        rs = p.s["deployment_resources_status"]
+        desired = p.s["deployment_resources_desired_status"]
+        t = p.timings
+        if rs == "Stopped":
+            if desired != "Provisioned":
+                return
+            program = p.s["program_status"]
+            if program in PROGRAM_COMPILING:
+                return  # the runner waits; the last compile step reconciles again
+            if program in PROGRAM_FAILED:
+                self.schedule(p, t.runner_reaction, self._fail_compilation)
+            elif p.start_failures and p.start_failures[0] == "provision_check":
+                p.start_failures.popleft()
+                self.schedule(p, t.runner_reaction, self._fail_provision_check)
+            elif p.s["storage_status"] != "InUse":
+                # Storage is claimed while still Stopped: one event before Provisioning.
+                self.schedule(p, t.runner_reaction, self._use_storage)
+            else:
+                self.schedule(p, t.runner_reaction, self._to_provisioning)
+        elif rs == "Provisioning":
+            if desired == "Stopped":
+                self.schedule(p, t.runner_reaction, self._to_stopping)
+            elif p.pending_failure == "provisioning_timeout":
+                self.schedule(p, p.provisioning_timeout, self._fail_provisioning_timeout)
+            else:
+                self.schedule(p, t.provisioning, self._to_provisioned)
+        elif rs == "Provisioned":
+            runtime = p.s["deployment_runtime_status"]
+            runtime_desired = p.s["deployment_runtime_desired_status"]
+            target = p.runtime_target or runtime_desired
+            if desired == "Stopped":
+                self.schedule(p, t.runner_reaction, self._to_stopping)
+            elif runtime == "Suspended":
+                self.schedule(p, t.runner_reaction, self._suspended_to_stopping)
+            elif runtime_desired == "Suspended":
+                self.schedule(p, t.suspending, self._to_suspended)
+            elif runtime == "Initializing":
+                if p.pending_failure == "worker_panic":
+                    self.schedule(p, t.initializing, lambda q: self.fail_runtime(q, None))
+                else:
+                    self.schedule(p, t.initializing, self._runtime_follows)
+            elif (runtime != "Unavailable" and target != runtime) or target != runtime_desired:
+                self.schedule(p, t.runtime_change, self._runtime_follows)
+            else:
+                self._start_realism(p)
+        elif rs == "Stopping":
+            self.schedule(p, t.stopping, self._to_stopped)
+
+    def stop_realism(self, p: Pipeline) -> None:
+        for attr in ("blip_timer", "heartbeat_timer"):
+            handle = getattr(p, attr)
+            if handle is not None:
+                handle.cancel()
+                setattr(p, attr, None)
+
+    def _start_realism(self, p: Pipeline) -> None:
+        t = p.timings
+        if self.unavailable_blips and p.blip_timer is None:
+
+            def blip() -> None:
+                p.blip_timer = None
+                if (
+                    self.alive(p)
+                    and p.s["deployment_resources_status"] == "Provisioned"
+                    and p.s["deployment_runtime_status"] == p.s["deployment_runtime_desired_status"]
+                ):
+                    self.write(
+                        p,
+                        deployment_runtime_status="Unavailable",
+                        deployment_runtime_status_details={
+                            "reason": "Unable to reach pipeline: status probe timed out"
+                        },
+                    )
+                    self.schedule(p, t.blip_duration, self._runtime_follows)
+
+            p.blip_timer = self.later(t.blip_interval, blip)
+        if self.heartbeats and p.heartbeat_timer is None:
+
+            def beat() -> None:
+                p.heartbeat_timer = None
+                if self.alive(p) and p.s["deployment_resources_status"] == "Provisioned":
+                    self.record(p)
+                    self._start_realism(p)
+
+            p.heartbeat_timer = self.later(t.heartbeat, beat)
+
+    def _use_storage(self, p: Pipeline) -> None:
+        self.write(p, storage_status="InUse", storage_status_details=None)
+        self.reconcile(p)
+
+    def _to_provisioning(self, p: Pipeline) -> None:
+        p.pending_failure = p.start_failures.popleft() if p.start_failures else None
+        self.write(
+            p,
+            deployment_resources_status="Provisioning",
+            deployment_resources_status_details=None,
+            deployment_error=None,
+            deployment_id=str(uuid.uuid4()),
+        )
+        self.reconcile(p)
+
+    def _to_provisioned(self, p: Pipeline) -> None:
+        p.runtime_target = None
+        self.write(
+            p,
+            deployment_resources_status="Provisioned",
+            deployment_resources_status_details=None,
+            deployment_runtime_status="Initializing",
+            deployment_runtime_status_details={"reason": "Pipeline is initializing"},
+            deployment_runtime_desired_status=p.s["deployment_initial"] or "Running",
+        )
+        self.reconcile(p)
+
+    def _runtime_follows(self, p: Pipeline) -> None:
+        # The runner's probe sees the pipeline process at rest: a pause or resume is
+        # complete inside it long before, so status and desired status change together.
+        target = p.runtime_target or p.s["deployment_runtime_desired_status"]
+        p.runtime_target = None
+        self.write(
+            p,
+            deployment_runtime_status=target,
+            deployment_runtime_desired_status=target,
+            deployment_runtime_status_details=None,
+        )
+        self.reconcile(p)
+
+    def _to_suspended(self, p: Pipeline) -> None:
+        self.write(p, deployment_runtime_status="Suspended", deployment_runtime_status_details=None)
+        self.reconcile(p)
+
+    def _system_stop(self, p: Pipeline, error: dict[str, Any] | None) -> None:
+        """The runner sets desired Stopped and moves on, in one transaction: two events
+        with the same ``recorded_at`` (the first without the error)."""
+        self.stop_realism(p)
+        p.runtime_target = None
+        ts = self.now()
+        self.write(p, ts, deployment_resources_desired_status="Stopped")
+        if p.s["deployment_resources_status"] == "Stopped":
+            self.write(p, ts, deployment_error=error)
+            return
+        self.write(
+            p,
+            ts,
+            deployment_resources_status="Stopping",
+            deployment_resources_status_details=None,
+            deployment_runtime_status=None,
+            deployment_runtime_status_details=None,
+            deployment_runtime_desired_status=None,
+            deployment_error=error,
+        )
+        self.reconcile(p)
+
+    def _suspended_to_stopping(self, p: Pipeline) -> None:
+        self._system_stop(p, None)
+
+    def _to_stopping(self, p: Pipeline) -> None:
+        self.stop_realism(p)
+        p.runtime_target = None
+        self.write(
+            p,
+            deployment_resources_status="Stopping",
+            deployment_resources_status_details=None,
+            deployment_runtime_status=None,
+            deployment_runtime_status_details=None,
+            deployment_runtime_desired_status=None,
+        )
+        self.reconcile(p)
+
+    def _to_stopped(self, p: Pipeline) -> None:
+        p.pending_failure = None
+        self.write(
+            p,
+            deployment_resources_status="Stopped",
+            deployment_resources_status_details=None,
+            deployment_id=None,
+        )
+        self.reconcile(p)
+
+    # ---------------------------------------------------------------- failures
+    def _fail_compilation(self, p: Pipeline) -> None:
+        program = p.s["program_status"]
+        what = {"SqlError": "SQL", "RustError": "Rust", "SystemError": "System"}[program]
+        self._system_stop(
+            p,
+            {
+                "message": "Not possible to start the pipeline because the program failed "
+                "to compile",
+                "error_code": "StartFailedDueToFailedCompilation",
+                "details": {
+                    "compiler_error": f"{what} error occurred (see `program_error` for more "
+                    "information)"
+                },
+            },
+        )
+
+    def _fail_provision_check(self, p: Pipeline) -> None:
+        message = p.failure_message.pop(
+            "provision_check", "Provision check failed: the requested resources are unavailable"
+        )
+        self._system_stop(
+            p,
+            {
+                "message": message,
+                "error_code": "RunnerProvisionCheckFailed",
+                "details": {"pipeline_id": p.id},
+            },
+        )
+
+    def _fail_provisioning_timeout(self, p: Pipeline) -> None:
+        timeout = p.provisioning_timeout
+        self._system_stop(
+            p,
+            {
+                "message": f"Pipeline {p.id} provisioning timed out (timeout: {timeout:g}s)",
+                "error_code": "PipelineProvisioningTimeout",
+                "details": {"pipeline_id": p.id, "timeout": {"secs": int(timeout), "nanos": 0}},
+            },
+        )
+
+    def fail_runtime(self, p: Pipeline, message: str | None) -> None:
+        """A fatal runtime error (``RuntimeError.WorkerPanic``), as the runner records it."""
+        p.pending_failure = None
+        text = message or p.failure_message.pop(
+            "worker_panic", "worker thread 0 panicked at 'simulated panic' (simulated)"
+        )
+        self._system_stop(
+            p,
+            {
+                "message": f"A fatal error occurred in the pipeline runtime: {text}",
+                "error_code": "RuntimeError.WorkerPanic",
+                "details": {"panic_info": [{"worker": 0, "message": text}]},
+            },
+        )

@@ -1,0 +1,144 @@
+"""Owns what happens to requests on their way in: the answering gate, auth settings, the
+request log, in-flight counting, injected faults and the response observer.
+
+It knows nothing about pipelines; the HTTP application asks it before and after each
+request.  Asyncio-bound only through the gate (two ``asyncio.Event``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Literal
+
+from feldera_events.testing._faults import Fault, FaultHandle, FaultRule, normalize_operations
+from feldera_events.testing._model import RequestRecord
+
+__all__ = ["ResponseObserver", "Traffic"]
+
+#: ``observer(operation_id, status, content_type, body)`` for every complete response.
+ResponseObserver = Callable[[str | None, int, str, bytes], None]
+
+
+class Traffic:
+    """Request-side state of one fake server."""
+
+    def __init__(
+        self,
+        *,
+        api_keys: Iterable[str] | None = None,
+        tenants: Iterable[str] | None = None,
+        seed: int = 0,
+        request_log_limit: int = 100_000,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.api_keys: frozenset[str] | None = None if api_keys is None else frozenset(api_keys)
+        self.tenants: frozenset[str] | None = None if tenants is None else frozenset(tenants)
+        self.response_observer: ResponseObserver | None = None
+        self._on_change = on_change
+        self._fault_rng = random.Random(seed + 1)
+        self._fault_rules: list[FaultRule] = []
+        self._requests: deque[RequestRecord] = deque(maxlen=request_log_limit)
+        self._served = 0
+        self._in_flight = 0
+        self._answering = asyncio.Event()
+        self._answering.set()
+        self._closing = asyncio.Event()
+
+    # ---------------------------------------------------------------- the gate
+    def stop_answering(self) -> None:
+        self._answering.clear()
+
+    def resume_answering(self) -> None:
+        self._answering.set()
+
+    def close(self) -> None:
+        """Release held requests (they are aborted) and hanging faults."""
+        self._closing.set()
+        self._answering.set()
+
+    @property
+    def closing(self) -> bool:
+        return self._closing.is_set()
+
+    async def hold(self) -> bool:
+        """Wait while answering is stopped; ``False`` when the server closes meanwhile."""
+        if self._answering.is_set():
+            return True
+        waiters = [
+            asyncio.ensure_future(self._answering.wait()),
+            asyncio.ensure_future(self._closing.wait()),
+        ]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+        return not self._closing.is_set()
+
+    async def wait_closed(self) -> None:
+        await self._closing.wait()
+
+    # ---------------------------------------------------------------- in flight and log
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def begin(self) -> None:
+        self._in_flight += 1
+        self._on_change()
+
+    def end(self, record: RequestRecord) -> None:
+        self._in_flight -= 1
+        self._served += 1
+        self._requests.append(record)
+        self._on_change()
+
+    @property
+    def served(self) -> int:
+        """Requests answered (or aborted) since the start, whatever the log's limit."""
+        return self._served
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        return list(self._requests)
+
+    def clear_requests(self) -> None:
+        self._requests.clear()
+
+    def matching_requests(self, **fields: object) -> list[RequestRecord]:
+        return [r for r in self._requests if all(getattr(r, k) == v for k, v in fields.items())]
+
+    # ---------------------------------------------------------------- faults
+    def inject(
+        self,
+        fault: Fault,
+        *,
+        pipeline: str | None = None,
+        operations: Iterable[str] | Literal["*"] | None = None,
+        path_contains: str | None = None,
+        times: int | None = None,
+        probability: float | None = None,
+    ) -> FaultHandle:
+        rule = FaultRule(
+            fault=fault,
+            pipeline=pipeline,
+            operations=normalize_operations(operations),
+            path_contains=path_contains,
+            remaining=times,
+            probability=probability,
+        )
+        self._fault_rules.append(rule)
+        return FaultHandle(rule, self._fault_rules)
+
+    def clear_faults(self) -> None:
+        self._fault_rules.clear()
+
+    def pick_fault(self, operation: str | None, pipeline: str | None, path: str) -> Fault | None:
+        """The first injected fault that fires for this request (budgets are spent here)."""
+        for rule in list(self._fault_rules):
+            if rule.matches(operation, pipeline, path) and rule.fire(self._fault_rng):
+                return rule.fault
+        return None
