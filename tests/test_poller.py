@@ -324,7 +324,8 @@ async def test_retry_after_is_clamped_by_the_deadline(
     with pytest.raises(WaitTimeoutError) as info:
         await poller.wait_until_provisioned("p", timeout=1.0)
     elapsed = time.monotonic() - start
-    assert 1.0 <= elapsed < 1.3
+    # Not the 5 s Retry-After: the deadline cuts the sleep short (room for a loaded machine).
+    assert 1.0 <= elapsed < 4.0
     assert info.value.polls >= 1
 
 
@@ -343,14 +344,16 @@ async def test_timeout_accuracy_when_server_stops_answering(
         await poller.wait_until_provisioned("p", timeout=1.0, on_event=hang)
     elapsed = time.monotonic() - start
     fake.resume_answering()
-    assert 1.0 <= elapsed < 1.3
+    # Far below the 30 s request timeout: the deadline cancels the request in flight
+    # (bounds with room for a loaded machine; the client teardown is inside them).
+    assert 1.0 <= elapsed < 10.0
     err = info.value
     assert isinstance(err, TimeoutError)
     assert err.pipeline_name == "p"
     assert err.last_event is not None
     assert err.last_event.deployment_resources_status is ResourcesStatus.PROVISIONING
     assert err.polls >= 1
-    assert 1.0 <= err.elapsed < 1.3
+    assert 1.0 <= err.elapsed <= elapsed
     assert "'p'" in str(err)
 
 
@@ -821,7 +824,8 @@ async def test_server_never_reached_before_the_deadline_is_not_a_timeout(
         with pytest.raises(APIConnectionError) as info:
             await Poller(client, poll=FAST).wait_until_provisioned("p", timeout=1.0)
     fake.resume_answering()
-    assert time.monotonic() - start < 1.3
+    # Ends at the 1 s deadline, not after 100 attempts of 0.2 s (room for a loaded machine).
+    assert time.monotonic() - start < 10.0
     assert not isinstance(info.value, TimeoutError)
     assert fake.url in str(info.value)
     assert isinstance(info.value.__cause__, feldera_events.APITimeoutError)
@@ -929,6 +933,7 @@ async def test_cancellation_with_a_request_in_flight(fake: FakeFeldera) -> None:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert time.monotonic() - start < 0.5
+        # Cancelling does not wait for the held request (the server never answers it).
+        assert time.monotonic() - start < 10.0
         fake.resume_answering()
     assert client.closed
