@@ -127,7 +127,9 @@ async def test_worker_panic_fails_with_runtime_error(fake: FakeFeldera, poller: 
         await poller.wait_until_provisioned("p", timeout=10, since=since)
     assert info.value.error_code == "RuntimeError.WorkerPanic"
     assert "worker 3 panicked" in str(info.value)
-    assert info.value.details is not None
+    sent = {e["event_id"]: e for e in fake.events("p")}[str(info.value.event.event_id)]
+    assert info.value.details == sent["deployment_error"]["details"]
+    assert info.value.details  # the fake's panic sends details
 
 
 async def test_start_failure_at_provision_check(fake: FakeFeldera, poller: Poller) -> None:
@@ -230,6 +232,7 @@ async def test_since_ignores_the_current_provisioned_state(
     first = await poller.wait_until_provisioned("p", timeout=10)
     await fake.wait_for_status("p", deployment_runtime_status="Running")
     current = await poller.client.get_event("p")
+    fake.clear_requests()  # count only this wait's polls
     task = asyncio.create_task(poller.wait_until_provisioned("p", timeout=10, since=current))
     await fake.wait_for(lambda: len(fake.requests) >= 5)
     assert not task.done()  # Provisioned, but not after `since`
@@ -248,6 +251,7 @@ async def test_since_skips_a_stale_error(fake: FakeFeldera, poller: Poller) -> N
     with pytest.raises(DeploymentFailedError):
         await poller.wait_until_provisioned("p", timeout=10)
     now = dt.datetime.now(dt.UTC)
+    fake.clear_requests()  # count only this wait's polls
     task = asyncio.create_task(poller.wait_until_provisioned("p", timeout=10, since=now))
     await fake.wait_for(lambda: len(fake.requests) >= 8)
     assert not task.done()  # the old error is not terminal
@@ -371,7 +375,7 @@ async def test_wrong_url_fails_fast_with_connection_error() -> None:
     assert time.monotonic() - start < 5
     assert not isinstance(info.value, TimeoutError)
     assert url in str(info.value)
-    assert info.value.__cause__ is not None
+    assert isinstance(info.value.__cause__, OSError)  # the refused connection
 
 
 async def test_cancellation_propagates_and_leaves_nothing_open(fake: FakeFeldera) -> None:
@@ -520,7 +524,12 @@ async def test_many_concurrent_waits_share_a_bounded_pool() -> None:
     outcomes = [r.outcome for r in results.values()]
     assert outcomes.count(Outcome.FAILED) == 20
     assert outcomes.count(Outcome.SUCCEEDED) == 180
-    assert all(r.event is not None for r in results.values())
+    for name, r in results.items():
+        assert r.event is not None, name
+        if r.outcome is Outcome.SUCCEEDED:
+            assert r.event.is_provisioned, name
+        else:
+            assert r.event.deployment_has_error, name
     assert 1 <= len(created) <= 10
 
 
@@ -622,14 +631,19 @@ async def test_watch_retries_transient_errors(fake: FakeFeldera, poller: Poller)
 async def test_per_request_timeout_is_transient_after_first_answer(fake: FakeFeldera) -> None:
     fake.create_pipeline("p", timings=feldera_events.testing.Timings(provisioning=10))
     fake.start("p")
+    handles = []
+    started = time.monotonic()
     async with EventsClient(fake.url, timeout=Timeouts(request=0.2)) as client:
 
         def once(ev: PipelineEvent) -> None:
-            if ev.deployment_resources_status is ResourcesStatus.PROVISIONING:
-                fake.inject(Fault.latency(1.0), times=1)
+            if ev.deployment_resources_status is ResourcesStatus.PROVISIONING and not handles:
+                handles.append(fake.inject(Fault.latency(60.0), times=1))
 
-        ev = await Poller(client, poll=FAST).wait_until_provisioned("p", timeout=20, on_event=once)
+        ev = await Poller(client, poll=FAST).wait_until_provisioned("p", timeout=90, on_event=once)
     assert ev.is_provisioned
+    assert handles and handles[0].hits == 1  # the slow answer was served
+    # ... and not waited for: the 0.2 s request timeout ended it, then polling went on.
+    assert time.monotonic() - started < 30
 
 
 async def test_watch_of_a_pipeline_without_events_yields_all_of_them(fake: FakeFeldera) -> None:
