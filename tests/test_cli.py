@@ -306,7 +306,6 @@ def test_github_annotation_escapes() -> None:
 async def test_wait_on_a_terminal_redraws_in_place(fake: FakeFeldera) -> None:
     fake.create_pipeline("one", timings=Timings(provisioning=10))  # 0.5 s at speed 20
     fake.create_pipeline("two")
-    fake.start("one")
     fake.start("two")
     master, slave = pty.openpty()
     started = time.monotonic()
@@ -332,6 +331,9 @@ async def test_wait_on_a_terminal_redraws_in_place(fake: FakeFeldera) -> None:
 
     try:
         reader = asyncio.ensure_future(asyncio.to_thread(drain))
+        # Started once the CLI watches it, so the block must be redrawn as it changes.
+        await fake.wait_for_requests(1, timeout=30, pipeline="one")
+        fake.start("one")
         ran = await finish(proc, started, 60)
         await asyncio.wait_for(reader, 30)
     finally:

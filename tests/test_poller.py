@@ -550,6 +550,8 @@ async def test_wait_many_reports_timeouts_and_errors(fake: FakeFeldera, poller: 
     fake.start("slow")
     fake.create_pipeline("ok")
     fake.start("ok")
+    # Provisioned before the 0.5 s wait begins: its success does not race the deadline.
+    await fake.wait_for_status("ok", deployment_resources_status="Provisioned")
     results = await poller.wait_many(["ok", "slow", "missing"], timeout=0.5)
     assert results["ok"].ok
     assert results["slow"].outcome is Outcome.TIMED_OUT
