@@ -7,8 +7,10 @@ import json
 import os
 import pty
 import re
+import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from cli_support import ROOT, clean_env, cli_argv, finish, free_port, interrupt, run_cli, spawn
@@ -60,11 +62,16 @@ async def test_wait_provisioned_exits_0_with_log_lines(fake: FakeFeldera) -> Non
 async def test_wait_deployment_failure_exits_1_with_error_and_timeline(
     fake: FakeFeldera,
 ) -> None:
-    # 2 s of Provisioning at speed 20: the CLI (a fresh interpreter) is polling by then.
-    fake.create_pipeline("p", provisioning_timeout=40)
+    # 2 s of Provisioning at speed 20, started once the CLI polls; a stop that never ends.
+    fake.create_pipeline("p", provisioning_timeout=40, timings=Timings(stopping=1e9))
     fake.fail_next_start("p", "provisioning_timeout")
+    started = time.monotonic()
+    proc = await spawn(
+        cli_argv("wait", "p", "--timeout", "30", *FAST), env=clean_env({"FELDERA_HOST": fake.url})
+    )
+    await fake.wait_for_requests(1, timeout=30, operation="get_pipeline_event")
     fake.start("p")
-    ran = await run_cli("wait", "p", "--timeout", "30", *FAST, url=fake.url)
+    ran = await finish(proc, started, 60)
     assert ran.returncode == EXIT_FAILED, ran
     out = ran.stdout
     assert "pipeline 'p' failed" in out
@@ -72,8 +79,12 @@ async def test_wait_deployment_failure_exits_1_with_error_and_timeline(
     assert "provisioning timed out" in out
     assert "events since the wait began" in out
     timeline = out.split("events since the wait began (oldest first):", 1)[1]
-    # The wait fails as soon as the pipeline is Stopping with the error.
-    assert "Provisioning" in timeline and "(desired Stopped, has error)" in timeline
+    # The wait fails as soon as the pipeline is Stopping with the error (the stop never
+    # ends here, so the timeline cannot reach Stopped). Status lines, not the error code:
+    # "PipelineProvisioningTimeout" contains "Provisioning".
+    rows = [line.strip().split("  ")[1] for line in timeline.strip().splitlines()]
+    assert "Provisioning (desired Provisioned)" in rows, timeline
+    assert rows[-1] == "Stopping (desired Stopped, has error)", timeline
     assert "::error" not in out  # not under GitHub Actions
     no_traceback(ran.output)
 
@@ -128,7 +139,9 @@ async def test_unreachable_url_exits_4_within_seconds() -> None:
     url = f"http://127.0.0.1:{free_port()}"
     ran = await run_cli("wait", "a", "b", "--timeout", "300", url=url)
     assert ran.returncode == EXIT_API, ran
-    assert ran.elapsed < 60  # a wrong URL is not waited on until the 300 s timeout
+    # A wrong URL is not waited on until the 300 s timeout: it fails within seconds (the
+    # bound leaves room for an interpreter start on a loaded machine).
+    assert ran.elapsed < 20, ran
     # One line for the two pipelines: the URL is the problem, not the pipelines.
     assert ran.stderr.splitlines() == [
         line for line in ran.stderr.splitlines() if line.startswith("error: cannot reach")
@@ -222,7 +235,9 @@ async def test_help_documents_exit_codes() -> None:
 
 async def test_wait_json_output(fake: FakeFeldera) -> None:
     fake.create_pipeline("ok")
-    fake.create_pipeline("bad", provisioning_timeout=4)
+    # The stop never ends: the wait fails at Stopping with the error, as documented (it
+    # used to expect Stopped, a race against the fake's 50 ms stop).
+    fake.create_pipeline("bad", provisioning_timeout=4, timings=Timings(stopping=1e9))
     fake.fail_next_start("bad", "provisioning_timeout")
     fake.start("ok")
     fake.start("bad")
@@ -238,9 +253,13 @@ async def test_wait_json_output(fake: FakeFeldera) -> None:
     assert bad["error_code"] == "PipelineProvisioningTimeout"
     assert "provisioning timed out" in bad["message"]
     assert bad["event"]["deployment_error"]["error_code"] == "PipelineProvisioningTimeout"
-    assert bad["timeline"][-1]["deployment_resources_status"] == "Stopped"
-    # Progress went to stderr.
-    assert "Provisioning" in ran.stderr and "error_code: PipelineProvisioningTimeout" in ran.stderr
+    assert bad["timeline"][-1]["deployment_resources_status"] == "Stopping"
+    assert bad["timeline"][-1]["deployment_has_error"] is True
+    # Progress went to stderr: status lines (not the error code, which contains
+    # "Provisioning") and the error.
+    assert re.search(r"  bad +Stopping \(desired Stopped, has error\)", ran.stderr), ran.stderr
+    assert re.search(r"  ok +Provisioned\S* \(desired Provisioned\)", ran.stderr), ran.stderr
+    assert "error_code: PipelineProvisioningTimeout" in ran.stderr
 
 
 async def test_wait_json_timeout_and_error(fake: FakeFeldera) -> None:
@@ -287,7 +306,6 @@ def test_github_annotation_escapes() -> None:
 async def test_wait_on_a_terminal_redraws_in_place(fake: FakeFeldera) -> None:
     fake.create_pipeline("one", timings=Timings(provisioning=10))  # 0.5 s at speed 20
     fake.create_pipeline("two")
-    fake.start("one")
     fake.start("two")
     master, slave = pty.openpty()
     started = time.monotonic()
@@ -313,6 +331,9 @@ async def test_wait_on_a_terminal_redraws_in_place(fake: FakeFeldera) -> None:
 
     try:
         reader = asyncio.ensure_future(asyncio.to_thread(drain))
+        # Started once the CLI watches it, so the block must be redrawn as it changes.
+        await fake.wait_for_requests(1, timeout=30, pipeline="one")
+        fake.start("one")
         ran = await finish(proc, started, 60)
         await asyncio.wait_for(reader, 30)
     finally:
@@ -480,3 +501,13 @@ async def test_python_dash_m_and_console_script_agree() -> None:
     ran = await run_cli("--version")
     assert ran.returncode == 0 and ran.stdout.startswith("feldera-events ")
     assert (ROOT / "feldera_events" / "__main__.py").exists()
+    # The installed console script (pyproject [project.scripts]) next to this Python.
+    script = Path(sys.executable).with_name("feldera-events")
+    assert script.is_file(), (
+        f"no console script at {script}: install the project (pip install -e .)"
+    )
+    for args in (("--version",), ("--help",), ("wait", "--help")):
+        by_script = await finish(await spawn([str(script), *args]), time.monotonic(), 60)
+        by_module = await run_cli(*args)
+        assert by_script.returncode == 0, by_script
+        assert (by_script.stdout, by_script.stderr) == (by_module.stdout, by_module.stderr)

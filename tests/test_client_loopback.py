@@ -783,7 +783,15 @@ async def test_forgotten_client_without_requests_leaks_nothing() -> None:
 
 
 async def test_many_concurrent_requests_share_the_pool() -> None:
-    async with loopback(respond_json([])) as srv, EventsClient(srv.url, max_connections=2) as c:
+    peers: set[tuple[str, int]] = set()  # one client address and port per connection
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        assert request.transport is not None
+        peers.add(request.transport.get_extra_info("peername")[:2])
+        return web.json_response([])
+
+    async with loopback(answer) as srv, EventsClient(srv.url, max_connections=2) as c:
         results = await asyncio.gather(*(c.list_events(f"p{i}") for i in range(20)))
     assert results == [[]] * 20
     assert len(srv.seen) == 20
+    assert 1 <= len(peers) <= 2  # 20 requests at once over at most two connections

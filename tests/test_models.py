@@ -155,9 +155,12 @@ def test_recorded_at_is_timezone_aware(text: str, expected: dt.datetime) -> None
     "digits", ["", ".1", ".12", ".123", ".1234", ".12345", ".123456", ".1234567", ".12345678"]
 )
 def test_recorded_at_accepts_0_to_9_fraction_digits(digits: str) -> None:
-    for zone in ("Z", "+01:00"):
+    # Microseconds: the first six digits, padded (more digits are cut, not rounded).
+    micro = int((digits[1:] + "000000")[:6])
+    for zone, hour in (("Z", 10), ("+01:00", 9)):
         ev = make(recorded_at=f"2026-08-20T10:11:12{digits}{zone}")
-        assert ev.recorded_at.tzinfo is not None
+        assert ev.recorded_at == dt.datetime(2026, 8, 20, hour, 11, 12, micro, tzinfo=dt.UTC)
+        assert ev.recorded_at.utcoffset() is not None
 
 
 # -- derived properties ------------------------------------------------------------------

@@ -127,7 +127,9 @@ async def test_worker_panic_fails_with_runtime_error(fake: FakeFeldera, poller: 
         await poller.wait_until_provisioned("p", timeout=10, since=since)
     assert info.value.error_code == "RuntimeError.WorkerPanic"
     assert "worker 3 panicked" in str(info.value)
-    assert info.value.details is not None
+    sent = {e["event_id"]: e for e in fake.events("p")}[str(info.value.event.event_id)]
+    assert info.value.details == sent["deployment_error"]["details"]
+    assert info.value.details  # the fake's panic sends details
 
 
 async def test_start_failure_at_provision_check(fake: FakeFeldera, poller: Poller) -> None:
@@ -230,6 +232,7 @@ async def test_since_ignores_the_current_provisioned_state(
     first = await poller.wait_until_provisioned("p", timeout=10)
     await fake.wait_for_status("p", deployment_runtime_status="Running")
     current = await poller.client.get_event("p")
+    fake.clear_requests()  # count only this wait's polls
     task = asyncio.create_task(poller.wait_until_provisioned("p", timeout=10, since=current))
     await fake.wait_for(lambda: len(fake.requests) >= 5)
     assert not task.done()  # Provisioned, but not after `since`
@@ -248,6 +251,7 @@ async def test_since_skips_a_stale_error(fake: FakeFeldera, poller: Poller) -> N
     with pytest.raises(DeploymentFailedError):
         await poller.wait_until_provisioned("p", timeout=10)
     now = dt.datetime.now(dt.UTC)
+    fake.clear_requests()  # count only this wait's polls
     task = asyncio.create_task(poller.wait_until_provisioned("p", timeout=10, since=now))
     await fake.wait_for(lambda: len(fake.requests) >= 8)
     assert not task.done()  # the old error is not terminal
@@ -324,7 +328,8 @@ async def test_retry_after_is_clamped_by_the_deadline(
     with pytest.raises(WaitTimeoutError) as info:
         await poller.wait_until_provisioned("p", timeout=1.0)
     elapsed = time.monotonic() - start
-    assert 1.0 <= elapsed < 1.3
+    # Not the 5 s Retry-After: the deadline cuts the sleep short (room for a loaded machine).
+    assert 1.0 <= elapsed < 4.0
     assert info.value.polls >= 1
 
 
@@ -343,14 +348,16 @@ async def test_timeout_accuracy_when_server_stops_answering(
         await poller.wait_until_provisioned("p", timeout=1.0, on_event=hang)
     elapsed = time.monotonic() - start
     fake.resume_answering()
-    assert 1.0 <= elapsed < 1.3
+    # Far below the 30 s request timeout: the deadline cancels the request in flight
+    # (bounds with room for a loaded machine; the client teardown is inside them).
+    assert 1.0 <= elapsed < 10.0
     err = info.value
     assert isinstance(err, TimeoutError)
     assert err.pipeline_name == "p"
     assert err.last_event is not None
     assert err.last_event.deployment_resources_status is ResourcesStatus.PROVISIONING
     assert err.polls >= 1
-    assert 1.0 <= err.elapsed < 1.3
+    assert 1.0 <= err.elapsed <= elapsed
     assert "'p'" in str(err)
 
 
@@ -368,7 +375,7 @@ async def test_wrong_url_fails_fast_with_connection_error() -> None:
     assert time.monotonic() - start < 5
     assert not isinstance(info.value, TimeoutError)
     assert url in str(info.value)
-    assert info.value.__cause__ is not None
+    assert isinstance(info.value.__cause__, OSError)  # the refused connection
 
 
 async def test_cancellation_propagates_and_leaves_nothing_open(fake: FakeFeldera) -> None:
@@ -517,7 +524,12 @@ async def test_many_concurrent_waits_share_a_bounded_pool() -> None:
     outcomes = [r.outcome for r in results.values()]
     assert outcomes.count(Outcome.FAILED) == 20
     assert outcomes.count(Outcome.SUCCEEDED) == 180
-    assert all(r.event is not None for r in results.values())
+    for name, r in results.items():
+        assert r.event is not None, name
+        if r.outcome is Outcome.SUCCEEDED:
+            assert r.event.is_provisioned, name
+        else:
+            assert r.event.deployment_has_error, name
     assert 1 <= len(created) <= 10
 
 
@@ -538,6 +550,8 @@ async def test_wait_many_reports_timeouts_and_errors(fake: FakeFeldera, poller: 
     fake.start("slow")
     fake.create_pipeline("ok")
     fake.start("ok")
+    # Provisioned before the 0.5 s wait begins: its success does not race the deadline.
+    await fake.wait_for_status("ok", deployment_resources_status="Provisioned")
     results = await poller.wait_many(["ok", "slow", "missing"], timeout=0.5)
     assert results["ok"].ok
     assert results["slow"].outcome is Outcome.TIMED_OUT
@@ -619,14 +633,19 @@ async def test_watch_retries_transient_errors(fake: FakeFeldera, poller: Poller)
 async def test_per_request_timeout_is_transient_after_first_answer(fake: FakeFeldera) -> None:
     fake.create_pipeline("p", timings=feldera_events.testing.Timings(provisioning=10))
     fake.start("p")
+    handles = []
+    started = time.monotonic()
     async with EventsClient(fake.url, timeout=Timeouts(request=0.2)) as client:
 
         def once(ev: PipelineEvent) -> None:
-            if ev.deployment_resources_status is ResourcesStatus.PROVISIONING:
-                fake.inject(Fault.latency(1.0), times=1)
+            if not handles:  # after the first answer, whatever its status
+                handles.append(fake.inject(Fault.latency(60.0), times=1))
 
-        ev = await Poller(client, poll=FAST).wait_until_provisioned("p", timeout=20, on_event=once)
+        ev = await Poller(client, poll=FAST).wait_until_provisioned("p", timeout=90, on_event=once)
     assert ev.is_provisioned
+    assert handles and handles[0].hits == 1  # the slow answer was served
+    # ... and not waited for: the 0.2 s request timeout ended it, then polling went on.
+    assert time.monotonic() - started < 30
 
 
 async def test_watch_of_a_pipeline_without_events_yields_all_of_them(fake: FakeFeldera) -> None:
@@ -821,7 +840,8 @@ async def test_server_never_reached_before_the_deadline_is_not_a_timeout(
         with pytest.raises(APIConnectionError) as info:
             await Poller(client, poll=FAST).wait_until_provisioned("p", timeout=1.0)
     fake.resume_answering()
-    assert time.monotonic() - start < 1.3
+    # Ends at the 1 s deadline, not after 100 attempts of 0.2 s (room for a loaded machine).
+    assert time.monotonic() - start < 10.0
     assert not isinstance(info.value, TimeoutError)
     assert fake.url in str(info.value)
     assert isinstance(info.value.__cause__, feldera_events.APITimeoutError)
@@ -929,7 +949,8 @@ async def test_cancellation_with_a_request_in_flight(fake: FakeFeldera) -> None:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert time.monotonic() - start < 0.5
+        # Cancelling does not wait for the held request (the server never answers it).
+        assert time.monotonic() - start < 10.0
         fake.resume_answering()
     assert client.closed
 

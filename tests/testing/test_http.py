@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from feldera_events.testing import FakeFeldera, Fault, Timings
-from tests.testing.conftest import attach_audit
+from tests.testing.conftest import SPEED, attach_audit
 
 STATUS_KEYS = {
     "event_id",
@@ -263,12 +263,13 @@ async def test_old_manager_without_cluster_routes() -> None:
 
 
 async def test_cluster_endpoints(session: aiohttp.ClientSession) -> None:
-    async with FakeFeldera(speed=200) as fake:
+    # A start-up that does not end by itself: the 503 is not a race against a timer.
+    async with FakeFeldera(speed=200, timings=Timings(cluster_startup=1e9)) as fake:
         audit = attach_audit(fake)
         async with session.get(f"{fake.url}/v0/cluster_healthz") as r:
             assert r.status == 503  # still starting up
             assert (await r.json())["all_healthy"] is False
-        await fake.wait_for(lambda: fake.cluster_health()["all_healthy"], what="healthy")
+        fake.recover_cluster()  # the start-up ends (one Healthy event)
         async with session.get(f"{fake.url}/v0/cluster_healthz") as r:
             assert r.status == 200
         async with session.get(f"{fake.url}/v0/cluster/events") as r:
@@ -365,16 +366,24 @@ async def test_status_fault_kinds(
 
 
 async def test_probability_faults_are_seeded(fake: FakeFeldera) -> None:
-    fake.create_pipeline("p")
-    handle = fake.inject(Fault.status(500), probability=0.5)
-    async with aiohttp.ClientSession() as s:
+    async def statuses_of(server: FakeFeldera) -> list[int]:
+        server.create_pipeline("p")
+        handle = server.inject(Fault.status(500), probability=0.5)
         statuses = []
-        for _ in range(40):
-            async with s.get(f"{fake.url}/v0/pipelines/p/events/latest") as r:
-                statuses.append(r.status)
-    assert 5 < statuses.count(500) < 35
-    assert handle.hits == statuses.count(500)
-    handle.remove()
+        async with aiohttp.ClientSession() as s:
+            for _ in range(40):
+                async with s.get(f"{server.url}/v0/pipelines/p/events/latest") as r:
+                    statuses.append(r.status)
+        assert handle.hits == statuses.count(500)
+        handle.remove()
+        return statuses
+
+    first = await statuses_of(fake)  # the fixture's seed: 0
+    assert 5 < first.count(500) < 35
+    async with FakeFeldera(speed=SPEED, seed=0) as again:
+        assert await statuses_of(again) == first  # the same seed: the same faults
+    async with FakeFeldera(speed=SPEED, seed=1) as other:
+        assert await statuses_of(other) != first  # another seed: others
 
 
 @pytest.mark.parametrize(

@@ -160,7 +160,9 @@ async def test_provisioning_timeout() -> None:
         fake.create_pipeline("p")
         fake.fail_next_start("p", "provisioning_timeout")
         fake.start("p")
-        await fake.wait_for_status("p", deployment_status="Stopping")
+        # Stopping lasts 5 ms here: look for its event, not for the status (a poll of
+        # the status can miss it).
+        await fake.wait_for_event("p", deployment_resources_status="Stopping")
         final = await fake.wait_for_status("p", deployment_status="Stopped")
         assert final["deployment_error"]["error_code"] == "PipelineProvisioningTimeout"
         events = list(reversed(fake.events("p")))
@@ -228,7 +230,8 @@ async def test_undismissed_error_blocks_start(fake: FakeFeldera) -> None:
 
 
 async def test_dismiss_error_requires_fully_stopped(fake: FakeFeldera) -> None:
-    fake.create_pipeline("p", start_failures=["worker_panic"])
+    # Stopping lasts 2 s (not 5 ms): dismiss_error runs while it is Stopping, no race.
+    fake.create_pipeline("p", start_failures=["worker_panic"], timings=Timings(stopping=400))
     fake.start("p")
     await fake.wait_for_status("p", deployment_status="Stopping")
     with pytest.raises(FakeAPIError) as info:
@@ -267,7 +270,7 @@ async def test_clear_storage(fake: FakeFeldera) -> None:
 
 
 async def test_illegal_actions(fake: FakeFeldera) -> None:
-    fake.create_pipeline("p")
+    fake.create_pipeline("p", timings=Timings(stopping=1e9))  # start is tried while Stopping
     with pytest.raises(FakeAPIError) as info:
         fake.pause("p")
     assert info.value.error_code == "PauseWhileNotProvisioned"

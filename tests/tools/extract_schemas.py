@@ -4,23 +4,37 @@ Usage::
 
     python tests/tools/extract_schemas.py [PATH_TO_OPENAPI_JSON]
 
-Reads the upstream spec (default ``../shared/feldera-openapi.json``, relative to the
-repository root) and writes ``tests/data/feldera_openapi_subset.json``: a small, valid
+Reads the upstream spec (default ``tests/data/feldera-openapi.json.gz``, a gzipped copy
+of upstream's ``openapi.json`` kept in the repository; a path ending in ``.gz`` is read
+gzipped) and writes ``tests/data/feldera_openapi_subset.json``: a small, valid
 OpenAPI 3 document holding the operations listed in ``PATHS`` and every schema they
-reference (transitively), plus the named ``EXTRA_SCHEMAS``.  The test suite reads only
-that file, so it runs without ``../shared``; re-running this script after an upstream
-release and diffing the output shows drift.
+reference (transitively), plus the named ``EXTRA_SCHEMAS``.  The test suite validates
+against that subset; ``tests/test_contract.py`` checks the subset against a fresh
+extraction from the stored copy. After an upstream release: replace the stored copy
+(``gzip -9 -n -c openapi.json > tests/data/feldera-openapi.json.gz``), re-run this
+script and review the diff.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_SPEC = ROOT.parent / "shared" / "feldera-openapi.json"
+DEFAULT_SPEC = ROOT / "tests" / "data" / "feldera-openapi.json.gz"
+
+
+def load_spec(path: Path) -> Any:
+    """The OpenAPI document at ``path`` (gzipped if the name ends in ``.gz``)."""
+    data = path.read_bytes()
+    if path.suffix == ".gz":
+        data = gzip.decompress(data)
+    return json.loads(data.decode("utf-8"))
+
+
 OUTPUT = ROOT / "tests" / "data" / "feldera_openapi_subset.json"
 
 PATHS = [
@@ -99,7 +113,7 @@ def extract(spec: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     src = Path(argv[1]) if len(argv) > 1 else DEFAULT_SPEC
-    spec = json.loads(src.read_text(encoding="utf-8"))
+    spec = load_spec(src)
     subset = extract(spec)
     OUTPUT.write_text(json.dumps(subset, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     print(
