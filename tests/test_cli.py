@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import pytest
 from cli_support import ROOT, clean_env, cli_argv, finish, free_port, interrupt, run_cli, spawn
 
-from feldera_events._cli import (
+from feldera_events.cli._render import (
     EXIT_API,
     EXIT_FAILED,
     EXIT_OK,

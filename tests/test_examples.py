@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from cli_support import ROOT, clean_env, run, run_cli
 
-from feldera_events._cli import build_parser
+from feldera_events.cli import build_parser
 from feldera_events.testing import FakeFeldera
 
 EXAMPLES = ROOT / "examples"

@@ -13,8 +13,9 @@ from typing import Final, TextIO
 
 import aiohttp
 
-from ._client import EventsClient
-from ._poller import PollPolicy
+from .._client import EventsClient
+from .._poller import PollPolicy
+from ._wait import run_wait
 
 __all__ = ["DEMO_PIPELINES", "run_demo"]
 
@@ -35,8 +36,7 @@ def _say(out: TextIO, text: str = "") -> None:
 
 async def run_demo(out: TextIO | None = None) -> int:
     """Run the demo, writing to ``out`` (stdout); returns 0."""
-    from ._cli import run_wait
-    from .testing import FakeFeldera
+    from ..testing import FakeFeldera
 
     out = out or sys.stdout
     _say(out, "feldera-events demo: a simulated Feldera manager, two pipelines, one wait.")

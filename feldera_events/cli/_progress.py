@@ -7,7 +7,7 @@ Two renderers with one interface:
 * :class:`LineProgress` for everything else (CI logs, files, pipes): one timestamped
   line per status change, nothing else; no escape sequences.
 
-Both only write; the wait itself lives in :mod:`feldera_events._cli`.
+Both only write; the wait itself lives in :mod:`feldera_events.cli._wait`.
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ import datetime as _dt
 import os
 from typing import Protocol, TextIO
 
-from ._models import PipelineEvent
-from ._poller import Outcome, WaitResult
+from .._models import PipelineEvent
+from .._poller import Outcome, WaitResult
+from ._render import format_time
 
 __all__ = [
     "LineProgress",
     "Progress",
     "TerminalProgress",
-    "format_time",
     "make_progress",
     "outcome_text",
 ]
@@ -43,11 +43,6 @@ _COLOURS = {
     Outcome.TIMED_OUT: "33",  # yellow
     Outcome.CANCELLED: "33",
 }
-
-
-def format_time(when: _dt.datetime) -> str:
-    """An RFC 3339 UTC timestamp with milliseconds, e.g. ``2026-08-20T10:11:12.123Z``."""
-    return when.astimezone(_dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def outcome_text(result: WaitResult) -> str:
