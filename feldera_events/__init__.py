@@ -36,6 +36,7 @@ from ._errors import (
 )
 from ._models import (
     UNSET,
+    ClusterHealth,
     CombinedStatus,
     DeploymentError,
     OpenEnum,
@@ -46,6 +47,7 @@ from ._models import (
     RuntimeDesiredStatus,
     RuntimeStatus,
     Selector,
+    ServiceHealth,
     StorageStatus,
     Unset,
 )
@@ -71,6 +73,7 @@ __all__ = [
     "BadRequestError",
     "ClientClosedError",
     "ClusterEvent",
+    "ClusterHealth",
     "ClusterEventCallback",
     "ClusterEventsUnsupportedError",
     "ClusterWaitTimeoutError",
@@ -103,6 +106,7 @@ __all__ = [
     "RuntimeStatus",
     "Selector",
     "ServerError",
+    "ServiceHealth",
     "Since",
     "StorageStatus",
     "Timeouts",

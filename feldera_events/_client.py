@@ -36,7 +36,7 @@ from ._errors import (
     excerpt,
     status_error_class,
 )
-from ._models import PipelineEvent, Selector
+from ._models import ClusterHealth, PipelineEvent, Selector
 from ._retry import RetryPolicy, call_with_retry
 
 __all__ = [
@@ -631,3 +631,35 @@ class EventsClient:
             url=url,
             body=excerpt(body),
         )
+
+    # -- cluster health (appended) ------------------------------------------------------
+
+    async def cluster_health(self, *, retry: RetryPolicy | None = None) -> ClusterHealth:
+        """``GET /v0/cluster_healthz``: the health of each service, as ``fda cluster health``.
+
+        The manager answers 200 when every service is healthy and 503 with the same
+        body when one is not: both return a :class:`ClusterHealth` (check
+        ``all_healthy``). One attempt unless ``retry`` says otherwise (a health check
+        reports the present). Raises :class:`APIStatusError` for any other answer.
+        """
+        path = CLUSTER_HEALTH_PATH
+        try:
+            data = await self._get_json(
+                path, None, retry=retry or RetryPolicy(attempts=1), deadline=None
+            )
+        except APIStatusError as exc:
+            if exc.status_code != 503:
+                raise
+            try:
+                return ClusterHealth.from_json(json.loads(exc.body))
+            except (ValueError, RecursionError):
+                raise exc from None
+        try:
+            return ClusterHealth.from_json(data)
+        except ValueError as exc:
+            raise ResponseValidationError(
+                f"not a HealthStatus: {exc}", status_code=200, url=self._url + path
+            ) from None
+
+
+CLUSTER_HEALTH_PATH: Final = "/v0/cluster_healthz"

@@ -1,4 +1,4 @@
-"""The CLI's commands other than ``wait``: get, list, watch, the cluster commands, fake-server, demo; and the client built from the options."""
+"""The CLI's commands other than ``wait`` and ``fake-server``: get, list, watch, wait-cluster, cluster-events, health, demo; and logging."""
 
 from __future__ import annotations
 
@@ -9,28 +9,30 @@ import datetime as _dt
 import json
 import logging
 import sys
-from collections.abc import Sequence
 from typing import Any
 
-from .._client import EventsClient, Timeouts
 from .._cluster import ClusterEvent
 from .._errors import ClusterWaitTimeoutError, FelderaError, NoEventsYetError
-from .._models import DeploymentError, PipelineEvent, Selector
+from .._models import PipelineEvent, Selector
 from .._poller import Poller, PollPolicy
+from ._demo import run_demo
 from ._render import (
+    EVENT_COLUMNS,
     EXIT_API,
-    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_TIMEOUT,
-    UsageError,
+    EXIT_UNHEALTHY,
     error_line,
     event_line,
+    event_row,
     exit_code_for,
     format_time,
     github_annotation,
     in_github_actions,
+    render_table,
 )
-from ._wait import run_wait
+from ._settings import make_client
+from ._wait import failure_text, reporting_retries, run_wait
 
 # -- configuration ----------------------------------------------------------------------
 
@@ -50,32 +52,10 @@ def _setup_logging(verbosity: int) -> None:
     lib.propagate = False
 
 
-def _make_client(args: argparse.Namespace) -> EventsClient:
-    """The client from the global options; a ValueError/TypeError is a configuration error."""
-    verify: bool | str | None = None
-    if args.ca_cert:
-        verify = args.ca_cert
-    elif args.insecure:
-        verify = False
-    timeout: Timeouts | None = None
-    if args.request_timeout is not None:
-        timeout = Timeouts(connect=min(10.0, args.request_timeout), request=args.request_timeout)
-    try:
-        return EventsClient(
-            args.url,
-            api_key=args.api_key,
-            tenant=args.tenant,
-            timeout=timeout,
-            verify=verify,
-        )
-    except (ValueError, TypeError) as exc:
-        raise UsageError(str(exc)) from None
-
-
 async def _cmd_wait(args: argparse.Namespace) -> int:
     since = _dt.datetime.now(_dt.UTC) if args.since_now else None
     poll = PollPolicy(initial=args.poll_interval, maximum=max(5.0, args.poll_interval))
-    async with _make_client(args) as client:
+    async with make_client(args) as client:
         return await run_wait(
             client,
             args.pipelines,
@@ -94,7 +74,7 @@ def _dumps(data: Any) -> str:
 
 
 async def _cmd_get(args: argparse.Namespace) -> int:
-    async with _make_client(args) as client:
+    async with make_client(args) as client:
         try:
             ev = await client.get_event(args.pipeline, args.event_id, selector=args.selector)
         except FelderaError as exc:
@@ -103,49 +83,9 @@ async def _cmd_get(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_TABLE_COLUMNS = (
-    "RECORDED_AT",
-    "RESOURCES",
-    "DESIRED",
-    "RUNTIME",
-    "ERROR",
-    "PROGRAM",
-    "STORAGE",
-    "EVENT_ID",
-)
-
-
-def _table_row(ev: PipelineEvent) -> tuple[str, ...]:
-    error = ev.deployment_error
-    if isinstance(error, DeploymentError):
-        err = error.error_code
-    else:
-        err = "yes" if ev.deployment_has_error else "-"
-    runtime = ev.deployment_runtime_status.value if ev.deployment_runtime_status else "-"
-    return (
-        format_time(ev.recorded_at),
-        ev.deployment_resources_status.value,
-        ev.deployment_resources_desired_status.value,
-        runtime,
-        err,
-        ev.program_status.value,
-        ev.storage_status.value,
-        str(ev.event_id),
-    )
-
-
-def render_table(events: Sequence[PipelineEvent]) -> str:
-    rows = [_TABLE_COLUMNS, *(_table_row(ev) for ev in events)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(_TABLE_COLUMNS))]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    )
-
-
 async def _cmd_list(args: argparse.Namespace) -> int:
     fmt = args.format or ("table" if sys.stdout.isatty() else "json")
-    async with _make_client(args) as client:
+    async with make_client(args) as client:
         try:
             events = await client.list_events(args.pipeline, selector=args.selector)
         except FelderaError as exc:
@@ -154,7 +94,7 @@ async def _cmd_list(args: argparse.Namespace) -> int:
         events = events[: args.limit]
     if fmt == "table":
         if events:
-            sys.stdout.write(render_table(events) + "\n")
+            sys.stdout.write(render_table(EVENT_COLUMNS, [event_row(ev) for ev in events]) + "\n")
         else:
             sys.stdout.write(f"pipeline {args.pipeline!r} has no events recorded yet\n")
     elif fmt == "jsonl":
@@ -165,18 +105,40 @@ async def _cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _watch_line(text: str) -> None:
+    sys.stdout.write(f"{format_time(_dt.datetime.now(_dt.UTC))}  {text}\n")
+    sys.stdout.flush()
+
+
 async def _cmd_watch(args: argparse.Namespace) -> int:
-    async with _make_client(args) as client:
+    failures: list[str] = []
+
+    def on_failure(_: str, exc: BaseException) -> None:
+        failures.append(failure_text(exc))
+        n = len(failures)
+        if n & (n - 1) == 0 and not args.jsonl:  # 1, 2, 4, 8...: a long outage stays short
+            _watch_line(f"retrying: {failures[-1]}, {'once' if n == 1 else f'{n} times'}")
+
+    async with make_client(args) as client:
         try:
             # Fail fast (exit 4) on a wrong URL, key or name: the watch itself retries
             # forever once it runs.
             with contextlib.suppress(NoEventsYetError):
                 await client.get_event(args.pipeline, "latest")
-            async with Poller(client).watch(args.pipeline, selector=Selector.ALL) as events:
-                async for ev in events:
-                    line = json.dumps(ev.to_dict()) if args.jsonl else event_line(ev)
-                    sys.stdout.write(line + "\n")
-                    sys.stdout.flush()
+            previous: PipelineEvent | None = None
+            with reporting_retries(on_failure):
+                watching = Poller(client).watch(args.pipeline, selector=Selector.ALL)
+                async with watching as events:
+                    async for ev in events:
+                        if failures and not args.jsonl:
+                            _watch_line(
+                                f"the server answers again after {len(failures)} failed polls"
+                            )
+                        failures.clear()
+                        line = json.dumps(ev.to_dict()) if args.jsonl else event_line(ev, previous)
+                        previous = ev
+                        sys.stdout.write(line + "\n")
+                        sys.stdout.flush()
         except FelderaError as exc:
             return _report_error(exc, client.url, args.pipeline)
     return EXIT_OK  # pragma: no cover - a watch ends by Ctrl-C or an error
@@ -198,7 +160,7 @@ async def _cmd_wait_cluster(args: argparse.Namespace) -> int:
         out.write(f"{stamp}  cluster  {ev.describe()}  (recorded {format_time(ev.recorded_at)})\n")
         out.flush()
 
-    async with _make_client(args) as client:
+    async with make_client(args) as client:
         loop = asyncio.get_running_loop()
         start = loop.time()
         event: ClusterEvent | None = None
@@ -221,7 +183,7 @@ async def _cmd_wait_cluster(args: argparse.Namespace) -> int:
         if isinstance(error, ClusterWaitTimeoutError) and error.reached:
             line = str(error)
         elif isinstance(error, ClusterWaitTimeoutError):
-            line = f"cannot reach the Feldera manager at {url} within {args.timeout:g}s"
+            line = f"cannot reach the Feldera manager at {url} within {args.timeout:g}s"  # timeout is set
         else:
             line = error_line(error, url)
         sys.stderr.write(f"error: {line}\n")
@@ -243,29 +205,23 @@ async def _cmd_wait_cluster(args: argparse.Namespace) -> int:
     return code
 
 
-def render_cluster_table(events: Sequence[ClusterEvent]) -> str:
-    header = ("RECORDED_AT", "ALL_HEALTHY", "API", "COMPILER", "RUNNER", "ID")
-    rows = [header] + [
-        (
-            format_time(ev.recorded_at),
-            "yes" if ev.all_healthy else "no",
-            ev.api_status.value,
-            ev.compiler_status.value,
-            ev.runner_status.value,
-            str(ev.id),
-        )
-        for ev in events
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
+CLUSTER_COLUMNS = ("RECORDED_AT", "ALL_HEALTHY", "API", "COMPILER", "RUNNER", "ID")
+
+
+def _cluster_row(ev: ClusterEvent) -> tuple[str, ...]:
+    return (
+        format_time(ev.recorded_at),
+        "yes" if ev.all_healthy else "no",
+        ev.api_status.value,
+        ev.compiler_status.value,
+        ev.runner_status.value,
+        str(ev.id),
     )
 
 
 async def _cmd_cluster_events(args: argparse.Namespace) -> int:
     fmt = args.format or ("table" if sys.stdout.isatty() else "json")
-    async with _make_client(args) as client:
+    async with make_client(args) as client:
         try:
             events = await client.list_cluster_events(selector=args.selector)
         except FelderaError as exc:
@@ -273,7 +229,7 @@ async def _cmd_cluster_events(args: argparse.Namespace) -> int:
     if args.limit is not None:
         events = events[: args.limit]
     if fmt == "table":
-        sys.stdout.write(render_cluster_table(events) + "\n")
+        sys.stdout.write(render_table(CLUSTER_COLUMNS, [_cluster_row(ev) for ev in events]) + "\n")
     elif fmt == "jsonl":
         for ev in events:
             sys.stdout.write(json.dumps(ev.to_dict()) + "\n")
@@ -285,28 +241,40 @@ async def _cmd_cluster_events(args: argparse.Namespace) -> int:
 # -- fake-server / demo -----------------------------------------------------------------
 
 
-def _cmd_fake_server(args: argparse.Namespace) -> int:
-    from ..testing import run_fake_server
-
-    if args.pipelines < 0:
-        raise UsageError("--pipelines must be 0 or more")
-    try:
-        run_fake_server(
-            host=args.host,
-            port=args.port,
-            api_keys=args.server_api_keys,
-            pipelines=args.pipelines,
-            speed=args.speed,
-        )
-    except OSError as exc:
-        raise UsageError(
-            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
-        ) from None
-    # run_fake_server returns only once Ctrl-C stopped it.
-    return EXIT_INTERRUPTED
-
-
 async def _cmd_demo(args: argparse.Namespace) -> int:
-    from ._demo import run_demo
-
     return await run_demo()
+
+
+# -- health -----------------------------------------------------------------------------
+
+
+def _since(when: _dt.datetime) -> str:
+    seconds = max(0.0, (_dt.datetime.now(_dt.UTC) - when).total_seconds())
+    if seconds < 120:
+        ago = f"{seconds:.0f}s"
+    elif seconds < 7200:
+        ago = f"{seconds / 60:.0f} min"
+    else:
+        ago = f"{seconds / 3600:.1f} h"
+    return f"{format_time(when)} ({ago} ago)"
+
+
+async def _cmd_health(args: argparse.Namespace) -> int:
+    async with make_client(args) as client:
+        try:
+            health = await client.cluster_health()
+        except FelderaError as exc:
+            return _report_error(exc, client.url, None)
+    code = EXIT_OK if health.all_healthy else EXIT_UNHEALTHY
+    if args.json:
+        doc = {"ok": health.all_healthy, "exit_code": code, "url": client.url}
+        sys.stdout.write(_dumps(doc | health.to_dict()) + "\n")
+        return code
+    rows = [
+        (name, "healthy" if s.healthy else "UNHEALTHY", _since(s.unchanged_since), s.message)
+        for name, s in health.services.items()
+    ]
+    sys.stdout.write(render_table(("SERVICE", "HEALTH", "SINCE", "MESSAGE"), rows) + "\n")
+    verdict = "all services healthy" if health.all_healthy else "the cluster is NOT healthy"
+    sys.stdout.write(f"{verdict} (checked {format_time(health.api.checked_at)})\n")
+    return code

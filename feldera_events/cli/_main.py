@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -20,16 +19,18 @@ from .._errors import FelderaError
 from ._commands import (
     _cmd_cluster_events,
     _cmd_demo,
-    _cmd_fake_server,
     _cmd_get,
+    _cmd_health,
     _cmd_list,
     _cmd_wait,
     _cmd_wait_cluster,
     _cmd_watch,
     _setup_logging,
 )
+from ._fake_server import cmd_fake_server
 from ._parser import build_parser
-from ._render import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, error_line, exit_code_for
+from ._process import handle_signals, interrupt_exit_code, safe_std_streams
+from ._render import EXIT_USAGE, UsageError, error_line, exit_code_for
 
 __all__ = ["main"]
 
@@ -41,17 +42,31 @@ _ASYNC_COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, in
     "demo": _cmd_demo,
     "wait-cluster": _cmd_wait_cluster,
     "cluster-events": _cmd_cluster_events,
+    "health": _cmd_health,
 }
+
+
+async def _run_async(args: argparse.Namespace) -> int:
+    with handle_signals():
+        return await _ASYNC_COMMANDS[args.command](args)
 
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "fake-server":
-        return _cmd_fake_server(args)
-    return asyncio.run(_ASYNC_COMMANDS[args.command](args))
+        return cmd_fake_server(args)
+    try:
+        return asyncio.run(_run_async(args))
+    except asyncio.CancelledError:  # SIGTERM (or SIGINT) cancelled the command
+        return _interrupted()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
+    with safe_std_streams():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -69,12 +84,6 @@ def main(argv: list[str] | None = None) -> int:
             return exit_code_for(exc)
     except KeyboardInterrupt:
         return _interrupted()
-    except BrokenPipeError:
-        # The reader went away (`feldera-events list p | head`): not an error of ours.
-        with contextlib.suppress(OSError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_OK
 
 
 def _interrupted() -> int:
@@ -83,4 +92,4 @@ def _interrupted() -> int:
     # Quiet: no traceback, no message; the shell shows the interruption.
     with contextlib.suppress(ValueError, OSError):
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-    return EXIT_INTERRUPTED
+    return interrupt_exit_code()

@@ -3,28 +3,67 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 from typing import Any, Final
 
 from .._client import normalize_event_id
 from .._models import Selector
+from ._fake_server import SERVICES, parse_fault, parse_start_failure
 
 EXIT_CODES_HELP: Final = """\
-exit codes:
-  0    every pipeline is provisioned (get/list/watch: the request succeeded)
-  1    a deployment failed, or the pipeline was stopped while we waited
+exit codes (each command's --help lists its own):
+  0    success: every pipeline is provisioned, the cluster is healthy, the
+       request succeeded
+  1    wait: a deployment failed, or someone stopped the pipeline
   2    usage or configuration error (bad option, pipeline name, event id, URL,
-       CA bundle); detected before any request is sent
-  3    the --timeout passed before every pipeline was provisioned
+       CA bundle, environment variable), found before any request is sent;
+       health: a service is unhealthy
+  3    wait, wait-cluster: the --timeout passed first
   4    API or connection error: unknown pipeline, authentication or permission
-       refused, the server unreachable (a wrong URL fails within seconds, not
-       at the timeout), an unexpected response
-  130  interrupted (Ctrl-C)
-
-With several pipelines the exit code is the most serious outcome, in the order
-4 > 1 > 3 > 0: an API error means the check itself could not be made (a wrong
-name, key or URL) and must be fixed before any other result means anything; a
-failure is a definite answer, worth more than a timeout, which is none.
+       refused, the server unreachable, an unexpected response
+  130  interrupted (Ctrl-C); 143: terminated (SIGTERM)
 """
+
+_INTERRUPTED = "  130  interrupted (Ctrl-C); 143: terminated (SIGTERM)\n"
+_USAGE = "  2    usage or configuration error, found before any request is sent\n"
+_API = "  4    API or connection error (unknown pipeline, authentication, unreachable)\n"
+
+#: Each command's own exit codes (its --help epilog).
+COMMAND_EXIT_CODES: Final = {
+    "wait": "exit codes:\n"
+    "  0    every pipeline is provisioned\n"
+    "  1    a deployment failed, or someone stopped the pipeline\n" + _USAGE + ""
+    "  3    the --timeout passed before every pipeline was provisioned\n"
+    "  4    API or connection error: unknown pipeline, authentication or\n"
+    "       permission refused, the server unreachable (a wrong URL fails within\n"
+    "       seconds, not at the timeout), an unexpected response\n" + _INTERRUPTED + "\n"
+    "With several pipelines the exit code is the most serious outcome, in the order\n"
+    "4 > 1 > 3 > 0: an API error means the check itself could not be made (a wrong\n"
+    "name, key or URL) and must be fixed before any other result means anything; a\n"
+    "failure is a definite answer, worth more than a timeout, which is none.\n",
+    "get": "exit codes:\n  0    the event was printed\n" + _USAGE + _API + _INTERRUPTED,
+    "list": "exit codes:\n  0    the events were printed\n" + _USAGE + _API + _INTERRUPTED,
+    "watch": "exit codes:\n  0    (a watch ends by Ctrl-C or an error)\n"
+    + _USAGE
+    + "  4    API or connection error before the watch began\n"
+    + _INTERRUPTED,
+    "wait-cluster": "exit codes:\n"
+    "  0    every service is healthy\n" + _USAGE + ""
+    "  3    the manager answered, but was still unhealthy at the --timeout\n"
+    "  4    the manager was never reached within --timeout, or an API error\n" + _INTERRUPTED,
+    "cluster-events": "exit codes:\n  0    the events were printed\n"
+    + _USAGE
+    + _API
+    + _INTERRUPTED,
+    "health": "exit codes:\n"
+    "  0    every service is healthy\n"
+    "  2    a service is unhealthy (or a usage error)\n"
+    "  4    the manager is unreachable, or an API error\n" + _INTERRUPTED,
+    "fake-server": "exit codes:\n"
+    "  2    bad option, or the port cannot be listened on\n"
+    "  130  stopped by Ctrl-C (the normal end)\n",
+    "demo": "exit codes:\n  0    the demo ran (its own wait exits 1: that is the point)\n",
+}
 
 ENVIRONMENT_HELP: Final = """\
 environment:
@@ -32,10 +71,26 @@ environment:
   FELDERA_API_KEY         API key or token (prefer it to --api-key, which other
                           users of the machine can see in the process list)
   FELDERA_TENANT          tenant name or id (Feldera-Tenant header)
-  FELDERA_HTTPS_TLS_CERT  CA bundle for https
-  FELDERA_TLS_INSECURE    "true" to skip TLS certificate verification
+  FELDERA_HTTPS_TLS_CERT  CA bundle file for https (ignored for http:// URLs)
+  FELDERA_TLS_INSECURE    true/1/yes/on: skip TLS certificate verification;
+                          false/0/no/off or empty: verify (anything else: exit 2)
   GITHUB_ACTIONS          "true": failures are also printed as ::error:: annotations
 """
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Wraps one-line paragraphs to the terminal; keeps multi-line blocks (tables) as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        out = []
+        for para in text.split("\n\n"):
+            if "\n" in para.strip("\n"):
+                out.append(para)
+            else:
+                out.append(
+                    textwrap.fill(para, width, initial_indent=indent, subsequent_indent=indent)
+                )
+        return "\n\n".join(out)
 
 
 # -- argument types ---------------------------------------------------------------------
@@ -59,6 +114,13 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more, got {text!r}")
     return value
+
+
+def _timeout(text: str) -> float | None:
+    """Seconds > 0, or ``none`` to wait without a time limit (said explicitly)."""
+    if text.strip().lower() == "none":
+        return None
+    return _positive_float(text)
 
 
 def _port(text: str) -> int:
@@ -148,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="feldera-events",
         description="Wait on, watch and audit Feldera pipelines through their monitor events.",
         epilog=EXIT_CODES_HELP + "\n" + ENVIRONMENT_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_Formatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _add_connection_options(parser, suppress=False)
@@ -162,8 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
             help=help,
             description=description,
             parents=parents,
-            epilog=EXIT_CODES_HELP,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+            epilog=COMMAND_EXIT_CODES[name],
+            formatter_class=_Formatter,
         )
 
     wait = add(
@@ -175,13 +237,19 @@ def build_parser() -> argparse.ArgumentParser:
         "pipeline, the server's error_code and message, and the events since the wait began.",
         [common],
     )
-    wait.add_argument("pipelines", nargs="+", metavar="PIPELINE", type=_pipeline_name)
+    wait.add_argument(
+        "pipelines",
+        nargs="+",
+        metavar="PIPELINE",
+        type=_pipeline_name,
+        help="pipeline name(s) to wait on, concurrently",
+    )
     wait.add_argument(
         "--timeout",
         required=True,
-        type=_positive_float,
+        type=_timeout,
         metavar="SECONDS",
-        help="overall deadline of the wait (required)",
+        help="overall deadline of the wait (required): seconds, or 'none' to wait forever",
     )
     wait.add_argument(
         "--since-now",
@@ -209,7 +277,12 @@ def build_parser() -> argparse.ArgumentParser:
         "Print one monitor event of a pipeline as JSON: the latest one, or EVENT_ID.",
         [common],
     )
-    get.add_argument("pipeline", metavar="PIPELINE", type=_pipeline_name)
+    get.add_argument(
+        "pipeline",
+        metavar="PIPELINE",
+        type=_pipeline_name,
+        help="pipeline name (as in the Feldera UI or `fda`)",
+    )
     get.add_argument(
         "event_id", nargs="?", default="latest", type=_event_id, metavar="EVENT_ID",
         help="'latest' (default) or an event id (UUID)",
@@ -227,7 +300,12 @@ def build_parser() -> argparse.ArgumentParser:
         "List the retained monitor events of a pipeline, newest first.",
         [common],
     )
-    lst.add_argument("pipeline", metavar="PIPELINE", type=_pipeline_name)
+    lst.add_argument(
+        "pipeline",
+        metavar="PIPELINE",
+        type=_pipeline_name,
+        help="pipeline name (as in the Feldera UI or `fda`)",
+    )
     lst.add_argument(
         "--selector",
         choices=[s.value for s in Selector],
@@ -247,7 +325,12 @@ def build_parser() -> argparse.ArgumentParser:
         "Print the pipeline's current status, then one line per new event, until Ctrl-C.",
         [common],
     )
-    watch.add_argument("pipeline", metavar="PIPELINE", type=_pipeline_name)
+    watch.add_argument(
+        "pipeline",
+        metavar="PIPELINE",
+        type=_pipeline_name,
+        help="pipeline name (as in the Feldera UI or `fda`)",
+    )
     watch.add_argument("--jsonl", action="store_true", help="one JSON object per line")
 
     wait_cluster = add(
@@ -262,9 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     wait_cluster.add_argument(
         "--timeout",
         required=True,
-        type=_positive_float,
+        type=_timeout,
         metavar="SECONDS",
-        help="overall deadline of the wait (required)",
+        help="overall deadline of the wait (required): seconds, or 'none' to wait forever",
     )
     wait_cluster.add_argument(
         "--json", action="store_true", help="print one JSON result object on stdout"
@@ -320,10 +403,52 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="time-scale factor: 10 makes every simulated step ten times faster (default 1)",
     )
+    fake.add_argument(
+        "--fail-next-start",
+        action="append",
+        type=parse_start_failure,
+        metavar="PIPELINE=KIND",
+        help="make PIPELINE's next start fail; KIND: provisioning_timeout (Provisioning for "
+        "10 simulated seconds, then PipelineProvisioningTimeout), worker_panic (fails once "
+        "Provisioned), provision_check (fails at once); repeatable",
+    )
+    fake.add_argument(
+        "--fault",
+        action="append",
+        type=parse_fault,
+        metavar="FAULT",
+        help="answer requests to the events endpoints badly: 503 (LockTookTooLong), "
+        "503:SECONDS (with Retry-After), 502 (a proxy's bad gateway), latency:SECONDS; "
+        "repeatable",
+    )
+    fake.add_argument(
+        "--fault-probability",
+        type=float,
+        default=1.0,
+        metavar="P",
+        help="chance that a --fault hits a request (default 1: every request)",
+    )
+    fake.add_argument(
+        "--degrade-cluster",
+        action="append",
+        choices=SERVICES,
+        metavar="SERVICE",
+        help="mark a cluster service unhealthy: api, compiler or runner; repeatable",
+    )
+
+    health = add(
+        "health",
+        "print the health of each cluster service (like `fda cluster health`)",
+        "Ask the manager (GET /v0/cluster_healthz) how its services are: for the API "
+        "server, the compiler and the runner, whether it is healthy, since when, and its "
+        "last health-check message. One request, no waiting: see wait-cluster for that.",
+        [common],
+    )
+    health.add_argument("--json", action="store_true", help="print the answer as JSON")
 
     add(
         "demo",
-        "see a success and a failure against a simulated manager (~10 s)",
+        "see a success and a failure against a simulated manager (~8 s)",
         "Start a simulated manager in this process, create two pipelines, start both through "
         "the REST API and wait on them with the progress display of `wait`: one is "
         "provisioned, the other fails with PipelineProvisioningTimeout. Needs no server.",

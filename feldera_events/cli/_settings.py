@@ -1,0 +1,141 @@
+"""The client from the CLI's options and environment: each setting resolved once, every error naming where the value came from.
+
+Options win over environment variables; nothing is left for the library to read from
+the environment, so its messages (which speak of Python arguments) never reach a CLI
+user: a bad value is a :class:`UsageError` (exit 2) in CLI words.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+import attrs
+
+from .._client import EventsClient, Timeouts
+from ._render import UsageError
+
+__all__ = ["Settings", "make_client", "resolve_settings"]
+
+DEFAULT_URL = "http://localhost:8080"
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+
+
+@attrs.frozen
+class Settings:
+    """Resolved connection settings, with where each came from (for messages)."""
+
+    url: str
+    url_source: str
+    api_key: str | None = attrs.field(repr=False)
+    api_key_source: str
+    tenant: str | None
+    tenant_source: str
+    #: False (no verification), True (system CAs) or a CA bundle path.
+    verify: bool | str
+    verify_source: str
+
+
+def _pick(
+    option: str | None, flag: str, env: Mapping[str, str], var: str
+) -> tuple[str | None, str]:
+    if option is not None:
+        return option, flag
+    if var in env:
+        return env[var], var
+    return None, ""
+
+
+def _check_url(url: str, source: str) -> str:
+    where = f"{source} ({url!r})" if source != "default" else repr(url)
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https"):
+        raise UsageError(f"{where} is not a URL: it must start with http:// or https://")
+    if not parts.hostname:
+        raise UsageError(f"{where} has no host name")
+    try:
+        parts.port  # noqa: B018 - the check
+    except ValueError:
+        raise UsageError(f"{where} has an invalid port (expected 0 to 65535)") from None
+    if parts.username or parts.password:
+        raise UsageError(f"{source} must not carry credentials; use FELDERA_API_KEY or --api-key")
+    if parts.query or parts.fragment:
+        raise UsageError(f"{source} must not have a query string or fragment")
+    return url.strip()
+
+
+def resolve_settings(
+    args: argparse.Namespace, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """The settings from ``args`` and the environment, or a :class:`UsageError`."""
+    env = os.environ if environ is None else environ
+    url, url_source = _pick(args.url, "--url", env, "FELDERA_HOST")
+    if url is None:
+        url, url_source = DEFAULT_URL, "default"
+    elif not url.strip():
+        raise UsageError(f"{url_source} is empty: give a manager URL such as {DEFAULT_URL}")
+    url = _check_url(url, url_source)
+    api_key, key_source = _pick(args.api_key, "--api-key", env, "FELDERA_API_KEY")
+    tenant, tenant_source = _pick(args.tenant, "--tenant", env, "FELDERA_TENANT")
+
+    insecure_text = env.get("FELDERA_TLS_INSECURE", "").strip().lower()
+    if insecure_text not in _TRUE | _FALSE:
+        raise UsageError(
+            f"FELDERA_TLS_INSECURE={env['FELDERA_TLS_INSECURE']!r}: expected true or false "
+            "(also 1/0, yes/no, on/off)"
+        )
+    ca_cert, ca_source = _pick(args.ca_cert, "--ca-cert", env, "FELDERA_HTTPS_TLS_CERT")
+    verify: bool | str = True
+    verify_source = ""
+    if args.insecure or insecure_text in _TRUE:
+        verify, verify_source = False, "--insecure" if args.insecure else "FELDERA_TLS_INSECURE"
+    elif ca_cert and urlsplit(url).scheme == "https":  # an http:// URL needs no CA bundle
+        if os.path.isdir(ca_cert):
+            raise UsageError(f"{ca_source} {ca_cert!r} is a directory, not a CA bundle file")
+        if not os.path.exists(ca_cert):
+            raise UsageError(f"{ca_source} {ca_cert!r}: no such file")
+        verify, verify_source = ca_cert, ca_source
+    return Settings(
+        url=url,
+        url_source=url_source,
+        api_key=api_key or None,
+        api_key_source=key_source,
+        tenant=tenant or None,
+        tenant_source=tenant_source,
+        verify=verify,
+        verify_source=verify_source,
+    )
+
+
+def _cli_words(message: str, settings: Settings) -> str:
+    """A library message in CLI words: ``api_key=`` becomes ``--api-key``/``FELDERA_API_KEY``."""
+    for python_name, source in (
+        ("api_key", settings.api_key_source or "--api-key"),
+        ("tenant", settings.tenant_source or "--tenant"),
+        ("verify", settings.verify_source or "--ca-cert"),
+        ("url", settings.url_source),
+    ):
+        message = re.sub(rf"\b{python_name}\b=?", source, message)
+    return message
+
+
+def make_client(args: argparse.Namespace) -> EventsClient:
+    """The client from the global options; a bad value is a :class:`UsageError`."""
+    settings = resolve_settings(args)
+    timeout: Timeouts | None = None
+    if args.request_timeout is not None:
+        timeout = Timeouts(connect=min(10.0, args.request_timeout), request=args.request_timeout)
+    try:
+        return EventsClient(
+            settings.url,
+            api_key=settings.api_key,
+            tenant=settings.tenant,
+            timeout=timeout,
+            verify=settings.verify,
+        )
+    except (ValueError, TypeError) as exc:
+        raise UsageError(_cli_words(str(exc), settings)) from None
