@@ -487,6 +487,7 @@ class EventsClient:
         *,
         retry: RetryPolicy | None,
         deadline: float | None,
+        accept: frozenset[int] = frozenset(),
     ) -> Any:
         session = self._ensure_session()
         query = f"?selector={selector.value}" if selector is not None else ""
@@ -494,7 +495,7 @@ class EventsClient:
         policy = retry or self._retry
 
         async def attempt() -> Any:
-            return await self._attempt(session, url)
+            return await self._attempt(session, url, accept)
 
         describe = f"GET {urlsplit(url).path}{query}"
         try:
@@ -521,7 +522,10 @@ class EventsClient:
             raise TypeError(f"the api_key callable returned {type(value).__name__}, not a string")
         return _check_header_value("the api_key callable's result", value) or None
 
-    async def _attempt(self, session: aiohttp.ClientSession, url: str) -> Any:
+    async def _attempt(
+        self, session: aiohttp.ClientSession, url: str, accept: frozenset[int] = frozenset()
+    ) -> Any:
+        """One GET; a JSON body for 2xx (and the statuses in ``accept``), else an error."""
         kwargs: dict[str, Any]
         key: str | None
         if self._owns_session:
@@ -562,7 +566,7 @@ class EventsClient:
             raise APIConnectionError(f"connection error on GET {url}: {detail}", url=url) from exc
         except OSError as exc:
             raise APIConnectionError(f"connection error on GET {url}: {exc}", url=url) from exc
-        if 200 <= status < 300:
+        if 200 <= status < 300 or status in accept:
             try:
                 return json.loads(body)
             except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
@@ -643,22 +647,18 @@ class EventsClient:
         reports the present). Raises :class:`APIStatusError` for any other answer.
         """
         path = CLUSTER_HEALTH_PATH
-        try:
-            data = await self._get_json(
-                path, None, retry=retry or RetryPolicy(attempts=1), deadline=None
-            )
-        except APIStatusError as exc:
-            if exc.status_code != 503:
-                raise
-            try:
-                return ClusterHealth.from_json(json.loads(exc.body))
-            except (ValueError, RecursionError):
-                raise exc from None
+        data = await self._get_json(
+            path,
+            None,
+            retry=retry or RetryPolicy(attempts=1),
+            deadline=None,
+            accept=frozenset({503}),  # "unhealthy", with the same HealthStatus body
+        )
         try:
             return ClusterHealth.from_json(data)
         except ValueError as exc:
             raise ResponseValidationError(
-                f"not a HealthStatus: {exc}", status_code=200, url=self._url + path
+                f"not a HealthStatus: {exc}", url=self._url + path
             ) from None
 
 

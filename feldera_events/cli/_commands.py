@@ -126,7 +126,7 @@ async def _cmd_watch(args: argparse.Namespace) -> int:
             with contextlib.suppress(NoEventsYetError):
                 await client.get_event(args.pipeline, "latest")
             previous: PipelineEvent | None = None
-            with reporting_retries(on_failure):
+            with reporting_retries(on_failure, args.pipeline):
                 watching = Poller(client).watch(args.pipeline, selector=Selector.ALL)
                 async with watching as events:
                     async for ev in events:

@@ -93,6 +93,8 @@ async def _serve(args: argparse.Namespace) -> None:
             fake.inject(
                 fault, probability=None if args.fault_probability == 1 else args.fault_probability
             )
+        if args.degrade_cluster:
+            fake.recover_cluster()  # the others healthy at once, not "starting up"
         for service in args.degrade_cluster or []:
             fake.degrade_cluster(service)
         out = sys.stdout

@@ -117,8 +117,22 @@ OUTCOMES: Final[dict[str, OutcomeStyle]] = {
 }
 
 
+def _deadline_before_any_answer(result: WaitResult) -> bool:
+    """The wait's own deadline passed before a first answer, with no connection failure
+    seen (``--timeout 0.001`` against a healthy server): a timeout, not "unreachable"."""
+    err = result.error
+    return (
+        result.outcome is Outcome.ERROR
+        and isinstance(err, APIConnectionError)
+        and err.__cause__ is None
+        and "deadline" in str(err)
+    )
+
+
 def outcome_style(result: WaitResult) -> OutcomeStyle:
     """The row of :data:`OUTCOMES` for how ``result`` ended."""
+    if _deadline_before_any_answer(result):
+        return OUTCOMES["timed_out"]
     if result.outcome is Outcome.FAILED and isinstance(result.error, DeploymentStoppedError):
         return OUTCOMES["stopped"]
     return OUTCOMES[result.outcome.value]
@@ -284,9 +298,10 @@ def exit_code_for(exc: BaseException) -> int:
 
 def outcome_exit_code(result: WaitResult) -> int:
     """The exit code of one pipeline's wait, from :data:`OUTCOMES` (an error's own code)."""
-    if result.outcome is Outcome.ERROR and result.error is not None:
+    style = outcome_style(result)
+    if style.key == "error" and result.error is not None:
         return exit_code_for(result.error)
-    return outcome_style(result).exit_code
+    return style.exit_code
 
 
 def combine_exit_codes(codes: Sequence[int]) -> int:

@@ -74,12 +74,13 @@ class _RetryReporter(logging.Handler):
     wait runs in the current task.
     """
 
-    def __init__(self, report: Callable[[str, BaseException], None]) -> None:
+    def __init__(self, report: Callable[[str, BaseException], None], default: str | None) -> None:
         super().__init__(logging.WARNING)
         self._report = report
+        self._default = default
 
     def emit(self, record: logging.LogRecord) -> None:
-        name = _current.get()
+        name = _current.get() or self._default
         args = record.args if isinstance(record.args, tuple) else ()
         exc = next((a for a in args if isinstance(a, BaseException)), None)
         if name is not None and exc is not None:
@@ -87,9 +88,12 @@ class _RetryReporter(logging.Handler):
 
 
 @contextlib.contextmanager
-def reporting_retries(report: Callable[[str, BaseException], None]) -> Iterator[None]:
-    """While inside: ``report(pipeline, exc)`` for each retried failure of a wait's task."""
-    handler = _RetryReporter(report)
+def reporting_retries(
+    report: Callable[[str, BaseException], None], pipeline: str | None = None
+) -> Iterator[None]:
+    """While inside: ``report(pipeline, exc)`` for each retried failure of a wait's task
+    (``pipeline``: the name for records from outside any wait's task, e.g. a watch)."""
+    handler = _RetryReporter(report, pipeline)
     lib = logging.getLogger("feldera_events")
     lib.addHandler(handler)
     try:
@@ -150,6 +154,10 @@ def _failure_report(
         summary = f"not provisioned within {err.timeout:g}s (last status: {last})"
         if failures:
             summary += f"; {len(failures)} failed request(s), the last: {failures[-1]}"
+        lines.append(f"pipeline {quoted(name)} {word}: {summary}")
+    elif outcome_style(result).key == "timed_out":  # the deadline came before any answer
+        title = f"Pipeline {short_name(name)} {word}"
+        summary = f"no answer within the --timeout ({result.elapsed:.3g}s)"
         lines.append(f"pipeline {quoted(name)} {word}: {summary}")
     else:
         title = f"Pipeline {short_name(name)}: error"
@@ -297,7 +305,7 @@ async def run_wait(
         result = results[name]
         if result.ok:
             continue
-        if result.outcome is Outcome.ERROR and result.error is not None:
+        if outcome_style(result).key == "error" and result.error is not None:
             line = error_line(result.error, client.url, name)
             if line not in reported_errors:  # e.g. one unreachable URL, many pipelines
                 reported_errors.add(line)
