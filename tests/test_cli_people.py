@@ -265,3 +265,12 @@ async def test_fake_server_bad_flags_exit_2(args: tuple[str, ...]) -> None:
     ran = await run_cli("fake-server", "--port", "0", "--pipelines", "1", *args)
     assert ran.returncode == EXIT_USAGE, ran
     assert "Traceback" not in ran.stderr
+
+
+async def test_the_demo_takes_about_what_its_help_says() -> None:
+    ran = await run_cli("--help")
+    stated = float(re.search(r"simulated\s+manager\s+\(~(\d+)\s+s\)", ran.stdout)[1])  # type: ignore[index]
+    ran = await run_cli("demo", timeout=120)
+    assert ran.returncode == EXIT_OK, ran
+    # Not shorter than stated (the demo's own timings), and not far longer on a loaded machine.
+    assert stated * 0.8 <= ran.elapsed <= stated * 4, (stated, ran.elapsed)

@@ -8,7 +8,9 @@ deploy script would), and the ``wait`` command's own code and progress display.
 from __future__ import annotations
 
 import datetime as _dt
+import shutil
 import sys
+import textwrap
 from typing import Final, TextIO
 
 import aiohttp
@@ -24,12 +26,18 @@ BAD: Final = "fraud-detector"
 DEMO_PIPELINES: Final = (GOOD, BAD)
 
 #: Simulated seconds (speed=1, so real ones): provisioning takes 2 s; the failing
-#: pipeline gives up after 5 s of Provisioning, then needs 1 s to stop. About 7 s in all.
+#: pipeline gives up after 5 s of Provisioning, then needs 1 s to stop. About 6 s in all
+#: (the ``demo`` help says so; tests/test_cli_people.py checks it).
 _PROVISIONING_TIMEOUT: Final = 5.0
 _WAIT_TIMEOUT: Final = 30.0
 
 
 def _say(out: TextIO, text: str = "") -> None:
+    isatty = getattr(out, "isatty", None)
+    if isatty is not None and isatty() and not text.startswith("  "):
+        # Prose wrapped at words on a terminal (command lines stay whole).
+        width = shutil.get_terminal_size().columns - 1
+        text = textwrap.fill(text, width, subsequent_indent="   ") if text else text
     out.write(text + "\n")
     out.flush()
 

@@ -448,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add(
         "demo",
-        "see a success and a failure against a simulated manager (~8 s)",
+        "see a success and a failure against a simulated manager (~6 s)",
         "Start a simulated manager in this process, create two pipelines, start both through "
         "the REST API and wait on them with the progress display of `wait`: one is "
         "provisioned, the other fails with PipelineProvisioningTimeout. Needs no server.",
