@@ -96,6 +96,21 @@ async def test_orchestrator_reports_a_failure(fake: FakeFeldera) -> None:
     assert "1 of 2 pipelines provisioned" in out
 
 
+async def test_orchestrator_unknown_pipelines_end_with_a_summary(fake: FakeFeldera) -> None:
+    # As the README shows it against `fake-server --pipelines 2`: the names do not exist.
+    fake.create_pipeline("pipeline-1")
+    code, out, err = await run_example(
+        "orchestrator.py", "orders", "pipeline-1", "--timeout", "30", url=fake.url
+    )
+    assert code == 1, (out, err)
+    assert "Traceback" not in err and "RuntimeError" not in err
+    summary = out.split("summary:", 1)[1].splitlines()
+    assert any(line.split()[:3] == ["orders", "not", "started"] for line in summary), out
+    assert "HTTP 404" in out
+    assert any(line.split()[:2] == ["pipeline-1", "provisioned"] for line in summary), out
+    assert "1 of 2 pipelines provisioned" in out
+
+
 async def test_user_test_file_passes_in_a_fresh_project(tmp_path: Path) -> None:
     # As a user would run it: their own directory, no asyncio_mode=auto, warnings as errors.
     (tmp_path / "test_my_app.py").write_text((EXAMPLES / "test_my_app.py").read_text())
