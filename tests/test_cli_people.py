@@ -274,3 +274,18 @@ async def test_the_demo_takes_about_what_its_help_says() -> None:
     assert ran.returncode == EXIT_OK, ran
     # Not shorter than stated (the demo's own timings), and not far longer on a loaded machine.
     assert stated * 0.8 <= ran.elapsed <= stated * 4, (stated, ran.elapsed)
+
+
+async def test_dash_vv_logs_each_request() -> None:
+    secret = "apikey:never-shown-0123456789"
+    async with FakeFeldera(speed=20, api_keys=[secret]) as fake:
+        fake.create_pipeline("p")
+        ran = await run_cli("get", "p", "-vv", url=fake.url, env={"FELDERA_API_KEY": secret})
+        plain = await run_cli("get", "p", "-v", url=fake.url, env={"FELDERA_API_KEY": secret})
+    assert ran.returncode == EXIT_OK, ran
+    assert re.search(
+        r"DEBUG feldera_events\.http: GET /v0/pipelines/p/events/latest\?selector=all -> 200 in [\d.]+ ms",
+        ran.stderr,
+    ), ran.stderr
+    assert secret not in ran.output
+    assert plain.returncode == EXIT_OK and "feldera_events.http" not in plain.stderr  # -v alone

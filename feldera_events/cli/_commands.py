@@ -31,7 +31,7 @@ from ._render import (
     in_github_actions,
     render_table,
 )
-from ._settings import make_client
+from ._settings import open_client
 from ._wait import failure_text, reporting_retries, run_wait
 
 # -- configuration ----------------------------------------------------------------------
@@ -55,7 +55,7 @@ def _setup_logging(verbosity: int) -> None:
 async def _cmd_wait(args: argparse.Namespace) -> int:
     since = _dt.datetime.now(_dt.UTC) if args.since_now else None
     poll = PollPolicy(initial=args.poll_interval, maximum=max(5.0, args.poll_interval))
-    async with make_client(args) as client:
+    async with open_client(args) as client:
         return await run_wait(
             client,
             args.pipelines,
@@ -74,7 +74,7 @@ def _dumps(data: Any) -> str:
 
 
 async def _cmd_get(args: argparse.Namespace) -> int:
-    async with make_client(args) as client:
+    async with open_client(args) as client:
         try:
             ev = await client.get_event(args.pipeline, args.event_id, selector=args.selector)
         except FelderaError as exc:
@@ -85,7 +85,7 @@ async def _cmd_get(args: argparse.Namespace) -> int:
 
 async def _cmd_list(args: argparse.Namespace) -> int:
     fmt = args.format or ("table" if sys.stdout.isatty() else "json")
-    async with make_client(args) as client:
+    async with open_client(args) as client:
         try:
             events = await client.list_events(args.pipeline, selector=args.selector)
         except FelderaError as exc:
@@ -119,7 +119,7 @@ async def _cmd_watch(args: argparse.Namespace) -> int:
         if n & (n - 1) == 0 and not args.jsonl:  # 1, 2, 4, 8...: a long outage stays short
             _watch_line(f"retrying: {failures[-1]}, {'once' if n == 1 else f'{n} times'}")
 
-    async with make_client(args) as client:
+    async with open_client(args) as client:
         try:
             # Fail fast (exit 4) on a wrong URL, key or name: the watch itself retries
             # forever once it runs.
@@ -160,7 +160,7 @@ async def _cmd_wait_cluster(args: argparse.Namespace) -> int:
         out.write(f"{stamp}  cluster  {ev.describe()}  (recorded {format_time(ev.recorded_at)})\n")
         out.flush()
 
-    async with make_client(args) as client:
+    async with open_client(args) as client:
         loop = asyncio.get_running_loop()
         start = loop.time()
         event: ClusterEvent | None = None
@@ -221,7 +221,7 @@ def _cluster_row(ev: ClusterEvent) -> tuple[str, ...]:
 
 async def _cmd_cluster_events(args: argparse.Namespace) -> int:
     fmt = args.format or ("table" if sys.stdout.isatty() else "json")
-    async with make_client(args) as client:
+    async with open_client(args) as client:
         try:
             events = await client.list_cluster_events(selector=args.selector)
         except FelderaError as exc:
@@ -260,7 +260,7 @@ def _since(when: _dt.datetime) -> str:
 
 
 async def _cmd_health(args: argparse.Namespace) -> int:
-    async with make_client(args) as client:
+    async with open_client(args) as client:
         try:
             health = await client.cluster_health()
         except FelderaError as exc:

@@ -8,17 +8,23 @@ user: a bad value is a :class:`UsageError` (exit 2) in CLI words.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import os
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import AsyncIterator, Mapping
+from types import SimpleNamespace
+from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 import attrs
 
 from .._client import EventsClient, Timeouts
 from ._render import UsageError
 
-__all__ = ["Settings", "make_client", "resolve_settings"]
+__all__ = ["Settings", "make_client", "open_client", "resolve_settings"]
 
 DEFAULT_URL = "http://localhost:8080"
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -123,7 +129,55 @@ def _cli_words(message: str, settings: Settings) -> str:
     return message
 
 
-def make_client(args: argparse.Namespace) -> EventsClient:
+def _traced_session() -> aiohttp.ClientSession:
+    """A session that logs each request at DEBUG: method, path, status, time (``-vv``)."""
+    log = logging.getLogger("feldera_events.http")
+
+    async def on_start(
+        _: Any, ctx: SimpleNamespace, params: aiohttp.TraceRequestStartParams
+    ) -> None:
+        ctx.started = time.monotonic()
+
+    async def on_end(_: Any, ctx: SimpleNamespace, params: aiohttp.TraceRequestEndParams) -> None:
+        ms = (time.monotonic() - ctx.started) * 1000
+        log.debug(
+            "%s %s -> %d in %.1f ms", params.method, params.url.path_qs, params.response.status, ms
+        )
+
+    async def on_error(
+        _: Any, ctx: SimpleNamespace, params: aiohttp.TraceRequestExceptionParams
+    ) -> None:
+        ms = (time.monotonic() - ctx.started) * 1000
+        log.debug(
+            "%s %s -> %s after %.1f ms",
+            params.method,
+            params.url.path_qs,
+            type(params.exception).__name__,
+            ms,
+        )
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_start)
+    trace.on_request_end.append(on_end)
+    trace.on_request_exception.append(on_error)
+    return aiohttp.ClientSession(trace_configs=[trace])
+
+
+@contextlib.asynccontextmanager
+async def open_client(args: argparse.Namespace) -> AsyncIterator[EventsClient]:
+    """:func:`make_client` as a context; with ``-vv`` each request is logged at DEBUG."""
+    session = _traced_session() if args.verbose >= 2 else None
+    try:
+        async with make_client(args, session=session) as client:
+            yield client
+    finally:
+        if session is not None:
+            await session.close()
+
+
+def make_client(
+    args: argparse.Namespace, *, session: aiohttp.ClientSession | None = None
+) -> EventsClient:
     """The client from the global options; a bad value is a :class:`UsageError`."""
     settings = resolve_settings(args)
     timeout: Timeouts | None = None
@@ -136,6 +190,7 @@ def make_client(args: argparse.Namespace) -> EventsClient:
             tenant=settings.tenant,
             timeout=timeout,
             verify=settings.verify,
+            session=session,
         )
     except (ValueError, TypeError) as exc:
         raise UsageError(_cli_words(str(exc), settings)) from None
