@@ -289,3 +289,9 @@ async def test_dash_vv_logs_each_request() -> None:
     ), ran.stderr
     assert secret not in ran.output
     assert plain.returncode == EXIT_OK and "feldera_events.http" not in plain.stderr  # -v alone
+
+
+async def test_argument_errors_speak_of_cli_arguments() -> None:
+    ran = await run_cli("get", "p", "nope")
+    assert ran.returncode == EXIT_USAGE, ran
+    assert "EVENT_ID must be 'latest' or a UUID" in ran.stderr and "event_id" not in ran.stderr

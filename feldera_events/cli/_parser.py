@@ -6,7 +6,7 @@ import argparse
 import textwrap
 from typing import Any, Final
 
-from .._client import normalize_event_id
+from .._client import check_pipeline_name, normalize_event_id
 from .._models import Selector
 from ._fake_server import SERVICES, parse_fault, parse_start_failure
 
@@ -136,14 +136,19 @@ def _port(text: str) -> int:
 def _pipeline_name(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("a pipeline name must not be empty")
-    return text
+    try:
+        return check_pipeline_name(text)
+    except ValueError as exc:  # the library's rule, in CLI words
+        raise argparse.ArgumentTypeError(
+            str(exc).replace("pipeline_name", "a pipeline name")
+        ) from None
 
 
 def _event_id(text: str) -> str:
     try:
         return normalize_event_id(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        raise argparse.ArgumentTypeError(str(exc).replace("event_id", "EVENT_ID")) from None
 
 
 # -- the parser -------------------------------------------------------------------------
