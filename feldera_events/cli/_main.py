@@ -2,7 +2,7 @@
 
 Every command turns its outcome into one of the documented exit codes (see
 ``EXIT_CODES_HELP``); bad input and API errors become one line on stderr, never a
-traceback; Ctrl-C exits 130 quietly. The API key is never printed.
+traceback; Ctrl-C exits 130 and SIGTERM 143, quietly. The API key is never printed.
 """
 
 from __future__ import annotations
