@@ -295,3 +295,32 @@ async def test_argument_errors_speak_of_cli_arguments() -> None:
     ran = await run_cli("get", "p", "nope")
     assert ran.returncode == EXIT_USAGE, ran
     assert "EVENT_ID must be 'latest' or a UUID" in ran.stderr and "event_id" not in ran.stderr
+
+
+async def test_watch_says_when_the_server_went_away_and_came_back() -> None:
+    port = free_port()
+    first = FakeFeldera(speed=20, port=port)
+    await first.start_server()
+    second: FakeFeldera | None = None
+    try:
+        first.create_pipeline("p")
+        started = time.monotonic()
+        proc = await spawn(cli_argv("watch", "p"), env=clean_env({"FELDERA_HOST": first.url}))
+        assert proc.stdout is not None
+        await asyncio.wait_for(proc.stdout.readline(), 30)  # the current status
+        await first.close()
+        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        assert "the server went away (connection refused); polling on" in line, line
+        second = FakeFeldera(speed=20, port=port)
+        await second.start_server()
+        second.create_pipeline("p")
+        lines: list[str] = []
+        while not any("answers again" in x for x in lines):
+            lines.append((await asyncio.wait_for(proc.stdout.readline(), 30)).decode())
+        proc.send_signal(signal.SIGINT)
+        ran = await finish(proc, started, 60)
+        assert ran.returncode == 130 and "Traceback" not in ran.stderr
+    finally:
+        await first.close()
+        if second is not None:
+            await second.close()

@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from .._cluster import ClusterEvent
-from .._errors import ClusterWaitTimeoutError, FelderaError, NoEventsYetError
+from .._errors import APIConnectionError, ClusterWaitTimeoutError, FelderaError, NoEventsYetError
 from .._models import PipelineEvent, Selector
 from .._poller import Poller, PollPolicy
 from ._demo import run_demo
@@ -111,15 +111,26 @@ def _watch_line(text: str) -> None:
 
 
 async def _cmd_watch(args: argparse.Namespace) -> int:
-    failures: list[str] = []
+    failures: list[BaseException] = []
+    text = not args.jsonl
 
     def on_failure(_: str, exc: BaseException) -> None:
-        failures.append(failure_text(exc))
+        failures.append(exc)
         n = len(failures)
-        if n & (n - 1) == 0 and not args.jsonl:  # 1, 2, 4, 8...: a long outage stays short
-            _watch_line(f"retrying: {failures[-1]}, {'once' if n == 1 else f'{n} times'}")
+        if text and n & (n - 1) == 0:  # 1, 2, 4, 8...: a long outage stays short
+            what = failure_text(exc)
+            if n == 1 and isinstance(exc, APIConnectionError):
+                _watch_line(f"the server went away ({what}); polling on")
+            else:
+                _watch_line(f"retrying: {what}, {'once' if n == 1 else f'{n} times'}")
 
-    async with open_client(args) as client:
+    def on_response(status: int) -> None:
+        if failures and status < 500:
+            if text:
+                _watch_line(f"the server answers again after {len(failures)} failed polls")
+            failures.clear()
+
+    async with open_client(args, on_response=on_response) as client:
         try:
             # Fail fast (exit 4) on a wrong URL, key or name: the watch itself retries
             # forever once it runs.
@@ -130,11 +141,6 @@ async def _cmd_watch(args: argparse.Namespace) -> int:
                 watching = Poller(client).watch(args.pipeline, selector=Selector.ALL)
                 async with watching as events:
                     async for ev in events:
-                        if failures and not args.jsonl:
-                            _watch_line(
-                                f"the server answers again after {len(failures)} failed polls"
-                            )
-                        failures.clear()
                         line = json.dumps(ev.to_dict()) if args.jsonl else event_line(ev, previous)
                         previous = ev
                         sys.stdout.write(line + "\n")

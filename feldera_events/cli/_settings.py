@@ -13,7 +13,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
@@ -129,8 +129,11 @@ def _cli_words(message: str, settings: Settings) -> str:
     return message
 
 
-def _traced_session() -> aiohttp.ClientSession:
-    """A session that logs each request at DEBUG: method, path, status, time (``-vv``)."""
+def _traced_session(
+    *, log_requests: bool, on_response: Callable[[int], None] | None
+) -> aiohttp.ClientSession:
+    """A session that logs each request at DEBUG: method, path, status, time (``-vv``),
+    and tells ``on_response`` the status of every answer."""
     log = logging.getLogger("feldera_events.http")
 
     async def on_start(
@@ -140,14 +143,23 @@ def _traced_session() -> aiohttp.ClientSession:
 
     async def on_end(_: Any, ctx: SimpleNamespace, params: aiohttp.TraceRequestEndParams) -> None:
         ms = (time.monotonic() - ctx.started) * 1000
-        log.debug(
-            "%s %s -> %d in %.1f ms", params.method, params.url.path_qs, params.response.status, ms
-        )
+        if on_response is not None:
+            on_response(params.response.status)
+        if log_requests:
+            log.debug(
+                "%s %s -> %d in %.1f ms",
+                params.method,
+                params.url.path_qs,
+                params.response.status,
+                ms,
+            )
 
     async def on_error(
         _: Any, ctx: SimpleNamespace, params: aiohttp.TraceRequestExceptionParams
     ) -> None:
         ms = (time.monotonic() - ctx.started) * 1000
+        if not log_requests:
+            return
         log.debug(
             "%s %s -> %s after %.1f ms",
             params.method,
@@ -164,9 +176,14 @@ def _traced_session() -> aiohttp.ClientSession:
 
 
 @contextlib.asynccontextmanager
-async def open_client(args: argparse.Namespace) -> AsyncIterator[EventsClient]:
-    """:func:`make_client` as a context; with ``-vv`` each request is logged at DEBUG."""
-    session = _traced_session() if args.verbose >= 2 else None
+async def open_client(
+    args: argparse.Namespace, *, on_response: Callable[[int], None] | None = None
+) -> AsyncIterator[EventsClient]:
+    """:func:`make_client` as a context; with ``-vv`` each request is logged at DEBUG;
+    ``on_response(status)`` after every answer."""
+    session = None
+    if args.verbose >= 2 or on_response is not None:
+        session = _traced_session(log_requests=args.verbose >= 2, on_response=on_response)
     try:
         async with make_client(args, session=session) as client:
             yield client

@@ -56,12 +56,17 @@ def failure_text(exc: BaseException) -> str:
     if isinstance(exc, APITimeoutError):
         return "request timed out"
     if isinstance(exc, APIConnectionError):
+        cause: BaseException | None = exc
+        while cause is not None:  # the OS error at the bottom says it best
+            if isinstance(cause, ConnectionRefusedError):
+                return "connection refused"
+            if isinstance(cause, ConnectionResetError):
+                return "connection reset"
+            cause = cause.__cause__ or getattr(cause, "os_error", None)
         text = connection_text(exc)
         lowered = text.lower()
-        if "refused" in lowered:
+        if "refused" in lowered or "connect call failed" in lowered:
             return "connection refused"
-        if "reset" in lowered:
-            return "connection reset"
         return f"connection failed ({text[:60]})"
     return type(exc).__name__
 
