@@ -644,7 +644,8 @@ class EventsClient:
         The manager answers 200 when every service is healthy and 503 with the same
         body when one is not: both return a :class:`ClusterHealth` (check
         ``all_healthy``). One attempt unless ``retry`` says otherwise (a health check
-        reports the present). Raises :class:`APIStatusError` for any other answer.
+        reports the present). Raises :class:`APIStatusError` for any other answer (also
+        a 503 with a Feldera error body such as ``LockTookTooLong``).
         """
         path = CLUSTER_HEALTH_PATH
         data = await self._get_json(
@@ -657,6 +658,10 @@ class EventsClient:
         try:
             return ClusterHealth.from_json(data)
         except ValueError as exc:
+            if isinstance(data, dict) and isinstance(data.get("error_code"), str):
+                # A 503 that is not about health (LockTookTooLong...): the usual error.
+                body = json.dumps(data).encode()
+                raise self._status_error(503, "", body, self._url + path, None) from None
             raise ResponseValidationError(
                 f"not a HealthStatus: {exc}", url=self._url + path
             ) from None

@@ -324,3 +324,13 @@ async def test_watch_says_when_the_server_went_away_and_came_back() -> None:
         await first.close()
         if second is not None:
             await second.close()
+
+
+async def test_cluster_health_503_that_is_not_about_health(fake: FakeFeldera) -> None:
+    from feldera_events import ServerError
+
+    fake.inject(lock_503(), operations="*", path_contains="cluster_healthz")
+    async with EventsClient(fake.url) as client:
+        with pytest.raises(ServerError) as info:
+            await client.cluster_health()
+    assert info.value.status_code == 503 and info.value.error_code == "LockTookTooLong"
