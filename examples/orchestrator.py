@@ -7,7 +7,9 @@ Each pipeline is started through the manager's REST API (``POST
 Starts run at most ``--parallel`` at a time; one ``EventsClient`` (one connection
 pool) serves every wait. ``since`` is taken just before each start, so an old
 ``Provisioned`` or an old failure is never mistaken for the outcome of this start.
-Exit code: 0 when every pipeline is provisioned, 1 otherwise.
+A start the manager refuses (an unknown name, ...) is reported for that pipeline and
+never aborts the others; the run ends with a per-pipeline summary. Exit code: 0 when
+every pipeline is provisioned, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -15,12 +17,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
 import os
 import sys
 
 import aiohttp
 
-from feldera_events import DeploymentFailedError, EventsClient, PipelineEvent, Poller
+from feldera_events import DeploymentFailedError, EventsClient, FelderaError, PipelineEvent, Poller
+
+
+class StartError(Exception):
+    """The manager refused ``POST /start`` (unknown pipeline, not compiled, ...)."""
 
 
 async def start_pipeline(session: aiohttp.ClientSession, url: str, name: str) -> None:
@@ -30,7 +37,13 @@ async def start_pipeline(session: aiohttp.ClientSession, url: str, name: str) ->
         headers["Authorization"] = f"Bearer {api_key}"
     async with session.post(f"{url}/v0/pipelines/{name}/start", headers=headers) as resp:
         if resp.status >= 400:
-            raise RuntimeError(f"POST /start of {name!r}: HTTP {resp.status}: {await resp.text()}")
+            text = await resp.text()
+            try:
+                body = json.loads(text)
+                detail = f"{body['error_code']}: {body['message']}"
+            except (ValueError, KeyError, TypeError):
+                detail = text[:200]
+            raise StartError(f"POST /start answered HTTP {resp.status} ({detail})")
 
 
 async def deploy(
@@ -40,26 +53,34 @@ async def deploy(
     poller: Poller,
     limit: asyncio.Semaphore,
     timeout: float,
-) -> bool:
+) -> tuple[str, str]:
+    """(outcome, detail) of one pipeline: one bad start never aborts the others."""
+
     def on_event(event: PipelineEvent) -> None:
         print(f"[{name}] {event.describe()}", flush=True)
 
     async with limit:
         since = dt.datetime.now(dt.UTC)
-        await start_pipeline(session, poller.client.url, name)
-        print(f"[{name}] start requested", flush=True)
         try:
+            await start_pipeline(session, poller.client.url, name)
+            print(f"[{name}] start requested", flush=True)
             event = await poller.wait_until_provisioned(
                 name, timeout=timeout, since=since, on_event=on_event
             )
+        except StartError as err:
+            print(f"[{name}] NOT STARTED: {err}", flush=True)
+            return "not started", str(err)
         except DeploymentFailedError as err:
             print(f"[{name}] FAILED: {err.error_code}: {err.message}", flush=True)
-            return False
+            return "failed", f"{err.error_code}: {err.message}"
         except TimeoutError as err:  # WaitTimeoutError is a TimeoutError
             print(f"[{name}] TIMED OUT: {err}", flush=True)
-            return False
+            return "timed out", str(err)
+        except (FelderaError, aiohttp.ClientError) as err:
+            print(f"[{name}] ERROR: {err}", flush=True)
+            return "error", str(err)
     print(f"[{name}] ready ({event.combined_status.value})", flush=True)
-    return True
+    return "provisioned", event.combined_status.value
 
 
 async def orchestrate(names: list[str], *, url: str | None, timeout: float, parallel: int) -> int:
@@ -72,7 +93,12 @@ async def orchestrate(names: list[str], *, url: str | None, timeout: float, para
                 for name in names
             )
         )
-    ok = sum(results)
+    print()
+    print("summary:")
+    width = max(len(name) for name in names)
+    for name, (outcome, detail) in zip(names, results, strict=True):
+        print(f"  {name:<{width}}  {outcome:<11}  {detail}")
+    ok = sum(outcome == "provisioned" for outcome, _ in results)
     print(f"{ok} of {len(names)} pipelines provisioned")
     return 0 if ok == len(names) else 1
 

@@ -38,6 +38,7 @@ from ._errors import (
 )
 from ._models import (
     UNSET,
+    ClusterHealth,
     CombinedStatus,
     DeploymentError,
     OpenEnum,
@@ -48,6 +49,7 @@ from ._models import (
     RuntimeDesiredStatus,
     RuntimeStatus,
     Selector,
+    ServiceHealth,
     StorageStatus,
     Unset,
 )
@@ -74,6 +76,7 @@ __all__ = [
     "BadRequestError",
     "ClientClosedError",
     "ClusterEvent",
+    "ClusterHealth",
     "ClusterEventCallback",
     "ClusterEventsUnsupportedError",
     "ClusterWaitTimeoutError",
@@ -108,6 +111,7 @@ __all__ = [
     "RuntimeStatus",
     "Selector",
     "ServerError",
+    "ServiceHealth",
     "Since",
     "StorageStatus",
     "Timeouts",

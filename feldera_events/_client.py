@@ -46,7 +46,7 @@ from ._errors import (
     excerpt,
     status_error_class,
 )
-from ._models import PipelineEvent, Selector
+from ._models import ClusterHealth, PipelineEvent, Selector
 from ._retry import RetryPolicy, call_with_retry
 
 __all__ = [
@@ -726,6 +726,7 @@ class EventsClient:
         *,
         retry: RetryPolicy | None,
         deadline: float | None,
+        accept: frozenset[int] = frozenset(),
     ) -> Any:
         session = self._ensure_session()
         query = f"?selector={selector.value}" if selector is not None else ""
@@ -733,7 +734,7 @@ class EventsClient:
         policy = retry or self._retry
 
         async def attempt() -> Any:
-            return await self._attempt(session, url)
+            return await self._attempt(session, url, accept)
 
         describe = f"GET {urlsplit(url).path}{query}"
         try:
@@ -770,7 +771,10 @@ class EventsClient:
             keys.append(self._api_key)
         return keys
 
-    async def _attempt(self, session: aiohttp.ClientSession, url: str) -> Any:
+    async def _attempt(
+        self, session: aiohttp.ClientSession, url: str, accept: frozenset[int] = frozenset()
+    ) -> Any:
+        """One GET; a JSON body for 2xx (and the statuses in ``accept``), else an error."""
         kwargs: dict[str, Any]
         key: str | None
         if self._owns_session:
@@ -815,7 +819,7 @@ class EventsClient:
             if location is None:
                 break
             current = self._follow(visited, location, status)
-        if 200 <= status < 300:
+        if 200 <= status < 300 or status in accept:
             try:
                 return parse_json(body)
             except JSONRefused as exc:
@@ -1066,3 +1070,36 @@ class EventsClient:
             url=url,
             body=shown_body,
         )
+
+    # -- cluster health (appended) ------------------------------------------------------
+
+    async def cluster_health(self, *, retry: RetryPolicy | None = None) -> ClusterHealth:
+        """``GET /v0/cluster_healthz``: the health of each service, as ``fda cluster health``.
+
+        The manager answers 200 when every service is healthy and 503 with the same
+        body when one is not: both return a :class:`ClusterHealth` (check
+        ``all_healthy``). One attempt unless ``retry`` says otherwise (a health check
+        reports the present). Raises :class:`APIStatusError` for any other answer (also
+        a 503 with a Feldera error body such as ``LockTookTooLong``).
+        """
+        path = CLUSTER_HEALTH_PATH
+        data = await self._get_json(
+            path,
+            None,
+            retry=retry or RetryPolicy(attempts=1),
+            deadline=None,
+            accept=frozenset({503}),  # "unhealthy", with the same HealthStatus body
+        )
+        try:
+            return ClusterHealth.from_json(data)
+        except ValueError as exc:
+            if isinstance(data, dict) and isinstance(data.get("error_code"), str):
+                # A 503 that is not about health (LockTookTooLong...): the usual error.
+                body = json.dumps(data).encode()
+                raise self._status_error(503, "", body, self._url + path, None) from None
+            raise ResponseValidationError(
+                f"not a HealthStatus: {exc}", url=self._url + path
+            ) from None
+
+
+CLUSTER_HEALTH_PATH: Final = "/v0/cluster_healthz"

@@ -16,6 +16,7 @@ import attrs
 
 __all__ = [
     "UNSET",
+    "ClusterHealth",
     "CombinedStatus",
     "DeploymentError",
     "OpenEnum",
@@ -23,6 +24,7 @@ __all__ = [
     "ProgramStatus",
     "ResourcesDesiredStatus",
     "ResourcesStatus",
+    "ServiceHealth",
     "RuntimeDesiredStatus",
     "RuntimeStatus",
     "Selector",
@@ -280,3 +282,81 @@ def _status_key(ev: PipelineEvent) -> tuple[object, ...]:
         ev.program_status,
         ev.storage_status,
     )
+
+
+def _health_time(data: dict[str, Any], key: str) -> _dt.datetime:
+    value = data.get(key)
+    if not isinstance(value, str):
+        raise ValueError(f"{key} must be a date-time string, got {value!r}")
+    when = _dt.datetime.fromisoformat(value)
+    if when.tzinfo is None:
+        raise ValueError(f"{key} must carry a time zone, got {value!r}")
+    return when
+
+
+@attrs.frozen
+class ServiceHealth:
+    """One service in :class:`ClusterHealth` (``ServiceStatus`` of ``/v0/cluster_healthz``)."""
+
+    healthy: bool
+    #: The report of its most recent health check.
+    message: str
+    #: About when it last turned healthy or unhealthy (bounded by event retention).
+    unchanged_since: _dt.datetime
+    #: When the most recent cluster monitor event was recorded.
+    checked_at: _dt.datetime
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        """Parse the wire JSON; :class:`ValueError` when it is not a ``ServiceStatus``."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a service status must be an object, got {type(data).__name__}")
+        healthy, message = data.get("healthy"), data.get("message")
+        if not isinstance(healthy, bool) or not isinstance(message, str):
+            raise ValueError("a service status needs a boolean 'healthy' and a string 'message'")
+        return cls(
+            healthy,
+            message,
+            _health_time(data, "unchanged_since"),
+            _health_time(data, "checked_at"),
+        )
+
+
+@attrs.frozen
+class ClusterHealth:
+    """``GET /v0/cluster_healthz``: the health of the cluster and of each service."""
+
+    all_healthy: bool
+    api: ServiceHealth
+    compiler: ServiceHealth
+    runner: ServiceHealth
+
+    @property
+    def services(self) -> dict[str, ServiceHealth]:
+        """``{"api": ..., "compiler": ..., "runner": ...}``."""
+        return {"api": self.api, "compiler": self.compiler, "runner": self.runner}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        """Parse the wire JSON; :class:`ValueError` when it is not a ``HealthStatus``."""
+        if not isinstance(data, dict) or not isinstance(data.get("all_healthy"), bool):
+            raise ValueError("a health status must be an object with a boolean 'all_healthy'")
+        return cls(
+            data["all_healthy"],
+            *(ServiceHealth.from_json(data.get(name)) for name in ("api", "compiler", "runner")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Wire JSON (times in RFC 3339)."""
+        return {
+            "all_healthy": self.all_healthy,
+            **{
+                name: {
+                    "healthy": s.healthy,
+                    "message": s.message,
+                    "unchanged_since": s.unchanged_since.isoformat(),
+                    "checked_at": s.checked_at.isoformat(),
+                }
+                for name, s in self.services.items()
+            },
+        }

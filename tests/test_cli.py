@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import pty
 import re
 import sys
 import time
@@ -15,7 +13,7 @@ from pathlib import Path
 import pytest
 from cli_support import ROOT, clean_env, cli_argv, finish, free_port, interrupt, run_cli, spawn
 
-from feldera_events._cli import (
+from feldera_events.cli._render import (
     EXIT_API,
     EXIT_FAILED,
     EXIT_OK,
@@ -74,7 +72,7 @@ async def test_wait_deployment_failure_exits_1_with_error_and_timeline(
     ran = await finish(proc, started, 60)
     assert ran.returncode == EXIT_FAILED, ran
     out = ran.stdout
-    assert "pipeline 'p' failed" in out
+    assert "pipeline 'p' FAILED" in out
     assert "error_code: PipelineProvisioningTimeout" in out
     assert "provisioning timed out" in out
     assert "events since the wait began" in out
@@ -82,9 +80,9 @@ async def test_wait_deployment_failure_exits_1_with_error_and_timeline(
     # The wait fails as soon as the pipeline is Stopping with the error (the stop never
     # ends here, so the timeline cannot reach Stopped). Status lines, not the error code:
     # "PipelineProvisioningTimeout" contains "Provisioning".
-    rows = [line.strip().split("  ")[1] for line in timeline.strip().splitlines()]
-    assert "Provisioning (desired Provisioned)" in rows, timeline
-    assert rows[-1] == "Stopping (desired Stopped, has error)", timeline
+    rows = [line.strip() for line in timeline.strip().splitlines()]
+    assert any("Provisioning → Provisioned" in row for row in rows), timeline
+    assert "Stopping → Stopped, error PipelineProvisioningTimeout" in rows[-1], timeline
     assert "::error" not in out  # not under GitHub Actions
     no_traceback(ran.output)
 
@@ -94,13 +92,17 @@ async def test_wait_stopped_by_someone_exits_1(fake: FakeFeldera) -> None:
     fake.start("p")
     started = time.monotonic()
     proc = await spawn(
-        cli_argv("wait", "p", "--timeout", "60", *FAST), env=clean_env({"FELDERA_HOST": fake.url})
+        cli_argv("wait", "p", "--timeout", "60", "--json", *FAST),
+        env=clean_env({"FELDERA_HOST": fake.url}),
     )
     await fake.wait_for_requests(1, timeout=30, operation="get_pipeline_event")
     fake.stop("p", force=True)
     ran = await finish(proc, started, 60)
     assert ran.returncode == EXIT_FAILED, ran
-    assert "was stopped" in ran.stdout
+    # One name everywhere: the progress line, the summary and the JSON outcome.
+    assert json.loads(ran.stdout)["pipelines"]["p"]["outcome"] == "stopped"
+    assert re.search(r"  p  STOPPED after \d", ran.stderr), ran.stderr
+    assert "pipeline 'p' STOPPED after" in ran.stderr
 
 
 async def test_wait_timeout_exits_3(fake: FakeFeldera) -> None:
@@ -108,7 +110,7 @@ async def test_wait_timeout_exits_3(fake: FakeFeldera) -> None:
     ran = await run_cli("wait", "p", "--timeout", "0.5", *FAST, url=fake.url)
     assert ran.returncode == EXIT_TIMEOUT, ran
     assert "not provisioned within 0.5s" in ran.stdout
-    assert "Stopped (desired Stopped)" in ran.stdout
+    assert "(last status: Stopped)" in ran.stdout
 
 
 async def test_since_now_ignores_an_earlier_provisioned(fake: FakeFeldera) -> None:
@@ -182,7 +184,10 @@ async def test_authentication_failure_exits_4_without_printing_the_key() -> None
         ("wait", "", "--timeout", "5"),
         ("--url", "ftp://example.com", "get", "p"),
         ("--url", "http://user:pw@example.com", "list", "p"),
-        ("--ca-cert", "/nonexistent/ca.pem", "get", "p"),
+        ("--url", "https://example.com", "--ca-cert", "/nonexistent/ca.pem", "get", "p"),
+        ("--url", "https://example.com", "--ca-cert", "/", "get", "p"),  # a directory
+        ("--url", "http://127.0.0.1:99999", "get", "p"),  # bad port
+        ("wait", "p", "--timeout", "soon"),
         ("bogus-command",),
         (),
     ],
@@ -224,10 +229,19 @@ def test_exit_code_precedence_unit() -> None:
 async def test_help_documents_exit_codes() -> None:
     ran = await run_cli("--help")
     assert ran.returncode == 0
-    for text in ("exit codes:", "4 > 1 > 3 > 0", "130", "FELDERA_API_KEY"):
+    for text in ("exit codes", "130", "143", "FELDERA_API_KEY", "false/0/no/off"):
         assert text in ran.stdout
     ran = await run_cli("wait", "--help")
     assert ran.returncode == 0 and "exit codes:" in ran.stdout and "--since-now" in ran.stdout
+    assert "4 > 1 > 3 > 0" in ran.stdout and "'none' to wait forever" in ran.stdout
+    # Each command lists its own exit codes.
+    ran = await run_cli("wait-cluster", "--help")
+    assert "3    the manager answered, but was still unhealthy" in ran.stdout
+    assert "4 > 1 > 3 > 0" not in ran.stdout
+    ran = await run_cli("health", "--help")
+    assert "2    a service is unhealthy" in ran.stdout
+    ran = await run_cli("get", "--help")
+    assert re.search(r"PIPELINE +pipeline name", ran.stdout) and "  3 " not in ran.stdout
 
 
 # -- wait: --json and GitHub Actions ----------------------------------------------------
@@ -255,10 +269,13 @@ async def test_wait_json_output(fake: FakeFeldera) -> None:
     assert bad["event"]["deployment_error"]["error_code"] == "PipelineProvisioningTimeout"
     assert bad["timeline"][-1]["deployment_resources_status"] == "Stopping"
     assert bad["timeline"][-1]["deployment_has_error"] is True
+    # The final event has the same keys whatever the outcome.
+    assert set(ok["event"]) == set(bad["event"]) and "deployment_error" in ok["event"]
+    assert ok["failed_requests"] == 0
     # Progress went to stderr: status lines (not the error code, which contains
     # "Provisioning") and the error.
-    assert re.search(r"  bad +Stopping \(desired Stopped, has error\)", ran.stderr), ran.stderr
-    assert re.search(r"  ok +Provisioned\S* \(desired Provisioned\)", ran.stderr), ran.stderr
+    assert re.search(r"  bad +Stopping → Stopped, has error", ran.stderr), ran.stderr
+    assert re.search(r"  ok +Provisioned\S* ", ran.stderr), ran.stderr
     assert "error_code: PipelineProvisioningTimeout" in ran.stderr
 
 
@@ -271,6 +288,7 @@ async def test_wait_json_timeout_and_error(fake: FakeFeldera) -> None:
     doc = json.loads(ran.stdout)
     assert doc["pipelines"]["idle"]["outcome"] == "timed_out"
     assert doc["pipelines"]["idle"]["event"]["deployment_resources_status"] == "Stopped"
+    assert "deployment_resources_status_details" in doc["pipelines"]["idle"]["event"]
     assert doc["pipelines"]["missing"]["outcome"] == "error"
     assert doc["pipelines"]["missing"]["error_code"] == "UnknownPipelineName"
 
@@ -286,7 +304,7 @@ async def test_github_actions_annotation(fake: FakeFeldera) -> None:
     annotations = [line for line in ran.stdout.splitlines() if line.startswith("::error")]
     assert len(annotations) == 1
     assert annotations[0].startswith(
-        "::error title=Pipeline p failed::PipelineProvisioningTimeout: "
+        "::error title=Pipeline p FAILED::PipelineProvisioningTimeout: "
     )
     # Errors are annotated too.
     ran = await run_cli(
@@ -301,50 +319,6 @@ def test_github_annotation_escapes() -> None:
 
 
 # -- wait: terminal rendering -----------------------------------------------------------
-
-
-async def test_wait_on_a_terminal_redraws_in_place(fake: FakeFeldera) -> None:
-    fake.create_pipeline("one", timings=Timings(provisioning=10))  # 0.5 s at speed 20
-    fake.create_pipeline("two")
-    fake.start("two")
-    master, slave = pty.openpty()
-    started = time.monotonic()
-    try:
-        proc = await spawn(
-            cli_argv("wait", "one", "two", "--timeout", "30", *FAST),
-            env=clean_env({"FELDERA_HOST": fake.url, "TERM": "xterm"}),
-            stdout=slave,
-        )
-    finally:
-        os.close(slave)
-    chunks: list[bytes] = []
-
-    def drain() -> None:
-        while True:
-            try:
-                data = os.read(master, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                return
-            if not data:
-                return
-            chunks.append(data)
-
-    try:
-        reader = asyncio.ensure_future(asyncio.to_thread(drain))
-        # Started once the CLI watches it, so the block must be redrawn as it changes.
-        await fake.wait_for_requests(1, timeout=30, pipeline="one")
-        fake.start("one")
-        ran = await finish(proc, started, 60)
-        await asyncio.wait_for(reader, 30)
-    finally:
-        os.close(master)
-    screen = b"".join(chunks).decode()
-    assert ran.returncode == EXIT_OK, (ran, screen)
-    assert "\x1b[2A" in screen  # cursor up over the two lines of the block
-    assert "\x1b[2K" in screen  # erase line before redrawing it
-    assert "\x1b[?25l" in screen and "\x1b[?25h" in screen  # cursor hidden, then shown again
-    assert "provisioned" in screen and "one" in screen and "two" in screen
-    assert not STAMP.search(screen)
 
 
 # -- get / list / watch -----------------------------------------------------------------
@@ -382,16 +356,14 @@ async def test_list_formats_and_limit(fake: FakeFeldera) -> None:
     rows = ran.stdout.splitlines()
     assert rows[0].split() == [
         "RECORDED_AT",
-        "RESOURCES",
-        "DESIRED",
-        "RUNTIME",
-        "ERROR",
+        "STATUS",
         "PROGRAM",
         "STORAGE",
+        "ERROR",
         "EVENT_ID",
     ]
     assert len(rows) == total + 1
-    assert rows[1].split()[1:4] == ["Provisioned", "Provisioned", "Running"]
+    assert rows[1].split()[1:5] == ["Provisioned/Running", "Success", "InUse", "-"]
 
 
 async def test_watch_prints_new_events_until_ctrl_c(fake: FakeFeldera) -> None:
@@ -418,7 +390,7 @@ async def test_watch_text_lines(fake: FakeFeldera) -> None:
     proc = await spawn(cli_argv("watch", "p"), env=clean_env({"FELDERA_HOST": fake.url}))
     assert proc.stdout is not None
     line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
-    assert STAMP.match(line) and "Stopped (desired Stopped)" in line
+    assert STAMP.match(line) and line.split("  ")[1].strip() == "Stopped"
     ran = await interrupt(proc, started)
     assert ran.returncode == 130 and ran.stderr == ""
 

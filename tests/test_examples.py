@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from cli_support import ROOT, clean_env, run, run_cli
 
-from feldera_events._cli import build_parser
+from feldera_events.cli import build_parser
 from feldera_events.testing import FakeFeldera
 
 EXAMPLES = ROOT / "examples"
@@ -93,6 +93,21 @@ async def test_orchestrator_reports_a_failure(fake: FakeFeldera) -> None:
     code, out, err = await run_example("orchestrator.py", "good", "bad", url=fake.url)
     assert code == 1, (out, err)
     assert "[bad] FAILED: RunnerProvisionCheckFailed: quota exceeded" in out
+    assert "1 of 2 pipelines provisioned" in out
+
+
+async def test_orchestrator_unknown_pipelines_end_with_a_summary(fake: FakeFeldera) -> None:
+    # As the README shows it against `fake-server --pipelines 2`: the names do not exist.
+    fake.create_pipeline("pipeline-1")
+    code, out, err = await run_example(
+        "orchestrator.py", "orders", "pipeline-1", "--timeout", "30", url=fake.url
+    )
+    assert code == 1, (out, err)
+    assert "Traceback" not in err and "RuntimeError" not in err
+    summary = out.split("summary:", 1)[1].splitlines()
+    assert any(line.split()[:3] == ["orders", "not", "started"] for line in summary), out
+    assert "HTTP 404" in out
+    assert any(line.split()[:2] == ["pipeline-1", "provisioned"] for line in summary), out
     assert "1 of 2 pipelines provisioned" in out
 
 

@@ -8,13 +8,16 @@ deploy script would), and the ``wait`` command's own code and progress display.
 from __future__ import annotations
 
 import datetime as _dt
+import shutil
 import sys
+import textwrap
 from typing import Final, TextIO
 
 import aiohttp
 
-from ._client import EventsClient
-from ._poller import PollPolicy
+from .._client import EventsClient
+from .._poller import PollPolicy
+from ._wait import run_wait
 
 __all__ = ["DEMO_PIPELINES", "run_demo"]
 
@@ -23,20 +26,25 @@ BAD: Final = "fraud-detector"
 DEMO_PIPELINES: Final = (GOOD, BAD)
 
 #: Simulated seconds (speed=1, so real ones): provisioning takes 2 s; the failing
-#: pipeline gives up after 5 s of Provisioning, then needs 1 s to stop. About 7 s in all.
+#: pipeline gives up after 5 s of Provisioning, then needs 1 s to stop. About 6 s in all
+#: (the ``demo`` help says so; tests/test_cli_people.py checks it).
 _PROVISIONING_TIMEOUT: Final = 5.0
 _WAIT_TIMEOUT: Final = 30.0
 
 
 def _say(out: TextIO, text: str = "") -> None:
+    isatty = getattr(out, "isatty", None)
+    if isatty is not None and isatty() and not text.startswith("  "):
+        # Prose wrapped at words on a terminal (command lines stay whole).
+        width = shutil.get_terminal_size().columns - 1
+        text = textwrap.fill(text, width, subsequent_indent="   ") if text else text
     out.write(text + "\n")
     out.flush()
 
 
 async def run_demo(out: TextIO | None = None) -> int:
     """Run the demo, writing to ``out`` (stdout); returns 0."""
-    from ._cli import run_wait
-    from .testing import FakeFeldera
+    from ..testing import FakeFeldera
 
     out = out or sys.stdout
     _say(out, "feldera-events demo: a simulated Feldera manager, two pipelines, one wait.")

@@ -1,0 +1,286 @@
+"""The CLI's commands other than ``wait`` and ``fake-server``: get, list, watch, wait-cluster, cluster-events, health, demo; and logging."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as _dt
+import json
+import logging
+import sys
+from typing import Any
+
+from .._cluster import ClusterEvent
+from .._errors import APIConnectionError, ClusterWaitTimeoutError, FelderaError, NoEventsYetError
+from .._models import PipelineEvent, Selector
+from .._poller import Poller, PollPolicy
+from ._demo import run_demo
+from ._render import (
+    EVENT_COLUMNS,
+    EXIT_API,
+    EXIT_OK,
+    EXIT_TIMEOUT,
+    EXIT_UNHEALTHY,
+    error_line,
+    event_line,
+    event_row,
+    exit_code_for,
+    format_time,
+    github_annotation,
+    in_github_actions,
+    render_table,
+)
+from ._settings import open_client
+from ._wait import failure_text, reporting_retries, run_wait
+
+# -- configuration ----------------------------------------------------------------------
+
+
+def _setup_logging(verbosity: int) -> None:
+    lib = logging.getLogger("feldera_events")
+    if verbosity <= 0:
+        # No handler would send WARNING records to Python's last-resort handler on
+        # stderr; the CLI reports errors itself, in one line.
+        lib.addHandler(logging.NullHandler())
+        lib.propagate = False
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    lib.addHandler(handler)
+    lib.setLevel(logging.DEBUG if verbosity > 1 else logging.INFO)
+    lib.propagate = False
+
+
+async def _cmd_wait(args: argparse.Namespace) -> int:
+    since = _dt.datetime.now(_dt.UTC) if args.since_now else None
+    poll = PollPolicy(initial=args.poll_interval, maximum=max(5.0, args.poll_interval))
+    async with open_client(args) as client:
+        return await run_wait(
+            client,
+            args.pipelines,
+            timeout=args.timeout,
+            since=since,
+            poll=poll,
+            json_output=args.json,
+        )
+
+
+# -- get / list / watch -----------------------------------------------------------------
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, indent=2)
+
+
+async def _cmd_get(args: argparse.Namespace) -> int:
+    async with open_client(args) as client:
+        try:
+            ev = await client.get_event(args.pipeline, args.event_id, selector=args.selector)
+        except FelderaError as exc:
+            return _report_error(exc, client.url, args.pipeline)
+    sys.stdout.write(_dumps(ev.to_dict()) + "\n")
+    return EXIT_OK
+
+
+async def _cmd_list(args: argparse.Namespace) -> int:
+    fmt = args.format or ("table" if sys.stdout.isatty() else "json")
+    async with open_client(args) as client:
+        try:
+            events = await client.list_events(args.pipeline, selector=args.selector)
+        except FelderaError as exc:
+            return _report_error(exc, client.url, args.pipeline)
+    if args.limit is not None:
+        events = events[: args.limit]
+    if fmt == "table":
+        if events:
+            sys.stdout.write(render_table(EVENT_COLUMNS, [event_row(ev) for ev in events]) + "\n")
+        else:
+            sys.stdout.write(f"pipeline {args.pipeline!r} has no events recorded yet\n")
+    elif fmt == "jsonl":
+        for ev in events:
+            sys.stdout.write(json.dumps(ev.to_dict()) + "\n")
+    else:
+        sys.stdout.write(_dumps([ev.to_dict() for ev in events]) + "\n")
+    return EXIT_OK
+
+
+def _watch_line(text: str) -> None:
+    sys.stdout.write(f"{format_time(_dt.datetime.now(_dt.UTC))}  {text}\n")
+    sys.stdout.flush()
+
+
+async def _cmd_watch(args: argparse.Namespace) -> int:
+    failures: list[BaseException] = []
+    text = not args.jsonl
+
+    def on_failure(_: str, exc: BaseException) -> None:
+        failures.append(exc)
+        n = len(failures)
+        if text and n & (n - 1) == 0:  # 1, 2, 4, 8...: a long outage stays short
+            what = failure_text(exc)
+            if n == 1 and isinstance(exc, APIConnectionError):
+                _watch_line(f"the server went away ({what}); polling on")
+            else:
+                _watch_line(f"retrying: {what}, {'once' if n == 1 else f'{n} times'}")
+
+    def on_response(status: int) -> None:
+        if failures and status < 500:
+            if text:
+                _watch_line(f"the server answers again after {len(failures)} failed polls")
+            failures.clear()
+
+    async with open_client(args, on_response=on_response) as client:
+        try:
+            # Fail fast (exit 4) on a wrong URL, key or name: the watch itself retries
+            # forever once it runs.
+            with contextlib.suppress(NoEventsYetError):
+                await client.get_event(args.pipeline, "latest")
+            previous: PipelineEvent | None = None
+            with reporting_retries(on_failure, args.pipeline):
+                watching = Poller(client).watch(args.pipeline, selector=Selector.ALL)
+                async with watching as events:
+                    async for ev in events:
+                        line = json.dumps(ev.to_dict()) if args.jsonl else event_line(ev, previous)
+                        previous = ev
+                        sys.stdout.write(line + "\n")
+                        sys.stdout.flush()
+        except FelderaError as exc:
+            return _report_error(exc, client.url, args.pipeline)
+    return EXIT_OK  # pragma: no cover - a watch ends by Ctrl-C or an error
+
+
+def _report_error(exc: FelderaError, url: str, pipeline: str | None) -> int:
+    sys.stderr.write(f"error: {error_line(exc, url, pipeline)}\n")
+    return exit_code_for(exc)
+
+
+# -- cluster ----------------------------------------------------------------------------
+
+
+async def _cmd_wait_cluster(args: argparse.Namespace) -> int:
+    out = sys.stderr if args.json else sys.stdout
+
+    def on_event(ev: ClusterEvent) -> None:
+        stamp = format_time(_dt.datetime.now(_dt.UTC))
+        out.write(f"{stamp}  cluster  {ev.describe()}  (recorded {format_time(ev.recorded_at)})\n")
+        out.flush()
+
+    async with open_client(args) as client:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        event: ClusterEvent | None = None
+        error: FelderaError | None = None
+        try:
+            event = await Poller(client).wait_until_cluster_healthy(
+                timeout=args.timeout, on_event=on_event
+            )
+            code = EXIT_OK
+        except ClusterWaitTimeoutError as exc:
+            error = exc
+            event = exc.event
+            code = EXIT_TIMEOUT if exc.reached else EXIT_API
+        except FelderaError as exc:
+            error = exc
+            code = exit_code_for(exc)
+        elapsed = loop.time() - start
+        url = client.url
+    if error is not None:
+        if isinstance(error, ClusterWaitTimeoutError) and error.reached:
+            line = str(error)
+        elif isinstance(error, ClusterWaitTimeoutError):
+            line = f"cannot reach the Feldera manager at {url} within {args.timeout:g}s"  # timeout is set
+        else:
+            line = error_line(error, url)
+        sys.stderr.write(f"error: {line}\n")
+        if in_github_actions():
+            out.write(github_annotation("Feldera cluster not healthy", line) + "\n")
+    elif not args.json:
+        sys.stdout.write(f"all services healthy after {elapsed:.1f}s\n")
+    if args.json:
+        doc = {
+            "ok": code == EXIT_OK,
+            "exit_code": code,
+            "elapsed": round(elapsed, 3),
+            "url": url,
+            "event": event.to_dict() if event is not None else None,
+            "unhealthy_components": event.unhealthy_components if event is not None else None,
+            "message": str(error) if error is not None else None,
+        }
+        sys.stdout.write(_dumps(doc) + "\n")
+    return code
+
+
+CLUSTER_COLUMNS = ("RECORDED_AT", "ALL_HEALTHY", "API", "COMPILER", "RUNNER", "ID")
+
+
+def _cluster_row(ev: ClusterEvent) -> tuple[str, ...]:
+    return (
+        format_time(ev.recorded_at),
+        "yes" if ev.all_healthy else "no",
+        ev.api_status.value,
+        ev.compiler_status.value,
+        ev.runner_status.value,
+        str(ev.id),
+    )
+
+
+async def _cmd_cluster_events(args: argparse.Namespace) -> int:
+    fmt = args.format or ("table" if sys.stdout.isatty() else "json")
+    async with open_client(args) as client:
+        try:
+            events = await client.list_cluster_events(selector=args.selector)
+        except FelderaError as exc:
+            return _report_error(exc, client.url, None)
+    if args.limit is not None:
+        events = events[: args.limit]
+    if fmt == "table":
+        sys.stdout.write(render_table(CLUSTER_COLUMNS, [_cluster_row(ev) for ev in events]) + "\n")
+    elif fmt == "jsonl":
+        for ev in events:
+            sys.stdout.write(json.dumps(ev.to_dict()) + "\n")
+    else:
+        sys.stdout.write(_dumps([ev.to_dict() for ev in events]) + "\n")
+    return EXIT_OK
+
+
+# -- fake-server / demo -----------------------------------------------------------------
+
+
+async def _cmd_demo(args: argparse.Namespace) -> int:
+    return await run_demo()
+
+
+# -- health -----------------------------------------------------------------------------
+
+
+def _since(when: _dt.datetime) -> str:
+    seconds = max(0.0, (_dt.datetime.now(_dt.UTC) - when).total_seconds())
+    if seconds < 120:
+        ago = f"{seconds:.0f}s"
+    elif seconds < 7200:
+        ago = f"{seconds / 60:.0f} min"
+    else:
+        ago = f"{seconds / 3600:.1f} h"
+    return f"{format_time(when)} ({ago} ago)"
+
+
+async def _cmd_health(args: argparse.Namespace) -> int:
+    async with open_client(args) as client:
+        try:
+            health = await client.cluster_health()
+        except FelderaError as exc:
+            return _report_error(exc, client.url, None)
+    code = EXIT_OK if health.all_healthy else EXIT_UNHEALTHY
+    if args.json:
+        doc = {"ok": health.all_healthy, "exit_code": code, "url": client.url}
+        sys.stdout.write(_dumps(doc | health.to_dict()) + "\n")
+        return code
+    rows = [
+        (name, "healthy" if s.healthy else "UNHEALTHY", _since(s.unchanged_since), s.message)
+        for name, s in health.services.items()
+    ]
+    sys.stdout.write(render_table(("SERVICE", "HEALTH", "SINCE", "MESSAGE"), rows) + "\n")
+    verdict = "all services healthy" if health.all_healthy else "the cluster is NOT healthy"
+    sys.stdout.write(f"{verdict} (checked {format_time(health.api.checked_at)})\n")
+    return code

@@ -1,0 +1,130 @@
+"""The ``fake-server`` command: a FakeFeldera scripted from the command line (start failures, faults, cluster health), through its public API only."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from typing import Any, Final
+
+from ._render import EXIT_INTERRUPTED, UsageError
+
+__all__ = ["START_FAILURES", "cmd_fake_server", "parse_fault"]
+
+START_FAILURES: Final = ("provisioning_timeout", "worker_panic", "provision_check")
+SERVICES: Final = ("api", "compiler", "runner")
+#: Seconds of Provisioning before a scripted ``provisioning_timeout`` fails (simulated).
+_PROVISIONING_TIMEOUT = 10.0
+
+
+def parse_fault(text: str) -> tuple[str, float | None]:
+    """``503``, ``503:RETRY_AFTER``, ``502``, ``latency:SECONDS`` -> (kind, number)."""
+    kind, _, arg = text.partition(":")
+    if kind not in ("503", "502", "latency"):
+        raise argparse.ArgumentTypeError(
+            f"expected 503[:RETRY_AFTER], 502 or latency:SECONDS, got {text!r}"
+        )
+    if kind == "latency" and not arg:
+        raise argparse.ArgumentTypeError("latency needs seconds, e.g. latency:2")
+    if kind == "502" and arg:
+        raise argparse.ArgumentTypeError("502 takes no argument")
+    number: float | None = None
+    if arg:
+        try:
+            number = float(arg)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number of seconds in {text!r}") from None
+        if not 0 <= number < float("inf"):
+            raise argparse.ArgumentTypeError(f"seconds must be 0 or more in {text!r}")
+    return kind, number
+
+
+def parse_start_failure(text: str) -> tuple[str, str]:
+    """``PIPELINE=KIND`` (KIND one of :data:`START_FAILURES`)."""
+    name, sep, kind = text.rpartition("=")
+    if not sep or not name or kind not in START_FAILURES:
+        raise argparse.ArgumentTypeError(
+            f"expected PIPELINE=KIND with KIND one of {', '.join(START_FAILURES)}, got {text!r}"
+        )
+    return name, kind
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    from ..testing import FakeFeldera, Fault
+
+    names = [f"pipeline-{i}" for i in range(1, args.pipelines + 1)]
+    failing = dict(args.fail_next_start or [])
+    unknown = sorted(set(failing) - set(names))
+    if unknown:
+        raise UsageError(
+            f"--fail-next-start names {unknown[0]!r}, which is not among the created "
+            f"pipelines ({', '.join(names) or 'none: use --pipelines N'})"
+        )
+    fake = FakeFeldera(
+        host=args.host, port=args.port, api_keys=args.server_api_keys, speed=args.speed
+    )
+    try:
+        await fake.start_server()
+    except OSError as exc:
+        raise UsageError(
+            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
+        ) from None
+    try:
+        for name in names:
+            options: dict[str, Any] = {}
+            if failing.get(name) == "provisioning_timeout":
+                options["provisioning_timeout"] = _PROVISIONING_TIMEOUT
+            fake.create_pipeline(name, **options)
+            if name in failing:
+                fake.fail_next_start(name, failing[name])
+        for kind, number in args.fault or []:
+            if kind == "503":
+                fault = Fault.status(
+                    503,
+                    error_code="LockTookTooLong",
+                    message="simulated: the database lock took too long",
+                    retry_after=number,
+                )
+            elif kind == "502":
+                fault = Fault.proxy_502()
+            else:
+                fault = Fault.latency(number or 0.0)
+            fake.inject(
+                fault, probability=None if args.fault_probability == 1 else args.fault_probability
+            )
+        if args.degrade_cluster:
+            fake.recover_cluster()  # the others healthy at once, not "starting up"
+        for service in args.degrade_cluster or []:
+            fake.degrade_cluster(service)
+        out = sys.stdout
+        out.write(f"FakeFeldera listening on {fake.url} (speed={args.speed:g})\n")
+        for name in names:
+            note = f"  (next start fails: {failing[name]})" if name in failing else ""
+            out.write(f"  pipeline {name}: compiled, stopped{note}\n")
+        for kind, number in args.fault or []:
+            arg = "" if number is None else f":{number:g}"
+            out.write(
+                f"  fault {kind}{arg} on the events endpoints, "
+                f"probability {args.fault_probability:g}\n"
+            )
+        for service in args.degrade_cluster or []:
+            out.write(f"  cluster service {service}: unhealthy\n")
+        first = names[0] if names else "NAME"
+        out.write(f"start one:  curl -X POST {fake.url}/v0/pipelines/{first}/start\n")
+        out.write(f"watch it:   feldera-events --url {fake.url} watch {first}\n")
+        out.write("Ctrl-C stops the server.\n")
+        out.flush()
+        await asyncio.Event().wait()  # until cancelled (Ctrl-C, SIGTERM)
+    finally:
+        await fake.close()
+
+
+def cmd_fake_server(args: argparse.Namespace) -> int:
+    if args.pipelines < 0:
+        raise UsageError("--pipelines must be 0 or more")
+    if not 0 < args.fault_probability <= 1:
+        raise UsageError("--fault-probability must be more than 0 and at most 1")
+    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
+        asyncio.run(_serve(args))
+    return EXIT_INTERRUPTED

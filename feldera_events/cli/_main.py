@@ -1,0 +1,95 @@
+"""The ``feldera-events`` entry point: parse, dispatch to a command, turn the end into an exit code.
+
+Every command turns its outcome into one of the documented exit codes (see
+``EXIT_CODES_HELP``); bad input and API errors become one line on stderr, never a
+traceback; Ctrl-C exits 130 and SIGTERM 143, quietly. The API key is never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from .._errors import FelderaError
+from ._commands import (
+    _cmd_cluster_events,
+    _cmd_demo,
+    _cmd_get,
+    _cmd_health,
+    _cmd_list,
+    _cmd_wait,
+    _cmd_wait_cluster,
+    _cmd_watch,
+    _setup_logging,
+)
+from ._fake_server import cmd_fake_server
+from ._parser import build_parser
+from ._process import handle_signals, interrupt_exit_code, safe_std_streams
+from ._render import EXIT_USAGE, UsageError, error_line, exit_code_for
+
+__all__ = ["main"]
+
+_ASYNC_COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
+    "wait": _cmd_wait,
+    "get": _cmd_get,
+    "list": _cmd_list,
+    "watch": _cmd_watch,
+    "demo": _cmd_demo,
+    "wait-cluster": _cmd_wait_cluster,
+    "cluster-events": _cmd_cluster_events,
+    "health": _cmd_health,
+}
+
+
+async def _run_async(args: argparse.Namespace) -> int:
+    with handle_signals():
+        return await _ASYNC_COMMANDS[args.command](args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "fake-server":
+        return cmd_fake_server(args)
+    try:
+        return asyncio.run(_run_async(args))
+    except asyncio.CancelledError:  # SIGTERM (or SIGINT) cancelled the command
+        return _interrupted()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    with safe_std_streams():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help(sys.stdout)
+            return EXIT_USAGE
+        _setup_logging(args.verbose)
+        try:
+            return _run(args)
+        except UsageError as exc:
+            sys.stderr.write(f"error: {exc}\n")
+            return EXIT_USAGE
+        except FelderaError as exc:  # pragma: no cover - commands report their own
+            sys.stderr.write(f"error: {error_line(exc, args.url or '(FELDERA_HOST)')}\n")
+            return exit_code_for(exc)
+    except KeyboardInterrupt:
+        return _interrupted()
+
+
+def _interrupted() -> int:
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    # Quiet: no traceback, no message; the shell shows the interruption.
+    with contextlib.suppress(ValueError, OSError):
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    return interrupt_exit_code()

@@ -1,0 +1,462 @@
+"""Argument parsing for the CLI: option types, help texts, the parser of every command."""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+from typing import Any, Final
+
+from .._client import check_pipeline_name, normalize_event_id
+from .._models import Selector
+from ._fake_server import SERVICES, parse_fault, parse_start_failure
+
+EXIT_CODES_HELP: Final = """\
+exit codes (each command's --help lists its own):
+  0    success: every pipeline is provisioned, the cluster is healthy, the
+       request succeeded
+  1    wait: a deployment failed, or someone stopped the pipeline
+  2    usage or configuration error (bad option, pipeline name, event id, URL,
+       CA bundle, environment variable), found before any request is sent;
+       health: a service is unhealthy
+  3    wait, wait-cluster: the --timeout passed first
+  4    API or connection error: unknown pipeline, authentication or permission
+       refused, the server unreachable, an unexpected response
+  130  interrupted (Ctrl-C); 143: terminated (SIGTERM)
+"""
+
+_INTERRUPTED = "  130  interrupted (Ctrl-C); 143: terminated (SIGTERM)\n"
+_USAGE = "  2    usage or configuration error, found before any request is sent\n"
+_API = "  4    API or connection error (unknown pipeline, authentication, unreachable)\n"
+
+#: Each command's own exit codes (its --help epilog).
+COMMAND_EXIT_CODES: Final = {
+    "wait": "exit codes:\n"
+    "  0    every pipeline is provisioned\n"
+    "  1    a deployment failed, or someone stopped the pipeline\n" + _USAGE + ""
+    "  3    the --timeout passed before every pipeline was provisioned\n"
+    "  4    API or connection error: unknown pipeline, authentication or\n"
+    "       permission refused, the server unreachable (a wrong URL fails within\n"
+    "       seconds, not at the timeout), an unexpected response\n" + _INTERRUPTED + "\n"
+    "With several pipelines the exit code is the most serious outcome, in the order\n"
+    "4 > 1 > 3 > 0: an API error means the check itself could not be made (a wrong\n"
+    "name, key or URL) and must be fixed before any other result means anything; a\n"
+    "failure is a definite answer, worth more than a timeout, which is none.\n",
+    "get": "exit codes:\n  0    the event was printed\n" + _USAGE + _API + _INTERRUPTED,
+    "list": "exit codes:\n  0    the events were printed\n" + _USAGE + _API + _INTERRUPTED,
+    "watch": "exit codes:\n  0    (a watch ends by Ctrl-C or an error)\n"
+    + _USAGE
+    + "  4    API or connection error before the watch began\n"
+    + _INTERRUPTED,
+    "wait-cluster": "exit codes:\n"
+    "  0    every service is healthy\n" + _USAGE + ""
+    "  3    the manager answered, but was still unhealthy at the --timeout\n"
+    "  4    the manager was never reached within --timeout, or an API error\n" + _INTERRUPTED,
+    "cluster-events": "exit codes:\n  0    the events were printed\n"
+    + _USAGE
+    + _API
+    + _INTERRUPTED,
+    "health": "exit codes:\n"
+    "  0    every service is healthy\n"
+    "  2    a service is unhealthy (or a usage error)\n"
+    "  4    the manager is unreachable, or an API error\n" + _INTERRUPTED,
+    "fake-server": "exit codes:\n"
+    "  2    bad option, or the port cannot be listened on\n"
+    "  130  stopped by Ctrl-C (the normal end)\n",
+    "demo": "exit codes:\n  0    the demo ran (its own wait exits 1: that is the point)\n",
+}
+
+ENVIRONMENT_HELP: Final = """\
+environment:
+  FELDERA_HOST            manager URL (default http://localhost:8080)
+  FELDERA_API_KEY         API key or token (prefer it to --api-key, which other
+                          users of the machine can see in the process list)
+  FELDERA_TENANT          tenant name or id (Feldera-Tenant header)
+  FELDERA_HTTPS_TLS_CERT  CA bundle file for https (ignored for http:// URLs)
+  FELDERA_TLS_INSECURE    true/1/yes/on: skip TLS certificate verification;
+                          false/0/no/off or empty: verify (anything else: exit 2)
+  GITHUB_ACTIONS          "true": failures are also printed as ::error:: annotations
+"""
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Wraps one-line paragraphs to the terminal; keeps multi-line blocks (tables) as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        out = []
+        for para in text.split("\n\n"):
+            if "\n" in para.strip("\n"):
+                out.append(para)
+            else:
+                out.append(
+                    textwrap.fill(para, width, initial_indent=indent, subsequent_indent=indent)
+                )
+        return "\n\n".join(out)
+
+
+# -- argument types ---------------------------------------------------------------------
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {text!r}")
+    return value
+
+
+def _timeout(text: str) -> float | None:
+    """Seconds > 0, or ``none`` to wait without a time limit (said explicitly)."""
+    if text.strip().lower() == "none":
+        return None
+    return _positive_float(text)
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0 to 65535, got {text!r}")
+    return value
+
+
+def _pipeline_name(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a pipeline name must not be empty")
+    try:
+        return check_pipeline_name(text)
+    except ValueError as exc:  # the library's rule, in CLI words
+        raise argparse.ArgumentTypeError(
+            str(exc).replace("pipeline_name", "a pipeline name")
+        ) from None
+
+
+def _event_id(text: str) -> str:
+    try:
+        return normalize_event_id(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("event_id", "EVENT_ID")) from None
+
+
+# -- the parser -------------------------------------------------------------------------
+
+
+def _add_connection_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """The global options. Sub-commands get them too (with SUPPRESS defaults, so a value
+    given before the sub-command is kept), so they may come before or after it."""
+
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if suppress else value
+
+    group = parser.add_argument_group("connection options")
+    group.add_argument(
+        "--url",
+        metavar="URL",
+        default=default(None),
+        help="manager URL (default: $FELDERA_HOST, else http://localhost:8080)",
+    )
+    group.add_argument(
+        "--api-key",
+        metavar="KEY",
+        default=default(None),
+        help="API key (default: $FELDERA_API_KEY); never printed",
+    )
+    group.add_argument(
+        "--tenant",
+        metavar="TENANT",
+        default=default(None),
+        help="tenant (default: $FELDERA_TENANT)",
+    )
+    group.add_argument(
+        "--ca-cert",
+        metavar="PATH",
+        default=default(None),
+        help="CA bundle for https (default: $FELDERA_HTTPS_TLS_CERT)",
+    )
+    group.add_argument(
+        "--insecure",
+        action="store_true",
+        default=default(False),
+        help="do not verify TLS certificates",
+    )
+    group.add_argument(
+        "--request-timeout",
+        metavar="SECONDS",
+        type=_positive_float,
+        default=default(None),
+        help="time limit of one HTTP request (default 30); not the overall --timeout of a wait",
+    )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default(0),
+        help="log the feldera_events logger to stderr (-vv: debug)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="feldera-events",
+        description="Wait on, watch and audit Feldera pipelines through their monitor events.",
+        epilog=EXIT_CODES_HELP + "\n" + ENVIRONMENT_HELP,
+        formatter_class=_Formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _add_connection_options(parser, suppress=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _add_connection_options(common, suppress=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, help: str, description: str, parents: list[argparse.ArgumentParser]) -> Any:
+        return sub.add_parser(
+            name,
+            help=help,
+            description=description,
+            parents=parents,
+            epilog=COMMAND_EXIT_CODES[name],
+            formatter_class=_Formatter,
+        )
+
+    wait = add(
+        "wait",
+        "wait until pipelines are provisioned (a CI step)",
+        "Wait until every named pipeline's resources are Provisioned, concurrently. "
+        "Progress goes to stdout (to stderr with --json): a live line per pipeline on a "
+        "terminal, one timestamped line per status change otherwise. A failure prints the "
+        "pipeline, the server's error_code and message, and the events since the wait began.",
+        [common],
+    )
+    wait.add_argument(
+        "pipelines",
+        nargs="+",
+        metavar="PIPELINE",
+        type=_pipeline_name,
+        help="pipeline name(s) to wait on, concurrently",
+    )
+    wait.add_argument(
+        "--timeout",
+        required=True,
+        type=_timeout,
+        metavar="SECONDS",
+        help="overall deadline of the wait (required): seconds, or 'none' to wait forever",
+    )
+    wait.add_argument(
+        "--since-now",
+        action="store_true",
+        help="only events recorded after this command started count as an outcome: for a "
+        "wait that begins before the change it waits for (a start triggered afterwards, or "
+        "by something else), so an earlier Provisioned or failure is not taken as the result",
+    )
+    wait.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON result object on stdout (progress goes to stderr)",
+    )
+    wait.add_argument(
+        "--poll-interval",
+        type=_positive_float,
+        default=1.0,
+        metavar="SECONDS",
+        help="how often to poll while the pipelines move (default 1; backs off to 5 after a minute)",
+    )
+
+    get = add(
+        "get",
+        "print one event as JSON",
+        "Print one monitor event of a pipeline as JSON: the latest one, or EVENT_ID.",
+        [common],
+    )
+    get.add_argument(
+        "pipeline",
+        metavar="PIPELINE",
+        type=_pipeline_name,
+        help="pipeline name (as in the Feldera UI or `fda`)",
+    )
+    get.add_argument(
+        "event_id", nargs="?", default="latest", type=_event_id, metavar="EVENT_ID",
+        help="'latest' (default) or an event id (UUID)",
+    )  # fmt: skip
+    get.add_argument(
+        "--selector",
+        choices=[s.value for s in Selector],
+        default="all",
+        help="which fields: all (default, with details and deployment_error) or status",
+    )
+
+    lst = add(
+        "list",
+        "list a pipeline's events, newest first",
+        "List the retained monitor events of a pipeline, newest first.",
+        [common],
+    )
+    lst.add_argument(
+        "pipeline",
+        metavar="PIPELINE",
+        type=_pipeline_name,
+        help="pipeline name (as in the Feldera UI or `fda`)",
+    )
+    lst.add_argument(
+        "--selector",
+        choices=[s.value for s in Selector],
+        default="status",
+        help="which fields: status (default) or all (adds details and deployment_error)",
+    )
+    lst.add_argument("--limit", type=_positive_int, metavar="N", help="only the newest N events")
+    lst.add_argument(
+        "--format",
+        choices=["table", "json", "jsonl"],
+        help="output format (default: table on a terminal, json otherwise)",
+    )
+
+    watch = add(
+        "watch",
+        "print a line per new event until Ctrl-C",
+        "Print the pipeline's current status, then one line per new event, until Ctrl-C.",
+        [common],
+    )
+    watch.add_argument(
+        "pipeline",
+        metavar="PIPELINE",
+        type=_pipeline_name,
+        help="pipeline name (as in the Feldera UI or `fda`)",
+    )
+    watch.add_argument("--jsonl", action="store_true", help="one JSON object per line")
+
+    wait_cluster = add(
+        "wait-cluster",
+        "wait until the manager's services are all healthy",
+        "Wait until the latest cluster monitor event says all services (API server, "
+        "compiler, runner) are healthy: a first CI step after starting a manager. Connection "
+        "errors are polled through until --timeout (the manager may still be starting); a "
+        "manager never reached by then exits 4, an unhealthy one 3.",
+        [common],
+    )
+    wait_cluster.add_argument(
+        "--timeout",
+        required=True,
+        type=_timeout,
+        metavar="SECONDS",
+        help="overall deadline of the wait (required): seconds, or 'none' to wait forever",
+    )
+    wait_cluster.add_argument(
+        "--json", action="store_true", help="print one JSON result object on stdout"
+    )
+
+    cluster_events = add(
+        "cluster-events",
+        "list the manager's cluster monitor events, newest first",
+        "List the retained cluster monitor events (health of the API server, compiler and "
+        "runner), newest first.",
+        [common],
+    )
+    cluster_events.add_argument(
+        "--selector",
+        choices=[s.value for s in Selector],
+        default="status",
+        help="status (default) or all (fetches each event in full: one request per event)",
+    )
+    cluster_events.add_argument(
+        "--limit", type=_positive_int, metavar="N", help="only the newest N events"
+    )
+    cluster_events.add_argument(
+        "--format",
+        choices=["table", "json", "jsonl"],
+        help="output format (default: table on a terminal, json otherwise)",
+    )
+
+    fake = add(
+        "fake-server",
+        "run a simulated Feldera manager until Ctrl-C",
+        "Run FakeFeldera, the simulated pipeline manager of feldera_events.testing, until "
+        "Ctrl-C. Its pipelines are created compiled and stopped, named pipeline-1, "
+        "pipeline-2, ...; start them with POST /v0/pipelines/NAME/start.",
+        [],
+    )
+    fake.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    fake.add_argument("--port", type=_port, default=8080, help="port (default 8080; 0: a free one)")
+    fake.add_argument(
+        "--api-key",
+        dest="server_api_keys",
+        action="append",
+        metavar="KEY",
+        help="require this API key (repeatable; default: no authentication)",
+    )
+    fake.add_argument(
+        "--pipelines", type=int, default=0, metavar="N", help="pipelines to create (default 0)"
+    )
+    fake.add_argument(
+        "--speed",
+        type=_positive_float,
+        default=1.0,
+        help="time-scale factor: 10 makes every simulated step ten times faster (default 1)",
+    )
+    fake.add_argument(
+        "--fail-next-start",
+        action="append",
+        type=parse_start_failure,
+        metavar="PIPELINE=KIND",
+        help="make PIPELINE's next start fail; KIND: provisioning_timeout (Provisioning for "
+        "10 simulated seconds, then PipelineProvisioningTimeout), worker_panic (fails once "
+        "Provisioned), provision_check (fails at once); repeatable",
+    )
+    fake.add_argument(
+        "--fault",
+        action="append",
+        type=parse_fault,
+        metavar="FAULT",
+        help="answer requests to the events endpoints badly: 503 (LockTookTooLong), "
+        "503:SECONDS (with Retry-After), 502 (a proxy's bad gateway), latency:SECONDS; "
+        "repeatable",
+    )
+    fake.add_argument(
+        "--fault-probability",
+        type=float,
+        default=1.0,
+        metavar="P",
+        help="chance that a --fault hits a request (default 1: every request)",
+    )
+    fake.add_argument(
+        "--degrade-cluster",
+        action="append",
+        choices=SERVICES,
+        metavar="SERVICE",
+        help="mark a cluster service unhealthy: api, compiler or runner; repeatable",
+    )
+
+    health = add(
+        "health",
+        "print the health of each cluster service (like `fda cluster health`)",
+        "Ask the manager (GET /v0/cluster_healthz) how its services are: for the API "
+        "server, the compiler and the runner, whether it is healthy, since when, and its "
+        "last health-check message. One request, no waiting: see wait-cluster for that.",
+        [common],
+    )
+    health.add_argument("--json", action="store_true", help="print the answer as JSON")
+
+    add(
+        "demo",
+        "see a success and a failure against a simulated manager (~6 s)",
+        "Start a simulated manager in this process, create two pipelines, start both through "
+        "the REST API and wait on them with the progress display of `wait`: one is "
+        "provisioned, the other fails with PipelineProvisioningTimeout. Needs no server.",
+        [],
+    )
+    return parser

@@ -1,0 +1,228 @@
+"""Progress displays of ``wait`` (and the demo): a rich live block on a terminal, one line per change elsewhere.
+
+Two displays with one interface (:class:`Progress`):
+
+* :class:`LiveProgress` on a terminal: one row per pipeline (mark, name, status, elapsed
+  time, outcome) redrawn in place by :mod:`rich`, which handles the width (rows are cut
+  with an ellipsis, never wrapped), resizes, the cursor and ``NO_COLOR``.
+* :class:`LineProgress` for everything else (CI logs, files, pipes): one timestamped
+  line per status change or retry, nothing else; no escape sequences.
+
+Both only write; the wait itself lives in :mod:`feldera_events.cli._wait`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as _dt
+import os
+from typing import Protocol, TextIO
+
+from rich.console import Console
+from rich.live import Live
+from rich.spinner import Spinner
+from rich.table import Table
+from rich.text import Text
+
+from .._models import PipelineEvent
+from .._poller import WaitResult
+from ._render import OUTCOMES, format_time, outcome_style, status_text
+
+__all__ = ["LineProgress", "LiveProgress", "Progress", "make_progress"]
+
+
+class Progress(Protocol):
+    """What the wait reports to a display."""
+
+    def event(self, name: str, ev: PipelineEvent) -> None: ...
+
+    def retrying(self, name: str, failure: str) -> None: ...
+
+    def finished(self, result: WaitResult) -> None: ...
+
+    async def __aenter__(self) -> Progress: ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
+
+
+class _Row:
+    """What one pipeline's row shows."""
+
+    __slots__ = ("failure", "failures", "last", "result", "spinner", "status")
+
+    def __init__(self) -> None:
+        self.status = "waiting for the first event"
+        self.last: PipelineEvent | None = None
+        self.result: WaitResult | None = None
+        self.failure = ""
+        self.failures = 0
+        self.spinner = Spinner("line")
+
+    def event(self, ev: PipelineEvent) -> bool:
+        """Record ``ev``; False when it is a heartbeat (no status change)."""
+        previous, self.last = self.last, ev
+        self.failures, self.failure = 0, ""
+        if previous is not None and ev.same_status(previous):
+            return False
+        self.status = status_text(ev, previous)
+        return True
+
+    def retrying(self, failure: str) -> None:
+        if failure != self.failure:
+            self.failures = 0
+        self.failure = failure
+        self.failures += 1
+
+    def retry_text(self) -> str:
+        times = "once" if self.failures == 1 else f"{self.failures} times"
+        return f"retrying: {self.failure}, {times}"
+
+
+class LineProgress:
+    """One timestamped line per status change or retry (not a terminal)."""
+
+    def __init__(self, stream: TextIO, names: list[str]) -> None:
+        self._stream = stream
+        self._width = max((len(n) for n in names), default=0)
+        self._rows = {name: _Row() for name in names}
+        self._loop = asyncio.get_running_loop()
+        self._start = self._loop.time()
+
+    def _write(self, name: str, text: str) -> None:
+        stamp = format_time(_dt.datetime.now(_dt.UTC))
+        self._stream.write(f"{stamp}  {name:<{self._width}}  {text}\n")
+        self._stream.flush()
+
+    def event(self, name: str, ev: PipelineEvent) -> None:
+        row = self._rows[name]
+        if not row.event(ev):
+            return  # a heartbeat: not a status change
+        elapsed = self._loop.time() - self._start
+        recorded = format_time(ev.recorded_at)
+        self._write(name, f"{row.status}  (recorded {recorded}; +{elapsed:.1f}s)")
+
+    def retrying(self, name: str, failure: str) -> None:
+        row = self._rows[name]
+        row.retrying(failure)
+        # The first failure, then at 2, 4, 8... of the same kind: a long outage stays short.
+        if row.failures & (row.failures - 1) == 0:
+            self._write(name, row.retry_text())
+
+    def finished(self, result: WaitResult) -> None:
+        word = outcome_style(result).word
+        self._write(result.pipeline_name, f"{word} after {result.elapsed:.1f}s")
+
+    async def __aenter__(self) -> LineProgress:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+class LiveProgress:
+    """A live row per pipeline, redrawn in place by rich (a terminal)."""
+
+    #: Redraws per second (for the elapsed time and the spinner).
+    FPS = 8
+
+    def __init__(self, stream: TextIO, names: list[str], *, colour: bool | None = None) -> None:
+        no_colour = bool(os.environ.get("NO_COLOR")) if colour is None else not colour
+        self._console = Console(
+            file=stream, force_terminal=True, no_color=no_colour, highlight=False
+        )
+        self._names = names
+        self._rows = {name: _Row() for name in names}
+        self._loop = asyncio.get_running_loop()
+        self._start = self._loop.time()
+        self._live = Live(
+            console=self._console,
+            get_renderable=self._render,
+            auto_refresh=False,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self._ticker: asyncio.Task[None] | None = None
+
+    def event(self, name: str, ev: PipelineEvent) -> None:
+        if self._rows[name].event(ev):
+            self._refresh()
+
+    def retrying(self, name: str, failure: str) -> None:
+        self._rows[name].retrying(failure)
+        self._refresh()
+
+    def finished(self, result: WaitResult) -> None:
+        self._rows[result.pipeline_name].result = result
+        self._refresh()
+
+    def _widths(self) -> tuple[int, int]:
+        """(name, status) column widths that make each row fit the terminal exactly."""
+        width = self._console.width - 1  # a margin: no terminal wraps at the last column
+        fixed = 1 + self._ELAPSED + self._WORD + 4  # mark, elapsed, word, four gaps
+        longest = max((len(n) for n in self._names), default=1)
+        name = min(longest, max(8, (width - fixed) // 3))
+        status = width - fixed - name
+        if status < 12:  # a very narrow terminal: the name gives way first
+            name = max(4, name - (12 - status))
+            status = max(1, width - fixed - name)
+        return name, status
+
+    _ELAPSED = 7  # "9999.9s"
+    _WORD = max(len(s.word) for s in OUTCOMES.values())
+
+    def _render(self) -> Table:
+        name_width, status_width = self._widths()
+        table = Table.grid(padding=(0, 1))
+        table.add_column(no_wrap=True, width=1)  # spinner or mark
+        table.add_column(no_wrap=True, overflow="ellipsis", width=name_width)
+        table.add_column(no_wrap=True, overflow="ellipsis", width=status_width)
+        table.add_column(no_wrap=True, justify="right", width=self._ELAPSED)
+        table.add_column(no_wrap=True, overflow="ellipsis", width=self._WORD)
+        now = self._loop.time()
+        for name in self._names:
+            row = self._rows[name]
+            status = Text(row.status)
+            if row.failures:
+                status.append(f"  {row.retry_text()}", style="yellow")
+            if row.result is None:
+                mark: Spinner | Text = row.spinner
+                elapsed = now - self._start
+                word = Text("")
+            else:
+                style = outcome_style(row.result)
+                mark = Text(style.mark, style=style.colour)
+                elapsed = row.result.elapsed
+                word = Text(style.word, style=f"bold {style.colour}")
+            table.add_row(mark, Text(name), status, f"{elapsed:.1f}s", word)
+        return table
+
+    def _refresh(self) -> None:
+        if self._live.is_started:
+            self._live.refresh()
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(1 / self.FPS)
+            self._refresh()
+
+    async def __aenter__(self) -> LiveProgress:
+        self._live.start(refresh=True)
+        self._ticker = asyncio.create_task(self._tick())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        # The last frame stays on screen; the cursor comes back (also on Ctrl-C).
+        self._live.stop()
+
+
+def make_progress(stream: TextIO, names: list[str]) -> LiveProgress | LineProgress:
+    """The display that fits ``stream``: live rows on a terminal, log lines otherwise."""
+    isatty = getattr(stream, "isatty", None)
+    if isatty is not None and isatty() and os.environ.get("TERM") != "dumb":
+        return LiveProgress(stream, names)
+    return LineProgress(stream, names)

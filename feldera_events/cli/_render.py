@@ -1,0 +1,340 @@
+"""Rendering for the CLI: exit codes and the outcome table, the one time formatter, the one table renderer, event lines, error lines, GitHub annotations."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+from collections.abc import Sequence
+from typing import Final
+
+import attrs
+
+from .._errors import (
+    APIConnectionError,
+    APIStatusError,
+    AuthenticationError,
+    ClusterEventsUnsupportedError,
+    DeploymentFailedError,
+    DeploymentStoppedError,
+    EventNotFoundError,
+    NoEventsYetError,
+    PermissionDeniedError,
+    PipelineNotFoundError,
+    ResponseValidationError,
+    WaitTimeoutError,
+)
+from .._models import DeploymentError, PipelineEvent
+from .._poller import Outcome, WaitResult
+
+__all__ = [
+    "EXIT_API",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_TIMEOUT",
+    "EXIT_UNHEALTHY",
+    "EXIT_TERMINATED",
+    "EXIT_USAGE",
+    "EVENT_COLUMNS",
+    "OUTCOMES",
+    "OutcomeStyle",
+    "UsageError",
+    "combine_exit_codes",
+    "connection_text",
+    "error_line",
+    "event_row",
+    "event_line",
+    "exit_code_for",
+    "format_time",
+    "github_annotation",
+    "in_github_actions",
+    "outcome_exit_code",
+    "outcome_style",
+    "quoted",
+    "render_table",
+    "short_name",
+    "status_text",
+]
+
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_TIMEOUT: Final = 3
+EXIT_API: Final = 4
+EXIT_INTERRUPTED: Final = 130
+#: ``health``: the manager answered that a service is unhealthy.
+EXIT_UNHEALTHY: Final = 2
+#: SIGTERM (128 + 15): stopped by a service manager or ``kill``; handled like Ctrl-C.
+EXIT_TERMINATED: Final = 143
+
+#: When pipelines of one ``wait`` end differently, the exit code is the first of these
+#: that occurred.
+EXIT_PRECEDENCE: Final = (EXIT_API, EXIT_FAILED, EXIT_TIMEOUT, EXIT_OK)
+
+
+def format_time(when: _dt.datetime) -> str:
+    """An RFC 3339 UTC timestamp with milliseconds, e.g. ``2026-08-20T10:11:12.123Z``."""
+    return when.astimezone(_dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class UsageError(Exception):
+    """Bad input found before any request: exit 2."""
+
+
+# -- outcomes ---------------------------------------------------------------------------
+
+
+@attrs.frozen
+class OutcomeStyle:
+    """How one way of ending a wait is shown: the JSON ``outcome``, the word, the colour."""
+
+    #: The ``outcome`` of ``wait --json`` (also the key of :data:`OUTCOMES`).
+    key: str
+    #: The word of the progress display and the summary.
+    word: str
+    exit_code: int
+    #: A rich style name.
+    colour: str
+    #: The mark of the live display's row.
+    mark: str
+
+
+#: THE table: every way a wait can end. ``stopped`` refines ``failed`` (someone stopped
+#: the pipeline: :class:`DeploymentStoppedError`); ``interrupted`` is Ctrl-C / SIGTERM.
+#: An ``error`` takes its exit code from the error (2 for bad input, else 4).
+OUTCOMES: Final[dict[str, OutcomeStyle]] = {
+    s.key: s
+    for s in (
+        OutcomeStyle("succeeded", "provisioned", EXIT_OK, "green", "+"),
+        OutcomeStyle("failed", "FAILED", EXIT_FAILED, "red", "x"),
+        OutcomeStyle("stopped", "STOPPED", EXIT_FAILED, "red", "x"),
+        OutcomeStyle("timed_out", "TIMED OUT", EXIT_TIMEOUT, "yellow", "!"),
+        OutcomeStyle("error", "ERROR", EXIT_API, "red", "x"),
+        OutcomeStyle("cancelled", "cancelled", EXIT_INTERRUPTED, "yellow", "-"),
+        OutcomeStyle("interrupted", "interrupted", EXIT_INTERRUPTED, "yellow", "-"),
+    )
+}
+
+
+def _deadline_before_any_answer(result: WaitResult) -> bool:
+    """The wait's own deadline passed before a first answer, with no connection failure
+    seen (``--timeout 0.001`` against a healthy server): a timeout, not "unreachable"."""
+    err = result.error
+    return (
+        result.outcome is Outcome.ERROR
+        and isinstance(err, APIConnectionError)
+        and err.__cause__ is None
+        and "deadline" in str(err)
+    )
+
+
+def outcome_style(result: WaitResult) -> OutcomeStyle:
+    """The row of :data:`OUTCOMES` for how ``result`` ended."""
+    if _deadline_before_any_answer(result):
+        return OUTCOMES["timed_out"]
+    if result.outcome is Outcome.FAILED and isinstance(result.error, DeploymentStoppedError):
+        return OUTCOMES["stopped"]
+    return OUTCOMES[result.outcome.value]
+
+
+# -- text -------------------------------------------------------------------------------
+
+#: ``program_status`` words while the program is not ``Success``.
+_PROGRAM_WORDS: Final = {
+    "Pending": "program pending",
+    "CompilingSql": "compiling SQL",
+    "SqlCompiled": "SQL compiled",
+    "CompilingRust": "compiling Rust",
+    "SqlError": "SQL error",
+    "RustError": "Rust error",
+    "SystemError": "compiler system error",
+}
+
+#: Longest pipeline name shown whole in a message; longer ones are shortened.
+MAX_NAME: Final = 60
+
+
+def short_name(name: str, limit: int = MAX_NAME) -> str:
+    """``name`` shortened to ``limit`` characters with an ellipsis in the middle."""
+    if len(name) <= limit:
+        return name
+    keep = limit - 1
+    return name[: keep - keep // 2] + "…" + name[-(keep // 2) :]
+
+
+def quoted(name: str) -> str:
+    """A pipeline name for a message: quoted, and shortened when very long."""
+    return repr(short_name(name))
+
+
+def status_text(ev: PipelineEvent, previous: PipelineEvent | None = None) -> str:
+    """What a person needs from an event, in one short line.
+
+    ``RESOURCES[/RUNTIME][ → DESIRED]``: the desired status only when it differs
+    (resources first, else the runtime's), then the program status while it is not
+    ``Success``, the storage status when it changed since ``previous``, and the error.
+    """
+    text = str(ev.deployment_resources_status.value)
+    runtime = ev.deployment_runtime_status
+    if runtime is not None:
+        text += f"/{runtime.value}"
+    desired = ev.deployment_resources_desired_status.value
+    runtime_desired = ev.deployment_runtime_desired_status
+    if desired != ev.deployment_resources_status.value:
+        text += f" → {desired}"
+    elif (
+        runtime is not None
+        and runtime_desired is not None
+        and runtime_desired.value != runtime.value
+    ):
+        text += f" → {runtime_desired.value}"
+    parts = [text]
+    program = ev.program_status.value
+    if program != "Success":
+        parts.append(_PROGRAM_WORDS.get(program, f"program {program}"))
+    if previous is not None and previous.storage_status.value != ev.storage_status.value:
+        parts.append(f"storage {previous.storage_status.value} → {ev.storage_status.value}")
+    error = ev.deployment_error
+    if isinstance(error, DeploymentError):
+        parts.append(f"error {error.error_code}")
+    elif ev.deployment_has_error:
+        parts.append("has error")
+    return ", ".join(parts)
+
+
+def render_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """THE table renderer: left-aligned columns two spaces apart, no trailing blanks."""
+    all_rows = [tuple(header), *(tuple(row) for row in rows)]
+    widths = [max(len(row[i]) for row in all_rows) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in all_rows
+    )
+
+
+EVENT_COLUMNS: Final = ("RECORDED_AT", "STATUS", "PROGRAM", "STORAGE", "ERROR", "EVENT_ID")
+
+
+def event_row(ev: PipelineEvent) -> tuple[str, ...]:
+    """One row of ``list --format table``: the columns of the status line."""
+    error = ev.deployment_error
+    if isinstance(error, DeploymentError):
+        err = error.error_code
+    else:
+        err = "yes" if ev.deployment_has_error else "-"
+    text = status_text(ev).split(", ", 1)[0]
+    return (
+        format_time(ev.recorded_at),
+        text,
+        ev.program_status.value,
+        ev.storage_status.value,
+        err,
+        str(ev.event_id),
+    )
+
+
+# -- errors -----------------------------------------------------------------------------
+
+
+def _cause_text(exc: BaseException) -> str:
+    cause = exc.__cause__
+    while cause is not None and isinstance(cause, APIConnectionError):
+        cause = cause.__cause__
+    if cause is not None and str(cause):
+        return str(cause)
+    return getattr(exc, "message", None) or str(exc)
+
+
+#: aiohttp's connector names its TLS setting even for http:// (``ssl:default``).
+_SSL_NOTE = re.compile(r" ssl:(?:default|None|True|False|<[^>]*>)")
+
+
+def connection_text(exc: BaseException) -> str:
+    """Why a connection failed, without aiohttp's ``ssl:default`` noise."""
+    return _SSL_NOTE.sub("", _cause_text(exc))
+
+
+def error_line(exc: BaseException, url: str, pipeline: str | None = None) -> str:
+    """One readable line for an error (never with the API key)."""
+    where = f" at {url}"
+    if isinstance(exc, ClusterEventsUnsupportedError):
+        return f"the manager{where} has no cluster monitor events (they are new in Feldera v0.292)"
+    if isinstance(exc, PipelineNotFoundError):
+        name = pipeline
+        if isinstance(exc.details, dict) and isinstance(exc.details.get("pipeline_name"), str):
+            name = exc.details["pipeline_name"]
+        return f"pipeline {quoted(name or '')} not found{where} (UnknownPipelineName)"
+    if isinstance(exc, NoEventsYetError):
+        return f"pipeline {quoted(pipeline or '')} has no events recorded yet{where}"
+    if isinstance(exc, EventNotFoundError):
+        return f"{exc.message} (pipeline {quoted(pipeline or '')}{where})"
+    if isinstance(exc, AuthenticationError):
+        return (
+            f"authentication failed{where}: {exc.message or 'no credentials'} "
+            "(check --api-key or FELDERA_API_KEY)"
+        )
+    if isinstance(exc, PermissionDeniedError):
+        return f"permission denied{where}: {exc.message}"
+    if isinstance(exc, APIStatusError):
+        code = f" {exc.error_code}" if exc.error_code else ""
+        return f"the manager{where} answered HTTP {exc.status_code}{code}: {exc.message}"
+    if isinstance(exc, APIConnectionError):
+        return f"cannot reach the Feldera manager{where}: {connection_text(exc)}"
+    if isinstance(exc, ResponseValidationError):
+        return f"unexpected response from {url}: {exc.reason}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def exit_code_for(exc: BaseException) -> int:
+    if isinstance(exc, UsageError | ValueError | TypeError):
+        return EXIT_USAGE
+    if isinstance(exc, DeploymentFailedError):
+        return EXIT_FAILED
+    if isinstance(exc, WaitTimeoutError):
+        return EXIT_TIMEOUT
+    return EXIT_API
+
+
+def outcome_exit_code(result: WaitResult) -> int:
+    """The exit code of one pipeline's wait, from :data:`OUTCOMES` (an error's own code)."""
+    style = outcome_style(result)
+    if style.key == "error" and result.error is not None:
+        return exit_code_for(result.error)
+    return style.exit_code
+
+
+def combine_exit_codes(codes: Sequence[int]) -> int:
+    """The most serious code by :data:`EXIT_PRECEDENCE` (anything else wins outright)."""
+    for code in codes:
+        if code not in EXIT_PRECEDENCE:
+            return code
+    for code in EXIT_PRECEDENCE:
+        if code in codes:
+            return code
+    return EXIT_OK
+
+
+def _gha_escape(text: str, *, prop: bool = False) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if prop:
+        text = text.replace(":", "%3A").replace(",", "%2C")
+    return text
+
+
+def github_annotation(title: str, message: str) -> str:
+    """A GitHub Actions ``::error::`` workflow command."""
+    return f"::error title={_gha_escape(title, prop=True)}::{_gha_escape(message)}"
+
+
+def in_github_actions() -> bool:
+    return os.environ.get("GITHUB_ACTIONS", "").strip().lower() == "true"
+
+
+def event_line(ev: PipelineEvent, previous: PipelineEvent | None = None) -> str:
+    """THE event line (timelines, ``watch``): when it was recorded, what it says."""
+    text = f"{format_time(ev.recorded_at)}  {status_text(ev, previous)}"
+    error = ev.deployment_error
+    if isinstance(error, DeploymentError):
+        text += f": {error.message}"
+    return text

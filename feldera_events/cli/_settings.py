@@ -1,0 +1,219 @@
+"""The client from the CLI's options and environment: each setting resolved once, every error naming where the value came from.
+
+Options win over environment variables; nothing is left for the library to read from
+the environment, so its messages (which speak of Python arguments) never reach a CLI
+user: a bad value is a :class:`UsageError` (exit 2) in CLI words.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import re
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import attrs
+
+from .._client import EventsClient, Timeouts
+from ._render import UsageError
+
+__all__ = ["Settings", "make_client", "open_client", "resolve_settings"]
+
+DEFAULT_URL = "http://localhost:8080"
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+
+
+@attrs.frozen
+class Settings:
+    """Resolved connection settings, with where each came from (for messages)."""
+
+    url: str
+    url_source: str
+    api_key: str | None = attrs.field(repr=False)
+    api_key_source: str
+    tenant: str | None
+    tenant_source: str
+    #: False (no verification), True (system CAs) or a CA bundle path.
+    verify: bool | str
+    verify_source: str
+
+
+def _pick(
+    option: str | None, flag: str, env: Mapping[str, str], var: str
+) -> tuple[str | None, str]:
+    if option is not None:
+        return option, flag
+    if var in env:
+        return env[var], var
+    return None, ""
+
+
+def _check_url(url: str, source: str) -> str:
+    where = f"{source} ({url!r})" if source != "default" else repr(url)
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https"):
+        raise UsageError(f"{where} is not a URL: it must start with http:// or https://")
+    if not parts.hostname:
+        raise UsageError(f"{where} has no host name")
+    try:
+        parts.port  # noqa: B018 - the check
+    except ValueError:
+        raise UsageError(f"{where} has an invalid port (expected 0 to 65535)") from None
+    if parts.username or parts.password:
+        raise UsageError(f"{source} must not carry credentials; use FELDERA_API_KEY or --api-key")
+    if parts.query or parts.fragment:
+        raise UsageError(f"{source} must not have a query string or fragment")
+    return url.strip()
+
+
+def resolve_settings(
+    args: argparse.Namespace, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """The settings from ``args`` and the environment, or a :class:`UsageError`."""
+    env = os.environ if environ is None else environ
+    url, url_source = _pick(args.url, "--url", env, "FELDERA_HOST")
+    if url is None:
+        url, url_source = DEFAULT_URL, "default"
+    elif not url.strip():
+        raise UsageError(f"{url_source} is empty: give a manager URL such as {DEFAULT_URL}")
+    url = _check_url(url, url_source)
+    api_key, key_source = _pick(args.api_key, "--api-key", env, "FELDERA_API_KEY")
+    tenant, tenant_source = _pick(args.tenant, "--tenant", env, "FELDERA_TENANT")
+
+    insecure_text = env.get("FELDERA_TLS_INSECURE", "").strip().lower()
+    if insecure_text not in _TRUE | _FALSE:
+        raise UsageError(
+            f"FELDERA_TLS_INSECURE={env['FELDERA_TLS_INSECURE']!r}: expected true or false "
+            "(also 1/0, yes/no, on/off)"
+        )
+    ca_cert, ca_source = _pick(args.ca_cert, "--ca-cert", env, "FELDERA_HTTPS_TLS_CERT")
+    verify: bool | str = True
+    verify_source = ""
+    if args.insecure or insecure_text in _TRUE:
+        verify, verify_source = False, "--insecure" if args.insecure else "FELDERA_TLS_INSECURE"
+    elif ca_cert and urlsplit(url).scheme == "https":  # an http:// URL needs no CA bundle
+        if os.path.isdir(ca_cert):
+            raise UsageError(f"{ca_source} {ca_cert!r} is a directory, not a CA bundle file")
+        if not os.path.exists(ca_cert):
+            raise UsageError(f"{ca_source} {ca_cert!r}: no such file")
+        verify, verify_source = ca_cert, ca_source
+    return Settings(
+        url=url,
+        url_source=url_source,
+        api_key=api_key or None,
+        api_key_source=key_source,
+        tenant=tenant or None,
+        tenant_source=tenant_source,
+        verify=verify,
+        verify_source=verify_source,
+    )
+
+
+def _cli_words(message: str, settings: Settings) -> str:
+    """A library message in CLI words: ``api_key=`` becomes ``--api-key``/``FELDERA_API_KEY``."""
+    # The client's own words for its arguments ("the API key contains ...").
+    for phrase, source in (
+        ("the API key", settings.api_key_source or "--api-key"),
+        ("the tenant", settings.tenant_source or "--tenant"),
+    ):
+        message = message.replace(phrase, source)
+    for python_name, source in (
+        ("api_key", settings.api_key_source or "--api-key"),
+        ("tenant", settings.tenant_source or "--tenant"),
+        ("verify", settings.verify_source or "--ca-cert"),
+        ("url", settings.url_source),
+    ):
+        message = re.sub(rf"(?<![-\w]){python_name}\b=?", source, message)
+    return message
+
+
+def _traced_session(
+    *, log_requests: bool, on_response: Callable[[int], None] | None
+) -> aiohttp.ClientSession:
+    """A session that logs each request at DEBUG: method, path, status, time (``-vv``),
+    and tells ``on_response`` the status of every answer."""
+    log = logging.getLogger("feldera_events.http")
+
+    async def on_start(
+        _: Any, ctx: SimpleNamespace, params: aiohttp.TraceRequestStartParams
+    ) -> None:
+        ctx.started = time.monotonic()
+
+    async def on_end(_: Any, ctx: SimpleNamespace, params: aiohttp.TraceRequestEndParams) -> None:
+        ms = (time.monotonic() - ctx.started) * 1000
+        if on_response is not None:
+            on_response(params.response.status)
+        if log_requests:
+            log.debug(
+                "%s %s -> %d in %.1f ms",
+                params.method,
+                params.url.path_qs,
+                params.response.status,
+                ms,
+            )
+
+    async def on_error(
+        _: Any, ctx: SimpleNamespace, params: aiohttp.TraceRequestExceptionParams
+    ) -> None:
+        ms = (time.monotonic() - ctx.started) * 1000
+        if not log_requests:
+            return
+        log.debug(
+            "%s %s -> %s after %.1f ms",
+            params.method,
+            params.url.path_qs,
+            type(params.exception).__name__,
+            ms,
+        )
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_start)
+    trace.on_request_end.append(on_end)
+    trace.on_request_exception.append(on_error)
+    return aiohttp.ClientSession(trace_configs=[trace])
+
+
+@contextlib.asynccontextmanager
+async def open_client(
+    args: argparse.Namespace, *, on_response: Callable[[int], None] | None = None
+) -> AsyncIterator[EventsClient]:
+    """:func:`make_client` as a context; with ``-vv`` each request is logged at DEBUG;
+    ``on_response(status)`` after every answer."""
+    session = None
+    if args.verbose >= 2 or on_response is not None:
+        session = _traced_session(log_requests=args.verbose >= 2, on_response=on_response)
+    try:
+        async with make_client(args, session=session) as client:
+            yield client
+    finally:
+        if session is not None:
+            await session.close()
+
+
+def make_client(
+    args: argparse.Namespace, *, session: aiohttp.ClientSession | None = None
+) -> EventsClient:
+    """The client from the global options; a bad value is a :class:`UsageError`."""
+    settings = resolve_settings(args)
+    timeout: Timeouts | None = None
+    if args.request_timeout is not None:
+        timeout = Timeouts(connect=min(10.0, args.request_timeout), request=args.request_timeout)
+    try:
+        return EventsClient(
+            settings.url,
+            api_key=settings.api_key,
+            tenant=settings.tenant,
+            timeout=timeout,
+            verify=settings.verify,
+            session=session,
+        )
+    except (ValueError, TypeError) as exc:
+        raise UsageError(_cli_words(str(exc), settings)) from None

@@ -1,0 +1,361 @@
+"""The ``wait`` command: runs the waits, shows progress and retries, reports failures and the JSON result."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import datetime as _dt
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any, Final, TextIO
+
+from .._client import EventsClient
+from .._errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    DeploymentFailedError,
+    FelderaError,
+    WaitTimeoutError,
+)
+from .._models import PipelineEvent, Selector
+from .._poller import Outcome, Poller, PollPolicy, WaitResult
+from ._process import interrupt_exit_code
+from ._progress import Progress, make_progress
+from ._render import (
+    EXIT_OK,
+    OUTCOMES,
+    combine_exit_codes,
+    connection_text,
+    error_line,
+    event_line,
+    github_annotation,
+    in_github_actions,
+    outcome_exit_code,
+    outcome_style,
+    quoted,
+    short_name,
+    status_text,
+)
+
+__all__ = ["failure_text", "reporting_retries", "run_wait"]
+
+#: The pipeline whose wait runs in the current task (for :class:`_RetryReporter`).
+_current: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "feldera_events_cli_pipeline", default=None
+)
+
+
+def failure_text(exc: BaseException) -> str:
+    """A short name for a failed request: ``HTTP 503 LockTookTooLong``, ``connection refused``."""
+    if isinstance(exc, APIStatusError):
+        return f"HTTP {exc.status_code} {exc.error_code or ''}".rstrip()
+    if isinstance(exc, APITimeoutError):
+        return "request timed out"
+    if isinstance(exc, APIConnectionError):
+        cause: BaseException | None = exc
+        while cause is not None:  # the OS error at the bottom says it best
+            if isinstance(cause, ConnectionRefusedError):
+                return "connection refused"
+            if isinstance(cause, ConnectionResetError):
+                return "connection reset"
+            cause = cause.__cause__ or getattr(cause, "os_error", None)
+        text = connection_text(exc)
+        lowered = text.lower()
+        if "refused" in lowered or "connect call failed" in lowered:
+            return "connection refused"
+        return f"connection failed ({text[:60]})"
+    return type(exc).__name__
+
+
+class _RetryReporter(logging.Handler):
+    """Shows the SDK's warnings about failed requests and polls as retries in a display.
+
+    The SDK logs each failed request or poll that it retries at WARNING, with the
+    exception among the record's arguments; the record belongs to the pipeline whose
+    wait runs in the current task.
+    """
+
+    def __init__(self, report: Callable[[str, BaseException], None], default: str | None) -> None:
+        super().__init__(logging.WARNING)
+        self._report = report
+        self._default = default
+
+    def emit(self, record: logging.LogRecord) -> None:
+        name = _current.get() or self._default
+        args = record.args if isinstance(record.args, tuple) else ()
+        exc = next((a for a in args if isinstance(a, BaseException)), None)
+        if name is not None and exc is not None:
+            self._report(name, exc)
+
+
+@contextlib.contextmanager
+def reporting_retries(
+    report: Callable[[str, BaseException], None], pipeline: str | None = None
+) -> Iterator[None]:
+    """While inside: ``report(pipeline, exc)`` for each retried failure of a wait's task
+    (``pipeline``: the name for records from outside any wait's task, e.g. a watch)."""
+    handler = _RetryReporter(report, pipeline)
+    lib = logging.getLogger("feldera_events")
+    lib.addHandler(handler)
+    try:
+        yield
+    finally:
+        lib.removeHandler(handler)
+
+
+async def _wait_one(
+    poller: Poller,
+    name: str,
+    *,
+    timeout: float | None,
+    since: _dt.datetime | None,
+    on_event: Callable[[str, PipelineEvent], None],
+) -> WaitResult:
+    """THE call into the poller (one pipeline; each result is shown the moment it is known)."""
+    done = await poller.wait_many([name], timeout=timeout, since=since, on_event=on_event)
+    return done[name]
+
+
+async def _timeline(
+    client: EventsClient, name: str, first_seen: PipelineEvent | None, fallback: list[PipelineEvent]
+) -> list[PipelineEvent]:
+    """The events since the wait began (from the first one it saw), oldest first."""
+    try:
+        events = await client.list_events(name, selector=Selector.ALL)
+    except FelderaError:
+        return fallback
+    events.sort(key=lambda e: (e.recorded_at, e.event_id))
+    if first_seen is None:
+        return events[-20:]
+    start = (first_seen.recorded_at, first_seen.event_id)
+    return [e for e in events if (e.recorded_at, e.event_id) >= start]
+
+
+def _failure_report(
+    result: WaitResult, timeline: list[PipelineEvent], url: str, failures: list[str]
+) -> tuple[str, str, str]:
+    """(report text, annotation title, annotation message) for a wait that did not succeed.
+
+    ``failures``: the retried request failures of this wait, oldest first.
+    """
+    name = result.pipeline_name
+    err = result.error
+    word = outcome_style(result).word
+    lines: list[str] = []
+    if isinstance(err, DeploymentFailedError):
+        title = f"Pipeline {short_name(name)} {word}"
+        code = err.error_code or "(no error code)"
+        summary = f"{code}: {err.message}"
+        lines.append(f"pipeline {quoted(name)} {word} after {result.elapsed:.1f}s")
+        lines.append(f"  error_code: {err.error_code or '-'}")
+        lines.append(f"  message:    {err.message}")
+    elif isinstance(err, WaitTimeoutError):
+        title = f"Pipeline {short_name(name)} {word}"
+        last = status_text(err.last_event) if err.last_event is not None else "no event seen"
+        summary = f"not provisioned within {err.timeout:g}s (last status: {last})"
+        if failures:
+            summary += f"; {len(failures)} failed request(s), the last: {failures[-1]}"
+        lines.append(f"pipeline {quoted(name)} {word}: {summary}")
+    elif outcome_style(result).key == "timed_out":  # the deadline came before any answer
+        title = f"Pipeline {short_name(name)} {word}"
+        summary = f"no answer within the --timeout ({result.elapsed:.3g}s)"
+        lines.append(f"pipeline {quoted(name)} {word}: {summary}")
+    else:
+        title = f"Pipeline {short_name(name)}: error"
+        summary = error_line(err, url, name) if err is not None else "unknown error"
+        lines.append(f"pipeline {quoted(name)}: {summary}")
+    if timeline:
+        lines.append("  events since the wait began (oldest first):")
+        previous: PipelineEvent | None = None
+        for ev in timeline:
+            lines.append(f"    {event_line(ev, previous)}")
+            previous = ev
+    return "\n".join(lines), title, summary
+
+
+#: The keys of every ``event`` in ``wait --json`` (absent fields are null).
+EVENT_KEYS: Final = (
+    "event_id",
+    "recorded_at",
+    "deployment_resources_status",
+    "deployment_resources_status_details",
+    "deployment_resources_desired_status",
+    "deployment_runtime_status",
+    "deployment_runtime_status_details",
+    "deployment_runtime_desired_status",
+    "deployment_has_error",
+    "deployment_error",
+    "program_status",
+    "storage_status",
+    "storage_status_details",
+)
+
+
+def event_json(ev: PipelineEvent) -> dict[str, Any]:
+    """An event for ``--json``: the same keys whatever was fetched (unknown extras kept)."""
+    data = ev.to_dict()
+    return {key: data.get(key) for key in EVENT_KEYS} | {
+        k: v for k, v in data.items() if k not in EVENT_KEYS
+    }
+
+
+def _result_json(
+    result: WaitResult, timeline: list[PipelineEvent] | None, failures: list[str]
+) -> dict[str, Any]:
+    err = result.error
+    out: dict[str, Any] = {
+        "outcome": outcome_style(result).key,
+        "exit_code": outcome_exit_code(result),
+        "elapsed": round(result.elapsed, 3),
+        "event": event_json(result.event) if result.event is not None else None,
+        "failed_requests": len(failures),
+        "error_code": None,
+        "message": None,
+    }
+    if isinstance(err, DeploymentFailedError | APIStatusError):
+        out["error_code"] = err.error_code
+        out["message"] = err.message
+    elif err is not None:
+        out["message"] = str(err)
+    if timeline is not None:
+        out["timeline"] = [event_json(ev) for ev in timeline]
+    return out
+
+
+def _interrupted(name: str, elapsed: float, last: PipelineEvent | None) -> WaitResult:
+    return WaitResult(name, Outcome.CANCELLED, last, None, elapsed)
+
+
+async def run_wait(
+    client: EventsClient,
+    names: list[str],
+    *,
+    timeout: float | None,
+    since: _dt.datetime | None = None,
+    poll: PollPolicy | None = None,
+    json_output: bool = False,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """The ``wait`` command on an open client; returns the exit code.
+
+    Interrupted (SIGINT/SIGTERM cancel it), it still prints its ``--json`` document,
+    with outcome ``interrupted`` for the pipelines not done, and then re-raises.
+    """
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    names = list(dict.fromkeys(names))
+    progress_stream = stderr if json_output else stdout
+    poller = Poller(client, poll=poll)
+    first_seen: dict[str, PipelineEvent] = {}
+    seen: dict[str, list[PipelineEvent]] = {name: [] for name in names}
+    failures: dict[str, list[str]] = {name: [] for name in names}
+    results: dict[str, WaitResult] = {}
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    progress: Progress
+
+    def on_failure(name: str, exc: BaseException) -> None:
+        text = failure_text(exc)
+        failures[name].append(text)
+        progress.retrying(name, text)
+
+    def on_event(name: str, ev: PipelineEvent) -> None:
+        first_seen.setdefault(name, ev)
+        seen[name].append(ev)
+        progress.event(name, ev)
+
+    async def one(name: str) -> None:
+        _current.set(name)  # this task's own context
+        result = await _wait_one(poller, name, timeout=timeout, since=since, on_event=on_event)
+        results[name] = result
+        progress.finished(result)
+
+    try:
+        async with make_progress(progress_stream, names) as progress:
+            with reporting_retries(on_failure):
+                await asyncio.gather(*(one(name) for name in names))
+    except asyncio.CancelledError:
+        if json_output:
+            elapsed = loop.time() - start
+            for name in names:
+                if name not in results:
+                    last = seen[name][-1] if seen[name] else None
+                    results[name] = _interrupted(name, elapsed, last)
+            code = interrupt_exit_code()
+            doc = _json_document(client, names, results, {}, failures, code, elapsed)
+            for pipeline in doc["pipelines"].values():
+                if pipeline["outcome"] == "cancelled":
+                    pipeline["outcome"] = OUTCOMES["interrupted"].key
+                    pipeline["exit_code"] = code
+            stdout.write(json.dumps(doc, indent=2) + "\n")
+            stdout.flush()
+        raise
+
+    timelines: dict[str, list[PipelineEvent]] = {}
+    for name in names:
+        result = results[name]
+        if result.outcome in (Outcome.FAILED, Outcome.TIMED_OUT):
+            timelines[name] = await _timeline(client, name, first_seen.get(name), seen[name])
+
+    codes = [outcome_exit_code(results[name]) for name in names]
+    code = combine_exit_codes(codes)
+    github = in_github_actions()
+    reported_errors: set[str] = set()
+    for name in names:
+        result = results[name]
+        if result.ok:
+            continue
+        if outcome_style(result).key == "error" and result.error is not None:
+            line = error_line(result.error, client.url, name)
+            if line not in reported_errors:  # e.g. one unreachable URL, many pipelines
+                reported_errors.add(line)
+                stderr.write(f"error: {line}\n")
+            if github:
+                (stderr if json_output else stdout).write(
+                    github_annotation(f"Pipeline {short_name(name)}: error", line) + "\n"
+                )
+            continue
+        report, title, summary = _failure_report(
+            result, timelines.get(name, []), client.url, failures[name]
+        )
+        progress_stream.write(report + "\n")
+        if github:
+            (stderr if json_output else stdout).write(github_annotation(title, summary) + "\n")
+    elapsed = loop.time() - start
+    if json_output:
+        doc = _json_document(client, names, results, timelines, failures, code, elapsed)
+        stdout.write(json.dumps(doc, indent=2) + "\n")
+    elif code == EXIT_OK:
+        stdout.write(
+            f"all {len(names)} pipelines provisioned in {elapsed:.1f}s\n"
+            if len(names) > 1
+            else f"pipeline {quoted(names[0])} provisioned in {elapsed:.1f}s\n"
+        )
+    stdout.flush()
+    stderr.flush()
+    return code
+
+
+def _json_document(
+    client: EventsClient,
+    names: list[str],
+    results: dict[str, WaitResult],
+    timelines: dict[str, list[PipelineEvent]],
+    failures: dict[str, list[str]],
+    code: int,
+    elapsed: float,
+) -> dict[str, Any]:
+    return {
+        "ok": code == EXIT_OK,
+        "exit_code": code,
+        "elapsed": round(elapsed, 3),
+        "url": client.url,
+        "pipelines": {
+            name: _result_json(results[name], timelines.get(name), failures[name]) for name in names
+        },
+    }

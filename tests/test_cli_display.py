@@ -1,0 +1,151 @@
+"""The live display of ``wait`` in a terminal emulator (pyte), at several widths.
+
+The CLI runs under a pseudo-terminal of a given size; everything it writes is fed to
+pyte, and the assertions are about the final screen a person would see, never about
+escape sequences.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import pty
+import signal
+import struct
+import termios
+import time
+from collections.abc import AsyncIterator
+
+import pyte
+import pytest
+from cli_support import clean_env, cli_argv, finish, spawn
+
+from feldera_events.cli._render import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED
+from feldera_events.testing import FakeFeldera, Timings
+
+FAST = ("--poll-interval", "0.05")
+LONG = "a-pipeline-with-a-rather-long-name-that-does-not-fit-a-narrow-terminal"
+ROWS = 40
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeFeldera]:
+    async with FakeFeldera(speed=20) as server:
+        yield server
+
+
+class Terminal:
+    """A CLI process on a pseudo-terminal of ``columns`` x ROWS, rendered by pyte."""
+
+    def __init__(self, columns: int) -> None:
+        self.screen = pyte.Screen(columns, ROWS)
+        self._stream = pyte.ByteStream(self.screen)
+        self.master, self._slave = pty.openpty()
+        fcntl.ioctl(self._slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, columns, 0, 0))
+        self._chunks: list[bytes] = []
+        self.proc: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Future[None] | None = None
+        self.started = 0.0
+
+    async def start(self, *args: str, env: dict[str, str]) -> None:
+        self.started = time.monotonic()
+        try:
+            self.proc = await spawn(
+                cli_argv(*args), env=clean_env({"TERM": "xterm", **env}), stdout=self._slave
+            )
+        finally:
+            os.close(self._slave)
+        self._reader = asyncio.ensure_future(asyncio.to_thread(self._drain))
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                return
+            if not data:
+                return
+            self._chunks.append(data)
+
+    def output(self) -> bytes:
+        return b"".join(self._chunks)
+
+    async def finish(self) -> int:
+        assert self.proc is not None and self._reader is not None
+        try:
+            ran = await finish(self.proc, self.started, 60)
+            await asyncio.wait_for(self._reader, 30)
+        finally:
+            os.close(self.master)
+        self._stream.feed(self.output())
+        return ran.returncode
+
+    def lines(self) -> list[str]:
+        return [line.rstrip() for line in self.screen.display if line.strip()]
+
+
+def row_of(lines: list[str], name: str) -> list[str]:
+    """Lines of the live block (a mark, a space, then the name or its start)."""
+    head = name[:10]
+    return [line for line in lines if line[:2] in ("+ ", "x ", "! ") and line[2:].startswith(head)]
+
+
+@pytest.mark.parametrize("columns", [60, 80, 120])
+async def test_one_line_per_pipeline_at_any_width(fake: FakeFeldera, columns: int) -> None:
+    fake.create_pipeline("orders", timings=Timings(provisioning=10))  # 0.5 s at speed 20
+    fake.create_pipeline(LONG)
+    fake.create_pipeline("fails")
+    fake.fail_next_start("fails", "provision_check")
+    for name in ("orders", LONG, "fails"):
+        fake.start(name)
+    term = Terminal(columns)
+    await term.start(
+        "wait", "orders", LONG, "fails", "--timeout", "30", *FAST, env={"FELDERA_HOST": fake.url}
+    )
+    code = await term.finish()
+    lines = term.lines()
+    assert code == EXIT_FAILED, lines
+    # The live block is the first three lines of the screen, one per pipeline, and
+    # nothing else comes before the failure report: no wrapped pieces, no stale copies.
+    report = next(i for i, line in enumerate(lines) if line.startswith("pipeline 'fails'"))
+    assert report == 3, lines
+    for name in ("orders", LONG, "fails"):
+        assert len(row_of(lines[:3], name)) == 1, (name, lines)
+    assert "provisioned" in row_of(lines, "orders")[0]
+    assert "FAILED" in row_of(lines, "fails")[0]
+    assert all(len(line) <= columns for line in lines)
+    assert not term.screen.cursor.hidden  # the cursor came back
+
+
+@pytest.mark.parametrize(("no_color", "expected"), [(False, "green"), (True, "default")])
+async def test_outcome_colour_and_no_color(
+    fake: FakeFeldera, no_color: bool, expected: str
+) -> None:
+    fake.create_pipeline("p")
+    fake.start("p")
+    term = Terminal(80)
+    env = {"FELDERA_HOST": fake.url, **({"NO_COLOR": "1"} if no_color else {})}
+    await term.start("wait", "p", "--timeout", "30", *FAST, env=env)
+    assert await term.finish() == EXIT_OK
+    y, line = next((y, ln) for y, ln in enumerate(term.screen.display) if ln.startswith("+ p"))
+    x = line.index("provisioned")
+    assert term.screen.buffer[y][x].fg == expected
+
+
+@pytest.mark.parametrize(
+    ("sig", "code"), [(signal.SIGINT, EXIT_INTERRUPTED), (signal.SIGTERM, EXIT_TERMINATED)]
+)
+async def test_interrupted_wait_restores_the_cursor(
+    fake: FakeFeldera, sig: signal.Signals, code: int
+) -> None:
+    fake.create_pipeline("idle")  # never started: the wait goes on until the signal
+    term = Terminal(80)
+    await term.start("wait", "idle", "--timeout", "60", *FAST, env={"FELDERA_HOST": fake.url})
+    assert term.proc is not None
+    await fake.wait_for_requests(2, timeout=30)
+    term.proc.send_signal(sig)
+    assert await term.finish() == code
+    text = "\n".join(term.lines())
+    assert "Traceback" not in text
+    assert not term.screen.cursor.hidden
