@@ -20,26 +20,27 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Final, TextIO
 
 from ._client import EventsClient, Timeouts, normalize_event_id
-from ._cluster import ClusterEvent
 from ._errors import (
     APIConnectionError,
     APIStatusError,
     AuthenticationError,
     ClusterEventsUnsupportedError,
-    ClusterWaitTimeoutError,
-    DeploymentFailedError,
-    DeploymentStoppedError,
     EventNotFoundError,
     FelderaError,
     NoEventsYetError,
     PermissionDeniedError,
     PipelineNotFoundError,
     ResponseValidationError,
-    WaitTimeoutError,
 )
-from ._models import DeploymentError, PipelineEvent, Selector
+from ._models import ClusterEvent, DeploymentError, PipelineEvent, Selector
 from ._poller import Outcome, Poller, PollPolicy, WaitResult
 from ._progress import format_time, make_progress
+from ._wait_errors import (
+    ClusterWaitTimeoutError,
+    DeploymentFailedError,
+    DeploymentStoppedError,
+    WaitTimeoutError,
+)
 
 __all__ = ["EXIT_CODES_HELP", "build_parser", "main"]
 

@@ -31,19 +31,15 @@ from typing import Any, Final, Literal, TypeAlias
 
 import attrs
 
-from ._cluster import ClusterEvent
 from ._errors import (
     APIConnectionError,
-    ClusterWaitTimeoutError,
-    DeploymentFailedError,
-    DeploymentStoppedError,
     EventNotFoundError,
     FelderaError,
     NoEventsYetError,
     PipelineNotFoundError,
-    WaitTimeoutError,
 )
 from ._models import (
+    ClusterEvent,
     DeploymentError,
     PipelineEvent,
     ResourcesDesiredStatus,
@@ -52,6 +48,12 @@ from ._models import (
 )
 from ._policy import PollPolicy
 from ._retry import RetryPolicy
+from ._wait_errors import (
+    ClusterWaitTimeoutError,
+    DeploymentFailedError,
+    DeploymentStoppedError,
+    WaitTimeoutError,
+)
 
 __all__ = [
     "Acceptor",
