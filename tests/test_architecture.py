@@ -60,5 +60,4 @@ def test_module_is_at_most_about_600_lines(module: str) -> None:
 _LONG_FOR_NOW = {
     "feldera_events._cli": "replaced by the cli package (issue 13)",
     "feldera_events._poller": "owned by the poller work (issue 15): split after it lands",
-    "feldera_events._waits": "to split into acceptor data and machines (issue 11 follow-up)",
 }
