@@ -225,6 +225,17 @@ def accept(
 _BEGINNING: Final = _dt.datetime.min.replace(tzinfo=_dt.UTC)
 
 
+def is_duplicate(ev: PipelineEvent, previous: PipelineEvent) -> bool:
+    """A heartbeat duplicate: the same status fields, details and error as before."""
+    return (
+        ev.same_status(previous)
+        and ev.deployment_error == previous.deployment_error
+        and ev.deployment_resources_status_details == previous.deployment_resources_status_details
+        and ev.deployment_runtime_status_details == previous.deployment_runtime_status_details
+        and ev.storage_status_details == previous.storage_status_details
+    )
+
+
 def order_key(ev: PipelineEvent) -> tuple[_dt.datetime, uuid.UUID]:
     """The server's order of events: ``recorded_at``, then id."""
     return (ev.recorded_at, ev.event_id)

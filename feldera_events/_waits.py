@@ -49,6 +49,7 @@ from ._acceptors import (
     WaitResult,
     accept,
     condition_acceptors,
+    is_duplicate,
     order_key,
     parse_since,
     pipeline_error_acceptors,
@@ -465,17 +466,6 @@ def failure_error(
     else:
         message = f"the failure condition matched (status {full.describe()})"
     return DeploymentFailedError(name, full, error_code=None, message=message)
-
-
-def is_duplicate(ev: PipelineEvent, previous: PipelineEvent) -> bool:
-    """A heartbeat duplicate: the same status fields, details and error as before."""
-    return (
-        ev.same_status(previous)
-        and ev.deployment_error == previous.deployment_error
-        and ev.deployment_resources_status_details == previous.deployment_resources_status_details
-        and ev.deployment_runtime_status_details == previous.deployment_runtime_status_details
-        and ev.storage_status_details == previous.storage_status_details
-    )
 
 
 class Watch(Machine):
