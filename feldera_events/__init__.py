@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._client import ApiKey, EventsClient, Timeouts
-from ._cluster import ClusterEvent, MonitorStatus
-from ._config import set_testing
+from ._client import ApiKey, EventsClient
+from ._config import package_version, set_testing
 from ._errors import (
     APIConnectionError,
     APIStatusError,
@@ -18,10 +17,7 @@ from ._errors import (
     BadRequestError,
     ClientClosedError,
     ClusterEventsUnsupportedError,
-    ClusterWaitTimeoutError,
     ConnectionSetupError,
-    DeploymentFailedError,
-    DeploymentStoppedError,
     EventNotFoundError,
     FelderaError,
     NoEventsYetError,
@@ -33,14 +29,14 @@ from ._errors import (
     ResponseTooLargeError,
     ResponseValidationError,
     ServerError,
-    WaitError,
-    WaitTimeoutError,
 )
 from ._models import (
     UNSET,
+    ClusterEvent,
     ClusterHealth,
     CombinedStatus,
     DeploymentError,
+    MonitorStatus,
     OpenEnum,
     PipelineEvent,
     ProgramStatus,
@@ -53,6 +49,7 @@ from ._models import (
     StorageStatus,
     Unset,
 )
+from ._policy import Timeouts
 from ._poller import (
     ClusterEventCallback,
     EventCallback,
@@ -65,6 +62,13 @@ from ._poller import (
     wait_until_running,
 )
 from ._retry import RetryPolicy
+from ._wait_errors import (
+    ClusterWaitTimeoutError,
+    DeploymentFailedError,
+    DeploymentStoppedError,
+    WaitError,
+    WaitTimeoutError,
+)
 
 __all__ = [
     "UNSET",
@@ -128,10 +132,5 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "__version__":
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            return version("feldera-events")
-        except PackageNotFoundError:  # pragma: no cover - running from a source tree
-            return "0+unknown"
+        return package_version()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

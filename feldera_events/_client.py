@@ -1,53 +1,66 @@
-"""EventsClient: the aiohttp session layer of feldera-events."""
+"""EventsClient: the public client (session, keys, the four routes, retries around each request).
+
+Checks of its arguments live in :mod:`feldera_events._validate`, the transport of one
+request (redirects, bodies, errors from answers) in :mod:`feldera_events._transport`.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import datetime as _dt
-import email.utils
 import inspect
 import json
 import logging
 import os
 import platform
-import re
 import ssl
 import time
 import uuid
-import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any, Final, Self, TypeAlias, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import aiohttp
-import attrs
-from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from ._cluster import ClusterEvent, fetch_cluster_event, fetch_cluster_events
-from ._config import EnvConfig
+from ._config import EnvConfig, package_version
 from ._convert import structure, structure_list
 from ._errors import (
-    MAX_REDIRECTS,
-    NOT_FOUND_CODES,
     WITHHELD,
-    APIConnectionError,
-    APIStatusError,
-    APITimeoutError,
     AuthenticationError,
     ClientClosedError,
-    ConnectionSetupError,
-    RedirectError,
-    ResponseTooLargeError,
+    EventNotFoundError,
     ResponseValidationError,
     contains_key,
     excerpt,
-    status_error_class,
 )
-from ._models import ClusterHealth, PipelineEvent, Selector
+from ._models import ClusterEvent, ClusterHealth, PipelineEvent, Selector
+from ._policy import Timeouts
 from ._retry import RetryPolicy, call_with_retry
+from ._transport import (
+    ACCEPT_ENCODING,
+    DEFAULT_MAX_BODY_SIZE,
+    MAX_JSON_DEPTH,
+    JSONRefused,
+    follow,
+    parse_json,
+    read_body,
+    scrub,
+    speaks_tls,
+    status_error,
+    transport_error,
+)
+from ._validate import (
+    LATEST,
+    check_base_url,
+    check_header_name,
+    check_header_value,
+    check_pipeline_name,
+    normalize_event_id,
+    normalize_selector,
+    segment,
+)
 
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
@@ -66,339 +79,19 @@ logger = logging.getLogger("feldera_events")
 #: An API key or token, or a zero-argument callable (sync or async) returning one.
 ApiKey: TypeAlias = str | Callable[[], str | Awaitable[str]]
 
-#: Responses larger than this are refused (32 MiB), counted after decompression.
-DEFAULT_MAX_BODY_SIZE: Final = 32 * 1024 * 1024
-
-#: JSON nested deeper than this (objects and arrays, the outermost included) is refused
-#: as a ResponseValidationError: serde_json, which the manager uses, stops at 128 too,
-#: and everything accepted stays printable (repr, json.dumps, rich).
-MAX_JSON_DEPTH: Final = 128
-
-#: The content codings the client asks for and decodes itself (bounded by max_body_size).
-ACCEPT_ENCODING: Final = "gzip, deflate"
-
-LATEST: Final = "latest"
 TENANT_HEADER: Final = "Feldera-Tenant"
 
 
-def _check_timeout(name: str) -> Callable[[object, attrs.Attribute[Any], Any], None]:
-    def check(_: object, __: attrs.Attribute[Any], value: Any) -> None:
-        if value is None:
-            return
-        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-            raise ValueError(
-                f"Timeouts.{name} must be a number of seconds > 0 or None, got {value!r}"
-            )
+#: ``list_cluster_events(selector="all")`` fetches each event in full with this many
+#: requests in flight at most.
+_FULL_FETCH_CONCURRENCY: Final = 8
 
-    return check
-
-
-@attrs.frozen(kw_only=True)
-class Timeouts:
-    """Per-request time limits, in seconds (None: no limit).
-
-    ``connect`` bounds establishing a connection (TCP and TLS); ``request`` bounds one
-    whole request, from sending it to reading the last byte of the answer. Neither is
-    the overall deadline of a wait: waits take their own ``timeout=``.
-    """
-
-    connect: float | None = attrs.field(default=10.0, validator=_check_timeout("connect"))
-    request: float | None = attrs.field(default=30.0, validator=_check_timeout("request"))
-
-    def to_aiohttp(self) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(total=self.request, sock_connect=self.connect)
-
-
-def check_pipeline_name(pipeline_name: object) -> str:
-    """Validate a pipeline name (client side, before any request)."""
-    if not isinstance(pipeline_name, str):
-        raise TypeError(f"pipeline_name must be a string, got {type(pipeline_name).__name__}")
-    if not pipeline_name:
-        raise ValueError("pipeline_name must not be empty")
-    if pipeline_name in (".", ".."):
-        # A dot-segment: a normalising proxy would resolve it to another route.
-        raise ValueError(f"pipeline_name must not be {pipeline_name!r}")
-    return pipeline_name
-
-
-def normalize_event_id(event_id: object) -> str:
-    """``'latest'`` or a canonical UUID string; anything else is a ValueError."""
-    if isinstance(event_id, uuid.UUID):
-        return str(event_id)
-    if not isinstance(event_id, str):
-        raise TypeError(
-            f"event_id must be 'latest', a UUID string or uuid.UUID, got {type(event_id).__name__}"
-        )
-    if event_id == LATEST:
-        return LATEST
-    try:
-        return str(uuid.UUID(event_id))
-    except ValueError:
-        hint = " (did you mean 'latest'?)" if event_id.strip().lower() == LATEST else ""
-        raise ValueError(f"event_id must be 'latest' or a UUID, got {event_id!r}{hint}") from None
-
-
-def normalize_selector(selector: object) -> Selector:
-    """A :class:`Selector` from a member or its string value; anything else is a ValueError."""
-    if isinstance(selector, Selector) and selector.is_known:
-        return selector
-    if isinstance(selector, str) and selector in Selector._value2member_map_:
-        return Selector(selector)
-    allowed = ", ".join(repr(s.value) for s in Selector)
-    raise ValueError(f"selector must be one of {allowed}, got {selector!r}")
-
-
-def _segment(value: str) -> str:
-    return quote(value, safe="")
-
-
-def _check_base_url(url: object) -> str:
-    if not isinstance(url, str):
-        raise TypeError(f"url must be a string, got {type(url).__name__}")
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError as exc:
-        raise ValueError(f"url is not a valid URL ({exc}): {url!r}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"url must be an http:// or https:// URL with a host, got {url!r}")
-    if parts.username or parts.password:
-        raise ValueError("url must not carry credentials; pass the API key as api_key=")
-    if parts.query or parts.fragment:
-        # Not echoed: a query string is where people put tokens by mistake.
-        raise ValueError("url must not have a query string or fragment")
-    try:
-        port = parts.port
-    except ValueError:
-        raise ValueError(f"url has an invalid port (not 1-65535): {url!r}") from None
-    if port == 0:
-        raise ValueError(f"url has an invalid port (not 1-65535): {url!r}")
-    base = url.strip().rstrip("/")
-    try:
-        parsed = URL(base)
-        host = parsed.raw_host
-    except (ValueError, TypeError, UnicodeError):
-        host = None
-    if not host or any(ch.isspace() or _is_control(ch) for ch in parts.netloc):
-        raise ValueError(f"url has an invalid host: {url!r}")
-    return base
-
-
-def _is_control(ch: str) -> bool:
-    return ch < " " or ch == "\x7f"
-
-
-_TOKEN_CHARS: Final = frozenset(
-    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-)
-
-
-def _check_header_value(what: str, value: object) -> str:
-    """``value`` if it can go into an HTTP header; a ValueError naming ``what`` if not.
-
-    The value itself is never echoed (it may be a secret); the offending character
-    and its position are.
-    """
-    if not isinstance(value, str):
-        raise TypeError(f"{what} must be a string, got {type(value).__name__}")
-    for index, ch in enumerate(value):
-        if _is_control(ch):
-            raise ValueError(
-                f"{what} contains a control character (U+{ord(ch):04X} at position {index}),"
-                " which is not allowed in an HTTP header"
-            )
-    return value
-
-
-def _check_header_name(name: object) -> str:
-    if not isinstance(name, str):
-        raise TypeError(f"header names must be strings, got {type(name).__name__}")
-    if not name or not set(name) <= _TOKEN_CHARS:
-        raise ValueError(
-            f"header name {name!r} is not a valid HTTP header name (letters, digits and "
-            "!#$%&'*+-.^_`|~ only)"
-        )
-    return name
-
-
-class JSONRefused(ValueError):
-    """Valid JSON the client refuses: too deep, or a string that cannot be printed."""
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def parse_json(body: bytes) -> Any:
-    """Strict JSON: no NaN/Infinity, at most MAX_JSON_DEPTH levels, printable strings.
-
-    Raises ValueError with a readable reason for anything else.
-    """
-    try:
-        data = json.loads(body, parse_constant=_reject_constant)
-    except RecursionError:
-        raise JSONRefused(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
-    # Only containers are visited (a 720-event list costs a fraction of json.loads).
-    todo: list[tuple[Any, int]] = [(data, 1)] if isinstance(data, dict | list) else []
-    while todo:
-        item, depth = todo.pop()
-        if depth > MAX_JSON_DEPTH:
-            raise JSONRefused(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
-        for value in item.values() if type(item) is dict else item:
-            if type(value) is dict or type(value) is list:
-                todo.append((value, depth + 1))
-    # A string can only hold a surrogate that UTF-8 cannot encode through a \uD8xx-\uDFxx
-    # escape (raw bytes are decoded strictly): look for strings only if there is one.
-    if _SURROGATE_ESCAPE.search(body):
-        _check_strings(data)
-    return data
-
-
-_SURROGATE_ESCAPE: Final = re.compile(rb"\\u[dD][89abcdefABCDEF]")
-
-
-def _check_strings(data: Any) -> None:
-    todo: list[Any] = [data]
-    while todo:
-        item = todo.pop()
-        if isinstance(item, str):
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                raise JSONRefused(
-                    "a JSON string holds an unpaired surrogate (\\ud800-\\udfff), "
-                    "which cannot be printed"
-                ) from None
-        elif isinstance(item, dict):
-            todo.extend(item.keys())
-            todo.extend(item.values())
-        elif isinstance(item, list):
-            todo.extend(item)
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=_dt.UTC)
-        seconds = (when - _dt.datetime.now(_dt.UTC)).total_seconds()
-    if seconds != seconds or seconds == float("inf"):  # NaN or inf
-        return None
-    return max(seconds, 0.0)
-
-
-class _BodyDecoder:
-    """Decodes a body's ``Content-Encoding`` chunk by chunk, never past a byte budget.
-
-    aiohttp's own decompression (before 3.14) inflates a whole network read at once, so
-    a small gzip bomb could cost gigabytes before any size check; here every
-    ``decompress`` call is capped at what the budget still allows.
-    """
-
-    def __init__(self, encoding: str | None) -> None:
-        codings = [c.strip().lower() for c in (encoding or "").split(",")]
-        codings = [c for c in codings if c and c != "identity"]
-        if not codings:
-            self.mode: str | None = None
-        elif len(codings) == 1 and codings[0] in ("gzip", "x-gzip", "deflate"):
-            self.mode = codings[0]
-        else:
-            # Not echoed in full: it is server text.
-            raise ValueError(f"unsupported Content-Encoding {excerpt(encoding, 40)!r}")
-        self._obj = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header
-        self._fed = False
-        self._raw_deflate_tried = False
-
-    def feed(self, data: bytes, budget: int) -> bytes:
-        """Decoded ``data``: at most ``budget + 1`` bytes (more than budget: too large)."""
-        if self.mode is None:
-            return data
-        out: list[bytes] = []
-        produced = 0
-        while data:
-            try:
-                piece = self._obj.decompress(data, budget - produced + 1)
-            except zlib.error as exc:
-                if self.mode == "deflate" and not self._fed and not self._raw_deflate_tried:
-                    # "deflate" sent without its zlib header, as some servers do.
-                    self._raw_deflate_tried = True
-                    self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
-                    continue
-                raise ValueError(f"body is not valid {self.mode} ({exc})") from None
-            self._fed = True
-            out.append(piece)
-            produced += len(piece)
-            if produced > budget:
-                break
-            if self._obj.eof and self._obj.unused_data:
-                # The next member of a multi-member gzip stream.
-                data = self._obj.unused_data
-                self._obj = zlib.decompressobj(zlib.MAX_WBITS | 32)
-                continue
-            data = b""
-        return b"".join(out)
-
-    def finish(self) -> None:
-        if self.mode is not None and self._fed and not self._obj.eof:
-            raise ValueError(f"{self.mode} body ends before its compressed stream does")
-
-
-def _scrub(exc: BaseException) -> BaseException:
-    """``exc`` with the request headers (the API key among them) dropped from its chain.
-
-    aiohttp's ``ClientResponseError`` keeps ``request_info`` (with every request
-    header) and ``history`` (the responses, with their requests) in its attributes
-    and ``args``; they are replaced by header-less copies.
-    """
-    seen: set[int] = set()
-    item: BaseException | None = exc
-    todo = [exc]
-    while todo:
-        item = todo.pop()
-        if item is None or id(item) in seen:
-            continue
-        seen.add(id(item))
-        if isinstance(item, aiohttp.ClientResponseError):
-            info = item.request_info
-            bare = aiohttp.RequestInfo(
-                info.url, info.method, CIMultiDictProxy(CIMultiDict()), info.real_url
-            )
-            item.request_info = bare
-            item.history = ()
-            item.args = (bare, ())
-        todo += [c for c in (item.__cause__, item.__context__) if c is not None]
-    return exc
-
-
-_NOT_TLS_REASONS: Final = frozenset(
-    {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "UNKNOWN_PROTOCOL"}
-)
-
-TLS_HINT: Final = (
-    "pass the CA bundle that signed its certificate (--ca-cert, FELDERA_HTTPS_TLS_CERT) "
-    "or turn verification off (--insecure, FELDERA_TLS_INSECURE=1)"
-)
-
-
-def _origin(url: str) -> str:
-    try:
-        return str(URL(url).origin())
-    except ValueError:
-        return url
+CLUSTER_EVENTS_PATH: Final = "/v0/cluster/events"
 
 
 def _user_agent() -> str:
-    from . import __version__
-
     return (
-        f"feldera-events/{__version__} aiohttp/{aiohttp.__version__} "
+        f"feldera-events/{package_version()} aiohttp/{aiohttp.__version__} "
         f"{platform.python_implementation()}/{platform.python_version()}"
     )
 
@@ -431,10 +124,10 @@ class EventsClient:
         max_connections: int = 100,
     ) -> None:
         env = EnvConfig.from_env()
-        self._url = _check_base_url(url if url is not None else env.host)
+        self._url = check_base_url(url if url is not None else env.host)
         key = api_key if api_key is not None else env.api_key
         if isinstance(key, str):
-            key = _check_header_value("the API key", key) or None
+            key = check_header_value("the API key", key) or None
         elif key is not None and not callable(key):
             raise TypeError("api_key must be a string or a zero-argument callable returning one")
         self._api_key: ApiKey | None = key
@@ -474,12 +167,12 @@ class EventsClient:
             "Accept-Encoding": ACCEPT_ENCODING,
         }
         if tenant:
-            base_headers[TENANT_HEADER] = _check_header_value("the tenant", tenant)
+            base_headers[TENANT_HEADER] = check_header_value("the tenant", tenant)
         if headers is not None and not isinstance(headers, Mapping):
             raise TypeError(f"headers must be a mapping, got {type(headers).__name__}")
         for name, value in (headers or {}).items():
-            name = _check_header_name(name)
-            base_headers[name] = _check_header_value(f"the value of header {name!r}", value)
+            name = check_header_name(name)
+            base_headers[name] = check_header_value(f"the value of header {name!r}", value)
         self._tenant = tenant
         self._headers = base_headers
         self._aiohttp_timeout = self._timeouts.to_aiohttp()
@@ -581,8 +274,12 @@ class EventsClient:
             )
         return self._session
 
-    def _connection_limit(self) -> int:
-        """How many connections requests can use at once (0 or less: no limit)."""
+    def connection_limit(self) -> int:
+        """How many requests can be in flight at once over this client's connection pool.
+
+        Without a session yet, the ``max_connections`` it will get; a pool without a
+        limit counts as a very large number.
+        """
         session = self._session
         connector = session.connector if session is not None else None
         if connector is not None:
@@ -590,7 +287,10 @@ class EventsClient:
             return limit if limit > 0 else 1 << 30
         return self._max_connections
 
-    # -- public API ------------------------------------------------------------------
+    # Kept for callers of the former private name (the poller of this release).
+    _connection_limit = connection_limit
+
+    # -- the four routes ---------------------------------------------------------------
 
     async def get_event(
         self,
@@ -606,7 +306,15 @@ class EventsClient:
         event, :class:`EventNotFoundError` for an id that is not (or no longer)
         retained, :class:`PipelineNotFoundError` for an unknown pipeline.
         """
-        return await self._get_event(pipeline_name, event_id, selector=selector, retry=retry)
+        name = check_pipeline_name(pipeline_name)
+        eid = normalize_event_id(event_id)
+        sel = normalize_selector(selector)
+        path = f"/v0/pipelines/{segment(name)}/events/{eid}"
+        data = await self._get_json(path, sel, retry=retry)
+        event: PipelineEvent = self._structure(
+            structure, data, PipelineEvent, f"{path}?selector={sel.value}"
+        )
+        return event
 
     async def list_events(
         self,
@@ -616,7 +324,11 @@ class EventsClient:
         retry: RetryPolicy | None = None,
     ) -> list[PipelineEvent]:
         """Every retained event of a pipeline, newest first (``[]`` when it has none yet)."""
-        return await self._list_events(pipeline_name, selector=selector, retry=retry)
+        name = check_pipeline_name(pipeline_name)
+        sel = normalize_selector(selector)
+        path = f"/v0/pipelines/{segment(name)}/events"
+        data = await self._get_json(path, sel, retry=retry)
+        return self._structure(structure_list, data, PipelineEvent, f"{path}?selector={sel.value}")
 
     async def get_cluster_event(
         self,
@@ -632,7 +344,14 @@ class EventsClient:
         longer) retained, :class:`ClusterEventsUnsupportedError` when the server has
         no cluster events endpoints (Feldera < v0.292).
         """
-        return await self._get_cluster_event(event_id, selector=selector, retry=retry)
+        eid = normalize_event_id(event_id)
+        sel = normalize_selector(selector)
+        path = f"{CLUSTER_EVENTS_PATH}/{eid}"
+        data = await self._get_json(path, sel, retry=retry, route="cluster")
+        event: ClusterEvent = self._structure(
+            structure, data, ClusterEvent, f"{path}?selector={sel.value}"
+        )
+        return event
 
     async def list_cluster_events(
         self,
@@ -646,54 +365,45 @@ class EventsClient:
         event is then fetched in full, one request per event (up to 1000); events
         cleaned up in between are left out.
         """
-        return await fetch_cluster_events(self, selector=selector, retry=retry)
-
-    async def _get_cluster_event(
-        self,
-        event_id: str | uuid.UUID = LATEST,
-        *,
-        selector: Selector | str = Selector.STATUS,
-        retry: RetryPolicy | None = None,
-        deadline: float | None = None,
-    ) -> ClusterEvent:
-        return await fetch_cluster_event(
-            self, event_id, selector=selector, retry=retry, deadline=deadline
+        sel = normalize_selector(selector)
+        # The list endpoint takes no selector and always sends the status fields.
+        data = await self._get_json(CLUSTER_EVENTS_PATH, None, retry=retry, route="cluster")
+        events: list[ClusterEvent] = self._structure(
+            structure_list, data, ClusterEvent, CLUSTER_EVENTS_PATH
         )
+        if sel is not Selector.ALL or not events:
+            return events
+        return await self._cluster_events_in_full(events, retry=retry)
 
-    # -- internals (also used by the poller) -----------------------------------------
+    async def _cluster_events_in_full(
+        self, events: list[ClusterEvent], *, retry: RetryPolicy | None
+    ) -> list[ClusterEvent]:
+        """Each listed event again with ``selector=all`` (one request each, a few at a time).
 
-    async def _get_event(
-        self,
-        pipeline_name: str,
-        event_id: str | uuid.UUID = LATEST,
-        *,
-        selector: Selector | str = Selector.STATUS,
-        retry: RetryPolicy | None = None,
-        deadline: float | None = None,
-    ) -> PipelineEvent:
-        name = check_pipeline_name(pipeline_name)
-        eid = normalize_event_id(event_id)
-        sel = normalize_selector(selector)
-        path = f"/v0/pipelines/{_segment(name)}/events/{eid}"
-        data = await self._get_json(path, sel, retry=retry, deadline=deadline)
-        where = f"{path}?selector={sel.value}"
-        event: PipelineEvent = self._structure(structure, data, PipelineEvent, where)
-        return event
+        An event cleaned up between the list and its own request is left out.
+        """
+        gate = asyncio.Semaphore(_FULL_FETCH_CONCURRENCY)
 
-    async def _list_events(
-        self,
-        pipeline_name: str,
-        *,
-        selector: Selector | str = Selector.STATUS,
-        retry: RetryPolicy | None = None,
-        deadline: float | None = None,
-    ) -> list[PipelineEvent]:
-        name = check_pipeline_name(pipeline_name)
-        sel = normalize_selector(selector)
-        path = f"/v0/pipelines/{_segment(name)}/events"
-        data = await self._get_json(path, sel, retry=retry, deadline=deadline)
-        where = f"{path}?selector={sel.value}"
-        return self._structure(structure_list, data, PipelineEvent, where)
+        async def one(ev: ClusterEvent) -> ClusterEvent | None:
+            async with gate:
+                try:
+                    return await self.get_cluster_event(ev.id, selector=Selector.ALL, retry=retry)
+                except EventNotFoundError:
+                    logger.debug("cluster event %s was cleaned up before it could be read", ev.id)
+                    return None
+
+        # gather, not a TaskGroup: the caller gets the first error itself, not an
+        # ExceptionGroup; the other requests are cancelled and awaited before it propagates.
+        tasks = [asyncio.ensure_future(one(ev)) for ev in events]
+        try:
+            results = await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        return [full for full in results if full is not None]
+
+    # -- one request -------------------------------------------------------------------
 
     def _structure(
         self, fn: Callable[[Any, type[Any]], T], data: Any, cls: type[Any], path: str
@@ -725,16 +435,19 @@ class EventsClient:
         selector: Selector | None,
         *,
         retry: RetryPolicy | None,
-        deadline: float | None,
+        route: str = "pipeline",
+        deadline: float | None = None,
         accept: frozenset[int] = frozenset(),
     ) -> Any:
+        """The parsed JSON of a GET on ``path``, retried by ``retry`` (the client's policy
+        when None); ``route`` (``"pipeline"`` or ``"cluster"``) picks the status table row."""
         session = self._ensure_session()
         query = f"?selector={selector.value}" if selector is not None else ""
         url = self._url + path + query
         policy = retry or self._retry
 
         async def attempt() -> Any:
-            return await self._attempt(session, url, accept)
+            return await self._attempt(session, url, route, accept)
 
         describe = f"GET {urlsplit(url).path}{query}"
         try:
@@ -759,7 +472,7 @@ class EventsClient:
             value = await value
         if not isinstance(value, str):
             raise TypeError(f"the api_key callable returned {type(value).__name__}, not a string")
-        value = _check_header_value("the API key (from the callable)", value)
+        value = check_header_value("the API key (from the callable)", value)
         if value and value not in self._recent_keys:
             self._recent_keys.append(value)
         return value or None
@@ -772,7 +485,11 @@ class EventsClient:
         return keys
 
     async def _attempt(
-        self, session: aiohttp.ClientSession, url: str, accept: frozenset[int] = frozenset()
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        route: str,
+        accept: frozenset[int] = frozenset(),
     ) -> Any:
         """One GET; a JSON body for 2xx (and the statuses in ``accept``), else an error."""
         kwargs: dict[str, Any]
@@ -809,16 +526,17 @@ class EventsClient:
                         location = resp.headers["Location"]
                         body = b""
                     else:
-                        body = await self._read_body(resp, current)
+                        body = await read_body(resp, current, self._max_body_size, self._keys())
                     reason = resp.reason or ""
                     retry_after = resp.headers.get("Retry-After")
             except (ResponseValidationError, asyncio.CancelledError):
                 raise
             except Exception as exc:
-                raise await self._transport_error(exc, current) from _scrub(exc)
+                probe = None if self._tls_probed else self._probe_tls
+                raise await transport_error(exc, current, self._timeouts, probe) from scrub(exc)
             if location is None:
                 break
-            current = self._follow(visited, location, status)
+            current = follow(visited, location, status, self._keys())
         if 200 <= status < 300 or status in accept:
             try:
                 return parse_json(body)
@@ -839,239 +557,15 @@ class EventsClient:
                 url=current,
             )
         # A server or proxy may echo the Authorization header back in an error page.
-        raise self._status_error(status, reason, body, current, retry_after, self._keys())
+        raise status_error(status, reason, body, current, retry_after, self._keys(), route)
 
-    def _follow(self, visited: list[str], location: str, status: int) -> str:
-        """The URL a same-origin redirect leads to; a RedirectError for anything else."""
-        current = visited[-1]
-        keys = self._keys()
-        shown = f"(Location {WITHHELD})" if contains_key(location, keys) else None
-        try:
-            target = URL(current, encoded=True).join(URL(location))
-            target_origin = target.origin()
-        except (ValueError, TypeError):
-            target = None
-        if target is None:
-            # Raised outside the except block: yarl's error quotes the Location.
-            shown = shown or repr(excerpt(location, 200))
-            raise RedirectError(
-                f"redirect with an invalid Location {shown}", status_code=status, url=current
-            )
-        nxt = str(target)
-        shown = shown or excerpt(nxt, 300)
-        if target_origin != URL(current, encoded=True).origin():
-            raise RedirectError(
-                f"redirect to another origin not followed: GET {current} -> {shown} "
-                "(Feldera does not redirect this route: use the final URL)",
-                status_code=status,
-                url=current,
-                location=nxt if shown == nxt else None,
-            )
-        if nxt in visited:
-            chain = " -> ".join([*visited[visited.index(nxt) :], shown])
-            raise RedirectError(
-                f"redirect loop: {chain}",
-                status_code=status,
-                url=current,
-                location=nxt if shown == nxt else None,
-            )
-        if len(visited) > MAX_REDIRECTS:
-            raise RedirectError(
-                f"too many redirects: GET {visited[0]} was redirected {len(visited)} times "
-                f"(last to {shown})",
-                status_code=status,
-                url=current,
-            )
-        visited.append(nxt)
-        return nxt
-
-    async def _transport_error(self, exc: Exception, url: str) -> Exception:
-        """The feldera-events error for an exception raised while talking to ``url``."""
-        origin = _origin(url)
-        if isinstance(exc, TimeoutError):
-            return APITimeoutError(
-                f"GET {url} timed out (per-request timeouts: connect={self._timeouts.connect}s, "
-                f"request={self._timeouts.request}s)",
-                url=url,
-            )
-        if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-            detail = getattr(exc.certificate_error, "verify_message", None) or str(
-                exc.certificate_error
-            )
-            return ConnectionSetupError(
-                f"TLS certificate verification failed for {origin}: {detail}",
-                url=url,
-                hint=TLS_HINT,
-            )
-        if isinstance(exc, aiohttp.ClientSSLError):
-            os_error = getattr(exc, "os_error", None)
-            reason = getattr(os_error, "reason", None) or ""
-            if reason in _NOT_TLS_REASONS:
-                plain = "http://" + origin.removeprefix("https://")
-                return ConnectionSetupError(
-                    f"the server at {origin} does not speak TLS (HTTPS)",
-                    url=url,
-                    hint=f"is it a plain HTTP server? try {plain}",
-                )
-            return ConnectionSetupError(
-                f"TLS handshake with {origin} failed: {reason or os_error or exc}",
-                url=url,
-                hint="check the URL's scheme and port, and the server's TLS setup",
-            )
-        if isinstance(exc, aiohttp.ClientConnectorError):
-            return APIConnectionError(f"cannot connect to {url}: {exc}", url=url)
-        if (
-            isinstance(exc, aiohttp.ServerDisconnectedError)
-            and url.startswith("http://")
-            and not self._tls_probed
-            and await self._speaks_tls(url)
-        ):
-            secure = "https://" + origin.removeprefix("http://")
-            return ConnectionSetupError(
-                f"the server at {origin} speaks TLS, not plain HTTP",
-                url=url,
-                hint=f"use an https:// URL: {secure}",
-            )
-        if isinstance(exc, aiohttp.ClientResponseError):
-            # Raised while reading the status line or headers: not an HTTP answer.
-            detail = (exc.message or "").split("\n")[0].strip().rstrip(":")
-            return ConnectionSetupError(
-                f"the server at {origin} does not speak HTTP ({detail or 'invalid answer'})",
-                url=url,
-                hint="check the URL's port",
-            )
-        if isinstance(exc, aiohttp.ClientError):
-            detail = str(exc) or type(exc).__name__
-            return APIConnectionError(f"connection error on GET {url}: {detail}", url=url)
-        if isinstance(exc, OSError):
-            return APIConnectionError(f"connection error on GET {url}: {exc}", url=url)
-        return APIConnectionError(
-            f"connection error on GET {url}: {type(exc).__name__}: {exc}", url=url
-        )
-
-    async def _speaks_tls(self, url: str) -> bool:
-        """Whether the server at ``url`` completes a TLS handshake (certificate unchecked).
-
-        Asked only after a plain-HTTP server hung up without a byte, which is what a TLS
-        server does with a plain request.
-        """
+    async def _probe_tls(self, url: str) -> bool:
         # Once per client: a server that hangs up for other reasons (a restart, an
         # overloaded proxy) does not cost a probe on every retry.
         self._tls_probed = True
-        parsed = URL(url, encoded=True)
-        if parsed.host is None or parsed.port is None:
-            return False
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        limit = min(self._timeouts.connect or 3.0, 3.0)
-        writer: asyncio.StreamWriter | None = None
-        try:
-            async with asyncio.timeout(limit):
-                _, writer = await asyncio.open_connection(parsed.host, parsed.port, ssl=context)
-        except (OSError, TimeoutError, ssl.SSLError):
-            return False
-        finally:
-            if writer is not None:
-                writer.close()
-                try:
-                    async with asyncio.timeout(limit):
-                        await writer.wait_closed()
-                except (OSError, TimeoutError, ssl.SSLError):
-                    pass
-        return True
+        return await speaks_tls(url, self._timeouts.connect)
 
-    async def _read_body(self, resp: aiohttp.ClientResponse, url: str) -> bytes:
-        """The decoded body, read in chunks and refused once above max_body_size."""
-        cap = self._max_body_size
-        length = resp.content_length
-        if length is not None and length > cap:
-            raise ResponseTooLargeError(
-                f"response body of {length} bytes is larger than max_body_size={cap}",
-                status_code=resp.status,
-                url=url,
-            )
-        encoding = resp.headers.get("Content-Encoding")
-        try:
-            decoder = _BodyDecoder(encoding)
-        except ValueError as exc:
-            problem = str(exc)
-        else:
-            problem = ""
-        if problem:
-            # Raised outside the except block: the ValueError holds the server's text.
-            if contains_key(encoding, self._keys()):
-                problem = f"unsupported Content-Encoding ({WITHHELD})"
-            raise ResponseValidationError(problem, status_code=resp.status, url=url)
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in resp.content.iter_chunked(65536):
-            try:
-                data = decoder.feed(chunk, cap - size)
-            except ValueError as exc:
-                raise ResponseValidationError(str(exc), status_code=resp.status, url=url) from None
-            size += len(data)
-            if size > cap:
-                what = "decoded " if decoder.mode else ""
-                raise ResponseTooLargeError(
-                    f"{what}response body is larger than max_body_size={cap} bytes "
-                    "(stopped reading)",
-                    status_code=resp.status,
-                    url=url,
-                )
-            chunks.append(data)
-        try:
-            decoder.finish()
-        except ValueError as exc:
-            raise ResponseValidationError(str(exc), status_code=resp.status, url=url) from None
-        return b"".join(chunks)
-
-    @staticmethod
-    def _status_error(
-        status: int,
-        reason: str,
-        body: bytes,
-        url: str,
-        retry_after: str | None,
-        keys: list[str] | None = None,
-    ) -> APIStatusError:
-        keys = keys or []
-        error_code: str | None = None
-        details: Any = None
-        message = ""
-        try:
-            # Feldera's 401 is JSON served as text/plain: ignore the content type.
-            data = parse_json(body) if body else None
-        except ValueError:
-            data = None
-        if isinstance(data, dict) and isinstance(data.get("message"), str):
-            message = data["message"]
-            code = data.get("error_code")
-            error_code = code if isinstance(code, str) else None
-            details = data.get("details")
-        else:
-            message = excerpt(body, limit=200) or reason or "no body"
-        shown_body = excerpt(body)
-        if contains_key(body, keys) or contains_key(reason, keys):
-            # Left out whole, never edited: a short key may be part of ordinary words.
-            # A known code is public text; any other code that holds the key goes too.
-            if error_code not in NOT_FOUND_CODES and contains_key(error_code, keys):
-                error_code = None
-            message = f"message and body {WITHHELD}"
-            details = None
-            shown_body = ""
-        cls = status_error_class(status, error_code)
-        return cls(
-            message,
-            status_code=status,
-            error_code=error_code,
-            details=details,
-            retry_after=_parse_retry_after(retry_after),
-            url=url,
-            body=shown_body,
-        )
-
-    # -- cluster health (appended) ------------------------------------------------------
+    # -- cluster health ---------------------------------------------------------------
 
     async def cluster_health(self, *, retry: RetryPolicy | None = None) -> ClusterHealth:
         """``GET /v0/cluster_healthz``: the health of each service, as ``fda cluster health``.
@@ -1087,7 +581,7 @@ class EventsClient:
             path,
             None,
             retry=retry or RetryPolicy(attempts=1),
-            deadline=None,
+            route="cluster",
             accept=frozenset({503}),  # "unhealthy", with the same HealthStatus body
         )
         try:
@@ -1096,7 +590,9 @@ class EventsClient:
             if isinstance(data, dict) and isinstance(data.get("error_code"), str):
                 # A 503 that is not about health (LockTookTooLong...): the usual error.
                 body = json.dumps(data).encode()
-                raise self._status_error(503, "", body, self._url + path, None) from None
+                raise status_error(
+                    503, "", body, self._url + path, None, self._keys(), "cluster"
+                ) from None
             raise ResponseValidationError(
                 f"not a HealthStatus: {exc}", url=self._url + path
             ) from None

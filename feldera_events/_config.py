@@ -1,13 +1,15 @@
-"""Process-wide switches and configuration read from the environment."""
+"""Process-wide switches, configuration read from the environment, and the shared validators."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, cast
 
 import attrs
 
-__all__ = ["EnvConfig", "is_testing", "set_testing"]
+__all__ = ["EnvConfig", "is_testing", "number", "package_version", "set_testing"]
 
 _testing = False
 
@@ -53,3 +55,37 @@ class EnvConfig:
             ca_cert=env.get("FELDERA_HTTPS_TLS_CERT") or None,
             insecure=env.get("FELDERA_TLS_INSECURE", "").strip().lower() in _TRUE,
         )
+
+
+Validator = Callable[[object, "attrs.Attribute[Any]", Any], None]
+
+
+def number(
+    ok: Callable[[float], bool], must: str, *, optional: bool = False, integer: bool = False
+) -> Validator:
+    """An attrs validator: a real number (never a bool) for which ``ok`` holds.
+
+    ``None`` passes when ``optional``; ``integer`` refuses floats. The ValueError names
+    the class and field (``RetryPolicy.attempts must be an integer >= 1, got 0``).
+    attrs' own ``ge``/``gt`` accept ``True`` as 1 and do not name the class, hence
+    this one validator for every policy.
+    """
+    kinds: tuple[type, ...] = (int,) if integer else (int, float)
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None and optional:
+            return
+        if isinstance(value, bool) or not isinstance(value, kinds) or not ok(cast(float, value)):
+            raise ValueError(
+                f"{type(instance).__name__}.{attribute.name} must be {must}, got {value!r}"
+            )
+
+    return check
+
+
+def package_version() -> str:
+    """This package's installed version (``0+unknown`` when run from a source tree)."""
+    try:
+        return version("feldera-events")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0+unknown"

@@ -1,4 +1,7 @@
-"""The one cattrs converter that turns wire JSON into models and back.
+"""The one cattrs converter: wire JSON primitives, model hooks, structuring with clear errors.
+
+Models register their own hooks here (:func:`_object_hooks`); this module knows
+no model.
 
 Strict where the spec is precise (booleans are booleans, ids are UUIDs, timestamps
 carry a timezone), lenient where servers evolve (unknown enum values and unknown
@@ -17,22 +20,12 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from ._errors import ResponseValidationError
-from ._models import UNSET, DeploymentError, OpenEnum, PipelineEvent, Unset
 
 __all__ = ["converter", "format_datetime", "structure", "structure_list"]
 
 T = TypeVar("T")
 
 converter = cattrs.Converter(detailed_validation=True)
-
-
-def _structure_open_enum(value: Any, cls: type[OpenEnum]) -> OpenEnum:
-    member = cls._value2member_map_.get(value) if isinstance(value, str) else None
-    if member is not None:
-        return member  # type: ignore[return-value]
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string for {cls.__name__}, got {_json_type(value)}")
-    return cls(value)
 
 
 def _structure_str(value: Any, _: type) -> str:
@@ -85,10 +78,6 @@ def _json_type(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
-# Class-based hooks dispatch on subclasses too (functools.singledispatch), so the
-# OpenEnum hook, being more specific than the str hook, wins for every status enum.
-converter.register_structure_hook(OpenEnum, _structure_open_enum)
-converter.register_unstructure_hook(OpenEnum, lambda e: e.value)
 converter.register_structure_hook(str, _structure_str)
 converter.register_structure_hook(bool, _structure_bool)
 converter.register_structure_hook(uuid.UUID, _structure_uuid)
@@ -153,41 +142,6 @@ def _object_hooks(cls: type[T], unset_fields: tuple[str, ...] = ()) -> None:
 
     converter.register_structure_hook(cls, structure_hook)
     converter.register_unstructure_hook(cls, unstructure_hook)
-
-
-def _structure_optional_error(value: Any, _: Any) -> DeploymentError | Unset | None:
-    if value is None:
-        return None
-    if value is UNSET:
-        return Unset.UNSET
-    error: DeploymentError = converter.structure(value, DeploymentError)
-    return error
-
-
-def _unstructure_optional_error(value: DeploymentError | Unset | None) -> Any:
-    if value is None or value is UNSET:
-        return value
-    return converter.unstructure(value, DeploymentError)
-
-
-converter.register_structure_hook(
-    DeploymentError | None | Unset,
-    _structure_optional_error,
-)
-converter.register_unstructure_hook(
-    DeploymentError | None | Unset,
-    _unstructure_optional_error,
-)
-_object_hooks(DeploymentError)
-_object_hooks(
-    PipelineEvent,
-    unset_fields=(
-        "deployment_error",
-        "deployment_resources_status_details",
-        "deployment_runtime_status_details",
-        "storage_status_details",
-    ),
-)
 
 
 _VALIDATION_ERRORS = (cattrs.BaseValidationError, ValueError, TypeError, KeyError)

@@ -39,14 +39,9 @@ other text is ever edited.
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from ._cluster import ClusterEvent
-    from ._models import PipelineEvent
+from typing import Any
 
 __all__ = [
     "APIConnectionError",
@@ -56,10 +51,7 @@ __all__ = [
     "BadRequestError",
     "ClientClosedError",
     "ClusterEventsUnsupportedError",
-    "ClusterWaitTimeoutError",
     "ConnectionSetupError",
-    "DeploymentFailedError",
-    "DeploymentStoppedError",
     "EventNotFoundError",
     "FelderaError",
     "NoEventsYetError",
@@ -71,8 +63,6 @@ __all__ = [
     "ResponseTooLargeError",
     "ResponseValidationError",
     "ServerError",
-    "WaitError",
-    "WaitTimeoutError",
 ]
 
 #: How much of a response body an exception keeps (and shows) at most.
@@ -130,7 +120,22 @@ def contains_key(value: Any, keys: Iterable[str]) -> bool:
 
 
 class FelderaError(Exception):
-    """Base class of every error raised by feldera-events."""
+    """Base class of every error raised by feldera-events.
+
+    Every subclass pickles the same way: its message and its attributes as they are
+    (none of them ever holds an API key), not its ``__init__`` arguments.
+    """
+
+    def __reduce__(self) -> Any:
+        return (_rebuild, (type(self), self.args, self.__dict__.copy()))
+
+
+def _rebuild(cls: type[FelderaError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    """Unpickle a :class:`FelderaError` without calling its ``__init__``."""
+    err = cls.__new__(cls)
+    err.args = args
+    err.__dict__.update(state)
+    return err
 
 
 class ClientClosedError(FelderaError, RuntimeError):
@@ -170,15 +175,6 @@ class ConnectionSetupError(FelderaError):
         self.message = message
         self.url = url
         self.hint = hint
-
-    def __reduce__(self) -> Any:
-        return (_rebuild_setup_error, (type(self), self.message, self.url, self.hint))
-
-
-def _rebuild_setup_error(
-    cls: type[ConnectionSetupError], message: str, url: str | None, hint: str
-) -> ConnectionSetupError:
-    return cls(message, url=url, hint=hint)
 
 
 class APIStatusError(FelderaError):
@@ -230,16 +226,6 @@ class APIStatusError(FelderaError):
             f"error_code={self.error_code!r}, message={self.message!r})"
         )
 
-    def __reduce__(self) -> Any:
-        return (_rebuild_status_error, (type(self), self.__dict__.copy()))
-
-
-def _rebuild_status_error(cls: type[APIStatusError], state: dict[str, Any]) -> APIStatusError:
-    err = cls.__new__(cls)
-    err.__dict__.update(state)
-    Exception.__init__(err, err._text())
-    return err
-
 
 class BadRequestError(APIStatusError):
     """HTTP 400 (for example ``InvalidUuidParam``, or a rejected selector)."""
@@ -275,7 +261,7 @@ class ClusterEventsUnsupportedError(NotFoundError):
     """A plain 404 (no Feldera error body) on a cluster monitor route.
 
     The cluster events endpoints are new in Feldera v0.292; an older manager has no
-    such route. ``error_code`` is None; the original 404 is chained as ``__cause__``.
+    such route. ``error_code`` is None; the message quotes what the server said.
     """
 
 
@@ -332,269 +318,9 @@ class ResponseValidationError(FelderaError):
             text += f"; body: {body}"
         super().__init__(text)
 
-    def __reduce__(self) -> Any:
-        return (
-            _rebuild_validation_error,
-            (type(self), self.reason, self.status_code, self.body, self.url),
-        )
-
-
-def _rebuild_validation_error(
-    cls: type[ResponseValidationError],
-    reason: str,
-    status_code: int | None,
-    body: str,
-    url: str | None,
-) -> ResponseValidationError:
-    return cls(reason, status_code=status_code, body=body, url=url)
-
 
 class ResponseTooLargeError(ResponseValidationError):
     """The response body was larger than the client's ``max_body_size``; it was not read."""
-
-
-class WaitError(FelderaError):
-    """A wait ended without reaching its goal."""
-
-
-class DeploymentFailedError(WaitError):
-    """The pipeline's deployment failed: resources status ``Stopped`` with an error.
-
-    Carries the server's error: ``error_code``, ``message`` and ``details`` from the
-    event's ``deployment_error``, plus the ``event`` itself and ``pipeline_name``.
-    """
-
-    def __init__(
-        self,
-        pipeline_name: str,
-        event: PipelineEvent | None,
-        *,
-        error_code: str | None,
-        message: str,
-        details: Any = None,
-    ) -> None:
-        self.pipeline_name = pipeline_name
-        self.event = event
-        self.error_code = error_code
-        self.message = message
-        self.details = details
-        code = f" with {error_code}" if error_code else ""
-        super().__init__(f"pipeline {pipeline_name!r} failed{code}: {message}")
-
-    def __reduce__(self) -> Any:
-        return (
-            _rebuild_deployment_failed,
-            (
-                type(self),
-                self.pipeline_name,
-                self.event,
-                self.error_code,
-                self.message,
-                self.details,
-            ),
-        )
-
-
-def _rebuild_deployment_failed(
-    cls: type[DeploymentFailedError],
-    pipeline_name: str,
-    event: PipelineEvent | None,
-    error_code: str | None,
-    message: str,
-    details: Any,
-) -> DeploymentFailedError:
-    err = cls.__new__(cls)
-    DeploymentFailedError.__init__(
-        err, pipeline_name, event, error_code=error_code, message=message, details=details
-    )
-    return err
-
-
-class DeploymentStoppedError(DeploymentFailedError):
-    """The pipeline was asked to stop (desired status ``Stopped``) without an error.
-
-    Someone stopped it while we were waiting for it to be provisioned.
-    """
-
-    def __init__(
-        self,
-        pipeline_name: str,
-        event: PipelineEvent | None,
-        *,
-        error_code: str | None = None,
-        message: str = "",
-        details: Any = None,
-    ) -> None:
-        message = message or (
-            "it was stopped (desired status changed to Stopped, no deployment error) "
-            "before it was provisioned"
-        )
-        super().__init__(
-            pipeline_name, event, error_code=error_code, message=message, details=details
-        )
-
-
-class WaitTimeoutError(WaitError, TimeoutError):
-    """The overall deadline of a wait passed.
-
-    ``last_event`` is the newest event seen (None if none was), ``elapsed`` the
-    seconds waited, ``polls`` how many requests the wait made.
-    """
-
-    def __init__(
-        self,
-        pipeline_name: str,
-        *,
-        timeout: float | None,
-        elapsed: float,
-        polls: int,
-        last_event: PipelineEvent | None = None,
-        what: str = "the awaited state",
-        last_error: str | None = None,
-    ) -> None:
-        self.pipeline_name = pipeline_name
-        self.timeout = timeout
-        self.elapsed = elapsed
-        self.polls = polls
-        self.last_event = last_event
-        self.what = what
-        #: The last failed request's error and how often it failed in a row, if the
-        #: wait ended in a stretch of failed polls (e.g. ``HTTP 502 ... (4 times)``).
-        self.last_error = last_error
-        last = "no event seen"
-        if last_event is not None:
-            stamp = last_event.recorded_at.astimezone(_dt.UTC).isoformat(timespec="seconds")
-            last = f"last status {last_event.describe()} recorded at {stamp}"
-        if last_error:
-            last += f"; last error: {last_error}"
-        super().__init__(
-            f"timed out after {elapsed:.1f}s waiting for pipeline {pipeline_name!r} "
-            f"to reach {what} ({polls} polls; {last})"
-        )
-
-    def __reduce__(self) -> Any:
-        return (
-            _rebuild_wait_timeout,
-            (
-                type(self),
-                self.pipeline_name,
-                self.timeout,
-                self.elapsed,
-                self.polls,
-                self.last_event,
-                self.what,
-                self.last_error,
-            ),
-        )
-
-
-def _rebuild_wait_timeout(
-    cls: type[WaitTimeoutError],
-    pipeline_name: str,
-    timeout: float | None,
-    elapsed: float,
-    polls: int,
-    last_event: PipelineEvent | None,
-    what: str,
-    last_error: str | None = None,
-) -> WaitTimeoutError:
-    return cls(
-        pipeline_name,
-        timeout=timeout,
-        elapsed=elapsed,
-        polls=polls,
-        last_event=last_event,
-        what=what,
-        last_error=last_error,
-    )
-
-
-class ClusterWaitTimeoutError(WaitTimeoutError):
-    """The deadline of :meth:`Poller.wait_until_cluster_healthy` passed.
-
-    ``event`` is the newest :class:`ClusterEvent` seen (None if none was) and
-    ``unhealthy_components`` its services that were not healthy; ``reached`` is False
-    when the server never answered during the wait (the last connection error is then
-    chained as ``__cause__``). ``last_event`` and ``pipeline_name``, inherited from
-    :class:`WaitTimeoutError`, are always None and ``""`` here.
-    """
-
-    def __init__(
-        self,
-        *,
-        timeout: float | None,
-        elapsed: float,
-        polls: int,
-        event: ClusterEvent | None = None,
-        reached: bool = True,
-        url: str | None = None,
-        attempts: int = 0,
-        last_error: str | None = None,
-    ) -> None:
-        self.pipeline_name = ""
-        self.timeout = timeout
-        self.elapsed = elapsed
-        self.polls = polls
-        self.last_event = None
-        self.what = "all services healthy"
-        self.event = event
-        self.unhealthy_components: list[str] = [] if event is None else event.unhealthy_components
-        self.reached = reached
-        self.url = url
-        self.attempts = attempts
-        self.last_error = last_error
-        head = f"timed out after {elapsed:.1f}s waiting for the Feldera cluster to be healthy"
-        if not reached:
-            where = f"the server at {url}" if url else "the server"
-            text = f"{head}: {where} was never reached ({attempts} connection attempts"
-            text += f"; last error: {last_error})" if last_error else ")"
-        elif event is None:
-            text = f"{head} ({polls} polls; no cluster event was recorded yet)"
-        else:
-            stamp = event.recorded_at.astimezone(_dt.UTC).isoformat(timespec="seconds")
-            bad = ", ".join(f"{c} ({event.status_of(c).value})" for c in self.unhealthy_components)
-            state = f"unhealthy: {bad}" if bad else event.describe()
-            text = f"{head} ({polls} polls; last event at {stamp}: {state})"
-        Exception.__init__(self, text)
-
-    def __reduce__(self) -> Any:
-        return (
-            _rebuild_cluster_wait_timeout,
-            (
-                type(self),
-                self.timeout,
-                self.elapsed,
-                self.polls,
-                self.event,
-                self.reached,
-                self.url,
-                self.attempts,
-                self.last_error,
-            ),
-        )
-
-
-def _rebuild_cluster_wait_timeout(
-    cls: type[ClusterWaitTimeoutError],
-    timeout: float | None,
-    elapsed: float,
-    polls: int,
-    event: ClusterEvent | None,
-    reached: bool,
-    url: str | None,
-    attempts: int,
-    last_error: str | None,
-) -> ClusterWaitTimeoutError:
-    return cls(
-        timeout=timeout,
-        elapsed=elapsed,
-        polls=polls,
-        event=event,
-        reached=reached,
-        url=url,
-        attempts=attempts,
-        last_error=last_error,
-    )
 
 
 STATUS_CLASSES: dict[int, type[APIStatusError]] = {
@@ -616,10 +342,30 @@ NOT_FOUND_CODES: dict[str, type[NotFoundError]] = {
 }
 
 
-def status_error_class(status_code: int, error_code: str | None) -> type[APIStatusError]:
-    """The exception class for an HTTP error status and Feldera error code."""
+#: Answers without a Feldera error code that mean something on one kind of route:
+#: a plain 404 on a cluster route means the server has no cluster routes at all.
+ROUTE_CLASSES: dict[tuple[str, int], type[APIStatusError]] = {
+    ("cluster", 404): ClusterEventsUnsupportedError,
+}
+
+#: What a :class:`ClusterEventsUnsupportedError` says (``{said}``: the server's text).
+CLUSTER_UNSUPPORTED_MESSAGE = (
+    "this server does not support cluster events (Feldera < v0.292: the route "
+    "/v0/cluster/events does not exist); server said: {said}"
+)
+
+
+def status_error_class(
+    status_code: int, error_code: str | None, route: str = "pipeline"
+) -> type[APIStatusError]:
+    """The exception class for an HTTP error status and Feldera error code on a route.
+
+    ``route`` is ``"pipeline"`` or ``"cluster"`` (the kind of route that answered).
+    """
     if status_code == 404 and error_code in NOT_FOUND_CODES:
         return NOT_FOUND_CODES[error_code]
+    if error_code is None and (route, status_code) in ROUTE_CLASSES:
+        return ROUTE_CLASSES[route, status_code]
     if status_code >= 500:
         return ServerError
     return STATUS_CLASSES.get(status_code, APIStatusError)

@@ -1,8 +1,8 @@
-"""Typed models of the pipeline monitor events API (attrs, frozen).
+"""Typed models of pipeline and cluster monitor events (attrs, frozen), and their converter hooks.
 
 The models mirror the upstream OpenAPI schemas field for field, with the wire names.
-Structuring and unstructuring live in :mod:`feldera_events._convert` (one cattrs
-converter); ``to_dict()`` here delegates to it.
+The one cattrs converter lives in :mod:`feldera_events._convert`; this module
+registers the hooks of its models there, and ``to_dict()`` delegates to it.
 """
 
 from __future__ import annotations
@@ -14,12 +14,17 @@ from typing import Any, Final, Literal, Self, TypeAlias
 
 import attrs
 
+from ._convert import _json_type, _object_hooks, converter
+
 __all__ = [
+    "COMPONENTS",
     "UNSET",
     "ClusterHealth",
+    "ClusterEvent",
     "CombinedStatus",
     "DeploymentError",
     "OpenEnum",
+    "MonitorStatus",
     "PipelineEvent",
     "ProgramStatus",
     "ResourcesDesiredStatus",
@@ -266,8 +271,6 @@ class PipelineEvent:
 
     def to_dict(self) -> dict[str, JSON]:
         """The event as wire JSON (unknown extra keys included, unselected keys omitted)."""
-        from ._convert import converter
-
         result: dict[str, JSON] = converter.unstructure(self)
         return result
 
@@ -360,3 +363,155 @@ class ClusterHealth:
                 for name, s in self.services.items()
             },
         }
+
+
+# -- cluster monitor events --------------------------------------------------
+# The manager checks its three services (API server, compiler server, runner) every
+# 10 s and records a cluster monitor event when the overall health changes, or every
+# 10 minutes otherwise. ``GET /v0/cluster/events`` lists them (status fields only),
+# ``GET /v0/cluster/events/{latest|id}`` reads one (``selector=all|status``); both
+# are new in Feldera v0.292.
+
+#: The services the cluster monitor checks, in the order the API lists them.
+COMPONENTS: Final = ("api", "compiler", "runner")
+
+
+class MonitorStatus(OpenEnum):
+    """Health of one service in a cluster event (``MonitorStatus``)."""
+
+    INITIAL_UNHEALTHY = "InitialUnhealthy"
+    UNHEALTHY = "Unhealthy"
+    HEALTHY = "Healthy"
+
+
+# The spec's ClusterMonitorEventFieldSelector has exactly the values of
+# PipelineMonitorEventFieldSelector ("all", "status", default "status"), so the
+# cluster methods take the same :class:`Selector` (tests/test_cluster_contract.py checks).
+
+#: A string field that may be absent (UNSET: not selected) or null (None).
+OptionalInfo = str | Unset | None
+
+
+@attrs.frozen
+class ClusterEvent:
+    """One cluster monitor event (``ClusterMonitorEventSelectedInfo``).
+
+    The ``*_self_info`` / ``*_resources_info`` reports are only sent with
+    ``selector=all``: they are :data:`UNSET` for an event fetched with
+    ``selector=status`` (and for every event of the list endpoint), ``None`` when the
+    server sent ``null``.
+    """
+
+    id: uuid.UUID
+    recorded_at: _dt.datetime
+    all_healthy: bool
+    api_status: MonitorStatus
+    compiler_status: MonitorStatus
+    runner_status: MonitorStatus
+    api_self_info: OptionalInfo = UNSET
+    api_resources_info: OptionalInfo = UNSET
+    compiler_self_info: OptionalInfo = UNSET
+    compiler_resources_info: OptionalInfo = UNSET
+    runner_self_info: OptionalInfo = UNSET
+    runner_resources_info: OptionalInfo = UNSET
+    #: Keys the server sent that this version does not know, kept as they came.
+    additional_properties: dict[str, Any] = attrs.field(factory=dict, repr=False, hash=False)
+
+    def status_of(self, component: str) -> MonitorStatus:
+        """The status of ``"api"``, ``"compiler"`` or ``"runner"``."""
+        if component not in COMPONENTS:
+            raise ValueError(f"component must be one of {', '.join(COMPONENTS)}, got {component!r}")
+        status: MonitorStatus = getattr(self, f"{component}_status")
+        return status
+
+    @property
+    def unhealthy_components(self) -> list[str]:
+        """The services whose status is not ``Healthy`` (e.g. ``["runner"]``), in API order.
+
+        An unknown status value counts as not healthy.
+        """
+        return [c for c in COMPONENTS if self.status_of(c) is not MonitorStatus.HEALTHY]
+
+    def describe(self) -> str:
+        """A short human summary: ``all healthy`` or ``unhealthy: runner (Unhealthy)``."""
+        if self.all_healthy:
+            return "all healthy"
+        bad = self.unhealthy_components
+        if not bad:  # the server's conclusion disagrees with the statuses: say both
+            statuses = ", ".join(f"{c} {self.status_of(c).value}" for c in COMPONENTS)
+            return f"not all healthy ({statuses})"
+        return "unhealthy: " + ", ".join(f"{c} ({self.status_of(c).value})" for c in bad)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The event as wire JSON (unknown extra keys included, unselected keys omitted)."""
+        result: dict[str, Any] = converter.unstructure(self)
+        return result
+
+
+_INFO_FIELDS: Final = tuple(
+    f"{component}_{kind}_info" for component in COMPONENTS for kind in ("self", "resources")
+)
+
+
+def _structure_info(value: Any, _: Any) -> str | Unset | None:
+    if value is None or value is UNSET:
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string or null, got {_json_type(value)}")
+    return value
+
+
+# -- converter hooks ------------------------------------------------------------
+
+
+def _structure_open_enum(value: Any, cls: type[OpenEnum]) -> OpenEnum:
+    member = cls._value2member_map_.get(value) if isinstance(value, str) else None
+    if member is not None:
+        return member  # type: ignore[return-value]
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string for {cls.__name__}, got {_json_type(value)}")
+    return cls(value)
+
+
+def _structure_optional_error(value: Any, _: Any) -> DeploymentError | Unset | None:
+    if value is None:
+        return None
+    if value is UNSET:
+        return Unset.UNSET
+    error: DeploymentError = converter.structure(value, DeploymentError)
+    return error
+
+
+def _unstructure_optional_error(value: DeploymentError | Unset | None) -> Any:
+    if value is None or value is UNSET:
+        return value
+    return converter.unstructure(value, DeploymentError)
+
+
+# Class-based hooks dispatch on subclasses too (functools.singledispatch), so the
+# OpenEnum hook, being more specific than the str hook, wins for every status enum.
+converter.register_structure_hook(OpenEnum, _structure_open_enum)
+converter.register_unstructure_hook(OpenEnum, lambda e: e.value)
+converter.register_structure_hook(
+    DeploymentError | None | Unset,
+    _structure_optional_error,
+)
+converter.register_unstructure_hook(
+    DeploymentError | None | Unset,
+    _unstructure_optional_error,
+)
+_object_hooks(DeploymentError)
+_object_hooks(
+    PipelineEvent,
+    unset_fields=(
+        "deployment_error",
+        "deployment_resources_status_details",
+        "deployment_runtime_status_details",
+        "storage_status_details",
+    ),
+)
+
+
+converter.register_structure_hook(OptionalInfo, _structure_info)
+converter.register_unstructure_hook(OptionalInfo, lambda value: value)
+_object_hooks(ClusterEvent, unset_fields=_INFO_FIELDS)

@@ -1,22 +1,37 @@
-"""PollPolicy: when a wait polls (a policy, like :class:`RetryPolicy`; no I/O)."""
+"""The time policies: Timeouts (how long one request may take) and PollPolicy (when a wait polls)."""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
-from typing import Any
 
+import aiohttp
 import attrs
 
-__all__ = ["PollPolicy"]
+from ._config import number
+
+__all__ = ["PollPolicy", "Timeouts"]
+
+_SECONDS_OR_NONE = "a number of seconds > 0 or None"
 
 
-def _number(name: str, ok: Callable[[float], bool], must: str) -> Any:
-    def check(_: object, __: attrs.Attribute[Any], value: Any) -> None:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not ok(value):
-            raise ValueError(f"PollPolicy.{name} must be {must}, got {value!r}")
+@attrs.frozen(kw_only=True)
+class Timeouts:
+    """Per-request time limits, in seconds (None: no limit).
 
-    return check
+    ``connect`` bounds establishing a connection (TCP and TLS); ``request`` bounds one
+    whole request, from sending it to reading the last byte of the answer. Neither is
+    the overall deadline of a wait: waits take their own ``timeout=``.
+    """
+
+    connect: float | None = attrs.field(
+        default=10.0, validator=number(lambda v: v > 0, _SECONDS_OR_NONE, optional=True)
+    )
+    request: float | None = attrs.field(
+        default=30.0, validator=number(lambda v: v > 0, _SECONDS_OR_NONE, optional=True)
+    )
+
+    def to_aiohttp(self) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(total=self.request, sock_connect=self.connect)
 
 
 @attrs.frozen(kw_only=True)
@@ -42,21 +57,15 @@ class PollPolicy:
     keeps a fleet of waiters started together from polling in lockstep.
     """
 
-    initial: float = attrs.field(
-        default=1.0, validator=_number("initial", lambda v: v > 0, "a number > 0")
-    )
-    factor: float = attrs.field(
-        default=1.5, validator=_number("factor", lambda v: v >= 1, "a number >= 1")
-    )
-    maximum: float = attrs.field(
-        default=5.0, validator=_number("maximum", lambda v: v > 0, "a number > 0")
-    )
+    initial: float = attrs.field(default=1.0, validator=number(lambda v: v > 0, "a number > 0"))
+    factor: float = attrs.field(default=1.5, validator=number(lambda v: v >= 1, "a number >= 1"))
+    maximum: float = attrs.field(default=5.0, validator=number(lambda v: v > 0, "a number > 0"))
     jitter: float = attrs.field(
-        default=0.2, validator=_number("jitter", lambda v: 0 <= v < 1, "a fraction in [0, 1)")
+        default=0.2, validator=number(lambda v: 0 <= v < 1, "a fraction in [0, 1)")
     )
     grow_after: float = attrs.field(
         default=60.0,
-        validator=_number("grow_after", lambda v: v >= 0, "a number of seconds >= 0"),
+        validator=number(lambda v: v >= 0, "a number of seconds >= 0"),
     )
 
     def __attrs_post_init__(self) -> None:

@@ -20,10 +20,10 @@ from typing import Any, Literal, TypeAlias
 import attrs
 
 from ._client import EventsClient, check_pipeline_name, normalize_selector
-from ._cluster import ClusterEvent
-from ._errors import DeploymentFailedError, FelderaError, WaitTimeoutError
-from ._models import PipelineEvent, Selector
+from ._errors import FelderaError
+from ._models import ClusterEvent, PipelineEvent, Selector
 from ._retry import RetryPolicy
+from ._wait_errors import DeploymentFailedError, WaitTimeoutError
 from ._waits import (
     PROVISIONED,
     RUNNING,

@@ -45,12 +45,12 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import attrs
 import tenacity
 
-from ._config import is_testing
+from ._config import is_testing, number
 from ._errors import APIConnectionError, APIStatusError, APITimeoutError, FelderaError
 
 __all__ = ["RetryPolicy", "call_with_retry", "is_transient"]
@@ -61,27 +61,7 @@ logger = logging.getLogger("feldera_events")
 DEFAULT_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
-def _positive(name: str) -> Callable[[object, attrs.Attribute[float], float], None]:
-    def check(_: object, __: attrs.Attribute[float], value: float) -> None:
-        if value < 0:
-            raise ValueError(f"RetryPolicy.{name} must be >= 0, got {value!r}")
-
-    return check
-
-
-def _check_attempts(_: object, __: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"RetryPolicy.attempts must be an integer >= 1, got {value!r}")
-
-
-def _check_timeout(_: object, __: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None and not value > 0:
-        raise ValueError(f"RetryPolicy.timeout must be > 0 or None, got {value!r}")
-
-
-def _check_base(_: object, __: attrs.Attribute[float], value: float) -> None:
-    if not value >= 1:
-        raise ValueError(f"RetryPolicy.wait_exp_base must be >= 1, got {value!r}")
+_AT_LEAST_0 = number(lambda v: v >= 0, "a number >= 0")
 
 
 @attrs.frozen(kw_only=True)
@@ -97,13 +77,19 @@ class RetryPolicy:
     raised instead.
     """
 
-    attempts: int = attrs.field(default=4, validator=_check_attempts)
-    timeout: float | None = attrs.field(default=60.0, validator=_check_timeout)
-    wait_initial: float = attrs.field(default=0.5, validator=_positive("wait_initial"))
-    wait_max: float = attrs.field(default=30.0, validator=_positive("wait_max"))
-    wait_exp_base: float = attrs.field(default=2.0, validator=_check_base)
-    wait_jitter: float = attrs.field(default=1.0, validator=_positive("wait_jitter"))
-    max_retry_after: float = attrs.field(default=60.0, validator=_positive("max_retry_after"))
+    attempts: int = attrs.field(
+        default=4, validator=number(lambda v: v >= 1, "an integer >= 1", integer=True)
+    )
+    timeout: float | None = attrs.field(
+        default=60.0, validator=number(lambda v: v > 0, "> 0 or None", optional=True)
+    )
+    wait_initial: float = attrs.field(default=0.5, validator=_AT_LEAST_0)
+    wait_max: float = attrs.field(default=30.0, validator=_AT_LEAST_0)
+    wait_exp_base: float = attrs.field(
+        default=2.0, validator=number(lambda v: v >= 1, "a number >= 1")
+    )
+    wait_jitter: float = attrs.field(default=1.0, validator=_AT_LEAST_0)
+    max_retry_after: float = attrs.field(default=60.0, validator=_AT_LEAST_0)
     retry_statuses: frozenset[int] = attrs.field(
         default=DEFAULT_RETRY_STATUSES, converter=frozenset
     )

@@ -1,4 +1,4 @@
-"""The wait machine: what ends a wait, written as data, and the decisions it takes.
+"""The wait machines (pipeline wait, watch, cluster wait): the decisions a wait takes, sans-IO.
 
 Sans-IO, in the manner of h11 and httpx's ``auth_flow``: a machine never makes a
 request, sleeps or reads a clock. It is fed what happened (an answer to the request
@@ -23,37 +23,65 @@ retry rule of :class:`RetryPolicy`.
 from __future__ import annotations
 
 import collections
-import datetime as _dt
-import enum
 import uuid
-from collections.abc import Callable, Sequence
-from typing import Any, Final, Literal, TypeAlias
+from collections.abc import Sequence
+from typing import Any, Final
 
-import attrs
-
-from ._cluster import ClusterEvent
+from ._acceptors import (
+    BEGINNING,
+    CLUSTER,
+    LATEST,
+    PROVISIONED,
+    RUNNING,
+    STOPPED,
+    Acceptor,
+    Decision,
+    ErrorAcceptor,
+    Fail,
+    Need,
+    Outcome,
+    PollAt,
+    Request,
+    Seen,
+    SincePoint,
+    Succeed,
+    Verdict,
+    WaitResult,
+    accept,
+    condition_acceptors,
+    is_duplicate,
+    order_key,
+    parse_since,
+    pipeline_error_acceptors,
+)
 from ._errors import (
     APIConnectionError,
-    ClusterWaitTimeoutError,
-    DeploymentFailedError,
-    DeploymentStoppedError,
     EventNotFoundError,
     FelderaError,
     NoEventsYetError,
     PipelineNotFoundError,
-    WaitTimeoutError,
 )
 from ._models import (
+    ClusterEvent,
     DeploymentError,
     PipelineEvent,
-    ResourcesDesiredStatus,
-    ResourcesStatus,
     Selector,
 )
 from ._policy import PollPolicy
 from ._retry import RetryPolicy
+from ._wait_errors import (
+    ClusterWaitTimeoutError,
+    DeploymentFailedError,
+    DeploymentStoppedError,
+    WaitTimeoutError,
+)
 
+# The wait's data (from _acceptors) is exported from here too: the poller and the
+# tests import the whole wait vocabulary from one module.
 __all__ = [
+    "PROVISIONED",
+    "RUNNING",
+    "STOPPED",
     "Acceptor",
     "ErrorAcceptor",
     "Fail",
@@ -65,6 +93,8 @@ __all__ = [
     "Succeed",
     "Verdict",
     "WaitResult",
+    "condition_acceptors",
+    "parse_since",
 ]
 
 #: The first progress line of a long wait, in seconds (then 2x, 4x, ...).
@@ -72,266 +102,6 @@ FIRST_PROGRESS_LOG: Final = 5.0
 #: How many event ids a watch remembers (its look-back set): more than a pipeline
 #: retains by default (about 720), so a listed event is never yielded twice.
 WATCH_LOOKBACK: Final = 4096
-
-
-# -- results -----------------------------------------------------------------------------
-
-
-class Verdict(enum.Enum):
-    """What an acceptor says about an event (``CONTINUE`` is Smithy's *retry*)."""
-
-    SUCCESS = "success"
-    FAILURE = "failure"
-    CONTINUE = "continue"
-
-
-class Outcome(enum.Enum):
-    """How one wait of :meth:`Poller.wait_many` / :meth:`Poller.as_completed` ended."""
-
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    TIMED_OUT = "timed_out"
-    ERROR = "error"
-    CANCELLED = "cancelled"
-
-
-@attrs.frozen
-class WaitResult:
-    """The outcome of one pipeline's wait in :meth:`Poller.wait_many`."""
-
-    pipeline_name: str
-    outcome: Outcome
-    #: The final event (success), the failed event, or the last event seen.
-    event: PipelineEvent | None
-    #: The exception that ended the wait (None on success).
-    error: BaseException | None
-    #: Seconds from the start of the wait to its end.
-    elapsed: float
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome is Outcome.SUCCEEDED
-
-
-# -- requests and decisions ----------------------------------------------------------------
-
-
-@attrs.frozen
-class Request:
-    """A request a machine needs: ``op`` ``"event"`` (one event, ``latest`` or an id),
-    ``"list"`` (every retained event) or ``"cluster"`` (the latest cluster event)."""
-
-    op: Literal["event", "list", "cluster"]
-    event_id: str | uuid.UUID = "latest"
-    selector: Selector = Selector.STATUS
-
-
-LATEST: Final = Request("event")
-CLUSTER: Final = Request("cluster")
-
-
-@attrs.frozen
-class PollAt:
-    at: float
-    request: Request = LATEST
-    emit: tuple[Any, ...] = ()
-
-
-@attrs.frozen
-class Need:
-    request: Request
-    emit: tuple[Any, ...] = ()
-
-
-@attrs.frozen
-class Succeed:
-    event: Any
-    emit: tuple[Any, ...] = ()
-
-
-@attrs.frozen
-class Fail:
-    error: BaseException
-    emit: tuple[Any, ...] = ()
-    #: When the wait ends (its deadline, for a timeout); None: now.
-    at: float | None = None
-
-
-Decision: TypeAlias = PollAt | Need | Succeed | Fail
-
-
-# -- acceptors ------------------------------------------------------------------------------
-
-
-@attrs.define
-class Seen:
-    """What a pipeline wait has seen after ``since``; acceptors may read it."""
-
-    left_provisioned: bool = False
-    desired_provisioned: bool = False
-
-    def observe(self, ev: PipelineEvent) -> None:
-        if not ev.is_provisioned:
-            self.left_provisioned = True
-            if ev.deployment_resources_desired_status is ResourcesDesiredStatus.PROVISIONED:
-                self.desired_provisioned = True
-
-
-@attrs.frozen
-class Acceptor:
-    """``state`` when ``matcher(event, seen)``; ``stopped`` marks a stop without an error."""
-
-    state: Verdict
-    matcher: Callable[[PipelineEvent, Seen], bool]
-    stopped: bool = False
-
-
-@attrs.frozen
-class ErrorAcceptor:
-    """``state`` (``CONTINUE`` or ``FAILURE``) for an error of type ``error``."""
-
-    state: Verdict
-    error: type[BaseException]
-
-
-def _stopping(ev: PipelineEvent) -> bool:
-    return (
-        ev.deployment_resources_status in (ResourcesStatus.STOPPING, ResourcesStatus.STOPPED)
-        and ev.deployment_resources_desired_status is ResourcesDesiredStatus.STOPPED
-    )
-
-
-def _up(ev: PipelineEvent) -> bool:
-    return ev.is_provisioned and (
-        ev.deployment_resources_desired_status is ResourcesDesiredStatus.PROVISIONED
-    )
-
-
-_STEADY_RUNTIME: Final = frozenset({"Running", "Paused", "Standby"})
-
-
-def _running(ev: PipelineEvent) -> bool:
-    runtime, desired = ev.deployment_runtime_status, ev.deployment_runtime_desired_status
-    return (
-        _up(ev)
-        and runtime is not None
-        and desired is not None
-        and runtime.value == desired.value
-        and runtime.value in _STEADY_RUNTIME
-    )
-
-
-#: Failed (the error is set on the move to Stopping and only a new /start clears it), or
-#: stopped by someone after it had asked to be provisioned.
-_FAILURES: Final = (
-    Acceptor(Verdict.FAILURE, lambda ev, seen: _stopping(ev) and ev.deployment_has_error),
-    Acceptor(
-        Verdict.FAILURE, lambda ev, seen: _stopping(ev) and seen.desired_provisioned, stopped=True
-    ),
-)
-#: Provisioned, and still meant to be (desired Provisioned: not being stopped).
-PROVISIONED: Final = (*_FAILURES, Acceptor(Verdict.SUCCESS, lambda ev, seen: _up(ev)))
-#: Provisioned and the runtime at its desired status (Running, Paused or Standby).
-RUNNING: Final = (*_FAILURES, Acceptor(Verdict.SUCCESS, lambda ev, seen: _running(ev)))
-STOPPED: Final = (
-    Acceptor(
-        Verdict.SUCCESS,
-        lambda ev, seen: ev.deployment_resources_status is ResourcesStatus.STOPPED,
-    ),
-)
-
-
-def condition_acceptors(
-    condition: Callable[[PipelineEvent], bool],
-    failure: Callable[[PipelineEvent], bool] | None,
-) -> tuple[Acceptor, ...]:
-    """The acceptors of :meth:`Poller.wait_for` (``failure`` checked first)."""
-    success = Acceptor(Verdict.SUCCESS, lambda ev, seen: condition(ev))
-    if failure is None:
-        return (success,)
-    return (Acceptor(Verdict.FAILURE, lambda ev, seen: failure(ev)), success)
-
-
-def pipeline_error_acceptors(wait_for_pipeline: bool) -> tuple[ErrorAcceptor, ...]:
-    unknown = Verdict.CONTINUE if wait_for_pipeline else Verdict.FAILURE
-    return (
-        ErrorAcceptor(Verdict.CONTINUE, NoEventsYetError),
-        ErrorAcceptor(unknown, PipelineNotFoundError),
-    )
-
-
-def accept(
-    acceptors: Sequence[Acceptor], ev: PipelineEvent, seen: Seen
-) -> tuple[Verdict, Acceptor | None]:
-    for acceptor in acceptors:
-        if acceptor.matcher(ev, seen):
-            return acceptor.state, acceptor
-    return Verdict.CONTINUE, None
-
-
-# -- since ---------------------------------------------------------------------------------
-
-_BEGINNING: Final = _dt.datetime.min.replace(tzinfo=_dt.UTC)
-
-
-def order_key(ev: PipelineEvent) -> tuple[_dt.datetime, uuid.UUID]:
-    """The server's order of events: ``recorded_at``, then id."""
-    return (ev.recorded_at, ev.event_id)
-
-
-@attrs.frozen
-class SincePoint:
-    """Events at or before this point are never terminal.
-
-    From an event: exact, by ``(recorded_at, event_id)`` (events of one transaction
-    share a ``recorded_at``). From an id that was cleaned up: UUIDv7 order of the ids.
-    From a datetime: ``recorded_at`` alone.
-    """
-
-    recorded_at: _dt.datetime | None
-    event_id: uuid.UUID | None = None
-    event: PipelineEvent | None = None
-
-    @classmethod
-    def of(cls, ev: PipelineEvent) -> SincePoint:
-        return cls(ev.recorded_at, ev.event_id, ev)
-
-    def covers(self, ev: PipelineEvent) -> bool:
-        if self.recorded_at is not None and self.event_id is not None:
-            return order_key(ev) <= (self.recorded_at, self.event_id)
-        if self.event_id is not None:
-            return ev.event_id.int <= self.event_id.int
-        assert self.recorded_at is not None
-        return ev.recorded_at <= self.recorded_at
-
-
-BEGINNING: Final = SincePoint(_BEGINNING)
-
-
-def parse_since(since: object) -> SincePoint | uuid.UUID | Literal["now"]:
-    """A resolved :class:`SincePoint`, or what the machine must read first (an id, ``"now"``)."""
-    if isinstance(since, PipelineEvent):
-        return SincePoint.of(since)
-    if isinstance(since, _dt.datetime):
-        if since.tzinfo is None or since.utcoffset() is None:
-            raise ValueError("since must be a timezone-aware datetime (e.g. with tzinfo=UTC)")
-        return SincePoint(since)
-    if isinstance(since, uuid.UUID):
-        return since
-    if isinstance(since, str):
-        if since == "now":
-            return "now"
-        try:
-            return uuid.UUID(since)
-        except ValueError:
-            raise ValueError(
-                "since must be an event, an event id (UUID), an aware datetime or 'now', "
-                f"got {since!r}"
-            ) from None
-    raise TypeError(
-        "since must be a PipelineEvent, an event id, a datetime or 'now', "
-        f"got {type(since).__name__}"
-    )
 
 
 # -- the machines -----------------------------------------------------------------------
@@ -696,17 +466,6 @@ def failure_error(
     else:
         message = f"the failure condition matched (status {full.describe()})"
     return DeploymentFailedError(name, full, error_code=None, message=message)
-
-
-def is_duplicate(ev: PipelineEvent, previous: PipelineEvent) -> bool:
-    """A heartbeat duplicate: the same status fields, details and error as before."""
-    return (
-        ev.same_status(previous)
-        and ev.deployment_error == previous.deployment_error
-        and ev.deployment_resources_status_details == previous.deployment_resources_status_details
-        and ev.deployment_runtime_status_details == previous.deployment_runtime_status_details
-        and ev.storage_status_details == previous.storage_status_details
-    )
 
 
 class Watch(Machine):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -130,3 +131,25 @@ async def test_user_agent_names_the_version() -> None:
     ua = EventsClient()._headers["User-Agent"]
     assert ua.startswith(f"feldera-events/{feldera_events.__version__} ")
     assert f"aiohttp/{aiohttp.__version__}" in ua
+
+
+@pytest.mark.parametrize(
+    ("make", "field"),
+    [
+        (lambda: RetryPolicy(wait_initial=True), "RetryPolicy.wait_initial"),
+        (lambda: RetryPolicy(wait_max="1"), "RetryPolicy.wait_max"),
+        (lambda: RetryPolicy(attempts=2.0), "RetryPolicy.attempts"),
+        (lambda: RetryPolicy(timeout=0), "RetryPolicy.timeout"),
+        (lambda: Timeouts(connect=False), "Timeouts.connect"),
+    ],
+)
+def test_policies_share_one_validator_naming_class_and_field(make: Any, field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        make()
+
+
+async def test_connection_limit_is_public() -> None:
+    client = EventsClient("http://127.0.0.1:1", max_connections=7)
+    assert client.connection_limit() == 7
+    async with client:
+        assert client.connection_limit() == 7

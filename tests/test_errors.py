@@ -151,3 +151,14 @@ def test_excerpt() -> None:
     long = excerpt("x" * 1000, limit=10)
     assert long.startswith("x" * 10)
     assert "990 more characters" in long
+
+
+def test_plain_404_on_a_cluster_route_is_a_row_of_the_status_table() -> None:
+    from feldera_events import ClusterEventsUnsupportedError, NotFoundError
+
+    assert status_error_class(404, None, "cluster") is ClusterEventsUnsupportedError
+    assert status_error_class(404, None) is NotFoundError  # a pipeline route
+    # A Feldera error code wins over the route's row.
+    assert status_error_class(404, "NoClusterMonitorEventsAvailable", "cluster").__name__ == (
+        "NoEventsYetError"
+    )

@@ -11,10 +11,10 @@ import logging
 import sys
 from typing import Any
 
-from .._cluster import ClusterEvent
-from .._errors import APIConnectionError, ClusterWaitTimeoutError, FelderaError, NoEventsYetError
-from .._models import PipelineEvent, Selector
+from .._errors import APIConnectionError, FelderaError, NoEventsYetError
+from .._models import ClusterEvent, PipelineEvent, Selector
 from .._poller import Poller, PollPolicy
+from .._wait_errors import ClusterWaitTimeoutError
 from ._demo import run_demo
 from ._render import (
     EVENT_COLUMNS,

@@ -15,17 +15,15 @@ from .._errors import (
     APIStatusError,
     AuthenticationError,
     ClusterEventsUnsupportedError,
-    DeploymentFailedError,
-    DeploymentStoppedError,
     EventNotFoundError,
     NoEventsYetError,
     PermissionDeniedError,
     PipelineNotFoundError,
     ResponseValidationError,
-    WaitTimeoutError,
 )
 from .._models import DeploymentError, PipelineEvent
 from .._poller import Outcome, WaitResult
+from .._wait_errors import DeploymentFailedError, DeploymentStoppedError, WaitTimeoutError
 
 __all__ = [
     "EXIT_API",

@@ -17,12 +17,11 @@ from .._errors import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
-    DeploymentFailedError,
     FelderaError,
-    WaitTimeoutError,
 )
 from .._models import PipelineEvent, Selector
 from .._poller import Outcome, Poller, PollPolicy, WaitResult
+from .._wait_errors import DeploymentFailedError, WaitTimeoutError
 from ._process import interrupt_exit_code
 from ._progress import Progress, make_progress
 from ._render import (

@@ -1,0 +1,481 @@
+"""The transport of one request: redirects, body reading and decoding, JSON, errors from answers.
+
+Everything here is a function of what it is given (the keys to withhold among it):
+:class:`EventsClient` holds the state and calls in. No text that contains an API key
+leaves this module in an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import email.utils
+import json
+import re
+import ssl
+import zlib
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from ._errors import (
+    CLUSTER_UNSUPPORTED_MESSAGE,
+    MAX_REDIRECTS,
+    NOT_FOUND_CODES,
+    WITHHELD,
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    ClusterEventsUnsupportedError,
+    ConnectionSetupError,
+    RedirectError,
+    ResponseTooLargeError,
+    ResponseValidationError,
+    contains_key,
+    excerpt,
+    status_error_class,
+)
+from ._policy import Timeouts
+
+__all__ = [
+    "ACCEPT_ENCODING",
+    "DEFAULT_MAX_BODY_SIZE",
+    "MAX_JSON_DEPTH",
+    "JSONRefused",
+    "follow",
+    "parse_json",
+    "read_body",
+    "scrub",
+    "speaks_tls",
+    "status_error",
+    "transport_error",
+]
+
+#: Responses larger than this are refused (32 MiB), counted after decompression.
+DEFAULT_MAX_BODY_SIZE: Final = 32 * 1024 * 1024
+
+#: JSON nested deeper than this (objects and arrays, the outermost included) is refused
+#: as a ResponseValidationError: serde_json, which the manager uses, stops at 128 too,
+#: and everything accepted stays printable (repr, json.dumps, rich).
+MAX_JSON_DEPTH: Final = 128
+
+#: The content codings the client asks for and decodes itself (bounded by max_body_size).
+ACCEPT_ENCODING: Final = "gzip, deflate"
+
+
+class JSONRefused(ValueError):
+    """Valid JSON the client refuses: too deep, or a string that cannot be printed."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(body: bytes) -> Any:
+    """Strict JSON: no NaN/Infinity, at most MAX_JSON_DEPTH levels, printable strings.
+
+    Raises ValueError with a readable reason for anything else.
+    """
+    try:
+        data = json.loads(body, parse_constant=_reject_constant)
+    except RecursionError:
+        raise JSONRefused(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    # Only containers are visited (a 720-event list costs a fraction of json.loads).
+    todo: list[tuple[Any, int]] = [(data, 1)] if isinstance(data, dict | list) else []
+    while todo:
+        item, depth = todo.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise JSONRefused(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        for value in item.values() if type(item) is dict else item:
+            if type(value) is dict or type(value) is list:
+                todo.append((value, depth + 1))
+    # A string can only hold a surrogate that UTF-8 cannot encode through a \uD8xx-\uDFxx
+    # escape (raw bytes are decoded strictly): look for strings only if there is one.
+    if _SURROGATE_ESCAPE.search(body):
+        _check_strings(data)
+    return data
+
+
+_SURROGATE_ESCAPE: Final = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+
+
+def _check_strings(data: Any) -> None:
+    todo: list[Any] = [data]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise JSONRefused(
+                    "a JSON string holds an unpaired surrogate (\\ud800-\\udfff), "
+                    "which cannot be printed"
+                ) from None
+        elif isinstance(item, dict):
+            todo.extend(item.keys())
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=_dt.UTC)
+        seconds = (when - _dt.datetime.now(_dt.UTC)).total_seconds()
+    if seconds != seconds or seconds == float("inf"):  # NaN or inf
+        return None
+    return max(seconds, 0.0)
+
+
+class _BodyDecoder:
+    """Decodes a body's ``Content-Encoding`` chunk by chunk, never past a byte budget.
+
+    aiohttp's own decompression (before 3.14) inflates a whole network read at once, so
+    a small gzip bomb could cost gigabytes before any size check; here every
+    ``decompress`` call is capped at what the budget still allows.
+    """
+
+    def __init__(self, encoding: str | None) -> None:
+        codings = [c.strip().lower() for c in (encoding or "").split(",")]
+        codings = [c for c in codings if c and c != "identity"]
+        if not codings:
+            self.mode: str | None = None
+        elif len(codings) == 1 and codings[0] in ("gzip", "x-gzip", "deflate"):
+            self.mode = codings[0]
+        else:
+            # Not echoed in full: it is server text.
+            raise ValueError(f"unsupported Content-Encoding {excerpt(encoding, 40)!r}")
+        self._obj = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header
+        self._fed = False
+        self._raw_deflate_tried = False
+
+    def feed(self, data: bytes, budget: int) -> bytes:
+        """Decoded ``data``: at most ``budget + 1`` bytes (more than budget: too large)."""
+        if self.mode is None:
+            return data
+        out: list[bytes] = []
+        produced = 0
+        while data:
+            try:
+                piece = self._obj.decompress(data, budget - produced + 1)
+            except zlib.error as exc:
+                if self.mode == "deflate" and not self._fed and not self._raw_deflate_tried:
+                    # "deflate" sent without its zlib header, as some servers do.
+                    self._raw_deflate_tried = True
+                    self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
+                    continue
+                raise ValueError(f"body is not valid {self.mode} ({exc})") from None
+            self._fed = True
+            out.append(piece)
+            produced += len(piece)
+            if produced > budget:
+                break
+            if self._obj.eof and self._obj.unused_data:
+                # The next member of a multi-member gzip stream.
+                data = self._obj.unused_data
+                self._obj = zlib.decompressobj(zlib.MAX_WBITS | 32)
+                continue
+            data = b""
+        return b"".join(out)
+
+    def finish(self) -> None:
+        if self.mode is not None and self._fed and not self._obj.eof:
+            raise ValueError(f"{self.mode} body ends before its compressed stream does")
+
+
+def scrub(exc: BaseException) -> BaseException:
+    """``exc`` with the request headers (the API key among them) dropped from its chain.
+
+    aiohttp's ``ClientResponseError`` keeps ``request_info`` (with every request
+    header) and ``history`` (the responses, with their requests) in its attributes
+    and ``args``; they are replaced by header-less copies.
+    """
+    seen: set[int] = set()
+    item: BaseException | None = exc
+    todo = [exc]
+    while todo:
+        item = todo.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, aiohttp.ClientResponseError):
+            info = item.request_info
+            bare = aiohttp.RequestInfo(
+                info.url, info.method, CIMultiDictProxy(CIMultiDict()), info.real_url
+            )
+            item.request_info = bare
+            item.history = ()
+            item.args = (bare, ())
+        todo += [c for c in (item.__cause__, item.__context__) if c is not None]
+    return exc
+
+
+_NOT_TLS_REASONS: Final = frozenset(
+    {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "UNKNOWN_PROTOCOL"}
+)
+
+TLS_HINT: Final = (
+    "pass the CA bundle that signed its certificate (--ca-cert, FELDERA_HTTPS_TLS_CERT) "
+    "or turn verification off (--insecure, FELDERA_TLS_INSECURE=1)"
+)
+
+
+def _origin(url: str) -> str:
+    try:
+        return str(URL(url).origin())
+    except ValueError:
+        return url
+
+
+def follow(visited: list[str], location: str, status: int, keys: list[str]) -> str:
+    """The URL a same-origin redirect leads to; a RedirectError for anything else."""
+    current = visited[-1]
+    shown = f"(Location {WITHHELD})" if contains_key(location, keys) else None
+    try:
+        target = URL(current, encoded=True).join(URL(location))
+        target_origin = target.origin()
+    except (ValueError, TypeError):
+        target = None
+    if target is None:
+        # Raised outside the except block: yarl's error quotes the Location.
+        shown = shown or repr(excerpt(location, 200))
+        raise RedirectError(
+            f"redirect with an invalid Location {shown}", status_code=status, url=current
+        )
+    nxt = str(target)
+    shown = shown or excerpt(nxt, 300)
+    if target_origin != URL(current, encoded=True).origin():
+        raise RedirectError(
+            f"redirect to another origin not followed: GET {current} -> {shown} "
+            "(Feldera does not redirect this route: use the final URL)",
+            status_code=status,
+            url=current,
+            location=nxt if shown == nxt else None,
+        )
+    if nxt in visited:
+        chain = " -> ".join([*visited[visited.index(nxt) :], shown])
+        raise RedirectError(
+            f"redirect loop: {chain}",
+            status_code=status,
+            url=current,
+            location=nxt if shown == nxt else None,
+        )
+    if len(visited) > MAX_REDIRECTS:
+        raise RedirectError(
+            f"too many redirects: GET {visited[0]} was redirected {len(visited)} times "
+            f"(last to {shown})",
+            status_code=status,
+            url=current,
+        )
+    visited.append(nxt)
+    return nxt
+
+
+async def transport_error(
+    exc: Exception,
+    url: str,
+    timeouts: Timeouts,
+    probe_tls: Callable[[str], Awaitable[bool]] | None = None,
+) -> Exception:
+    """The feldera-events error for an exception raised while talking to ``url``.
+
+    ``probe_tls`` (None: do not probe) asks whether a plain-HTTP server that hung up
+    speaks TLS.
+    """
+    origin = _origin(url)
+    if isinstance(exc, TimeoutError):
+        return APITimeoutError(
+            f"GET {url} timed out (per-request timeouts: connect={timeouts.connect}s, "
+            f"request={timeouts.request}s)",
+            url=url,
+        )
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        detail = getattr(exc.certificate_error, "verify_message", None) or str(
+            exc.certificate_error
+        )
+        return ConnectionSetupError(
+            f"TLS certificate verification failed for {origin}: {detail}",
+            url=url,
+            hint=TLS_HINT,
+        )
+    if isinstance(exc, aiohttp.ClientSSLError):
+        os_error = getattr(exc, "os_error", None)
+        reason = getattr(os_error, "reason", None) or ""
+        if reason in _NOT_TLS_REASONS:
+            plain = "http://" + origin.removeprefix("https://")
+            return ConnectionSetupError(
+                f"the server at {origin} does not speak TLS (HTTPS)",
+                url=url,
+                hint=f"is it a plain HTTP server? try {plain}",
+            )
+        return ConnectionSetupError(
+            f"TLS handshake with {origin} failed: {reason or os_error or exc}",
+            url=url,
+            hint="check the URL's scheme and port, and the server's TLS setup",
+        )
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return APIConnectionError(f"cannot connect to {url}: {exc}", url=url)
+    if (
+        isinstance(exc, aiohttp.ServerDisconnectedError)
+        and url.startswith("http://")
+        and probe_tls is not None
+        and await probe_tls(url)
+    ):
+        secure = "https://" + origin.removeprefix("http://")
+        return ConnectionSetupError(
+            f"the server at {origin} speaks TLS, not plain HTTP",
+            url=url,
+            hint=f"use an https:// URL: {secure}",
+        )
+    if isinstance(exc, aiohttp.ClientResponseError):
+        # Raised while reading the status line or headers: not an HTTP answer.
+        detail = (exc.message or "").split("\n")[0].strip().rstrip(":")
+        return ConnectionSetupError(
+            f"the server at {origin} does not speak HTTP ({detail or 'invalid answer'})",
+            url=url,
+            hint="check the URL's port",
+        )
+    if isinstance(exc, aiohttp.ClientError):
+        detail = str(exc) or type(exc).__name__
+        return APIConnectionError(f"connection error on GET {url}: {detail}", url=url)
+    if isinstance(exc, OSError):
+        return APIConnectionError(f"connection error on GET {url}: {exc}", url=url)
+    return APIConnectionError(
+        f"connection error on GET {url}: {type(exc).__name__}: {exc}", url=url
+    )
+
+
+async def speaks_tls(url: str, connect_timeout: float | None) -> bool:
+    """Whether the server at ``url`` completes a TLS handshake (certificate unchecked).
+
+    Asked only after a plain-HTTP server hung up without a byte, which is what a TLS
+    server does with a plain request.
+    """
+    parsed = URL(url, encoded=True)
+    if parsed.host is None or parsed.port is None:
+        return False
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    limit = min(connect_timeout or 3.0, 3.0)
+    writer: asyncio.StreamWriter | None = None
+    try:
+        async with asyncio.timeout(limit):
+            _, writer = await asyncio.open_connection(parsed.host, parsed.port, ssl=context)
+    except (OSError, TimeoutError, ssl.SSLError):
+        return False
+    finally:
+        if writer is not None:
+            writer.close()
+            try:
+                async with asyncio.timeout(limit):
+                    await writer.wait_closed()
+            except (OSError, TimeoutError, ssl.SSLError):
+                pass
+    return True
+
+
+async def read_body(resp: aiohttp.ClientResponse, url: str, cap: int, keys: list[str]) -> bytes:
+    """The decoded body, read in chunks and refused once above max_body_size."""
+    length = resp.content_length
+    if length is not None and length > cap:
+        raise ResponseTooLargeError(
+            f"response body of {length} bytes is larger than max_body_size={cap}",
+            status_code=resp.status,
+            url=url,
+        )
+    encoding = resp.headers.get("Content-Encoding")
+    try:
+        decoder = _BodyDecoder(encoding)
+    except ValueError as exc:
+        problem = str(exc)
+    else:
+        problem = ""
+    if problem:
+        # Raised outside the except block: the ValueError holds the server's text.
+        if contains_key(encoding, keys):
+            problem = f"unsupported Content-Encoding ({WITHHELD})"
+        raise ResponseValidationError(problem, status_code=resp.status, url=url)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(65536):
+        try:
+            data = decoder.feed(chunk, cap - size)
+        except ValueError as exc:
+            raise ResponseValidationError(str(exc), status_code=resp.status, url=url) from None
+        size += len(data)
+        if size > cap:
+            what = "decoded " if decoder.mode else ""
+            raise ResponseTooLargeError(
+                f"{what}response body is larger than max_body_size={cap} bytes (stopped reading)",
+                status_code=resp.status,
+                url=url,
+            )
+        chunks.append(data)
+    try:
+        decoder.finish()
+    except ValueError as exc:
+        raise ResponseValidationError(str(exc), status_code=resp.status, url=url) from None
+    return b"".join(chunks)
+
+
+def status_error(
+    status: int,
+    reason: str,
+    body: bytes,
+    url: str,
+    retry_after: str | None,
+    keys: list[str] | None = None,
+    route: str = "pipeline",
+) -> APIStatusError:
+    """The error for an HTTP error answer on a ``route`` (see :func:`status_error_class`)."""
+    keys = keys or []
+    error_code: str | None = None
+    details: Any = None
+    message = ""
+    try:
+        # Feldera's 401 is JSON served as text/plain: ignore the content type.
+        data = parse_json(body) if body else None
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("message"), str):
+        message = data["message"]
+        code = data.get("error_code")
+        error_code = code if isinstance(code, str) else None
+        details = data.get("details")
+    else:
+        message = excerpt(body, limit=200) or reason or "no body"
+    shown_body = excerpt(body)
+    if contains_key(body, keys) or contains_key(reason, keys):
+        # Left out whole, never edited: a short key may be part of ordinary words.
+        # A known code is public text; any other code that holds the key goes too.
+        if error_code not in NOT_FOUND_CODES and contains_key(error_code, keys):
+            error_code = None
+        message = f"message and body {WITHHELD}"
+        details = None
+        shown_body = ""
+    cls = status_error_class(status, error_code, route)
+    if cls is ClusterEventsUnsupportedError:
+        message = CLUSTER_UNSUPPORTED_MESSAGE.format(said=message)
+    return cls(
+        message,
+        status_code=status,
+        error_code=error_code,
+        details=details,
+        retry_after=_parse_retry_after(retry_after),
+        url=url,
+        body=shown_body,
+    )

@@ -1,0 +1,139 @@
+"""Checks of what callers hand the client: pipeline names, event ids, selectors, URL, headers.
+
+Each raises a TypeError or ValueError naming what was wrong, before any request;
+none echoes a value that may be a secret.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Final
+from urllib.parse import quote, urlsplit
+
+from yarl import URL
+
+from ._models import Selector
+
+__all__ = [
+    "LATEST",
+    "check_base_url",
+    "check_header_name",
+    "check_header_value",
+    "check_pipeline_name",
+    "normalize_event_id",
+    "normalize_selector",
+    "segment",
+]
+
+LATEST: Final = "latest"
+
+
+def check_pipeline_name(pipeline_name: object) -> str:
+    """Validate a pipeline name (client side, before any request)."""
+    if not isinstance(pipeline_name, str):
+        raise TypeError(f"pipeline_name must be a string, got {type(pipeline_name).__name__}")
+    if not pipeline_name:
+        raise ValueError("pipeline_name must not be empty")
+    if pipeline_name in (".", ".."):
+        # A dot-segment: a normalising proxy would resolve it to another route.
+        raise ValueError(f"pipeline_name must not be {pipeline_name!r}")
+    return pipeline_name
+
+
+def normalize_event_id(event_id: object) -> str:
+    """``'latest'`` or a canonical UUID string; anything else is a ValueError."""
+    if isinstance(event_id, uuid.UUID):
+        return str(event_id)
+    if not isinstance(event_id, str):
+        raise TypeError(
+            f"event_id must be 'latest', a UUID string or uuid.UUID, got {type(event_id).__name__}"
+        )
+    if event_id == LATEST:
+        return LATEST
+    try:
+        return str(uuid.UUID(event_id))
+    except ValueError:
+        hint = " (did you mean 'latest'?)" if event_id.strip().lower() == LATEST else ""
+        raise ValueError(f"event_id must be 'latest' or a UUID, got {event_id!r}{hint}") from None
+
+
+def normalize_selector(selector: object) -> Selector:
+    """A :class:`Selector` from a member or its string value; anything else is a ValueError."""
+    if isinstance(selector, Selector) and selector.is_known:
+        return selector
+    if isinstance(selector, str) and selector in Selector._value2member_map_:
+        return Selector(selector)
+    allowed = ", ".join(repr(s.value) for s in Selector)
+    raise ValueError(f"selector must be one of {allowed}, got {selector!r}")
+
+
+def segment(value: str) -> str:
+    return quote(value, safe="")
+
+
+def check_base_url(url: object) -> str:
+    if not isinstance(url, str):
+        raise TypeError(f"url must be a string, got {type(url).__name__}")
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError as exc:
+        raise ValueError(f"url is not a valid URL ({exc}): {url!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"url must be an http:// or https:// URL with a host, got {url!r}")
+    if parts.username or parts.password:
+        raise ValueError("url must not carry credentials; pass the API key as api_key=")
+    if parts.query or parts.fragment:
+        # Not echoed: a query string is where people put tokens by mistake.
+        raise ValueError("url must not have a query string or fragment")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"url has an invalid port (not 1-65535): {url!r}") from None
+    if port == 0:
+        raise ValueError(f"url has an invalid port (not 1-65535): {url!r}")
+    base = url.strip().rstrip("/")
+    try:
+        parsed = URL(base)
+        host = parsed.raw_host
+    except (ValueError, TypeError, UnicodeError):
+        host = None
+    if not host or any(ch.isspace() or _is_control(ch) for ch in parts.netloc):
+        raise ValueError(f"url has an invalid host: {url!r}")
+    return base
+
+
+def _is_control(ch: str) -> bool:
+    return ch < " " or ch == "\x7f"
+
+
+_TOKEN_CHARS: Final = frozenset(
+    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
+
+
+def check_header_value(what: str, value: object) -> str:
+    """``value`` if it can go into an HTTP header; a ValueError naming ``what`` if not.
+
+    The value itself is never echoed (it may be a secret); the offending character
+    and its position are.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a string, got {type(value).__name__}")
+    for index, ch in enumerate(value):
+        if _is_control(ch):
+            raise ValueError(
+                f"{what} contains a control character (U+{ord(ch):04X} at position {index}),"
+                " which is not allowed in an HTTP header"
+            )
+    return value
+
+
+def check_header_name(name: object) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"header names must be strings, got {type(name).__name__}")
+    if not name or not set(name) <= _TOKEN_CHARS:
+        raise ValueError(
+            f"header name {name!r} is not a valid HTTP header name (letters, digits and "
+            "!#$%&'*+-.^_`|~ only)"
+        )
+    return name
