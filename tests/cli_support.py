@@ -36,12 +36,13 @@ class Ran:
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The test process's environment without FELDERA_* and CI variables, plus ``extra``."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("FELDERA_") and k not in ("GITHUB_ACTIONS", "NO_COLOR")
-    }
+    """The test process's environment without FELDERA_* and CI variables, plus ``extra``.
+
+    COLUMNS and LINES go too: a test runner may set them (pytest-xdist workers do), and
+    they would override the size of the terminal a display test gives the CLI.
+    """
+    dropped = ("GITHUB_ACTIONS", "NO_COLOR", "COLUMNS", "LINES")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FELDERA_") and k not in dropped}
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
     return env
@@ -57,10 +58,11 @@ async def spawn(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     stdout: int | None = asyncio.subprocess.PIPE,
+    stdin: int | None = asyncio.subprocess.DEVNULL,
 ) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         *argv,
-        stdin=asyncio.subprocess.DEVNULL,
+        stdin=stdin,
         stdout=stdout,
         stderr=asyncio.subprocess.PIPE,
         env=dict(env) if env is not None else clean_env(),

@@ -38,11 +38,18 @@ async def fake() -> AsyncIterator[FakeFeldera]:
 class Terminal:
     """A CLI process on a pseudo-terminal of ``columns`` x ROWS, rendered by pyte."""
 
-    def __init__(self, columns: int) -> None:
+    def __init__(self, columns: int, *, stdin_columns: int | None = None) -> None:
         self.screen = pyte.Screen(columns, ROWS)
         self._stream = pyte.ByteStream(self.screen)
         self.master, self._slave = pty.openpty()
         fcntl.ioctl(self._slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, columns, 0, 0))
+        # Optionally a second terminal, of another size, as the CLI's stdin.
+        self._stdin: int | None = None
+        self._stdin_master: int | None = None
+        if stdin_columns is not None:
+            self._stdin_master, self._stdin = pty.openpty()
+            size = struct.pack("HHHH", ROWS, stdin_columns, 0, 0)
+            fcntl.ioctl(self._stdin, termios.TIOCSWINSZ, size)
         self._chunks: list[bytes] = []
         self.proc: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Future[None] | None = None
@@ -52,10 +59,15 @@ class Terminal:
         self.started = time.monotonic()
         try:
             self.proc = await spawn(
-                cli_argv(*args), env=clean_env({"TERM": "xterm", **env}), stdout=self._slave
+                cli_argv(*args),
+                env=clean_env({"TERM": "xterm", **env}),
+                stdout=self._slave,
+                stdin=self._stdin if self._stdin is not None else asyncio.subprocess.DEVNULL,
             )
         finally:
             os.close(self._slave)
+            if self._stdin is not None:
+                os.close(self._stdin)
         self._reader = asyncio.ensure_future(asyncio.to_thread(self._drain))
 
     def _drain(self) -> None:
@@ -78,6 +90,8 @@ class Terminal:
             await asyncio.wait_for(self._reader, 30)
         finally:
             os.close(self.master)
+            if self._stdin_master is not None:
+                os.close(self._stdin_master)
         self._stream.feed(self.output())
         return ran.returncode
 
@@ -91,15 +105,21 @@ def row_of(lines: list[str], name: str) -> list[str]:
     return [line for line in lines if line[:2] in ("+ ", "x ", "! ") and line[2:].startswith(head)]
 
 
-@pytest.mark.parametrize("columns", [60, 80, 120])
-async def test_one_line_per_pipeline_at_any_width(fake: FakeFeldera, columns: int) -> None:
+@pytest.mark.parametrize(
+    ("columns", "stdin_columns"),
+    # The last: stdin is another, wider terminal (rich would ask it first for the width).
+    [(60, None), (80, None), (120, None), (60, 200)],
+)
+async def test_one_line_per_pipeline_at_any_width(
+    fake: FakeFeldera, columns: int, stdin_columns: int | None
+) -> None:
     fake.create_pipeline("orders", timings=Timings(provisioning=10))  # 0.5 s at speed 20
     fake.create_pipeline(LONG)
     fake.create_pipeline("fails")
     fake.fail_next_start("fails", "provision_check")
     for name in ("orders", LONG, "fails"):
         fake.start(name)
-    term = Terminal(columns)
+    term = Terminal(columns, stdin_columns=stdin_columns)
     await term.start(
         "wait", "orders", LONG, "fails", "--timeout", "30", *FAST, env={"FELDERA_HOST": fake.url}
     )

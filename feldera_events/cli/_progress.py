@@ -120,6 +120,20 @@ class LineProgress:
         return None
 
 
+def _terminal_width(stream: TextIO) -> int | None:
+    """The width of the terminal ``stream`` writes to (None: let rich decide).
+
+    rich asks stdin first, then stdout and stderr: a CLI whose stdin is another
+    terminal (or one of another size) would draw for the wrong width.
+    """
+    if os.environ.get("COLUMNS"):
+        return None  # rich honours COLUMNS itself
+    try:
+        return os.get_terminal_size(stream.fileno()).columns or None
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
 class LiveProgress:
     """A live row per pipeline, redrawn in place by rich (a terminal)."""
 
@@ -129,7 +143,11 @@ class LiveProgress:
     def __init__(self, stream: TextIO, names: list[str], *, colour: bool | None = None) -> None:
         no_colour = bool(os.environ.get("NO_COLOR")) if colour is None else not colour
         self._console = Console(
-            file=stream, force_terminal=True, no_color=no_colour, highlight=False
+            file=stream,
+            force_terminal=True,
+            no_color=no_colour,
+            highlight=False,
+            width=_terminal_width(stream),
         )
         self._names = names
         self._rows = {name: _Row() for name in names}
