@@ -24,6 +24,7 @@ from ._cluster import ClusterEvent
 from ._errors import DeploymentFailedError, FelderaError, WaitTimeoutError
 from ._models import PipelineEvent, Selector
 from ._retry import RetryPolicy
+from ._shared_poll import SharedPoll, subscribe
 from ._waits import (
     PROVISIONED,
     RUNNING,
@@ -159,6 +160,8 @@ class Poller:
     async def _run(self, machine: Machine) -> AsyncGenerator[Any, None]:
         """Run ``machine``: yield each event it emits, then a :class:`_Done` on success;
         raise what it fails with. Every request is bounded by the machine's deadline."""
+        shared = self._subscribe(machine)
+        shared_req = machine.poll_request
         decision = machine.begin(self._now())
         try:
             while True:
@@ -175,9 +178,16 @@ class Poller:
                     line = machine.progress(self._now())
                     if line is not None:
                         logger.info("%s", line)
+                    if shared is not None and shared.shared and decision.request == shared_req:
+                        decision = await self._request(
+                            machine, decision.request, shared, decision.at
+                        )
+                        continue
                     await self._sleep(max(decision.at - self._now(), 0.0))
                 decision = await self._request(machine, decision.request)
         finally:
+            if shared is not None:
+                shared.unsubscribe()
             if machine.logged:
                 logger.info(
                     "wait for %s ended after %.1fs and %d polls",
@@ -186,14 +196,30 @@ class Poller:
                     machine.polls,
                 )
 
-    async def _request(self, machine: Machine, request: Request) -> PollAt | Need | Succeed | Fail:
+    def _subscribe(self, machine: Machine) -> SharedPoll | None:
+        """Join the poll ``machine`` shares with the other waits on its pipeline through
+        this client (see :mod:`feldera_events._shared_poll`); None with an injected
+        clock or sleep (a shared poll runs on the event loop's time)."""
+        if self._clock is not None or self._sleep is not asyncio.sleep:
+            return None
+        name, request = machine.name, machine.poll_request
+        return subscribe(self._client, (name, request), lambda: self._perform(name, request))
+
+    async def _request(
+        self, machine: Machine, request: Request, shared: SharedPoll | None = None, at: float = 0.0
+    ) -> PollAt | Need | Succeed | Fail:
+        """Make ``request`` (or, with ``shared``, await the shared poll's round due no
+        later than ``at``), bounded by the machine's deadline; feed the machine."""
         now = self._now()
         remaining = None if machine.deadline is None else machine.deadline - now
         if remaining is not None and remaining <= 0:
             return machine.expired(now)
         try:
             async with asyncio.timeout(remaining) as scope:
-                value = await self._perform(machine.name, request)
+                if shared is None:
+                    value = await self._perform(machine.name, request)
+                else:
+                    value = await shared.answer(at)
         except TimeoutError as exc:
             if scope.expired():
                 return machine.expired(self._now())
