@@ -73,6 +73,12 @@ ClusterEventCallback: TypeAlias = Callable[[ClusterEvent], Awaitable[None] | Non
 Until: TypeAlias = Literal["provisioned", "running"]
 
 _NO_RETRY = RetryPolicy.disabled()
+#: A poll's one attempt when the client bounds every request itself (``Timeouts.request``):
+#: no policy timeout, so no second ``asyncio.timeout`` scope per poll (the wait's deadline
+#: and the request timeout bound it; the machine retries under the client's policy).
+_ONE_ATTEMPT = RetryPolicy(attempts=1, timeout=None)
+#: Slack over ``Timeouts.request`` (aiohttp enforces it on loop time, to the tick).
+_REQUEST_SLACK = 1.0
 #: The first progress log line, in seconds (then doubling).
 _FIRST_PROGRESS_LOG = 5.0
 
@@ -127,6 +133,10 @@ class Poller:
             raise TypeError(f"poll must be a PollPolicy, got {type(poll).__name__}")
         self._client = client
         self._poll = poll or PollPolicy()
+        #: A poll can never outlast this (None: the client does not bound a request).
+        request = client.timeouts.request
+        self._request_bound = None if request is None else request + _REQUEST_SLACK
+        self._no_retry = _NO_RETRY if request is None else _ONE_ATTEMPT
         self._clock = clock
         self._sleep = sleep or asyncio.sleep
 
@@ -214,6 +224,17 @@ class Poller:
         remaining = None if machine.deadline is None else machine.deadline - now
         if remaining is not None and remaining <= 0:
             return machine.expired(now)
+        bound = self._request_bound
+        if remaining is None or (shared is None and bound is not None and remaining > bound):
+            # The request ends (answer or error) before the deadline: no scope to set up.
+            try:
+                if shared is None:
+                    value = await self._perform(machine.name, request)
+                else:
+                    value = await shared.answer(at)
+            except FelderaError as exc:
+                return self._failed(machine, exc)
+            return machine.answered(value, self._now())
         try:
             async with asyncio.timeout(remaining) as scope:
                 if shared is None:
@@ -252,14 +273,14 @@ class Poller:
         return decision
 
     async def _perform(self, name: str, request: Request) -> Any:
-        client = self._client
+        client, retry = self._client, self._no_retry
+        if request.op == "event":
+            return await client.get_event(
+                name, request.event_id, selector=request.selector, retry=retry
+            )
         if request.op == "cluster":
-            return await client.get_cluster_event(retry=_NO_RETRY)
-        if request.op == "list":
-            return await client.list_events(name, selector=request.selector, retry=_NO_RETRY)
-        return await client.get_event(
-            name, request.event_id, selector=request.selector, retry=_NO_RETRY
-        )
+            return await client.get_cluster_event(retry=retry)
+        return await client.list_events(name, selector=request.selector, retry=retry)
 
     async def _wait(self, machine: Machine, on_event: Callable[[Any], Any] | None) -> Any:
         async with contextlib.aclosing(self._run(machine)) as steps:
