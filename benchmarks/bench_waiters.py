@@ -16,7 +16,7 @@ jitter=0.2)``; once every waiter has polled once, the manager starts pipeline i 
   p50 and p99;
 * each process's CPU utilisation, to show whether the manager was the bottleneck.
 
-    python benchmarks/bench_waiters.py [--quick] [--only headline|growth]
+    python benchmarks/bench_waiters.py [--quick] [--only headline|growth|coalescing]
     python benchmarks/bench_waiters.py --one N INTERVAL STAGGER   # one scenario, JSON out
 """
 
@@ -48,7 +48,7 @@ from _common import (
     write_section,
 )
 
-from feldera_events import EventsClient, PipelineEvent, Poller, PollPolicy
+from feldera_events import EventsClient, PipelineEvent, Poller, PollPolicy, WaitTimeoutError
 
 LAUNCHER = str(Path(__file__).with_name("_fake_launcher.py"))
 CPU_TARGET_MS = 0.3
@@ -149,6 +149,74 @@ async def _raw_waits(
     return {}
 
 
+async def run_coalescing(n: int, interval: float, duration: float) -> dict[str, Any]:
+    """``n`` waits on one (stopped) pipeline through one client for ``duration``
+    seconds (each times out): the requests the manager served, per poll interval."""
+    with Server([LAUNCHER, "--pipelines", "1"], ready_timeout=120) as fake:
+        async with EventsClient(fake.url) as client:
+            await client.get_event("pipeline-1")  # opens the session and one connection
+            poller = Poller(client, poll=PollPolicy(initial=interval, maximum=interval, jitter=0.2))
+            before = await _stats(fake)
+            wall0 = time.perf_counter()
+            results = await asyncio.gather(
+                *(poller.wait_until_provisioned("pipeline-1", timeout=duration) for _ in range(n)),
+                return_exceptions=True,
+            )
+            wall = time.perf_counter() - wall0
+            after = await _stats(fake)
+    requests = int(after["requests"] - before["requests"])
+    return {
+        "waiters": n,
+        "interval": interval,
+        "wall_s": wall,
+        "requests": requests,
+        "per_interval": requests / (wall / interval),
+        "timed_out": sum(1 for r in results if isinstance(r, WaitTimeoutError)),
+    }
+
+
+def coalescing_section(sizes: list[int], interval: float, duration: float, intro: str) -> str:
+    rows = []
+    for n in sizes:
+        print(f"-- {n} waiters on one pipeline, {interval:g} s interval ...", flush=True)
+        r = asyncio.run(run_coalescing(n, interval, duration))
+        rows.append(
+            [
+                f"{n:,}",
+                f"{interval:g} s",
+                f"{r['wall_s']:.1f} s",
+                f"{r['requests']:,}",
+                f"{r['per_interval']:.2f}",
+                f"{n / max(r['per_interval'], 1e-9):.0f}x",
+                f"{r['timed_out']:,}/{n:,}",
+            ]
+        )
+    headers = [
+        "waiters on one pipeline",
+        "poll interval",
+        "wall",
+        "requests served",
+        "requests per interval",
+        "saved vs one poll per waiter",
+        "waits timed out as asked",
+    ]
+    return "\n".join(
+        [
+            "## Coalescing",
+            "",
+            intro,
+            "",
+            f"N waits (`wait_until_provisioned`, `timeout={duration:g}`) on one stopped pipeline "
+            "through one client, jitter 0.2. Concurrent waits on one pipeline share one poll "
+            "(a round at the earliest time any of them asked for), so requests per interval "
+            "stay about 1 (a little more: the earliest of N jittered times, and the first "
+            "waiter's first poll is its own).",
+            "",
+            table(headers, rows),
+        ]
+    )
+
+
 def scenario(
     n: int, interval: float, stagger: float, speed: float, raw: bool = False
 ) -> dict[str, Any]:
@@ -212,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     common_args(parser)
     parser.add_argument("--one", nargs=3, metavar=("N", "INTERVAL", "STAGGER"))
     parser.add_argument("--speed", type=float, default=1.0, help="fake's time scale")
-    parser.add_argument("--only", choices=("headline", "growth"))
+    parser.add_argument("--only", choices=("headline", "growth", "coalescing"))
     parser.add_argument(
         "--raw", action="store_true", help="with --one: hand-written aiohttp loops instead"
     )
@@ -242,6 +310,12 @@ def main(argv: list[str] | None = None) -> int:
         "the run's wall time (a fake near 100% is the bottleneck).",
     ]
     quick_note = "\n\n_(--quick: sizes too small to mean anything)_" if args.quick else ""
+    if args.only in (None, "coalescing"):
+        md = coalescing_section(
+            [1, 10, 100], 0.2 if args.quick else 1.0, 1.0 if args.quick else 20.0, machine()
+        )
+        print(md + quick_note)
+        write_section(path, "coalescing", md + quick_note)
     if args.only in (None, "headline"):
         rows = [_row(scenario(*s, speed), targets=True) for s in headline]
         # The hand-written alternative on the first scenario, as a baseline for CPU/poll.

@@ -23,6 +23,7 @@ from ._client import EventsClient, check_pipeline_name, normalize_selector
 from ._errors import FelderaError
 from ._models import ClusterEvent, PipelineEvent, Selector
 from ._retry import RetryPolicy
+from ._shared_poll import SharedPoll, subscribe
 from ._wait_errors import DeploymentFailedError, WaitTimeoutError
 from ._waits import (
     PROVISIONED,
@@ -72,6 +73,12 @@ ClusterEventCallback: TypeAlias = Callable[[ClusterEvent], Awaitable[None] | Non
 Until: TypeAlias = Literal["provisioned", "running"]
 
 _NO_RETRY = RetryPolicy.disabled()
+#: A poll's one attempt when the client bounds every request itself (``Timeouts.request``):
+#: no policy timeout, so no second ``asyncio.timeout`` scope per poll (the wait's deadline
+#: and the request timeout bound it; the machine retries under the client's policy).
+_ONE_ATTEMPT = RetryPolicy(attempts=1, timeout=None)
+#: Slack over ``Timeouts.request`` (aiohttp enforces it on loop time, to the tick).
+_REQUEST_SLACK = 1.0
 #: The first progress log line, in seconds (then doubling).
 _FIRST_PROGRESS_LOG = 5.0
 
@@ -126,6 +133,10 @@ class Poller:
             raise TypeError(f"poll must be a PollPolicy, got {type(poll).__name__}")
         self._client = client
         self._poll = poll or PollPolicy()
+        #: A poll can never outlast this (None: the client does not bound a request).
+        request = client.timeouts.request
+        self._request_bound = None if request is None else request + _REQUEST_SLACK
+        self._no_retry = _NO_RETRY if request is None else _ONE_ATTEMPT
         self._clock = clock
         self._sleep = sleep or asyncio.sleep
 
@@ -159,6 +170,8 @@ class Poller:
     async def _run(self, machine: Machine) -> AsyncGenerator[Any, None]:
         """Run ``machine``: yield each event it emits, then a :class:`_Done` on success;
         raise what it fails with. Every request is bounded by the machine's deadline."""
+        shared = self._subscribe(machine)
+        shared_req = machine.poll_request
         decision = machine.begin(self._now())
         try:
             while True:
@@ -175,9 +188,16 @@ class Poller:
                     line = machine.progress(self._now())
                     if line is not None:
                         logger.info("%s", line)
+                    if shared is not None and shared.shared and decision.request == shared_req:
+                        decision = await self._request(
+                            machine, decision.request, shared, decision.at
+                        )
+                        continue
                     await self._sleep(max(decision.at - self._now(), 0.0))
                 decision = await self._request(machine, decision.request)
         finally:
+            if shared is not None:
+                shared.unsubscribe()
             if machine.logged:
                 logger.info(
                     "wait for %s ended after %.1fs and %d polls",
@@ -186,14 +206,41 @@ class Poller:
                     machine.polls,
                 )
 
-    async def _request(self, machine: Machine, request: Request) -> PollAt | Need | Succeed | Fail:
+    def _subscribe(self, machine: Machine) -> SharedPoll | None:
+        """Join the poll ``machine`` shares with the other waits on its pipeline through
+        this client (see :mod:`feldera_events._shared_poll`); None with an injected
+        clock or sleep (a shared poll runs on the event loop's time)."""
+        if self._clock is not None or self._sleep is not asyncio.sleep:
+            return None
+        name, request = machine.name, machine.poll_request
+        return subscribe(self._client, (name, request), lambda: self._perform(name, request))
+
+    async def _request(
+        self, machine: Machine, request: Request, shared: SharedPoll | None = None, at: float = 0.0
+    ) -> PollAt | Need | Succeed | Fail:
+        """Make ``request`` (or, with ``shared``, await the shared poll's round due no
+        later than ``at``), bounded by the machine's deadline; feed the machine."""
         now = self._now()
         remaining = None if machine.deadline is None else machine.deadline - now
         if remaining is not None and remaining <= 0:
             return machine.expired(now)
+        bound = self._request_bound
+        if remaining is None or (shared is None and bound is not None and remaining > bound):
+            # The request ends (answer or error) before the deadline: no scope to set up.
+            try:
+                if shared is None:
+                    value = await self._perform(machine.name, request)
+                else:
+                    value = await shared.answer(at)
+            except FelderaError as exc:
+                return self._failed(machine, exc)
+            return machine.answered(value, self._now())
         try:
             async with asyncio.timeout(remaining) as scope:
-                value = await self._perform(machine.name, request)
+                if shared is None:
+                    value = await self._perform(machine.name, request)
+                else:
+                    value = await shared.answer(at)
         except TimeoutError as exc:
             if scope.expired():
                 return machine.expired(self._now())
@@ -226,14 +273,14 @@ class Poller:
         return decision
 
     async def _perform(self, name: str, request: Request) -> Any:
-        client = self._client
+        client, retry = self._client, self._no_retry
+        if request.op == "event":
+            return await client.get_event(
+                name, request.event_id, selector=request.selector, retry=retry
+            )
         if request.op == "cluster":
-            return await client.get_cluster_event(retry=_NO_RETRY)
-        if request.op == "list":
-            return await client.list_events(name, selector=request.selector, retry=_NO_RETRY)
-        return await client.get_event(
-            name, request.event_id, selector=request.selector, retry=_NO_RETRY
-        )
+            return await client.get_cluster_event(retry=retry)
+        return await client.list_events(name, selector=request.selector, retry=retry)
 
     async def _wait(self, machine: Machine, on_event: Callable[[Any], Any] | None) -> Any:
         async with contextlib.aclosing(self._run(machine)) as steps:
