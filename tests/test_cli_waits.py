@@ -30,7 +30,7 @@ from feldera_events.cli._render import (
     EXIT_TIMEOUT,
     outcome_style,
 )
-from feldera_events.testing import FakeFeldera, Timings
+from feldera_events.testing import FakeFeldera, Fault, Timings
 
 FAST = ("--poll-interval", "0.05")
 
@@ -297,3 +297,16 @@ async def test_ctrl_c_while_the_console_script_imports_is_quiet() -> None:
     assert ran.returncode == EXIT_INTERRUPTED, ran
     assert "Traceback" not in ran.stderr and "KeyboardInterrupt" not in ran.stderr, ran
     assert ran.stdout == ""
+
+
+async def test_retries_are_shown_on_the_pipeline_whose_polls_failed(fake: FakeFeldera) -> None:
+    for name in ("a", "b"):
+        fake.create_pipeline(name, timings=Timings(provisioning=100))  # 5 s at speed 20
+        fake.start(name)
+    fake.inject(
+        Fault.status(503, error_code="LockTookTooLong", message="busy"), pipeline="b", times=2
+    )
+    ran = await run_cli("wait", "a", "b", "--timeout", "60", *FAST, url=fake.url)
+    assert ran.returncode == EXIT_OK, ran
+    assert "b  retrying: HTTP 503 LockTookTooLong, once" in ran.stdout, ran.stdout
+    assert "a  retrying" not in ran.stdout, ran.stdout
