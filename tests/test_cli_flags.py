@@ -112,7 +112,7 @@ async def test_list_on_a_terminal_defaults_to_a_table(fake: FakeFeldera) -> None
     screen = b"".join(chunks).decode()
     assert ran.returncode == 0, (ran, screen)
     rows = [row for row in screen.splitlines() if row.strip()]
-    assert rows[0].split()[:3] == ["RECORDED_AT", "RESOURCES", "DESIRED"], screen
+    assert rows[0].split()[:3] == ["RECORDED_AT", "STATUS", "PROGRAM"], screen
     assert "EVENT_ID" in rows[0]
     assert len(rows) == total + 1, screen
     assert not screen.lstrip().startswith("[")  # not the JSON it prints into a pipe
