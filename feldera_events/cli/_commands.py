@@ -53,13 +53,15 @@ def _setup_logging(verbosity: int) -> None:
 
 
 async def _cmd_wait(args: argparse.Namespace) -> int:
-    since = _dt.datetime.now(_dt.UTC) if args.since_now else None
+    # The server's latest event anchors --since-now (read first): no client clock.
+    since = "now" if args.since_now else None
     poll = PollPolicy(initial=args.poll_interval, maximum=max(5.0, args.poll_interval))
     async with open_client(args) as client:
         return await run_wait(
             client,
             args.pipelines,
             timeout=args.timeout,
+            until=args.until,
             since=since,
             poll=poll,
             json_output=args.json,

@@ -235,8 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     wait = add(
         "wait",
-        "wait until pipelines are provisioned (a CI step)",
-        "Wait until every named pipeline's resources are Provisioned, concurrently. "
+        "wait until pipelines are provisioned or running (a CI step)",
+        "Wait until every named pipeline's resources are Provisioned (or, with --until "
+        "running, its runtime has started too), concurrently; the --timeout is one deadline "
+        "for everything, failure reports included: no request starts after it. "
         "Progress goes to stdout (to stderr with --json): a live line per pipeline on a "
         "terminal, one timestamped line per status change otherwise. A failure prints the "
         "pipeline, the server's error_code and message, and the events since the wait began.",
@@ -257,11 +259,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="overall deadline of the wait (required): seconds, or 'none' to wait forever",
     )
     wait.add_argument(
+        "--until",
+        choices=["provisioned", "running"],
+        default="provisioned",
+        help="provisioned (default): resources Provisioned, the runtime may still be "
+        "Initializing; running: the runtime has also reached its desired status (Running, "
+        "Paused or Standby), and a panic during initialization is a failure (exit 1)",
+    )
+    wait.add_argument(
         "--since-now",
         action="store_true",
-        help="only events recorded after this command started count as an outcome: for a "
-        "wait that begins before the change it waits for (a start triggered afterwards, or "
-        "by something else), so an earlier Provisioned or failure is not taken as the result",
+        help="only events recorded after the server's latest event when the wait began "
+        "count as an outcome (the server's events, not this machine's clock): for a wait "
+        "that begins before the change it waits for (a start triggered afterwards, or by "
+        "something else), so an earlier Provisioned or failure is not taken as the result",
     )
     wait.add_argument(
         "--json",

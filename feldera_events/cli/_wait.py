@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
-import datetime as _dt
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import Any, Final, TextIO
+from urllib.parse import unquote, urlsplit
 
 from .._client import EventsClient
 from .._errors import (
@@ -20,7 +19,8 @@ from .._errors import (
     FelderaError,
 )
 from .._models import PipelineEvent, Selector
-from .._poller import Outcome, Poller, PollPolicy, WaitResult
+from .._poller import Outcome, Poller, PollPolicy, Since, Until, WaitResult
+from .._retry import RetryPolicy
 from .._wait_errors import DeploymentFailedError, WaitTimeoutError
 from ._process import interrupt_exit_code
 from ._progress import Progress, make_progress
@@ -42,10 +42,27 @@ from ._render import (
 
 __all__ = ["failure_text", "reporting_retries", "run_wait"]
 
-#: The pipeline whose wait runs in the current task (for :class:`_RetryReporter`).
-_current: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "feldera_events_cli_pipeline", default=None
-)
+#: The path of every request a wait makes: ``/v0/pipelines/{name}/events[/...]``.
+_EVENTS_PATH: Final = "/v0/pipelines/"
+
+
+def pipeline_of(exc: BaseException) -> str | None:
+    """The pipeline whose request failed with ``exc``, from the URL the error names.
+
+    The waits of one ``as_completed`` call all run in tasks the poller creates, so no
+    context of ours tells them apart; the failed request's URL does.
+    """
+    url = getattr(exc, "url", None)
+    if not isinstance(url, str):
+        return None
+    path = urlsplit(url).path
+    at = path.find(_EVENTS_PATH)
+    if at < 0:
+        return None
+    segment, sep, rest = path[at + len(_EVENTS_PATH) :].partition("/")
+    if not sep or not rest.startswith("events"):
+        return None
+    return unquote(segment)
 
 
 def failure_text(exc: BaseException) -> str:
@@ -74,8 +91,8 @@ class _RetryReporter(logging.Handler):
     """Shows the SDK's warnings about failed requests and polls as retries in a display.
 
     The SDK logs each failed request or poll that it retries at WARNING, with the
-    exception among the record's arguments; the record belongs to the pipeline whose
-    wait runs in the current task.
+    exception among the record's arguments; the record belongs to the pipeline named
+    in the failed request's URL (else to ``default``).
     """
 
     def __init__(self, report: Callable[[str, BaseException], None], default: str | None) -> None:
@@ -84,10 +101,12 @@ class _RetryReporter(logging.Handler):
         self._default = default
 
     def emit(self, record: logging.LogRecord) -> None:
-        name = _current.get() or self._default
         args = record.args if isinstance(record.args, tuple) else ()
         exc = next((a for a in args if isinstance(a, BaseException)), None)
-        if name is not None and exc is not None:
+        if exc is None:
+            return
+        name = pipeline_of(exc) or self._default
+        if name is not None:
             self._report(name, exc)
 
 
@@ -95,8 +114,8 @@ class _RetryReporter(logging.Handler):
 def reporting_retries(
     report: Callable[[str, BaseException], None], pipeline: str | None = None
 ) -> Iterator[None]:
-    """While inside: ``report(pipeline, exc)`` for each retried failure of a wait's task
-    (``pipeline``: the name for records from outside any wait's task, e.g. a watch)."""
+    """While inside: ``report(pipeline, exc)`` for each retried failure of a request for
+    a pipeline's events (``pipeline``: the name when the error names no such URL)."""
     handler = _RetryReporter(report, pipeline)
     lib = logging.getLogger("feldera_events")
     lib.addHandler(handler)
@@ -106,26 +125,41 @@ def reporting_retries(
         lib.removeHandler(handler)
 
 
-async def _wait_one(
+def _wait_all(
     poller: Poller,
-    name: str,
+    names: list[str],
     *,
     timeout: float | None,
-    since: _dt.datetime | None,
+    until: Until,
+    since: Since | None,
     on_event: Callable[[str, PipelineEvent], None],
-) -> WaitResult:
-    """THE call into the poller (one pipeline; each result is shown the moment it is known)."""
-    done = await poller.wait_many([name], timeout=timeout, since=since, on_event=on_event)
-    return done[name]
+) -> AsyncGenerator[WaitResult, None]:
+    """THE call into the poller: one ``as_completed`` for every pipeline (it spreads the
+    first polls), each result yielded the moment it is known."""
+    return poller.as_completed(names, timeout=timeout, until=until, since=since, on_event=on_event)
 
 
 async def _timeline(
-    client: EventsClient, name: str, first_seen: PipelineEvent | None, fallback: list[PipelineEvent]
+    client: EventsClient,
+    name: str,
+    first_seen: PipelineEvent | None,
+    fallback: list[PipelineEvent],
+    remaining: float | None,
 ) -> list[PipelineEvent]:
-    """The events since the wait began (from the first one it saw), oldest first."""
+    """The events since the wait began (from the first one it saw), oldest first.
+
+    One request, no retries, within ``remaining`` seconds (what is left of the wait's
+    deadline; None: no deadline); ``fallback`` (the events the wait saw) when no time
+    is left or the request fails.
+    """
+    if remaining is not None and remaining <= 0:
+        return fallback
     try:
-        events = await client.list_events(name, selector=Selector.ALL)
-    except FelderaError:
+        async with asyncio.timeout(remaining):
+            events = await client.list_events(
+                name, selector=Selector.ALL, retry=RetryPolicy.disabled()
+            )
+    except (FelderaError, TimeoutError):
         return fallback
     events.sort(key=lambda e: (e.recorded_at, e.event_id))
     if first_seen is None:
@@ -135,7 +169,11 @@ async def _timeline(
 
 
 def _failure_report(
-    result: WaitResult, timeline: list[PipelineEvent], url: str, failures: list[str]
+    result: WaitResult,
+    timeline: list[PipelineEvent],
+    url: str,
+    failures: list[str],
+    until: Until = "provisioned",
 ) -> tuple[str, str, str]:
     """(report text, annotation title, annotation message) for a wait that did not succeed.
 
@@ -155,8 +193,10 @@ def _failure_report(
     elif isinstance(err, WaitTimeoutError):
         title = f"Pipeline {short_name(name)} {word}"
         last = status_text(err.last_event) if err.last_event is not None else "no event seen"
-        summary = f"not provisioned within {err.timeout:g}s (last status: {last})"
-        if failures:
+        summary = f"not {until} within {err.timeout:g}s (last status: {last})"
+        if err.last_error:  # the wait ended in a stretch of failed polls: the poller's count
+            summary += f"; last error: {err.last_error}"
+        elif failures:
             summary += f"; {len(failures)} failed request(s), the last: {failures[-1]}"
         lines.append(f"pipeline {quoted(name)} {word}: {summary}")
     elif outcome_style(result).key == "timed_out":  # the deadline came before any answer
@@ -234,13 +274,19 @@ async def run_wait(
     names: list[str],
     *,
     timeout: float | None,
-    since: _dt.datetime | None = None,
+    until: Until = "provisioned",
+    since: Since | None = None,
     poll: PollPolicy | None = None,
     json_output: bool = False,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
     """The ``wait`` command on an open client; returns the exit code.
+
+    ``until``: ``"provisioned"`` or ``"running"`` (see :meth:`Poller.as_completed`);
+    ``since``: as the poller's (the CLI's ``--since-now`` passes ``"now"``: the
+    server's latest event, never this machine's clock). No request starts after the
+    deadline: the failure timelines are read within what is left of it.
 
     Interrupted (SIGINT/SIGTERM cancel it), it still prints its ``--json`` document,
     with outcome ``interrupted`` for the pipelines not done, and then re-raises.
@@ -268,16 +314,17 @@ async def run_wait(
         seen[name].append(ev)
         progress.event(name, ev)
 
-    async def one(name: str) -> None:
-        _current.set(name)  # this task's own context
-        result = await _wait_one(poller, name, timeout=timeout, since=since, on_event=on_event)
-        results[name] = result
-        progress.finished(result)
-
+    default = names[0] if len(names) == 1 else None
     try:
         async with make_progress(progress_stream, names) as progress:
-            with reporting_retries(on_failure):
-                await asyncio.gather(*(one(name) for name in names))
+            with reporting_retries(on_failure, default):
+                stream = _wait_all(
+                    poller, names, timeout=timeout, until=until, since=since, on_event=on_event
+                )
+                async with contextlib.aclosing(stream) as done:
+                    async for result in done:
+                        results[result.pipeline_name] = result
+                        progress.finished(result)
     except asyncio.CancelledError:
         if json_output:
             elapsed = loop.time() - start
@@ -296,10 +343,14 @@ async def run_wait(
         raise
 
     timelines: dict[str, list[PipelineEvent]] = {}
+    deadline = None if timeout is None else start + timeout
     for name in names:
         result = results[name]
         if result.outcome in (Outcome.FAILED, Outcome.TIMED_OUT):
-            timelines[name] = await _timeline(client, name, first_seen.get(name), seen[name])
+            remaining = None if deadline is None else deadline - loop.time()
+            timelines[name] = await _timeline(
+                client, name, first_seen.get(name), seen[name], remaining
+            )
 
     codes = [outcome_exit_code(results[name]) for name in names]
     code = combine_exit_codes(codes)
@@ -320,7 +371,7 @@ async def run_wait(
                 )
             continue
         report, title, summary = _failure_report(
-            result, timelines.get(name, []), client.url, failures[name]
+            result, timelines.get(name, []), client.url, failures[name], until
         )
         progress_stream.write(report + "\n")
         if github:
@@ -330,10 +381,11 @@ async def run_wait(
         doc = _json_document(client, names, results, timelines, failures, code, elapsed)
         stdout.write(json.dumps(doc, indent=2) + "\n")
     elif code == EXIT_OK:
+        word = "running" if until == "running" else "provisioned"
         stdout.write(
-            f"all {len(names)} pipelines provisioned in {elapsed:.1f}s\n"
+            f"all {len(names)} pipelines {word} in {elapsed:.1f}s\n"
             if len(names) > 1
-            else f"pipeline {quoted(names[0])} provisioned in {elapsed:.1f}s\n"
+            else f"pipeline {quoted(names[0])} {word} in {elapsed:.1f}s\n"
         )
     stdout.flush()
     stderr.flush()
