@@ -7,6 +7,7 @@ request (redirects, bodies, errors from answers) in :mod:`feldera_events._transp
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 import logging
@@ -85,6 +86,13 @@ TENANT_HEADER: Final = "Feldera-Tenant"
 #: ``list_cluster_events(selector="all")`` fetches each event in full with this many
 #: requests in flight at most.
 _FULL_FETCH_CONCURRENCY: Final = 8
+
+#: How many checked pipeline names (with their event paths) a client remembers.
+_PATH_CACHE_SIZE: Final = 1024
+
+#: The longest a failed attempt may spend asking whether the server speaks TLS
+#: (:func:`speaks_tls`: a connect and a close of at most 3 s each).
+_TLS_PROBE_ALLOWANCE: Final = 6.0
 
 CLUSTER_EVENTS_PATH: Final = "/v0/cluster/events"
 
@@ -185,6 +193,16 @@ class EventsClient:
         self._owns_session = session is None
         self._closed = False
         self._tls_probed = False
+        # Pipeline name -> its checked, quoted ``latest?selector=status`` path (the
+        # polls' request): get_event checks a name once per client, not once per call.
+        self._latest_paths: dict[str, str] = {}
+        # How long one attempt can last by its own timeouts (None: unbounded), which
+        # lets call_with_retry skip arming a timer for a first attempt.
+        self._attempt_bound: float | None = (
+            self._timeouts.request + _TLS_PROBE_ALLOWANCE
+            if self._timeouts.request is not None and not callable(self._api_key)
+            else None
+        )
 
     @staticmethod
     def _ssl_setting(
@@ -306,10 +324,23 @@ class EventsClient:
         event, :class:`EventNotFoundError` for an id that is not (or no longer)
         retained, :class:`PipelineNotFoundError` for an unknown pipeline.
         """
-        name = check_pipeline_name(pipeline_name)
-        eid = normalize_event_id(event_id)
-        sel = normalize_selector(selector)
-        path = f"/v0/pipelines/{segment(name)}/events/{eid}"
+        if (
+            event_id is LATEST
+            and selector is Selector.STATUS
+            and type(pipeline_name) is str
+            and (path := self._latest_paths.get(pipeline_name)) is not None
+        ):
+            # The polls' request, for a name this client has checked before.
+            sel = Selector.STATUS
+        else:
+            name = check_pipeline_name(pipeline_name)
+            eid = normalize_event_id(event_id)
+            sel = normalize_selector(selector)
+            path = f"/v0/pipelines/{segment(name)}/events/{eid}"
+            if eid is LATEST and sel is Selector.STATUS and type(pipeline_name) is str:
+                if len(self._latest_paths) >= _PATH_CACHE_SIZE:
+                    self._latest_paths.clear()
+                self._latest_paths[pipeline_name] = path
         data = await self._get_json(path, sel, retry=retry)
         event: PipelineEvent = self._structure(
             structure, data, PipelineEvent, f"{path}?selector={sel.value}"
@@ -445,13 +476,14 @@ class EventsClient:
         query = f"?selector={selector.value}" if selector is not None else ""
         url = self._url + path + query
         policy = retry or self._retry
-
-        async def attempt() -> Any:
-            return await self._attempt(session, url, route, accept)
-
+        # A partial, not a closure: one coroutine layer less per request.
+        attempt = functools.partial(self._attempt, session, url, route, accept)
         describe = f"GET {urlsplit(url).path}{query}"
+        bound = self._attempt_bound
         try:
-            return await call_with_retry(attempt, policy, describe=describe, deadline=deadline)
+            return await call_with_retry(
+                attempt, policy, describe=describe, deadline=deadline, ends_within=bound
+            )
         except AuthenticationError:
             if not callable(self._api_key):
                 raise
@@ -461,7 +493,9 @@ class EventsClient:
             logger.info(
                 "%s: 401 with a callable api_key; resolving it again and retrying", describe
             )
-            return await call_with_retry(attempt, policy, describe=describe, deadline=deadline)
+            return await call_with_retry(
+                attempt, policy, describe=describe, deadline=deadline, ends_within=bound
+            )
 
     async def _resolve_key(self) -> str | None:
         key = self._api_key
@@ -517,6 +551,9 @@ class EventsClient:
         kwargs["auto_decompress"] = False
         current = url
         visited = [url]
+        # The hops of a redirect share one request timeout: the attempt as a whole
+        # ends within Timeouts.request (call_with_retry relies on it, see ends_within).
+        hop_deadline = time.monotonic() + self._timeouts.request if self._timeouts.request else None
         while True:
             location: str | None = None
             try:
@@ -537,6 +574,11 @@ class EventsClient:
             if location is None:
                 break
             current = follow(visited, location, status, self._keys())
+            if hop_deadline is not None:
+                kwargs["timeout"] = aiohttp.ClientTimeout(
+                    total=max(hop_deadline - time.monotonic(), 0.001),
+                    sock_connect=self._timeouts.connect,
+                )
         if 200 <= status < 300 or status in accept:
             try:
                 return parse_json(body)
