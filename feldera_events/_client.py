@@ -32,11 +32,18 @@ from ._errors import (
     AuthenticationError,
     ClientClosedError,
     EventNotFoundError,
+    FelderaError,
     ResponseValidationError,
     contains_key,
     excerpt,
 )
-from ._models import ClusterEvent, ClusterHealth, PipelineEvent, Selector
+from ._models import (
+    ClusterEvent,
+    ClusterHealth,
+    PipelineEvent,
+    Selector,
+    structure_status_event,
+)
 from ._policy import Timeouts
 from ._retry import RetryPolicy, call_with_retry
 from ._transport import (
@@ -133,6 +140,7 @@ class EventsClient:
     ) -> None:
         env = EnvConfig.from_env()
         self._url = check_base_url(url if url is not None else env.host)
+        self._base_path = urlsplit(self._url).path  # for log lines
         key = api_key if api_key is not None else env.api_key
         if isinstance(key, str):
             key = check_header_value("the API key", key) or None
@@ -191,6 +199,7 @@ class EventsClient:
             )
         self._session = session
         self._owns_session = session is None
+        self._fixed_kwargs = self._fixed_request_kwargs()
         self._closed = False
         self._tls_probed = False
         # Pipeline name -> its checked, quoted ``latest?selector=status`` path (the
@@ -342,10 +351,13 @@ class EventsClient:
                     self._latest_paths.clear()
                 self._latest_paths[pipeline_name] = path
         data = await self._get_json(path, sel, retry=retry)
-        event: PipelineEvent = self._structure(
+        # The hand-written hook first (what the converter would try first too).
+        if type(data) is dict and (event := structure_status_event(data)) is not None:
+            return event
+        full: PipelineEvent = self._structure(
             structure, data, PipelineEvent, f"{path}?selector={sel.value}"
         )
-        return event
+        return full
 
     async def list_events(
         self,
@@ -478,8 +490,26 @@ class EventsClient:
         policy = retry or self._retry
         # A partial, not a closure: one coroutine layer less per request.
         attempt = functools.partial(self._attempt, session, url, route, accept)
-        describe = f"GET {urlsplit(url).path}{query}"
+        describe = f"GET {self._base_path}{path}{query}"
         bound = self._attempt_bound
+        if (
+            bound is not None
+            and deadline is None
+            and (policy.timeout is None or bound <= policy.timeout)
+        ):
+            # The hot path: the first attempt ends by its own timeouts before the
+            # policy's, so it is made here (no timer, no retry frame); only a transient
+            # failure goes on to call_with_retry. A callable key never comes here.
+            started = time.monotonic()
+            try:
+                return await self._attempt(session, url, route, accept)
+            except FelderaError as exc:
+                if policy.attempts <= 1 or not policy.is_transient(exc):
+                    raise
+                first = exc
+            return await call_with_retry(
+                attempt, policy, describe=describe, first_failure=first, started=started
+            )
         try:
             return await call_with_retry(
                 attempt, policy, describe=describe, deadline=deadline, ends_within=bound
@@ -518,6 +548,39 @@ class EventsClient:
             keys.append(self._api_key)
         return keys
 
+    def _fixed_request_kwargs(self) -> dict[str, Any] | None:
+        """The keyword arguments of every request; None with a callable key (per request)."""
+        if callable(self._api_key):
+            return None
+        # Redirects are followed here, within the origin only (RedirectError otherwise),
+        # and bodies are decoded here, within max_body_size.
+        kwargs: dict[str, Any] = {"allow_redirects": False, "auto_decompress": False}
+        if self._owns_session:
+            return kwargs  # fixed headers, the key and the timeouts are on the session
+        headers = self._headers
+        if self._api_key is not None:
+            headers = {**headers, "Authorization": f"Bearer {self._api_key}"}
+        kwargs.update(headers=headers, timeout=self._aiohttp_timeout)
+        if self._verify_given:
+            kwargs["ssl"] = self._ssl
+        return kwargs
+
+    async def _request_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of one request with a callable key (asked each time)."""
+        kwargs: dict[str, Any] = {"allow_redirects": False, "auto_decompress": False}
+        key = await self._resolve_key()
+        if self._owns_session:
+            if key is not None:
+                kwargs["headers"] = {"Authorization": f"Bearer {key}"}
+            return kwargs
+        headers = self._headers
+        if key is not None:
+            headers = {**headers, "Authorization": f"Bearer {key}"}
+        kwargs.update(headers=headers, timeout=self._aiohttp_timeout)
+        if self._verify_given:
+            kwargs["ssl"] = self._ssl
+        return kwargs
+
     async def _attempt(
         self,
         session: aiohttp.ClientSession,
@@ -526,34 +589,15 @@ class EventsClient:
         accept: frozenset[int] = frozenset(),
     ) -> Any:
         """One GET; a JSON body for 2xx (and the statuses in ``accept``), else an error."""
-        kwargs: dict[str, Any]
-        key: str | None
-        if self._owns_session:
-            # Fixed headers, a str key and the timeouts are on the session already.
-            kwargs = {}
-            if self._api_key is None or isinstance(self._api_key, str):
-                key = self._api_key
-            else:
-                key = await self._resolve_key()
-                if key is not None:
-                    kwargs["headers"] = {"Authorization": f"Bearer {key}"}
-        else:
-            headers = self._headers
-            key = await self._resolve_key()
-            if key is not None:
-                headers = {**headers, "Authorization": f"Bearer {key}"}
-            kwargs = {"headers": headers, "timeout": self._aiohttp_timeout}
-            if self._verify_given:
-                kwargs["ssl"] = self._ssl
-        # Redirects are followed here, within the origin only (RedirectError otherwise),
-        # and bodies are decoded here, within max_body_size.
-        kwargs["allow_redirects"] = False
-        kwargs["auto_decompress"] = False
+        kwargs = self._fixed_kwargs
+        if kwargs is None:
+            kwargs = await self._request_kwargs()
         current = url
         visited = [url]
         # The hops of a redirect share one request timeout: the attempt as a whole
         # ends within Timeouts.request (call_with_retry relies on it, see ends_within).
         hop_deadline = time.monotonic() + self._timeouts.request if self._timeouts.request else None
+        reason, retry_after = "", None
         while True:
             location: str | None = None
             try:
@@ -563,9 +607,10 @@ class EventsClient:
                         location = resp.headers["Location"]
                         body = b""
                     else:
-                        body = await read_body(resp, current, self._max_body_size, self._keys())
-                    reason = resp.reason or ""
-                    retry_after = resp.headers.get("Retry-After")
+                        body = await read_body(resp, current, self._max_body_size, self._keys)
+                    if not 200 <= status < 300:
+                        reason = resp.reason or ""
+                        retry_after = resp.headers.get("Retry-After")
             except (ResponseValidationError, asyncio.CancelledError):
                 raise
             except Exception as exc:
@@ -575,10 +620,13 @@ class EventsClient:
                 break
             current = follow(visited, location, status, self._keys())
             if hop_deadline is not None:
-                kwargs["timeout"] = aiohttp.ClientTimeout(
-                    total=max(hop_deadline - time.monotonic(), 0.001),
-                    sock_connect=self._timeouts.connect,
-                )
+                kwargs = {
+                    **kwargs,
+                    "timeout": aiohttp.ClientTimeout(
+                        total=max(hop_deadline - time.monotonic(), 0.001),
+                        sock_connect=self._timeouts.connect,
+                    ),
+                }
         if 200 <= status < 300 or status in accept:
             try:
                 return parse_json(body)

@@ -154,6 +154,8 @@ async def call_with_retry(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     clock: Callable[[], float] = time.monotonic,
     ends_within: float | None = None,
+    first_failure: FelderaError | None = None,
+    started: float | None = None,
 ) -> T:
     """Run ``call`` under ``policy``.
 
@@ -169,8 +171,12 @@ async def call_with_retry(
     nearly every request succeeds at once. Only a first attempt that fails
     transiently enters the retry loop, which replays that failure as its own first
     attempt: the same attempt count, backoff, log lines and deadline.
+
+    A caller that made the first attempt itself (one coroutine layer less on the hot
+    path) passes its transient failure as ``first_failure`` and the ``clock()`` time
+    it began as ``started``: the retries go on from there as if made here.
     """
-    start = clock()
+    start = clock() if started is None else started
     policy_limit = start + policy.timeout if policy.timeout is not None else None
     limit = policy_limit
     if deadline is not None:
@@ -193,16 +199,18 @@ async def call_with_retry(
             f"{describe} did not finish within the retry policy's timeout of {policy.timeout:g}s"
         )
 
-    try:
-        if policy_limit is None or (
-            ends_within is not None and start + ends_within <= policy_limit
-        ):
-            return await call()
-        return await bounded()
-    except FelderaError as exc:
-        if policy.attempts <= 1 or not policy.is_transient(exc):
-            raise
-        first: FelderaError | None = exc
+    first: FelderaError | None = first_failure
+    if first is None:
+        try:
+            if policy_limit is None or (
+                ends_within is not None and start + ends_within <= policy_limit
+            ):
+                return await call()
+            return await bounded()
+        except FelderaError as exc:
+            if policy.attempts <= 1 or not policy.is_transient(exc):
+                raise
+            first = exc
 
     async def replay() -> T:
         nonlocal first

@@ -400,8 +400,13 @@ async def speaks_tls(url: str, connect_timeout: float | None) -> bool:
     return True
 
 
-async def read_body(resp: aiohttp.ClientResponse, url: str, cap: int, keys: list[str]) -> bytes:
-    """The decoded body, read in chunks and refused once above max_body_size."""
+async def read_body(
+    resp: aiohttp.ClientResponse, url: str, cap: int, keys: Callable[[], list[str]]
+) -> bytes:
+    """The decoded body, read in chunks and refused once above max_body_size.
+
+    ``keys`` gives the keys to withhold from errors (asked only when there is one).
+    """
     length = resp.content_length
     if length is not None and length > cap:
         raise ResponseTooLargeError(
@@ -421,7 +426,7 @@ async def read_body(resp: aiohttp.ClientResponse, url: str, cap: int, keys: list
         problem = ""
     if problem:
         # Raised outside the except block: the ValueError holds the server's text.
-        if contains_key(encoding, keys):
+        if contains_key(encoding, keys()):
             problem = f"unsupported Content-Encoding ({WITHHELD})"
         raise ResponseValidationError(problem, status_code=resp.status, url=url)
     chunks: list[bytes] = []
