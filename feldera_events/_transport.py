@@ -88,8 +88,9 @@ def parse_json(body: bytes) -> Any:
     ``json.loads`` (the C scanner); the checks cost little where they cannot fail.
     """
     try:
-        # What json.loads does with bytes, with our decoder.
-        data = _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
+        # What json.loads does with bytes, with our decoder, and strict decoding: an
+        # encoded surrogate (json.loads lets one through) cannot be printed either.
+        data = _DECODER.decode(body.decode(json.detect_encoding(body)))
     except RecursionError:
         raise JSONRefused(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
     # Every level opens with a bracket: a body with few of them cannot be too deep,
