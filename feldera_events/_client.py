@@ -50,10 +50,10 @@ from ._transport import (
     ACCEPT_ENCODING,
     DEFAULT_MAX_BODY_SIZE,
     MAX_JSON_DEPTH,
-    JSONRefused,
     follow,
-    parse_json,
+    json_body,
     read_body,
+    request_options,
     scrub,
     speaks_tls,
     status_error,
@@ -199,7 +199,10 @@ class EventsClient:
             )
         self._session = session
         self._owns_session = session is None
-        self._fixed_kwargs = self._fixed_request_kwargs()
+        # A callable key is asked per request; a str one is on our own session.
+        key = self._api_key
+        fixed = None if self._owns_session or not isinstance(key, str) else key
+        self._fixed_kwargs = None if callable(key) else self._options(fixed)
         self._closed = False
         self._tls_probed = False
         # Pipeline name -> its checked, quoted ``latest?selector=status`` path (the
@@ -548,38 +551,12 @@ class EventsClient:
             keys.append(self._api_key)
         return keys
 
-    def _fixed_request_kwargs(self) -> dict[str, Any] | None:
-        """The keyword arguments of every request; None with a callable key (per request)."""
-        if callable(self._api_key):
-            return None
-        # Redirects are followed here, within the origin only (RedirectError otherwise),
-        # and bodies are decoded here, within max_body_size.
-        kwargs: dict[str, Any] = {"allow_redirects": False, "auto_decompress": False}
-        if self._owns_session:
-            return kwargs  # fixed headers, the key and the timeouts are on the session
-        headers = self._headers
-        if self._api_key is not None:
-            headers = {**headers, "Authorization": f"Bearer {self._api_key}"}
-        kwargs.update(headers=headers, timeout=self._aiohttp_timeout)
-        if self._verify_given:
-            kwargs["ssl"] = self._ssl
-        return kwargs
-
-    async def _request_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments of one request with a callable key (asked each time)."""
-        kwargs: dict[str, Any] = {"allow_redirects": False, "auto_decompress": False}
-        key = await self._resolve_key()
-        if self._owns_session:
-            if key is not None:
-                kwargs["headers"] = {"Authorization": f"Bearer {key}"}
-            return kwargs
-        headers = self._headers
-        if key is not None:
-            headers = {**headers, "Authorization": f"Bearer {key}"}
-        kwargs.update(headers=headers, timeout=self._aiohttp_timeout)
-        if self._verify_given:
-            kwargs["ssl"] = self._ssl
-        return kwargs
+    def _options(self, key: str | None) -> dict[str, Any]:
+        """A request's keyword arguments, ``key`` sent with it (None: none, or on the session)."""
+        if self._owns_session:  # fixed headers, a str key and the timeouts are on it
+            return request_options(None, key, None, None)
+        ssl = self._ssl if self._verify_given else None
+        return request_options(self._headers, key, self._aiohttp_timeout, ssl)
 
     async def _attempt(
         self,
@@ -589,9 +566,7 @@ class EventsClient:
         accept: frozenset[int] = frozenset(),
     ) -> Any:
         """One GET; a JSON body for 2xx (and the statuses in ``accept``), else an error."""
-        kwargs = self._fixed_kwargs
-        if kwargs is None:
-            kwargs = await self._request_kwargs()
+        kwargs = self._fixed_kwargs or self._options(await self._resolve_key())
         current = url
         visited = [url]
         # The hops of a redirect share one request timeout: the attempt as a whole
@@ -628,24 +603,7 @@ class EventsClient:
                     ),
                 }
         if 200 <= status < 300 or status in accept:
-            try:
-                return parse_json(body)
-            except JSONRefused as exc:
-                problem = f"body refused: {exc}"
-            except ValueError as exc:
-                problem = f"body is not valid JSON ({exc})"
-            # Raised outside the except block: a JSONDecodeError keeps the whole body
-            # (up to max_body_size, possibly an echoed key) in its ``doc`` attribute.
-            if contains_key(body, self._keys()):
-                raise ResponseValidationError(
-                    f"{problem}; body {WITHHELD}", status_code=status, url=current
-                )
-            raise ResponseValidationError(
-                problem,
-                status_code=status,
-                body=excerpt(body),
-                url=current,
-            )
+            return json_body(body, status, current, self._keys)
         # A server or proxy may echo the Authorization header back in an error page.
         raise status_error(status, reason, body, current, retry_after, self._keys(), route)
 

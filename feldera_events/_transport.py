@@ -46,8 +46,10 @@ __all__ = [
     "MAX_JSON_DEPTH",
     "JSONRefused",
     "follow",
+    "json_body",
     "parse_json",
     "read_body",
+    "request_options",
     "scrub",
     "speaks_tls",
     "status_error",
@@ -451,6 +453,42 @@ async def read_body(
     except ValueError as exc:
         raise ResponseValidationError(str(exc), status_code=resp.status, url=url) from None
     return b"".join(chunks)
+
+
+def request_options(
+    headers: dict[str, str] | None,
+    key: str | None,
+    timeout: aiohttp.ClientTimeout | None,
+    ssl_context: bool | ssl.SSLContext | None,
+) -> dict[str, Any]:
+    """The keyword arguments of a GET: ``key`` as a bearer token (None: none to add);
+    None for what the session carries already. Redirects are followed by the client,
+    within the origin only (:func:`follow`), and bodies decoded by :func:`read_body`."""
+    kwargs: dict[str, Any] = {"allow_redirects": False, "auto_decompress": False}
+    if key is not None:
+        headers = {**(headers or {}), "Authorization": f"Bearer {key}"}
+    if headers is not None:
+        kwargs["headers"] = headers
+    if timeout is not None:
+        kwargs["timeout"] = timeout
+    if ssl_context is not None:
+        kwargs["ssl"] = ssl_context
+    return kwargs
+
+
+def json_body(body: bytes, status: int, url: str, keys: Callable[[], list[str]]) -> Any:
+    """The strict JSON of a body; a ResponseValidationError (key withheld) if it is not."""
+    try:
+        return parse_json(body)
+    except JSONRefused as exc:
+        problem = f"body refused: {exc}"
+    except ValueError as exc:
+        problem = f"body is not valid JSON ({exc})"
+    # Raised outside the except block: a JSONDecodeError keeps the whole body
+    # (up to max_body_size, possibly an echoed key) in its ``doc`` attribute.
+    if contains_key(body, keys()):
+        raise ResponseValidationError(f"{problem}; body {WITHHELD}", status_code=status, url=url)
+    raise ResponseValidationError(problem, status_code=status, body=excerpt(body), url=url)
 
 
 def status_error(
