@@ -7,6 +7,7 @@ request (redirects, bodies, errors from answers) in :mod:`feldera_events._transp
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 import logging
@@ -31,21 +32,28 @@ from ._errors import (
     AuthenticationError,
     ClientClosedError,
     EventNotFoundError,
+    FelderaError,
     ResponseValidationError,
     contains_key,
     excerpt,
 )
-from ._models import ClusterEvent, ClusterHealth, PipelineEvent, Selector
+from ._models import (
+    ClusterEvent,
+    ClusterHealth,
+    PipelineEvent,
+    Selector,
+    structure_status_event,
+)
 from ._policy import Timeouts
 from ._retry import RetryPolicy, call_with_retry
 from ._transport import (
     ACCEPT_ENCODING,
     DEFAULT_MAX_BODY_SIZE,
     MAX_JSON_DEPTH,
-    JSONRefused,
     follow,
-    parse_json,
+    json_body,
     read_body,
+    request_options,
     scrub,
     speaks_tls,
     status_error,
@@ -86,6 +94,13 @@ TENANT_HEADER: Final = "Feldera-Tenant"
 #: requests in flight at most.
 _FULL_FETCH_CONCURRENCY: Final = 8
 
+#: How many checked pipeline names (with their event paths) a client remembers.
+_PATH_CACHE_SIZE: Final = 1024
+
+#: The longest a failed attempt may spend asking whether the server speaks TLS
+#: (:func:`speaks_tls`: a connect and a close of at most 3 s each).
+_TLS_PROBE_ALLOWANCE: Final = 6.0
+
 CLUSTER_EVENTS_PATH: Final = "/v0/cluster/events"
 
 
@@ -125,6 +140,7 @@ class EventsClient:
     ) -> None:
         env = EnvConfig.from_env()
         self._url = check_base_url(url if url is not None else env.host)
+        self._base_path = urlsplit(self._url).path  # for log lines
         key = api_key if api_key is not None else env.api_key
         if isinstance(key, str):
             key = check_header_value("the API key", key) or None
@@ -183,8 +199,22 @@ class EventsClient:
             )
         self._session = session
         self._owns_session = session is None
+        # A callable key is asked per request; a str one is on our own session.
+        key = self._api_key
+        fixed = None if self._owns_session or not isinstance(key, str) else key
+        self._fixed_kwargs = None if callable(key) else self._options(fixed)
         self._closed = False
         self._tls_probed = False
+        # Pipeline name -> its checked, quoted ``latest?selector=status`` path (the
+        # polls' request): get_event checks a name once per client, not once per call.
+        self._latest_paths: dict[str, str] = {}
+        # How long one attempt can last by its own timeouts (None: unbounded), which
+        # lets call_with_retry skip arming a timer for a first attempt.
+        self._attempt_bound: float | None = (
+            self._timeouts.request + _TLS_PROBE_ALLOWANCE
+            if self._timeouts.request is not None and not callable(self._api_key)
+            else None
+        )
 
     @staticmethod
     def _ssl_setting(
@@ -306,15 +336,31 @@ class EventsClient:
         event, :class:`EventNotFoundError` for an id that is not (or no longer)
         retained, :class:`PipelineNotFoundError` for an unknown pipeline.
         """
-        name = check_pipeline_name(pipeline_name)
-        eid = normalize_event_id(event_id)
-        sel = normalize_selector(selector)
-        path = f"/v0/pipelines/{segment(name)}/events/{eid}"
+        if (
+            event_id is LATEST
+            and selector is Selector.STATUS
+            and type(pipeline_name) is str
+            and (path := self._latest_paths.get(pipeline_name)) is not None
+        ):
+            # The polls' request, for a name this client has checked before.
+            sel = Selector.STATUS
+        else:
+            name = check_pipeline_name(pipeline_name)
+            eid = normalize_event_id(event_id)
+            sel = normalize_selector(selector)
+            path = f"/v0/pipelines/{segment(name)}/events/{eid}"
+            if eid is LATEST and sel is Selector.STATUS and type(pipeline_name) is str:
+                if len(self._latest_paths) >= _PATH_CACHE_SIZE:
+                    self._latest_paths.clear()
+                self._latest_paths[pipeline_name] = path
         data = await self._get_json(path, sel, retry=retry)
-        event: PipelineEvent = self._structure(
+        # The hand-written hook first (what the converter would try first too).
+        if type(data) is dict and (event := structure_status_event(data)) is not None:
+            return event
+        full: PipelineEvent = self._structure(
             structure, data, PipelineEvent, f"{path}?selector={sel.value}"
         )
-        return event
+        return full
 
     async def list_events(
         self,
@@ -445,13 +491,32 @@ class EventsClient:
         query = f"?selector={selector.value}" if selector is not None else ""
         url = self._url + path + query
         policy = retry or self._retry
-
-        async def attempt() -> Any:
-            return await self._attempt(session, url, route, accept)
-
-        describe = f"GET {urlsplit(url).path}{query}"
+        # A partial, not a closure: one coroutine layer less per request.
+        attempt = functools.partial(self._attempt, session, url, route, accept)
+        describe = f"GET {self._base_path}{path}{query}"
+        bound = self._attempt_bound
+        if (
+            bound is not None
+            and deadline is None
+            and (policy.timeout is None or bound <= policy.timeout)
+        ):
+            # The hot path: the first attempt ends by its own timeouts before the
+            # policy's, so it is made here (no timer, no retry frame); only a transient
+            # failure goes on to call_with_retry. A callable key never comes here.
+            started = time.monotonic()
+            try:
+                return await self._attempt(session, url, route, accept)
+            except FelderaError as exc:
+                if policy.attempts <= 1 or not policy.is_transient(exc):
+                    raise
+                first = exc
+            return await call_with_retry(
+                attempt, policy, describe=describe, first_failure=first, started=started
+            )
         try:
-            return await call_with_retry(attempt, policy, describe=describe, deadline=deadline)
+            return await call_with_retry(
+                attempt, policy, describe=describe, deadline=deadline, ends_within=bound
+            )
         except AuthenticationError:
             if not callable(self._api_key):
                 raise
@@ -461,7 +526,9 @@ class EventsClient:
             logger.info(
                 "%s: 401 with a callable api_key; resolving it again and retrying", describe
             )
-            return await call_with_retry(attempt, policy, describe=describe, deadline=deadline)
+            return await call_with_retry(
+                attempt, policy, describe=describe, deadline=deadline, ends_within=bound
+            )
 
     async def _resolve_key(self) -> str | None:
         key = self._api_key
@@ -484,6 +551,13 @@ class EventsClient:
             keys.append(self._api_key)
         return keys
 
+    def _options(self, key: str | None) -> dict[str, Any]:
+        """A request's keyword arguments, ``key`` sent with it (None: none, or on the session)."""
+        if self._owns_session:  # fixed headers, a str key and the timeouts are on it
+            return request_options(None, key, None, None)
+        ssl = self._ssl if self._verify_given else None
+        return request_options(self._headers, key, self._aiohttp_timeout, ssl)
+
     async def _attempt(
         self,
         session: aiohttp.ClientSession,
@@ -492,31 +566,13 @@ class EventsClient:
         accept: frozenset[int] = frozenset(),
     ) -> Any:
         """One GET; a JSON body for 2xx (and the statuses in ``accept``), else an error."""
-        kwargs: dict[str, Any]
-        key: str | None
-        if self._owns_session:
-            # Fixed headers, a str key and the timeouts are on the session already.
-            kwargs = {}
-            if self._api_key is None or isinstance(self._api_key, str):
-                key = self._api_key
-            else:
-                key = await self._resolve_key()
-                if key is not None:
-                    kwargs["headers"] = {"Authorization": f"Bearer {key}"}
-        else:
-            headers = self._headers
-            key = await self._resolve_key()
-            if key is not None:
-                headers = {**headers, "Authorization": f"Bearer {key}"}
-            kwargs = {"headers": headers, "timeout": self._aiohttp_timeout}
-            if self._verify_given:
-                kwargs["ssl"] = self._ssl
-        # Redirects are followed here, within the origin only (RedirectError otherwise),
-        # and bodies are decoded here, within max_body_size.
-        kwargs["allow_redirects"] = False
-        kwargs["auto_decompress"] = False
+        kwargs = self._fixed_kwargs or self._options(await self._resolve_key())
         current = url
         visited = [url]
+        # The hops of a redirect share one request timeout: the attempt as a whole
+        # ends within Timeouts.request (call_with_retry relies on it, see ends_within).
+        hop_deadline = time.monotonic() + self._timeouts.request if self._timeouts.request else None
+        reason, retry_after = "", None
         while True:
             location: str | None = None
             try:
@@ -526,9 +582,10 @@ class EventsClient:
                         location = resp.headers["Location"]
                         body = b""
                     else:
-                        body = await read_body(resp, current, self._max_body_size, self._keys())
-                    reason = resp.reason or ""
-                    retry_after = resp.headers.get("Retry-After")
+                        body = await read_body(resp, current, self._max_body_size, self._keys)
+                    if not 200 <= status < 300:
+                        reason = resp.reason or ""
+                        retry_after = resp.headers.get("Retry-After")
             except (ResponseValidationError, asyncio.CancelledError):
                 raise
             except Exception as exc:
@@ -537,25 +594,16 @@ class EventsClient:
             if location is None:
                 break
             current = follow(visited, location, status, self._keys())
+            if hop_deadline is not None:
+                kwargs = {
+                    **kwargs,
+                    "timeout": aiohttp.ClientTimeout(
+                        total=max(hop_deadline - time.monotonic(), 0.001),
+                        sock_connect=self._timeouts.connect,
+                    ),
+                }
         if 200 <= status < 300 or status in accept:
-            try:
-                return parse_json(body)
-            except JSONRefused as exc:
-                problem = f"body refused: {exc}"
-            except ValueError as exc:
-                problem = f"body is not valid JSON ({exc})"
-            # Raised outside the except block: a JSONDecodeError keeps the whole body
-            # (up to max_body_size, possibly an echoed key) in its ``doc`` attribute.
-            if contains_key(body, self._keys()):
-                raise ResponseValidationError(
-                    f"{problem}; body {WITHHELD}", status_code=status, url=current
-                )
-            raise ResponseValidationError(
-                problem,
-                status_code=status,
-                body=excerpt(body),
-                url=current,
-            )
+            return json_body(body, status, current, self._keys)
         # A server or proxy may echo the Authorization header back in an error page.
         raise status_error(status, reason, body, current, retry_after, self._keys(), route)
 

@@ -86,10 +86,17 @@ converter.register_structure_hook(_dt.datetime, _structure_datetime)
 converter.register_unstructure_hook(_dt.datetime, format_datetime)
 
 
-def _object_hooks(cls: type[T], unset_fields: tuple[str, ...] = ()) -> None:
+def _object_hooks(
+    cls: type[T],
+    unset_fields: tuple[str, ...] = (),
+    fast: Callable[[dict[str, Any]], T | None] | None = None,
+) -> None:
     """Structure/unstructure hooks for a model that keeps unknown keys.
 
     Fields that default to UNSET are omitted on the way out when still UNSET.
+    ``fast`` (a hand-written structure function for the common shape) is tried
+    first: it returns None for anything it does not handle, and the generated
+    functions below then structure the data (and say what is wrong with it).
     """
     fields: tuple[attrs.Attribute[Any], ...] = attrs.fields(cls)  # type: ignore[arg-type]
     known = frozenset(f.name for f in fields if f.name != "additional_properties")
@@ -126,6 +133,10 @@ def _object_hooks(cls: type[T], unset_fields: tuple[str, ...] = ()) -> None:
     def structure_hook(data: Any, _: type) -> T:
         if not isinstance(data, dict):
             raise TypeError(f"expected a JSON object for {cls.__name__}, got {_json_type(data)}")
+        if fast is not None:
+            done = fast(data)
+            if done is not None:
+                return done
         obj = structure_fn(data, cls)
         if len(data) > len(known) or not known.issuperset(data):
             extra = {k: v for k, v in data.items() if k not in known}

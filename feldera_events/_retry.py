@@ -153,20 +153,30 @@ async def call_with_retry(
     deadline: float | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     clock: Callable[[], float] = time.monotonic,
+    ends_within: float | None = None,
+    first_failure: FelderaError | None = None,
+    started: float | None = None,
 ) -> T:
     """Run ``call`` under ``policy``.
 
     ``describe`` names the request in log lines (method and path, no secrets);
     ``deadline`` is an absolute ``clock()`` time that the retries must not pass,
-    in addition to the policy's own ``timeout``.
+    in addition to the policy's own ``timeout``. ``ends_within`` says that one
+    ``call`` ends (returns or raises) within that many seconds by its own timeouts:
+    a first attempt that cannot outlast the policy's ``timeout`` then runs without a
+    timer of its own (arming and cancelling one costs several µs a request).
 
     The first attempt is made directly: setting up tenacity costs about 45 µs a call,
     more than the rest of the client's own work on a request (see benchmarks/), and
     nearly every request succeeds at once. Only a first attempt that fails
     transiently enters the retry loop, which replays that failure as its own first
     attempt: the same attempt count, backoff, log lines and deadline.
+
+    A caller that made the first attempt itself (one coroutine layer less on the hot
+    path) passes its transient failure as ``first_failure`` and the ``clock()`` time
+    it began as ``started``: the retries go on from there as if made here.
     """
-    start = clock()
+    start = clock() if started is None else started
     policy_limit = start + policy.timeout if policy.timeout is not None else None
     limit = policy_limit
     if deadline is not None:
@@ -189,12 +199,18 @@ async def call_with_retry(
             f"{describe} did not finish within the retry policy's timeout of {policy.timeout:g}s"
         )
 
-    try:
-        return await bounded()
-    except FelderaError as exc:
-        if policy.attempts <= 1 or not policy.is_transient(exc):
-            raise
-        first: FelderaError | None = exc
+    first: FelderaError | None = first_failure
+    if first is None:
+        try:
+            if policy_limit is None or (
+                ends_within is not None and start + ends_within <= policy_limit
+            ):
+                return await call()
+            return await bounded()
+        except FelderaError as exc:
+            if policy.attempts <= 1 or not policy.is_transient(exc):
+                raise
+            first = exc
 
     async def replay() -> T:
         nonlocal first

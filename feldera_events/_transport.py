@@ -46,8 +46,10 @@ __all__ = [
     "MAX_JSON_DEPTH",
     "JSONRefused",
     "follow",
+    "json_body",
     "parse_json",
     "read_body",
+    "request_options",
     "scrub",
     "speaks_tls",
     "status_error",
@@ -62,6 +64,9 @@ DEFAULT_MAX_BODY_SIZE: Final = 32 * 1024 * 1024
 #: and everything accepted stays printable (repr, json.dumps, rich).
 MAX_JSON_DEPTH: Final = 128
 
+#: An identity body of at most this many bytes (by its Content-Length) is read at once.
+_READ_AT_ONCE: Final = 65536
+
 #: The content codings the client asks for and decodes itself (bounded by max_body_size).
 ACCEPT_ENCODING: Final = "gzip, deflate"
 
@@ -74,17 +79,27 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+#: The strict decoder, made once (``json.loads`` with keyword arguments makes one a call).
+_DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def parse_json(body: bytes) -> Any:
     """Strict JSON: no NaN/Infinity, at most MAX_JSON_DEPTH levels, printable strings.
 
-    Raises ValueError with a readable reason for anything else.
+    Raises ValueError with a readable reason for anything else. The same parser as
+    ``json.loads`` (the C scanner); the checks cost little where they cannot fail.
     """
     try:
-        data = json.loads(body, parse_constant=_reject_constant)
+        # What json.loads does with bytes, with our decoder, and strict decoding: an
+        # encoded surrogate (json.loads lets one through) cannot be printed either.
+        data = _DECODER.decode(body.decode(json.detect_encoding(body)))
     except RecursionError:
         raise JSONRefused(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    # Every level opens with a bracket: a body with few of them cannot be too deep,
+    # and counting bytes is far cheaper than walking the parsed containers.
+    shallow = body.count(b"{") + body.count(b"[") <= MAX_JSON_DEPTH
     # Only containers are visited (a 720-event list costs a fraction of json.loads).
-    todo: list[tuple[Any, int]] = [(data, 1)] if isinstance(data, dict | list) else []
+    todo: list[tuple[Any, int]] = [] if shallow or type(data) not in (dict, list) else [(data, 1)]
     while todo:
         item, depth = todo.pop()
         if depth > MAX_JSON_DEPTH:
@@ -94,7 +109,7 @@ def parse_json(body: bytes) -> Any:
                 todo.append((value, depth + 1))
     # A string can only hold a surrogate that UTF-8 cannot encode through a \uD8xx-\uDFxx
     # escape (raw bytes are decoded strictly): look for strings only if there is one.
-    if _SURROGATE_ESCAPE.search(body):
+    if b"\\u" in body and _SURROGATE_ESCAPE.search(body):
         _check_strings(data)
     return data
 
@@ -388,8 +403,13 @@ async def speaks_tls(url: str, connect_timeout: float | None) -> bool:
     return True
 
 
-async def read_body(resp: aiohttp.ClientResponse, url: str, cap: int, keys: list[str]) -> bytes:
-    """The decoded body, read in chunks and refused once above max_body_size."""
+async def read_body(
+    resp: aiohttp.ClientResponse, url: str, cap: int, keys: Callable[[], list[str]]
+) -> bytes:
+    """The decoded body, read in chunks and refused once above max_body_size.
+
+    ``keys`` gives the keys to withhold from errors (asked only when there is one).
+    """
     length = resp.content_length
     if length is not None and length > cap:
         raise ResponseTooLargeError(
@@ -398,6 +418,9 @@ async def read_body(resp: aiohttp.ClientResponse, url: str, cap: int, keys: list
             url=url,
         )
     encoding = resp.headers.get("Content-Encoding")
+    if encoding is None and length is not None and length <= _READ_AT_ONCE:
+        # A small identity body of a known length (every event): read in one go.
+        return await resp.read()
     try:
         decoder = _BodyDecoder(encoding)
     except ValueError as exc:
@@ -406,7 +429,7 @@ async def read_body(resp: aiohttp.ClientResponse, url: str, cap: int, keys: list
         problem = ""
     if problem:
         # Raised outside the except block: the ValueError holds the server's text.
-        if contains_key(encoding, keys):
+        if contains_key(encoding, keys()):
             problem = f"unsupported Content-Encoding ({WITHHELD})"
         raise ResponseValidationError(problem, status_code=resp.status, url=url)
     chunks: list[bytes] = []
@@ -430,6 +453,42 @@ async def read_body(resp: aiohttp.ClientResponse, url: str, cap: int, keys: list
     except ValueError as exc:
         raise ResponseValidationError(str(exc), status_code=resp.status, url=url) from None
     return b"".join(chunks)
+
+
+def request_options(
+    headers: dict[str, str] | None,
+    key: str | None,
+    timeout: aiohttp.ClientTimeout | None,
+    ssl_context: bool | ssl.SSLContext | None,
+) -> dict[str, Any]:
+    """The keyword arguments of a GET: ``key`` as a bearer token (None: none to add);
+    None for what the session carries already. Redirects are followed by the client,
+    within the origin only (:func:`follow`), and bodies decoded by :func:`read_body`."""
+    kwargs: dict[str, Any] = {"allow_redirects": False, "auto_decompress": False}
+    if key is not None:
+        headers = {**(headers or {}), "Authorization": f"Bearer {key}"}
+    if headers is not None:
+        kwargs["headers"] = headers
+    if timeout is not None:
+        kwargs["timeout"] = timeout
+    if ssl_context is not None:
+        kwargs["ssl"] = ssl_context
+    return kwargs
+
+
+def json_body(body: bytes, status: int, url: str, keys: Callable[[], list[str]]) -> Any:
+    """The strict JSON of a body; a ResponseValidationError (key withheld) if it is not."""
+    try:
+        return parse_json(body)
+    except JSONRefused as exc:
+        problem = f"body refused: {exc}"
+    except ValueError as exc:
+        problem = f"body is not valid JSON ({exc})"
+    # Raised outside the except block: a JSONDecodeError keeps the whole body
+    # (up to max_body_size, possibly an echoed key) in its ``doc`` attribute.
+    if contains_key(body, keys()):
+        raise ResponseValidationError(f"{problem}; body {WITHHELD}", status_code=status, url=url)
+    raise ResponseValidationError(problem, status_code=status, body=excerpt(body), url=url)
 
 
 def status_error(

@@ -275,3 +275,95 @@ def test_events_are_hashable_even_with_json_fields() -> None:
     assert a == b
     assert hash(a) == hash(b)
     assert len({a, b}) == 1
+
+
+# -- the hand-written hook for selector=status events (the hot path) ------------------
+
+
+def _generated(data: dict[str, object]) -> PipelineEvent:
+    """What the generated cattrs function (the path before the hand-written hook) makes."""
+    from cattrs.gen import make_dict_structure_fn, override
+
+    from feldera_events._convert import converter
+
+    fn = make_dict_structure_fn(PipelineEvent, converter, additional_properties=override(omit=True))
+    result: PipelineEvent = fn(data, PipelineEvent)
+    return result
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {
+            "deployment_resources_status": "Provisioned",
+            "deployment_resources_desired_status": "Provisioned",
+            "deployment_runtime_status": "Running",
+            "deployment_runtime_desired_status": "Paused",
+            "deployment_has_error": True,
+            "program_status": "CompilingRust",
+            "storage_status": "InUse",
+            "recorded_at": "2025-11-01T12:00:00.123456+02:00",
+        },
+    ],
+    ids=["stopped", "running"],
+)
+def test_the_status_hook_builds_what_the_generated_function_builds(
+    overrides: dict[str, object],
+) -> None:
+    from feldera_events._models import structure_status_event
+
+    data = event_json(**overrides)
+    fast = structure_status_event(data)
+    assert fast is not None
+    slow = _generated(data)
+    assert fast == slow
+    for field in attrs_fields(PipelineEvent):
+        assert getattr(fast, field) == getattr(slow, field), field
+        assert type(getattr(fast, field)) is type(getattr(slow, field)), field
+    # Keys left out (runtime statuses absent) default as in the generated function.
+    del data["deployment_runtime_status"], data["deployment_runtime_desired_status"]
+    assert structure_status_event(data) == _generated(data)
+    assert structure(data, PipelineEvent) == _generated(data)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"deployment_resources_status": "Hibernating"},  # unknown value: an open enum
+        {"deployment_runtime_status": "Dreaming"},
+        {"program_status": 3},
+        {"storage_status": ["InUse"]},  # unhashable
+        {"deployment_has_error": "false"},
+        {"deployment_has_error": 0},
+        {"event_id": "not-a-uuid"},
+        {"event_id": 5},
+        {"recorded_at": "2025-11-01 12:00:00Z"},  # no T
+        {"recorded_at": "2025-11-01T12:00:00"},  # no timezone
+        {"deployment_error": None},  # a selector=all key
+        {"surprise": 1},  # an unknown key
+    ],
+)
+def test_the_status_hook_leaves_anything_else_to_the_generated_function(
+    overrides: dict[str, object],
+) -> None:
+    from feldera_events._models import structure_status_event
+
+    assert structure_status_event(event_json(**overrides)) is None
+    missing = event_json()
+    del missing["storage_status"]
+    assert structure_status_event(missing) is None
+
+
+def test_unknown_status_values_still_structure_through_the_full_hook() -> None:
+    event = structure(event_json(deployment_resources_status="Hibernating"), PipelineEvent)
+    assert event.deployment_resources_status.value == "Hibernating"
+    assert not event.deployment_resources_status.is_known
+    extra = structure(event_json(surprise=1), PipelineEvent)
+    assert extra.additional_properties == {"surprise": 1}
+
+
+def attrs_fields(cls: type) -> list[str]:
+    import attrs
+
+    return [f.name for f in attrs.fields(cls)]

@@ -274,3 +274,41 @@ async def test_deadline_already_passed_means_one_attempt() -> None:
         )
     assert len(calls) == 1
     assert t.sleeps == []
+
+
+async def test_a_callers_first_failure_counts_as_attempt_one() -> None:
+    # The client makes the first attempt itself on the hot path and hands a transient
+    # failure on: the retries go on from it, within the same attempts.
+    call, calls = failing(status(503), status(503), status(503))
+    with pytest.raises(APIStatusError):
+        await call_with_retry(
+            call, RetryPolicy(attempts=3), describe="GET /x", first_failure=status(502)
+        )
+    assert len(calls) == 2  # attempts 2 and 3
+    call, calls = failing()
+    assert (
+        await call_with_retry(
+            call, RetryPolicy(attempts=2), describe="GET /x", first_failure=status(503)
+        )
+        == "ok"
+    )
+    assert len(calls) == 1
+
+
+@pytest.mark.usefixtures("no_testing_mode")
+async def test_a_callers_start_time_counts_against_the_policy_timeout() -> None:
+    t = FakeTime()
+    call, calls = failing()
+    # The first attempt began 9 s ago under a 10 s policy: a 4 s wait would end past it.
+    with pytest.raises(ServerError):
+        await call_with_retry(
+            call,
+            RetryPolicy(attempts=4, timeout=10),
+            describe="GET /x",
+            first_failure=status(503, retry_after=4),
+            started=t.clock() - 9,
+            clock=t.clock,
+            sleep=t.sleep,
+        )
+    assert calls == []
+    assert t.sleeps == []

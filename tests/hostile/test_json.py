@@ -66,10 +66,11 @@ async def test_the_deepest_accepted_event_can_be_printed() -> None:
         ('{"x": Infinity}', "Infinity is not valid JSON"),
         (json.dumps(event_json(program_status="\ud800")), "unpaired surrogate"),
         ('{"\\udfff": 1}', "unpaired surrogate"),
+        (b'{"a": "\xed\xa0\x80"}', "not valid JSON .*can't decode"),  # an encoded surrogate
     ],
-    ids=["nan", "infinity", "surrogate-value", "surrogate-key"],
+    ids=["nan", "infinity", "surrogate-value", "surrogate-key", "surrogate-bytes"],
 )
-async def test_unprintable_json_is_refused(body: str, match: str) -> None:
+async def test_unprintable_json_is_refused(body: str | bytes, match: str) -> None:
     async with (
         loopback(respond_raw(body)) as srv,
         EventsClient(srv.url) as client,

@@ -122,3 +122,39 @@ async def test_an_invalid_location_is_a_redirect_error(location: str, shown: str
     assert shown in one_line(info.value)
     assert_secret_free(info.value, "SECRET123")
     assert len(srv.seen) == 1
+
+
+async def test_the_hops_of_a_redirect_share_one_request_timeout() -> None:
+    # The attempt as a whole ends within Timeouts.request (the client then needs no
+    # timer of its own for the policy's timeout): a hop after a slow redirect gets
+    # only what is left, not a fresh request timeout.
+    import asyncio
+    import time
+
+    from aiohttp import web
+
+    from feldera_events import APITimeoutError, RetryPolicy, Timeouts
+
+    async def slow_redirect(_: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(2.0)
+        return web.Response(status=307, headers={"Location": "/v0/pipelines/q/events/latest"})
+
+    async def stall(_: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(8)  # longer than any timeout here; short to shut down
+        return web.Response(status=204)
+
+    async with (
+        loopback(slow_redirect, stall) as srv,
+        EventsClient(
+            srv.url,
+            timeout=Timeouts(request=3.0),
+            retry=RetryPolicy(attempts=1, timeout=None),
+        ) as client,
+    ):
+        start = time.monotonic()
+        with pytest.raises(APITimeoutError):
+            await client.get_event("p")
+        elapsed = time.monotonic() - start
+    # A fresh 3 s for the second hop would end at 5 s or later.
+    assert 2.0 <= elapsed < 4.5, elapsed
+    assert len(srv.seen) == 2
