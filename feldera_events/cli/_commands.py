@@ -9,7 +9,8 @@ import datetime as _dt
 import json
 import logging
 import sys
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from .._errors import APIConnectionError, FelderaError, NoEventsYetError
 from .._models import ClusterEvent, PipelineEvent, Selector
@@ -33,6 +34,8 @@ from ._render import (
 )
 from ._settings import open_client
 from ._wait import failure_text, reporting_retries, run_wait
+
+_E = TypeVar("_E", PipelineEvent, ClusterEvent)
 
 # -- configuration ----------------------------------------------------------------------
 
@@ -92,19 +95,10 @@ async def _cmd_list(args: argparse.Namespace) -> int:
             events = await client.list_events(args.pipeline, selector=args.selector)
         except FelderaError as exc:
             return _report_error(exc, client.url, args.pipeline)
-    if args.limit is not None:
-        events = events[: args.limit]
-    if fmt == "table":
-        if events:
-            sys.stdout.write(render_table(EVENT_COLUMNS, [event_row(ev) for ev in events]) + "\n")
-        else:
-            sys.stdout.write(f"pipeline {args.pipeline!r} has no events recorded yet\n")
-    elif fmt == "jsonl":
-        for ev in events:
-            sys.stdout.write(json.dumps(ev.to_dict()) + "\n")
-    else:
-        sys.stdout.write(_dumps([ev.to_dict() for ev in events]) + "\n")
-    return EXIT_OK
+    if fmt == "table" and not events[: args.limit]:
+        sys.stdout.write(f"pipeline {args.pipeline!r} has no events recorded yet\n")
+        return EXIT_OK
+    return _print_list(fmt, args.limit, events, EVENT_COLUMNS, event_row)
 
 
 def _watch_line(text: str) -> None:
@@ -234,10 +228,20 @@ async def _cmd_cluster_events(args: argparse.Namespace) -> int:
             events = await client.list_cluster_events(selector=args.selector)
         except FelderaError as exc:
             return _report_error(exc, client.url, None)
-    if args.limit is not None:
-        events = events[: args.limit]
+    return _print_list(fmt, args.limit, events, CLUSTER_COLUMNS, _cluster_row)
+
+
+def _print_list(
+    fmt: str,
+    limit: int | None,
+    events: Sequence[_E],
+    columns: Sequence[str],
+    row: Callable[[_E], Sequence[str]],
+) -> int:
+    """``list`` and ``cluster-events`` output: a table, JSON lines or one JSON array."""
+    events = events[:limit]
     if fmt == "table":
-        sys.stdout.write(render_table(CLUSTER_COLUMNS, [_cluster_row(ev) for ev in events]) + "\n")
+        sys.stdout.write(render_table(columns, [row(ev) for ev in events]) + "\n")
     elif fmt == "jsonl":
         for ev in events:
             sys.stdout.write(json.dumps(ev.to_dict()) + "\n")

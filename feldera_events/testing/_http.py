@@ -295,14 +295,7 @@ class FakeApp:
             return selector
         canonical: str | None = None
         if event_id != "latest":
-            canonical = parse_event_id(event_id)
-            if canonical is None:
-                raise FakeAPIError(
-                    400,
-                    "InvalidUuidParam",
-                    f"Invalid UUID string '{event_id}': {uuid_error_reason(event_id)}",
-                    {"value": event_id, "error": uuid_error_reason(event_id)},
-                )
+            canonical = _event_id_or_400(event_id)
         p = self.engine.get(name)
         if canonical is None:
             event = p.events.latest()
@@ -345,14 +338,7 @@ class FakeApp:
                     None,
                 )
         else:
-            canonical = parse_event_id(event_id)
-            if canonical is None:
-                raise FakeAPIError(
-                    400,
-                    "InvalidUuidParam",
-                    f"Invalid UUID string '{event_id}': {uuid_error_reason(event_id)}",
-                    {"value": event_id, "error": uuid_error_reason(event_id)},
-                )
+            canonical = _event_id_or_400(event_id)
             found = log.by_id.get(canonical)
             if found is None:
                 raise FakeAPIError(
@@ -548,3 +534,18 @@ def build_app(
     app = web.Application(handler_args={"max_field_size": 65536})
     app.router.add_route("*", "/{tail:.*}", handler.dispatch)
     return app
+
+
+def _event_id_or_400(event_id: str) -> str:
+    """The canonical form of a UUID event id; 400 ``InvalidUuidParam`` if it is not one
+    (checked before any lookup, as the manager does)."""
+    canonical = parse_event_id(event_id)
+    if canonical is None:
+        reason = uuid_error_reason(event_id)
+        raise FakeAPIError(
+            400,
+            "InvalidUuidParam",
+            f"Invalid UUID string '{event_id}': {reason}",
+            {"value": event_id, "error": reason},
+        )
+    return canonical
