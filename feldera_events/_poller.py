@@ -317,11 +317,27 @@ class Poller(Driver):
             return self._result(name, Outcome.SUCCEEDED, ev, None, start)
 
         tasks = {asyncio.ensure_future(one(name)): name for name in names}
-        pending = set(tasks)
+        order = {name: i for i, name in enumerate(names)}
+        # Each wait reports its own end (not asyncio.wait over every pending task, which
+        # adds and removes a callback on each of them per completion: O(n^2) for n waits).
+        finished: list[asyncio.Task[WaitResult]] = []
+        wake = asyncio.Event()
+
+        def on_done(task: asyncio.Task[WaitResult]) -> None:
+            finished.append(task)
+            wake.set()
+
+        for task in tasks:
+            task.add_done_callback(on_done)
+        left = len(tasks)
         try:
-            while pending:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in sorted(done, key=lambda t: names.index(tasks[t])):
+            while left:
+                await wake.wait()
+                wake.clear()
+                done = finished[:]
+                finished.clear()
+                left -= len(done)
+                for task in sorted(done, key=lambda t: order[tasks[t]]):
                     if task.cancelled():
                         err = asyncio.CancelledError("cancelled by fail_fast")
                         name = tasks[task]
@@ -330,8 +346,9 @@ class Poller(Driver):
                     result = task.result()
                     yield result
                     if fail_fast and not result.ok:
-                        for other in pending:
-                            other.cancel()
+                        for other in tasks:
+                            if not other.done():
+                                other.cancel()
         finally:
             for task in tasks:
                 task.cancel()
