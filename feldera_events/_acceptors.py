@@ -25,6 +25,14 @@ from ._models import (
     Selector,
 )
 
+#: Enum members bound once: ``Enum.MEMBER`` is a descriptor lookup on Python 3.11
+#: (~0.3 µs, several per poll), a module global is not. Same objects, same tests.
+_PROVISIONED: Final = ResourcesStatus.PROVISIONED
+_STOPPED: Final = ResourcesStatus.STOPPED
+_STOPPING_OR_STOPPED: Final = (ResourcesStatus.STOPPING, ResourcesStatus.STOPPED)
+_DESIRED_PROVISIONED: Final = ResourcesDesiredStatus.PROVISIONED
+_DESIRED_STOPPED: Final = ResourcesDesiredStatus.STOPPED
+
 # -- results -----------------------------------------------------------------------------
 
 
@@ -110,6 +118,8 @@ class Fail:
 
 Decision: TypeAlias = PollAt | Need | Succeed | Fail
 
+_CONTINUE: Final = Verdict.CONTINUE
+
 
 # -- acceptors ------------------------------------------------------------------------------
 
@@ -122,9 +132,9 @@ class Seen:
     desired_provisioned: bool = False
 
     def observe(self, ev: PipelineEvent) -> None:
-        if not ev.is_provisioned:
+        if ev.deployment_resources_status is not _PROVISIONED:  # not ev.is_provisioned
             self.left_provisioned = True
-            if ev.deployment_resources_desired_status is ResourcesDesiredStatus.PROVISIONED:
+            if ev.deployment_resources_desired_status is _DESIRED_PROVISIONED:
                 self.desired_provisioned = True
 
 
@@ -147,14 +157,15 @@ class ErrorAcceptor:
 
 def _stopping(ev: PipelineEvent) -> bool:
     return (
-        ev.deployment_resources_status in (ResourcesStatus.STOPPING, ResourcesStatus.STOPPED)
-        and ev.deployment_resources_desired_status is ResourcesDesiredStatus.STOPPED
+        ev.deployment_resources_status in _STOPPING_OR_STOPPED
+        and ev.deployment_resources_desired_status is _DESIRED_STOPPED
     )
 
 
 def _up(ev: PipelineEvent) -> bool:
-    return ev.is_provisioned and (
-        ev.deployment_resources_desired_status is ResourcesDesiredStatus.PROVISIONED
+    return (
+        ev.deployment_resources_status is _PROVISIONED  # ev.is_provisioned
+        and ev.deployment_resources_desired_status is _DESIRED_PROVISIONED
     )
 
 
@@ -187,7 +198,7 @@ RUNNING: Final = (*_FAILURES, Acceptor(Verdict.SUCCESS, lambda ev, seen: _runnin
 STOPPED: Final = (
     Acceptor(
         Verdict.SUCCESS,
-        lambda ev, seen: ev.deployment_resources_status is ResourcesStatus.STOPPED,
+        lambda ev, seen: ev.deployment_resources_status is _STOPPED,
     ),
 )
 
@@ -217,7 +228,7 @@ def accept(
     for acceptor in acceptors:
         if acceptor.matcher(ev, seen):
             return acceptor.state, acceptor
-    return Verdict.CONTINUE, None
+    return _CONTINUE, None
 
 
 # -- since ---------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """Poller: wait until a pipeline is provisioned, running, stopped (or anything), and watch it.
 
-Every wait is a sans-IO machine from :mod:`feldera_events._waits` (what ends it is
-written there, as acceptors); this module is the one small async driver that runs
-them (:meth:`Poller._run`) and the public API around it.
+The public wait API: :class:`Poller`'s methods build a sans-IO machine
+(:mod:`feldera_events._waits`, where what ends a wait is written, as acceptors) and
+hand it to the driver they inherit (:class:`~feldera_events._driver.Driver`); the
+many-pipeline waits (``as_completed``, ``wait_many``) and the one-shot module
+functions sit on top.
 """
 
 from __future__ import annotations
@@ -10,35 +12,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as _dt
-import inspect
-import logging
 import random
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, Literal, TypeAlias
 
-import attrs
-
 from ._client import EventsClient, check_pipeline_name, normalize_selector
-from ._errors import FelderaError
+from ._driver import Driver, WatchStream, call, check_callback
 from ._models import ClusterEvent, PipelineEvent, Selector
-from ._retry import RetryPolicy
-from ._shared_poll import SharedPoll, subscribe
 from ._wait_errors import DeploymentFailedError, WaitTimeoutError
 from ._waits import (
     PROVISIONED,
     RUNNING,
     STOPPED,
     ClusterWait,
-    Fail,
-    Machine,
-    Need,
     Outcome,
     PipelineWait,
-    PollAt,
     PollPolicy,
-    Request,
-    Succeed,
     Verdict,
     WaitResult,
     Watch,
@@ -60,8 +50,6 @@ __all__ = [
     "wait_until_running",
 ]
 
-logger = logging.getLogger("feldera_events")
-
 #: ``since=``: an event, an event id, a timezone-aware datetime, or ``"now"`` (the
 #: server's latest event when the wait begins: no client clock involved).
 Since: TypeAlias = PipelineEvent | uuid.UUID | str | _dt.datetime
@@ -72,14 +60,6 @@ ClusterEventCallback: TypeAlias = Callable[[ClusterEvent], Awaitable[None] | Non
 #: ``until=`` of :meth:`Poller.wait_many` / :meth:`Poller.as_completed`.
 Until: TypeAlias = Literal["provisioned", "running"]
 
-_NO_RETRY = RetryPolicy.disabled()
-#: A poll's one attempt when the client bounds every request itself (``Timeouts.request``):
-#: no policy timeout, so no second ``asyncio.timeout`` scope per poll (the wait's deadline
-#: and the request timeout bound it; the machine retries under the client's policy).
-_ONE_ATTEMPT = RetryPolicy(attempts=1, timeout=None)
-#: Slack over ``Timeouts.request`` (aiohttp enforces it on loop time, to the tick).
-_REQUEST_SLACK = 1.0
-#: The first progress log line, in seconds (then doubling).
 _FIRST_PROGRESS_LOG = 5.0
 
 
@@ -93,24 +73,7 @@ def _check_timeout(timeout: float | None) -> float | None:
     return float(timeout)
 
 
-def _check_callback(on_event: object, what: str) -> None:
-    if on_event is not None and not callable(on_event):
-        raise TypeError(f"on_event must be None or a callable taking a {what}")
-
-
-async def _call(callback: Callable[..., Any] | None, *args: Any) -> None:
-    if callback is not None:
-        result = callback(*args)
-        if inspect.isawaitable(result):
-            await result
-
-
-@attrs.frozen
-class _Done:
-    value: Any
-
-
-class Poller:
+class Poller(Driver):
     """Waits on and watches pipelines through one :class:`EventsClient`.
 
     A poller holds no per-wait state: one poller (and one client, one connection
@@ -119,40 +82,8 @@ class Poller:
     pass their own to run waits without real time.
     """
 
-    def __init__(
-        self,
-        client: EventsClient,
-        *,
-        poll: PollPolicy | None = None,
-        clock: Callable[[], float] | None = None,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
-    ) -> None:
-        if not isinstance(client, EventsClient):
-            raise TypeError(f"client must be an EventsClient, got {type(client).__name__}")
-        if poll is not None and not isinstance(poll, PollPolicy):
-            raise TypeError(f"poll must be a PollPolicy, got {type(poll).__name__}")
-        self._client = client
-        self._poll = poll or PollPolicy()
-        #: A poll can never outlast this (None: the client does not bound a request).
-        request = client.timeouts.request
-        self._request_bound = None if request is None else request + _REQUEST_SLACK
-        self._no_retry = _NO_RETRY if request is None else _ONE_ATTEMPT
-        self._clock = clock
-        self._sleep = sleep or asyncio.sleep
-
-    @property
-    def client(self) -> EventsClient:
-        return self._client
-
-    @property
-    def poll_policy(self) -> PollPolicy:
-        return self._poll
-
     def __repr__(self) -> str:
         return f"Poller(client={self._client!r}, poll={self._poll!r})"
-
-    def _now(self) -> float:
-        return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
 
     def _machine_args(self, timeout: float | None, name: str = "") -> dict[str, Any]:
         return {
@@ -164,131 +95,6 @@ class Poller:
             "name": name,
             "first_log": _FIRST_PROGRESS_LOG,
         }
-
-    # -- the driver ------------------------------------------------------------------
-
-    async def _run(self, machine: Machine) -> AsyncGenerator[Any, None]:
-        """Run ``machine``: yield each event it emits, then a :class:`_Done` on success;
-        raise what it fails with. Every request is bounded by the machine's deadline."""
-        shared = self._subscribe(machine)
-        shared_req = machine.poll_request
-        decision = machine.begin(self._now())
-        try:
-            while True:
-                for ev in decision.emit:
-                    yield ev
-                if isinstance(decision, Succeed):
-                    yield _Done(decision.event)
-                    return
-                if isinstance(decision, Fail):
-                    if decision.at is not None:
-                        await self._sleep(max(decision.at - self._now(), 0.0))
-                    raise decision.error
-                if isinstance(decision, PollAt):
-                    line = machine.progress(self._now())
-                    if line is not None:
-                        logger.info("%s", line)
-                    if shared is not None and shared.shared and decision.request == shared_req:
-                        decision = await self._request(
-                            machine, decision.request, shared, decision.at
-                        )
-                        continue
-                    await self._sleep(max(decision.at - self._now(), 0.0))
-                decision = await self._request(machine, decision.request)
-        finally:
-            if shared is not None:
-                shared.unsubscribe()
-            if machine.logged:
-                logger.info(
-                    "wait for %s ended after %.1fs and %d polls",
-                    machine.label,
-                    self._now() - machine.start,
-                    machine.polls,
-                )
-
-    def _subscribe(self, machine: Machine) -> SharedPoll | None:
-        """Join the poll ``machine`` shares with the other waits on its pipeline through
-        this client (see :mod:`feldera_events._shared_poll`); None with an injected
-        clock or sleep (a shared poll runs on the event loop's time)."""
-        if self._clock is not None or self._sleep is not asyncio.sleep:
-            return None
-        name, request = machine.name, machine.poll_request
-        return subscribe(self._client, (name, request), lambda: self._perform(name, request))
-
-    async def _request(
-        self, machine: Machine, request: Request, shared: SharedPoll | None = None, at: float = 0.0
-    ) -> PollAt | Need | Succeed | Fail:
-        """Make ``request`` (or, with ``shared``, await the shared poll's round due no
-        later than ``at``), bounded by the machine's deadline; feed the machine."""
-        now = self._now()
-        remaining = None if machine.deadline is None else machine.deadline - now
-        if remaining is not None and remaining <= 0:
-            return machine.expired(now)
-        bound = self._request_bound
-        if remaining is None or (shared is None and bound is not None and remaining > bound):
-            # The request ends (answer or error) before the deadline: no scope to set up.
-            try:
-                if shared is None:
-                    value = await self._perform(machine.name, request)
-                else:
-                    value = await shared.answer(at)
-            except FelderaError as exc:
-                return self._failed(machine, exc)
-            return machine.answered(value, self._now())
-        try:
-            async with asyncio.timeout(remaining) as scope:
-                if shared is None:
-                    value = await self._perform(machine.name, request)
-                else:
-                    value = await shared.answer(at)
-        except TimeoutError as exc:
-            if scope.expired():
-                return machine.expired(self._now())
-            if not isinstance(exc, FelderaError):
-                raise
-            return self._failed(machine, exc)
-        except FelderaError as exc:
-            return self._failed(machine, exc)
-        return machine.answered(value, self._now())
-
-    def _failed(self, machine: Machine, exc: FelderaError) -> PollAt | Need | Succeed | Fail:
-        now = self._now()
-        decision = machine.failed(exc, now)
-        if isinstance(machine, ClusterWait) and not machine.ever_reached:
-            # The manager is not listening (yet): say so once, then at DEBUG level.
-            logger.log(
-                logging.INFO if machine.attempts == 1 else logging.DEBUG,
-                "cluster wait: connection attempt %d to %s failed (%s); still waiting",
-                machine.attempts,
-                machine.url,
-                exc,
-            )
-        elif isinstance(decision, PollAt) and machine.last_error is exc:
-            logger.warning(
-                "polling failed (%s: %s); polling again in %.1fs",
-                type(exc).__name__,
-                exc,
-                decision.at - now,
-            )
-        return decision
-
-    async def _perform(self, name: str, request: Request) -> Any:
-        client, retry = self._client, self._no_retry
-        if request.op == "event":
-            return await client.get_event(
-                name, request.event_id, selector=request.selector, retry=retry
-            )
-        if request.op == "cluster":
-            return await client.get_cluster_event(retry=retry)
-        return await client.list_events(name, selector=request.selector, retry=retry)
-
-    async def _wait(self, machine: Machine, on_event: Callable[[Any], Any] | None) -> Any:
-        async with contextlib.aclosing(self._run(machine)) as steps:
-            async for item in steps:
-                if isinstance(item, _Done):
-                    return item.value
-                await _call(on_event, item)
-        raise AssertionError("a wait ended without a decision")  # pragma: no cover
 
     def _pipeline_wait(
         self,
@@ -303,7 +109,7 @@ class Poller:
         next_after_since: bool = False,
     ) -> Awaitable[PipelineEvent]:
         name = check_pipeline_name(pipeline_name)
-        _check_callback(on_event, "PipelineEvent")
+        check_callback(on_event, "PipelineEvent")
         machine = PipelineWait(
             acceptors,
             since=since,
@@ -483,7 +289,7 @@ class Poller:
         async def one(name: str) -> WaitResult:
             async def seen(ev: PipelineEvent) -> None:
                 last_seen[name] = ev
-                await _call(on_event, name, ev)
+                await call(on_event, name, ev)
 
             remaining = timeout
             try:
@@ -511,11 +317,27 @@ class Poller:
             return self._result(name, Outcome.SUCCEEDED, ev, None, start)
 
         tasks = {asyncio.ensure_future(one(name)): name for name in names}
-        pending = set(tasks)
+        order = {name: i for i, name in enumerate(names)}
+        # Each wait reports its own end (not asyncio.wait over every pending task, which
+        # adds and removes a callback on each of them per completion: O(n^2) for n waits).
+        finished: list[asyncio.Task[WaitResult]] = []
+        wake = asyncio.Event()
+
+        def on_done(task: asyncio.Task[WaitResult]) -> None:
+            finished.append(task)
+            wake.set()
+
+        for task in tasks:
+            task.add_done_callback(on_done)
+        left = len(tasks)
         try:
-            while pending:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in sorted(done, key=lambda t: names.index(tasks[t])):
+            while left:
+                await wake.wait()
+                wake.clear()
+                done = finished[:]
+                finished.clear()
+                left -= len(done)
+                for task in sorted(done, key=lambda t: order[tasks[t]]):
                     if task.cancelled():
                         err = asyncio.CancelledError("cancelled by fail_fast")
                         name = tasks[task]
@@ -524,8 +346,9 @@ class Poller:
                     result = task.result()
                     yield result
                     if fail_fast and not result.ok:
-                        for other in pending:
-                            other.cancel()
+                        for other in tasks:
+                            if not other.done():
+                                other.cancel()
         finally:
             for task in tasks:
                 task.cancel()
@@ -597,7 +420,7 @@ class Poller:
         :class:`ClusterWaitTimeoutError`, naming the unhealthy services, or saying
         the server was never reached.
         """
-        _check_callback(on_event, "ClusterEvent")
+        check_callback(on_event, "ClusterEvent")
         machine = ClusterWait(**self._machine_args(timeout))
         event: ClusterEvent = await self._wait(machine, on_event)
         return event
@@ -640,67 +463,11 @@ class Poller:
             selector=sel,
             **self._machine_args(timeout, name),
         )
-        stream = _WatchStream(self._run(machine))
+        stream = WatchStream(self._run(machine))
         try:
             yield stream
         finally:
             await stream.aclose()
-
-
-class _WatchStream(AsyncIterator[PipelineEvent]):
-    """The iterator :meth:`Poller.watch` yields.
-
-    Each step runs as a task of its own, awaited through :func:`asyncio.shield`: a
-    caller that gives up on a step (``asyncio.wait_for``) leaves it running for the
-    next ``anext``, and :meth:`aclose` can cancel a step in flight from any task.
-    """
-
-    def __init__(self, gen: AsyncGenerator[Any, None]) -> None:
-        self._gen = gen
-        self._step: asyncio.Task[PipelineEvent | None] | None = None
-        self._closed = False
-
-    def __aiter__(self) -> _WatchStream:
-        return self
-
-    async def _next(self) -> PipelineEvent | None:
-        try:
-            item = await self._gen.__anext__()
-        except StopAsyncIteration:
-            return None
-        return None if isinstance(item, _Done) else item
-
-    async def __anext__(self) -> PipelineEvent:
-        if self._closed:
-            raise StopAsyncIteration
-        if self._step is None:
-            self._step = asyncio.ensure_future(self._next())
-        step = self._step
-        try:
-            result = await asyncio.shield(step)
-        except asyncio.CancelledError:
-            if not step.done():
-                raise  # the caller was cancelled: the step goes on for the next anext
-            self._step = None
-            if self._closed:
-                raise StopAsyncIteration from None  # closed by the watch's exit
-            raise
-        except BaseException:
-            self._step = None
-            raise
-        self._step = None
-        if result is None:
-            self._closed = True
-            raise StopAsyncIteration
-        return result
-
-    async def aclose(self) -> None:
-        self._closed = True
-        step, self._step = self._step, None
-        if step is not None:
-            step.cancel()
-            await asyncio.gather(step, return_exceptions=True)
-        await self._gen.aclose()
 
 
 async def _one_shot(

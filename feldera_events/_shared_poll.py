@@ -1,7 +1,7 @@
 """Shared polls: concurrent waits on one pipeline through one client share one poll.
 
 The layer between the wait machines (:mod:`feldera_events._waits`) and the driver
-(:meth:`Poller._run <feldera_events._poller.Poller._run>`). A :class:`SharedPoll`
+(:meth:`Driver._run <feldera_events._driver.Driver._run>`). A :class:`SharedPoll`
 is keyed by (client, pipeline name, request): every wait or watch whose machine polls
 that request *subscribes* to it for its lifetime. While it is the only subscriber,
 the driver polls as before (it sleeps, then makes the request itself); with two or

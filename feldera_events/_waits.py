@@ -97,6 +97,11 @@ __all__ = [
     "parse_since",
 ]
 
+#: Enum members bound once (a module global, not a descriptor lookup per poll on 3.11).
+_ALL: Final = Selector.ALL
+_SUCCESS: Final = Verdict.SUCCESS
+_FAILURE: Final = Verdict.FAILURE
+
 #: The first progress line of a long wait, in seconds (then 2x, 4x, ...).
 FIRST_PROGRESS_LOG: Final = 5.0
 #: How many event ids a watch remembers (its look-back set): more than a pipeline
@@ -357,7 +362,7 @@ class PipelineWait(Machine):
             return self._resolved(SincePoint.of(value), now)
         if request.op == "list":
             return self._confirm(value, now)
-        if request.selector is Selector.ALL:
+        if request.selector is _ALL:
             return self._failure(value, now)
         ev: PipelineEvent = value
         changed = self.last_event is None or ev.event_id != self.last_event.event_id
@@ -366,13 +371,13 @@ class PipelineWait(Machine):
         if self.since is None or not self.since.covers(ev):
             self.seen.observe(ev)
             verdict, acceptor = accept(self.acceptors, ev, self.seen)
-            if verdict is Verdict.SUCCESS:
+            if verdict is _SUCCESS:
                 if not self.next_after_since or self._known_new(ev):
                     return Succeed(ev, emit)
                 if self.checked_candidate != ev.event_id:
                     self.candidate = ev
                     return self._need(now, Request("list"), emit)
-            if verdict is Verdict.FAILURE:
+            if verdict is _FAILURE:
                 self.candidate = ev
                 self.stopped = acceptor is not None and acceptor.stopped
                 return self._need(now, Request("event", ev.event_id, Selector.ALL), emit)
