@@ -249,14 +249,14 @@ class Machine:
     # the schedule --------------------------------------------------------------------
 
     def deadline_error(self, now: float) -> FelderaError:
-        """A timeout; for a server never reached in this wait, a connection error (a
-        wrong URL is not a timeout)."""
-        if not self.reached:
-            last = self.last_connection_error
-            detail = f": {last.message}" if last is not None else ""
+        """A timeout; for a server never reached in this wait because connecting failed,
+        a connection error (a wrong URL is not a timeout). A deadline that passed before
+        the first answer with no failure seen (a very short ``timeout``) is a timeout."""
+        last = self.last_connection_error
+        if not self.reached and last is not None:
             err: FelderaError = APIConnectionError(
                 f"could not reach {self.url} within the {self.timeout:g}s deadline of this "
-                f"wait{detail}",
+                f"wait: {last.message}",
                 url=self.url,
             )
             err.__cause__ = last

@@ -22,13 +22,11 @@ from aiohttp import web
 from cli_support import ROOT, RUN_TIMEOUT, clean_env, finish, run_cli, spawn
 from helpers import event_json
 
-from feldera_events import APIConnectionError, Outcome, WaitResult
 from feldera_events.cli._render import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_TIMEOUT,
-    outcome_style,
 )
 from feldera_events.testing import FakeFeldera, Fault, Timings
 
@@ -261,16 +259,6 @@ async def test_no_request_after_the_deadline_and_the_last_error_named() -> None:
     assert seen[-1] - seen[0] < 2.5, [t - seen[0] for t in seen]
     assert ended - seen[0] < 5.0, (ended - seen[0], ran)
     assert re.search(r"last error: HTTP 502.* \((once|\d+ times)\)", ran.stdout), ran.stdout
-
-
-def test_deadline_before_any_answer_is_told_by_type_not_text() -> None:
-    silent = APIConnectionError("could not reach http://x within the 0.001s deadline")
-    assert outcome_style(WaitResult("p", Outcome.ERROR, None, silent, 0.001)).key == "timed_out"
-    refused = APIConnectionError("cannot connect: deadline")  # a request's own failure
-    refused.__cause__ = ConnectionRefusedError()
-    assert outcome_style(WaitResult("p", Outcome.ERROR, None, refused, 0.1)).key == "error"
-    worded = APIConnectionError("no word of it in here")
-    assert outcome_style(WaitResult("p", Outcome.ERROR, None, worded, 0.1)).key == "timed_out"
 
 
 # -- Ctrl-C while importing ---------------------------------------------------------------

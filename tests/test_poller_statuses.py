@@ -32,6 +32,7 @@ from feldera_events import (
     ResponseValidationError,
     RetryPolicy,
     Timeouts,
+    WaitTimeoutError,
 )
 from feldera_events.testing import FakeFeldera, Fault, Timings
 
@@ -189,3 +190,15 @@ async def test_connect_timeout_bounds_a_connection_never_accepted() -> None:
     assert url in str(info.value)
     # Far below the 120 s request limit: the connect limit ended the attempt.
     assert 0.4 <= elapsed < 30, elapsed
+
+
+async def test_a_deadline_before_the_first_answer_is_a_timeout(fake: FakeFeldera) -> None:
+    # The server is slow, not unreachable: nothing failed, the wait's own deadline came
+    # first. That is a timeout (the CLI's exit 3), not "cannot reach" (exit 4).
+    fake.create_pipeline("p")
+    fake.inject(Fault.latency(5.0), times=1)
+    async with EventsClient(fake.url) as client:
+        with pytest.raises(WaitTimeoutError) as info:
+            await Poller(client).wait_until_provisioned("p", timeout=0.2)
+    assert not isinstance(info.value, APIConnectionError)
+    assert info.value.pipeline_name == "p" and info.value.last_event is None

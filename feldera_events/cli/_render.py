@@ -115,27 +115,8 @@ OUTCOMES: Final[dict[str, OutcomeStyle]] = {
 }
 
 
-def _deadline_before_any_answer(result: WaitResult) -> bool:
-    """The wait's own deadline passed before a first answer, with no connection failure
-    seen (``--timeout 0.001`` against a healthy server): a timeout, not "unreachable".
-
-    Told by type, not text: the poller ends such a wait with a plain
-    :class:`APIConnectionError` that chains no cause, while every connection error of a
-    request chains the failure under it (and a wait that saw a connection fail chains
-    that error).
-    """
-    err = result.error
-    return (
-        result.outcome is Outcome.ERROR
-        and type(err) is APIConnectionError
-        and err.__cause__ is None
-    )
-
-
 def outcome_style(result: WaitResult) -> OutcomeStyle:
     """The row of :data:`OUTCOMES` for how ``result`` ended."""
-    if _deadline_before_any_answer(result):
-        return OUTCOMES["timed_out"]
     if result.outcome is Outcome.FAILED and isinstance(result.error, DeploymentStoppedError):
         return OUTCOMES["stopped"]
     return OUTCOMES[result.outcome.value]
