@@ -211,6 +211,11 @@ async def run_command(fake_factory: FakeFactory, command: str) -> None:
             continue
         if _is(program, "python", "python3") and rest[:2] == ["-m", "pytest"]:
             assert (ROOT / "tests").is_dir()
+            # The README's test command is the one CI runs (.ci/run's TEST_CMD).
+            ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+            m = re.search(r"^TEST_CMD=\(([^)]*)\)", ci, re.MULTILINE)
+            assert m is not None, ".ci/run has no TEST_CMD=(...) line"
+            assert ["python", *rest] == shlex.split(m.group(1)), (part, m.group(1))
             continue
         if program == "bash" and rest[:1] == [".ci/run"]:
             assert (ROOT / ".ci" / "run").is_file()
