@@ -15,8 +15,10 @@ How each block is treated, by its info string:
   - Install commands are checked cheaply, not run: ``python -m venv`` is accepted,
     ``pip install`` must name this project (``.`` or ``feldera-events``) and only extras
     that ``pyproject.toml`` defines; ``-e .`` also needs the ``feldera-events`` console
-    script to be declared. ``python -m pytest`` (the suite itself) and ``bash .ci/run``
-    are only checked to exist.
+    script to be declared. ``python -m pytest`` (the suite itself) must be .ci/run's
+    ``TEST_CMD`` and ``bash .ci/run`` must exist; ``python -m pytest FILE.py`` runs the
+    README's python block that starts ``# FILE.py`` in an empty directory (with the
+    README's ``toml`` pytest settings).
   - Anything else fails: give such a block the info string ``text``.
 
 * ``text``, ``yaml``, ``toml``: not run (a ``toml`` block must parse). ``json`` blocks must
@@ -210,6 +212,12 @@ async def run_command(fake_factory: FakeFactory, command: str) -> None:
             check_pip_install(rest[3:])
             continue
         if _is(program, "python", "python3") and rest[:2] == ["-m", "pytest"]:
+            files = [a for a in rest[2:] if a.endswith(".py")]
+            if files:
+                # A user's own test file shown in the README (its ```python block starts
+                # with "# <file>"): run it with pytest in an empty directory.
+                await run_user_tests(files, rest[2:])
+                continue
             assert (ROOT / "tests").is_dir()
             # The README's test command is the one CI runs (.ci/run's TEST_CMD).
             ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
@@ -243,6 +251,38 @@ async def run_command(fake_factory: FakeFactory, command: str) -> None:
             ran = await run_against(fake, argv, ctrl_c=ctrl_c, what=part)
         assert ran.returncode == expected, (part, ran)
         assert "Traceback" not in ran.stderr, (part, ran)
+
+
+async def run_user_tests(files: list[str], args: list[str]) -> None:
+    """Write the README's blocks named ``files`` (and its ``toml`` pytest settings) to a
+    fresh directory and run ``pytest args`` there: the plugin's fixtures must work with
+    no conftest and no import, as the README says."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        where = Path(tmp)
+        for name in files:
+            block = next(
+                (
+                    b
+                    for b in BLOCKS
+                    if b.info in ("python", "py") and b.code.startswith(f"# {name}\n")
+                ),
+                None,
+            )
+            assert block is not None, f"README runs {name} but no python block starts '# {name}'"
+            (where / name).write_text(block.code, encoding="utf-8")
+        settings = [b.code for b in BLOCKS if b.info == "toml" and "[tool.pytest" in b.code]
+        (where / "pyproject.toml").write_text("\n".join(settings), encoding="utf-8")
+        started = time.monotonic()
+        proc = await spawn(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+            env=clean_env(),
+            cwd=where,
+        )
+        ran = await finish(proc, started, RUN_TIMEOUT)
+    assert ran.returncode == 0, (args, ran)
+    assert " passed" in ran.stdout and "warning" not in ran.stdout.lower(), ran
 
 
 class FakeFactory:
