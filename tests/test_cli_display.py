@@ -153,6 +153,20 @@ async def test_outcome_colour_and_no_color(
     assert term.screen.buffer[y][x].fg == expected
 
 
+async def test_until_running_row_says_running(fake: FakeFeldera) -> None:
+    fake.create_pipeline("p")
+    fake.start("p")
+    term = Terminal(80)
+    await term.start(
+        "wait", "p", "--until", "running", "--timeout", "30", *FAST, env={"FELDERA_HOST": fake.url}
+    )
+    assert await term.finish() == EXIT_OK
+    lines = term.lines()
+    row = row_of(lines, "p")
+    assert len(row) == 1 and row[0].rstrip().endswith("running"), lines
+    assert "provisioned" not in row[0], lines
+
+
 @pytest.mark.parametrize(
     ("sig", "code"), [(signal.SIGINT, EXIT_INTERRUPTED), (signal.SIGTERM, EXIT_TERMINATED)]
 )

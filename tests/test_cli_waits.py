@@ -70,6 +70,9 @@ async def test_until_running_succeeds_once_the_runtime_runs(fake: FakeFeldera) -
     ran = await run_cli("wait", "p", "--until", "running", "--timeout", "60", *FAST, url=fake.url)
     assert ran.returncode == EXIT_OK, ran
     assert "pipeline 'p' running in" in ran.stdout
+    # The progress lines (not a terminal: one per change) say what was waited for, too.
+    assert re.search(r"\bp\s+running after \d", ran.stdout), ran.stdout
+    assert "provisioned after" not in ran.stdout, ran.stdout
     assert fake.latest_event("p")["deployment_runtime_status"] == "Running"  # type: ignore[index]
 
 

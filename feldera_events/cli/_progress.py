@@ -27,7 +27,7 @@ from rich.text import Text
 
 from .._models import PipelineEvent
 from .._poller import WaitResult
-from ._render import OUTCOMES, format_time, outcome_style, status_text
+from ._render import OUTCOMES, format_time, outcome_style, outcome_word, status_text
 
 __all__ = ["LineProgress", "LiveProgress", "Progress", "make_progress"]
 
@@ -82,8 +82,9 @@ class _Row:
 class LineProgress:
     """One timestamped line per status change or retry (not a terminal)."""
 
-    def __init__(self, stream: TextIO, names: list[str]) -> None:
+    def __init__(self, stream: TextIO, names: list[str], *, until: str = "provisioned") -> None:
         self._stream = stream
+        self._until = until
         self._width = max((len(n) for n in names), default=0)
         self._rows = {name: _Row() for name in names}
         self._loop = asyncio.get_running_loop()
@@ -110,7 +111,7 @@ class LineProgress:
             self._write(name, row.retry_text())
 
     def finished(self, result: WaitResult) -> None:
-        word = outcome_style(result).word
+        word = outcome_word(result, self._until)
         self._write(result.pipeline_name, f"{word} after {result.elapsed:.1f}s")
 
     async def __aenter__(self) -> LineProgress:
@@ -140,7 +141,15 @@ class LiveProgress:
     #: Redraws per second (for the elapsed time and the spinner).
     FPS = 8
 
-    def __init__(self, stream: TextIO, names: list[str], *, colour: bool | None = None) -> None:
+    def __init__(
+        self,
+        stream: TextIO,
+        names: list[str],
+        *,
+        colour: bool | None = None,
+        until: str = "provisioned",
+    ) -> None:
+        self._until = until
         no_colour = bool(os.environ.get("NO_COLOR")) if colour is None else not colour
         self._console = Console(
             file=stream,
@@ -211,7 +220,7 @@ class LiveProgress:
                 style = outcome_style(row.result)
                 mark = Text(style.mark, style=style.colour)
                 elapsed = row.result.elapsed
-                word = Text(style.word, style=f"bold {style.colour}")
+                word = Text(outcome_word(row.result, self._until), style=f"bold {style.colour}")
             table.add_row(mark, Text(name), status, f"{elapsed:.1f}s", word)
         return table
 
@@ -238,9 +247,12 @@ class LiveProgress:
         self._live.stop()
 
 
-def make_progress(stream: TextIO, names: list[str]) -> LiveProgress | LineProgress:
-    """The display that fits ``stream``: live rows on a terminal, log lines otherwise."""
+def make_progress(
+    stream: TextIO, names: list[str], *, until: str = "provisioned"
+) -> LiveProgress | LineProgress:
+    """The display that fits ``stream``: live rows on a terminal, log lines otherwise
+    (``until``: what a success says, ``"provisioned"`` or ``"running"``)."""
     isatty = getattr(stream, "isatty", None)
     if isatty is not None and isatty() and os.environ.get("TERM") != "dumb":
-        return LiveProgress(stream, names)
-    return LineProgress(stream, names)
+        return LiveProgress(stream, names, until=until)
+    return LineProgress(stream, names, until=until)

@@ -49,6 +49,7 @@ __all__ = [
     "in_github_actions",
     "outcome_exit_code",
     "outcome_style",
+    "outcome_word",
     "quoted",
     "render_table",
     "short_name",
@@ -120,6 +121,13 @@ def outcome_style(result: WaitResult) -> OutcomeStyle:
     if result.outcome is Outcome.FAILED and isinstance(result.error, DeploymentStoppedError):
         return OUTCOMES["stopped"]
     return OUTCOMES[result.outcome.value]
+
+
+def outcome_word(result: WaitResult, until: str = "provisioned") -> str:
+    """The word for how ``result`` ended: a success says what was waited for
+    (``until``: ``"provisioned"`` or ``"running"``), anything else its :data:`OUTCOMES` word."""
+    style = outcome_style(result)
+    return until if style.key == "succeeded" else style.word
 
 
 # -- text -------------------------------------------------------------------------------

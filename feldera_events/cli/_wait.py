@@ -316,7 +316,7 @@ async def run_wait(
 
     default = names[0] if len(names) == 1 else None
     try:
-        async with make_progress(progress_stream, names) as progress:
+        async with make_progress(progress_stream, names, until=until) as progress:
             with reporting_retries(on_failure, default):
                 stream = _wait_all(
                     poller, names, timeout=timeout, until=until, since=since, on_event=on_event
@@ -381,7 +381,7 @@ async def run_wait(
         doc = _json_document(client, names, results, timelines, failures, code, elapsed)
         stdout.write(json.dumps(doc, indent=2) + "\n")
     elif code == EXIT_OK:
-        word = "running" if until == "running" else "provisioned"
+        word = until
         stdout.write(
             f"all {len(names)} pipelines {word} in {elapsed:.1f}s\n"
             if len(names) > 1
