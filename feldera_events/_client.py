@@ -523,9 +523,7 @@ class EventsClient:
             if deadline is not None and time.monotonic() >= deadline:
                 raise
             # A callable key may hand out a fresh token: ask it once more and retry once.
-            logger.info(
-                "%s: 401 with a callable api_key; resolving it again and retrying", describe
-            )
+            logger.info("%s: 401 with a callable api_key; resolving it again, retrying", describe)
             return await call_with_retry(
                 attempt, policy, describe=describe, deadline=deadline, ends_within=bound
             )
@@ -589,6 +587,9 @@ class EventsClient:
             except (ResponseValidationError, asyncio.CancelledError):
                 raise
             except Exception as exc:
+                if session.closed:  # given to us (session=), closed by its owner
+                    msg = "the aiohttp session given as session= is closed"
+                    raise ClientClosedError(msg) from None
                 probe = None if self._tls_probed else self._probe_tls
                 raise await transport_error(exc, current, self._timeouts, probe) from scrub(exc)
             if location is None:

@@ -727,6 +727,21 @@ async def test_injected_session_is_used_and_never_closed() -> None:
             assert resp.status == 200
 
 
+async def test_a_closed_injected_session_is_a_clear_error_not_retried() -> None:
+    # A wait with no timeout on a session its owner closed must end, not retry forever.
+    async with loopback(respond_json([])) as srv:
+        session = aiohttp.ClientSession()
+        async with EventsClient(srv.url, session=session) as client:
+            await client.list_events("p")
+            await session.close()
+            with pytest.raises(ClientClosedError, match="session given as session= is closed"):
+                await client.get_event("p")
+            poller = feldera_events.Poller(client)
+            with pytest.raises(ClientClosedError):
+                await asyncio.wait_for(poller.wait_until_provisioned("p", timeout=None), 30)
+    assert len(srv.seen) == 1
+
+
 async def test_cancellation_mid_request_leaks_nothing() -> None:
     got_request = asyncio.Event()
 
