@@ -11,8 +11,6 @@ import functools
 import inspect
 import json
 import logging
-import os
-import platform
 import ssl
 import time
 import uuid
@@ -25,7 +23,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from yarl import URL
 
-from ._config import EnvConfig, package_version
+from ._config import EnvConfig, user_agent
 from ._convert import structure, structure_list
 from ._errors import (
     WITHHELD,
@@ -62,12 +60,14 @@ from ._transport import (
 from ._validate import (
     LATEST,
     check_base_url,
-    check_header_name,
     check_header_value,
+    check_headers,
     check_pipeline_name,
+    check_positive_int,
     normalize_event_id,
     normalize_selector,
     segment,
+    ssl_setting,
 )
 
 __all__ = [
@@ -87,9 +87,6 @@ logger = logging.getLogger("feldera_events")
 #: An API key or token, or a zero-argument callable (sync or async) returning one.
 ApiKey: TypeAlias = str | Callable[[], str | Awaitable[str]]
 
-TENANT_HEADER: Final = "Feldera-Tenant"
-
-
 #: ``list_cluster_events(selector="all")`` fetches each event in full with this many
 #: requests in flight at most.
 _FULL_FETCH_CONCURRENCY: Final = 8
@@ -102,13 +99,6 @@ _PATH_CACHE_SIZE: Final = 1024
 _TLS_PROBE_ALLOWANCE: Final = 6.0
 
 CLUSTER_EVENTS_PATH: Final = "/v0/cluster/events"
-
-
-def _user_agent() -> str:
-    return (
-        f"feldera-events/{package_version()} aiohttp/{aiohttp.__version__} "
-        f"{platform.python_implementation()}/{platform.python_version()}"
-    )
 
 
 class EventsClient:
@@ -150,47 +140,23 @@ class EventsClient:
         # The keys a callable handed out lately: withheld from errors like a str key.
         self._recent_keys: deque[str] = deque(maxlen=4)
         tenant = tenant if tenant is not None else env.tenant
-        if isinstance(timeout, Timeouts):
-            self._timeouts = timeout
-        elif timeout is None:
-            self._timeouts = Timeouts()
-        else:
-            self._timeouts = Timeouts(request=timeout)
+        self._timeouts = Timeouts.of(timeout)
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
         self._retry = retry or RetryPolicy()
-        if (
-            isinstance(max_body_size, bool)
-            or not isinstance(max_body_size, int)
-            or max_body_size < 1
-        ):
-            raise ValueError(f"max_body_size must be a positive integer, got {max_body_size!r}")
-        self._max_body_size = max_body_size
-        if (
-            isinstance(max_connections, bool)
-            or not isinstance(max_connections, int)
-            or max_connections < 1
-        ):
-            raise ValueError(f"max_connections must be a positive integer, got {max_connections!r}")
-        self._max_connections = max_connections
+        self._max_body_size = check_positive_int("max_body_size", max_body_size)
+        self._max_connections = check_positive_int("max_connections", max_connections)
 
         self._verify_given = verify is not None
-        self._ssl: bool | ssl.SSLContext = self._ssl_setting(verify, env)
+        self._ssl = ssl_setting(verify if verify is not None else env.ca_cert or not env.insecure)
 
-        base_headers = {
-            "User-Agent": _user_agent(),
+        self._tenant = tenant
+        self._headers = {
+            "User-Agent": user_agent(),
             "Accept": "application/json",
             "Accept-Encoding": ACCEPT_ENCODING,
+            **check_headers(tenant, headers),
         }
-        if tenant:
-            base_headers[TENANT_HEADER] = check_header_value("the tenant", tenant)
-        if headers is not None and not isinstance(headers, Mapping):
-            raise TypeError(f"headers must be a mapping, got {type(headers).__name__}")
-        for name, value in (headers or {}).items():
-            name = check_header_name(name)
-            base_headers[name] = check_header_value(f"the value of header {name!r}", value)
-        self._tenant = tenant
-        self._headers = base_headers
         self._aiohttp_timeout = self._timeouts.to_aiohttp()
 
         if session is not None and not isinstance(session, aiohttp.ClientSession):
@@ -214,30 +180,6 @@ class EventsClient:
             self._timeouts.request + _TLS_PROBE_ALLOWANCE
             if self._timeouts.request is not None and not callable(self._api_key)
             else None
-        )
-
-    @staticmethod
-    def _ssl_setting(
-        verify: bool | str | ssl.SSLContext | None, env: EnvConfig
-    ) -> bool | ssl.SSLContext:
-        if verify is None:
-            verify = env.ca_cert if env.ca_cert else not env.insecure
-        if isinstance(verify, ssl.SSLContext):
-            return verify
-        if isinstance(verify, bool):
-            return verify
-        if isinstance(verify, str | os.PathLike):
-            path = os.fspath(verify)
-            if not os.path.isfile(path):
-                raise ValueError(
-                    f"CA bundle {path!r} (verify= or FELDERA_HTTPS_TLS_CERT) does not exist"
-                )
-            try:
-                return ssl.create_default_context(cafile=path)
-            except (ssl.SSLError, OSError) as exc:
-                raise ValueError(f"CA bundle {path!r} could not be loaded: {exc}") from None
-        raise TypeError(
-            f"verify must be a bool, a CA bundle path or an ssl.SSLContext, got {verify!r}"
         )
 
     # -- lifecycle -------------------------------------------------------------------

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import platform
 from collections.abc import Callable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, cast
 
+import aiohttp
 import attrs
 
-__all__ = ["EnvConfig", "is_testing", "number", "package_version", "set_testing"]
+__all__ = ["EnvConfig", "is_testing", "number", "package_version", "set_testing", "user_agent"]
 
 _testing = False
 
@@ -89,3 +91,11 @@ def package_version() -> str:
         return version("feldera-events")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
         return "0+unknown"
+
+
+def user_agent() -> str:
+    """The client's ``User-Agent``: this package, aiohttp and Python, with versions."""
+    return (
+        f"feldera-events/{package_version()} aiohttp/{aiohttp.__version__} "
+        f"{platform.python_implementation()}/{platform.python_version()}"
+    )

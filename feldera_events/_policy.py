@@ -30,6 +30,14 @@ class Timeouts:
         default=30.0, validator=number(lambda v: v > 0, _SECONDS_OR_NONE, optional=True)
     )
 
+    @classmethod
+    def of(cls, timeout: Timeouts | float | None) -> Timeouts:
+        """``timeout=`` as the client takes it: Timeouts, a request limit in seconds, or None
+        (the defaults)."""
+        if isinstance(timeout, Timeouts):
+            return timeout
+        return cls() if timeout is None else cls(request=timeout)
+
     def to_aiohttp(self) -> aiohttp.ClientTimeout:
         return aiohttp.ClientTimeout(total=self.request, sock_connect=self.connect)
 

@@ -31,10 +31,10 @@ from ._waits import (
     PollPolicy,
     Verdict,
     WaitResult,
-    Watch,
     condition_acceptors,
     parse_since,
 )
+from ._watch import Watch
 
 __all__ = [
     "ClusterEventCallback",

@@ -6,7 +6,10 @@ none echoes a value that may be a secret.
 
 from __future__ import annotations
 
+import os
+import ssl
 import uuid
+from collections.abc import Mapping
 from typing import Final
 from urllib.parse import quote, urlsplit
 
@@ -19,13 +22,18 @@ __all__ = [
     "check_base_url",
     "check_header_name",
     "check_header_value",
+    "check_headers",
     "check_pipeline_name",
+    "check_positive_int",
     "normalize_event_id",
     "normalize_selector",
     "segment",
+    "ssl_setting",
 ]
 
 LATEST: Final = "latest"
+
+TENANT_HEADER: Final = "Feldera-Tenant"
 
 
 def check_pipeline_name(pipeline_name: object) -> str:
@@ -137,3 +145,40 @@ def check_header_name(name: object) -> str:
             "!#$%&'*+-.^_`|~ only)"
         )
     return name
+
+
+def check_headers(tenant: str | None, headers: object) -> dict[str, str]:
+    """The ``Feldera-Tenant`` header (when ``tenant`` is set) and the caller's headers, checked."""
+    checked: dict[str, str] = {}
+    if tenant:
+        checked[TENANT_HEADER] = check_header_value("the tenant", tenant)
+    if headers is not None and not isinstance(headers, Mapping):
+        raise TypeError(f"headers must be a mapping, got {type(headers).__name__}")
+    for name, value in (headers or {}).items():
+        name = check_header_name(name)
+        checked[name] = check_header_value(f"the value of header {name!r}", value)
+    return checked
+
+
+def check_positive_int(what: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    return value
+
+
+def ssl_setting(verify: object) -> bool | ssl.SSLContext:
+    """What aiohttp's ``ssl=`` gets for ``verify=`` (a bool, a CA bundle path or a context;
+    a path from ``FELDERA_HTTPS_TLS_CERT`` comes the same way)."""
+    if isinstance(verify, ssl.SSLContext | bool):
+        return verify
+    if isinstance(verify, str | os.PathLike):
+        path = os.fspath(verify)
+        if not os.path.isfile(path):
+            raise ValueError(
+                f"CA bundle {path!r} (verify= or FELDERA_HTTPS_TLS_CERT) does not exist"
+            )
+        try:
+            return ssl.create_default_context(cafile=path)
+        except (ssl.SSLError, OSError) as exc:
+            raise ValueError(f"CA bundle {path!r} could not be loaded: {exc}") from None
+    raise TypeError(f"verify must be a bool, a CA bundle path or an ssl.SSLContext, got {verify!r}")

@@ -34,8 +34,8 @@ from feldera_events._waits import (
     PollPolicy,
     Request,
     Succeed,
-    Watch,
 )
+from feldera_events._watch import Watch
 
 POLL = PollPolicy(initial=1.0, maximum=1.0, jitter=0.0)
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
