@@ -126,16 +126,26 @@ _CONTINUE: Final = Verdict.CONTINUE
 
 @attrs.define
 class Seen:
-    """What a pipeline wait has seen after ``since``; acceptors may read it."""
+    """What a pipeline wait has seen (from ``since`` on); acceptors may read it.
 
-    left_provisioned: bool = False
+    ``desired_provisioned``: it was asked to be provisioned and was not yet.
+    ``being_stopped``: someone was stopping it (desired ``Stopped`` while its resources
+    were not), noted only with ``count_stops``, for a wait without ``since``: the stop
+    will end the wait, as stopped or failed. After a ``since``, a stop may be the first
+    half of a restart, which the caller waits for.
+    """
+
+    count_stops: bool = True
     desired_provisioned: bool = False
+    being_stopped: bool = False
 
     def observe(self, ev: PipelineEvent) -> None:
-        if ev.deployment_resources_status is not _PROVISIONED:  # not ev.is_provisioned
-            self.left_provisioned = True
-            if ev.deployment_resources_desired_status is _DESIRED_PROVISIONED:
-                self.desired_provisioned = True
+        resources = ev.deployment_resources_status
+        desired = ev.deployment_resources_desired_status
+        if resources is not _PROVISIONED and desired is _DESIRED_PROVISIONED:
+            self.desired_provisioned = True
+        elif self.count_stops and resources is not _STOPPED and desired is _DESIRED_STOPPED:
+            self.being_stopped = True
 
 
 @attrs.frozen
@@ -184,11 +194,13 @@ def _running(ev: PipelineEvent) -> bool:
 
 
 #: Failed (the error is set on the move to Stopping and only a new /start clears it), or
-#: stopped by someone after it had asked to be provisioned.
+#: stopped by someone after it had asked to be provisioned, or while the wait saw it.
 _FAILURES: Final = (
     Acceptor(Verdict.FAILURE, lambda ev, seen: _stopping(ev) and ev.deployment_has_error),
     Acceptor(
-        Verdict.FAILURE, lambda ev, seen: _stopping(ev) and seen.desired_provisioned, stopped=True
+        Verdict.FAILURE,
+        lambda ev, seen: _stopping(ev) and (seen.desired_provisioned or seen.being_stopped),
+        stopped=True,
     ),
 )
 #: Provisioned, and still meant to be (desired Provisioned: not being stopped).

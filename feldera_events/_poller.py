@@ -139,7 +139,9 @@ class Poller(Driver):
         ``Stopping`` or ``Stopped`` with an error and desired ``Stopped`` (which only a
         new ``/start`` undoes); it carries the server's ``error_code``, ``message`` and
         ``details``. Raises :class:`DeploymentStoppedError` when, after asking to be
-        provisioned, it is stopped without an error, and :class:`WaitTimeoutError` when
+        provisioned, it is stopped without an error, or (without ``since``) when the
+        wait sees a stop under way end without one; with ``since``, a stop may be the
+        first half of a restart, and the wait goes on. :class:`WaitTimeoutError` when
         ``timeout`` seconds pass (``timeout=None`` waits forever and must be said).
 
         Events recorded at or before ``since`` are never terminal (``since="now"``: the
@@ -172,6 +174,8 @@ class Poller(Driver):
 
         A panic during initialization (or any failure before that) raises
         :class:`DeploymentFailedError`; otherwise as :meth:`wait_until_provisioned`.
+        With ``since``, a pipeline running at ``since`` must run anew (after a restart);
+        one still initializing at ``since`` succeeds once it runs.
         """
         return await self._pipeline_wait(
             pipeline_name,

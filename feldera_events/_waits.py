@@ -328,7 +328,10 @@ class PipelineWait(Machine):
         self.what = what
         self.next_after_since = next_after_since
         self.wait_for_pipeline = wait_for_pipeline
-        self.seen = Seen()
+        self.seen = Seen(count_stops=since is None)
+        # An event after `since` at which the wait's success state did not hold (so a
+        # later success is a new one: see _known_new).
+        self.left_success = False
         parsed = parse_since(since) if since is not None else None
         self.since: SincePoint | None = parsed if isinstance(parsed, SincePoint) else None
         self._since_to_read = None if isinstance(parsed, SincePoint) else parsed
@@ -339,7 +342,6 @@ class PipelineWait(Machine):
     def begin(self, now: float) -> Decision:
         if self.since is not None and self.since.event is not None:
             self.seen.observe(self.since.event)
-            self.seen.left_provisioned = False  # only what happens after `since` counts
         to_read = self._since_to_read
         if to_read is None:
             return self._poll_now(now)
@@ -349,8 +351,12 @@ class PipelineWait(Machine):
         self.since, self._since_to_read = since, None
         if since.event is not None:
             self.seen.observe(since.event)
-            self.seen.left_provisioned = False
         return self._poll_now(now)
+
+    def _holds(self, ev: PipelineEvent) -> bool:
+        """Whether the wait's success state holds at ``ev`` (its SUCCESS acceptors)."""
+        seen = self.seen
+        return any(a.state is _SUCCESS and a.matcher(ev, seen) for a in self.acceptors)
 
     def _on_answer(self, request: Request, value: Any, now: float) -> Decision:
         if self._since_to_read is not None:
@@ -366,6 +372,8 @@ class PipelineWait(Machine):
         if self.since is None or not self.since.covers(ev):
             self.seen.observe(ev)
             verdict, acceptor = accept(self.acceptors, ev, self.seen)
+            if verdict is not _SUCCESS:
+                self.left_success = True
             if verdict is _SUCCESS:
                 if not self.next_after_since or self._known_new(ev):
                     return Succeed(ev, emit)
@@ -403,15 +411,16 @@ class PipelineWait(Machine):
         return None
 
     def _known_new(self, candidate: PipelineEvent) -> bool:
-        """Whether a success after ``since`` is a new provisioning without reading the list.
+        """Whether a success after ``since`` is a new one without reading the list.
 
-        It is unless the pipeline was provisioned at ``since`` and polls saw it never
-        leave ``Provisioned``: then the list tells (polls can miss a quick restart).
+        It is unless the success state (provisioned; running) held at ``since`` and
+        polls saw it hold ever since: then the list tells (polls can miss a quick
+        restart). A pipeline still initializing at ``since`` is running anew once it runs.
         """
         since = self.since
-        if since is None or self.seen.left_provisioned:
+        if since is None or self.left_success:
             return True
-        return since.event is not None and not since.event.is_provisioned
+        return since.event is not None and not self._holds(since.event)
 
     def _confirm(self, events: list[PipelineEvent], now: float) -> Decision:
         candidate, since = self.candidate, self.since
@@ -420,12 +429,12 @@ class PipelineWait(Machine):
         self.candidate = None
         key = order_key(candidate)
         between = [ev for ev in events if not since.covers(ev) and order_key(ev) <= key]
-        if any(not ev.is_provisioned for ev in between):
-            self.seen.left_provisioned = True
+        if any(not self._holds(ev) for ev in between):
+            self.left_success = True
             return Succeed(candidate)
         if since.event is None:
             before = [ev for ev in events if since.covers(ev)]
-            if not before or not max(before, key=order_key).is_provisioned:
+            if not before or not self._holds(max(before, key=order_key)):
                 return Succeed(candidate)  # not provisioned at `since` (or nothing known)
         # The same deployment: later polls need not read the list again for this event.
         self.checked_candidate = candidate.event_id

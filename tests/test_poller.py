@@ -1037,6 +1037,39 @@ async def test_wait_until_running_fails_on_an_initialization_panic(
     assert ok.combined_status.value == "Running"
 
 
+async def test_a_wait_that_sees_a_stop_under_way_ends_as_stopped(fake: FakeFeldera) -> None:
+    # Stopping lasts 20 s here (speed=50): whichever status the first poll sees
+    # (Provisioned or Stopping, desired Stopped), the wait ends as stopped at Stopping.
+    fake.create_pipeline("p", timings=feldera_events.testing.Timings(stopping=1000))
+    fake.start("p")
+    async with EventsClient(fake.url) as client:
+        poller = Poller(client, poll=FAST)
+        await poller.wait_until_provisioned("p", timeout=10)
+        fake.stop("p", force=True)
+        began = time.monotonic()
+        with pytest.raises(DeploymentStoppedError) as info:
+            await poller.wait_until_provisioned("p", timeout=10)
+    assert time.monotonic() - began < 10
+    assert info.value.event is not None
+    assert info.value.event.deployment_resources_status is ResourcesStatus.STOPPING
+    assert "stopped without an error" in str(info.value)
+
+
+async def test_wait_until_running_since_an_initializing_pipeline(fake: FakeFeldera) -> None:
+    # Initializing lasts 1 s here: a `since` taken while it initializes must not hide
+    # the run that follows (since="now" resolves the same way: tests/test_waits.py).
+    fake.create_pipeline("p", timings=feldera_events.testing.Timings(initializing=50))
+    fake.start("p")
+    async with EventsClient(fake.url) as client:
+        poller = Poller(client, poll=FAST)
+        init = await poller.wait_until_provisioned("p", timeout=10)
+        assert init.deployment_runtime_status is not None
+        assert init.deployment_runtime_status.value == "Initializing"
+        ran = await poller.wait_until_running("p", timeout=10, since=init)
+    assert ran.combined_status.value == "Running"
+    assert ran.recorded_at > init.recorded_at
+
+
 async def test_a_pipeline_being_stopped_is_not_provisioned() -> None:
     being_stopped = _event("Provisioned", desired="Provisioned", runtime="Running")
     being_stopped["deployment_resources_desired_status"] = "Stopped"

@@ -122,6 +122,73 @@ def test_provisioned_while_being_stopped_is_not_a_success() -> None:
     assert decision.at == pytest.approx(1.1)
 
 
+@pytest.mark.parametrize("error", [False, True])
+def test_a_stop_seen_under_way_ends_the_wait_as_stopped_or_failed(error: bool) -> None:
+    m = machine()
+    m.begin(0.0)
+    assert isinstance(m.answered(event("Provisioned", "Stopped", "Running", "Running"), 0.1), PollAt)
+    stopping = event("Stopping", "Stopped", error=error, at=1)
+    assert m.answered(stopping, 1.0) == Need(
+        Request("event", stopping.event_id, Selector.ALL), (stopping,)
+    )
+    fail = m.answered(full_of(stopping, error=error), 1.1)
+    assert isinstance(fail, Fail)
+    if error:
+        assert type(fail.error) is DeploymentFailedError
+    else:
+        assert isinstance(fail.error, DeploymentStoppedError)
+
+
+def test_a_stopped_pipeline_is_waited_on_until_someone_starts_it() -> None:
+    m = machine()
+    m.begin(0.0)
+    assert isinstance(m.answered(event("Stopped", "Stopped", at=1), 1.0), PollAt)
+    assert isinstance(m.answered(event("Stopped", "Provisioned", at=2), 2.0), PollAt)
+    up = event("Provisioned", "Provisioned", "Running", "Running", at=3)
+    assert m.answered(up, 3.0) == Succeed(up, (up,))
+
+
+@pytest.mark.parametrize("at_since", ["Provisioned", "Stopping"])
+def test_a_stop_after_since_is_the_first_half_of_a_restart(at_since: str) -> None:
+    # With `since`, the caller waits for what comes after it: a stop under way (at
+    # `since` or after it) may be followed by a start, which is what they wait for.
+    m = machine(since=event(at_since, "Stopped", at=1))
+    m.begin(0.0)
+    assert isinstance(m.answered(event("Stopping", "Stopped", at=1.5), 1.5), PollAt)
+    assert isinstance(m.answered(event("Stopped", "Stopped", at=2), 2.0), PollAt)
+    assert isinstance(m.answered(event("Provisioning", "Provisioned", at=3), 3.0), PollAt)
+    up = event("Provisioned", "Provisioned", "Running", "Running", at=4)
+    assert m.answered(up, 4.0) == Succeed(up, (up,))
+
+
+def test_running_since_an_initializing_event_succeeds_when_it_runs() -> None:
+    init = event("Provisioned", "Provisioned", "Initializing", "Running", at=1)
+    m = machine(RUNNING, since=init, what="Running")
+    m.begin(0.0)
+    running = event("Provisioned", "Provisioned", "Running", "Running", at=2)
+    # Not running at `since`: running now is new, no list read needed.
+    assert m.answered(running, 2.0) == Succeed(running, (running,))
+    now = machine(RUNNING, since="now", what="Running")  # --since-now while initializing
+    assert now.begin(0.0) == Need(Request("event"))
+    assert isinstance(now.answered(init, 0.1), PollAt)
+    assert now.answered(running, 2.0) == Succeed(running, (running,))
+
+
+def test_running_since_a_running_event_needs_a_new_run() -> None:
+    before = event("Provisioned", "Provisioned", "Running", "Running", at=1)
+    m = machine(RUNNING, since=before, what="Running")
+    m.begin(0.0)
+    again = event("Provisioned", "Provisioned", "Running", "Running", at=2)
+    assert m.answered(again, 2.0) == Need(Request("list"), (again,))
+    # The list shows nothing but running between: the same run, keep polling.
+    assert isinstance(m.answered([again, before], 2.1), PollAt)
+    m2 = machine(RUNNING, since=before, what="Running")
+    m2.begin(0.0)
+    assert m2.answered(again, 2.0) == Need(Request("list"), (again,))
+    restarted = event("Provisioned", "Provisioned", "Initializing", "Running", at=1.5)
+    assert m2.answered([again, restarted, before], 2.1) == Succeed(again)
+
+
 def test_running_waits_for_the_runtime_and_fails_on_an_initialization_panic() -> None:
     m = machine(RUNNING, what="Running")
     m.begin(0.0)
