@@ -24,6 +24,7 @@ from ._models import (
     ResourcesStatus,
     Selector,
 )
+from ._wait_errors import DeploymentStoppedError
 
 #: Enum members bound once: ``Enum.MEMBER`` is a descriptor lookup on Python 3.11
 #: (~0.3 µs, several per poll), a module global is not. Same objects, same tests.
@@ -54,9 +55,14 @@ class Outcome(enum.Enum):
     CANCELLED = "cancelled"
 
 
+#: ``until=`` of :meth:`Poller.wait_many` / :meth:`Poller.as_completed`: what a wait is for.
+Until: TypeAlias = Literal["provisioned", "running"]
+
+
 @attrs.frozen
 class WaitResult:
-    """The outcome of one pipeline's wait in :meth:`Poller.wait_many`."""
+    """The outcome of one pipeline's wait in :meth:`Poller.wait_many`, and how it was
+    reached: :attr:`until` (what the wait was for) and :attr:`stopped`."""
 
     pipeline_name: str
     outcome: Outcome
@@ -66,10 +72,17 @@ class WaitResult:
     error: BaseException | None
     #: Seconds from the start of the wait to its end.
     elapsed: float
+    #: What the wait was for: ``"provisioned"`` or ``"running"``.
+    until: Until = "provisioned"
 
     @property
     def ok(self) -> bool:
         return self.outcome is Outcome.SUCCEEDED
+
+    @property
+    def stopped(self) -> bool:
+        """Failed because someone stopped the pipeline (:class:`DeploymentStoppedError`)."""
+        return self.outcome is Outcome.FAILED and isinstance(self.error, DeploymentStoppedError)
 
 
 # -- requests and decisions ----------------------------------------------------------------

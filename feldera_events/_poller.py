@@ -15,7 +15,7 @@ import datetime as _dt
 import random
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
-from typing import Any, Literal, TypeAlias
+from typing import Any, TypeAlias
 
 from ._client import EventsClient, check_pipeline_name, normalize_selector
 from ._driver import Driver, WatchStream, call, check_callback
@@ -29,6 +29,7 @@ from ._waits import (
     Outcome,
     PipelineWait,
     PollPolicy,
+    Until,
     Verdict,
     WaitResult,
     condition_acceptors,
@@ -57,8 +58,6 @@ Since: TypeAlias = PipelineEvent | uuid.UUID | str | _dt.datetime
 EventCallback: TypeAlias = Callable[[PipelineEvent], Awaitable[None] | None]
 #: ``on_event=`` of :meth:`Poller.wait_until_cluster_healthy`: once per new cluster event.
 ClusterEventCallback: TypeAlias = Callable[[ClusterEvent], Awaitable[None] | None]
-#: ``until=`` of :meth:`Poller.wait_many` / :meth:`Poller.as_completed`.
-Until: TypeAlias = Literal["provisioned", "running"]
 
 _FIRST_PROGRESS_LOG = 5.0
 
@@ -286,7 +285,7 @@ class Poller(Driver):
         if not names:
             return
         start = self._now()
-        spread = len(names) > self._client._connection_limit()
+        spread = len(names) > self._client.connection_limit()
         last_seen: dict[str, PipelineEvent] = {}
         wait = self.wait_until_running if until == "running" else self.wait_until_provisioned
 
@@ -312,13 +311,13 @@ class Poller(Driver):
                 )
             except DeploymentFailedError as exc:
                 return self._result(
-                    name, Outcome.FAILED, exc.event or last_seen.get(name), exc, start
+                    name, Outcome.FAILED, exc.event or last_seen.get(name), exc, start, until
                 )
             except WaitTimeoutError as exc:
-                return self._result(name, Outcome.TIMED_OUT, exc.last_event, exc, start)
+                return self._result(name, Outcome.TIMED_OUT, exc.last_event, exc, start, until)
             except Exception as exc:  # CancelledError is a BaseException: it propagates
-                return self._result(name, Outcome.ERROR, last_seen.get(name), exc, start)
-            return self._result(name, Outcome.SUCCEEDED, ev, None, start)
+                return self._result(name, Outcome.ERROR, last_seen.get(name), exc, start, until)
+            return self._result(name, Outcome.SUCCEEDED, ev, None, start, until)
 
         tasks = {asyncio.ensure_future(one(name)): name for name in names}
         order = {name: i for i, name in enumerate(names)}
@@ -345,7 +344,8 @@ class Poller(Driver):
                     if task.cancelled():
                         err = asyncio.CancelledError("cancelled by fail_fast")
                         name = tasks[task]
-                        yield self._result(name, Outcome.CANCELLED, last_seen.get(name), err, start)
+                        last = last_seen.get(name)
+                        yield self._result(name, Outcome.CANCELLED, last, err, start, until)
                         continue
                     result = task.result()
                     yield result
@@ -365,8 +365,9 @@ class Poller(Driver):
         event: PipelineEvent | None,
         error: BaseException | None,
         start: float,
+        until: Until,
     ) -> WaitResult:
-        return WaitResult(name, outcome, event, error, self._now() - start)
+        return WaitResult(name, outcome, event, error, self._now() - start, until)
 
     async def wait_many(
         self,

@@ -1142,3 +1142,28 @@ async def test_as_completed_yields_each_result_as_it_ends(
     fake.start("fast")
     got = [r.pipeline_name async for r in poller.as_completed(["slow", "fast"], timeout=20)]
     assert got == ["fast", "slow"]
+
+
+async def test_a_wait_result_knows_how_it_was_reached(fake: FakeFeldera, poller: Poller) -> None:
+    fake.create_pipeline("runs")
+    fake.create_pipeline("stopped", timings=feldera_events.testing.Timings(provisioning=1000))
+    fake.start("runs")
+    fake.start("stopped")
+
+    def stop_when_provisioning(name: str, ev: PipelineEvent) -> None:
+        if name == "stopped" and ev.deployment_resources_status is ResourcesStatus.PROVISIONING:
+            fake.stop("stopped", force=True)
+
+    results = {
+        r.pipeline_name: r
+        async for r in poller.as_completed(
+            ["runs", "stopped"], timeout=20, until="running", on_event=stop_when_provisioning
+        )
+    }
+    assert results["runs"].until == "running"
+    assert results["runs"].ok
+    assert not results["runs"].stopped
+    assert results["stopped"].until == "running"
+    assert results["stopped"].outcome is Outcome.FAILED
+    assert results["stopped"].stopped
+    assert isinstance(results["stopped"].error, DeploymentStoppedError)

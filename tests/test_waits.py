@@ -126,7 +126,9 @@ def test_provisioned_while_being_stopped_is_not_a_success() -> None:
 def test_a_stop_seen_under_way_ends_the_wait_as_stopped_or_failed(error: bool) -> None:
     m = machine()
     m.begin(0.0)
-    assert isinstance(m.answered(event("Provisioned", "Stopped", "Running", "Running"), 0.1), PollAt)
+    assert isinstance(
+        m.answered(event("Provisioned", "Stopped", "Running", "Running"), 0.1), PollAt
+    )
     stopping = event("Stopping", "Stopped", error=error, at=1)
     assert m.answered(stopping, 1.0) == Need(
         Request("event", stopping.event_id, Selector.ALL), (stopping,)

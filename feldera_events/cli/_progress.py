@@ -82,9 +82,8 @@ class _Row:
 class LineProgress:
     """One timestamped line per status change or retry (not a terminal)."""
 
-    def __init__(self, stream: TextIO, names: list[str], *, until: str = "provisioned") -> None:
+    def __init__(self, stream: TextIO, names: list[str]) -> None:
         self._stream = stream
-        self._until = until
         self._width = max((len(n) for n in names), default=0)
         self._rows = {name: _Row() for name in names}
         self._loop = asyncio.get_running_loop()
@@ -111,7 +110,7 @@ class LineProgress:
             self._write(name, row.retry_text())
 
     def finished(self, result: WaitResult) -> None:
-        word = outcome_word(result, self._until)
+        word = outcome_word(result)
         self._write(result.pipeline_name, f"{word} after {result.elapsed:.1f}s")
 
     async def __aenter__(self) -> LineProgress:
@@ -147,9 +146,7 @@ class LiveProgress:
         names: list[str],
         *,
         colour: bool | None = None,
-        until: str = "provisioned",
     ) -> None:
-        self._until = until
         no_colour = bool(os.environ.get("NO_COLOR")) if colour is None else not colour
         self._console = Console(
             file=stream,
@@ -220,7 +217,7 @@ class LiveProgress:
                 style = outcome_style(row.result)
                 mark = Text(style.mark, style=style.colour)
                 elapsed = row.result.elapsed
-                word = Text(outcome_word(row.result, self._until), style=f"bold {style.colour}")
+                word = Text(outcome_word(row.result), style=f"bold {style.colour}")
             table.add_row(mark, Text(name), status, f"{elapsed:.1f}s", word)
         return table
 
@@ -247,12 +244,10 @@ class LiveProgress:
         self._live.stop()
 
 
-def make_progress(
-    stream: TextIO, names: list[str], *, until: str = "provisioned"
-) -> LiveProgress | LineProgress:
+def make_progress(stream: TextIO, names: list[str]) -> LiveProgress | LineProgress:
     """The display that fits ``stream``: live rows on a terminal, log lines otherwise
-    (``until``: what a success says, ``"provisioned"`` or ``"running"``)."""
+    (a success says what was waited for: ``WaitResult.until``)."""
     isatty = getattr(stream, "isatty", None)
     if isatty is not None and isatty() and os.environ.get("TERM") != "dumb":
-        return LiveProgress(stream, names, until=until)
-    return LineProgress(stream, names, until=until)
+        return LiveProgress(stream, names)
+    return LineProgress(stream, names)

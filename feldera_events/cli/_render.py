@@ -22,8 +22,8 @@ from .._errors import (
     ResponseValidationError,
 )
 from .._models import DeploymentError, PipelineEvent
-from .._poller import Outcome, WaitResult
-from .._wait_errors import DeploymentFailedError, DeploymentStoppedError, WaitTimeoutError
+from .._poller import WaitResult
+from .._wait_errors import DeploymentFailedError, WaitTimeoutError
 
 __all__ = [
     "EXIT_API",
@@ -118,16 +118,17 @@ OUTCOMES: Final[dict[str, OutcomeStyle]] = {
 
 def outcome_style(result: WaitResult) -> OutcomeStyle:
     """The row of :data:`OUTCOMES` for how ``result`` ended."""
-    if result.outcome is Outcome.FAILED and isinstance(result.error, DeploymentStoppedError):
+    if result.stopped:
         return OUTCOMES["stopped"]
     return OUTCOMES[result.outcome.value]
 
 
-def outcome_word(result: WaitResult, until: str = "provisioned") -> str:
+def outcome_word(result: WaitResult) -> str:
     """The word for how ``result`` ended: a success says what was waited for
-    (``until``: ``"provisioned"`` or ``"running"``), anything else its :data:`OUTCOMES` word."""
+    (``result.until``: ``"provisioned"`` or ``"running"``), anything else its
+    :data:`OUTCOMES` word."""
     style = outcome_style(result)
-    return until if style.key == "succeeded" else style.word
+    return result.until if style.key == "succeeded" else style.word
 
 
 # -- text -------------------------------------------------------------------------------

@@ -265,8 +265,8 @@ def _result_json(
     return out
 
 
-def _interrupted(name: str, elapsed: float, last: PipelineEvent | None) -> WaitResult:
-    return WaitResult(name, Outcome.CANCELLED, last, None, elapsed)
+def _interrupted(name: str, elapsed: float, last: PipelineEvent | None, until: Until) -> WaitResult:
+    return WaitResult(name, Outcome.CANCELLED, last, None, elapsed, until)
 
 
 async def run_wait(
@@ -316,7 +316,7 @@ async def run_wait(
 
     default = names[0] if len(names) == 1 else None
     try:
-        async with make_progress(progress_stream, names, until=until) as progress:
+        async with make_progress(progress_stream, names) as progress:
             with reporting_retries(on_failure, default):
                 stream = _wait_all(
                     poller, names, timeout=timeout, until=until, since=since, on_event=on_event
@@ -331,7 +331,7 @@ async def run_wait(
             for name in names:
                 if name not in results:
                     last = seen[name][-1] if seen[name] else None
-                    results[name] = _interrupted(name, elapsed, last)
+                    results[name] = _interrupted(name, elapsed, last, until)
             code = interrupt_exit_code()
             doc = _json_document(client, names, results, {}, failures, code, elapsed)
             for pipeline in doc["pipelines"].values():
