@@ -59,9 +59,15 @@ def _structure_datetime(value: Any, _: type) -> _dt.datetime:
     return parsed
 
 
-def format_datetime(value: _dt.datetime) -> str:
-    """RFC 3339 with microseconds, ``Z`` for UTC (as Feldera writes ``recorded_at``)."""
-    text = value.isoformat(timespec="microseconds")
+def format_datetime(
+    value: _dt.datetime, timespec: str = "microseconds", *, utc: bool = False
+) -> str:
+    """RFC 3339, ``Z`` for UTC (as Feldera writes ``recorded_at``): the one time formatter.
+
+    Microseconds by default (wire JSON); messages and the CLI ask for ``"seconds"`` or
+    ``"milliseconds"`` and ``utc=True`` (converted to UTC first).
+    """
+    text = (value.astimezone(_dt.UTC) if utc else value).isoformat(timespec=timespec)
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 

@@ -14,7 +14,7 @@ from typing import Any, Final, Literal, Self, TypeAlias
 
 import attrs
 
-from ._convert import _json_type, _object_hooks, converter
+from ._convert import _json_type, _object_hooks, converter, format_datetime
 
 __all__ = [
     "COMPONENTS",
@@ -358,8 +358,8 @@ class ClusterHealth:
                 name: {
                     "healthy": s.healthy,
                     "message": s.message,
-                    "unchanged_since": s.unchanged_since.isoformat(),
-                    "checked_at": s.checked_at.isoformat(),
+                    "unchanged_since": format_datetime(s.unchanged_since),
+                    "checked_at": format_datetime(s.checked_at),
                 }
                 for name, s in self.services.items()
             },

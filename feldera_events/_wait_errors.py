@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
+from ._convert import format_datetime
 from ._errors import FelderaError
 from ._models import ClusterEvent, PipelineEvent
 
@@ -24,7 +25,7 @@ __all__ = [
 
 def _stamp(when: _dt.datetime) -> str:
     """A timestamp as the messages show it: UTC, to the second."""
-    return when.astimezone(_dt.UTC).isoformat(timespec="seconds")
+    return format_datetime(when, "seconds", utc=True)
 
 
 class WaitError(FelderaError):

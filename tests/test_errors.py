@@ -140,7 +140,7 @@ def test_wait_errors_messages() -> None:
     text = str(WaitTimeoutError("p", timeout=1.0, elapsed=1.25, polls=3, last_event=ev))
     assert "1.2s" in text
     assert "3 polls" in text
-    assert "2026-08-20T10:11:12+00:00" in text
+    assert "2026-08-20T10:11:12Z" in text
     assert "no event seen" in str(WaitTimeoutError("p", timeout=None, elapsed=0, polls=0))
 
 

@@ -10,6 +10,7 @@ from typing import Final
 
 import attrs
 
+from .._convert import format_datetime
 from .._errors import (
     APIConnectionError,
     APIStatusError,
@@ -74,7 +75,7 @@ EXIT_PRECEDENCE: Final = (EXIT_API, EXIT_FAILED, EXIT_TIMEOUT, EXIT_OK)
 
 def format_time(when: _dt.datetime) -> str:
     """An RFC 3339 UTC timestamp with milliseconds, e.g. ``2026-08-20T10:11:12.123Z``."""
-    return when.astimezone(_dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return format_datetime(when, "milliseconds", utc=True)
 
 
 class UsageError(Exception):
