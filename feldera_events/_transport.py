@@ -66,6 +66,8 @@ MAX_JSON_DEPTH: Final = 128
 
 #: An identity body of at most this many bytes (by its Content-Length) is read at once.
 _READ_AT_ONCE: Final = 65536
+#: The most one zlib call inflates at once (see _BodyDecoder.feed).
+_INFLATE_STEP: Final = 1 << 20
 
 #: The content codings the client asks for and decodes itself (bounded by max_body_size).
 ACCEPT_ENCODING: Final = "gzip, deflate"
@@ -177,15 +179,21 @@ class _BodyDecoder:
         self._fed = False
         self._raw_deflate_tried = False
 
-    def feed(self, data: bytes, budget: int) -> bytes:
-        """Decoded ``data``: at most ``budget + 1`` bytes (more than budget: too large)."""
-        if self.mode is None:
-            return data
+    def feed(self, data: bytes, budget: int) -> list[bytes]:
+        """Decoded ``data``, in pieces: at most ``budget + 1`` bytes (more than budget:
+        too large).
+
+        Inflated a step at a time and never joined here: one ``decompress`` call as large
+        as the budget, or a join of the pieces, would hold the output twice.
+        """
+        if self.mode is None or not data:
+            return [data]
         out: list[bytes] = []
         produced = 0
-        while data:
+        while True:
+            limit = min(budget - produced + 1, _INFLATE_STEP)
             try:
-                piece = self._obj.decompress(data, budget - produced + 1)
+                piece = self._obj.decompress(data, limit)
             except zlib.error as exc:
                 if self.mode == "deflate" and not self._fed and not self._raw_deflate_tried:
                     # "deflate" sent without its zlib header, as some servers do.
@@ -198,13 +206,16 @@ class _BodyDecoder:
             produced += len(piece)
             if produced > budget:
                 break
+            if len(piece) == limit or self._obj.unconsumed_tail:
+                data = self._obj.unconsumed_tail  # more output is due from this input
+                continue
             if self._obj.eof and self._obj.unused_data:
                 # The next member of a multi-member gzip stream.
                 data = self._obj.unused_data
                 self._obj = zlib.decompressobj(zlib.MAX_WBITS | 32)
                 continue
-            data = b""
-        return b"".join(out)
+            break
+        return out
 
     def finish(self) -> None:
         if self.mode is not None and self._fed and not self._obj.eof:
@@ -436,10 +447,10 @@ async def read_body(
     size = 0
     async for chunk in resp.content.iter_chunked(65536):
         try:
-            data = decoder.feed(chunk, cap - size)
+            pieces = decoder.feed(chunk, cap - size)
         except ValueError as exc:
             raise ResponseValidationError(str(exc), status_code=resp.status, url=url) from None
-        size += len(data)
+        size += sum(map(len, pieces))
         if size > cap:
             what = "decoded " if decoder.mode else ""
             raise ResponseTooLargeError(
@@ -447,7 +458,7 @@ async def read_body(
                 status_code=resp.status,
                 url=url,
             )
-        chunks.append(data)
+        chunks.extend(pieces)
     try:
         decoder.finish()
     except ValueError as exc:

@@ -57,7 +57,9 @@ def test_a_1_gib_bomb_costs_less_than_64_mib(mode: str) -> None:
     )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["error"] == "ResponseTooLargeError"
-    assert result["growth"] < 64 * MiB, f"peak RSS grew by {result['growth'] / MiB:.0f} MiB"
+    # About max_body_size (32 MiB) once, never twice (a 64 MiB bound had 0.4% to spare
+    # when the inflated bytes were held twice): room for the rest, not for a copy.
+    assert result["growth"] < 48 * MiB, f"peak RSS grew by {result['growth'] / MiB:.0f} MiB"
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "deflate", "raw-deflate", "identity"])
