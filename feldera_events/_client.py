@@ -533,7 +533,8 @@ class EventsClient:
                     msg = "the aiohttp session given as session= is closed"
                     raise ClientClosedError(msg) from None
                 probe = None if self._tls_probed else self._probe_tls
-                raise await transport_error(exc, current, self._timeouts, probe) from scrub(exc)
+                cause = scrub(exc, self._keys())  # before the message is made from it
+                raise await transport_error(exc, current, self._timeouts, probe) from cause
             if location is None:
                 break
             current = follow(visited, location, status, self._keys())

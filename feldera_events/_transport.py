@@ -14,8 +14,9 @@ import json
 import re
 import ssl
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
+from urllib.parse import unquote
 
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -222,12 +223,15 @@ class _BodyDecoder:
             raise ValueError(f"{self.mode} body ends before its compressed stream does")
 
 
-def scrub(exc: BaseException) -> BaseException:
-    """``exc`` with the request headers (the API key among them) dropped from its chain.
+def scrub(exc: BaseException, keys: Sequence[str] = ()) -> BaseException:
+    """``exc`` with the request headers (the API key among them) dropped from its chain,
+    and any text in it that holds one of ``keys`` withheld.
 
     aiohttp's ``ClientResponseError`` keeps ``request_info`` (with every request
     header) and ``history`` (the responses, with their requests) in its attributes
-    and ``args``; they are replaced by header-less copies.
+    and ``args``; they are replaced by header-less copies. Its parser quotes the bytes
+    it refused (a header, a status line: an echoed key) in messages and attributes:
+    such a value is replaced, whole, by a note that it was withheld.
     """
     seen: set[int] = set()
     item: BaseException | None = exc
@@ -245,8 +249,24 @@ def scrub(exc: BaseException) -> BaseException:
             item.request_info = bare
             item.history = ()
             item.args = (bare, ())
+        if keys:
+            _withhold_keys(item, keys)
         todo += [c for c in (item.__cause__, item.__context__) if c is not None]
     return exc
+
+
+def _withhold_keys(item: BaseException, keys: Sequence[str]) -> None:
+    note = f"details {WITHHELD}"
+    if contains_key(repr(item.args), keys) or contains_key(str(item), keys):
+        item.args = tuple(note if contains_key(repr(a), keys) else a for a in item.args)
+    for name, value in list(vars(item).items()):
+        if contains_key(repr(value), keys):
+            if isinstance(value, str):
+                setattr(item, name, note)
+            elif isinstance(value, bytes | bytearray):
+                setattr(item, name, note.encode())
+            else:
+                setattr(item, name, None)
 
 
 _NOT_TLS_REASONS: Final = frozenset(
@@ -269,7 +289,9 @@ def _origin(url: str) -> str:
 def follow(visited: list[str], location: str, status: int, keys: list[str]) -> str:
     """The URL a same-origin redirect leads to; a RedirectError for anything else."""
     current = visited[-1]
-    shown = f"(Location {WITHHELD})" if contains_key(location, keys) else None
+    # Seen through percent-encoding too: yarl decodes the Location when it shows it.
+    secret = contains_key(location, keys) or contains_key(unquote(location), keys)
+    shown = f"(Location {WITHHELD})" if secret else None
     try:
         target = URL(current, encoded=True).join(URL(location))
         target_origin = target.origin()
@@ -282,7 +304,22 @@ def follow(visited: list[str], location: str, status: int, keys: list[str]) -> s
             f"redirect with an invalid Location {shown}", status_code=status, url=current
         )
     nxt = str(target)
-    shown = shown or excerpt(nxt, 300)
+    secret = secret or contains_key(nxt, keys) or contains_key(unquote(nxt), keys)
+    shown = shown or (f"(Location {WITHHELD})" if secret else excerpt(nxt, 300))
+    if target.user is not None or target.password is not None:
+        # Credentials in a URL are never ours to send, nor to show.
+        if not secret:
+            shown = excerpt(str(target.with_user(None)), 300) + " (its user info left out)"
+        raise RedirectError(
+            f"redirect to a URL with credentials not followed: GET {current} -> {shown}",
+            status_code=status,
+            url=current,
+        )
+    if secret:
+        # The key is never sent in a URL, nor shown in the errors that name the next hop.
+        raise RedirectError(
+            f"redirect not followed: GET {current} -> {shown}", status_code=status, url=current
+        )
     if target_origin != URL(current, encoded=True).origin():
         raise RedirectError(
             f"redirect to another origin not followed: GET {current} -> {shown} "
@@ -529,8 +566,8 @@ def status_error(
     else:
         message = excerpt(body, limit=200) or reason or "no body"
     shown_body = excerpt(body)
-    if contains_key(body, keys) or contains_key(reason, keys):
-        # Left out whole, never edited: a short key may be part of ordinary words.
+    if contains_key(body, keys) or contains_key(data, keys) or contains_key(reason, keys):
+        # Seen through JSON escapes too (the parsed data). Left out whole, never edited: a short key may be part of ordinary words.
         # A known code is public text; any other code that holds the key goes too.
         if error_code not in NOT_FOUND_CODES and contains_key(error_code, keys):
             error_code = None

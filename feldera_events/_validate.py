@@ -79,26 +79,27 @@ def segment(value: str) -> str:
     return quote(value, safe="")
 
 
-def check_base_url(url: object) -> str:
+def check_base_url(url: object, what: str = "url") -> str:
+    """The base URL without a trailing slash; a ValueError naming ``what`` if it is not one."""
     if not isinstance(url, str):
-        raise TypeError(f"url must be a string, got {type(url).__name__}")
+        raise TypeError(f"{what} must be a string, got {type(url).__name__}")
     try:
         parts = urlsplit(url.strip())
     except ValueError as exc:
-        raise ValueError(f"url is not a valid URL ({exc}): {url!r}") from None
+        raise ValueError(f"{what} is not a valid URL ({exc}): {url!r}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"url must be an http:// or https:// URL with a host, got {url!r}")
+        raise ValueError(f"{what} must be an http:// or https:// URL with a host, got {url!r}")
     if parts.username or parts.password:
-        raise ValueError("url must not carry credentials; pass the API key as api_key=")
+        raise ValueError(f"{what} must not carry credentials; pass the API key as api_key=")
     if parts.query or parts.fragment:
         # Not echoed: a query string is where people put tokens by mistake.
-        raise ValueError("url must not have a query string or fragment")
+        raise ValueError(f"{what} must not have a query string or fragment")
     try:
         port = parts.port
     except ValueError:
-        raise ValueError(f"url has an invalid port (not 1-65535): {url!r}") from None
+        raise ValueError(f"{what} has an invalid port (not 1-65535): {url!r}") from None
     if port == 0:
-        raise ValueError(f"url has an invalid port (not 1-65535): {url!r}")
+        raise ValueError(f"{what} has an invalid port (not 1-65535): {url!r}")
     base = url.strip().rstrip("/")
     try:
         parsed = URL(base)
@@ -106,7 +107,7 @@ def check_base_url(url: object) -> str:
     except (ValueError, TypeError, UnicodeError):
         host = None
     if not host or any(ch.isspace() or _is_control(ch) for ch in parts.netloc):
-        raise ValueError(f"url has an invalid host: {url!r}")
+        raise ValueError(f"{what} has an invalid host: {url!r}")
     return base
 
 
@@ -132,6 +133,11 @@ def check_header_value(what: str, value: object) -> str:
             raise ValueError(
                 f"{what} contains a control character (U+{ord(ch):04X} at position {index}),"
                 " which is not allowed in an HTTP header"
+            )
+        if "\ud800" <= ch <= "\udfff":
+            raise ValueError(
+                f"{what} contains an unpaired surrogate (U+{ord(ch):04X} at position {index}),"
+                " which cannot be sent in an HTTP header"
             )
     return value
 

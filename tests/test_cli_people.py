@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import pathlib
 import re
 import signal
 import sys
@@ -163,6 +164,13 @@ async def test_sigterm_is_handled_like_ctrl_c(fake: FakeFeldera) -> None:
             {},
             "--url ('http://127.0.0.1:99999') has an invalid port",
         ),
+        (
+            ("--url", "http://127.0.0.1:0"),
+            {},
+            "--url ('http://127.0.0.1:0') has an invalid port",
+        ),
+        ((), {"FELDERA_HOST": "http://[::1"}, "FELDERA_HOST ('http://[::1') is not a valid URL"),
+        (("--url", "http://[zz]"), {}, "--url ('http://[zz]') is not a valid URL"),
         ((), {"FELDERA_API_KEY": "a\nb"}, "FELDERA_API_KEY contains"),
         (("--tenant", "a\rb"), {}, "--tenant contains"),
     ],
@@ -175,6 +183,38 @@ async def test_configuration_errors_name_their_source(
     assert ran.stderr.startswith(f"error: {expected}"), ran.stderr
     assert len(ran.stderr.splitlines()) == 1
     assert not re.search(r"\b(api_key|verify|tenant|url)=", ran.stderr)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("get", "p"),
+        ("list", "p"),
+        ("watch", "p"),
+        ("wait", "p", "--timeout", "5"),
+        ("health",),
+        ("wait-cluster", "--timeout", "5"),
+        ("cluster-events",),
+    ],
+)
+async def test_an_invalid_url_is_one_line_for_every_command(command: tuple[str, ...]) -> None:
+    ran = await run_cli("--url", "http://[::1", *command)
+    assert ran.returncode == EXIT_USAGE, ran
+    assert ran.stderr == "error: --url ('http://[::1') is not a valid URL (Invalid IPv6 URL)\n"
+
+
+@pytest.mark.parametrize("via", ["--ca-cert", "FELDERA_HTTPS_TLS_CERT"])
+async def test_a_ca_bundle_that_cannot_be_loaded_names_its_source(
+    via: str, tmp_path: pathlib.Path
+) -> None:
+    bundle = tmp_path / "not-a-bundle.pem"
+    bundle.write_text("this is not a certificate\n")
+    args = ("--ca-cert", str(bundle)) if via == "--ca-cert" else ()
+    env = {} if args else {"FELDERA_HTTPS_TLS_CERT": str(bundle)}
+    ran = await run_cli("--url", "https://127.0.0.1:1", *args, "get", "p", env=env)
+    assert ran.returncode == EXIT_USAGE, ran
+    assert ran.stderr.startswith(f"error: {via} '{bundle}' could not be loaded as a CA bundle")
+    assert len(ran.stderr.splitlines()) == 1
 
 
 async def test_a_ca_bundle_is_not_needed_for_http(fake: FakeFeldera) -> None:

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import re
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from types import SimpleNamespace
@@ -22,6 +23,7 @@ import aiohttp
 import attrs
 
 from .._client import EventsClient, Timeouts
+from .._validate import check_base_url
 from ._render import UsageError
 
 __all__ = ["Settings", "make_client", "open_client", "resolve_settings"]
@@ -58,7 +60,10 @@ def _pick(
 
 def _check_url(url: str, source: str) -> str:
     where = f"{source} ({url!r})" if source != "default" else repr(url)
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError as exc:  # e.g. "Invalid IPv6 URL"
+        raise UsageError(f"{where} is not a valid URL ({exc})") from None
     if parts.scheme not in ("http", "https"):
         raise UsageError(f"{where} is not a URL: it must start with http:// or https://")
     if not parts.hostname:
@@ -66,11 +71,15 @@ def _check_url(url: str, source: str) -> str:
     try:
         parts.port  # noqa: B018 - the check
     except ValueError:
-        raise UsageError(f"{where} has an invalid port (expected 0 to 65535)") from None
+        raise UsageError(f"{where} has an invalid port (expected 1 to 65535)") from None
     if parts.username or parts.password:
         raise UsageError(f"{source} must not carry credentials; use FELDERA_API_KEY or --api-key")
     if parts.query or parts.fragment:
         raise UsageError(f"{source} must not have a query string or fragment")
+    try:
+        check_base_url(url, what=where)  # the client's own rules (port 0, the host...)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     return url.strip()
 
 
@@ -104,6 +113,12 @@ def resolve_settings(
             raise UsageError(f"{ca_source} {ca_cert!r} is a directory, not a CA bundle file")
         if not os.path.exists(ca_cert):
             raise UsageError(f"{ca_source} {ca_cert!r}: no such file")
+        try:
+            ssl.create_default_context(cafile=ca_cert)
+        except (ssl.SSLError, OSError) as exc:
+            raise UsageError(
+                f"{ca_source} {ca_cert!r} could not be loaded as a CA bundle: {exc}"
+            ) from None
         verify, verify_source = ca_cert, ca_source
     return Settings(
         url=url,

@@ -31,6 +31,9 @@ test that needs it. Two kinds:
     connections in the yielded :class:`Counter`.
   - :func:`stalled` -- reads each request and never answers (a :class:`Counter`
     of requests).
+  - :func:`malformed_echo` -- answers with malformed HTTP (a bad header value,
+    status line, header name, chunk size or Content-Length: ``MALFORMED_ECHOES``)
+    that holds the request's bearer token where aiohttp's parser quotes it.
 
 Nothing here sleeps in place of synchronisation; every server and connection is
 closed when its ``async with`` block ends.
@@ -41,6 +44,7 @@ from __future__ import annotations
 from .servers import (
     CERT,
     KEY,
+    MALFORMED_ECHOES,
     Counter,
     GiB,
     MiB,
@@ -50,6 +54,7 @@ from .servers import (
     encoded_json,
     gzip_bomb,
     gzip_bomb_bytes,
+    malformed_echo,
     nested,
     not_http,
     redirect,
@@ -60,6 +65,7 @@ from .servers import (
 __all__ = [
     "CERT",
     "KEY",
+    "MALFORMED_ECHOES",
     "Counter",
     "GiB",
     "MiB",
@@ -69,6 +75,7 @@ __all__ = [
     "encoded_json",
     "gzip_bomb",
     "gzip_bomb_bytes",
+    "malformed_echo",
     "nested",
     "not_http",
     "redirect",

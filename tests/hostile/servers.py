@@ -114,13 +114,14 @@ def encoded_json(data: Any, encoding: str, *, status: int = 200) -> Handler:
 
 
 def echo_authorization(
-    status: int = 200, *, escape_slash: bool = False, as_json: bool = True
+    status: int = 200, *, escape_slash: bool = False, as_json: bool = True, escape_all: bool = False
 ) -> Handler:
     """An answer that echoes the request's ``Authorization`` header.
 
     As JSON (``{"message": ..., "error_code": "Echo", "event_id": ...}``: a Feldera
     error for error statuses, an event of the wrong shape for 2xx), with ``/`` written
-    ``\\/`` if ``escape_slash``; or as ``text/html`` if not ``as_json``.
+    ``\\/`` if ``escape_slash`` (every character of the header as ``\\uXXXX`` if
+    ``escape_all``); or as ``text/html`` if not ``as_json``.
     """
 
     async def handler(request: web.Request) -> web.StreamResponse:
@@ -132,6 +133,8 @@ def echo_authorization(
         text = json.dumps({"message": f"you sent {auth}", "error_code": "Echo", "event_id": auth})
         if escape_slash:
             text = text.replace("/", "\\/")
+        if escape_all:
+            text = text.replace(auth, "".join(f"\\u{ord(c):04x}" for c in auth))
         return web.Response(text=text, status=status, content_type="application/json")
 
     return handler
@@ -257,6 +260,42 @@ async def not_http(banner: bytes = b"SSH-2.0-OpenSSH_9.6\r\n") -> AsyncIterator[
         await writer.drain()
         with contextlib.suppress(asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             await read_request_head(reader)
+        await asyncio.Event().wait()  # until the client hangs up or the server closes
+
+    async with raw_server(handler) as url:
+        box.url = url
+        yield box
+
+
+# -- malformed answers ----------------------------------------------------------------------
+
+#: Malformed HTTP answers that carry the request's bearer token (``{key}``), each where
+#: aiohttp's parser quotes it in its error: a header value, the status line, a header
+#: name, a chunk size, a Content-Length.
+MALFORMED_ECHOES: dict[str, bytes] = {
+    "header-value": b"HTTP/1.1 200 OK\r\nX-E: a\x00{key}\r\nContent-Length: 2\r\n\r\n{}",
+    "status-line": b"HTTP/1.1 2{key} OK\r\nContent-Length: 2\r\n\r\n{}",
+    "header-name": b"HTTP/1.1 200 OK\r\nX {key}: a\r\nContent-Length: 2\r\n\r\n{}",
+    "chunk-size": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nz{key}\r\n{}\r\n0\r\n\r\n",
+    "content-length": b"HTTP/1.1 200 OK\r\nContent-Length: 1{key}\r\n\r\n{}",
+}
+
+
+@contextlib.asynccontextmanager
+async def malformed_echo(kind: str) -> AsyncIterator[Counter]:
+    """A server whose answer is the malformed ``MALFORMED_ECHOES[kind]``, holding the
+    token of the request's ``Authorization: Bearer`` header."""
+    box = Counter()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        box.connections += 1
+        head = await read_request_head(reader)
+        key = b""
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"authorization: bearer "):
+                key = line.split(b" ", 2)[2]
+        writer.write(MALFORMED_ECHOES[kind].replace(b"{key}", key))
+        await writer.drain()
         await asyncio.Event().wait()  # until the client hangs up or the server closes
 
     async with raw_server(handler) as url:

@@ -15,7 +15,7 @@ from feldera_events import (
     ResponseValidationError,
     RetryPolicy,
 )
-from hostile import echo_authorization, encoded_json, not_http
+from hostile import MALFORMED_ECHOES, echo_authorization, encoded_json, malformed_echo, not_http
 from hostile.checks import assert_secret_free, one_line
 
 WITHHELD = "withheld: it contains the API key"
@@ -115,3 +115,30 @@ async def test_a_content_encoding_holding_the_key_is_withheld() -> None:
             await client.get_event("p")
     assert_secret_free(info.value, "SECRET123")
     assert f"unsupported Content-Encoding ({WITHHELD})" in one_line(info.value)
+
+
+@pytest.mark.parametrize("status", [400, 503])
+async def test_an_error_echoing_the_key_in_unicode_escapes_is_withheld(status: int) -> None:
+    # {"message": "you sent \u0042\u0065..."}: the parsed message holds the key.
+    async with (
+        loopback(echo_authorization(status, escape_all=True)) as srv,
+        EventsClient(srv.url, api_key="SECRET123", retry=RetryPolicy.disabled()) as client,
+    ):
+        with pytest.raises(APIStatusError) as info:
+            await client.get_event("p")
+    assert_secret_free(info.value, "SECRET123")
+    assert info.value.message == f"message and body {WITHHELD}"
+
+
+@pytest.mark.parametrize("kind", sorted(MALFORMED_ECHOES))
+async def test_a_malformed_answer_quoting_the_key_is_withheld(kind: str) -> None:
+    # aiohttp's parser quotes the offending bytes in its error (and its exceptions keep
+    # them in attributes): neither the error nor its chain may show the key.
+    async with (
+        malformed_echo(kind) as srv,
+        EventsClient(srv.url, api_key="SECRET123", retry=RetryPolicy.disabled()) as client,
+    ):
+        with pytest.raises(FelderaError) as info:
+            await client.get_event("p")
+    assert_secret_free(info.value, "SECRET123")
+    assert srv.connections >= 1

@@ -27,6 +27,21 @@ def test_control_characters_are_refused_at_construction(where: str, char: str) -
     assert f"U+{ord(char):04X}" in text
 
 
+@pytest.mark.parametrize("where", ["tenant", "api_key", "header value"])
+def test_an_unpaired_surrogate_is_refused_at_construction(where: str) -> None:
+    # aiohttp would drop it silently: the server would see another key or tenant.
+    value = "sec\ud800ret-value"
+    kwargs: dict[str, object] = {
+        "tenant": {"tenant": value},
+        "api_key": {"api_key": value},
+        "header value": {"headers": {"X-Custom": value}},
+    }[where]
+    with pytest.raises(ValueError, match="unpaired surrogate") as info:
+        EventsClient("http://127.0.0.1:1", **kwargs)  # type: ignore[arg-type]
+    text = one_line(info.value)
+    assert "ret-value" not in text and "U+D800 at position 3" in text
+
+
 @pytest.mark.parametrize("name", ["X Bad", "X:Y", "", "Ünï", "X\nY", "(x)", "a/b"])
 def test_header_names_must_be_tokens(name: str) -> None:
     with pytest.raises(ValueError, match="is not a valid HTTP header name") as info:
