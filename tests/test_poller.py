@@ -906,7 +906,13 @@ async def test_watch_survives_a_step_timeout_and_closes_with_a_step_in_flight(
         # Leaving the block cancelled the reader's request in flight and ended its loop.
         await asyncio.wait_for(reader, 5)
         fake.resume_answering()
-    assert all(ev.event_id != first.event_id for ev in got)
+    assert reader.done() and not reader.cancelled() and reader.exception() is None
+    # What the reader got (events the last answers held, if any) came after `second`,
+    # each once, in the server's order.
+    ids = [ev.event_id for ev in got]
+    assert len(set(ids)) == len(ids)
+    assert first.event_id not in ids and second.event_id not in ids
+    assert [ev.recorded_at for ev in got] == sorted(ev.recorded_at for ev in got)
 
 
 async def test_wait_many_fail_fast_on_an_unexpected_exception(
