@@ -38,7 +38,10 @@ class Watch(Machine):
 
     Events are new when their id was not seen and they come after the floor (the
     starting point, raised as old ids leave the bounded look-back set), so an event
-    that commits late with an earlier ``recorded_at`` is still yielded.
+    that commits late with an earlier ``recorded_at`` is still yielded. The list is
+    read when ``latest`` changes, and once more at the next poll after a read that
+    found new events (a *settling* read), so a late commit is seen even when no newer
+    event follows it.
     """
 
     what = "the end of the watch"
@@ -64,6 +67,7 @@ class Watch(Machine):
         self.order: collections.deque[PipelineEvent] = collections.deque()
         self.previous: PipelineEvent | None = None
         self.last_yielded: PipelineEvent | None = None
+        self.settle = False  # read the list once more at the next unchanged poll
 
     def begin(self, now: float) -> Decision:
         to_read = self._since_to_read
@@ -77,10 +81,15 @@ class Watch(Machine):
             return self._need(now, self.latest)
         if request.op == "list":
             assert self.previous is not None
-            return self._poll(now, self._new([*value, self.previous]))
+            new = self._new([*value, self.previous])
+            self.settle = bool(new)
+            return self._poll(now, new)
         ev: PipelineEvent = value
         self.last_event = ev
         if ev.event_id in self.seen_ids or (self.floor is not None and self.floor.covers(ev)):
+            if self.settle and self.previous is not None:
+                self.settle = False
+                return self._need(now, self.listing)
             return self._poll(now, [])
         first = self.previous is None and self.floor is None
         self.previous = ev

@@ -361,6 +361,24 @@ def test_watch_yields_a_duplicate_once_and_a_late_commit() -> None:
     assert got == (late, c)  # committed late with an earlier recorded_at: still yielded
 
 
+def test_watch_sees_a_late_commit_that_no_newer_event_follows() -> None:
+    w = watch()
+    w.begin(0.0)
+    first = event(at=10)
+    w.answered(first, 0.0)
+    b = event("Provisioning", "Provisioned", at=13)
+    assert w.answered(b, 1.0) == Need(Request("list"))
+    assert w.answered([b, first], 1.1).emit == (b,)
+    # `latest` stays b; the settling read at the next poll finds what committed late.
+    late = event("Stopped", "Provisioned", at=12)
+    assert w.answered(b, 2.0) == Need(Request("list"))
+    decision = w.answered([b, late, first], 2.1)
+    assert isinstance(decision, PollAt) and decision.emit == (late,)
+    assert w.answered(b, 3.0) == Need(Request("list"))  # it found one: settle again
+    assert w.answered([b, late, first], 3.1).emit == ()
+    assert isinstance(w.answered(b, 4.0), PollAt)  # settled: no more list reads
+
+
 statuses = st.sampled_from(
     [
         ("Stopped", "Stopped", None, None, False),
