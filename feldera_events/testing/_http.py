@@ -16,6 +16,7 @@ from feldera_events.testing._engine import Engine, compile_error_of
 from feldera_events.testing._faults import Fault
 from feldera_events.testing._model import FakeAPIError, RequestRecord
 from feldera_events.testing._monitor import ClusterMonitor
+from feldera_events.testing._state import EventLog
 from feldera_events.testing._traffic import Traffic
 from feldera_events.testing._wire import (
     JSON,
@@ -290,66 +291,14 @@ class FakeApp:
     async def get_pipeline_event(
         self, request: web.Request, name: str, event_id: str
     ) -> web.StreamResponse:
-        selector = query_choice(request, ("all", "status"))
-        if isinstance(selector, web.Response):
-            return selector
-        canonical: str | None = None
-        if event_id != "latest":
-            canonical = _event_id_or_400(event_id)
-        p = self.engine.get(name)
-        if canonical is None:
-            event = p.events.latest()
-            if event is None:
-                raise FakeAPIError(
-                    404,
-                    "NoPipelineMonitorEventsAvailable",
-                    "There are not yet any pipeline monitor events recorded",
-                    None,
-                )
-        else:
-            found = p.events.by_id.get(canonical)
-            if found is None:
-                raise FakeAPIError(
-                    404,
-                    "UnknownPipelineMonitorEvent",
-                    f"Pipeline monitor event with identifier '{canonical}' does not exist -- it "
-                    "might have been deleted as only a limited number of events are retained",
-                    {"event_id": canonical},
-                )
-            event = found
-        return raw_json(event.body(selector), headers=NO_CACHE)
+        return _one_event(request, event_id, lambda: self.engine.get(name).events, "Pipeline")
 
     async def list_cluster_events(self, request: web.Request) -> web.StreamResponse:
         # The list endpoint has no selector: always the status fields.
         return raw_json(self.monitor.events.list_body("status"), headers=NO_CACHE)
 
     async def get_cluster_event(self, request: web.Request, event_id: str) -> web.StreamResponse:
-        selector = query_choice(request, ("all", "status"))
-        if isinstance(selector, web.Response):
-            return selector
-        log = self.monitor.events
-        if event_id == "latest":
-            event = log.latest()
-            if event is None:
-                raise FakeAPIError(
-                    404,
-                    "NoClusterMonitorEventsAvailable",
-                    "There are not yet any cluster monitor events recorded",
-                    None,
-                )
-        else:
-            canonical = _event_id_or_400(event_id)
-            found = log.by_id.get(canonical)
-            if found is None:
-                raise FakeAPIError(
-                    404,
-                    "UnknownClusterMonitorEvent",
-                    f"Cluster monitor event with identifier '{canonical}' does not exist -- it "
-                    "might have been deleted as only a limited number of events are retained",
-                    {"event_id": canonical},
-                )
-            event = found
-        return raw_json(event.body(selector), headers=NO_CACHE)
+        return _one_event(request, event_id, lambda: self.monitor.events, "Cluster")
 
     async def cluster_health(self, request: web.Request) -> web.StreamResponse:
         body = self.monitor.health_body()
@@ -549,3 +498,37 @@ def _event_id_or_400(event_id: str) -> str:
             {"value": event_id, "error": reason},
         )
     return canonical
+
+
+def _one_event(
+    request: web.Request, event_id: str, log_of: Callable[[], EventLog], kind: str
+) -> web.StreamResponse:
+    """``GET .../events/{event_id}`` of a pipeline's or the cluster's (``kind``) event log,
+    as the manager answers: the selector and the id are checked before the log is looked
+    up (an unknown pipeline is a 404 only for a well-formed request)."""
+    selector = query_choice(request, ("all", "status"))
+    if isinstance(selector, web.Response):
+        return selector
+    canonical = None if event_id == "latest" else _event_id_or_400(event_id)
+    log = log_of()
+    if canonical is None:
+        event = log.latest()
+        if event is None:
+            raise FakeAPIError(
+                404,
+                f"No{kind}MonitorEventsAvailable",
+                f"There are not yet any {kind.lower()} monitor events recorded",
+                None,
+            )
+    else:
+        found = log.by_id.get(canonical)
+        if found is None:
+            raise FakeAPIError(
+                404,
+                f"Unknown{kind}MonitorEvent",
+                f"{kind} monitor event with identifier '{canonical}' does not exist -- it "
+                "might have been deleted as only a limited number of events are retained",
+                {"event_id": canonical},
+            )
+        event = found
+    return raw_json(event.body(selector), headers=NO_CACHE)
