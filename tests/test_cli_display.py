@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import io
 import os
 import pty
 import signal
@@ -20,7 +21,11 @@ from collections.abc import AsyncIterator
 import pyte
 import pytest
 from cli_support import clean_env, cli_argv, finish, spawn
+from helpers import event_json
 
+from feldera_events import Outcome, PipelineEvent, WaitResult
+from feldera_events._convert import structure
+from feldera_events.cli._progress import LiveProgress
 from feldera_events.cli._render import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED
 from feldera_events.testing import FakeFeldera, Timings
 
@@ -96,7 +101,12 @@ class Terminal:
         return ran.returncode
 
     def lines(self) -> list[str]:
-        return [line.rstrip() for line in self.screen.display if line.strip()]
+        return self.lines_of(self.screen)
+
+    @staticmethod
+    def lines_of(screen: pyte.Screen) -> list[str]:
+        """The screen's lines that hold something, without trailing blanks."""
+        return [line.rstrip() for line in screen.display if line.strip()]
 
 
 def row_of(lines: list[str], name: str) -> list[str]:
@@ -183,3 +193,74 @@ async def test_interrupted_wait_restores_the_cursor(
     text = "\n".join(term.lines())
     assert "Traceback" not in text
     assert not term.screen.cursor.hidden
+
+
+def set_size(fd: int, columns: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, columns, 0, 0))
+
+
+class TerminalText(io.StringIO):
+    """What a display writes, kept in memory; its ``fileno`` is a pseudo-terminal's, so
+    the display measures that terminal (and a resize of it) as it would its stdout."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self._fd = fd
+
+    def text(self, start: int = 0) -> str:
+        """What was written from ``start`` on, as a terminal gets it (newline: CR LF)."""
+        return self.getvalue()[start:].replace("\n", "\r\n")
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def isatty(self) -> bool:
+        return True
+
+
+def pipeline_event(resources: str, desired: str) -> PipelineEvent:
+    wire = event_json(
+        deployment_resources_status=resources, deployment_resources_desired_status=desired
+    )
+    return structure(wire, PipelineEvent)
+
+
+async def test_live_rows_follow_a_resize(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Narrowed from 120 to 60 columns mid-wait, the display draws for 60: the final
+    screen holds one row per pipeline, no stale copies or wrapped pieces.
+
+    In process, so that the resize falls between two frames, never inside one: nothing
+    is drawn between the test's calls (the ticker runs only when the test awaits).
+    """
+    for var in ("COLUMNS", "LINES", "NO_COLOR"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    master, slave = pty.openpty()
+    screen = pyte.Screen(120, ROWS)
+    feed = pyte.Stream(screen)
+    names = ["orders", LONG]
+    try:
+        set_size(slave, 120)
+        out = TerminalText(slave)
+        async with LiveProgress(out, names) as progress:
+            provisioning = pipeline_event("Provisioning", "Provisioned")
+            for name in names:
+                progress.event(name, provisioning)
+            feed.feed(out.text())
+            drawn = len(out.getvalue())
+            assert len(Terminal.lines_of(screen)) == 2  # the two rows, drawn for 120
+            set_size(slave, 60)
+            screen.resize(ROWS, 60)
+            provisioned = pipeline_event("Provisioned", "Provisioned")
+            progress.event("orders", provisioned)
+            progress.finished(WaitResult("orders", Outcome.SUCCEEDED, provisioned, None, 1.5))
+            progress.finished(WaitResult(LONG, Outcome.TIMED_OUT, provisioning, None, 2.0))
+        feed.feed(out.text(drawn))
+    finally:
+        os.close(master)
+        os.close(slave)
+    lines = Terminal.lines_of(screen)
+    assert len(lines) == 2, lines
+    assert len(row_of(lines, "orders")) == 1 and "provisioned" in lines[0], lines
+    assert len(row_of(lines, LONG)) == 1 and "TIMED OUT" in lines[1], lines
+    assert all(len(line) < 60 for line in lines), lines

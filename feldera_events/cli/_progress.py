@@ -3,8 +3,9 @@
 Two displays with one interface (:class:`Progress`):
 
 * :class:`LiveProgress` on a terminal: one row per pipeline (mark, name, status, elapsed
-  time, outcome) redrawn in place by :mod:`rich`, which handles the width (rows are cut
-  with an ellipsis, never wrapped), resizes, the cursor and ``NO_COLOR``.
+  time, outcome) redrawn in place by :mod:`rich`, which handles the cursor and
+  ``NO_COLOR``; each frame is laid out for the terminal's width at that moment (rows
+  are cut with an ellipsis, never wrapped), so a resize leaves no debris.
 * :class:`LineProgress` for everything else (CI logs, files, pipes): one timestamped
   line per status change or retry, nothing else; no escape sequences.
 
@@ -148,6 +149,7 @@ class LiveProgress:
         colour: bool | None = None,
     ) -> None:
         no_colour = bool(os.environ.get("NO_COLOR")) if colour is None else not colour
+        self._stream = stream
         self._console = Console(
             file=stream,
             force_terminal=True,
@@ -196,6 +198,11 @@ class LiveProgress:
     _WORD = max(len(s.word) for s in OUTCOMES.values())
 
     def _render(self) -> Table:
+        # The width now, of the terminal the stream writes to (fixed at the start, a
+        # narrowed terminal would wrap each row: debris of stale copies on screen).
+        width = _terminal_width(self._stream)
+        if width is not None:
+            self._console.width = width
         name_width, status_width = self._widths()
         table = Table.grid(padding=(0, 1))
         table.add_column(no_wrap=True, width=1)  # spinner or mark
