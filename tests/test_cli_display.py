@@ -12,6 +12,7 @@ import fcntl
 import io
 import os
 import pty
+import re
 import signal
 import struct
 import termios
@@ -26,8 +27,14 @@ from helpers import event_json
 from feldera_events import Outcome, PipelineEvent, WaitResult
 from feldera_events._convert import structure
 from feldera_events.cli._progress import LiveProgress
-from feldera_events.cli._render import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED
-from feldera_events.testing import FakeFeldera, Timings
+from feldera_events.cli._render import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    EXIT_TIMEOUT,
+)
+from feldera_events.testing import FakeFeldera, Fault, Timings
 
 FAST = ("--poll-interval", "0.05")
 LONG = "a-pipeline-with-a-rather-long-name-that-does-not-fit-a-narrow-terminal"
@@ -175,6 +182,22 @@ async def test_until_running_row_says_running(fake: FakeFeldera) -> None:
     row = row_of(lines, "p")
     assert len(row) == 1 and row[0].rstrip().endswith("running"), lines
     assert "provisioned" not in row[0], lines
+
+
+async def test_retry_note_is_whole_at_80_columns(fake: FakeFeldera) -> None:
+    """Every request answered by a proxy's 502: the row keeps the retry note whole (its
+    cause and count) and cuts the status instead; the row still ends with the time and
+    the outcome."""
+    fake.create_pipeline("pipeline-1")
+    fake.inject(Fault.proxy_502(), pipeline="pipeline-1")
+    term = Terminal(80)
+    await term.start("wait", "pipeline-1", "--timeout", "3", *FAST, env={"FELDERA_HOST": fake.url})
+    assert await term.finish() == EXIT_TIMEOUT
+    lines = term.lines()
+    row = row_of(lines, "pipeline-1")
+    assert len(row) == 1, lines
+    note = r"  retrying: HTTP 502, (once|\d+ times) +\d+\.\ds TIMED OUT"
+    assert re.fullmatch(r"! pipeline-1 waiting for the .*" + note, row[0]), lines
 
 
 @pytest.mark.parametrize(

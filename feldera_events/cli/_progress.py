@@ -20,6 +20,7 @@ import datetime as _dt
 import os
 from typing import Protocol, TextIO
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.live import Live
 from rich.spinner import Spinner
@@ -75,9 +76,19 @@ class _Row:
         self.failure = failure
         self.failures += 1
 
-    def retry_text(self) -> str:
+    def retry_text(self, width: int | None = None) -> str:
+        """``retrying: CAUSE, N times``; within ``width`` cells the cause is cut first
+        (the count stays)."""
         times = "once" if self.failures == 1 else f"{self.failures} times"
-        return f"retrying: {self.failure}, {times}"
+        text = f"retrying: {self.failure}, {times}"
+        if width is None or cell_len(text) <= width:
+            return text
+        room = width - (cell_len(text) - cell_len(self.failure))  # what is left for the cause
+        if room < 4:
+            return text  # too narrow for any of the cause: rich cuts the note at its end
+        cause = Text(self.failure)
+        cause.truncate(room, overflow="ellipsis")
+        return f"retrying: {cause.plain}, {times}"
 
 
 class LineProgress:
@@ -213,9 +224,7 @@ class LiveProgress:
         now = self._loop.time()
         for name in self._names:
             row = self._rows[name]
-            status = Text(row.status)
-            if row.failures:
-                status.append(f"  {row.retry_text()}", style="yellow")
+            status = self._status(row, status_width)
             if row.result is None:
                 mark: Spinner | Text = row.spinner
                 elapsed = now - self._start
@@ -227,6 +236,26 @@ class LiveProgress:
                 word = Text(outcome_word(row.result), style=f"bold {style.colour}")
             table.add_row(mark, Text(name), status, f"{elapsed:.1f}s", word)
         return table
+
+    #: The least of the status worth showing beside a retry note (else the note alone).
+    _MIN_STATUS = 10
+
+    def _status(self, row: _Row, width: int) -> Text:
+        """The status cell: the status, then the retry note (if any) in yellow.
+
+        Too narrow for both, the status is cut first (while requests fail it is the last
+        known one; the note is the news), then dropped; the note's cause is cut last.
+        """
+        status = Text(row.status)
+        if not row.failures:
+            return status
+        note = row.retry_text()
+        room = width - 2 - cell_len(note)
+        if room < self._MIN_STATUS:
+            return Text(row.retry_text(width), style="yellow")
+        status.truncate(room, overflow="ellipsis")
+        status.append(f"  {note}", style="yellow")
+        return status
 
     def _refresh(self) -> None:
         if self._live.is_started:
