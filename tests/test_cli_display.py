@@ -26,6 +26,7 @@ from helpers import event_json
 
 from feldera_events import Outcome, PipelineEvent, WaitResult
 from feldera_events._convert import structure
+from feldera_events.cli._demo import TRY_NEXT
 from feldera_events.cli._progress import LiveProgress
 from feldera_events.cli._render import (
     EXIT_FAILED,
@@ -48,13 +49,13 @@ async def fake() -> AsyncIterator[FakeFeldera]:
 
 
 class Terminal:
-    """A CLI process on a pseudo-terminal of ``columns`` x ROWS, rendered by pyte."""
+    """A CLI process on a pseudo-terminal of ``columns`` x ``rows``, rendered by pyte."""
 
-    def __init__(self, columns: int, *, stdin_columns: int | None = None) -> None:
-        self.screen = pyte.Screen(columns, ROWS)
+    def __init__(self, columns: int, *, stdin_columns: int | None = None, rows: int = ROWS) -> None:
+        self.screen = pyte.Screen(columns, rows)
         self._stream = pyte.ByteStream(self.screen)
         self.master, self._slave = pty.openpty()
-        fcntl.ioctl(self._slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, columns, 0, 0))
+        fcntl.ioctl(self._slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
         # Optionally a second terminal, of another size, as the CLI's stdin.
         self._stdin: int | None = None
         self._stdin_master: int | None = None
@@ -151,7 +152,7 @@ async def test_one_line_per_pipeline_at_any_width(
         assert len(row_of(lines[:3], name)) == 1, (name, lines)
     assert "provisioned" in row_of(lines, "orders")[0]
     assert "FAILED" in row_of(lines, "fails")[0]
-    assert all(len(line) <= columns for line in lines)
+    assert all(len(line) < columns for line in lines), lines  # the report wrapped at words
     assert not term.screen.cursor.hidden  # the cursor came back
 
 
@@ -287,3 +288,48 @@ async def test_live_rows_follow_a_resize(monkeypatch: pytest.MonkeyPatch) -> Non
     assert len(row_of(lines, "orders")) == 1 and "provisioned" in lines[0], lines
     assert len(row_of(lines, LONG)) == 1 and "TIMED OUT" in lines[1], lines
     assert all(len(line) < 60 for line in lines), lines
+
+
+#: Sentences of the demo (its prose and its failure report), as written: read back from
+#: the screen with its lines joined, a word split by a wrap would not match.
+DEMO_SENTENCES = (
+    "2. Created pipelines 'orders' and 'fraud-detector' (compiled, stopped); "
+    "'fraud-detector' is scripted to stay in Provisioning until its 5s provisioning timeout.",
+    "4. Waiting on both, as `feldera-events wait orders fraud-detector --timeout 30 "
+    "--since-now` does:",
+    "- 'orders' went Stopped -> Provisioning -> Provisioned: the wait for it succeeded.",
+    "- 'fraud-detector' never left Provisioning; the manager gave up after its provisioning "
+    "timeout, moved it to Stopping with the error PipelineProvisioningTimeout, then to "
+    "Stopped (error kept until dismissed). The wait reported the server's error_code, "
+    "message and the events since the start.",
+    "- `feldera-events wait` would have exited 1 (1: a deployment failed); the demo itself "
+    "exits 0.",
+    "provisioning timed out (timeout: 5s)",
+)
+
+
+@pytest.mark.parametrize("columns", [60, 80])
+async def test_demo_wraps_at_words(columns: int) -> None:
+    """The demo at 60 and 80 columns: its prose, the failure report and the commands to
+    try are wrapped at words, never by the terminal, and the live block is one line per
+    pipeline."""
+    term = Terminal(columns, rows=100)
+    await term.start("demo", env={})
+    assert await term.finish() == EXIT_OK
+    lines = term.lines()
+    # No line reaches the last column: the terminal never wrapped one (mid-word) itself.
+    assert all(len(line) < columns for line in lines), lines
+    text = " ".join(line.strip() for line in lines)
+    for sentence in DEMO_SENTENCES:
+        assert sentence in text, (sentence, lines)
+    # Each command to try pastes whole: on one line, or continued with " \".
+    commands = "\n".join(line.strip() for line in lines).replace(" \\\n", " ").split("\n")
+    for command, comment in TRY_NEXT:
+        whole = rf"{re.escape(command)}( +# {re.escape(comment)})?"
+        assert any(re.fullmatch(whole, line) for line in commands), (command, lines)
+    # The live block: one line per pipeline, right after step 4, right before the report.
+    orders = next(i for i, line in enumerate(lines) if line.startswith("+ orders "))
+    assert lines[orders - 1].endswith("does:"), lines
+    assert lines[orders + 1].startswith("x fraud-de"), lines
+    assert lines[orders + 2].startswith("pipeline 'fraud-detector' FAILED"), lines
+    assert len(row_of(lines, "orders")) == 1 and len(row_of(lines, "fraud-detector")) == 1

@@ -9,7 +9,9 @@ Two displays with one interface (:class:`Progress`):
 * :class:`LineProgress` for everything else (CI logs, files, pipes): one timestamped
   line per status change or retry, nothing else; no escape sequences.
 
-Both only write; the wait itself lives in :mod:`feldera_events.cli._wait`.
+Both only write; the wait itself lives in :mod:`feldera_events.cli._wait`. Text for a
+terminal besides the rows (a failure report, the demo's prose) is wrapped at words by
+:func:`wrap_for`, at the width :func:`terminal_columns` measures on the stream.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import asyncio
 import contextlib
 import datetime as _dt
 import os
+import re
+import textwrap
 from typing import Protocol, TextIO
 
 from rich.cells import cell_len
@@ -31,7 +35,14 @@ from .._models import PipelineEvent
 from .._poller import WaitResult
 from ._render import OUTCOMES, format_time, outcome_style, outcome_word, status_text
 
-__all__ = ["LineProgress", "LiveProgress", "Progress", "make_progress"]
+__all__ = [
+    "LineProgress",
+    "LiveProgress",
+    "Progress",
+    "make_progress",
+    "terminal_columns",
+    "wrap_for",
+]
 
 
 class Progress(Protocol):
@@ -132,18 +143,57 @@ class LineProgress:
         return None
 
 
-def _terminal_width(stream: TextIO) -> int | None:
-    """The width of the terminal ``stream`` writes to (None: let rich decide).
+def terminal_columns(stream: TextIO) -> int | None:
+    """The width of the terminal ``stream`` writes to: ``COLUMNS`` if set, else measured
+    on ``stream`` (None: not a terminal).
 
-    rich asks stdin first, then stdout and stderr: a CLI whose stdin is another
-    terminal (or one of another size) would draw for the wrong width.
+    Not rich's or :func:`shutil.get_terminal_size`'s: they ask stdin or stdout first, so a
+    CLI whose stdin is another terminal (or one of another size) would use the wrong width.
     """
-    if os.environ.get("COLUMNS"):
-        return None  # rich honours COLUMNS itself
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
     try:
         return os.get_terminal_size(stream.fileno()).columns or None
     except (AttributeError, ValueError, OSError):
         return None
+
+
+#: A list marker at the start of a line (after its indent): ``- `` or ``1. ``.
+_MARKER = re.compile(r" *(?:- |\d+\. )?")
+
+
+def wrap_for(stream: TextIO, text: str) -> str:
+    """``text`` wrapped at words for the terminal ``stream`` writes to (unchanged when
+    ``stream`` is not a terminal: logs and pipes keep whole lines).
+
+    Each line keeps its indent; its continuation lines hang under the text after a list
+    marker, else two columns deeper. No word is split (one longer than a line stays
+    whole), none at a hyphen, and no line reaches the last column (where a terminal
+    would wrap on its own).
+    """
+    isatty = getattr(stream, "isatty", None)
+    if isatty is None or not isatty():
+        return text
+    width = (terminal_columns(stream) or 80) - 1
+    return "\n".join(_wrap_line(line, width) for line in text.split("\n"))
+
+
+def _wrap_line(line: str, width: int) -> str:
+    if cell_len(line) <= width:
+        return line
+    body = line.lstrip(" ")
+    indent = " " * (len(line) - len(body))
+    lead = _MARKER.match(line)
+    hang = len(lead.group()) if lead and len(lead.group()) > len(indent) else len(indent) + 2
+    return textwrap.fill(
+        body,
+        width,
+        initial_indent=indent,
+        subsequent_indent=" " * hang,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
 
 
 class LiveProgress:
@@ -166,7 +216,7 @@ class LiveProgress:
             force_terminal=True,
             no_color=no_colour,
             highlight=False,
-            width=_terminal_width(stream),
+            width=terminal_columns(stream),
         )
         self._names = names
         self._rows = {name: _Row() for name in names}
@@ -211,7 +261,7 @@ class LiveProgress:
     def _render(self) -> Table:
         # The width now, of the terminal the stream writes to (fixed at the start, a
         # narrowed terminal would wrap each row: debris of stale copies on screen).
-        width = _terminal_width(self._stream)
+        width = terminal_columns(self._stream)
         if width is not None:
             self._console.width = width
         name_width, status_width = self._widths()
