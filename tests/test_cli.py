@@ -461,7 +461,8 @@ async def test_demo_end_to_end() -> None:
     assert ran.returncode == 0, ran
     assert ran.elapsed < 30
     out = ran.stdout
-    assert "POST http://127.0.0.1:" in out and "/v0/pipelines/orders/start -> 202" in out
+    assert "Started a simulated pipeline manager (FakeFeldera) at http://127.0.0.1:" in out
+    assert "POST /v0/pipelines/orders/start -> 202" in out
     assert "orders" in out and "provisioned after" in out
     assert "fraud-detector" in out and "FAILED" in out
     assert "error_code: PipelineProvisioningTimeout" in out

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import io
 import os
 import pty
+import re
 import signal
 import struct
 import termios
@@ -20,9 +22,20 @@ from collections.abc import AsyncIterator
 import pyte
 import pytest
 from cli_support import clean_env, cli_argv, finish, spawn
+from helpers import event_json
 
-from feldera_events.cli._render import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED
-from feldera_events.testing import FakeFeldera, Timings
+from feldera_events import Outcome, PipelineEvent, WaitResult
+from feldera_events._convert import structure
+from feldera_events.cli._demo import TRY_NEXT
+from feldera_events.cli._progress import LiveProgress
+from feldera_events.cli._render import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    EXIT_TIMEOUT,
+)
+from feldera_events.testing import FakeFeldera, Fault, Timings
 
 FAST = ("--poll-interval", "0.05")
 LONG = "a-pipeline-with-a-rather-long-name-that-does-not-fit-a-narrow-terminal"
@@ -36,13 +49,13 @@ async def fake() -> AsyncIterator[FakeFeldera]:
 
 
 class Terminal:
-    """A CLI process on a pseudo-terminal of ``columns`` x ROWS, rendered by pyte."""
+    """A CLI process on a pseudo-terminal of ``columns`` x ``rows``, rendered by pyte."""
 
-    def __init__(self, columns: int, *, stdin_columns: int | None = None) -> None:
-        self.screen = pyte.Screen(columns, ROWS)
+    def __init__(self, columns: int, *, stdin_columns: int | None = None, rows: int = ROWS) -> None:
+        self.screen = pyte.Screen(columns, rows)
         self._stream = pyte.ByteStream(self.screen)
         self.master, self._slave = pty.openpty()
-        fcntl.ioctl(self._slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, columns, 0, 0))
+        fcntl.ioctl(self._slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
         # Optionally a second terminal, of another size, as the CLI's stdin.
         self._stdin: int | None = None
         self._stdin_master: int | None = None
@@ -96,7 +109,12 @@ class Terminal:
         return ran.returncode
 
     def lines(self) -> list[str]:
-        return [line.rstrip() for line in self.screen.display if line.strip()]
+        return self.lines_of(self.screen)
+
+    @staticmethod
+    def lines_of(screen: pyte.Screen) -> list[str]:
+        """The screen's lines that hold something, without trailing blanks."""
+        return [line.rstrip() for line in screen.display if line.strip()]
 
 
 def row_of(lines: list[str], name: str) -> list[str]:
@@ -134,7 +152,7 @@ async def test_one_line_per_pipeline_at_any_width(
         assert len(row_of(lines[:3], name)) == 1, (name, lines)
     assert "provisioned" in row_of(lines, "orders")[0]
     assert "FAILED" in row_of(lines, "fails")[0]
-    assert all(len(line) <= columns for line in lines)
+    assert all(len(line) < columns for line in lines), lines  # the report wrapped at words
     assert not term.screen.cursor.hidden  # the cursor came back
 
 
@@ -167,6 +185,22 @@ async def test_until_running_row_says_running(fake: FakeFeldera) -> None:
     assert "provisioned" not in row[0], lines
 
 
+async def test_retry_note_is_whole_at_80_columns(fake: FakeFeldera) -> None:
+    """Every request answered by a proxy's 502: the row keeps the retry note whole (its
+    cause and count) and cuts the status instead; the row still ends with the time and
+    the outcome."""
+    fake.create_pipeline("pipeline-1")
+    fake.inject(Fault.proxy_502(), pipeline="pipeline-1")
+    term = Terminal(80)
+    await term.start("wait", "pipeline-1", "--timeout", "3", *FAST, env={"FELDERA_HOST": fake.url})
+    assert await term.finish() == EXIT_TIMEOUT
+    lines = term.lines()
+    row = row_of(lines, "pipeline-1")
+    assert len(row) == 1, lines
+    note = r"  retrying: HTTP 502, (once|\d+ times) +\d+\.\ds TIMED OUT"
+    assert re.fullmatch(r"! pipeline-1 waiting for the .*" + note, row[0]), lines
+
+
 @pytest.mark.parametrize(
     ("sig", "code"), [(signal.SIGINT, EXIT_INTERRUPTED), (signal.SIGTERM, EXIT_TERMINATED)]
 )
@@ -183,3 +217,119 @@ async def test_interrupted_wait_restores_the_cursor(
     text = "\n".join(term.lines())
     assert "Traceback" not in text
     assert not term.screen.cursor.hidden
+
+
+def set_size(fd: int, columns: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, columns, 0, 0))
+
+
+class TerminalText(io.StringIO):
+    """What a display writes, kept in memory; its ``fileno`` is a pseudo-terminal's, so
+    the display measures that terminal (and a resize of it) as it would its stdout."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self._fd = fd
+
+    def text(self, start: int = 0) -> str:
+        """What was written from ``start`` on, as a terminal gets it (newline: CR LF)."""
+        return self.getvalue()[start:].replace("\n", "\r\n")
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def isatty(self) -> bool:
+        return True
+
+
+def pipeline_event(resources: str, desired: str) -> PipelineEvent:
+    wire = event_json(
+        deployment_resources_status=resources, deployment_resources_desired_status=desired
+    )
+    return structure(wire, PipelineEvent)
+
+
+async def test_live_rows_follow_a_resize(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Narrowed from 120 to 60 columns mid-wait, the display draws for 60: the final
+    screen holds one row per pipeline, no stale copies or wrapped pieces.
+
+    In process, so that the resize falls between two frames, never inside one: nothing
+    is drawn between the test's calls (the ticker runs only when the test awaits).
+    """
+    for var in ("COLUMNS", "LINES", "NO_COLOR"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    master, slave = pty.openpty()
+    screen = pyte.Screen(120, ROWS)
+    feed = pyte.Stream(screen)
+    names = ["orders", LONG]
+    try:
+        set_size(slave, 120)
+        out = TerminalText(slave)
+        async with LiveProgress(out, names) as progress:
+            provisioning = pipeline_event("Provisioning", "Provisioned")
+            for name in names:
+                progress.event(name, provisioning)
+            feed.feed(out.text())
+            drawn = len(out.getvalue())
+            assert len(Terminal.lines_of(screen)) == 2  # the two rows, drawn for 120
+            set_size(slave, 60)
+            screen.resize(ROWS, 60)
+            provisioned = pipeline_event("Provisioned", "Provisioned")
+            progress.event("orders", provisioned)
+            progress.finished(WaitResult("orders", Outcome.SUCCEEDED, provisioned, None, 1.5))
+            progress.finished(WaitResult(LONG, Outcome.TIMED_OUT, provisioning, None, 2.0))
+        feed.feed(out.text(drawn))
+    finally:
+        os.close(master)
+        os.close(slave)
+    lines = Terminal.lines_of(screen)
+    assert len(lines) == 2, lines
+    assert len(row_of(lines, "orders")) == 1 and "provisioned" in lines[0], lines
+    assert len(row_of(lines, LONG)) == 1 and "TIMED OUT" in lines[1], lines
+    assert all(len(line) < 60 for line in lines), lines
+
+
+#: Sentences of the demo (its prose and its failure report), as written: read back from
+#: the screen with its lines joined, a word split by a wrap would not match.
+DEMO_SENTENCES = (
+    "2. Created pipelines 'orders' and 'fraud-detector' (compiled, stopped); "
+    "'fraud-detector' is scripted to stay in Provisioning until its 5s provisioning timeout.",
+    "4. Waiting on both, as `feldera-events wait orders fraud-detector --timeout 30 "
+    "--since-now` does:",
+    "- 'orders' went Stopped -> Provisioning -> Provisioned: the wait for it succeeded.",
+    "- 'fraud-detector' never left Provisioning; the manager gave up after its provisioning "
+    "timeout, moved it to Stopping with the error PipelineProvisioningTimeout, then to "
+    "Stopped (error kept until dismissed). The wait reported the server's error_code, "
+    "message and the events since the start.",
+    "- `feldera-events wait` would have exited 1 (1: a deployment failed); the demo itself "
+    "exits 0.",
+    "provisioning timed out (timeout: 5s)",
+)
+
+
+@pytest.mark.parametrize("columns", [60, 80])
+async def test_demo_wraps_at_words(columns: int) -> None:
+    """The demo at 60 and 80 columns: its prose, the failure report and the commands to
+    try are wrapped at words, never by the terminal, and the live block is one line per
+    pipeline."""
+    term = Terminal(columns, rows=100)
+    await term.start("demo", env={})
+    assert await term.finish() == EXIT_OK
+    lines = term.lines()
+    # No line reaches the last column: the terminal never wrapped one (mid-word) itself.
+    assert all(len(line) < columns for line in lines), lines
+    text = " ".join(line.strip() for line in lines)
+    for sentence in DEMO_SENTENCES:
+        assert sentence in text, (sentence, lines)
+    # Each command to try pastes whole: on one line, or continued with " \".
+    commands = "\n".join(line.strip() for line in lines).replace(" \\\n", " ").split("\n")
+    for command, comment in TRY_NEXT:
+        whole = rf"{re.escape(command)}( +# {re.escape(comment)})?"
+        assert any(re.fullmatch(whole, line) for line in commands), (command, lines)
+    # The live block: one line per pipeline, right after step 4, right before the report.
+    orders = next(i for i, line in enumerate(lines) if line.startswith("+ orders "))
+    assert lines[orders - 1].endswith("does:"), lines
+    assert lines[orders + 1].startswith("x fraud-de"), lines
+    assert lines[orders + 2].startswith("pipeline 'fraud-detector' FAILED"), lines
+    assert len(row_of(lines, "orders")) == 1 and len(row_of(lines, "fraud-detector")) == 1

@@ -8,18 +8,19 @@ deploy script would), and the ``wait`` command's own code and progress display.
 from __future__ import annotations
 
 import datetime as _dt
-import shutil
 import sys
 import textwrap
 from typing import Final, TextIO
 
 import aiohttp
+from rich.cells import cell_len
 
 from .._client import EventsClient
 from .._poller import PollPolicy
+from ._progress import terminal_columns, wrap_for
 from ._wait import run_wait
 
-__all__ = ["DEMO_PIPELINES", "run_demo"]
+__all__ = ["DEMO_PIPELINES", "TRY_NEXT", "run_demo"]
 
 GOOD: Final = "orders"
 BAD: Final = "fraud-detector"
@@ -31,14 +32,51 @@ DEMO_PIPELINES: Final = (GOOD, BAD)
 _PROVISIONING_TIMEOUT: Final = 5.0
 _WAIT_TIMEOUT: Final = 30.0
 
+#: The demo's last words: commands to try by hand, each with an optional comment.
+TRY_NEXT: Final = (
+    ("feldera-events fake-server --port 8080 --pipelines 2", "in a second terminal"),
+    ("curl -X POST http://127.0.0.1:8080/v0/pipelines/pipeline-1/start", ""),
+    ("feldera-events --url http://127.0.0.1:8080 wait pipeline-1 --timeout 60", ""),
+    ("feldera-events --url http://127.0.0.1:8080 list pipeline-1", ""),
+    ("feldera-events --url http://127.0.0.1:8080 watch pipeline-2", "Ctrl-C to stop"),
+    ("feldera-events --help", "exit codes"),
+)
+
 
 def _say(out: TextIO, text: str = "") -> None:
-    isatty = getattr(out, "isatty", None)
-    if isatty is not None and isatty() and not text.startswith("  "):
-        # Prose wrapped at words on a terminal (command lines stay whole).
-        width = shutil.get_terminal_size().columns - 1
-        text = textwrap.fill(text, width, subsequent_indent="   ") if text else text
-    out.write(text + "\n")
+    """A line of prose, wrapped at words on a terminal (continuation lines indented)."""
+    out.write(wrap_for(out, text) + "\n")
+    out.flush()
+
+
+def _command(out: TextIO, command: str, comment: str = "") -> None:
+    """A command to try, on one line when it fits (its comment after it, aligned with the
+    others if it can be); else the comment on a line of its own above it, and the command
+    continued with ``\\`` at words: what is on screen still pastes into a shell."""
+    width = terminal_columns(out) if out.isatty() else None
+
+    def fits(line: str) -> bool:
+        return width is None or cell_len(line) < width
+
+    if comment:
+        for line in (f"  {command:<52}  # {comment}", f"  {command}  # {comment}"):
+            if fits(line):
+                _say(out, line)
+                return
+        _say(out, f"  # {comment}")
+    if fits(f"  {command}"):
+        _say(out, f"  {command}")
+        return
+    assert width is not None  # (every line fits an unknown width)
+    parts = textwrap.wrap(
+        command,
+        width - 3,  # a margin, and room for " \\" after every line but the last
+        initial_indent="  ",
+        subsequent_indent="    ",
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+    out.write(" \\\n".join(parts) + "\n")
     out.flush()
 
 
@@ -66,7 +104,8 @@ async def run_demo(out: TextIO | None = None) -> int:
             for name in DEMO_PIPELINES:
                 url = f"{fake.url}/v0/pipelines/{name}/start"
                 async with session.post(url) as resp:
-                    _say(out, f"     POST {url} -> {resp.status} {resp.reason}")
+                    path = url.removeprefix(fake.url)  # the manager's URL is in step 1
+                    _say(out, f"     POST {path} -> {resp.status} {resp.reason}")
                     resp.raise_for_status()
         _say(
             out,
@@ -104,10 +143,6 @@ async def run_demo(out: TextIO | None = None) -> int:
     )
     _say(out)
     _say(out, "Try next:")
-    _say(out, "  feldera-events fake-server --port 8080 --pipelines 2     # in a second terminal")
-    _say(out, "  curl -X POST http://127.0.0.1:8080/v0/pipelines/pipeline-1/start")
-    _say(out, "  feldera-events --url http://127.0.0.1:8080 wait pipeline-1 --timeout 60")
-    _say(out, "  feldera-events --url http://127.0.0.1:8080 list pipeline-1")
-    _say(out, "  feldera-events --url http://127.0.0.1:8080 watch pipeline-2   # Ctrl-C to stop")
-    _say(out, "  feldera-events --help                                    # exit codes")
+    for command, comment in TRY_NEXT:
+        _command(out, command, comment)
     return 0

@@ -3,12 +3,15 @@
 Two displays with one interface (:class:`Progress`):
 
 * :class:`LiveProgress` on a terminal: one row per pipeline (mark, name, status, elapsed
-  time, outcome) redrawn in place by :mod:`rich`, which handles the width (rows are cut
-  with an ellipsis, never wrapped), resizes, the cursor and ``NO_COLOR``.
+  time, outcome) redrawn in place by :mod:`rich`, which handles the cursor and
+  ``NO_COLOR``; each frame is laid out for the terminal's width at that moment (rows
+  are cut with an ellipsis, never wrapped), so a resize leaves no debris.
 * :class:`LineProgress` for everything else (CI logs, files, pipes): one timestamped
   line per status change or retry, nothing else; no escape sequences.
 
-Both only write; the wait itself lives in :mod:`feldera_events.cli._wait`.
+Both only write; the wait itself lives in :mod:`feldera_events.cli._wait`. Text for a
+terminal besides the rows (a failure report, the demo's prose) is wrapped at words by
+:func:`wrap_for`, at the width :func:`terminal_columns` measures on the stream.
 """
 
 from __future__ import annotations
@@ -17,8 +20,11 @@ import asyncio
 import contextlib
 import datetime as _dt
 import os
+import re
+import textwrap
 from typing import Protocol, TextIO
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.live import Live
 from rich.spinner import Spinner
@@ -29,7 +35,14 @@ from .._models import PipelineEvent
 from .._poller import WaitResult
 from ._render import OUTCOMES, format_time, outcome_style, outcome_word, status_text
 
-__all__ = ["LineProgress", "LiveProgress", "Progress", "make_progress"]
+__all__ = [
+    "LineProgress",
+    "LiveProgress",
+    "Progress",
+    "make_progress",
+    "terminal_columns",
+    "wrap_for",
+]
 
 
 class Progress(Protocol):
@@ -74,9 +87,19 @@ class _Row:
         self.failure = failure
         self.failures += 1
 
-    def retry_text(self) -> str:
+    def retry_text(self, width: int | None = None) -> str:
+        """``retrying: CAUSE, N times``; within ``width`` cells the cause is cut first
+        (the count stays)."""
         times = "once" if self.failures == 1 else f"{self.failures} times"
-        return f"retrying: {self.failure}, {times}"
+        text = f"retrying: {self.failure}, {times}"
+        if width is None or cell_len(text) <= width:
+            return text
+        room = width - (cell_len(text) - cell_len(self.failure))  # what is left for the cause
+        if room < 4:
+            return text  # too narrow for any of the cause: rich cuts the note at its end
+        cause = Text(self.failure)
+        cause.truncate(room, overflow="ellipsis")
+        return f"retrying: {cause.plain}, {times}"
 
 
 class LineProgress:
@@ -120,18 +143,57 @@ class LineProgress:
         return None
 
 
-def _terminal_width(stream: TextIO) -> int | None:
-    """The width of the terminal ``stream`` writes to (None: let rich decide).
+def terminal_columns(stream: TextIO) -> int | None:
+    """The width of the terminal ``stream`` writes to: ``COLUMNS`` if set, else measured
+    on ``stream`` (None: not a terminal).
 
-    rich asks stdin first, then stdout and stderr: a CLI whose stdin is another
-    terminal (or one of another size) would draw for the wrong width.
+    Not rich's or :func:`shutil.get_terminal_size`'s: they ask stdin or stdout first, so a
+    CLI whose stdin is another terminal (or one of another size) would use the wrong width.
     """
-    if os.environ.get("COLUMNS"):
-        return None  # rich honours COLUMNS itself
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
     try:
         return os.get_terminal_size(stream.fileno()).columns or None
     except (AttributeError, ValueError, OSError):
         return None
+
+
+#: A list marker at the start of a line (after its indent): ``- `` or ``1. ``.
+_MARKER = re.compile(r" *(?:- |\d+\. )?")
+
+
+def wrap_for(stream: TextIO, text: str) -> str:
+    """``text`` wrapped at words for the terminal ``stream`` writes to (unchanged when
+    ``stream`` is not a terminal: logs and pipes keep whole lines).
+
+    Each line keeps its indent; its continuation lines hang under the text after a list
+    marker, else two columns deeper. No word is split (one longer than a line stays
+    whole), none at a hyphen, and no line reaches the last column (where a terminal
+    would wrap on its own).
+    """
+    isatty = getattr(stream, "isatty", None)
+    if isatty is None or not isatty():
+        return text
+    width = (terminal_columns(stream) or 80) - 1
+    return "\n".join(_wrap_line(line, width) for line in text.split("\n"))
+
+
+def _wrap_line(line: str, width: int) -> str:
+    if cell_len(line) <= width:
+        return line
+    body = line.lstrip(" ")
+    indent = " " * (len(line) - len(body))
+    lead = _MARKER.match(line)
+    hang = len(lead.group()) if lead and len(lead.group()) > len(indent) else len(indent) + 2
+    return textwrap.fill(
+        body,
+        width,
+        initial_indent=indent,
+        subsequent_indent=" " * hang,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
 
 
 class LiveProgress:
@@ -148,12 +210,13 @@ class LiveProgress:
         colour: bool | None = None,
     ) -> None:
         no_colour = bool(os.environ.get("NO_COLOR")) if colour is None else not colour
+        self._stream = stream
         self._console = Console(
             file=stream,
             force_terminal=True,
             no_color=no_colour,
             highlight=False,
-            width=_terminal_width(stream),
+            width=terminal_columns(stream),
         )
         self._names = names
         self._rows = {name: _Row() for name in names}
@@ -196,6 +259,11 @@ class LiveProgress:
     _WORD = max(len(s.word) for s in OUTCOMES.values())
 
     def _render(self) -> Table:
+        # The width now, of the terminal the stream writes to (fixed at the start, a
+        # narrowed terminal would wrap each row: debris of stale copies on screen).
+        width = terminal_columns(self._stream)
+        if width is not None:
+            self._console.width = width
         name_width, status_width = self._widths()
         table = Table.grid(padding=(0, 1))
         table.add_column(no_wrap=True, width=1)  # spinner or mark
@@ -206,9 +274,7 @@ class LiveProgress:
         now = self._loop.time()
         for name in self._names:
             row = self._rows[name]
-            status = Text(row.status)
-            if row.failures:
-                status.append(f"  {row.retry_text()}", style="yellow")
+            status = self._status(row, status_width)
             if row.result is None:
                 mark: Spinner | Text = row.spinner
                 elapsed = now - self._start
@@ -220,6 +286,26 @@ class LiveProgress:
                 word = Text(outcome_word(row.result), style=f"bold {style.colour}")
             table.add_row(mark, Text(name), status, f"{elapsed:.1f}s", word)
         return table
+
+    #: The least of the status worth showing beside a retry note (else the note alone).
+    _MIN_STATUS = 10
+
+    def _status(self, row: _Row, width: int) -> Text:
+        """The status cell: the status, then the retry note (if any) in yellow.
+
+        Too narrow for both, the status is cut first (while requests fail it is the last
+        known one; the note is the news), then dropped; the note's cause is cut last.
+        """
+        status = Text(row.status)
+        if not row.failures:
+            return status
+        note = row.retry_text()
+        room = width - 2 - cell_len(note)
+        if room < self._MIN_STATUS:
+            return Text(row.retry_text(width), style="yellow")
+        status.truncate(room, overflow="ellipsis")
+        status.append(f"  {note}", style="yellow")
+        return status
 
     def _refresh(self) -> None:
         if self._live.is_started:

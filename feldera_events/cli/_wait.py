@@ -23,7 +23,7 @@ from .._poller import Outcome, Poller, PollPolicy, Since, Until, WaitResult
 from .._retry import RetryPolicy
 from .._wait_errors import DeploymentFailedError, WaitTimeoutError
 from ._process import interrupt_exit_code
-from ._progress import Progress, make_progress
+from ._progress import Progress, make_progress, wrap_for
 from ._render import (
     EXIT_OK,
     OUTCOMES,
@@ -373,7 +373,7 @@ async def run_wait(
         report, title, summary = _failure_report(
             result, timelines.get(name, []), client.url, failures[name], until
         )
-        progress_stream.write(report + "\n")
+        progress_stream.write(wrap_for(progress_stream, report) + "\n")
         if github:
             (stderr if json_output else stdout).write(github_annotation(title, summary) + "\n")
     elapsed = loop.time() - start
