@@ -107,6 +107,18 @@ async def test_watch_says_when_polls_fail_and_when_they_work_again(fake: FakeFel
     assert ran.returncode == 130 and "Traceback" not in ran.stderr
 
 
+async def test_watch_of_a_deleted_pipeline_exits_4(fake: FakeFeldera) -> None:
+    fake.create_pipeline("p")  # compiled, stopped, storage cleared: deletable
+    started = time.monotonic()
+    proc = await spawn(cli_argv("watch", "p"), env=clean_env({"FELDERA_HOST": fake.url}))
+    assert proc.stdout is not None
+    await asyncio.wait_for(proc.stdout.readline(), 30)  # the watch has begun
+    fake.delete_pipeline("p")
+    ran = await finish(proc, started, 60)
+    assert ran.returncode == EXIT_API, ran  # as watch --help says
+    assert "error: pipeline 'p' not found" in ran.stderr and "Traceback" not in ran.stderr
+
+
 # -- pipes and signals ------------------------------------------------------------------
 
 
