@@ -75,10 +75,20 @@ async def test_tiny_timeout_is_a_timeout_and_none_waits_without_limit(fake: Fake
 
 async def test_a_huge_pipeline_name_is_shortened(fake: FakeFeldera) -> None:
     name = "n" * 5000
+    short = "n" * 30 + "…" + "n" * 29  # short_name: 60 characters, the ellipsis inside
     ran = await run_cli("wait", name, "--timeout", "30", url=fake.url)
     assert ran.returncode == EXIT_API, ran
     assert "not found" in ran.stderr and "…" in ran.stderr
-    assert max(len(line) for line in ran.stderr.splitlines()) < 300
+    # Every line for people: the error (stderr) and the progress lines (stdout).
+    assert re.search(rf"  {short}  ERROR after \d+\.\ds$", ran.stdout, re.M), ran.stdout
+    assert max(len(line) for line in ran.output.splitlines()) < 300
+    ran = await run_cli("wait", name, "--timeout", "30", "--json", url=fake.url)
+    assert ran.returncode == EXIT_API, ran
+    pipelines = json.loads(ran.stdout)["pipelines"]
+    assert list(pipelines) == [name]  # the key stays exact: machines read it
+    message = pipelines[name]["message"]
+    assert name not in message and repr(short) in message and len(message) < 300, message
+    assert max(len(line) for line in ran.stderr.splitlines()) < 300  # the progress lines
 
 
 async def test_no_ssl_default_for_an_http_url() -> None:
