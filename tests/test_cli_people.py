@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from cli_support import ROOT, clean_env, cli_argv, finish, free_port, run, run_cli, spawn
 
-from feldera_events import ClusterHealth, EventsClient
+from feldera_events import ClusterHealth, EventsClient, RetryPolicy, ServerError
 from feldera_events.cli._render import (
     EXIT_API,
     EXIT_FAILED,
@@ -290,6 +290,76 @@ async def test_fake_server_bad_flags_exit_2(args: tuple[str, ...]) -> None:
     assert "Traceback" not in ran.stderr
 
 
+async def start_fake_server(*args: str) -> tuple[asyncio.subprocess.Process, str, list[str]]:
+    """``fake-server --port 0 --pipelines 1 ARGS``: the process, its URL, its start-up lines."""
+    proc = await spawn(cli_argv("fake-server", "--port", "0", "--pipelines", "1", *args))
+    assert proc.stdout is not None
+    lines: list[str] = []
+    while not lines or not lines[-1].startswith("Ctrl-C"):
+        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        assert line, lines  # the server exited
+        lines.append(line.rstrip())
+    return proc, lines[0].split()[3], lines
+
+
+async def stop_fake_server(proc: asyncio.subprocess.Process, started: float) -> None:
+    proc.send_signal(signal.SIGINT)
+    ran = await finish(proc, started, 60)
+    assert ran.returncode == 130 and "Traceback" not in ran.stderr, ran
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "retry_after", "error_code"),
+    [
+        ("503", 503, None, "LockTookTooLong"),
+        ("503:2", 503, "2", "LockTookTooLong"),
+        ("502", 502, None, None),  # a proxy's HTML page, no Feldera JSON
+    ],
+)
+async def test_fake_server_fault_answers_the_events_endpoints_badly(
+    fault: str, status: int, retry_after: str | None, error_code: str | None
+) -> None:
+    started = time.monotonic()
+    proc, url, lines = await start_fake_server("--fault", fault)
+    try:
+        assert f"  fault {fault} on the events endpoints, probability 1" in lines
+        async with aiohttp.ClientSession() as session:
+            for path in ("events/latest", "events"):
+                async with session.get(f"{url}/v0/pipelines/pipeline-1/{path}") as resp:
+                    text = await resp.text()
+                    assert resp.status == status, text
+                    assert resp.headers.get("Retry-After") == retry_after
+                    if error_code is None:
+                        assert "<title>502 Bad Gateway</title>" in text, text
+                    else:
+                        assert json.loads(text)["error_code"] == error_code, text
+            async with session.get(f"{url}/v0/pipelines/pipeline-1") as resp:
+                assert resp.status == 200  # not an events endpoint: answered well
+        # The SDK sees the fault too: the 503 is transient, with the server's Retry-After.
+        if fault == "503:2":
+            async with EventsClient(url) as client:
+                with pytest.raises(ServerError) as info:
+                    await client.get_event("pipeline-1", retry=RetryPolicy.disabled())
+            assert info.value.error_code == "LockTookTooLong" and info.value.retry_after == 2
+    finally:
+        await stop_fake_server(proc, started)
+
+
+async def test_fake_server_latency_fault_delays_the_events_endpoints() -> None:
+    started = time.monotonic()
+    proc, url, lines = await start_fake_server("--fault", "latency:0.5")
+    try:
+        assert "  fault latency:0.5 on the events endpoints, probability 1" in lines
+        async with aiohttp.ClientSession() as session:
+            begun = time.monotonic()
+            async with session.get(f"{url}/v0/pipelines/pipeline-1/events/latest") as resp:
+                assert resp.status == 200
+                assert (await resp.json())["deployment_resources_status"] == "Stopped"
+            assert time.monotonic() - begun >= 0.4  # a generous lower bound of the 0.5 s
+    finally:
+        await stop_fake_server(proc, started)
+
+
 async def test_the_demo_takes_about_what_its_help_says() -> None:
     ran = await run_cli("--help")
     stated = float(re.search(r"simulated\s+manager\s+\(~(\d+)\s+s\)", ran.stdout)[1])  # type: ignore[index]
@@ -350,8 +420,6 @@ async def test_watch_says_when_the_server_went_away_and_came_back() -> None:
 
 
 async def test_cluster_health_503_that_is_not_about_health(fake: FakeFeldera) -> None:
-    from feldera_events import ServerError
-
     fake.inject(lock_503(), operations="*", path_contains="cluster_healthz")
     async with EventsClient(fake.url) as client:
         with pytest.raises(ServerError) as info:
