@@ -15,7 +15,13 @@ import aiohttp
 import pytest
 from cli_support import ROOT, clean_env, cli_argv, finish, free_port, run, run_cli, spawn
 
-from feldera_events import ClusterHealth, EventsClient, RetryPolicy, ServerError
+from feldera_events import (
+    APIConnectionError,
+    ClusterHealth,
+    EventsClient,
+    RetryPolicy,
+    ServerError,
+)
 from feldera_events.cli._render import (
     EXIT_API,
     EXIT_FAILED,
@@ -25,6 +31,7 @@ from feldera_events.cli._render import (
     EXIT_UNHEALTHY,
     EXIT_USAGE,
 )
+from feldera_events.cli._wait import failure_text
 from feldera_events.testing import FakeFeldera, Fault, Timings
 
 FAST = ("--poll-interval", "0.05")
@@ -91,6 +98,20 @@ async def test_a_huge_pipeline_name_is_shortened(fake: FakeFeldera) -> None:
     assert max(len(line) for line in ran.stderr.splitlines()) < 300  # the progress lines
 
 
+def test_a_long_connection_error_is_cut_at_a_word() -> None:
+    exc = APIConnectionError("connection failed", url="http://nosuchhost.invalid/v0")
+    exc.__cause__ = OSError(
+        "Cannot connect to host nosuchhost.invalid:80 ssl:default [Name or service not known]"
+    )
+    assert failure_text(exc) == (
+        "connection failed (Cannot connect to host nosuchhost.invalid:80 [Name or…)"
+    )
+    exc.__cause__ = OSError("x" * 100)  # no word boundary: cut inside the word
+    assert failure_text(exc) == f"connection failed ({'x' * 59}…)"
+    exc.__cause__ = OSError("Network is unreachable")  # short: whole
+    assert failure_text(exc) == "connection failed (Network is unreachable)"
+
+
 async def test_no_ssl_default_for_an_http_url() -> None:
     url = f"http://127.0.0.1:{free_port()}"
     ran = await run_cli("get", "p", url=url)
@@ -98,20 +119,23 @@ async def test_no_ssl_default_for_an_http_url() -> None:
     assert "cannot reach" in ran.stderr and "ssl:" not in ran.stderr
 
 
-async def test_watch_says_when_polls_fail_and_when_they_work_again(fake: FakeFeldera) -> None:
+@pytest.mark.parametrize(("times", "polls"), [(1, "1 failed poll"), (2, "2 failed polls")])
+async def test_watch_says_when_polls_fail_and_when_they_work_again(
+    fake: FakeFeldera, times: int, polls: str
+) -> None:
     fake.create_pipeline("p")
     started = time.monotonic()
     proc = await spawn(cli_argv("watch", "p"), env=clean_env({"FELDERA_HOST": fake.url}))
     assert proc.stdout is not None
     await asyncio.wait_for(proc.stdout.readline(), 30)  # the current status
-    fake.inject(lock_503(), pipeline="p", times=2)
+    fake.inject(lock_503(), pipeline="p", times=times)
     line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
     assert "retrying: HTTP 503 LockTookTooLong, once" in line
     fake.start("p")
     lines = []
     while not any("answers again" in x for x in lines):
         lines.append((await asyncio.wait_for(proc.stdout.readline(), 30)).decode())
-    assert "the server answers again after 2 failed polls" in lines[-1]
+    assert lines[-1].rstrip().endswith(f"the server answers again after {polls}"), lines
     proc.send_signal(signal.SIGINT)
     ran = await finish(proc, started, 60)
     assert ran.returncode == 130 and "Traceback" not in ran.stderr

@@ -124,7 +124,9 @@ async def _cmd_watch(args: argparse.Namespace) -> int:
     def on_response(status: int) -> None:
         if failures and status < 500:
             if text:
-                _watch_line(f"the server answers again after {len(failures)} failed polls")
+                n = len(failures)
+                polls = "1 failed poll" if n == 1 else f"{n} failed polls"
+                _watch_line(f"the server answers again after {polls}")
             failures.clear()
 
     async with open_client(args, on_response=on_response) as client:

@@ -86,8 +86,24 @@ def failure_text(exc: BaseException) -> str:
         lowered = text.lower()
         if "refused" in lowered or "connect call failed" in lowered:
             return "connection refused"
-        return f"connection failed ({text[:60]})"
+        return f"connection failed ({_clip(text, _CAUSE_LIMIT)})"
     return type(exc).__name__
+
+
+#: The longest cause a retry line shows.
+_CAUSE_LIMIT: Final = 60
+
+
+def _clip(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters: cut at a word boundary (inside a word only
+    when a boundary would leave less than half), then an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space >= limit // 2:
+        cut = cut[:space]
+    return cut.rstrip() + "…"
 
 
 class _RetryReporter(logging.Handler):
