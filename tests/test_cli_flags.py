@@ -3,6 +3,7 @@
 ``--tenant`` / ``FELDERA_TENANT``, ``--request-timeout``, ``-v`` and ``list`` on a
 terminal (a table by default), each run as a subprocess against the simulated manager.
 (``--ca-cert`` and ``--insecure`` are in tests/test_tls.py, against an HTTPS server.)
+Every ``--help`` screen fits the terminal.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from collections.abc import AsyncIterator
 import pytest
 from cli_support import clean_env, cli_argv, finish, run_cli, spawn
 
+from feldera_events.cli import main
+from feldera_events.cli._parser import COMMAND_EXIT_CODES
 from feldera_events.testing import FakeFeldera, Fault
 
 LOCKED = Fault.status(503, error_code="LockTookTooLong", retry_after=0)
@@ -116,3 +119,53 @@ async def test_list_on_a_terminal_defaults_to_a_table(fake: FakeFeldera) -> None
     assert "EVENT_ID" in rows[0]
     assert len(rows) == total + 1, screen
     assert not screen.lstrip().startswith("[")  # not the JSON it prints into a pipe
+
+
+# -- help screens -----------------------------------------------------------------------
+
+
+def help_screen(command: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit) as info:
+        main([*command, "--help"])
+    assert info.value.code == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("width", [60, 80])
+@pytest.mark.parametrize(
+    "command", [(), *((name,) for name in COMMAND_EXIT_CODES)], ids=lambda c: " ".join(c) or "main"
+)
+def test_every_help_screen_fits_the_terminal(
+    command: tuple[str, ...],
+    width: int,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("COLUMNS", str(width))
+    out = help_screen(command, capsys)
+    assert "exit codes" in out  # the epilog is there, rewrapped
+    too_long = [line for line in out.splitlines() if len(line) > width]
+    assert not too_long, too_long
+
+
+def test_help_tables_keep_their_hanging_indent(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("COLUMNS", "60")
+    out = help_screen((), capsys)
+    lines = out.splitlines()
+    at = lines.index('  GITHUB_ACTIONS          "true": failures are also')
+    assert lines[at + 1] == " " * 26 + "printed as ::error:: annotations"
+    out = help_screen(("wait",), capsys)
+    assert "4 > 1 > 3 > 0" in out  # kept on one line
+
+
+def test_watch_and_cluster_events_help_say_what_ends_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    watch = " ".join(help_screen(("watch",), capsys).split())
+    assert "no 0: a watch ends only by Ctrl-C or an error" in watch
+    assert "During the watch: the pipeline deleted" in watch
+    cluster = " ".join(help_screen(("cluster-events",), capsys).split())
+    assert "pipeline" not in cluster.split("exit codes")[1]
+    assert "a manager without cluster events" in cluster

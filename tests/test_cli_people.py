@@ -16,7 +16,13 @@ import aiohttp
 import pytest
 from cli_support import ROOT, clean_env, cli_argv, finish, free_port, run, run_cli, spawn
 
-from feldera_events import ClusterHealth, EventsClient
+from feldera_events import (
+    APIConnectionError,
+    ClusterHealth,
+    EventsClient,
+    RetryPolicy,
+    ServerError,
+)
 from feldera_events.cli._render import (
     EXIT_API,
     EXIT_FAILED,
@@ -26,6 +32,7 @@ from feldera_events.cli._render import (
     EXIT_UNHEALTHY,
     EXIT_USAGE,
 )
+from feldera_events.cli._wait import failure_text
 from feldera_events.testing import FakeFeldera, Fault, Timings
 
 FAST = ("--poll-interval", "0.05")
@@ -76,10 +83,34 @@ async def test_tiny_timeout_is_a_timeout_and_none_waits_without_limit(fake: Fake
 
 async def test_a_huge_pipeline_name_is_shortened(fake: FakeFeldera) -> None:
     name = "n" * 5000
+    short = "n" * 30 + "…" + "n" * 29  # short_name: 60 characters, the ellipsis inside
     ran = await run_cli("wait", name, "--timeout", "30", url=fake.url)
     assert ran.returncode == EXIT_API, ran
     assert "not found" in ran.stderr and "…" in ran.stderr
-    assert max(len(line) for line in ran.stderr.splitlines()) < 300
+    # Every line for people: the error (stderr) and the progress lines (stdout).
+    assert re.search(rf"  {short}  ERROR after \d+\.\ds$", ran.stdout, re.M), ran.stdout
+    assert max(len(line) for line in ran.output.splitlines()) < 300
+    ran = await run_cli("wait", name, "--timeout", "30", "--json", url=fake.url)
+    assert ran.returncode == EXIT_API, ran
+    pipelines = json.loads(ran.stdout)["pipelines"]
+    assert list(pipelines) == [name]  # the key stays exact: machines read it
+    message = pipelines[name]["message"]
+    assert name not in message and repr(short) in message and len(message) < 300, message
+    assert max(len(line) for line in ran.stderr.splitlines()) < 300  # the progress lines
+
+
+def test_a_long_connection_error_is_cut_at_a_word() -> None:
+    exc = APIConnectionError("connection failed", url="http://nosuchhost.invalid/v0")
+    exc.__cause__ = OSError(
+        "Cannot connect to host nosuchhost.invalid:80 ssl:default [Name or service not known]"
+    )
+    assert failure_text(exc) == (
+        "connection failed (Cannot connect to host nosuchhost.invalid:80 [Name or…)"
+    )
+    exc.__cause__ = OSError("x" * 100)  # no word boundary: cut inside the word
+    assert failure_text(exc) == f"connection failed ({'x' * 59}…)"
+    exc.__cause__ = OSError("Network is unreachable")  # short: whole
+    assert failure_text(exc) == "connection failed (Network is unreachable)"
 
 
 async def test_no_ssl_default_for_an_http_url() -> None:
@@ -89,23 +120,38 @@ async def test_no_ssl_default_for_an_http_url() -> None:
     assert "cannot reach" in ran.stderr and "ssl:" not in ran.stderr
 
 
-async def test_watch_says_when_polls_fail_and_when_they_work_again(fake: FakeFeldera) -> None:
+@pytest.mark.parametrize(("times", "polls"), [(1, "1 failed poll"), (2, "2 failed polls")])
+async def test_watch_says_when_polls_fail_and_when_they_work_again(
+    fake: FakeFeldera, times: int, polls: str
+) -> None:
     fake.create_pipeline("p")
     started = time.monotonic()
     proc = await spawn(cli_argv("watch", "p"), env=clean_env({"FELDERA_HOST": fake.url}))
     assert proc.stdout is not None
     await asyncio.wait_for(proc.stdout.readline(), 30)  # the current status
-    fake.inject(lock_503(), pipeline="p", times=2)
+    fake.inject(lock_503(), pipeline="p", times=times)
     line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
     assert "retrying: HTTP 503 LockTookTooLong, once" in line
     fake.start("p")
     lines = []
     while not any("answers again" in x for x in lines):
         lines.append((await asyncio.wait_for(proc.stdout.readline(), 30)).decode())
-    assert "the server answers again after 2 failed polls" in lines[-1]
+    assert lines[-1].rstrip().endswith(f"the server answers again after {polls}"), lines
     proc.send_signal(signal.SIGINT)
     ran = await finish(proc, started, 60)
     assert ran.returncode == 130 and "Traceback" not in ran.stderr
+
+
+async def test_watch_of_a_deleted_pipeline_exits_4(fake: FakeFeldera) -> None:
+    fake.create_pipeline("p")  # compiled, stopped, storage cleared: deletable
+    started = time.monotonic()
+    proc = await spawn(cli_argv("watch", "p"), env=clean_env({"FELDERA_HOST": fake.url}))
+    assert proc.stdout is not None
+    await asyncio.wait_for(proc.stdout.readline(), 30)  # the watch has begun
+    fake.delete_pipeline("p")
+    ran = await finish(proc, started, 60)
+    assert ran.returncode == EXIT_API, ran  # as watch --help says
+    assert "error: pipeline 'p' not found" in ran.stderr and "Traceback" not in ran.stderr
 
 
 # -- pipes and signals ------------------------------------------------------------------
@@ -308,6 +354,76 @@ async def test_fake_server_bad_flags_exit_2(args: tuple[str, ...]) -> None:
     assert "Traceback" not in ran.stderr
 
 
+async def start_fake_server(*args: str) -> tuple[asyncio.subprocess.Process, str, list[str]]:
+    """``fake-server --port 0 --pipelines 1 ARGS``: the process, its URL, its start-up lines."""
+    proc = await spawn(cli_argv("fake-server", "--port", "0", "--pipelines", "1", *args))
+    assert proc.stdout is not None
+    lines: list[str] = []
+    while not lines or not lines[-1].startswith("Ctrl-C"):
+        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        assert line, lines  # the server exited
+        lines.append(line.rstrip())
+    return proc, lines[0].split()[3], lines
+
+
+async def stop_fake_server(proc: asyncio.subprocess.Process, started: float) -> None:
+    proc.send_signal(signal.SIGINT)
+    ran = await finish(proc, started, 60)
+    assert ran.returncode == 130 and "Traceback" not in ran.stderr, ran
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "retry_after", "error_code"),
+    [
+        ("503", 503, None, "LockTookTooLong"),
+        ("503:2", 503, "2", "LockTookTooLong"),
+        ("502", 502, None, None),  # a proxy's HTML page, no Feldera JSON
+    ],
+)
+async def test_fake_server_fault_answers_the_events_endpoints_badly(
+    fault: str, status: int, retry_after: str | None, error_code: str | None
+) -> None:
+    started = time.monotonic()
+    proc, url, lines = await start_fake_server("--fault", fault)
+    try:
+        assert f"  fault {fault} on the events endpoints, probability 1" in lines
+        async with aiohttp.ClientSession() as session:
+            for path in ("events/latest", "events"):
+                async with session.get(f"{url}/v0/pipelines/pipeline-1/{path}") as resp:
+                    text = await resp.text()
+                    assert resp.status == status, text
+                    assert resp.headers.get("Retry-After") == retry_after
+                    if error_code is None:
+                        assert "<title>502 Bad Gateway</title>" in text, text
+                    else:
+                        assert json.loads(text)["error_code"] == error_code, text
+            async with session.get(f"{url}/v0/pipelines/pipeline-1") as resp:
+                assert resp.status == 200  # not an events endpoint: answered well
+        # The SDK sees the fault too: the 503 is transient, with the server's Retry-After.
+        if fault == "503:2":
+            async with EventsClient(url) as client:
+                with pytest.raises(ServerError) as info:
+                    await client.get_event("pipeline-1", retry=RetryPolicy.disabled())
+            assert info.value.error_code == "LockTookTooLong" and info.value.retry_after == 2
+    finally:
+        await stop_fake_server(proc, started)
+
+
+async def test_fake_server_latency_fault_delays_the_events_endpoints() -> None:
+    started = time.monotonic()
+    proc, url, lines = await start_fake_server("--fault", "latency:0.5")
+    try:
+        assert "  fault latency:0.5 on the events endpoints, probability 1" in lines
+        async with aiohttp.ClientSession() as session:
+            begun = time.monotonic()
+            async with session.get(f"{url}/v0/pipelines/pipeline-1/events/latest") as resp:
+                assert resp.status == 200
+                assert (await resp.json())["deployment_resources_status"] == "Stopped"
+            assert time.monotonic() - begun >= 0.4  # a generous lower bound of the 0.5 s
+    finally:
+        await stop_fake_server(proc, started)
+
+
 async def test_the_demo_takes_about_what_its_help_says() -> None:
     ran = await run_cli("--help")
     stated = float(re.search(r"simulated\s+manager\s+\(~(\d+)\s+s\)", ran.stdout)[1])  # type: ignore[index]
@@ -368,8 +484,6 @@ async def test_watch_says_when_the_server_went_away_and_came_back() -> None:
 
 
 async def test_cluster_health_503_that_is_not_about_health(fake: FakeFeldera) -> None:
-    from feldera_events import ServerError
-
     fake.inject(lock_503(), operations="*", path_contains="cluster_healthz")
     async with EventsClient(fake.url) as client:
         with pytest.raises(ServerError) as info:

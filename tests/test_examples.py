@@ -81,6 +81,7 @@ async def test_orchestrator_starts_and_watches(fake: FakeFeldera) -> None:
         assert f"[{name}] start requested" in out
         assert f"[{name}] Provisioned/" in out
         assert f"[{name}] ready" in out
+    assert "(desired" not in out  # the CLI's notation: "Stopped → Provisioned"
     assert "5 of 5 pipelines provisioned" in out
     starts = [r for r in fake.requests if r.operation == "post_pipeline_start"]
     assert len(starts) == 5

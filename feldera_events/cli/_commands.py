@@ -30,6 +30,7 @@ from ._render import (
     format_time,
     github_annotation,
     in_github_actions,
+    quoted,
     render_table,
 )
 from ._settings import open_client
@@ -96,7 +97,7 @@ async def _cmd_list(args: argparse.Namespace) -> int:
         except FelderaError as exc:
             return _report_error(exc, client.url, args.pipeline)
     if fmt == "table" and not events[: args.limit]:
-        sys.stdout.write(f"pipeline {args.pipeline!r} has no events recorded yet\n")
+        sys.stdout.write(f"pipeline {quoted(args.pipeline)} has no events recorded yet\n")
         return EXIT_OK
     return _print_list(fmt, args.limit, events, EVENT_COLUMNS, event_row)
 
@@ -123,7 +124,9 @@ async def _cmd_watch(args: argparse.Namespace) -> int:
     def on_response(status: int) -> None:
         if failures and status < 500:
             if text:
-                _watch_line(f"the server answers again after {len(failures)} failed polls")
+                n = len(failures)
+                polls = "1 failed poll" if n == 1 else f"{n} failed polls"
+                _watch_line(f"the server answers again after {polls}")
             failures.clear()
 
     async with open_client(args, on_response=on_response) as client:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import textwrap
 from typing import Any, Final
 
@@ -38,23 +39,28 @@ COMMAND_EXIT_CODES: Final = {
     "       permission refused, the server unreachable (a wrong URL fails within\n"
     "       seconds, not at the timeout), an unexpected response\n" + _INTERRUPTED + "\n"
     "With several pipelines the exit code is the most serious outcome, in the order\n"
-    "4 > 1 > 3 > 0: an API error means the check itself could not be made (a wrong\n"
+    "4\u00a0>\u00a01\u00a0>\u00a03\u00a0>\u00a00: an API error means the check itself could not be made (a wrong\n"
     "name, key or URL) and must be fixed before any other result means anything; a\n"
     "failure is a definite answer, worth more than a timeout, which is none.\n",
     "get": "exit codes:\n  0    the event was printed\n" + _USAGE + _API + _INTERRUPTED,
     "list": "exit codes:\n  0    the events were printed\n" + _USAGE + _API + _INTERRUPTED,
-    "watch": "exit codes:\n  0    (a watch ends by Ctrl-C or an error)\n"
+    "watch": "exit codes (no 0: a watch ends only by Ctrl-C or an error):\n"
     + _USAGE
-    + "  4    API or connection error before the watch began\n"
-    + _INTERRUPTED,
+    + "  4    API or connection error. Before the watch begins: an unknown pipeline,\n"
+    "       authentication or permission refused, the server unreachable, an\n"
+    "       unexpected response. During the watch: the pipeline deleted,\n"
+    "       authentication or permission refused, an unexpected response; a server\n"
+    "       that goes away or answers 408, 429, 500, 502, 503 or 504 is polled\n"
+    "       through, without a limit\n" + _INTERRUPTED,
     "wait-cluster": "exit codes:\n"
     "  0    every service is healthy\n" + _USAGE + ""
     "  3    the manager answered, but was still unhealthy at the --timeout\n"
     "  4    the manager was never reached within --timeout, or an API error\n" + _INTERRUPTED,
     "cluster-events": "exit codes:\n  0    the events were printed\n"
     + _USAGE
-    + _API
-    + _INTERRUPTED,
+    + "  4    API or connection error: authentication or permission refused, the\n"
+    "       server unreachable, a manager without cluster events (before Feldera\n"
+    "       v0.292), an unexpected response\n" + _INTERRUPTED,
     "health": "exit codes:\n"
     "  0    every service is healthy\n"
     "  2    a service is unhealthy (or a usage error)\n"
@@ -78,19 +84,106 @@ environment:
 """
 
 
+#: An entry of a help table: two spaces, the term, two or more spaces, its text.
+_ENTRY: Final = re.compile(r"^  (?P<term>\S(?:.*?\S)?)  +(?P<text>\S.*)$")
+#: The narrowest text column of a table entry; narrower, the text goes under the term.
+_MIN_TEXT: Final = 20
+
+
+def _fill(text: str, width: int, first: str, rest: str) -> str:
+    """``text`` filled to ``width``; a no-break space (U+00A0) keeps words together."""
+    return textwrap.fill(
+        text,
+        width,
+        initial_indent=first,
+        subsequent_indent=rest,
+        break_on_hyphens=False,  # --api-key stays whole
+    ).replace("\u00a0", " ")
+
+
+def _fill_table(lines: list[str], width: int, indent: str) -> str:
+    """Headings (unindented lines) and entries (``  TERM  text``, continued by deeper
+    indented lines), rewrapped to ``width`` with each entry's text at its own column."""
+    out: list[str] = []
+    entry: tuple[str, int, list[str]] | None = None
+
+    def flush() -> None:
+        if entry is None:
+            return
+        term, column, words = entry
+        text = " ".join(words)
+        if width - column >= _MIN_TEXT:
+            out.append(
+                _fill(text, width, indent + f"  {term}".ljust(column), indent + " " * column)
+            )
+        else:  # too narrow for the column: the text under the term
+            out.append(_fill(f"  {term}", width, indent, indent))
+            out.append(_fill(text, width, indent + " " * 6, indent + " " * 6))
+
+    for line in lines:
+        match = _ENTRY.match(line)
+        if match:
+            flush()
+            entry = (match["term"], match.start("text"), [match["text"]])
+        elif line.startswith(" ") and entry is not None:
+            entry[2].append(line.strip())
+        else:
+            flush()
+            entry = None
+            out.append(_fill(line.strip(), width, indent, indent + "  "))
+    flush()
+    return "\n".join(out)
+
+
+def _usage_parts(text: str) -> list[str]:
+    """The parts of a usage line: split at blanks outside brackets."""
+    parts: list[str] = []
+    depth, current = 0, ""
+    for char in text:
+        if char == " " and depth == 0:
+            if current:
+                parts.append(current)
+            current = ""
+            continue
+        depth += (char in "[({") - (char in "])}")
+        current += char
+    if current:
+        parts.append(current)
+    return parts
+
+
 class _Formatter(argparse.HelpFormatter):
-    """Wraps one-line paragraphs to the terminal; keeps multi-line blocks (tables) as written."""
+    """Rewraps every text to the terminal (``COLUMNS``): paragraphs, and tables (exit
+    codes, environment) with their hanging indent; the usage too when argparse's own
+    layout (continuation lines aligned after the command's name) would not fit."""
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         out = []
         for para in text.split("\n\n"):
-            if "\n" in para.strip("\n"):
-                out.append(para)
+            lines = para.strip("\n").split("\n")
+            if any(line.startswith(" ") for line in lines):
+                out.append(_fill_table(lines, width, indent))
             else:
-                out.append(
-                    textwrap.fill(para, width, initial_indent=indent, subsequent_indent=indent)
-                )
-        return "\n\n".join(out)
+                out.append(_fill(" ".join(line.strip() for line in lines), width, indent, indent))
+        return "\n\n".join(out) + ("\n" if text.endswith("\n") else "")
+
+    def _format_usage(self, usage: Any, actions: Any, groups: Any, prefix: Any) -> str:
+        text: str = super()._format_usage(usage, actions, groups, prefix)
+        lines = text.strip("\n").split("\n")
+        if all(len(line) <= self._width for line in lines) or "\x1b" in text:
+            return text
+        head = f"{'usage: ' if prefix is None else prefix}{self._prog}"
+        flat = " ".join(text.split())
+        if not flat.startswith(head):
+            return text
+        out, line = [], head
+        for part in _usage_parts(flat[len(head) :].strip()):
+            if len(line) + 1 + len(part) > self._width and line.strip():
+                out.append(line)
+                line = " " * 6
+            line += " " + part
+        out.append(line)
+        return "\n".join(out) + "\n\n"
 
 
 # -- argument types ---------------------------------------------------------------------

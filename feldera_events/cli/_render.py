@@ -48,6 +48,7 @@ __all__ = [
     "format_time",
     "github_annotation",
     "in_github_actions",
+    "names_shortened",
     "outcome_exit_code",
     "outcome_style",
     "outcome_word",
@@ -157,6 +158,14 @@ def short_name(name: str, limit: int = MAX_NAME) -> str:
     return name[: keep - keep // 2] + "…" + name[-(keep // 2) :]
 
 
+def names_shortened(text: str, name: str | None) -> str:
+    """``text`` with every occurrence of a long pipeline ``name`` shortened
+    (:func:`short_name`): for messages that quote the name themselves (the server's)."""
+    if name is None or len(name) <= MAX_NAME:
+        return text
+    return text.replace(name, short_name(name))
+
+
 def quoted(name: str) -> str:
     """A pipeline name for a message: quoted, and shortened when very long."""
     return repr(short_name(name))
@@ -250,7 +259,12 @@ def connection_text(exc: BaseException) -> str:
 
 
 def error_line(exc: BaseException, url: str, pipeline: str | None = None) -> str:
-    """One readable line for an error (never with the API key)."""
+    """One readable line for an error (never with the API key; a long ``pipeline`` name
+    shortened, also where the server's message quotes it)."""
+    return names_shortened(_error_line(exc, url, pipeline), pipeline)
+
+
+def _error_line(exc: BaseException, url: str, pipeline: str | None) -> str:
     where = f" at {url}"
     if isinstance(exc, ClusterEventsUnsupportedError):
         return f"the manager{where} has no cluster monitor events (they are new in Feldera v0.292)"

@@ -11,6 +11,8 @@ from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import Any, Final, TextIO
 from urllib.parse import unquote, urlsplit
 
+import attrs
+
 from .._client import EventsClient
 from .._errors import (
     APIConnectionError,
@@ -33,6 +35,7 @@ from ._render import (
     event_line,
     github_annotation,
     in_github_actions,
+    names_shortened,
     outcome_exit_code,
     outcome_style,
     quoted,
@@ -83,8 +86,24 @@ def failure_text(exc: BaseException) -> str:
         lowered = text.lower()
         if "refused" in lowered or "connect call failed" in lowered:
             return "connection refused"
-        return f"connection failed ({text[:60]})"
+        return f"connection failed ({_clip(text, _CAUSE_LIMIT)})"
     return type(exc).__name__
+
+
+#: The longest cause a retry line shows.
+_CAUSE_LIMIT: Final = 60
+
+
+def _clip(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters: cut at a word boundary (inside a word only
+    when a boundary would leave less than half), then an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space >= limit // 2:
+        cut = cut[:space]
+    return cut.rstrip() + "…"
 
 
 class _RetryReporter(logging.Handler):
@@ -123,6 +142,40 @@ def reporting_retries(
         yield
     finally:
         lib.removeHandler(handler)
+
+
+def _labels(names: list[str]) -> dict[str, str]:
+    """How the progress display shows each pipeline: a long name shortened, as in every
+    other line (the full names when two long ones would look alike)."""
+    labels = {name: short_name(name) for name in names}
+    if len(set(labels.values())) < len(labels):
+        return {name: name for name in names}
+    return labels
+
+
+class _Labelled:
+    """A progress display that shows each pipeline by its label (:func:`_labels`)."""
+
+    def __init__(self, display: Progress, labels: dict[str, str]) -> None:
+        self._display = display
+        self._labels = labels
+
+    def event(self, name: str, ev: PipelineEvent) -> None:
+        self._display.event(self._labels[name], ev)
+
+    def retrying(self, name: str, failure: str) -> None:
+        self._display.retrying(self._labels[name], failure)
+
+    def finished(self, result: WaitResult) -> None:
+        label = self._labels[result.pipeline_name]
+        self._display.finished(attrs.evolve(result, pipeline_name=label))
+
+    async def __aenter__(self) -> _Labelled:
+        await self._display.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._display.__aexit__(*exc)
 
 
 def _wait_all(
@@ -213,7 +266,7 @@ def _failure_report(
         for ev in timeline:
             lines.append(f"    {event_line(ev, previous)}")
             previous = ev
-    return "\n".join(lines), title, summary
+    return names_shortened("\n".join(lines), name), title, names_shortened(summary, name)
 
 
 #: The keys of every ``event`` in ``wait --json`` (absent fields are null).
@@ -260,6 +313,8 @@ def _result_json(
         out["message"] = err.message
     elif err is not None:
         out["message"] = str(err)
+    if out["message"] is not None:  # for people: the name shortened (the key is exact)
+        out["message"] = names_shortened(out["message"], result.pipeline_name)
     if timeline is not None:
         out["timeline"] = [event_json(ev) for ev in timeline]
     return out
@@ -316,7 +371,9 @@ async def run_wait(
 
     default = names[0] if len(names) == 1 else None
     try:
-        async with make_progress(progress_stream, names) as progress:
+        labels = _labels(names)
+        display = make_progress(progress_stream, list(labels.values()))
+        async with _Labelled(display, labels) as progress:
             with reporting_retries(on_failure, default):
                 stream = _wait_all(
                     poller, names, timeout=timeout, until=until, since=since, on_event=on_event
