@@ -9,9 +9,14 @@ from feldera_events import EventsClient
 from hostile.checks import one_line
 
 CONTROLS = ["\n", "\r", "\x00", "\x01", "\t", "\x1b", "\x7f"]
+#: Not a control character, but aiohttp would drop it silently: the server would see
+#: another key or tenant.
+SURROGATE = "\ud800"
 
 
-@pytest.mark.parametrize("char", CONTROLS, ids=[f"U+{ord(c):04X}" for c in CONTROLS])
+@pytest.mark.parametrize(
+    "char", [*CONTROLS, SURROGATE], ids=[f"U+{ord(c):04X}" for c in [*CONTROLS, SURROGATE]]
+)
 @pytest.mark.parametrize("where", ["tenant", "api_key", "header value"])
 def test_control_characters_are_refused_at_construction(where: str, char: str) -> None:
     value = f"sec{char}ret-value"
@@ -20,26 +25,12 @@ def test_control_characters_are_refused_at_construction(where: str, char: str) -
         "api_key": {"api_key": value},
         "header value": {"headers": {"X-Custom": value}},
     }[where]
-    with pytest.raises(ValueError, match="control character") as info:
+    what = "unpaired surrogate" if char == SURROGATE else "control character"
+    with pytest.raises(ValueError, match=what) as info:
         EventsClient("http://127.0.0.1:1", **kwargs)  # type: ignore[arg-type]
     text = one_line(info.value)
     assert "ret-value" not in text  # the value (maybe a secret) is not echoed
-    assert f"U+{ord(char):04X}" in text
-
-
-@pytest.mark.parametrize("where", ["tenant", "api_key", "header value"])
-def test_an_unpaired_surrogate_is_refused_at_construction(where: str) -> None:
-    # aiohttp would drop it silently: the server would see another key or tenant.
-    value = "sec\ud800ret-value"
-    kwargs: dict[str, object] = {
-        "tenant": {"tenant": value},
-        "api_key": {"api_key": value},
-        "header value": {"headers": {"X-Custom": value}},
-    }[where]
-    with pytest.raises(ValueError, match="unpaired surrogate") as info:
-        EventsClient("http://127.0.0.1:1", **kwargs)  # type: ignore[arg-type]
-    text = one_line(info.value)
-    assert "ret-value" not in text and "U+D800 at position 3" in text
+    assert f"U+{ord(char):04X} at position 3" in text
 
 
 @pytest.mark.parametrize("name", ["X Bad", "X:Y", "", "Ünï", "X\nY", "(x)", "a/b"])
