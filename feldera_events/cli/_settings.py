@@ -43,8 +43,8 @@ class Settings:
     api_key_source: str
     tenant: str | None
     tenant_source: str
-    #: False (no verification), True (system CAs) or a CA bundle path.
-    verify: bool | str
+    #: False (no verification), True (system CAs) or the CA bundle's context (loaded once).
+    verify: bool | ssl.SSLContext
     verify_source: str
 
 
@@ -104,7 +104,7 @@ def resolve_settings(
             "(also 1/0, yes/no, on/off)"
         )
     ca_cert, ca_source = _pick(args.ca_cert, "--ca-cert", env, "FELDERA_HTTPS_TLS_CERT")
-    verify: bool | str = True
+    verify: bool | ssl.SSLContext = True
     verify_source = ""
     if args.insecure or insecure_text in _TRUE:
         verify, verify_source = False, "--insecure" if args.insecure else "FELDERA_TLS_INSECURE"
@@ -113,13 +113,13 @@ def resolve_settings(
             raise UsageError(f"{ca_source} {ca_cert!r} is a directory, not a CA bundle file")
         if not os.path.exists(ca_cert):
             raise UsageError(f"{ca_source} {ca_cert!r}: no such file")
-        try:
-            ssl.create_default_context(cafile=ca_cert)
+        try:  # loaded once, here: the client gets the context
+            verify = ssl.create_default_context(cafile=ca_cert)
         except (ssl.SSLError, OSError) as exc:
             raise UsageError(
                 f"{ca_source} {ca_cert!r} could not be loaded as a CA bundle: {exc}"
             ) from None
-        verify, verify_source = ca_cert, ca_source
+        verify_source = ca_source
     return Settings(
         url=url,
         url_source=url_source,
