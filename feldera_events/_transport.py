@@ -257,8 +257,7 @@ def scrub(exc: BaseException, keys: Sequence[str] = ()) -> BaseException:
 
 def _withhold_keys(item: BaseException, keys: Sequence[str]) -> None:
     note = f"details {WITHHELD}"
-    if contains_key(repr(item.args), keys) or contains_key(str(item), keys):
-        item.args = tuple(note if contains_key(repr(a), keys) else a for a in item.args)
+    item.args = tuple(note if contains_key(repr(a), keys) else a for a in item.args)
     for name, value in list(vars(item).items()):
         if contains_key(repr(value), keys):
             if isinstance(value, str):
@@ -304,8 +303,7 @@ def follow(visited: list[str], location: str, status: int, keys: list[str]) -> s
             f"redirect with an invalid Location {shown}", status_code=status, url=current
         )
     nxt = str(target)
-    secret = secret or contains_key(nxt, keys) or contains_key(unquote(nxt), keys)
-    shown = shown or (f"(Location {WITHHELD})" if secret else excerpt(nxt, 300))
+    shown = shown or excerpt(nxt, 300)
     if target.user is not None or target.password is not None:
         # Credentials in a URL are never ours to send, nor to show.
         if not secret:
@@ -567,7 +565,8 @@ def status_error(
         message = excerpt(body, limit=200) or reason or "no body"
     shown_body = excerpt(body)
     if contains_key(body, keys) or contains_key(data, keys) or contains_key(reason, keys):
-        # Seen through JSON escapes too (the parsed data). Left out whole, never edited: a short key may be part of ordinary words.
+        # Seen through JSON escapes too (the parsed data). Left out whole, never edited:
+        # a short key may be part of ordinary words.
         # A known code is public text; any other code that holds the key goes too.
         if error_code not in NOT_FOUND_CODES and contains_key(error_code, keys):
             error_code = None
