@@ -26,14 +26,12 @@ from yarl import URL
 from ._config import EnvConfig, user_agent
 from ._convert import structure, structure_list
 from ._errors import (
-    WITHHELD,
     AuthenticationError,
     ClientClosedError,
     EventNotFoundError,
     FelderaError,
     ResponseValidationError,
-    contains_key,
-    excerpt,
+    shape_error,
 )
 from ._models import (
     ClusterEvent,
@@ -56,6 +54,7 @@ from ._transport import (
     speaks_tls,
     status_error,
     transport_error,
+    value_budget,
 )
 from ._validate import (
     LATEST,
@@ -146,6 +145,7 @@ class EventsClient:
         self._retry = retry or RetryPolicy()
         self._max_body_size = check_positive_int("max_body_size", max_body_size)
         self._max_connections = check_positive_int("max_connections", max_connections)
+        self._max_values = value_budget(self._max_body_size)
 
         self._verify_given = verify is not None
         self._ssl = ssl_setting(verify if verify is not None else env.ca_cert or not env.insecure)
@@ -400,22 +400,9 @@ class EventsClient:
             return fn(data, cls)
         except ResponseValidationError as exc:
             error = exc
-        url = self._url + path
-        keys = self._keys()
-        if contains_key(data, keys) or contains_key(error.reason, keys):
-            # Raised outside the except block, with no cause: cattrs' exceptions hold
-            # the offending values, which may be the echoed key.
-            raise ResponseValidationError(
-                f"the body is not the documented shape (details and body {WITHHELD})",
-                status_code=200,
-                url=url,
-            )
-        raise ResponseValidationError(
-            error.reason,
-            status_code=200,
-            body=excerpt(json.dumps(data, default=str)),
-            url=url,
-        ) from error.__cause__
+        # Raised outside the except block: the converter's error is chained only when
+        # it shows no key (shape_error).
+        raise shape_error(error, data, self._url + path, self._keys())
 
     async def _get_json(
         self,
@@ -547,7 +534,7 @@ class EventsClient:
                     ),
                 }
         if 200 <= status < 300 or status in accept:
-            return json_body(body, status, current, self._keys)
+            return json_body(body, status, current, self._keys, self._max_values)
         # A server or proxy may echo the Authorization header back in an error page.
         raise status_error(status, reason, body, current, retry_after, self._keys(), route)
 

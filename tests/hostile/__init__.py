@@ -11,6 +11,9 @@ test that needs it. Two kinds:
 
   - :func:`gzip_bomb` -- a 200 whose ~1 MB gzip body inflates to ``decoded_size``
     (zeros), with a ``Content-Length`` or chunked; :func:`gzip_bomb_bytes` builds it.
+  - :func:`gzip_answer` -- any status with a gzip body; :func:`gzip_repeated` builds
+    one a MiB at a time. ``WORDS_500`` and ``ZEROS_LIST`` are issue 21's two costly
+    answers (a 500 of 31 MiB of words, a 200 list of 16 million zeros).
   - :func:`encoded_json` -- a well-formed JSON body under a ``Content-Encoding``
     (``gzip``, ``deflate``, raw deflate, or anything you name).
   - :func:`echo_authorization` -- a 2xx or error answer that echoes the request's
@@ -45,6 +48,8 @@ from .servers import (
     CERT,
     KEY,
     MALFORMED_ECHOES,
+    WORDS_500,
+    ZEROS_LIST,
     Counter,
     GiB,
     MiB,
@@ -52,8 +57,10 @@ from .servers import (
     deep_event,
     echo_authorization,
     encoded_json,
+    gzip_answer,
     gzip_bomb,
     gzip_bomb_bytes,
+    gzip_repeated,
     malformed_echo,
     nested,
     not_http,
@@ -66,6 +73,8 @@ __all__ = [
     "CERT",
     "KEY",
     "MALFORMED_ECHOES",
+    "WORDS_500",
+    "ZEROS_LIST",
     "Counter",
     "GiB",
     "MiB",
@@ -74,7 +83,9 @@ __all__ = [
     "echo_authorization",
     "encoded_json",
     "gzip_bomb",
+    "gzip_answer",
     "gzip_bomb_bytes",
+    "gzip_repeated",
     "malformed_echo",
     "nested",
     "not_http",

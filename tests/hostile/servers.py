@@ -79,6 +79,38 @@ def gzip_bomb(decoded_size: int = GiB, *, chunked: bool = False) -> Handler:
     return handler
 
 
+@functools.lru_cache(maxsize=4)
+def gzip_repeated(unit: bytes, count: int, prefix: bytes = b"", suffix: bytes = b"") -> bytes:
+    """A gzip stream of ``prefix + unit * count + suffix``, compressed a MiB at a time (the
+    whole is never held: a probe's memory baseline stays low)."""
+    comp = zlib.compressobj(9, zlib.DEFLATED, 31)
+    out = [comp.compress(prefix)]
+    per_block = max(MiB // len(unit), 1)
+    block = unit * per_block
+    full, rest = divmod(count, per_block)
+    out += [comp.compress(block) for _ in range(full)]
+    out += [comp.compress(unit * rest), comp.compress(suffix), comp.flush()]
+    return b"".join(out)
+
+
+#: The two answers of issue 21 that once cost gigabytes, each a small gzip body:
+#: a 500 whose 31 KiB body inflates to 31 MiB of two-letter words (an excerpt once split
+#: it into 10 million strings), and a 200 list of 16 million zeros (once turned back into
+#: JSON text for a message).
+WORDS_500 = ("get", 500, (b"ab ", 31 * MiB // 3, b"", b""))
+ZEROS_LIST = ("list", 200, (b"0,", 16 * MiB - 2, b"[", b"0]"))
+
+
+def gzip_answer(body: bytes, status: int = 200) -> Handler:
+    """A ``status`` answer with the gzip ``body`` (``Content-Encoding: gzip``, JSON type)."""
+
+    async def handler(_: web.Request) -> web.StreamResponse:
+        headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+        return web.Response(body=body, status=status, headers=headers)
+
+    return handler
+
+
 def encoded_json(data: Any, encoding: str, *, status: int = 200) -> Handler:
     """``data`` as JSON under ``Content-Encoding: encoding``.
 
