@@ -163,6 +163,11 @@ class EventsClient:
             raise TypeError(
                 f"session must be an aiohttp.ClientSession, got {type(session).__name__}"
             )
+        if session is not None and "Authorization" in session.headers:
+            raise ValueError(
+                "the session= carries an Authorization header: pass the API key as api_key= "
+                "(withheld from every error) and a session without it"
+            )
         self._session = session
         self._owns_session = session is None
         # A callable key is asked per request; a str one is on our own session.

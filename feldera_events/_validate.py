@@ -162,6 +162,12 @@ def check_headers(tenant: str | None, headers: object) -> dict[str, str]:
         raise TypeError(f"headers must be a mapping, got {type(headers).__name__}")
     for name, value in (headers or {}).items():
         name = check_header_name(name)
+        if name.lower() == "authorization":
+            # The key is known as a key only through api_key= (withheld from every error).
+            raise ValueError(
+                "headers must not set Authorization: pass the API key as api_key= (it is "
+                "sent as 'Authorization: Bearer <key>' and withheld from every error)"
+            )
         checked[name] = check_header_value(f"the value of header {name!r}", value)
     return checked
 

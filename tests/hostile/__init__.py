@@ -17,8 +17,8 @@ test that needs it. Two kinds:
   - :func:`encoded_json` -- a well-formed JSON body under a ``Content-Encoding``
     (``gzip``, ``deflate``, raw deflate, or anything you name).
   - :func:`echo_authorization` -- a 2xx or error answer that echoes the request's
-    ``Authorization`` header in a body of the wrong shape, optionally JSON-escaping
-    ``/`` as ``\\/`` the way some servers do.
+    ``Authorization`` header in a JSON body of the wrong shape or an HTML page, in one of
+    ``ECHO_FORMS`` (raw, ``\\/``, ``\\u`` escapes, percent- or form-encoded).
   - :func:`redirect` -- a 3xx to any ``Location`` (another origin, the same path for
     a loop, an invalid one).
   - :func:`deep_event` / :func:`nested` -- an event whose ``*_details`` nest ``depth``
@@ -46,6 +46,7 @@ from __future__ import annotations
 
 from .servers import (
     CERT,
+    ECHO_FORMS,
     KEY,
     MALFORMED_ECHOES,
     WORDS_500,
@@ -71,6 +72,7 @@ from .servers import (
 
 __all__ = [
     "CERT",
+    "ECHO_FORMS",
     "KEY",
     "MALFORMED_ECHOES",
     "WORDS_500",

@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import functools
 import json
+import re
 import ssl
 import struct
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import attrs
 from aiohttp import web
@@ -145,28 +147,45 @@ def encoded_json(data: Any, encoding: str, *, status: int = 200) -> Handler:
 # -- secrets --------------------------------------------------------------------------------
 
 
-def echo_authorization(
-    status: int = 200, *, escape_slash: bool = False, as_json: bool = True, escape_all: bool = False
-) -> Handler:
-    """An answer that echoes the request's ``Authorization`` header.
+def _percent_lower(value: str) -> str:
+    return re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), quote(value, safe=""))
 
-    As JSON (``{"message": ..., "error_code": "Echo", "event_id": ...}``: a Feldera
-    error for error statuses, an event of the wrong shape for 2xx), with ``/`` written
-    ``\\/`` if ``escape_slash`` (every character of the header as ``\\uXXXX`` if
-    ``escape_all``); or as ``text/html`` if not ``as_json``.
+
+#: Every form in which a server may echo a text (the ``Authorization`` header): raw, JSON's
+#: escaped slash, ``\\u`` escapes in either hex case, percent-encoding in either case,
+#: and form encoding (``+`` for a space).
+ECHO_FORMS: dict[str, Callable[[str], str]] = {
+    "raw": lambda value: value,
+    "slash-escaped": lambda value: value.replace("/", "\\/"),
+    "unicode-escaped": lambda value: "".join(f"\\u{ord(c):04x}" for c in value),
+    "unicode-escaped-upper": lambda value: "".join(f"\\u{ord(c):04X}" for c in value),
+    "percent-encoded": lambda value: quote(value, safe=""),
+    "percent-encoded-lower": _percent_lower,
+    "form-encoded": lambda value: quote_plus(value, safe=""),
+}
+
+
+def echo_authorization(status: int = 200, *, form: str = "raw", as_json: bool = True) -> Handler:
+    """An answer that echoes the request's ``Authorization`` header, written as
+    ``ECHO_FORMS[form]`` in the body's text.
+
+    As JSON (``{"message": "you sent ...", "error_code": "Echo", "event_id": ...}``: a
+    Feldera error for error statuses, an event of the wrong shape for 2xx; a JSON escape
+    form is then seen through by a JSON parser), or as ``text/html`` if not ``as_json``
+    (the form stays as it is: nothing decodes it).
     """
 
     async def handler(request: web.Request) -> web.StreamResponse:
         auth = request.headers.get("Authorization", "")
+        echoed = ECHO_FORMS[form](auth)
         if not as_json:
             return web.Response(
-                text=f"<p>you sent {auth}</p>", status=status, content_type="text/html"
+                text=f"<p>you sent {echoed}</p>", status=status, content_type="text/html"
             )
-        text = json.dumps({"message": f"you sent {auth}", "error_code": "Echo", "event_id": auth})
-        if escape_slash:
-            text = text.replace("/", "\\/")
-        if escape_all:
-            text = text.replace(auth, "".join(f"\\u{ord(c):04x}" for c in auth))
+        if form == "raw":
+            echoed = json.dumps(auth)[1:-1]
+        text = json.dumps({"message": "you sent @", "error_code": "Echo", "event_id": "@"})
+        text = text.replace("@", echoed)
         return web.Response(text=text, status=status, content_type="application/json")
 
     return handler
