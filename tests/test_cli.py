@@ -315,7 +315,8 @@ async def test_github_actions_annotation(fake: FakeFeldera) -> None:
 
 
 def test_github_annotation_escapes() -> None:
-    assert github_annotation("a: b, c", "50%\nnext") == "::error title=a%3A b%2C c::50%25%0Anext"
+    # A newline (server text) is shown escaped, never sent: the command stays one line.
+    assert github_annotation("a: b, c", "50%\nnext") == "::error title=a%3A b%2C c::50%25\\nnext"
 
 
 # -- wait: terminal rendering -----------------------------------------------------------

@@ -23,6 +23,7 @@ from ._render import (
     EXIT_OK,
     EXIT_TIMEOUT,
     EXIT_UNHEALTHY,
+    STATUS_LIMIT,
     error_line,
     event_line,
     event_row,
@@ -32,6 +33,7 @@ from ._render import (
     in_github_actions,
     quoted,
     render_table,
+    safe_text,
 )
 from ._settings import open_client
 from ._wait import failure_text, reporting_retries, run_wait
@@ -39,6 +41,13 @@ from ._wait import failure_text, reporting_retries, run_wait
 _E = TypeVar("_E", PipelineEvent, ClusterEvent)
 
 # -- configuration ----------------------------------------------------------------------
+
+
+class _SafeFormatter(logging.Formatter):
+    """Log lines for people: one line each, whatever server text a record quotes."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return safe_text(super().format(record), None)
 
 
 def _setup_logging(verbosity: int) -> None:
@@ -50,7 +59,7 @@ def _setup_logging(verbosity: int) -> None:
         lib.propagate = False
         return
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     lib.addHandler(handler)
     lib.setLevel(logging.DEBUG if verbosity > 1 else logging.INFO)
     lib.propagate = False
@@ -162,7 +171,8 @@ async def _cmd_wait_cluster(args: argparse.Namespace) -> int:
 
     def on_event(ev: ClusterEvent) -> None:
         stamp = format_time(_dt.datetime.now(_dt.UTC))
-        out.write(f"{stamp}  cluster  {ev.describe()}  (recorded {format_time(ev.recorded_at)})\n")
+        said = safe_text(ev.describe(), STATUS_LIMIT)
+        out.write(f"{stamp}  cluster  {said}  (recorded {format_time(ev.recorded_at)})\n")
         out.flush()
 
     async with open_client(args) as client:
@@ -217,9 +227,9 @@ def _cluster_row(ev: ClusterEvent) -> tuple[str, ...]:
     return (
         format_time(ev.recorded_at),
         "yes" if ev.all_healthy else "no",
-        ev.api_status.value,
-        ev.compiler_status.value,
-        ev.runner_status.value,
+        safe_text(ev.api_status.value, STATUS_LIMIT),
+        safe_text(ev.compiler_status.value, STATUS_LIMIT),
+        safe_text(ev.runner_status.value, STATUS_LIMIT),
         str(ev.id),
     )
 
@@ -286,7 +296,12 @@ async def _cmd_health(args: argparse.Namespace) -> int:
         sys.stdout.write(_dumps(doc | health.to_dict()) + "\n")
         return code
     rows = [
-        (name, "healthy" if s.healthy else "UNHEALTHY", _since(s.unchanged_since), s.message)
+        (
+            safe_text(name, STATUS_LIMIT),
+            "healthy" if s.healthy else "UNHEALTHY",
+            _since(s.unchanged_since),
+            safe_text(s.message, STATUS_LIMIT),
+        )
         for name, s in health.services.items()
     ]
     sys.stdout.write(render_table(("SERVICE", "HEALTH", "SINCE", "MESSAGE"), rows) + "\n")

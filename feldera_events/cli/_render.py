@@ -24,6 +24,7 @@ from .._errors import (
 )
 from .._models import DeploymentError, PipelineEvent
 from .._poller import WaitResult
+from .._text import safe_text
 from .._wait_errors import DeploymentFailedError, WaitTimeoutError
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "outcome_word",
     "quoted",
     "render_table",
+    "safe_text",
     "short_name",
     "status_text",
 ]
@@ -149,6 +151,12 @@ _PROGRAM_WORDS: Final = {
 #: Longest pipeline name shown whole in a message; longer ones are shortened.
 MAX_NAME: Final = 60
 
+#: The most of one status line, error line or server message shown (all server text goes
+#: through :func:`safe_text`: escaped, one line, bounded; ``--json`` keeps the exact text).
+STATUS_LIMIT: Final = 200
+LINE_LIMIT: Final = 1000
+MESSAGE_LIMIT: Final = 1000
+
 
 def short_name(name: str, limit: int = MAX_NAME) -> str:
     """``name`` shortened to ``limit`` characters with an ellipsis in the middle."""
@@ -203,7 +211,8 @@ def status_text(ev: PipelineEvent, previous: PipelineEvent | None = None) -> str
         parts.append(f"error {error.error_code}")
     elif ev.deployment_has_error:
         parts.append("has error")
-    return ", ".join(parts)
+    # Unknown enum values and the error code are the server's text.
+    return safe_text(", ".join(parts), STATUS_LIMIT)
 
 
 def render_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -223,15 +232,15 @@ def event_row(ev: PipelineEvent) -> tuple[str, ...]:
     """One row of ``list --format table``: the columns of the status line."""
     error = ev.deployment_error
     if isinstance(error, DeploymentError):
-        err = error.error_code
+        err = safe_text(error.error_code, STATUS_LIMIT)
     else:
         err = "yes" if ev.deployment_has_error else "-"
     text = status_text(ev).split(", ", 1)[0]
     return (
         format_time(ev.recorded_at),
         text,
-        ev.program_status.value,
-        ev.storage_status.value,
+        safe_text(ev.program_status.value, STATUS_LIMIT),
+        safe_text(ev.storage_status.value, STATUS_LIMIT),
         err,
         str(ev.event_id),
     )
@@ -260,8 +269,8 @@ def connection_text(exc: BaseException) -> str:
 
 def error_line(exc: BaseException, url: str, pipeline: str | None = None) -> str:
     """One readable line for an error (never with the API key; a long ``pipeline`` name
-    shortened, also where the server's message quotes it)."""
-    return names_shortened(_error_line(exc, url, pipeline), pipeline)
+    shortened, also where the server's message quotes it; the server's text made safe)."""
+    return safe_text(names_shortened(_error_line(exc, url, pipeline), pipeline), LINE_LIMIT)
 
 
 def _error_line(exc: BaseException, url: str, pipeline: str | None) -> str:
@@ -331,7 +340,9 @@ def _gha_escape(text: str, *, prop: bool = False) -> str:
 
 
 def github_annotation(title: str, message: str) -> str:
-    """A GitHub Actions ``::error::`` workflow command."""
+    """A GitHub Actions ``::error::`` workflow command: one line, whatever ``title`` and
+    ``message`` hold (made safe first: no server text can end it and start another)."""
+    title, message = safe_text(title, LINE_LIMIT), safe_text(message, LINE_LIMIT)
     return f"::error title={_gha_escape(title, prop=True)}::{_gha_escape(message)}"
 
 
@@ -344,5 +355,5 @@ def event_line(ev: PipelineEvent, previous: PipelineEvent | None = None) -> str:
     text = f"{format_time(ev.recorded_at)}  {status_text(ev, previous)}"
     error = ev.deployment_error
     if isinstance(error, DeploymentError):
-        text += f": {error.message}"
+        text += f": {safe_text(error.message, MESSAGE_LIMIT)}"
     return text
