@@ -239,7 +239,7 @@ async def test_help_documents_exit_codes() -> None:
     assert "3    the manager answered, but was still unhealthy" in ran.stdout
     assert "4 > 1 > 3 > 0" not in ran.stdout
     ran = await run_cli("health", "--help")
-    assert "2    a service is unhealthy" in ran.stdout
+    assert "1    a service is unhealthy" in ran.stdout
     ran = await run_cli("get", "--help")
     assert re.search(r"PIPELINE +pipeline name", ran.stdout) and "  3 " not in ran.stdout
 

@@ -11,21 +11,32 @@ override, and the API key.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import io
 import json
 import logging
+import os
+import shlex
+import time
+import uuid
 from typing import Any
 
 import pytest
 from aiohttp import web
-from cli_support import run_cli
+from cli_support import RUN_TIMEOUT, clean_env, cli_argv, finish, run, run_cli, spawn
 from helpers import Handler, error_json, event_json, loopback
 
 from feldera_events import EventsClient, PipelineEvent, Poller, WaitTimeoutError
 from feldera_events._convert import structure
 from feldera_events.cli._commands import _SafeFormatter
 from feldera_events.cli._progress import LineProgress, LiveProgress
-from feldera_events.cli._render import EXIT_API, EXIT_FAILED
+from feldera_events.cli._render import (
+    EXIT_API,
+    EXIT_BROKEN_PIPE,
+    EXIT_FAILED,
+    EXIT_OUTPUT,
+    EXIT_TIMEOUT,
+)
 
 #: A panic message as an attacker would write it.
 HOSTILE = "boom\x1b]0;PWNED\x07\x1b[2J\r\n::warning file=x.py::forged\u202eevil\u2028end"
@@ -107,6 +118,7 @@ async def test_health_shows_a_services_message_escaped() -> None:
     }
     async with loopback(lambda _: _json(body, 503)) as srv:
         ran = await run_cli("health", url=srv.url)
+    assert ran.returncode == 1  # unhealthy: as a failed wait (2 is for usage errors only)
     assert_inert(ran.stdout + ran.stderr)
     assert SHOWN in ran.stdout
 
@@ -175,3 +187,106 @@ def _json(body: Any, status: int) -> Any:
         return web.json_response(body, status=status)
 
     return respond()
+
+
+# -- streams --------------------------------------------------------------------------------
+
+
+def busy_pipeline() -> Handler:
+    """A pipeline with a new event at every poll (its program status flips), so a
+    ``watch`` always has a line to write."""
+    count = 0
+    start = dt.datetime(2026, 8, 20, 10, 0, tzinfo=dt.UTC)
+
+    def event(i: int, selector: str) -> dict[str, Any]:
+        return event_json(
+            selector=selector,
+            event_id=str(uuid.UUID(int=(0x0197 << 112) | (7 << 76) | (2 << 62) | i)),
+            recorded_at=(start + dt.timedelta(seconds=i)).isoformat(),
+            program_status=("CompilingSql", "CompilingRust")[i % 2],
+        )
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        nonlocal count
+        selector = request.query.get("selector", "status")
+        if request.path.endswith("/events"):
+            return web.json_response([event(i, selector) for i in range(count, -1, -1)][:50])
+        count += 1
+        return web.json_response(event(count, selector))
+
+    return handler
+
+
+def shell(command: str) -> list[str]:
+    """``bash -c``: its redirections (``> /dev/full``, ``>&-``)."""
+    return ["bash", "-c", command]
+
+
+CLI = " ".join(shlex.quote(part) for part in cli_argv())
+
+
+async def test_watch_ends_as_for_a_broken_pipe_when_its_reader_goes_away() -> None:
+    # Issue 21: `watch | head -1` never ended while events kept coming. Here the test is
+    # `head -1`: it reads one line, then closes its end of the pipe.
+    read_end, write_end = os.pipe()
+    async with loopback(busy_pipeline()) as srv:
+        started = time.monotonic()
+        proc = await spawn(
+            cli_argv("watch", "p"), env=clean_env({"FELDERA_HOST": srv.url}), stdout=write_end
+        )
+        os.close(write_end)
+        try:
+            with os.fdopen(read_end) as reader:  # closed at the end of the block
+                line = await asyncio.wait_for(asyncio.to_thread(reader.readline), RUN_TIMEOUT)
+            ran = await finish(proc, started, RUN_TIMEOUT)  # kills it if it goes on
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    assert "Stopped, compiling" in line
+    assert ran.returncode == EXIT_BROKEN_PIPE, ran
+    assert ran.stderr == ""  # quietly, as a process SIGPIPE killed
+
+
+@pytest.mark.parametrize(
+    ("command", "why"),
+    [
+        ("get p > /dev/full", "No space left on device"),
+        ("list p > /dev/full", "No space left on device"),
+        ("list p >&-", "it is closed"),
+        ("watch p >&-", "it is closed"),  # ends at once: nothing it writes can be read
+    ],
+)
+async def test_output_that_cannot_be_written_is_an_error(command: str, why: str) -> None:
+    # Issue 21 and issue 26 item 5: get and list exited 0 with their output lost.
+    async with loopback(busy_pipeline()) as srv:
+        # exec: bash becomes the CLI (a timeout kills the CLI itself, nothing is left).
+        ran = await run(shell(f"exec {CLI} {command}"), env=clean_env({"FELDERA_HOST": srv.url}))
+    assert ran.returncode == EXIT_OUTPUT, ran
+    assert ran.stderr == f"error: cannot write the output to stdout: {why}\n"
+
+
+async def test_a_wait_keeps_its_own_code_whatever_stdout_does() -> None:
+    async with loopback(failed_pipeline(message="x")) as srv:
+        ran = await run(
+            shell(f"{CLI} wait p --timeout 30 > /dev/full"),
+            env=clean_env({"FELDERA_HOST": srv.url}),
+        )
+    assert ran.returncode == EXIT_FAILED, ran
+
+
+async def test_an_ascii_stdout_shows_what_it_can_instead_of_nothing() -> None:
+    # Issue 21: PYTHONIOENCODING=ascii turned the first "→" into an error taken for a
+    # closed stdout: exit 3 with no output at all, the timeout report included.
+    body = event_json(
+        deployment_resources_status="Provisioning",
+        deployment_resources_desired_status="Provisioned",
+        program_status="Compiling café",  # the server's own non-ASCII text
+    )
+    async with loopback(lambda _: _json(body, 200)) as srv:
+        ran = await run_cli(
+            "wait", "p", "--timeout", "1", url=srv.url, env={"PYTHONIOENCODING": "ascii"}
+        )
+    assert ran.returncode == EXIT_TIMEOUT, ran
+    assert "Provisioning -> Provisioned, program Compiling caf?" in ran.stdout
+    assert "pipeline 'p' TIMED OUT: not provisioned within 1s" in ran.stdout

@@ -17,6 +17,7 @@ from .._models import ClusterEvent, PipelineEvent, Selector
 from .._poller import Poller, PollPolicy
 from .._wait_errors import ClusterWaitTimeoutError
 from ._demo import run_demo
+from ._process import until_stdout_lost
 from ._render import (
     EVENT_COLUMNS,
     EXIT_API,
@@ -147,15 +148,21 @@ async def _cmd_watch(args: argparse.Namespace) -> int:
             previous: PipelineEvent | None = None
             with reporting_retries(on_failure, args.pipeline):
                 watching = Poller(client).watch(args.pipeline, selector=Selector.ALL)
-                async with watching as events:
-                    async for ev in events:
+                # Until stdout is lost (| head -1 has its line): main then exits as for a
+                # broken pipe.
+                async with (
+                    watching as events,
+                    contextlib.aclosing(until_stdout_lost(events)) as lines,
+                ):
+                    async for ev in lines:
                         line = json.dumps(ev.to_dict()) if args.jsonl else event_line(ev, previous)
                         previous = ev
                         sys.stdout.write(line + "\n")
                         sys.stdout.flush()
+
         except FelderaError as exc:
             return _report_error(exc, client.url, args.pipeline)
-    return EXIT_OK  # pragma: no cover - a watch ends by Ctrl-C or an error
+    return EXIT_OK  # stdout was lost (else a watch ends by Ctrl-C or an error)
 
 
 def _report_error(exc: FelderaError, url: str, pipeline: str | None) -> int:

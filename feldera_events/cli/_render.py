@@ -29,9 +29,11 @@ from .._wait_errors import DeploymentFailedError, WaitTimeoutError
 
 __all__ = [
     "EXIT_API",
+    "EXIT_BROKEN_PIPE",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "EXIT_OUTPUT",
     "EXIT_TIMEOUT",
     "EXIT_UNHEALTHY",
     "EXIT_TERMINATED",
@@ -66,8 +68,14 @@ EXIT_USAGE: Final = 2
 EXIT_TIMEOUT: Final = 3
 EXIT_API: Final = 4
 EXIT_INTERRUPTED: Final = 130
-#: ``health``: the manager answered that a service is unhealthy.
-EXIT_UNHEALTHY: Final = 2
+#: ``health``: the manager answered that a service is unhealthy (as a failed wait).
+EXIT_UNHEALTHY: Final = 1
+#: get, list, watch, cluster-events, health: the output could not be written (a full
+#: disk, a stdout closed from the start).
+EXIT_OUTPUT: Final = 5
+#: The same when the reader went away (a broken pipe): 128 + SIGPIPE, as a process the
+#: signal killed (``yes | head -1``).
+EXIT_BROKEN_PIPE: Final = 141
 #: SIGTERM (128 + 15): stopped by a service manager or ``kill``; handled like Ctrl-C.
 EXIT_TERMINATED: Final = 143
 
