@@ -403,11 +403,12 @@ async def transport_error(
     )
 
 
-async def speaks_tls(url: str, connect_timeout: float | None) -> bool:
+async def speaks_tls(url: str, connect_timeout: float | None, budget: float | None = None) -> bool:
     """Whether the server at ``url`` completes a TLS handshake (certificate unchecked).
 
     Asked only after a plain-HTTP server hung up without a byte, which is what a TLS
-    server does with a plain request.
+    server does with a plain request. The connect and the close share one limit: 3 s,
+    ``connect_timeout`` and ``budget`` (what is left of the request's time), the least.
     """
     parsed = URL(url, encoded=True)
     if parsed.host is None or parsed.port is None:
@@ -415,22 +416,21 @@ async def speaks_tls(url: str, connect_timeout: float | None) -> bool:
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    limit = min(connect_timeout or 3.0, 3.0)
+    limit = min(connect_timeout or 3.0, 3.0, 3.0 if budget is None else budget)
+    if limit <= 0:
+        return False
     writer: asyncio.StreamWriter | None = None
+    spoke = False
     try:
         async with asyncio.timeout(limit):
             _, writer = await asyncio.open_connection(parsed.host, parsed.port, ssl=context)
-    except (OSError, TimeoutError, ssl.SSLError):
-        return False
-    finally:
-        if writer is not None:
+            spoke = True
             writer.close()
-            try:
-                async with asyncio.timeout(limit):
-                    await writer.wait_closed()
-            except (OSError, TimeoutError, ssl.SSLError):
-                pass
-    return True
+            await writer.wait_closed()
+    except (OSError, TimeoutError, ssl.SSLError):
+        if writer is not None:
+            writer.transport.abort()
+    return spoke
 
 
 async def read_body(

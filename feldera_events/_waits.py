@@ -340,6 +340,7 @@ class PipelineWait(Machine):
         self.candidate: PipelineEvent | None = None  # awaiting confirmation or a full read
         self.checked_candidate: uuid.UUID | None = None
         self.stopped = False
+        self.anchored = False  # since="now": ``since`` was the latest event (see _old)
 
     def begin(self, now: float) -> Decision:
         if self.since is not None and self.since.event is not None:
@@ -362,6 +363,7 @@ class PipelineWait(Machine):
 
     def _on_answer(self, request: Request, value: Any, now: float) -> Decision:
         if self._since_to_read is not None:
+            self.anchored = self._since_to_read == "now"
             return self._resolved(SincePoint.of(value), now)
         if request.op == "list":
             return self._confirm(value, now)
@@ -371,7 +373,7 @@ class PipelineWait(Machine):
         changed = self.last_event is None or ev.event_id != self.last_event.event_id
         self.last_event = ev
         emit = (ev,) if changed else ()
-        if self.since is None or not self.since.covers(ev):
+        if not self._old(ev):
             self.seen.observe(ev)
             verdict, acceptor = accept(self.acceptors, ev, self.seen)
             if verdict is not _SUCCESS:
@@ -387,6 +389,43 @@ class PipelineWait(Machine):
                 self.stopped = acceptor is not None and acceptor.stopped
                 return self._need(now, Request("event", ev.event_id, Selector.ALL), emit)
         return self._schedule(now, self._next_interval(now, changed), LATEST, emit)
+
+    def _old(self, ev: PipelineEvent) -> bool:
+        """Whether a polled ``latest`` is at or before ``since`` (never terminal); anchored on
+        ``latest``, any other event is newer (an anchor dated in the future hides nothing)."""
+        since = self.since
+        if since is None:
+            return False
+        if self.anchored and ev.event_id != since.event_id:
+            return False
+        return since.covers(ev)
+
+    def failed(self, exc: BaseException, now: float) -> Decision:
+        decision = super().failed(exc, now)
+        if not isinstance(decision, Fail) or not self._reading_failure():
+            return decision
+        if isinstance(decision.error, DeploymentFailedError):  # deadline_error's (below)
+            return decision
+        # The status said failed: that is the outcome, with or without its details.
+        error = self._unreadable_failure(f"reading the full event failed: {exc}")
+        return Fail(error, decision.emit, decision.at)
+
+    def deadline_error(self, now: float) -> FelderaError:
+        if self._reading_failure():
+            return self._unreadable_failure("the deadline came before the full event could be read")
+        return super().deadline_error(now)
+
+    def _reading_failure(self) -> bool:
+        """Whether the wait is reading in full an event whose status is a failure."""
+        pending = self.pending
+        return self.candidate is not None and pending.op == "event" and pending.selector is _ALL
+
+    def _unreadable_failure(self, why: str) -> DeploymentFailedError:
+        candidate = self.candidate
+        assert candidate is not None
+        return failure_error(
+            self.name, candidate, stopped=self.stopped, what=self.what, unavailable=why
+        )
 
     def _on_error(self, request: Request, exc: BaseException, now: float) -> Decision | None:
         to_read = self._since_to_read
@@ -455,28 +494,34 @@ class PipelineWait(Machine):
 
 
 def failure_error(
-    name: str, full: PipelineEvent, *, stopped: bool, what: str
+    name: str, full: PipelineEvent, *, stopped: bool, what: str, unavailable: str | None = None
 ) -> DeploymentFailedError:
-    """The exception for a failed event (read with ``selector=all``)."""
+    """The exception for a failed event (read with ``selector=all``; with ``unavailable``,
+    why it could not be, and ``full`` is the status event that showed the failure)."""
     error = full.deployment_error
     if isinstance(error, DeploymentError):
         return DeploymentFailedError(
             name, full, error_code=error.error_code, message=error.message, details=error.details
         )
     if stopped:
+        how = " without an error" if unavailable is None else ""
+        message = f"it was stopped{how} while waiting for {what}"
         return DeploymentStoppedError(
-            name,
-            full,
-            message=(
-                f"it was stopped without an error while waiting for {what} "
-                f"(status {full.describe()})"
-            ),
+            name, full, message=f"{message} (status {full.describe()}){_no_details(unavailable)}"
         )
-    if full.deployment_has_error:
+    if unavailable is not None:
+        message = f"deployment failed (status {full.describe()})"
+    elif full.deployment_has_error:
         message = f"deployment failed (status {full.describe()}); the server sent no error"
     else:
         message = f"the failure condition matched (status {full.describe()})"
-    return DeploymentFailedError(name, full, error_code=None, message=message)
+    return DeploymentFailedError(
+        name, full, error_code=None, message=message + _no_details(unavailable)
+    )
+
+
+def _no_details(unavailable: str | None) -> str:
+    return "" if unavailable is None else f"; the error details are unavailable ({unavailable})"
 
 
 class ClusterWait(Machine):
