@@ -51,6 +51,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._text import (
     BODY_EXCERPT_LIMIT,
+    CODE_LIMIT,
     MESSAGE_LIMIT,
     WITHHELD,
     contains_key,
@@ -176,10 +177,11 @@ class APIStatusError(FelderaError):
         super().__init__(self._text())
 
     def _text(self) -> str:
+        # The server's texts, each bounded (safe_text): the attributes keep them whole.
         head = f"HTTP {self.status_code}"
         if self.error_code:
-            head += f" {self.error_code}"
-        text = f"{head}: {self.message}" if self.message else head
+            head += f" {safe_text(self.error_code, CODE_LIMIT)}"
+        text = f"{head}: {safe_text(self.message)}" if self.message else head
         if self.url:
             text += f" ({self.method} {self.url})"
         if self.retry_after is not None:

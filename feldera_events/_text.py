@@ -16,12 +16,14 @@ from typing import Any
 
 __all__ = [
     "BODY_EXCERPT_LIMIT",
+    "CODE_LIMIT",
     "MESSAGE_LIMIT",
     "SAFE_TEXT_LIMIT",
     "WITHHELD",
     "contains_key",
     "excerpt",
     "safe_text",
+    "withhold_strings",
 ]
 
 #: How much of a response body an exception keeps (and shows) at most.
@@ -31,7 +33,10 @@ BODY_EXCERPT_LIMIT = 500
 SAFE_TEXT_LIMIT = 500
 
 #: The most an exception's ``str()`` shows (its server texts are bounded one by one too).
-MESSAGE_LIMIT = 4000
+MESSAGE_LIMIT = 2000
+
+#: The most of a server's error code an exception's ``str()`` shows.
+CODE_LIMIT = 100
 
 
 def _escape(ch: str) -> str:
@@ -167,23 +172,30 @@ def _key_patterns(keys: tuple[str, ...]) -> tuple[re.Pattern[str], re.Pattern[by
     return re.compile(text), re.compile("|".join(raw).encode("latin-1"))
 
 
-#: What comes before every form of a character but the raw one: only a text holding one
-#: of these needs the regex (else a plain substring search of the raw key decides).
-_ESCAPES = ("%", "\\", "+")
+@functools.lru_cache(maxsize=16)
+def _plan(keys: tuple[str, ...]) -> tuple[tuple[bytes, ...], tuple[bytes, ...], tuple[str, ...]]:
+    """For ``keys``: their UTF-8 bytes, and what comes before every form of a character
+    but the raw one (``%``, ``\\``, and ``+`` for a key with a space), as bytes and text:
+    only a text holding one of these needs the regex, else a substring search decides."""
+    marks = ("%", "\\", "+") if any(" " in key for key in keys) else ("%", "\\")
+    return tuple(k.encode("utf-8") for k in keys), tuple(m.encode() for m in marks), marks
 
 
 def _holds(text: str | bytes, keys: tuple[str, ...]) -> bool:
+    raw, byte_marks, marks = _plan(keys)
     if isinstance(text, str):
-        if any(key in text for key in keys):
+        needles: tuple[str | bytes, ...] = keys
+        escapes: tuple[str | bytes, ...] = marks
+    else:
+        needles, escapes = raw, byte_marks
+    for needle in needles:  # plain loops: this runs on every answer's body
+        if needle in text:  # type: ignore[operator]
             return True
-        if not any(mark in text for mark in _ESCAPES):
-            return False
-        return _key_patterns(keys)[0].search(text) is not None
-    if any(key.encode("utf-8") in text for key in keys):
-        return True
-    if not any(mark.encode() in text for mark in _ESCAPES):
-        return False
-    return _key_patterns(keys)[1].search(text) is not None
+    for mark in escapes:
+        if mark in text:  # type: ignore[operator]
+            pattern = _key_patterns(keys)[0 if isinstance(text, str) else 1]
+            return pattern.search(text) is not None  # type: ignore[arg-type]
+    return False
 
 
 def contains_key(value: Any, keys: Iterable[str]) -> bool:
@@ -195,9 +207,11 @@ def contains_key(value: Any, keys: Iterable[str]) -> bool:
     values). Costs one pass over the text, no copy of it: a body is searched as bytes
     (UTF-8; a UTF-16 or UTF-32 JSON body is decoded first).
     """
-    wanted = tuple(sorted({key for key in keys if key}))
+    wanted = tuple(key for key in keys if key)
     if not wanted:
         return False
+    if type(value) is bytes and 0 not in value[:4]:  # a UTF-8 body: the common case
+        return _holds(value, wanted)
     todo: list[Iterator[Any]] = [iter((value,))]
     while todo:
         item = next(todo[-1], _END)
@@ -223,3 +237,20 @@ def contains_key(value: Any, keys: Iterable[str]) -> bool:
 
 
 _END: Any = object()
+
+
+def withhold_strings(data: Any, keys: Iterable[str]) -> Any:
+    """Parsed JSON with every string (value or object key) that holds one of ``keys``
+    replaced by :data:`WITHHELD`, whole; everything else as it was (nested at most
+    ``MAX_JSON_DEPTH`` levels: the parser's limit)."""
+    wanted = tuple(key for key in keys if key)
+    if isinstance(data, str):
+        return WITHHELD if contains_key(data, wanted) else data
+    if isinstance(data, dict):
+        return {
+            withhold_strings(name, wanted): withhold_strings(value, wanted)
+            for name, value in data.items()
+        }
+    if isinstance(data, list):
+        return [withhold_strings(item, wanted) for item in data]
+    return data

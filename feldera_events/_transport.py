@@ -37,7 +37,7 @@ from ._errors import (
     status_error_class,
 )
 from ._policy import Timeouts
-from ._text import WITHHELD, contains_key, excerpt
+from ._text import WITHHELD, contains_key, excerpt, withhold_strings
 
 __all__ = [
     "ACCEPT_ENCODING",
@@ -513,10 +513,19 @@ def json_body(
     keys: Callable[[], list[str]],
     max_values: int | None = None,
 ) -> Any:
-    """The strict JSON of a body (at most ``max_values`` values); a
-    ResponseValidationError (key withheld) if it is not."""
+    """The strict JSON of a body (at most ``max_values`` values), every string in it that
+    holds a key withheld (:func:`withhold_strings`); a ResponseValidationError (key
+    withheld) if it is not JSON."""
     try:
-        return parse_json(body, max_values)
+        data = parse_json(body, max_values)
+        known = keys()
+        # One pass over the bytes; the parsed strings only when the JSON escapes a
+        # backslash or a character of an escape (their text may hold an escaped key).
+        if contains_key(body, known) or (
+            (b"\\\\" in body or b"\\u00" in body) and contains_key(data, known)
+        ):
+            return withhold_strings(data, known)
+        return data
     except JSONRefused as exc:
         problem = f"body refused: {exc}"
     except ValueError as exc:

@@ -13,6 +13,7 @@ from typing import Any
 from ._convert import format_datetime
 from ._errors import FelderaError
 from ._models import ClusterEvent, PipelineEvent
+from ._text import CODE_LIMIT, safe_text
 
 __all__ = [
     "ClusterWaitTimeoutError",
@@ -53,8 +54,9 @@ class DeploymentFailedError(WaitError):
         self.error_code = error_code
         self.message = message
         self.details = details
-        code = f" with {error_code}" if error_code else ""
-        super().__init__(f"pipeline {pipeline_name!r} failed{code}: {message}")
+        # The server's texts, each bounded (safe_text): the attributes keep them whole.
+        code = f" with {safe_text(error_code, CODE_LIMIT)}" if error_code else ""
+        super().__init__(f"pipeline {pipeline_name!r} failed{code}: {safe_text(message, 1000)}")
 
 
 class DeploymentStoppedError(DeploymentFailedError):

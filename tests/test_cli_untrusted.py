@@ -16,6 +16,7 @@ import io
 import json
 import logging
 import os
+import re
 import shlex
 import time
 import uuid
@@ -25,18 +26,35 @@ import pytest
 from aiohttp import web
 from cli_support import RUN_TIMEOUT, clean_env, cli_argv, finish, run, run_cli, spawn
 from helpers import Handler, error_json, event_json, loopback
+from hostile import ECHO_FORMS
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from feldera_events import EventsClient, PipelineEvent, Poller, WaitTimeoutError
+from feldera_events import (
+    EventsClient,
+    FelderaError,
+    PipelineEvent,
+    Poller,
+    PollPolicy,
+    RetryPolicy,
+    WaitTimeoutError,
+)
 from feldera_events._convert import structure
 from feldera_events.cli._commands import _SafeFormatter
 from feldera_events.cli._progress import LineProgress, LiveProgress
 from feldera_events.cli._render import (
+    EVENT_COLUMNS,
     EXIT_API,
     EXIT_BROKEN_PIPE,
     EXIT_FAILED,
     EXIT_OUTPUT,
     EXIT_TIMEOUT,
+    error_line,
+    event_line,
+    event_row,
+    render_table,
 )
+from feldera_events.cli._wait import failure_text, run_wait
 
 #: A panic message as an attacker would write it.
 HOSTILE = "boom\x1b]0;PWNED\x07\x1b[2J\r\n::warning file=x.py::forged\u202eevil\u2028end"
@@ -143,6 +161,110 @@ async def test_the_live_display_and_the_lines_show_a_status_escaped() -> None:
     screen = live_out.getvalue()  # rich's own CSI sequences, and no other control
     assert "PWNED" in screen and "\x1b]0;" not in screen and "\x07" not in screen
     assert "\u202e" not in screen and "\r\n::warning" not in screen
+
+
+# -- any server text, every output path (Hypothesis) -----------------------------------------
+
+KEY = "tok/en+SECRET123/x y"
+#: The pieces an attacker would try, the key in every form among them.
+PIECES = [
+    "\x1b", "\x07", "\x1b]0;PWNED\x07", "\x1b[2J", "\x1b[1A", "\r", "\n", "\r\n", "\t",
+    "\n::warning::forged", "::error::x", "%0A::warning::y", "\u2028", "\u2029", "\u202e",
+    "\u200b", "\x9b31m", "\x00", "\x7f", "\\", "\\n", "%", "%25", "é", "→", " ",
+    *(ECHO_FORMS[form](f"Bearer {KEY}") for form in sorted(ECHO_FORMS)),
+]  # fmt: skip
+server_text = st.one_of(
+    st.lists(st.one_of(st.sampled_from(PIECES), st.text(max_size=12)), max_size=6).map("".join),
+    st.just("x" * 5000 + "\n::warning::late"),  # long: every field is bounded
+)
+#: rich's own control sequences in the live display (a server's ESC is always escaped).
+_CSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+def assert_safe(output: str, where: str) -> None:
+    """Inert (:func:`assert_inert`), bounded (but JSON: the exact text, escaped), and
+    without the key in any form."""
+    assert_inert(output)
+    for line in output.split("\n") if where != "get" else ():
+        assert len(line) < 3000, (where, len(line))
+    for form in ECHO_FORMS.values():
+        assert form("SECRET123") not in output, (where, output)
+
+
+def hostile_server(kind: str, status: int, text: str, code: str, extra: str) -> Handler:
+    """``kind`` "event": a failed pipeline whose error and program status are the texts;
+    "error": every answer a Feldera error of ``status``; "html": a proxy's page."""
+    if kind == "event":
+        return failed_pipeline(code=code, message=text, program_status=extra or "X")
+
+    async def handler(_: web.Request) -> web.StreamResponse:
+        if kind == "error":
+            body = {"message": text, "error_code": code, "details": {"pipeline_name": extra}}
+            return web.json_response(body, status=status)
+        return web.Response(text=f"<h1>{text}</h1>{code}", status=status, content_type="text/html")
+
+    return handler
+
+
+async def every_output(kind: str, status: int, text: str, code: str, extra: str) -> dict[str, str]:
+    """What the CLI prints for people from what ``hostile_server`` answers: wait's lines,
+    report and annotations, get's and list's error lines or output, the list table,
+    watch's lines, the live display."""
+    out: dict[str, str] = {}
+    handler = hostile_server(kind, status, text, code, extra)
+    async with (
+        loopback(handler) as srv,
+        EventsClient(srv.url, api_key=KEY, retry=RetryPolicy(attempts=2)) as client,
+    ):
+        stdout, stderr = io.StringIO(), io.StringIO()
+        poll = PollPolicy(initial=0.05, maximum=0.05)
+        await run_wait(client, ["p"], timeout=0.5, poll=poll, stdout=stdout, stderr=stderr)
+        out["wait"] = stdout.getvalue() + stderr.getvalue()
+        events: list[PipelineEvent] = []
+        failure = "HTTP 503"
+        try:
+            events = await client.list_events("p", selector="all")
+        except FelderaError as exc:
+            out["list"] = error_line(exc, client.url, "p")
+            failure = failure_text(exc)
+        else:
+            out["list"] = render_table(EVENT_COLUMNS, [event_row(ev) for ev in events])
+            out["watch"] = "\n".join(event_line(ev) for ev in events)
+            out["get"] = json.dumps([ev.to_dict() for ev in events], indent=2)  # JSON: exact
+        live = io.StringIO()
+        async with LiveProgress(live, ["p"]) as display:
+            for ev in events:
+                display.event("p", ev)
+            display.retrying("p", failure)
+        frames = re.split(r"\r\x1b\[2K", live.getvalue())
+        out["live"] = "\n".join(_CSI.sub("", frame) for frame in frames)
+    return out
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    kind=st.sampled_from(["event", "error", "html"]),
+    status=st.sampled_from([400, 401, 403, 404, 500, 502]),
+    text=server_text,
+    code=server_text,
+    extra=server_text,
+)
+def test_no_server_text_comes_out_unsafe(
+    kind: str, status: int, text: str, code: str, extra: str
+) -> None:
+    # Issue 21 item 6: control characters, escapes and the key in each form, anywhere a
+    # server may put them, through the CLI's output paths (GitHub Actions annotations on).
+    saved = os.environ.get("GITHUB_ACTIONS")
+    os.environ["GITHUB_ACTIONS"] = "true"
+    try:
+        outputs = asyncio.run(every_output(kind, status, text, code, extra))
+    finally:
+        if saved is None:
+            del os.environ["GITHUB_ACTIONS"]
+        else:
+            os.environ["GITHUB_ACTIONS"] = saved
+    for where, output in outputs.items():
+        assert_safe(output, where)
 
 
 class FakeTime:

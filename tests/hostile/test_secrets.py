@@ -11,9 +11,11 @@ from helpers import error_json, event_json, loopback, respond_json
 
 from feldera_events import (
     APIStatusError,
+    DeploymentFailedError,
     EventsClient,
     FelderaError,
     PipelineNotFoundError,
+    Poller,
     ResponseValidationError,
     RetryPolicy,
 )
@@ -60,7 +62,8 @@ async def test_a_wrong_shape_200_echoing_the_key_is_withheld(form: str, as_json:
         with pytest.raises(ResponseValidationError) as info:
             await client.get_event("p")
     assert_withheld(info.value, form)
-    assert info.value.body == ""
+    # JSON: the strings holding the key were withheld, the rest is quoted; HTML: all.
+    assert (WITHHELD in info.value.body) if as_json else (info.value.body == "")
 
 
 @pytest.mark.parametrize("as_json", [True, False], ids=["json", "html"])
@@ -174,3 +177,31 @@ async def test_a_malformed_answer_quoting_the_key_is_withheld(kind: str) -> None
             await client.get_event("p")
     assert_secret_free(info.value, "SECRET123")
     assert srv.connections >= 1
+
+
+@pytest.mark.parametrize("form", sorted(ECHO_FORMS))
+async def test_a_successful_answer_holding_the_key_has_that_text_withheld(form: str) -> None:
+    # Issue 21: a key in a string of a 2xx answer (an event's error message, an enum value)
+    # reached waits, watch lines and wait --json. Each such string is withheld, whole.
+    echoed = ECHO_FORMS[form](f"Bearer {KEY}")
+    wire = event_json(
+        selector="all",
+        deployment_resources_status="Stopped",
+        deployment_has_error=True,
+        deployment_error={"error_code": "E", "message": f"sent {echoed}", "details": [echoed]},
+        program_status=echoed,
+    )
+    async with (
+        loopback(respond_json(wire)) as srv,
+        EventsClient(srv.url, api_key=KEY) as client,
+    ):
+        event = await client.get_event("p", selector="all")
+        with pytest.raises(DeploymentFailedError) as info:
+            await Poller(client).wait_until_provisioned("p", timeout=5)
+    assert event.deployment_error is not None
+    assert event.deployment_error.message == WITHHELD
+    assert event.deployment_error.details == [WITHHELD]
+    assert event.program_status.value == WITHHELD
+    assert event.deployment_error.error_code == "E"  # nothing else is edited
+    assert_secret_free(info.value, "SECRET123")
+    assert info.value.message == WITHHELD
