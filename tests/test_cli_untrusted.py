@@ -26,7 +26,7 @@ import pytest
 from aiohttp import web
 from cli_support import RUN_TIMEOUT, clean_env, cli_argv, finish, run, run_cli, spawn
 from helpers import Handler, error_json, event_json, loopback
-from hostile import ECHO_FORMS
+from hostile import ECHO_FORMS, echo_authorization
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -139,6 +139,23 @@ async def test_health_shows_a_services_message_escaped() -> None:
     assert ran.returncode == 1  # unhealthy: as a failed wait (2 is for usage errors only)
     assert_inert(ran.stdout + ran.stderr)
     assert SHOWN in ran.stdout
+
+
+@pytest.mark.parametrize("form", ["percent-encoded", "form-encoded", "unicode-escaped"])
+async def test_a_key_echoed_in_an_error_never_reaches_stderr_or_wait_json(form: str) -> None:
+    # Issue 21: a 401 quoting the Authorization header URL-encoded printed the key on
+    # stderr and in wait --json.
+    env = {"FELDERA_API_KEY": KEY}
+    async with loopback(echo_authorization(401, form=form, as_json=True)) as srv:
+        get = await run_cli("get", "p", url=srv.url, env=env)
+        wait = await run_cli("wait", "p", "--timeout", "5", "--json", url=srv.url, env=env)
+    for ran in (get, wait):
+        assert ran.returncode == EXIT_API, ran
+        assert "SECRET123" not in ran.output
+        assert ECHO_FORMS[form]("SECRET123") not in ran.output
+    assert "withheld: it contains the API key" in get.stderr
+    doc = json.loads(wait.stdout)
+    assert doc["pipelines"]["p"]["message"] == "message and body withheld: it contains the API key"
 
 
 def status_event(**fields: Any) -> PipelineEvent:
