@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Literal
 
+from feldera_events.testing._compiler import CompileError, program_error_after
 from feldera_events.testing._model import (
     Cancellable,
     FakeAPIError,
@@ -33,7 +34,6 @@ from feldera_events.testing._state import (
 __all__ = ["Automaton", "CompileError", "StartFailure", "unknown_pipeline"]
 
 StartFailure = Literal["provisioning_timeout", "worker_panic", "provision_check"]
-CompileError = Literal["sql", "rust", "system"]
 
 _COMPILE_PLANS: dict[CompileError | None, list[str]] = {
     None: ["CompilingSql", "SqlCompiled", "CompilingRust", "Success"],
@@ -42,45 +42,19 @@ _COMPILE_PLANS: dict[CompileError | None, list[str]] = {
     "system": ["CompilingSql", "SqlCompiled", "CompilingRust", "SystemError"],
 }
 
-_SQL_ERROR = {
-    "exit_code": 1,
-    "messages": [
-        {
-            "start_line_number": 1,
-            "start_column": 1,
-            "end_line_number": 1,
-            "end_column": 6,
-            "warning": False,
-            "error_type": "Error parsing SQL",
-            "message": "Encountered an unexpected token",
-            "snippet": "    1|SELEKT 1\n      ^^^^^^\n",
-        }
-    ],
-}
-_SQL_OK = {"exit_code": 0, "messages": []}
+#: Program statuses whose write increments ``refresh_version`` (the compiler's other
+#: steps, ``CompilingSql`` and ``CompilingRust``, do not).
+_REFRESHING_PROGRAM_STATUSES = frozenset(
+    {"Pending", "SqlCompiled", "Success", "SqlError", "RustError", "SystemError"}
+)
 
-#: ``program_error`` after each final compiler status.
-_PROGRAM_ERRORS: dict[str, dict[str, Any]] = {
-    "SqlError": {"sql_compilation": _SQL_ERROR, "rust_compilation": None, "system_error": None},
-    "RustError": {
-        "sql_compilation": _SQL_OK,
-        "rust_compilation": {
-            "exit_code": 101,
-            "stdout": "",
-            "stderr": "error[E0308]: mismatched types (simulated)",
-        },
-        "system_error": None,
-    },
-    "SystemError": {
-        "sql_compilation": _SQL_OK,
-        "rust_compilation": None,
-        "system_error": "Compiler server crashed (simulated)",
-    },
-    "Success": {
-        "sql_compilation": _SQL_OK,
-        "rust_compilation": {"exit_code": 0, "stdout": "", "stderr": ""},
-        "system_error": None,
-    },
+#: What the move to Stopping (or a start refused while Stopped) forgets: the ``initial``
+#: and ``bootstrap_policy`` a ``/start`` set.
+_NOT_DESIRED_PROVISIONED: dict[str, Any] = {
+    "deployment_initial": None,
+    "bootstrap_policy": None,
+    "silent_bootstrap": False,
+    "concurrent_bootstrap": False,
 }
 
 
@@ -159,10 +133,16 @@ class Automaton:
         p.events.append(Event(data, EVENT_STATUS_KEYS))
         self.on_change()
 
-    def write(self, p: Pipeline, ts: dt.datetime | None = None, **fields: Any) -> None:
-        """One DB write: change fields, then record the event."""
+    def write(
+        self, p: Pipeline, ts: dt.datetime | None = None, *, refresh: bool = False, **fields: Any
+    ) -> None:
+        """One DB write: change fields, then record the event.  ``refresh``: the write is
+        one that increments ``refresh_version`` (a resources or runtime status write by
+        the runner; see ``_compile_step`` for the compiler's)."""
         ts = ts or self.now()
         self.update(p, ts, **fields)
+        if refresh:
+            p.refresh_version += 1
         self.record(p, ts)
 
     def schedule(self, p: Pipeline, seconds: float, step: Callable[[Pipeline], None]) -> None:
@@ -200,9 +180,8 @@ class Automaton:
 
     def _compile_step(self, p: Pipeline) -> None:
         status = p.compile_plan.pop(0)
-        if status in _PROGRAM_ERRORS:
-            p.program_error = _PROGRAM_ERRORS[status]
-        self.write(p, program_status=status)
+        p.program_error = program_error_after(status, p.program_code)
+        self.write(p, refresh=status in _REFRESHING_PROGRAM_STATUSES, program_status=status)
         if p.compile_plan:
             self._schedule_compile(p)
         else:
@@ -225,9 +204,6 @@ class Automaton:
             elif p.start_failures and p.start_failures[0] == "provision_check":
                 p.start_failures.popleft()
                 self.schedule(p, t.runner_reaction, self._fail_provision_check)
-            elif p.s["storage_status"] != "InUse":
-                # Storage is claimed while still Stopped: one event before Provisioning.
-                self.schedule(p, t.runner_reaction, self._use_storage)
             else:
                 self.schedule(p, t.runner_reaction, self._to_provisioning)
         elif rs == "Provisioning":
@@ -279,6 +255,7 @@ class Automaton:
                 ):
                     self.write(
                         p,
+                        refresh=True,
                         deployment_runtime_status="Unavailable",
                         deployment_runtime_status_details={
                             "reason": "Unable to reach pipeline: status probe timed out"
@@ -292,19 +269,22 @@ class Automaton:
             def beat() -> None:
                 p.heartbeat_timer = None
                 if self.alive(p) and p.s["deployment_resources_status"] == "Provisioned":
+                    p.refresh_version += 1  # the runner's "remain" write
                     self.record(p)
                     self._start_realism(p)
 
             p.heartbeat_timer = self.later(t.heartbeat, beat)
 
-    def _use_storage(self, p: Pipeline) -> None:
-        self.write(p, storage_status="InUse", storage_status_details=None)
-        self.reconcile(p)
-
     def _to_provisioning(self, p: Pipeline) -> None:
+        # One transaction, two events with one recorded_at: storage claimed (InUse, also
+        # when it already was), then Provisioning.
         p.pending_failure = p.start_failures.popleft() if p.start_failures else None
+        ts = self.now()
+        self.write(p, ts, storage_status="InUse")
         self.write(
             p,
+            ts,
+            refresh=True,
             deployment_resources_status="Provisioning",
             deployment_resources_status_details=None,
             deployment_error=None,
@@ -314,8 +294,12 @@ class Automaton:
 
     def _to_provisioned(self, p: Pipeline) -> None:
         p.runtime_target = None
+        ts = self.now()
+        p.process_started, p.input_records, p.input_bytes = ts, 0, 0
         self.write(
             p,
+            ts,
+            refresh=True,
             deployment_resources_status="Provisioned",
             deployment_resources_status_details=None,
             deployment_runtime_status="Initializing",
@@ -331,14 +315,22 @@ class Automaton:
         p.runtime_target = None
         self.write(
             p,
+            refresh=True,
             deployment_runtime_status=target,
             deployment_runtime_desired_status=target,
             deployment_runtime_status_details=None,
+            # The pipeline process reports its storage (no checkpoints are simulated).
+            storage_status_details=p.s["storage_status_details"] or {"checkpoints": []},
         )
         self.reconcile(p)
 
     def _to_suspended(self, p: Pipeline) -> None:
-        self.write(p, deployment_runtime_status="Suspended", deployment_runtime_status_details=None)
+        self.write(
+            p,
+            refresh=True,
+            deployment_runtime_status="Suspended",
+            deployment_runtime_status_details=None,
+        )
         self.reconcile(p)
 
     def _system_stop(self, p: Pipeline, error: dict[str, Any] | None) -> None:
@@ -349,11 +341,13 @@ class Automaton:
         ts = self.now()
         self.write(p, ts, deployment_resources_desired_status="Stopped")
         if p.s["deployment_resources_status"] == "Stopped":
-            self.write(p, ts, deployment_error=error)
+            self.write(p, ts, refresh=True, deployment_error=error, **_NOT_DESIRED_PROVISIONED)
             return
         self.write(
             p,
             ts,
+            refresh=True,
+            **_NOT_DESIRED_PROVISIONED,
             deployment_resources_status="Stopping",
             deployment_resources_status_details=None,
             deployment_runtime_status=None,
@@ -371,6 +365,8 @@ class Automaton:
         p.runtime_target = None
         self.write(
             p,
+            refresh=True,
+            **_NOT_DESIRED_PROVISIONED,
             deployment_resources_status="Stopping",
             deployment_resources_status_details=None,
             deployment_runtime_status=None,
@@ -383,6 +379,7 @@ class Automaton:
         p.pending_failure = None
         self.write(
             p,
+            refresh=True,
             deployment_resources_status="Stopped",
             deployment_resources_status_details=None,
             deployment_id=None,
