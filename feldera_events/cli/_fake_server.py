@@ -1,16 +1,20 @@
-"""The ``fake-server`` command: a FakeFeldera scripted from the command line (start failures, faults, cluster health), through its public API only."""
+"""The ``fake-server`` command: a FakeFeldera scripted from the command line (its pipelines and programs, start and input failures, faults, cluster health), through its public API only.
+
+``python -m feldera_events.testing`` runs this same command (``feldera_events/testing/__main__.py``).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import json
 import sys
 from typing import Any, Final
 
 from ._render import EXIT_INTERRUPTED, UsageError
 
-__all__ = ["START_FAILURES", "cmd_fake_server", "parse_fault"]
+__all__ = ["START_FAILURES", "cmd_fake_server", "parse_fault", "parse_pipeline"]
 
 START_FAILURES: Final = ("provisioning_timeout", "worker_panic", "provision_check")
 SERVICES: Final = ("api", "compiler", "runner")
@@ -40,6 +44,25 @@ def parse_fault(text: str) -> tuple[str, float | None]:
     return kind, number
 
 
+def parse_pipeline(text: str) -> tuple[str, str | None]:
+    """``NAME`` or ``NAME=PROGRAM`` (SQL text, or ``@FILE`` to read it from a file)."""
+    name, sep, program = text.partition("=")
+    if not name:
+        raise argparse.ArgumentTypeError(f"expected NAME or NAME=PROGRAM, got {text!r}")
+    if not sep:
+        return name, None
+    if program.startswith("@"):
+        try:
+            with open(program[1:], encoding="utf-8") as file:
+                return name, file.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or exc
+            raise argparse.ArgumentTypeError(
+                f"cannot read the program of {name!r} from {program[1:]!r}: {reason}"
+            ) from None
+    return name, program
+
+
 def parse_start_failure(text: str) -> tuple[str, str]:
     """``PIPELINE=KIND`` (KIND one of :data:`START_FAILURES`)."""
     name, sep, kind = text.rpartition("=")
@@ -53,7 +76,12 @@ def parse_start_failure(text: str) -> tuple[str, str]:
 async def _serve(args: argparse.Namespace) -> None:
     from ..testing import FakeFeldera, Fault
 
-    names = [f"pipeline-{i}" for i in range(1, args.pipelines + 1)]
+    programs: dict[str, str | None] = {f"pipeline-{i}": None for i in range(1, args.pipelines + 1)}
+    for name, program in args.pipeline or []:
+        if name in programs:
+            raise UsageError(f"pipeline {name!r} is named twice (--pipeline, --pipelines)")
+        programs[name] = program
+    names = list(programs)
     failing = dict(args.fail_next_start or [])
     unknown = sorted(set(failing) - set(names))
     if unknown:
@@ -75,9 +103,14 @@ async def _serve(args: argparse.Namespace) -> None:
             options: dict[str, Any] = {}
             if failing.get(name) == "provisioning_timeout":
                 options["provisioning_timeout"] = _PROVISIONING_TIMEOUT
+            program = programs[name]
+            if program is not None:  # compiled by the simulated compiler, step by step
+                options.update(program_code=program, compile=True)
             fake.create_pipeline(name, **options)
             if name in failing:
                 fake.fail_next_start(name, failing[name])
+        for name in args.fail_next_input or []:
+            fake.fail_next_input(name)
         for kind, number in args.fault or []:
             if kind == "503":
                 fault = Fault.status(
@@ -101,7 +134,10 @@ async def _serve(args: argparse.Namespace) -> None:
         out.write(f"FakeFeldera listening on {fake.url} (speed={args.speed:g})\n")
         for name in names:
             note = f"  (next start fails: {failing[name]})" if name in failing else ""
-            out.write(f"  pipeline {name}: compiled, stopped{note}\n")
+            state = "compiled" if programs[name] is None else "compiling its program"
+            out.write(f"  pipeline {name}: {state}, stopped{note}\n")
+        for name in args.fail_next_input or []:
+            out.write(f"  next input to {name} (POST .../ingress/TABLE) makes it panic\n")
         for kind, number in args.fault or []:
             arg = "" if number is None else f":{number:g}"
             out.write(
@@ -110,7 +146,13 @@ async def _serve(args: argparse.Namespace) -> None:
             )
         for service in args.degrade_cluster or []:
             out.write(f"  cluster service {service}: unhealthy\n")
-        first = names[0] if names else "NAME"
+        new = next(n for n in ("my-pipeline", "new-pipeline", "pipeline-x") if n not in names)
+        body = json.dumps({"name": new, "program_code": ""})
+        out.write(
+            f"create one: curl -X POST {fake.url}/v0/pipelines "
+            f"-H 'Content-Type: application/json' -d '{body}'\n"
+        )
+        first = names[0] if names else new
         out.write(f"start one:  curl -X POST {fake.url}/v0/pipelines/{first}/start\n")
         out.write(f"watch it:   feldera-events --url {fake.url} watch {first}\n")
         out.write("Ctrl-C stops the server.\n")

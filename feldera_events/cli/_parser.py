@@ -9,7 +9,7 @@ from typing import Any, Final
 
 from .._client import check_pipeline_name, normalize_event_id
 from .._models import Selector
-from ._fake_server import SERVICES, parse_fault, parse_start_failure
+from ._fake_server import SERVICES, parse_fault, parse_pipeline, parse_start_failure
 
 EXIT_CODES_HELP: Final = """\
 exit codes (each command's --help lists its own):
@@ -488,8 +488,10 @@ def build_parser() -> argparse.ArgumentParser:
         "fake-server",
         "run a simulated Feldera manager until Ctrl-C",
         "Run FakeFeldera, the simulated pipeline manager of feldera_events.testing, until "
-        "Ctrl-C. Its pipelines are created compiled and stopped, named pipeline-1, "
-        "pipeline-2, ...; start them with POST /v0/pipelines/NAME/start.",
+        "Ctrl-C (`python -m feldera_events.testing` is the same command). It starts with "
+        "the pipelines that --pipelines and --pipeline create, stopped; create more with POST "
+        "/v0/pipelines, start one with POST /v0/pipelines/NAME/start (its start-up lines "
+        "show both as curl commands to paste).",
         [],
     )
     fake.add_argument(
@@ -504,7 +506,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="require this API key (repeatable; default: no authentication)",
     )
     fake.add_argument(
-        "--pipelines", type=int, default=0, metavar="N", help="pipelines to create (default 0)"
+        "--pipelines",
+        type=int,
+        default=0,
+        metavar="N",
+        help="create N compiled pipelines named pipeline-1 ... pipeline-N (default 0)",
+    )
+    fake.add_argument(
+        "--pipeline",
+        action="append",
+        type=parse_pipeline,
+        metavar="NAME[=PROGRAM]",
+        help="create a pipeline named NAME: compiled, with a default program; with "
+        "=PROGRAM, that SQL text (quote it for the shell, e.g. 'orders=CREATE TABLE o (x "
+        "INT);', or =@FILE to read it from a file), compiled at start-up by the simulated "
+        "compiler (the empty program and DDL compile, invalid-sql ends in SqlError); "
+        "repeatable",
     )
     fake.add_argument(
         "--speed",
@@ -520,6 +537,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="make PIPELINE's next start fail; KIND: provisioning_timeout (Provisioning for "
         "10 simulated seconds, then PipelineProvisioningTimeout), worker_panic (fails once "
         "Provisioned), provision_check (fails at once); repeatable",
+    )
+    fake.add_argument(
+        "--fail-next-input",
+        action="append",
+        metavar="PIPELINE",
+        help="make the next input pushed to PIPELINE (POST /v0/pipelines/PIPELINE/ingress/"
+        "TABLE) panic it (RuntimeError.WorkerPanic); PIPELINE may be created later; "
+        "repeatable",
     )
     fake.add_argument(
         "--fault",
