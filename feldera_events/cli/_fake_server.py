@@ -136,8 +136,11 @@ async def _serve(args: argparse.Namespace) -> None:
             note = f"  (next start fails: {failing[name]})" if name in failing else ""
             state = "compiled" if programs[name] is None else "compiling its program"
             out.write(f"  pipeline {name}: {state}, stopped{note}\n")
-        for name in args.fail_next_input or []:
-            out.write(f"  next input to {name} (POST .../ingress/TABLE) makes it panic\n")
+        panics = args.fail_next_input or []
+        for name in dict.fromkeys(panics):
+            count = panics.count(name)
+            what = "next input" if count == 1 else f"next {count} inputs"
+            out.write(f"  {what} to {name} (POST .../ingress/TABLE): a worker panics\n")
         for kind, number in args.fault or []:
             arg = "" if number is None else f":{number:g}"
             out.write(

@@ -544,7 +544,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PIPELINE",
         help="make the next input pushed to PIPELINE (POST /v0/pipelines/PIPELINE/ingress/"
         "TABLE) panic it (RuntimeError.WorkerPanic); PIPELINE may be created later; "
-        "repeatable",
+        "repeatable (twice: the next two inputs, one per run)",
     )
     fake.add_argument(
         "--fault",

@@ -31,7 +31,7 @@ from feldera_events.testing._state import (
     Pipeline,
 )
 
-__all__ = ["Automaton", "CompileError", "StartFailure", "unknown_pipeline"]
+__all__ = ["Automaton", "CompileError", "StartFailure", "runtime_details", "unknown_pipeline"]
 
 StartFailure = Literal["provisioning_timeout", "worker_panic", "provision_check"]
 
@@ -56,6 +56,15 @@ _NOT_DESIRED_PROVISIONED: dict[str, Any] = {
     "silent_bootstrap": False,
     "concurrent_bootstrap": False,
 }
+
+
+def runtime_details(runtime_status: str) -> dict[str, Any]:
+    """The ``RuntimeStatusDetails`` a pipeline process reports with its status: never
+    ``null`` while there is a runtime status; connector statistics (no errors: nothing
+    is parsed) while it runs or is paused."""
+    if runtime_status in ("Running", "Paused"):
+        return {"connector_stats": {"num_errors": 0}}
+    return {}
 
 
 def unknown_pipeline(name: str) -> FakeAPIError:
@@ -318,7 +327,7 @@ class Automaton:
             refresh=True,
             deployment_runtime_status=target,
             deployment_runtime_desired_status=target,
-            deployment_runtime_status_details=None,
+            deployment_runtime_status_details=runtime_details(target),
             # The pipeline process reports its storage (no checkpoints are simulated).
             storage_status_details=p.s["storage_status_details"] or {"checkpoints": []},
         )
@@ -329,7 +338,7 @@ class Automaton:
             p,
             refresh=True,
             deployment_runtime_status="Suspended",
-            deployment_runtime_status_details=None,
+            deployment_runtime_status_details=runtime_details("Suspended"),
         )
         self.reconcile(p)
 

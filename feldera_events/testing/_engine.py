@@ -10,10 +10,11 @@ methods; neither reaches into the engine's state.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from feldera_events.testing._automaton import Automaton, StartFailure
+from feldera_events.testing._automaton import Automaton, StartFailure, runtime_details
 from feldera_events.testing._compiler import CompileError, compile_outcome, program_error_after
 from feldera_events.testing._deployment import DeploymentRules, fully_stopped
 from feldera_events.testing._model import FakeAPIError, Scheduler, Timings, UUIDv7Factory
@@ -64,8 +65,9 @@ class Engine(DeploymentRules):
         self.version = version
         #: ``fail_next_compile``: pipeline name -> how its next compilation ends.
         self.compile_scripts: dict[str, CompileError] = {}
-        #: ``fail_next_input``: pipeline name -> the panic message (``None``: a default).
-        self.input_scripts: dict[str, str | None] = {}
+        #: ``fail_next_input``: pipeline name -> the panic messages of its next inputs, in
+        #: order (``None``: a default message).
+        self.input_scripts: dict[str, deque[str | None]] = {}
 
     # ---------------------------------------------------------------- lookup
     def get(self, name: str) -> Pipeline:
@@ -255,8 +257,8 @@ class Engine(DeploymentRules):
 
     def fail_next_input(self, name: str, message: str | None = None) -> None:
         """The next input pushed to pipeline ``name`` (``/ingress``) makes a worker panic;
-        the pipeline need not exist yet."""
-        self.input_scripts[name] = message
+        the pipeline need not exist yet.  Called again, the input after that one too."""
+        self.input_scripts.setdefault(name, deque()).append(message)
 
     def ingress(self, name: str, table: str, records: int, size: int) -> str:
         """``POST /ingress/{table}`` of ``records`` records in ``size`` bytes, after the body
@@ -268,8 +270,9 @@ class Engine(DeploymentRules):
         require_reachable(p, f"/ingress/{table}")
         p.input_records += records
         p.input_bytes += size
-        if name in self.input_scripts:
-            message = self.input_scripts.pop(name)
+        scripted = self.input_scripts.get(name)
+        if scripted:
+            message = scripted.popleft()
             a.schedule(p, p.timings.runner_reaction, lambda q: a.fail_runtime(q, message))
         p.completion_tokens += 1
         return f"{p.s['deployment_id']}:{p.completion_tokens}"
@@ -304,7 +307,9 @@ class Engine(DeploymentRules):
             p,
             refresh=True,
             deployment_runtime_status=runtime_status,
-            deployment_runtime_status_details=details,
+            deployment_runtime_status_details=(
+                runtime_details(runtime_status) if details is None else details
+            ),
         )
 
     def heartbeat(self, name: str) -> None:

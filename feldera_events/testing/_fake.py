@@ -384,7 +384,8 @@ class FakeFeldera(Waits):
         """The next input pushed to pipeline ``name`` (``POST .../ingress/{table}``, as
         upstream's panicking ``ELEMENT(ARRAY [2, 3])`` view gets) is accepted, then a
         worker panics: ``RuntimeError.WorkerPanic`` with ``message``, as ``panic()``.
-        The pipeline need not exist yet."""
+        The pipeline need not exist yet; called N times, the next N inputs each panic it
+        (one per run: a panic stops the pipeline)."""
         self._engine.fail_next_input(name, message)
 
     def panic(self, name: str, message: str | None = None) -> None:
@@ -396,7 +397,8 @@ class FakeFeldera(Waits):
         self, name: str, runtime_status: str, details: dict[str, Any] | None = None
     ) -> None:
         """Force a runtime status on a Provisioned pipeline (e.g. ``AwaitingApproval``,
-        ``Bootstrapping``, ``Unavailable``); one event.  The engine does not move it on."""
+        ``Bootstrapping``, ``Unavailable``) with ``details`` (default: what a pipeline
+        reports, never ``null``); one event.  The engine does not move it on."""
         self._engine.set_runtime_status(name, runtime_status, details)
 
     def heartbeat(self, name: str) -> None:

@@ -160,3 +160,24 @@ def test_clear_on_cleared_storage_is_a_no_op() -> None:
     engine.create_pipeline("p")
     engine.clear("p")
     assert len(rows(engine, "p")) == 1
+
+
+def test_scripted_input_panics_queue_one_per_run() -> None:
+    engine, clock = make_engine()
+    engine.fail_next_input("p", "first")
+    engine.fail_next_input("p")  # the input after that one, in a later run
+    engine.create_pipeline("p")
+    for expected in ("first", "simulated panic", None):
+        engine.start("p")
+        clock.run()
+        assert engine.get("p").status_view()["deployment_status"] == "Running"
+        engine.ingress("p", "t1", records=1, size=2)
+        clock.run()
+        error = engine.get("p").s["deployment_error"]
+        if expected is None:
+            assert error is None  # no script left: input alone never fails it
+        else:
+            assert error["error_code"] == "RuntimeError.WorkerPanic"
+            assert expected in error["message"]
+            engine.dismiss_error("p")
+    assert engine.get("p").input_records == 1  # counted per run of the pipeline process
