@@ -291,7 +291,6 @@ class Pipeline:
             deployment_desired_status_since=ts(self.since["deployment_desired_status_since"]),
             deployment_resources_status=s["deployment_resources_status"],
             deployment_resources_status_since=ts(self.since["deployment_resources_status_since"]),
-            deployment_resources_status_details=s["deployment_resources_status_details"],
             deployment_resources_desired_status=s["deployment_resources_desired_status"],
             deployment_resources_desired_status_since=ts(
                 self.since["deployment_resources_desired_status_since"]
@@ -307,6 +306,8 @@ class Pipeline:
             silent_bootstrap=s["silent_bootstrap"],
             concurrent_bootstrap=s["concurrent_bootstrap"],
         )
+        if selector == "all":  # the status selectors leave the resources details out
+            out["deployment_resources_status_details"] = s["deployment_resources_status_details"]
         if selector == "status_with_connectors":
             out["connectors"] = (
                 {"num_errors": 0} if s["deployment_resources_status"] == "Provisioned" else None

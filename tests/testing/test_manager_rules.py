@@ -412,3 +412,31 @@ async def test_refresh_version_counts_status_writes_sparingly(
     fake.clear("p")
     await fake.wait_for_status("p", storage_status="Cleared")
     assert (await info(fake, session, "p"))["refresh_version"] == 8  # Stopping, Stopped
+
+
+async def test_each_selector_sends_the_managers_fields(
+    fake: FakeFeldera, session: aiohttp.ClientSession
+) -> None:
+    fake.create_pipeline("p")
+    status_fields = {
+        "id", "name", "description", "tags", "created_at", "version", "platform_version",
+        "program_config", "program_version", "program_status", "program_status_since",
+        "deployment_status", "deployment_status_since", "deployment_desired_status",
+        "deployment_desired_status_since", "deployment_resources_status",
+        "deployment_resources_status_since", "deployment_resources_desired_status",
+        "deployment_resources_desired_status_since", "deployment_runtime_status",
+        "deployment_runtime_status_details", "deployment_runtime_status_since",
+        "deployment_runtime_desired_status", "deployment_runtime_desired_status_since",
+        "deployment_id", "deployment_initial", "deployment_error", "refresh_version",
+        "storage_status", "storage_status_details", "bootstrap_policy", "silent_bootstrap",
+        "concurrent_bootstrap",
+    }  # fmt: skip
+    # `all` adds the program and its outcome, and the resources status details.
+    all_fields = status_fields | {
+        "runtime_config", "program_code", "udf_rust", "udf_toml", "program_error",
+        "program_info", "deployment_resources_status_details",
+    }  # fmt: skip
+    assert set(await info(fake, session, "p", "status")) == status_fields
+    assert set(await info(fake, session, "p", "all")) == all_fields
+    connectors = await info(fake, session, "p", "status_with_connectors")
+    assert set(connectors) == status_fields | {"connectors"}
