@@ -30,24 +30,6 @@ class StartError(Exception):
     """The manager refused ``POST /start`` (unknown pipeline, not compiled, ...)."""
 
 
-def status(event: PipelineEvent) -> str:
-    """The status in the notation of ``feldera-events`` (README: "What the status notation
-    means"): ``RESOURCES[/RUNTIME][ → DESIRED]``, then ``has error``."""
-    resources = event.deployment_resources_status.value
-    runtime = event.deployment_runtime_status
-    runtime_desired = event.deployment_runtime_desired_status
-    text = resources if runtime is None else f"{resources}/{runtime.value}"
-    if event.deployment_resources_desired_status.value != resources:
-        text += f" → {event.deployment_resources_desired_status.value}"
-    elif (
-        runtime is not None
-        and runtime_desired is not None
-        and runtime_desired.value != runtime.value
-    ):
-        text += f" → {runtime_desired.value}"
-    return text + (", has error" if event.deployment_has_error else "")
-
-
 async def start_pipeline(session: aiohttp.ClientSession, url: str, name: str) -> None:
     headers = {}
     api_key = os.environ.get("FELDERA_API_KEY")
@@ -75,7 +57,7 @@ async def deploy(
     """(outcome, detail) of one pipeline: one bad start never aborts the others."""
 
     def on_event(event: PipelineEvent) -> None:
-        print(f"[{name}] {status(event)}", flush=True)
+        print(f"[{name}] {event.status_text()}", flush=True)
 
     async with limit:
         since = dt.datetime.now(dt.UTC)

@@ -33,7 +33,7 @@ from rich.text import Text
 
 from .._models import PipelineEvent
 from .._poller import WaitResult
-from ._render import OUTCOMES, format_time, outcome_style, outcome_word, status_text
+from ._render import OUTCOMES, format_time, outcome_style, outcome_word
 
 __all__ = [
     "LineProgress",
@@ -78,7 +78,7 @@ class _Row:
         self.failures, self.failure = 0, ""
         if previous is not None and ev.same_status(previous):
             return False
-        self.status = status_text(ev, previous)
+        self.status = ev.status_text(previous)
         return True
 
     def retrying(self, failure: str) -> None:

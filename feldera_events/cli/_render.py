@@ -55,7 +55,6 @@ __all__ = [
     "quoted",
     "render_table",
     "short_name",
-    "status_text",
 ]
 
 EXIT_OK: Final = 0
@@ -135,17 +134,6 @@ def outcome_word(result: WaitResult) -> str:
 
 # -- text -------------------------------------------------------------------------------
 
-#: ``program_status`` words while the program is not ``Success``.
-_PROGRAM_WORDS: Final = {
-    "Pending": "program pending",
-    "CompilingSql": "compiling SQL",
-    "SqlCompiled": "SQL compiled",
-    "CompilingRust": "compiling Rust",
-    "SqlError": "SQL error",
-    "RustError": "Rust error",
-    "SystemError": "compiler system error",
-}
-
 #: Longest pipeline name shown whole in a message; longer ones are shortened.
 MAX_NAME: Final = 60
 
@@ -171,41 +159,6 @@ def quoted(name: str) -> str:
     return repr(short_name(name))
 
 
-def status_text(ev: PipelineEvent, previous: PipelineEvent | None = None) -> str:
-    """What a person needs from an event, in one short line.
-
-    ``RESOURCES[/RUNTIME][ → DESIRED]``: the desired status only when it differs
-    (resources first, else the runtime's), then the program status while it is not
-    ``Success``, the storage status when it changed since ``previous``, and the error.
-    """
-    text = str(ev.deployment_resources_status.value)
-    runtime = ev.deployment_runtime_status
-    if runtime is not None:
-        text += f"/{runtime.value}"
-    desired = ev.deployment_resources_desired_status.value
-    runtime_desired = ev.deployment_runtime_desired_status
-    if desired != ev.deployment_resources_status.value:
-        text += f" → {desired}"
-    elif (
-        runtime is not None
-        and runtime_desired is not None
-        and runtime_desired.value != runtime.value
-    ):
-        text += f" → {runtime_desired.value}"
-    parts = [text]
-    program = ev.program_status.value
-    if program != "Success":
-        parts.append(_PROGRAM_WORDS.get(program, f"program {program}"))
-    if previous is not None and previous.storage_status.value != ev.storage_status.value:
-        parts.append(f"storage {previous.storage_status.value} → {ev.storage_status.value}")
-    error = ev.deployment_error
-    if isinstance(error, DeploymentError):
-        parts.append(f"error {error.error_code}")
-    elif ev.deployment_has_error:
-        parts.append("has error")
-    return ", ".join(parts)
-
-
 def render_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """THE table renderer: left-aligned columns two spaces apart, no trailing blanks."""
     all_rows = [tuple(header), *(tuple(row) for row in rows)]
@@ -226,7 +179,7 @@ def event_row(ev: PipelineEvent) -> tuple[str, ...]:
         err = error.error_code
     else:
         err = "yes" if ev.deployment_has_error else "-"
-    text = status_text(ev).split(", ", 1)[0]
+    text = ev.status_text().split(", ", 1)[0]
     return (
         format_time(ev.recorded_at),
         text,
@@ -341,7 +294,7 @@ def in_github_actions() -> bool:
 
 def event_line(ev: PipelineEvent, previous: PipelineEvent | None = None) -> str:
     """THE event line (timelines, ``watch``): when it was recorded, what it says."""
-    text = f"{format_time(ev.recorded_at)}  {status_text(ev, previous)}"
+    text = f"{format_time(ev.recorded_at)}  {ev.status_text(previous)}"
     error = ev.deployment_error
     if isinstance(error, DeploymentError):
         text += f": {error.message}"

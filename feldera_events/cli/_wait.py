@@ -40,7 +40,6 @@ from ._render import (
     outcome_style,
     quoted,
     short_name,
-    status_text,
 )
 
 __all__ = ["failure_text", "reporting_retries", "run_wait"]
@@ -245,7 +244,7 @@ def _failure_report(
         lines.append(f"  message:    {err.message}")
     elif isinstance(err, WaitTimeoutError):
         title = f"Pipeline {short_name(name)} {word}"
-        last = status_text(err.last_event) if err.last_event is not None else "no event seen"
+        last = err.last_event.status_text() if err.last_event is not None else "no event seen"
         summary = f"not {until} within {err.timeout:g}s (last status: {last})"
         if err.last_error:  # the wait ended in a stretch of failed polls: the poller's count
             summary += f"; last error: {err.last_error}"
