@@ -5,18 +5,23 @@
 Each pipeline is started through the manager's REST API (``POST
 /v0/pipelines/{name}/start``), then waited on with ``Poller.wait_until_provisioned``.
 Starts run at most ``--parallel`` at a time; one ``EventsClient`` (one connection
-pool) serves every wait. ``since`` is taken just before each start, so an old
-``Provisioned`` or an old failure is never mistaken for the outcome of this start.
-A start the manager refuses (an unknown name, ...) is reported for that pipeline and
-never aborts the others; the run ends with a per-pipeline summary. Exit code: 0 when
-every pipeline is provisioned, 1 otherwise.
+pool) serves every wait. A start the manager refuses (an unknown name, ...) is
+reported for that pipeline and never aborts the others; the run ends with a
+per-pipeline summary. Exit code: 0 when every pipeline is provisioned, 1 otherwise.
+
+The wait takes no ``since``: once our own ``/start`` has succeeded, the desired status
+is ``Provisioned`` and any old error is dismissed (the start records an event saying
+so), so the latest event can be neither an old failure nor the ``Provisioned`` of a
+stopped deployment. A pipeline that is already running (the script run a second time:
+its ``/start`` changes nothing) is reported provisioned at once. A ``since`` taken
+here would wait for a *new* provisioning, which never comes for a pipeline that is
+already up: ``since`` is for a wait that begins before a change someone else makes.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import json
 import os
 import sys
@@ -60,13 +65,11 @@ async def deploy(
         print(f"[{name}] {event.status_text()}", flush=True)
 
     async with limit:
-        since = dt.datetime.now(dt.UTC)
         try:
             await start_pipeline(session, poller.client.url, name)
             print(f"[{name}] start requested", flush=True)
-            event = await poller.wait_until_provisioned(
-                name, timeout=timeout, since=since, on_event=on_event
-            )
+            # No since: after our own successful /start, the latest event is this start's.
+            event = await poller.wait_until_provisioned(name, timeout=timeout, on_event=on_event)
         except StartError as err:
             print(f"[{name}] NOT STARTED: {err}", flush=True)
             return "not started", str(err)

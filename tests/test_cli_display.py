@@ -295,8 +295,8 @@ async def test_live_rows_follow_a_resize(monkeypatch: pytest.MonkeyPatch) -> Non
 DEMO_SENTENCES = (
     "2. Created pipelines 'orders' and 'fraud-detector' (compiled, stopped); "
     "'fraud-detector' is scripted to stay in Provisioning until its 5s provisioning timeout.",
-    "4. Waiting on both, as `feldera-events wait orders fraud-detector --timeout 30 "
-    "--since-now` does:",
+    "4. Waiting on both, as `feldera-events wait orders fraud-detector --timeout 30` does "
+    "(no --since-now after our own start):",
     "- 'orders' went Stopped -> Provisioning -> Provisioned: the wait for it succeeded.",
     "- 'fraud-detector' never left Provisioning; the manager gave up after its provisioning "
     "timeout, moved it to Stopping with the error PipelineProvisioningTimeout, then to "
@@ -329,7 +329,7 @@ async def test_demo_wraps_at_words(columns: int) -> None:
         assert any(re.fullmatch(whole, line) for line in commands), (command, lines)
     # The live block: one line per pipeline, right after step 4, right before the report.
     orders = next(i for i, line in enumerate(lines) if line.startswith("+ orders "))
-    assert lines[orders - 1].endswith("does:"), lines
+    assert lines[orders - 1].endswith("start):"), lines
     assert lines[orders + 1].startswith("x fraud-de"), lines
     assert lines[orders + 2].startswith("pipeline 'fraud-detector' FAILED"), lines
     assert len(row_of(lines, "orders")) == 1 and len(row_of(lines, "fraud-detector")) == 1

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shlex
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from cli_support import ROOT, clean_env, run, run_cli
+from cli_support import ROOT, clean_env, cli_argv, interrupt, run, run_cli, spawn
 
 from feldera_events.cli import build_parser
 from feldera_events.testing import FakeFeldera
@@ -85,6 +87,34 @@ async def test_orchestrator_starts_and_watches(fake: FakeFeldera) -> None:
     assert "5 of 5 pipelines provisioned" in out
     starts = [r for r in fake.requests if r.operation == "post_pipeline_start"]
     assert len(starts) == 5
+
+
+async def test_demo_and_a_deploy_run_twice_end_in_seconds() -> None:
+    """The demo, then the orchestrator run twice against one ``fake-server`` (a deploy
+    script run again is normal): the second run finds the pipelines already running, its
+    ``/start`` changes nothing, and the wait must take them as they are (a ``since``
+    taken before the start waited for a new provisioning until the 300 s timeout)."""
+    demo = await run_cli("demo")
+    assert demo.returncode == 0 and demo.elapsed < 30, demo
+    started = time.monotonic()
+    server = await spawn(cli_argv("fake-server", "--port", "0", "--pipelines", "2"))
+    try:
+        assert server.stdout is not None
+        first = await asyncio.wait_for(server.stdout.readline(), 30)
+        match = re.search(rb"listening on (http://\S+)", first)
+        assert match, first
+        url = match.group(1).decode()
+        for attempt in (1, 2):
+            argv = ["pipeline-1", "pipeline-2", "--timeout", "300"]  # as the README says
+            ran = await run(
+                [sys.executable, str(EXAMPLES / "orchestrator.py"), *argv],
+                env=clean_env({"FELDERA_HOST": url}),
+            )
+            assert ran.returncode == 0 and ran.elapsed < 30, (attempt, ran)
+            assert "2 of 2 pipelines provisioned" in ran.stdout, (attempt, ran)
+    finally:
+        stopped = await interrupt(server, started)
+    assert stopped.returncode == 130, stopped
 
 
 async def test_orchestrator_reports_a_failure(fake: FakeFeldera) -> None:
