@@ -8,10 +8,11 @@ the rest of the hierarchy (:mod:`feldera_events._errors`) knows no model.
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any
+import re
+from typing import Any, Final
 
 from ._convert import format_datetime
-from ._errors import FelderaError
+from ._errors import APIStatusError, FelderaError, excerpt
 from ._models import ClusterEvent, PipelineEvent
 
 __all__ = [
@@ -20,12 +21,28 @@ __all__ = [
     "DeploymentStoppedError",
     "WaitError",
     "WaitTimeoutError",
+    "error_excerpt",
 ]
 
 
 def _stamp(when: _dt.datetime) -> str:
     """A timestamp as the messages show it: UTC, to the second."""
     return format_datetime(when, "seconds", utc=True)
+
+
+#: The title of an HTML page (a proxy's error page says what it is there).
+_TITLE: Final = re.compile(r"<title>\s*([^<]{1,100}?)\s*</title>", re.IGNORECASE)
+
+
+def error_excerpt(exc: BaseException) -> str:
+    """A failed request in a few words, for a message that sums up a wait: an HTTP error's
+    status, code and a short excerpt of its message (a proxy's HTML page: its title)."""
+    if not isinstance(exc, APIStatusError):
+        return excerpt(str(exc), 200)
+    head = f"HTTP {exc.status_code}" + (f" {exc.error_code}" if exc.error_code else "")
+    title = None if exc.error_code else _TITLE.search(exc.message)
+    said = title.group(1) if title else excerpt(exc.message, 80)
+    return f"{head}: {said}" if said else head
 
 
 class WaitError(FelderaError):
@@ -85,7 +102,9 @@ class WaitTimeoutError(WaitError, TimeoutError):
     """The overall deadline of a wait passed.
 
     ``last_event`` is the newest event seen (None if none was), ``elapsed`` the
-    seconds waited, ``polls`` how many requests the wait made.
+    seconds waited, ``polls`` how many requests the wait made. ``held_at_since``: the
+    awaited state already held at ``since`` and still did, so only a new one would have
+    counted (a ``since`` taken while the pipeline was up: none came).
     """
 
     def __init__(
@@ -98,6 +117,7 @@ class WaitTimeoutError(WaitError, TimeoutError):
         last_event: PipelineEvent | None = None,
         what: str = "the awaited state",
         last_error: str | None = None,
+        held_at_since: bool = False,
     ) -> None:
         self.pipeline_name = pipeline_name
         self.timeout = timeout
@@ -105,18 +125,22 @@ class WaitTimeoutError(WaitError, TimeoutError):
         self.polls = polls
         self.last_event = last_event
         self.what = what
-        #: The last failed request's error and how often it failed in a row, if the
-        #: wait ended in a stretch of failed polls (e.g. ``HTTP 502 ... (4 times)``).
+        #: The last failed request's error (in short) and how often it failed in a row,
+        #: if the wait ended in a stretch of failed polls (``HTTP 502: Bad Gateway (4 times)``).
         self.last_error = last_error
+        self.held_at_since = held_at_since
         last = "no event seen"
         if last_event is not None:
             stamp = _stamp(last_event.recorded_at)
-            last = f"last status {last_event.describe()} recorded at {stamp}"
+            last = f"last status {last_event.status_text()} recorded at {stamp}"
         if last_error:
             last += f"; last error: {last_error}"
+        goal, held = what, ""
+        if held_at_since:
+            goal, held = f"{what} anew", f"it was already {what} at since, and still is; "
         super().__init__(
             f"timed out after {elapsed:.1f}s waiting for pipeline {pipeline_name!r} "
-            f"to reach {what} ({polls} polls; {last})"
+            f"to reach {goal} ({held}{polls} polls; {last})"
         )
 
 

@@ -73,6 +73,7 @@ from ._wait_errors import (
     DeploymentFailedError,
     DeploymentStoppedError,
     WaitTimeoutError,
+    error_excerpt,
 )
 
 # The wait's data (from _acceptors) is exported from here too: the poller and the
@@ -241,7 +242,11 @@ class Machine:
             last_event=self.last_event,
             what=self.what,
             last_error=self._last_error_text(),
+            held_at_since=self._held_at_since(),
         )
+
+    def _held_at_since(self) -> bool:
+        return False
 
     # the schedule --------------------------------------------------------------------
 
@@ -267,7 +272,7 @@ class Machine:
         if not self.failures or self.last_error is None:
             return None
         times = "once" if self.failures == 1 else f"{self.failures} times"
-        return f"{self.last_error} ({times})"
+        return f"{error_excerpt(self.last_error)} ({times})"
 
     def _next_interval(self, now: float, changed: bool) -> float:
         if changed:
@@ -354,6 +359,17 @@ class PipelineWait(Machine):
         if since.event is not None:
             self.seen.observe(since.event)
         return self._poll_now(now)
+
+    def _held_at_since(self) -> bool:
+        """Only a new success counts (after ``since``), and the one it had then still holds."""
+        last = self.last_event
+        return (
+            self.next_after_since
+            and self.since is not None
+            and not self.left_success
+            and last is not None
+            and self._holds(last)
+        )
 
     def _holds(self, ev: PipelineEvent) -> bool:
         """Whether the wait's success state holds at ``ev`` (its SUCCESS acceptors)."""

@@ -199,6 +199,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _speed(text: str) -> float:
+    """``fake-server --speed``: a time-scale factor > 0 (not a number of seconds)."""
+    try:
+        return _positive_float(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"must be a number > 0 (a time-scale factor), got {text!r}"
+        ) from None
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -440,7 +450,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=_pipeline_name,
         help="pipeline name (as in the Feldera UI or `fda`)",
     )
-    watch.add_argument("--jsonl", action="store_true", help="one JSON object per line")
+    watch.add_argument(
+        "--jsonl",
+        action="store_true",
+        help="one JSON object per line (failed polls are said on stderr)",
+    )
 
     wait_cluster = add(
         "wait-cluster",
@@ -508,7 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fake.add_argument(
         "--speed",
-        type=_positive_float,
+        type=_speed,
         default=1.0,
         help="time-scale factor: 10 makes every simulated step ten times faster (default 1)",
     )

@@ -68,7 +68,8 @@ def pipeline_of(exc: BaseException) -> str | None:
 
 
 def failure_text(exc: BaseException) -> str:
-    """A short name for a failed request: ``HTTP 503 LockTookTooLong``, ``connection refused``."""
+    """A short name for a failed request: ``HTTP 503 LockTookTooLong``, ``connection refused``,
+    ``connection failed (CAUSE)``."""
     if isinstance(exc, APIStatusError):
         return f"HTTP {exc.status_code} {exc.error_code or ''}".rstrip()
     if isinstance(exc, APITimeoutError):
@@ -85,24 +86,9 @@ def failure_text(exc: BaseException) -> str:
         lowered = text.lower()
         if "refused" in lowered or "connect call failed" in lowered:
             return "connection refused"
-        return f"connection failed ({_clip(text, _CAUSE_LIMIT)})"
+        # Whole: a log line keeps it all; the live display cuts it to the row's width.
+        return f"connection failed ({text})"
     return type(exc).__name__
-
-
-#: The longest cause a retry line shows.
-_CAUSE_LIMIT: Final = 60
-
-
-def _clip(text: str, limit: int) -> str:
-    """``text`` within ``limit`` characters: cut at a word boundary (inside a word only
-    when a boundary would leave less than half), then an ellipsis."""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    space = cut.rfind(" ")
-    if space >= limit // 2:
-        cut = cut[:space]
-    return cut.rstrip() + "…"
 
 
 class _RetryReporter(logging.Handler):
@@ -113,8 +99,10 @@ class _RetryReporter(logging.Handler):
     in the failed request's URL (else to ``default``).
     """
 
-    def __init__(self, report: Callable[[str, BaseException], None], default: str | None) -> None:
-        super().__init__(logging.WARNING)
+    def __init__(
+        self, report: Callable[[str, BaseException], None], default: str | None, level: int
+    ) -> None:
+        super().__init__(level)
         self._report = report
         self._default = default
 
@@ -130,17 +118,28 @@ class _RetryReporter(logging.Handler):
 
 @contextlib.contextmanager
 def reporting_retries(
-    report: Callable[[str, BaseException], None], pipeline: str | None = None
+    report: Callable[[str, BaseException], None],
+    pipeline: str | None = None,
+    *,
+    level: int = logging.WARNING,
 ) -> Iterator[None]:
     """While inside: ``report(pipeline, exc)`` for each retried failure of a request for
-    a pipeline's events (``pipeline``: the name when the error names no such URL)."""
-    handler = _RetryReporter(report, pipeline)
+    a pipeline's events (``pipeline``: the name when the error names no such URL).
+
+    ``level=logging.INFO`` also reports the first failed attempt to reach a manager that
+    a cluster wait polls through (logged at INFO: a manager may still be starting).
+    """
+    handler = _RetryReporter(report, pipeline, level)
     lib = logging.getLogger("feldera_events")
+    saved = lib.level
+    if lib.getEffectiveLevel() > level:
+        lib.setLevel(level)
     lib.addHandler(handler)
     try:
         yield
     finally:
         lib.removeHandler(handler)
+        lib.setLevel(saved)
 
 
 def _labels(names: list[str]) -> dict[str, str]:
@@ -220,16 +219,22 @@ async def _timeline(
     return [e for e in events if (e.recorded_at, e.event_id) >= start]
 
 
+#: What a wait with ``since`` waits for: a new provisioning, or a new run.
+_NEW: Final = {"provisioned": "provisioning", "running": "run"}
+
+
 def _failure_report(
     result: WaitResult,
     timeline: list[PipelineEvent],
     url: str,
     failures: list[str],
     until: Until = "provisioned",
+    first_seen: PipelineEvent | None = None,
 ) -> tuple[str, str, str]:
     """(report text, annotation title, annotation message) for a wait that did not succeed.
 
-    ``failures``: the retried request failures of this wait, oldest first.
+    ``failures``: the retried request failures of this wait, oldest first; ``timeline``
+    the events from ``first_seen`` on (the first event the wait saw: the status it found).
     """
     name = result.pipeline_name
     err = result.error
@@ -245,7 +250,13 @@ def _failure_report(
     elif isinstance(err, WaitTimeoutError):
         title = f"Pipeline {short_name(name)} {word}"
         last = err.last_event.status_text() if err.last_event is not None else "no event seen"
-        summary = f"not {until} within {err.timeout:g}s (last status: {last})"
+        if err.held_at_since:  # only a new success counted, and none came
+            summary = (
+                f"no new {_NEW[until]} since the wait began, within {err.timeout:g}s: it was "
+                f"already {until} when the wait began, and still is (status: {last})"
+            )
+        else:
+            summary = f"not {until} within {err.timeout:g}s (last status: {last})"
         if err.last_error:  # the wait ended in a stretch of failed polls: the poller's count
             summary += f"; last error: {err.last_error}"
         elif failures:
@@ -259,9 +270,14 @@ def _failure_report(
         title = f"Pipeline {short_name(name)}: error"
         summary = error_line(err, url, name) if err is not None else "unknown error"
         lines.append(f"pipeline {quoted(name)}: {summary}")
+    previous: PipelineEvent | None = None
+    if timeline and first_seen is not None and timeline[0].event_id == first_seen.event_id:
+        # Recorded before the wait began (the status it found), not since.
+        previous, timeline = timeline[0], timeline[1:]
+        lines.append(f"  status when the wait began: {event_line(previous)}")
     if timeline:
-        lines.append("  events since the wait began (oldest first):")
-        previous: PipelineEvent | None = None
+        which = "events since the wait began" if first_seen is not None else "the latest events"
+        lines.append(f"  {which} (oldest first):")
         for ev in timeline:
             lines.append(f"    {event_line(ev, previous)}")
             previous = ev
@@ -427,7 +443,7 @@ async def run_wait(
                 )
             continue
         report, title, summary = _failure_report(
-            result, timelines.get(name, []), client.url, failures[name], until
+            result, timelines.get(name, []), client.url, failures[name], until, first_seen.get(name)
         )
         progress_stream.write(wrap_for(progress_stream, report) + "\n")
         if github:
