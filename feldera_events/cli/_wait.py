@@ -11,8 +11,6 @@ from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import Any, Final, TextIO
 from urllib.parse import unquote, urlsplit
 
-import attrs
-
 from .._client import EventsClient
 from .._errors import (
     APIConnectionError,
@@ -38,6 +36,7 @@ from ._render import (
     names_shortened,
     outcome_exit_code,
     outcome_style,
+    outcome_word,
     quoted,
     short_name,
 )
@@ -140,40 +139,6 @@ def reporting_retries(
     finally:
         lib.removeHandler(handler)
         lib.setLevel(saved)
-
-
-def _labels(names: list[str]) -> dict[str, str]:
-    """How the progress display shows each pipeline: a long name shortened, as in every
-    other line (the full names when two long ones would look alike)."""
-    labels = {name: short_name(name) for name in names}
-    if len(set(labels.values())) < len(labels):
-        return {name: name for name in names}
-    return labels
-
-
-class _Labelled:
-    """A progress display that shows each pipeline by its label (:func:`_labels`)."""
-
-    def __init__(self, display: Progress, labels: dict[str, str]) -> None:
-        self._display = display
-        self._labels = labels
-
-    def event(self, name: str, ev: PipelineEvent) -> None:
-        self._display.event(self._labels[name], ev)
-
-    def retrying(self, name: str, failure: str) -> None:
-        self._display.retrying(self._labels[name], failure)
-
-    def finished(self, result: WaitResult) -> None:
-        label = self._labels[result.pipeline_name]
-        self._display.finished(attrs.evolve(result, pipeline_name=label))
-
-    async def __aenter__(self) -> _Labelled:
-        await self._display.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._display.__aexit__(*exc)
 
 
 def _wait_all(
@@ -386,9 +351,7 @@ async def run_wait(
 
     default = names[0] if len(names) == 1 else None
     try:
-        labels = _labels(names)
-        display = make_progress(progress_stream, list(labels.values()))
-        async with _Labelled(display, labels) as progress:
+        async with make_progress(progress_stream, names) as progress:
             with reporting_retries(on_failure, default):
                 stream = _wait_all(
                     poller, names, timeout=timeout, until=until, since=since, on_event=on_event
@@ -452,16 +415,24 @@ async def run_wait(
     if json_output:
         doc = _json_document(client, names, results, timelines, failures, code, elapsed)
         stdout.write(json.dumps(doc, indent=2) + "\n")
-    elif code == EXIT_OK:
-        word = until
-        stdout.write(
-            f"all {len(names)} pipelines {word} in {elapsed:.1f}s\n"
-            if len(names) > 1
-            else f"pipeline {quoted(names[0])} {word} in {elapsed:.1f}s\n"
-        )
+    elif len(names) > 1:  # one pipeline: its progress line (or row) said it all
+        stdout.write(_summary([results[name] for name in names], until, elapsed) + "\n")
     stdout.flush()
     stderr.flush()
     return code
+
+
+def _summary(results: list[WaitResult], until: Until, elapsed: float) -> str:
+    """The last line of a wait on several pipelines: ``all 30 pipelines provisioned in
+    12.3s``, or how many ended how: ``29 provisioned, 1 failed (30 pipelines, 12.3s)``."""
+    if all(r.ok for r in results):
+        return f"all {len(results)} pipelines {until} in {elapsed:.1f}s"
+    counts: dict[str, int] = {}
+    for result in sorted(results, key=lambda r: list(OUTCOMES).index(outcome_style(r).key)):
+        word = outcome_word(result).lower()
+        counts[word] = counts.get(word, 0) + 1
+    said = ", ".join(f"{n} {word}" for word, n in counts.items())
+    return f"{said} ({len(results)} pipelines, {elapsed:.1f}s)"
 
 
 def _json_document(
