@@ -69,6 +69,7 @@ async def _cmd_wait(args: argparse.Namespace) -> int:
             since=since,
             poll=poll,
             json_output=args.json,
+            wait_for_approval=args.wait_for_approval,
         )
 
 

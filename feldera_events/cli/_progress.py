@@ -33,7 +33,15 @@ from rich.text import Text
 
 from .._models import PipelineEvent
 from .._poller import Outcome, WaitResult
-from ._render import OUTCOMES, format_time, outcome_style, outcome_word, short_name
+from .._wait_errors import approval_text, awaits_approval
+from ._render import (
+    OUTCOMES,
+    approval_words,
+    format_time,
+    outcome_style,
+    outcome_word,
+    short_name,
+)
 
 __all__ = [
     "LineProgress",
@@ -63,7 +71,16 @@ class Progress(Protocol):
 class _Row:
     """What one pipeline's row shows."""
 
-    __slots__ = ("failure", "failures", "interrupted", "last", "result", "spinner", "status")
+    __slots__ = (
+        "approval",
+        "failure",
+        "failures",
+        "interrupted",
+        "last",
+        "result",
+        "spinner",
+        "status",
+    )
 
     def __init__(self) -> None:
         self.status = "waiting for the first event"
@@ -73,6 +90,8 @@ class _Row:
         self.interrupted: float | None = None
         self.failure = ""
         self.failures = 0
+        #: The event, while the runtime waits for an approval of its changes.
+        self.approval: PipelineEvent | None = None
         self.spinner = Spinner("line")
 
     @property
@@ -94,6 +113,7 @@ class _Row:
         if previous is not None and ev.same_status(previous):
             return False
         self.status = ev.status_text(previous)
+        self.approval = ev if awaits_approval(ev) else None
         return True
 
     def retrying(self, failure: str) -> bool:
@@ -119,6 +139,12 @@ class _Row:
         cause = Text(self.failure)
         cause.truncate(room, overflow="ellipsis")
         return f"retrying: {cause.plain}, {times}"
+
+
+def _approval_note(event: PipelineEvent | None) -> str:
+    """The live row's note while it awaits approval: what awaits it, when the event says."""
+    changes = "" if event is None else approval_text(event)
+    return f"awaits approval: {changes}" if changes else "awaits approval"
 
 
 def cut_names(names: list[str], width: int) -> dict[str, str]:
@@ -169,6 +195,8 @@ class LineProgress:
         elapsed = self._loop.time() - self._start
         recorded = format_time(ev.recorded_at)
         self._write(name, f"{row.status}  (recorded {recorded}; +{elapsed:.1f}s)")
+        if row.approval is not None:
+            self._write(name, approval_words(name, row.approval))
 
     def retrying(self, name: str, failure: str) -> None:
         row = self._rows[name]
@@ -367,12 +395,12 @@ class LiveProgress:
         known one; the note is the news), then dropped; the note's cause is cut last.
         """
         status = Text(row.status)
-        if not row.failures:
+        if not row.failures and row.approval is None:
             return status
-        note = row.retry_text()
+        note = row.retry_text() if row.failures else _approval_note(row.approval)
         room = width - 2 - cell_len(note)
         if room < self._MIN_STATUS:
-            return Text(row.retry_text(width), style="yellow")
+            return Text(row.retry_text(width) if row.failures else note, style="yellow")
         status.truncate(room, overflow="ellipsis")
         status.append(f"  {note}", style="yellow")
         return status

@@ -7,6 +7,7 @@ import os
 import re
 from collections.abc import Sequence
 from typing import Final
+from urllib.parse import quote
 
 import attrs
 
@@ -24,10 +25,11 @@ from .._errors import (
 )
 from .._models import DeploymentError, PipelineEvent
 from .._poller import WaitResult
-from .._wait_errors import DeploymentFailedError, WaitTimeoutError
+from .._wait_errors import DeploymentFailedError, WaitTimeoutError, approval_text
 
 __all__ = [
     "EXIT_API",
+    "EXIT_APPROVAL",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
@@ -39,6 +41,7 @@ __all__ = [
     "OUTCOMES",
     "OutcomeStyle",
     "UsageError",
+    "approval_words",
     "combine_exit_codes",
     "connection_text",
     "error_line",
@@ -62,6 +65,8 @@ EXIT_FAILED: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_TIMEOUT: Final = 3
 EXIT_API: Final = 4
+#: ``wait --until running --no-wait-for-approval``: a pipeline awaits approval of its changes.
+EXIT_APPROVAL: Final = 5
 EXIT_INTERRUPTED: Final = 130
 #: ``health``: the manager answered that a service is unhealthy.
 EXIT_UNHEALTHY: Final = 2
@@ -70,7 +75,7 @@ EXIT_TERMINATED: Final = 143
 
 #: When pipelines of one ``wait`` end differently, the exit code is the first of these
 #: that occurred.
-EXIT_PRECEDENCE: Final = (EXIT_API, EXIT_FAILED, EXIT_TIMEOUT, EXIT_OK)
+EXIT_PRECEDENCE: Final = (EXIT_API, EXIT_FAILED, EXIT_APPROVAL, EXIT_TIMEOUT, EXIT_OK)
 
 
 def format_time(when: _dt.datetime) -> str:
@@ -101,7 +106,8 @@ class OutcomeStyle:
 
 
 #: THE table: every way a wait can end. ``stopped`` refines ``failed`` (someone stopped
-#: the pipeline: :class:`DeploymentStoppedError`); ``interrupted`` is Ctrl-C / SIGTERM.
+#: the pipeline: :class:`DeploymentStoppedError`); ``interrupted`` is Ctrl-C / SIGTERM;
+#: ``awaiting_approval``: ``--no-wait-for-approval`` ended the wait at an approval.
 #: An ``error`` takes its exit code from the error (2 for bad input, else 4).
 OUTCOMES: Final[dict[str, OutcomeStyle]] = {
     s.key: s
@@ -111,6 +117,7 @@ OUTCOMES: Final[dict[str, OutcomeStyle]] = {
         OutcomeStyle("stopped", "STOPPED", EXIT_FAILED, "red", "x"),
         OutcomeStyle("timed_out", "TIMED OUT", EXIT_TIMEOUT, "yellow", "!"),
         OutcomeStyle("error", "ERROR", EXIT_API, "red", "x"),
+        OutcomeStyle("awaiting_approval", "UNAPPROVED", EXIT_APPROVAL, "yellow", "?"),
         OutcomeStyle("cancelled", "cancelled", EXIT_INTERRUPTED, "yellow", "-"),
         OutcomeStyle("interrupted", "interrupted", EXIT_INTERRUPTED, "yellow", "-"),
     )
@@ -157,6 +164,14 @@ def names_shortened(text: str, name: str | None) -> str:
 def quoted(name: str) -> str:
     """A pipeline name for a message: quoted, and shortened when very long."""
     return repr(short_name(name))
+
+
+def approval_words(name: str, event: PipelineEvent) -> str:
+    """That the pipeline awaits approval, of what (the event's details, when read in full),
+    and how to give it."""
+    changes = approval_text(event) or "the event does not say which"
+    path = f"/v0/pipelines/{quote(name, safe='')}/approve"
+    return f"it awaits approval of its changes ({changes}): POST {path}, or `fda approve`"
 
 
 def render_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -21,12 +21,13 @@ from .._errors import (
 from .._models import PipelineEvent, Selector
 from .._poller import Outcome, Poller, PollPolicy, Since, Until, WaitResult
 from .._retry import RetryPolicy
-from .._wait_errors import DeploymentFailedError, WaitTimeoutError
+from .._wait_errors import ApprovalRequiredError, DeploymentFailedError, WaitTimeoutError
 from ._process import interrupt_exit_code
 from ._progress import Progress, make_progress, wrap_for
 from ._render import (
     EXIT_OK,
     OUTCOMES,
+    approval_words,
     combine_exit_codes,
     connection_text,
     error_line,
@@ -149,10 +150,18 @@ def _wait_all(
     until: Until,
     since: Since | None,
     on_event: Callable[[str, PipelineEvent], None],
+    wait_for_approval: bool = True,
 ) -> AsyncGenerator[WaitResult, None]:
     """THE call into the poller: one ``as_completed`` for every pipeline (it spreads the
     first polls), each result yielded the moment it is known."""
-    return poller.as_completed(names, timeout=timeout, until=until, since=since, on_event=on_event)
+    return poller.as_completed(
+        names,
+        timeout=timeout,
+        until=until,
+        since=since,
+        on_event=on_event,
+        wait_for_approval=wait_for_approval,
+    )
 
 
 async def _timeline(
@@ -222,11 +231,18 @@ def _failure_report(
             )
         else:
             summary = f"not {until} within {err.timeout:g}s (last status: {last})"
+        if err.awaiting_approval is not None:  # it could not run: nobody approved
+            summary += f"; {approval_words(name, err.awaiting_approval)}"
         if err.last_error:  # the wait ended in a stretch of failed polls: the poller's count
             summary += f"; last error: {err.last_error}"
         elif failures:
             summary += f"; {len(failures)} failed request(s), the last: {failures[-1]}"
         lines.append(f"pipeline {quoted(name)} {word}: {summary}")
+    elif isinstance(err, ApprovalRequiredError):
+        title = f"Pipeline {short_name(name)} awaits approval"
+        summary = approval_words(name, err.event)
+        lines.append(f"pipeline {quoted(name)} {word} after {result.elapsed:.1f}s: {summary}")
+        lines.append("  (--no-wait-for-approval: the wait ends here; approving lets it run)")
     elif outcome_style(result).key == "timed_out":  # the deadline came before any answer
         title = f"Pipeline {short_name(name)} {word}"
         summary = f"no answer within the --timeout ({result.elapsed:.3g}s)"
@@ -315,6 +331,7 @@ async def run_wait(
     json_output: bool = False,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
+    wait_for_approval: bool = True,
 ) -> int:
     """The ``wait`` command on an open client; returns the exit code.
 
@@ -354,7 +371,13 @@ async def run_wait(
         async with make_progress(progress_stream, names) as progress:
             with reporting_retries(on_failure, default):
                 stream = _wait_all(
-                    poller, names, timeout=timeout, until=until, since=since, on_event=on_event
+                    poller,
+                    names,
+                    timeout=timeout,
+                    until=until,
+                    since=since,
+                    on_event=on_event,
+                    wait_for_approval=wait_for_approval,
                 )
                 async with contextlib.aclosing(stream) as done:
                     async for result in done:
