@@ -13,9 +13,11 @@ How each block is treated, by its info string:
     comment names. A command commented ``# Ctrl-C`` runs until its first line of
     output, then gets SIGINT and must exit 130.
   - Install commands are checked cheaply, not run: ``python -m venv`` is accepted,
-    ``pip install`` must name this project (``.`` or ``feldera-events``) and only extras
-    that ``pyproject.toml`` defines; ``-e .`` also needs the ``feldera-events`` console
-    script to be declared. ``python -m pytest`` (the suite itself) must be .ci/run's
+    ``pip install`` must name this project from a clone (``.``) or the wheel built there
+    (``dist/feldera_events-VERSION-py3-none-any.whl``, the version of ``pyproject.toml``;
+    it is not on PyPI yet) and only extras that ``pyproject.toml`` defines; ``-e .`` also
+    needs the ``feldera-events`` console script to be declared; ``pip wheel --no-deps -w
+    dist .`` is the one wheel build accepted. ``python -m pytest`` (the suite itself) must be .ci/run's
     ``TEST_CMD`` and ``bash .ci/run`` must exist; ``python -m pytest FILE.py`` runs the
     README's python block that starts ``# FILE.py`` in an empty directory (with the
     README's ``toml`` pytest settings).
@@ -178,9 +180,11 @@ def check_pip_install(args: list[str]) -> None:
     extras = set(project.get("optional-dependencies", {}))
     targets = [a for a in args if not a.startswith("-")]
     assert targets, f"pip install of nothing: {args}"
+    # Not on PyPI yet: from a clone (".") or the wheel built there (dist/, this version).
+    wheel = re.escape(f"dist/feldera_events-{project['version']}-py3-none-any.whl")
     for target in targets:
-        m = re.fullmatch(r"(\.|feldera-events)(?:\[([\w,\s-]+)\])?", target)
-        assert m, f"pip install {target!r}: not this project"
+        m = re.fullmatch(rf"(\.|{wheel})(?:\[([\w,\s-]+)\])?", target)
+        assert m, f"pip install {target!r}: not this project from a clone or its wheel"
         for extra in filter(None, (e.strip() for e in (m.group(2) or "").split(","))):
             assert extra in extras, f"extra {extra!r} is not in pyproject.toml {sorted(extras)}"
     if "-e" in args or "--editable" in args:
@@ -205,6 +209,10 @@ async def run_command(fake_factory: FakeFactory, command: str) -> None:
         program, rest = argv[0], argv[1:]
         if _is(program, "pip", "pip3") and rest[:1] == ["install"]:
             check_pip_install(rest[1:])
+            continue
+        if _is(program, "pip", "pip3") and rest[:1] == ["wheel"]:
+            # The wheel of this project, built in a clone (the suite does not build it).
+            assert rest[1:] == ["--no-deps", "-w", "dist", "."], part
             continue
         if _is(program, "python", "python3") and rest[:2] == ["-m", "venv"]:
             continue
@@ -360,3 +368,46 @@ def test_unknown_info_strings_are_deliberate() -> None:
     allowed = {*SHELL, "python", "py", "text", "yaml", "toml", "json"}
     unknown = [b.id for b in BLOCKS if b.info not in allowed]
     assert not unknown, f"blocks with an info string this harness does not know: {unknown}"
+
+
+def test_no_install_from_an_index_that_does_not_have_it() -> None:
+    """feldera-events is not on PyPI yet: no README line or example installs it from an
+    index (``pip install feldera-events``); they say how to install it today."""
+    texts = {"README.md": README.read_text(encoding="utf-8")}
+    texts |= {p.name: p.read_text(encoding="utf-8") for p in (ROOT / "examples").iterdir()}
+    for name, text in texts.items():
+        for line in text.splitlines():
+            install = re.search(r"pip install (.*)", line)
+            if install is None:
+                continue
+            words = [w.strip("`'\"") for w in install.group(1).split()]
+            assert not any(re.fullmatch(r"feldera-events(\[.*\])?", w) for w in words) or (
+                "not on PyPI" in line
+            ), (name, line)
+    assert "feldera-events is not on PyPI yet" in texts["README.md"]
+
+
+def test_the_fakefeldera_block_prints_what_the_readme_shows() -> None:
+    """The README shows the output of its FakeFeldera example, warnings included, and
+    says why they appear: every line it prints matches one shown (``PORT``: any port)."""
+    at = next(
+        i for i, b in enumerate(BLOCKS) if "FakeFeldera, Fault" in b.code and b.info == "python"
+    )
+    shown = BLOCKS[at + 1]
+    assert shown.info == "text", shown
+    ran = asyncio.run(_run_block(BLOCKS[at]))
+    assert ran.returncode == 0, ran
+    printed = ran.stderr.splitlines() + ran.stdout.splitlines()
+    expected = shown.code.splitlines()
+    assert len(printed) == len(expected), (printed, expected)
+    for line, pattern in zip(printed, expected, strict=True):
+        # The port is the fake's; how many events "orders" has by then may vary.
+        regex = re.escape(pattern).replace("PORT", r"\d+").replace("6\\ events", r"\d+\ events")
+        assert re.fullmatch(regex, line), (line, pattern)
+    text = README.read_text(encoding="utf-8")
+    assert "The two warnings are the two injected 503s" in text
+
+
+async def _run_block(block: Block) -> Ran:
+    async with FakeFactory()() as fake:
+        return await run_against(fake, [sys.executable, "-c", block.code], what=block.id)
