@@ -235,11 +235,11 @@ async def test_help_documents_exit_codes() -> None:
         assert text in ran.stdout
     ran = await run_cli("wait", "--help")
     assert ran.returncode == 0 and "exit codes:" in ran.stdout and "--since-now" in ran.stdout
-    assert "4 > 1 > 3 > 0" in ran.stdout and "'none' to wait forever" in ran.stdout
+    assert "4 > 1 > 5 > 3 > 0" in ran.stdout and "'none' to wait forever" in ran.stdout
     # Each command lists its own exit codes.
     ran = await run_cli("wait-cluster", "--help")
     assert "3    the manager answered, but was still unhealthy" in ran.stdout
-    assert "4 > 1 > 3 > 0" not in ran.stdout
+    assert "4 > 1 > 5 > 3 > 0" not in ran.stdout
     ran = await run_cli("health", "--help")
     assert "2    a service is unhealthy" in ran.stdout
     ran = await run_cli("get", "--help")
