@@ -101,30 +101,6 @@ class WaitError(FelderaError):
     """A wait ended without reaching its goal."""
 
 
-class ApprovalRequiredError(WaitError):
-    """The pipeline waits for someone to approve its changes, and the wait was told not
-    to wait for that (``wait_for_approval=False``): runtime ``AwaitingApproval``, as
-    after a start with ``bootstrap_policy=await_approval`` of a pipeline changed since its
-    checkpoint. Until approved (``POST /v0/pipelines/{name}/approve``) it does not run.
-
-    ``event`` is the event (read with ``selector=all``), ``approval_diff`` what awaits
-    approval (its details' ``PipelineDiff``; None when absent), ``changes`` that in words.
-    """
-
-    def __init__(self, pipeline_name: str, event: PipelineEvent, *, what: str = "Running") -> None:
-        self.pipeline_name = pipeline_name
-        self.event = event
-        self.approval_diff = approval_diff(event)
-        self.changes = approval_text(event)
-        said = f": {self.changes}" if self.changes else " (the event does not say which)"
-        super().__init__(
-            f"pipeline {pipeline_name!r} awaits approval of its changes before it can reach "
-            f"{what} (runtime AwaitingApproval: started with bootstrap_policy=await_approval "
-            f"and changed since its checkpoint){said}; approve them with POST "
-            f"/v0/pipelines/{quote(pipeline_name, safe='')}/approve, or stop it"
-        )
-
-
 class DeploymentFailedError(WaitError):
     """The pipeline's deployment failed: resources status ``Stopped`` with an error.
 
@@ -171,6 +147,30 @@ class DeploymentStoppedError(DeploymentFailedError):
         )
         super().__init__(
             pipeline_name, event, error_code=error_code, message=message, details=details
+        )
+
+
+class ApprovalRequiredError(WaitError):
+    """The pipeline waits for someone to approve its changes, and the wait was told not
+    to wait for that (``wait_for_approval=False``): runtime ``AwaitingApproval``, as
+    after a start with ``bootstrap_policy=await_approval`` of a pipeline changed since its
+    checkpoint. Until approved (``POST /v0/pipelines/{name}/approve``) it does not run.
+
+    ``event`` is the event (read with ``selector=all``), ``approval_diff`` what awaits
+    approval (its details' ``PipelineDiff``; None when absent), ``changes`` that in words.
+    """
+
+    def __init__(self, pipeline_name: str, event: PipelineEvent, *, what: str = "Running") -> None:
+        self.pipeline_name = pipeline_name
+        self.event = event
+        self.approval_diff = approval_diff(event)
+        self.changes = approval_text(event)
+        said = f": {self.changes}" if self.changes else " (the event does not say which)"
+        super().__init__(
+            f"pipeline {pipeline_name!r} awaits approval of its changes before it can reach "
+            f"{what} (runtime AwaitingApproval: started with bootstrap_policy=await_approval "
+            f"and changed since its checkpoint){said}; approve them with POST "
+            f"/v0/pipelines/{quote(pipeline_name, safe='')}/approve, or stop it"
         )
 
 
