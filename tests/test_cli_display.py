@@ -430,7 +430,7 @@ async def test_ctrl_c_leaves_one_row_per_pipeline_saying_interrupted(fake: FakeF
     assert len(lines) == 3, lines
     for name, line in zip(names, lines, strict=True):
         assert row_of([line], name) == [line], lines
-        assert re.fullmatch(r"- \S+ +Stopped +\d+\.\ds interrupted", line), lines
+        assert re.fullmatch(r"- \S+ +\S.* +\d+\.\ds interrupted", line), lines
     assert "^" not in "".join(lines), lines
 
 
