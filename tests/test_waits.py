@@ -123,20 +123,31 @@ def test_provisioned_while_being_stopped_is_not_a_success() -> None:
 
 
 @pytest.mark.parametrize("error", [False, True])
-def test_a_stop_seen_under_way_ends_the_wait_as_stopped_or_failed(error: bool) -> None:
-    m = machine()
+@pytest.mark.parametrize("since", [False, True], ids=["no-since", "since"])
+def test_a_stop_seen_under_way_ends_the_wait_as_stopped_or_failed(
+    error: bool, since: bool
+) -> None:
+    # Without `since`, the stop seen under way ends the wait at Stopping (stopped, or
+    # failed with the error). After a `since`, a stop alone may be the first half of a
+    # restart: there the error alone must end the wait, already at Stopping (README:
+    # "raised as soon as the pipeline is Stopping with an error and desired Stopped").
+    up = event("Provisioned", "Provisioned", "Running", "Running", at=-1)
+    m = machine(since=up if since else None)
     m.begin(0.0)
     assert isinstance(
         m.answered(event("Provisioned", "Stopped", "Running", "Running"), 0.1), PollAt
     )
     stopping = event("Stopping", "Stopped", error=error, at=1)
-    assert m.answered(stopping, 1.0) == Need(
-        Request("event", stopping.event_id, Selector.ALL), (stopping,)
-    )
+    decision = m.answered(stopping, 1.0)
+    if since and not error:
+        assert isinstance(decision, PollAt)  # the first half of a restart: polled on
+        return
+    assert decision == Need(Request("event", stopping.event_id, Selector.ALL), (stopping,))
     fail = m.answered(full_of(stopping, error=error), 1.1)
     assert isinstance(fail, Fail)
     if error:
         assert type(fail.error) is DeploymentFailedError
+        assert fail.error.error_code == "RuntimeError.WorkerPanic"
     else:
         assert isinstance(fail.error, DeploymentStoppedError)
 
@@ -191,8 +202,14 @@ def test_running_since_a_running_event_needs_a_new_run() -> None:
     assert m2.answered([again, restarted, before], 2.1) == Succeed(again)
 
 
-def test_running_waits_for_the_runtime_and_fails_on_an_initialization_panic() -> None:
-    m = machine(RUNNING, what="Running")
+@pytest.mark.parametrize("since", [False, True], ids=["no-since", "since"])
+def test_running_waits_for_the_runtime_and_fails_on_an_initialization_panic(
+    since: bool,
+) -> None:
+    # With `since` (taken while it initialized), no stop is counted as such: only the
+    # error can end the wait at Stopping, and it must.
+    before = event("Provisioned", "Provisioned", "Initializing", "Running", at=0.5)
+    m = machine(RUNNING, what="Running", since=before if since else None)
     m.begin(0.0)
     init = event("Provisioned", "Provisioned", "Initializing", "Running", at=1)
     assert isinstance(m.answered(init, 1.0), PollAt)
