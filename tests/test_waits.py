@@ -346,6 +346,59 @@ def test_since_now_without_events_counts_every_event() -> None:
     assert isinstance(m.answered(ev, 1.0), Succeed)
 
 
+def with_id(ev: PipelineEvent, event_id: uuid.UUID) -> PipelineEvent:
+    data = ev.to_dict()
+    data["event_id"] = str(event_id)
+    result: PipelineEvent = structure(data, PipelineEvent)
+    return result
+
+
+def test_since_a_datetime_an_event_recorded_exactly_at_it_does_not_count() -> None:
+    at = T0 + dt.timedelta(seconds=10)
+    failed = event("Stopping", "Stopped", error=True, at=10)
+    assert failed.recorded_at == at
+    m = machine(since=at)
+    m.begin(0.0)
+    assert isinstance(m.answered(failed, 1.0), PollAt)  # at `since`: not after it
+    later = event("Stopping", "Stopped", error=True, at=10.000001)  # one microsecond on
+    assert m.answered(later, 2.0) == Need(Request("event", later.event_id, Selector.ALL), (later,))
+    # The same boundary for a success.
+    m = machine(since=at, next_after_since=False)
+    m.begin(0.0)
+    up = event("Provisioned", "Provisioned", "Running", "Running", at=10)
+    assert isinstance(m.answered(up, 1.0), PollAt)
+    up_later = event("Provisioned", "Provisioned", "Running", "Running", at=10.000001)
+    assert m.answered(up_later, 2.0) == Succeed(up_later, (up_later,))
+
+
+def test_since_a_cleaned_up_event_id_orders_by_the_uuidv7_id() -> None:
+    """The `since` event was cleaned up (404 on reading it): the manager's ids are UUIDv7,
+    so events with an id up to it (whatever their recorded_at) are at or before it."""
+    since = uuid.UUID(int=(1000 << 80) | (7 << 76) | (2 << 62) | 5)  # RFC 4122 variant
+    assert since.version == 7
+    m = machine(since=str(since))
+    assert m.begin(0.0) == Need(Request("event", since))
+    gone = http(404, "UnknownPipelineMonitorEvent")
+    assert isinstance(m.failed(gone, 0.1), PollAt)  # resolved: no failure, polling starts
+    failed = event("Stopping", "Stopped", error=True, at=50)
+    # The id itself, and an older id recorded "later" (a clock step): not after `since`.
+    assert isinstance(m.answered(with_id(failed, since), 1.0), PollAt)
+    older = uuid.UUID(int=since.int - 1)
+    assert isinstance(m.answered(with_id(failed, older), 2.0), PollAt)
+    newer = uuid.UUID(int=since.int + 1)
+    # The next id, even recorded "earlier", is after it.
+    after = with_id(event("Stopping", "Stopped", error=True, at=-50), newer)
+    assert m.answered(after, 3.0) == Need(Request("event", newer, Selector.ALL), (after,))
+
+
+def test_since_a_cleaned_up_id_that_is_not_uuidv7_cannot_be_ordered() -> None:
+    since = uuid.UUID("0197a2b4-6f1e-4c3a-9d2e-1b2c3d4e5f60")  # version 4: no time order
+    m = machine(since=since)
+    assert m.begin(0.0) == Need(Request("event", since))
+    gone = http(404, "UnknownPipelineMonitorEvent")
+    assert m.failed(gone, 0.1) == Fail(gone)
+
+
 # -- watch ------------------------------------------------------------------------------
 
 
