@@ -33,6 +33,9 @@ from feldera_events import (
 from feldera_events.testing import FakeFeldera, Fault
 
 FAST = PollPolicy(initial=0.02, maximum=0.05, jitter=0.0)
+#: A bound on every stream a test consumes (a watch, as_completed): a regression that
+#: never ends one fails the test instead of hanging it.
+STREAM_TIMEOUT = 30.0
 
 
 @pytest.fixture
@@ -388,7 +391,7 @@ async def test_cancellation_propagates_and_leaves_nothing_open(fake: FakeFeldera
                 "p", timeout=None, on_event=lambda ev: first.set()
             )
         )
-        await first.wait()
+        await asyncio.wait_for(first.wait(), STREAM_TIMEOUT)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -568,7 +571,7 @@ async def test_watch_backfills_every_transition_in_order(fake: FakeFeldera) -> N
         # Slow polls against a fast pipeline: several events land between two polls.
         poller = Poller(client, poll=PollPolicy(initial=0.3, maximum=0.3, jitter=0.0))
         got: list[PipelineEvent] = []
-        async with poller.watch("p") as events:
+        async with asyncio.timeout(STREAM_TIMEOUT), poller.watch("p") as events:
             async for ev in events:
                 got.append(ev)
                 if len(got) == 1:
@@ -593,7 +596,10 @@ async def test_watch_drops_heartbeat_duplicates_unless_asked(
 ) -> None:
     fake.create_pipeline("p")
     got: list[PipelineEvent] = []
-    async with poller.watch("p", include_duplicates=include) as events:
+    async with (
+        asyncio.timeout(STREAM_TIMEOUT),
+        poller.watch("p", include_duplicates=include) as events,
+    ):
         async for ev in events:
             got.append(ev)
             if len(got) == 1:
@@ -609,14 +615,15 @@ async def test_watch_drops_heartbeat_duplicates_unless_asked(
 async def test_watch_with_timeout_raises_wait_timeout(fake: FakeFeldera, poller: Poller) -> None:
     fake.create_pipeline("p")
     with pytest.raises(WaitTimeoutError):
-        async with poller.watch("p", timeout=0.3) as events:
+        # A plain TimeoutError (not the watch's own WaitTimeoutError) if the watch hangs.
+        async with asyncio.timeout(STREAM_TIMEOUT), poller.watch("p", timeout=0.3) as events:
             async for _ev in events:
                 pass
 
 
 async def test_watch_raises_fatal_errors(fake: FakeFeldera, poller: Poller) -> None:
     with pytest.raises(PipelineNotFoundError):
-        async with poller.watch("missing") as events:
+        async with asyncio.timeout(STREAM_TIMEOUT), poller.watch("missing") as events:
             async for _ev in events:
                 pass
 
@@ -626,7 +633,7 @@ async def test_watch_retries_transient_errors(fake: FakeFeldera, poller: Poller)
     fake.inject(Fault.reset_before_headers(), times=3)
     fake.inject(Fault.lock_took_too_long(), times=2)
     async with poller.watch("p") as events:
-        ev = await anext(aiter(events))
+        ev = await asyncio.wait_for(anext(aiter(events)), STREAM_TIMEOUT)
     assert ev.deployment_resources_status is ResourcesStatus.STOPPED
 
 
@@ -659,7 +666,7 @@ async def test_watch_of_a_pipeline_without_events_yields_all_of_them(fake: FakeF
             fake.start("p")
 
         starter = asyncio.create_task(start_after_first_poll())
-        async with poller.watch("p") as events:
+        async with asyncio.timeout(STREAM_TIMEOUT), poller.watch("p") as events:
             async for ev in events:
                 got.append(ev)
                 if ev.combined_status.value == "Running":
@@ -720,7 +727,7 @@ async def test_manager_restarting_mid_wait_does_not_fail_the_wait() -> None:
                     two_refusals.set()
 
     async def first_refusals() -> None:
-        await two_refusals.wait()
+        await asyncio.wait_for(two_refusals.wait(), STREAM_TIMEOUT)
 
     handler = Counter()
     logging.getLogger("feldera_events").addHandler(handler)
@@ -853,7 +860,7 @@ async def test_watch_since_the_latest_event_does_not_yield_it(
     fake.create_pipeline("p")
     latest = await poller.client.get_event("p")
     got: list[PipelineEvent] = []
-    async with poller.watch("p", since=latest) as events:
+    async with asyncio.timeout(STREAM_TIMEOUT), poller.watch("p", since=latest) as events:
         fake.start("p")
         async for ev in events:
             got.append(ev)
@@ -869,7 +876,7 @@ async def test_watch_backfill_errors_lose_no_events(fake: FakeFeldera) -> None:
     async with EventsClient(fake.url) as client:
         poller = Poller(client, poll=PollPolicy(initial=0.3, maximum=0.3, jitter=0.0))
         got: list[PipelineEvent] = []
-        async with poller.watch("p") as events:
+        async with asyncio.timeout(STREAM_TIMEOUT), poller.watch("p") as events:
             async for ev in events:
                 got.append(ev)
                 if len(got) == 1:
@@ -893,7 +900,7 @@ async def test_watch_survives_a_step_timeout_and_closes_with_a_step_in_flight(
     async with EventsClient(fake.url) as client:
         poller = Poller(client, poll=FAST)
         async with poller.watch("p") as events:
-            first = await anext(events)
+            first = await asyncio.wait_for(anext(events), STREAM_TIMEOUT)
             assert first.deployment_resources_status is ResourcesStatus.STOPPED
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(anext(events), 0.1)  # nothing new yet
@@ -1146,7 +1153,8 @@ async def test_as_completed_yields_each_result_as_it_ends(
     fake.create_pipeline("fast")
     fake.start("slow")
     fake.start("fast")
-    got = [r.pipeline_name async for r in poller.as_completed(["slow", "fast"], timeout=20)]
+    async with asyncio.timeout(STREAM_TIMEOUT):
+        got = [r.pipeline_name async for r in poller.as_completed(["slow", "fast"], timeout=20)]
     assert got == ["fast", "slow"]
 
 
@@ -1160,12 +1168,13 @@ async def test_a_wait_result_knows_how_it_was_reached(fake: FakeFeldera, poller:
         if name == "stopped" and ev.deployment_resources_status is ResourcesStatus.PROVISIONING:
             fake.stop("stopped", force=True)
 
-    results = {
-        r.pipeline_name: r
-        async for r in poller.as_completed(
-            ["runs", "stopped"], timeout=20, until="running", on_event=stop_when_provisioning
-        )
-    }
+    async with asyncio.timeout(STREAM_TIMEOUT):
+        results = {
+            r.pipeline_name: r
+            async for r in poller.as_completed(
+                ["runs", "stopped"], timeout=20, until="running", on_event=stop_when_provisioning
+            )
+        }
     assert results["runs"].until == "running"
     assert results["runs"].ok
     assert not results["runs"].stopped
