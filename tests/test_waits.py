@@ -124,9 +124,7 @@ def test_provisioned_while_being_stopped_is_not_a_success() -> None:
 
 @pytest.mark.parametrize("error", [False, True])
 @pytest.mark.parametrize("since", [False, True], ids=["no-since", "since"])
-def test_a_stop_seen_under_way_ends_the_wait_as_stopped_or_failed(
-    error: bool, since: bool
-) -> None:
+def test_a_stop_seen_under_way_ends_the_wait_as_stopped_or_failed(error: bool, since: bool) -> None:
     # Without `since`, the stop seen under way ends the wait at Stopping (stopped, or
     # failed with the error). After a `since`, a stop alone may be the first half of a
     # restart: there the error alone must end the wait, already at Stopping (README:
