@@ -262,13 +262,46 @@ async def test_since_skips_a_stale_error(fake: FakeFeldera, poller: Poller) -> N
     assert (await task).is_provisioned
 
 
-async def test_since_accepts_an_event_id(fake: FakeFeldera, poller: Poller) -> None:
-    fake.create_pipeline("p")
-    fake.start("p")
-    await fake.wait_for_status("p", deployment_runtime_status="Running")
-    current = await poller.client.get_event("p")
-    with pytest.raises(WaitTimeoutError):
-        await poller.wait_until_provisioned("p", timeout=0.3, since=str(current.event_id))
+def _latest_polls(fake: FakeFeldera) -> int:
+    return sum(r.path.endswith("/latest") for r in fake.requests)
+
+
+@pytest.mark.parametrize("cleaned_up", [False, True], ids=["retained", "cleaned-up"])
+async def test_since_accepts_an_event_id(cleaned_up: bool) -> None:
+    """``since=<id>``: the event is read by its id before any poll, and only what comes
+    after it counts. Retained: the pipeline is still Provisioned at it, so a new
+    provisioning is needed. Cleaned up (404): the manager's UUIDv7 ids order the events,
+    and the wait goes on to the next provisioning instead of failing on the 404."""
+    async with (
+        FakeFeldera(speed=50, retention=1, cleanup_interval=3600) as fake,
+        EventsClient(fake.url) as client,
+    ):
+        poller = Poller(client, poll=FAST)
+        fake.create_pipeline("p")
+        fake.start("p")
+        await fake.wait_for_status("p", deployment_runtime_status="Running")
+        current = await client.get_event("p")
+        since = str(current.event_id)
+        if cleaned_up:
+            fake.stop("p", force=True)
+            await fake.wait_for_status("p", deployment_resources_status="Stopped")
+            assert fake.run_cleanup() >= 1  # keeps only the Stopped event
+            assert since not in {e["event_id"] for e in fake.events("p")}
+        fake.clear_requests()  # count only this wait's requests
+        task = asyncio.create_task(poller.wait_until_provisioned("p", timeout=30, since=since))
+        await fake.wait_for(lambda: task.done() or _latest_polls(fake) >= 5)
+        # Nothing at or before `since` ends it.
+        assert not task.done(), f"the wait ended: {task.exception() or task.result()!r}"
+        first = fake.requests[0]
+        assert first.path.endswith(f"/events/{since}")
+        assert first.status == (404 if cleaned_up else 200)
+        if not cleaned_up:
+            fake.stop("p", force=True)
+            await fake.wait_for_status("p", deployment_resources_status="Stopped")
+        fake.start("p")
+        ev = await asyncio.wait_for(task, 60)
+    assert ev.is_provisioned
+    assert ev.recorded_at > current.recorded_at
 
 
 async def test_since_rejects_naive_datetime(poller: Poller) -> None:
@@ -630,11 +663,19 @@ async def test_watch_raises_fatal_errors(fake: FakeFeldera, poller: Poller) -> N
 
 async def test_watch_retries_transient_errors(fake: FakeFeldera, poller: Poller) -> None:
     fake.create_pipeline("p")
-    fake.inject(Fault.reset_before_headers(), times=3)
-    fake.inject(Fault.lock_took_too_long(), times=2)
+    resets = fake.inject(Fault.reset_before_headers(), times=3)
+    locks = fake.inject(Fault.lock_took_too_long(), times=2)
     async with poller.watch("p") as events:
         ev = await asyncio.wait_for(anext(aiter(events)), STREAM_TIMEOUT)
     assert ev.deployment_resources_status is ResourcesStatus.STOPPED
+    # Every fault was served (and retried through) before the first event came.
+    assert (resets.hits, locks.hits) == (3, 2)
+    served = [(r.fault, r.status) for r in fake.requests]
+    assert served == [
+        *[("reset_before_headers", None)] * 3,
+        *[("status_503", 503)] * 2,
+        (None, 200),
+    ], served
 
 
 async def test_per_request_timeout_is_transient_after_first_answer(fake: FakeFeldera) -> None:
