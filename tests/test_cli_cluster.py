@@ -60,4 +60,9 @@ async def test_cluster_events_formats() -> None:
             "cluster-events", "--selector", "all", "--format", "jsonl", url=fake.url
         )
         assert ran.returncode == 0, ran
-        assert all("runner_self_info" in json.loads(line) for line in ran.stdout.splitlines())
+        docs = [json.loads(line) for line in ran.stdout.splitlines()]
+        # One line per recorded event (the start-up, the recovery, the degradation),
+        # newest first, each with the selector=all field: never a vacuous pass.
+        assert [d["id"] for d in docs] == [e["id"] for e in fake.cluster_events()], ran
+        assert len(docs) == 3, ran
+        assert all("runner_self_info" in d for d in docs), docs
