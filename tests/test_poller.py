@@ -718,23 +718,24 @@ async def test_watch_of_a_pipeline_without_events_yields_all_of_them(fake: FakeF
 
 
 async def test_long_waits_log_progress_at_growing_intervals(
-    fake: FakeFeldera,
-    poller: Poller,
-    caplog: pytest.LogCaptureFixture,
-    monkeypatch: pytest.MonkeyPatch,
+    fake: FakeFeldera, client: EventsClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import feldera_events._poller as poller_module
-
-    monkeypatch.setattr(poller_module, "_FIRST_PROGRESS_LOG", 0.1)
-    fake.create_pipeline("p", timings=feldera_events.testing.Timings(provisioning=30))
-    fake.start("p")
+    """One poll a second for 45 s of an injected clock: progress lines at 5, 10, 20 and
+    40 s (doubling, not one per poll), then one line when the wait ends. No wall time is
+    involved, so the counts are exact."""
+    fake.create_pipeline("p")
+    t = FakeTime()
+    poller = Poller(
+        client, poll=PollPolicy(initial=1, maximum=1, jitter=0), clock=t.clock, sleep=t.sleep
+    )
     caplog.set_level("INFO", logger="feldera_events")
-    await poller.wait_until_provisioned("p", timeout=10)
-    progress = [r for r in caplog.records if "still waiting" in r.getMessage()]
-    ended = [r for r in caplog.records if "ended after" in r.getMessage()]
-    assert 1 <= len(progress) <= 4  # 0.1 s, 0.2 s, 0.4 s: doubling, not one per poll
-    assert len(ended) == 1
-    assert "'p'" in progress[0].getMessage()
+    ev = await poller.wait_for("p", lambda e: t.now - 1000.0 >= 45, timeout=100)
+    assert ev.deployment_resources_status is ResourcesStatus.STOPPED
+    progress = [r.getMessage() for r in caplog.records if "still waiting" in r.getMessage()]
+    assert [line.split(" after ")[1].split("s ")[0] for line in progress] == ["5", "10", "20", "40"]
+    assert all("'p'" in line for line in progress)
+    ended = [r.getMessage() for r in caplog.records if "ended after" in r.getMessage()]
+    assert len(ended) == 1 and "ended after 45.0s and 46 polls" in ended[0], ended
 
 
 async def test_manager_restarting_mid_wait_does_not_fail_the_wait() -> None:
