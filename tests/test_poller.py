@@ -982,14 +982,27 @@ async def test_wait_many_fail_fast_on_an_unexpected_exception(
     assert results["slow"].outcome is Outcome.CANCELLED
 
 
-async def test_a_last_poll_happens_before_the_deadline(fake: FakeFeldera) -> None:
-    fake.create_pipeline("p", timings=feldera_events.testing.Timings(provisioning=20))  # 0.4 s
-    fake.start("p")
-    async with EventsClient(fake.url) as client:
-        # One poll every 5 s: without a last look before the deadline this times out.
-        slow = Poller(client, poll=PollPolicy(initial=5, maximum=5, jitter=0.0))
-        ev = await slow.wait_until_provisioned("p", timeout=1.5)
+async def test_a_last_poll_happens_before_the_deadline(
+    fake: FakeFeldera, client: EventsClient
+) -> None:
+    """One poll every 5 s and a 1.5 s timeout: the poll after the first is moved before
+    the deadline (halfway to it), and sees what happened meanwhile. An injected clock:
+    the pipeline is provisioned while that sleep "lasts", with no wall-time margin."""
+    fake.create_pipeline("p")
+    t = FakeTime()
+
+    async def sleep(seconds: float) -> None:
+        await t.sleep(seconds)
+        if len(t.sleeps) == 2:  # the last look before the deadline
+            fake.start("p")
+            await fake.wait_for_status("p", deployment_resources_status="Provisioned", timeout=30)
+
+    slow = Poller(
+        client, poll=PollPolicy(initial=5, maximum=5, jitter=0.0), clock=t.clock, sleep=sleep
+    )
+    ev = await slow.wait_until_provisioned("p", timeout=1.5)
     assert ev.is_provisioned
+    assert t.sleeps == [0, 0.75]  # not 5 s later (past the deadline): 0.75 s before it
 
 
 async def test_cancellation_with_a_request_in_flight(fake: FakeFeldera) -> None:
@@ -1175,15 +1188,21 @@ async def test_since_now_is_anchored_on_the_server(fake: FakeFeldera, poller: Po
         await task
 
 
-async def test_timeout_names_the_last_error(fake: FakeFeldera, poller: Poller) -> None:
+async def test_timeout_names_the_last_error(fake: FakeFeldera, client: EventsClient) -> None:
     fake.create_pipeline("p", timings=feldera_events.testing.Timings(provisioning=10**6))
     fake.start("p")
     await fake.wait_for_status("p", deployment_resources_status="Provisioning")
     fake.inject(Fault.proxy_502())
-    start = time.monotonic()
+    t = FakeTime()
+    policy = PollPolicy(initial=0.2, maximum=0.2, jitter=0.0)
+    poller = Poller(client, poll=policy, clock=t.clock, sleep=t.sleep)
     with pytest.raises(WaitTimeoutError) as info:
         await poller.wait_until_provisioned("p", timeout=0.5)
-    assert time.monotonic() - start < 1.5
+    # Polls at 0, 0.2, 0.4 and a last one at 0.45; it ends at its deadline (an injected
+    # clock: exactly), neither at its last poll nor later.
+    assert t.now - 1000.0 == pytest.approx(0.5)
+    assert info.value.elapsed == pytest.approx(0.5)
+    assert info.value.polls == 4
     assert "last error: HTTP 502" in str(info.value)
     assert " times)" in str(info.value)
 
