@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from cli_support import ROOT, clean_env, cli_argv, finish, free_port, interrupt, run_cli, spawn
+from cli_support import ROOT, clean_env, cli_argv, finish, interrupt, run_cli, spawn
+from helpers import refused_port
 
 from feldera_events.cli._render import (
     EXIT_API,
@@ -138,21 +139,22 @@ async def test_unknown_pipeline_exits_4_naming_pipeline_and_url(fake: FakeFelder
 
 
 async def test_unreachable_url_exits_4_within_seconds() -> None:
-    url = f"http://127.0.0.1:{free_port()}"
-    ran = await run_cli("wait", "a", "b", "--timeout", "300", url=url)
-    assert ran.returncode == EXIT_API, ran
-    # A wrong URL is not waited on until the 300 s timeout: it fails within seconds (the
-    # bound leaves room for an interpreter start on a loaded machine).
-    assert ran.elapsed < 20, ran
-    # One line for the two pipelines: the URL is the problem, not the pipelines.
-    assert ran.stderr.splitlines() == [
-        line for line in ran.stderr.splitlines() if line.startswith("error: cannot reach")
-    ]
-    assert len(ran.stderr.splitlines()) == 1
-    assert url in ran.stderr
-    no_traceback(ran.output)
-    ran = await run_cli("get", "p", url=url)
-    assert ran.returncode == EXIT_API and url in ran.stderr
+    with refused_port() as port:  # held: nothing else can listen there meanwhile
+        url = port.url
+        ran = await run_cli("wait", "a", "b", "--timeout", "300", url=url)
+        assert ran.returncode == EXIT_API, ran
+        # A wrong URL is not waited on until the 300 s timeout: it fails within seconds (the
+        # bound leaves room for an interpreter start on a loaded machine).
+        assert ran.elapsed < 20, ran
+        # One line for the two pipelines: the URL is the problem, not the pipelines.
+        assert ran.stderr.splitlines() == [
+            line for line in ran.stderr.splitlines() if line.startswith("error: cannot reach")
+        ]
+        assert len(ran.stderr.splitlines()) == 1
+        assert url in ran.stderr
+        no_traceback(ran.output)
+        ran = await run_cli("get", "p", url=url)
+        assert ran.returncode == EXIT_API and url in ran.stderr
 
 
 async def test_authentication_failure_exits_4_without_printing_the_key() -> None:

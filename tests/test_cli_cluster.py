@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from cli_support import free_port, run_cli
+from cli_support import run_cli
+from helpers import refused_port
 
 from feldera_events.testing import FakeFeldera
 
@@ -28,12 +29,15 @@ async def test_wait_cluster_unhealthy_times_out_with_3() -> None:
 
 
 async def test_wait_cluster_never_reached_exits_4() -> None:
-    url = f"http://127.0.0.1:{free_port()}"
-    ran = await run_cli("wait-cluster", "--timeout", "1", url=url, env={"GITHUB_ACTIONS": "true"})
-    assert ran.returncode == 4, ran
-    assert f"cannot reach the Feldera manager at {url}" in ran.stderr
-    assert "::error title=Feldera cluster not healthy::" in ran.stdout
-    assert "Traceback" not in ran.stderr
+    with refused_port() as port:  # held: nothing else can listen there meanwhile
+        url = port.url
+        ran = await run_cli(
+            "wait-cluster", "--timeout", "1", url=url, env={"GITHUB_ACTIONS": "true"}
+        )
+        assert ran.returncode == 4, ran
+        assert f"cannot reach the Feldera manager at {url}" in ran.stderr
+        assert "::error title=Feldera cluster not healthy::" in ran.stdout
+        assert "Traceback" not in ran.stderr
 
 
 async def test_old_manager_without_cluster_events_exits_4() -> None:
