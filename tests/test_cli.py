@@ -459,9 +459,18 @@ async def test_fake_server_port_in_use_is_a_clear_error() -> None:
 
 
 async def test_demo_end_to_end() -> None:
-    ran = await run_cli("demo", timeout=60)
-    assert ran.returncode == 0, ran
-    assert ran.elapsed < 30
+    """The demo without a terminal (the suite runs it twice in all: here, and on a
+    terminal in tests/test_cli_display.py; the README's `feldera-events demo` commands
+    are this run, see tests/test_readme.py). It exits 0, takes about what --help says,
+    and tells its story."""
+    ran = await run_cli("--help")
+    stated = float(re.search(r"simulated\s+manager\s+\(~(\d+)\s+s\)", ran.stdout)[1])  # type: ignore[index]
+    ran = await run_cli("demo", timeout=100)
+    assert ran.returncode == EXIT_OK, ran
+    # Not shorter than stated (the demo's own timings), and not far longer on a loaded
+    # machine (an interpreter start included).
+    assert stated * 0.8 <= ran.elapsed <= stated * 5, (stated, ran.elapsed)
+    assert "Traceback" not in ran.stderr
     out = ran.stdout
     assert "Started a simulated pipeline manager (FakeFeldera) at http://127.0.0.1:" in out
     assert "POST /v0/pipelines/orders/start -> 202" in out
