@@ -1,7 +1,9 @@
-"""The README's sample outputs (its ``text`` blocks of CLI output) against real output.
+"""The README's sample outputs in ``text`` blocks (CLI output) against real output.
 
-tests/test_readme.py runs every command block and checks exit codes; the samples beside
-them would drift unseen. Each test here makes the situation a sample describes on the
+tests/doc_blocks.py runs every command block and compares a ``console`` block's sample
+output with what its command printed; samples in ``text`` blocks need a situation the
+harness does not make (a pause, an unhealthy service, failing polls), so they would
+drift unseen. Each test here makes the situation a sample describes on the
 simulated manager, runs the command, and compares the deterministic parts: what is left
 once timestamps, event ids, durations and ages are masked (and, for ``wait``, which
 status an event line shows: whether a poll saw ``Stopping`` is a race). A sample that
@@ -16,11 +18,12 @@ import shlex
 import signal
 import time
 
-from cli_support import clean_env, cli_argv, finish, run_cli, spawn
-from test_readme import BLOCKS, Block
+from cli_support import ROOT, clean_env, cli_argv, finish, run_cli, spawn
+from doc_blocks import Block, file_blocks
 
 from feldera_events.testing import FakeFeldera, Fault
 
+BLOCKS = file_blocks(ROOT / "README.md")
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
