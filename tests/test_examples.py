@@ -122,7 +122,7 @@ async def test_user_test_file_passes_in_a_fresh_project(tmp_path: Path) -> None:
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_my_app.py"],
         env=clean_env(),
         cwd=tmp_path,
-        timeout=120,
+        timeout=100,  # below the per-test timeout (pyproject)
     )
     assert ran.returncode == 0, ran
     assert "4 passed" in ran.stdout
