@@ -10,7 +10,8 @@ How each block is treated, by its info string:
 
   - ``feldera-events ...``, ``.venv/bin/feldera-events ...``, ``python -m
     feldera_events ...`` and ``python examples/*.py ...`` run as subprocesses against a
-    fresh simulated manager. The exit code must be 0, or the one a trailing ``# exit N``
+    fresh simulated manager (but ``feldera-events demo``: :data:`RUN_ELSEWHERE` names
+    the test that runs it). The exit code must be 0, or the one a trailing ``# exit N``
     comment names. A command commented ``# Ctrl-C`` runs until its first line of
     output, then gets SIGINT and must exit 130.
   - A sample output is compared with what the command printed (its stdout, then its
@@ -73,6 +74,10 @@ RUNNABLE = (*SHELL, "python", "py")
 #: Every info string a block may have.
 KNOWN = {*RUNNABLE, "text", "yaml", "toml", "json"}
 RUN_TIMEOUT = 90.0
+#: Commands (the arguments of ``feldera-events``) that another test runs, with the same
+#: assertions (exit 0, no traceback): the demo takes ~6 s and runs at most twice in the
+#: suite (there, and on a terminal in tests/test_cli_display.py).
+RUN_ELSEWHERE = {("demo",): ("tests/test_cli.py", "test_demo_end_to_end")}
 
 
 @attrs.frozen
@@ -281,6 +286,14 @@ async def run_command(
             pass  # FELDERA_* are set by the harness, to the simulated manager
         else:
             checked_only = False
+        cli_args = rest if _is(program, "feldera-events") else rest[2:]
+        if tuple(cli_args) in RUN_ELSEWHERE and (
+            _is(program, "feldera-events") or rest[:2] == ["-m", "feldera_events"]
+        ):
+            where, test = RUN_ELSEWHERE[tuple(cli_args)]
+            assert f"async def {test}(" in (ROOT / where).read_text(encoding="utf-8"), where
+            assert expected == 0, f"{part!r}: {where}::{test} expects exit 0"
+            checked_only = True
         if checked_only:
             assert not sample, f"{part!r} is checked, not run: it cannot have a sample output"
             continue

@@ -10,7 +10,8 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from cli_support import clean_env, cli_argv, free_port, interrupt, run_cli, spawn
+from cli_support import clean_env, cli_argv, interrupt, run_cli, spawn
+from helpers import refused_port
 
 from feldera_events import APIStatusError, WaitTimeoutError
 from feldera_events._wait_errors import error_excerpt
@@ -135,19 +136,20 @@ async def test_watch_jsonl_says_on_stderr_when_polls_fail(fake: FakeFeldera) -> 
 
 
 async def test_wait_cluster_says_at_once_that_the_manager_does_not_answer() -> None:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = await spawn(
-        cli_argv("wait-cluster", "--timeout", "60"), env=clean_env({"FELDERA_HOST": url})
-    )
-    assert proc.stderr is not None
-    note = (await asyncio.wait_for(proc.stderr.readline(), 30)).decode()
-    assert re.fullmatch(
-        rf"{STAMP}  the manager at {url} does not answer yet \(connection refused\); polling on\n",
-        note,
-    ), note
-    async with FakeFeldera(port=port, speed=20):
-        ran = await asyncio.wait_for(proc.communicate(), 60)
+    with refused_port() as held:
+        proc = await spawn(
+            cli_argv("wait-cluster", "--timeout", "60"), env=clean_env({"FELDERA_HOST": held.url})
+        )
+        assert proc.stderr is not None
+        note = (await asyncio.wait_for(proc.stderr.readline(), 30)).decode()
+        assert re.fullmatch(
+            rf"{STAMP}  the manager at {held.url} does not answer yet \(connection refused\); "
+            r"polling on\n",
+            note,
+        ), note
+        held.release()  # the manager comes up on it
+        async with FakeFeldera(port=held.port, speed=20):
+            ran = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == EXIT_OK, ran
 
 

@@ -89,13 +89,12 @@ async def test_orchestrator_starts_and_watches(fake: FakeFeldera) -> None:
     assert len(starts) == 5
 
 
-async def test_demo_and_a_deploy_run_twice_end_in_seconds() -> None:
-    """The demo, then the orchestrator run twice against one ``fake-server`` (a deploy
-    script run again is normal): the second run finds the pipelines already running, its
-    ``/start`` changes nothing, and the wait must take them as they are (a ``since``
-    taken before the start waited for a new provisioning until the 300 s timeout)."""
-    demo = await run_cli("demo")
-    assert demo.returncode == 0 and demo.elapsed < 30, demo
+async def test_a_deploy_run_twice_ends_in_seconds() -> None:
+    """The orchestrator run twice against one ``fake-server`` (a deploy script run again is
+    normal): the second run finds the pipelines already running, its ``/start`` changes
+    nothing, and the wait must take them as they are (a ``since`` taken before the start
+    waited for a new provisioning until the 300 s timeout). The demo, which waits after
+    its own starts the same way, ends in seconds too: tests/test_cli.py::test_demo_end_to_end."""
     started = time.monotonic()
     server = await spawn(cli_argv("fake-server", "--port", "0", "--pipelines", "2"))
     try:
@@ -152,7 +151,7 @@ async def test_user_test_file_passes_in_a_fresh_project(tmp_path: Path) -> None:
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_my_app.py"],
         env=clean_env(),
         cwd=tmp_path,
-        timeout=120,
+        timeout=100,  # below the per-test timeout (pyproject)
     )
     assert ran.returncode == 0, ran
     assert "4 passed" in ran.stdout
