@@ -20,9 +20,11 @@ How each block is treated, by its info string:
     is deterministic and elides the rest (times, ids, URLs); a command without a
     sample is not compared.
   - Install commands are checked cheaply, not run: ``python -m venv`` is accepted,
-    ``pip install`` must name this project (``.`` or ``feldera-events``) and only extras
-    that ``pyproject.toml`` defines; ``-e .`` also needs the ``feldera-events`` console
-    script to be declared. ``python -m pytest`` (the suite itself) must be .ci/run's
+    ``pip install`` must name this project from a clone (``.``) or the wheel built there
+    (``dist/feldera_events-VERSION-py3-none-any.whl``, the version of ``pyproject.toml``;
+    it is not on PyPI yet) and only extras that ``pyproject.toml`` defines; ``-e .`` also
+    needs the ``feldera-events`` console script to be declared; ``pip wheel --no-deps -w
+    dist .`` is the one wheel build accepted. ``python -m pytest`` (the suite itself) must be .ci/run's
     ``TEST_CMD`` and ``bash .ci/run`` must exist; ``python -m pytest FILE.py`` runs the
     same file's python block that starts ``# FILE.py`` in an empty directory (with the
     file's ``toml`` pytest settings).
@@ -223,9 +225,11 @@ def check_pip_install(args: list[str]) -> None:
     extras = set(project.get("optional-dependencies", {}))
     targets = [a for a in args if not a.startswith("-")]
     assert targets, f"pip install of nothing: {args}"
+    # Not on PyPI yet: from a clone (".") or the wheel built there (dist/, this version).
+    wheel = re.escape(f"dist/feldera_events-{project['version']}-py3-none-any.whl")
     for target in targets:
-        m = re.fullmatch(r"(\.|feldera-events)(?:\[([\w,\s-]+)\])?", target)
-        assert m, f"pip install {target!r}: not this project"
+        m = re.fullmatch(rf"(\.|{wheel})(?:\[([\w,\s-]+)\])?", target)
+        assert m, f"pip install {target!r}: not this project from a clone or its wheel"
         for extra in filter(None, (e.strip() for e in (m.group(2) or "").split(","))):
             assert extra in extras, f"extra {extra!r} is not in pyproject.toml {sorted(extras)}"
     if "-e" in args or "--editable" in args:
@@ -256,6 +260,9 @@ async def run_command(
         checked_only = True
         if _is(program, "pip", "pip3") and rest[:1] == ["install"]:
             check_pip_install(rest[1:])
+        elif _is(program, "pip", "pip3") and rest[:1] == ["wheel"]:
+            # The wheel of this project, built in a clone (.ci/check-wheel builds it).
+            assert rest[1:] == ["--no-deps", "-w", "dist", "."], part
         elif _is(program, "python", "python3") and rest[:2] == ["-m", "venv"]:
             pass
         elif _is(program, "python", "python3") and rest[:2] == ["-m", "pip"]:

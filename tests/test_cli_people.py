@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 from cli_support import ROOT, clean_env, cli_argv, finish, run, run_cli, spawn
 from helpers import refused_port
+from rich.cells import cell_len
 
 from feldera_events import (
     APIConnectionError,
@@ -24,6 +25,7 @@ from feldera_events import (
     RetryPolicy,
     ServerError,
 )
+from feldera_events.cli._progress import _Row
 from feldera_events.cli._render import (
     EXIT_API,
     EXIT_FAILED,
@@ -100,18 +102,19 @@ async def test_a_huge_pipeline_name_is_shortened(fake: FakeFeldera) -> None:
     assert max(len(line) for line in ran.stderr.splitlines()) < 300  # the progress lines
 
 
-def test_a_long_connection_error_is_cut_at_a_word() -> None:
+def test_a_long_connection_error_is_whole_in_a_retry_line() -> None:
+    """Whole in a log line (non-terminal output keeps its lines whole); a live row cuts it
+    to its width itself."""
     exc = APIConnectionError("connection failed", url="http://nosuchhost.invalid/v0")
-    exc.__cause__ = OSError(
-        "Cannot connect to host nosuchhost.invalid:80 ssl:default [Name or service not known]"
-    )
-    assert failure_text(exc) == (
-        "connection failed (Cannot connect to host nosuchhost.invalid:80 [Name or…)"
-    )
-    exc.__cause__ = OSError("x" * 100)  # no word boundary: cut inside the word
-    assert failure_text(exc) == f"connection failed ({'x' * 59}…)"
-    exc.__cause__ = OSError("Network is unreachable")  # short: whole
-    assert failure_text(exc) == "connection failed (Network is unreachable)"
+    cause = "Cannot connect to host nosuchhost.invalid:80 [Name or service not known]"
+    exc.__cause__ = OSError(cause.replace(":80 ", ":80 ssl:default "))
+    assert failure_text(exc) == f"connection failed ({cause})"
+    exc.__cause__ = OSError("x" * 100)
+    assert failure_text(exc) == f"connection failed ({'x' * 100})"
+    row = _Row()
+    row.retrying(failure_text(exc))
+    assert row.retry_text() == f"retrying: connection failed ({'x' * 100}), once"
+    assert row.retry_text(60).endswith("…, once") and cell_len(row.retry_text(60)) == 60
 
 
 async def test_no_ssl_default_for_an_http_url() -> None:

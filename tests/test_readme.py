@@ -7,18 +7,23 @@ examples must use the pipeline names of ``doc_blocks.PIPELINES``.
 
 from __future__ import annotations
 
+import asyncio
+import re
+import sys
 import tomllib
 
 import pytest
-from cli_support import ROOT
+from cli_support import ROOT, Ran
 from doc_blocks import (
     KNOWN,
     RUNNABLE,
     SHELL,
     Block,
+    FakeFactory,
     check_data_block,
     commands,
     file_blocks,
+    run_against,
     run_block,
 )
 
@@ -65,3 +70,46 @@ def test_readme_data_blocks_parse() -> None:
 def test_unknown_info_strings_are_deliberate() -> None:
     unknown = [b.id for b in BLOCKS if b.info not in KNOWN]
     assert not unknown, f"blocks with an info string this harness does not know: {unknown}"
+
+
+def test_no_install_from_an_index_that_does_not_have_it() -> None:
+    """feldera-events is not on PyPI yet: no README line, docs page or example installs
+    it from an index (``pip install feldera-events``); they say how to install it today."""
+    pages = [README, *sorted((ROOT / "docs").rglob("*.md")), *(ROOT / "examples").iterdir()]
+    texts = {p.name: p.read_text(encoding="utf-8") for p in pages if p.is_file()}
+    for name, text in texts.items():
+        for line in text.splitlines():
+            install = re.search(r"pip install (.*)", line)
+            if install is None:
+                continue
+            words = [w.strip("`'\"") for w in install.group(1).split()]
+            assert not any(re.fullmatch(r"feldera-events(\[.*\])?", w) for w in words) or (
+                "not on PyPI" in line
+            ), (name, line)
+    assert "feldera-events is not on PyPI yet" in texts["README.md"]
+
+
+def test_the_fakefeldera_block_prints_what_the_readme_shows() -> None:
+    """The README shows the output of its FakeFeldera example, warnings included, and
+    says why they appear: every line it prints matches one shown (``PORT``: any port)."""
+    at = next(
+        i for i, b in enumerate(BLOCKS) if "FakeFeldera, Fault" in b.code and b.info == "python"
+    )
+    shown = BLOCKS[at + 1]
+    assert shown.info == "text", shown
+    ran = asyncio.run(_run_block(BLOCKS[at]))
+    assert ran.returncode == 0, ran
+    printed = ran.stderr.splitlines() + ran.stdout.splitlines()
+    expected = shown.code.splitlines()
+    assert len(printed) == len(expected), (printed, expected)
+    for line, pattern in zip(printed, expected, strict=True):
+        # The port is the fake's; how many events "orders" has by then may vary.
+        regex = re.escape(pattern).replace("PORT", r"\d+").replace("6\\ events", r"\d+\ events")
+        assert re.fullmatch(regex, line), (line, pattern)
+    text = README.read_text(encoding="utf-8")
+    assert "The two warnings are the two injected 503s" in text
+
+
+async def _run_block(block: Block) -> Ran:
+    async with FakeFactory()() as fake:
+        return await run_against(fake, [sys.executable, "-c", block.code], what=block.id)

@@ -116,7 +116,7 @@ async def test_wait_log_lines() -> None:
     """`wait` without a terminal: pipeline-1 provisioned after two 503 LockTookTooLong
     answers, pipeline-2 failing with its provisioning timeout, as in the sample. Every
     line of the sample has the shape of a line of the real output."""
-    block = sample("2026-11-26T15:58:18.145Z  pipeline-1  retrying")
+    block = sample("2026-12-05T08:09:21.194Z  pipeline-1  retrying")
     async with FakeFeldera(speed=20) as fake:
         for name in ("pipeline-1", "pipeline-2"):
             fake.create_pipeline(name)

@@ -22,6 +22,7 @@ exit codes (each command's --help lists its own):
   3    wait, wait-cluster: the --timeout passed first
   4    API or connection error: unknown pipeline, authentication or permission
        refused, the server unreachable, an unexpected response
+  5    wait --until running --no-wait-for-approval: a pipeline awaits approval
   130  interrupted (Ctrl-C); 143: terminated (SIGTERM)
 """
 
@@ -37,11 +38,14 @@ COMMAND_EXIT_CODES: Final = {
     "  3    the --timeout passed before every pipeline was provisioned\n"
     "  4    API or connection error: unknown pipeline, authentication or\n"
     "       permission refused, the server unreachable (a wrong URL fails within\n"
-    "       seconds, not at the timeout), an unexpected response\n" + _INTERRUPTED + "\n"
+    "       seconds, not at the timeout), an unexpected response\n"
+    "  5    --until running --no-wait-for-approval: a pipeline awaits approval of\n"
+    "       its changes (runtime AwaitingApproval)\n" + _INTERRUPTED + "\n"
     "With several pipelines the exit code is the most serious outcome, in the order\n"
-    "4\u00a0>\u00a01\u00a0>\u00a03\u00a0>\u00a00: an API error means the check itself could not be made (a wrong\n"
-    "name, key or URL) and must be fixed before any other result means anything; a\n"
-    "failure is a definite answer, worth more than a timeout, which is none.\n",
+    "4\u00a0>\u00a01\u00a0>\u00a05\u00a0>\u00a03\u00a0>\u00a00: an API error means the check itself could not be made\n"
+    "(a wrong name, key or URL) and must be fixed before any other result means\n"
+    "anything; a failure is a definite answer, then a pending approval (someone must\n"
+    "act), worth more than a timeout, which is none.\n",
     "get": "exit codes:\n  0    the event was printed\n" + _USAGE + _API + _INTERRUPTED,
     "list": "exit codes:\n  0    the events were printed\n" + _USAGE + _API + _INTERRUPTED,
     "watch": "exit codes (no 0: a watch ends only by Ctrl-C or an error):\n"
@@ -197,6 +201,16 @@ def _positive_float(text: str) -> float:
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
     return value
+
+
+def _speed(text: str) -> float:
+    """``fake-server --speed``: a time-scale factor > 0 (not a number of seconds)."""
+    try:
+        return _positive_float(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"must be a number > 0 (a time-scale factor), got {text!r}"
+        ) from None
 
 
 def _positive_int(text: str) -> int:
@@ -368,6 +382,15 @@ def build_parser() -> argparse.ArgumentParser:
         "something else), so an earlier Provisioned or failure is not taken as the result",
     )
     wait.add_argument(
+        "--no-wait-for-approval",
+        dest="wait_for_approval",
+        action="store_false",
+        help="with --until running: a pipeline that awaits approval of its changes (runtime "
+        "AwaitingApproval, after a start with bootstrap_policy=await_approval) ends its wait "
+        "at once with exit 5 (a CI job cannot approve); by default the wait says what awaits "
+        "approval and waits on",
+    )
+    wait.add_argument(
         "--json",
         action="store_true",
         help="print one JSON result object on stdout (progress goes to stderr)",
@@ -440,7 +463,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=_pipeline_name,
         help="pipeline name (as in the Feldera UI or `fda`)",
     )
-    watch.add_argument("--jsonl", action="store_true", help="one JSON object per line")
+    watch.add_argument(
+        "--jsonl",
+        action="store_true",
+        help="one JSON object per line (failed polls are said on stderr)",
+    )
 
     wait_cluster = add(
         "wait-cluster",
@@ -508,7 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fake.add_argument(
         "--speed",
-        type=_positive_float,
+        type=_speed,
         default=1.0,
         help="time-scale factor: 10 makes every simulated step ten times faster (default 1)",
     )

@@ -232,7 +232,14 @@ class Engine:
         a.on_change()
 
     # ---------------------------------------------------------------- deployment
-    def start(self, name: str, initial: str = "running", *, dismiss_error: bool = True) -> None:
+    def start(
+        self,
+        name: str,
+        initial: str = "running",
+        *,
+        dismiss_error: bool = True,
+        bootstrap_policy: str = "allow",
+    ) -> None:
         a = self.automaton
         p = a.get(name)
         runtime_initial = _INITIAL.get(initial)
@@ -294,8 +301,22 @@ class Engine:
                     {"deployment_error": p.s["deployment_error"]},
                 )
             changes["deployment_error"] = None
+        p.bootstrap_policy = bootstrap_policy
         a.write(p, **changes)
         a.reconcile(p)
+
+    def approve(self, name: str) -> None:
+        """``POST /approve``: a pipeline at ``AwaitingApproval`` bootstraps and runs; a
+        pipeline that is not deployed answers 503, as the manager does."""
+        p = self.automaton.get(name)
+        if p.s["deployment_resources_status"] != "Provisioned":
+            raise FakeAPIError(
+                503,
+                "PipelineInteractionNotDeployed",
+                f"Unable to interact with pipeline '{name}' because it is not deployed.",
+                {"status": p.combined_status(), "desired_status": p.combined_desired_status()},
+            )
+        self.automaton.approve(p)
 
     def stop(self, name: str, force: bool = True) -> None:
         a = self.automaton
@@ -360,6 +381,7 @@ class Engine:
         a.write(p, storage_status="Clearing", storage_status_details=None)
 
         def cleared(q: Pipeline) -> None:
+            q.checkpoint_program = None  # nothing left to bootstrap from
             a.write(q, storage_status="Cleared", storage_status_details=None)
 
         a.schedule(p, p.timings.clearing, cleared)

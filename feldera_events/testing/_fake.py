@@ -331,9 +331,18 @@ class FakeFeldera:
         initial: Literal["running", "paused", "standby"] | str = "running",
         *,
         dismiss_error: bool = True,
+        bootstrap_policy: Literal["allow", "reject", "await_approval"] | str = "allow",
     ) -> None:
-        """``POST /start``: desired Provisioned (one event), then the runner provisions."""
-        self._engine.start(name, initial, dismiss_error=dismiss_error)
+        """``POST /start``: desired Provisioned (one event), then the runner provisions.
+        With ``bootstrap_policy="await_approval"`` a program changed since the pipeline last
+        ran on its storage stops at runtime ``AwaitingApproval`` until :meth:`approve`."""
+        self._engine.start(
+            name, initial, dismiss_error=dismiss_error, bootstrap_policy=bootstrap_policy
+        )
+
+    def approve(self, name: str) -> None:
+        """``POST /approve``: a pipeline at ``AwaitingApproval`` bootstraps, then runs."""
+        self._engine.approve(name)
 
     def stop(self, name: str, force: bool = True) -> None:
         """``POST /stop``: ``force=True`` (this method's default) deprovisions right away;

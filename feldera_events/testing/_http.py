@@ -39,9 +39,11 @@ PIPELINE_ACTIONS = {
     "resume": "post_pipeline_resume",
     "clear": "post_pipeline_clear",
     "dismiss_error": "post_pipeline_dismiss_error",
+    "approve": "post_pipeline_approve",
 }
 
-#: ``/start?bootstrap_policy=``: accepted and validated; the fake bootstraps nothing.
+#: ``/start?bootstrap_policy=``: ``await_approval`` after a program change waits for
+#: ``/approve`` (``AwaitingApproval``); the others bootstrap at once.
 BOOTSTRAP_POLICIES = ("allow", "reject", "await_approval")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -452,7 +454,8 @@ class FakeApp:
             policy = query_choice(request, BOOTSTRAP_POLICIES, "allow", "bootstrap_policy")
             if isinstance(policy, web.Response):
                 return policy
-            engine.start(name, request.query.get("initial", "running"), dismiss_error=dismiss)
+            initial = request.query.get("initial", "running")
+            engine.start(name, initial, dismiss_error=dismiss, bootstrap_policy=policy)
         elif action == "stop":
             force = bool_param(request, "force", False)
             if isinstance(force, web.Response):
@@ -467,6 +470,9 @@ class FakeApp:
         elif action == "dismiss_error":
             engine.dismiss_error(name)
             return web.Response(status=200)
+        elif action == "approve":
+            engine.approve(name)
+            return json_response("Bootstrap approved", 200)
         return web.Response(status=202)
 
 

@@ -186,6 +186,10 @@ class Pipeline:
         #: What a /pause or /resume asked of the pipeline process; the runner records it
         #: (runtime and runtime desired at once) at its next probe.
         self.runtime_target: str | None = None
+        #: ``/start?bootstrap_policy=``, and the program the storage's checkpoint was made
+        #: with (None: no checkpoint, e.g. cleared storage).
+        self.bootstrap_policy = "allow"
+        self.checkpoint_program: str | None = None
 
     # -- derived fields -----------------------------------------------------------------
     def combined_status(self) -> str:

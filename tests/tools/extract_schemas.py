@@ -52,6 +52,7 @@ PATHS = [
     "/v0/pipelines/{pipeline_name}/resume",
     "/v0/pipelines/{pipeline_name}/clear",
     "/v0/pipelines/{pipeline_name}/dismiss_error",
+    "/v0/pipelines/{pipeline_name}/approve",
 ]
 
 EXTRA_SCHEMAS = [
@@ -67,6 +68,7 @@ EXTRA_SCHEMAS = [
     "CombinedStatus",
     "CombinedDesiredStatus",
     "RuntimeStatusDetails",
+    "PipelineDiff",
     "StorageStatusDetails",
     "ClusterMonitorEventSelectedInfo",
     "ClusterMonitorEventFieldSelector",
