@@ -53,6 +53,8 @@ class Outcome(enum.Enum):
     TIMED_OUT = "timed_out"
     ERROR = "error"
     CANCELLED = "cancelled"
+    #: It waits for someone to approve its changes, and the wait was told not to wait.
+    AWAITING_APPROVAL = "awaiting_approval"
 
 
 #: ``until=`` of :meth:`Poller.wait_many` / :meth:`Poller.as_completed`: what a wait is for.

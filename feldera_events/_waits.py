@@ -62,17 +62,18 @@ from ._errors import (
 )
 from ._models import (
     ClusterEvent,
-    DeploymentError,
     PipelineEvent,
     Selector,
 )
 from ._policy import PollPolicy
 from ._retry import RetryPolicy
 from ._wait_errors import (
+    ApprovalRequiredError,
     ClusterWaitTimeoutError,
-    DeploymentFailedError,
-    DeploymentStoppedError,
     WaitTimeoutError,
+    awaits_approval,
+    error_excerpt,
+    failure_error,
 )
 
 # The wait's data (from _acceptors) is exported from here too: the poller and the
@@ -148,6 +149,8 @@ class Machine:
         self.pending: Request = LATEST
         self.poll_request: Request = LATEST
         self.last_event: PipelineEvent | None = None
+        #: Something to say at once (a WARNING), taken by the driver after each decision.
+        self.notice: str | None = None
 
     @property
     def label(self) -> str:
@@ -241,7 +244,15 @@ class Machine:
             last_event=self.last_event,
             what=self.what,
             last_error=self._last_error_text(),
+            held_at_since=self._held_at_since(),
+            awaiting_approval=self._awaiting(),
         )
+
+    def _held_at_since(self) -> bool:
+        return False
+
+    def _awaiting(self) -> PipelineEvent | None:
+        return None
 
     # the schedule --------------------------------------------------------------------
 
@@ -267,7 +278,7 @@ class Machine:
         if not self.failures or self.last_error is None:
             return None
         times = "once" if self.failures == 1 else f"{self.failures} times"
-        return f"{self.last_error} ({times})"
+        return f"{error_excerpt(self.last_error)} ({times})"
 
     def _next_interval(self, now: float, changed: bool) -> float:
         if changed:
@@ -323,10 +334,17 @@ class PipelineWait(Machine):
         wait_for_pipeline: bool = False,
         what: str = "the condition",
         next_after_since: bool = False,
+        approval: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(error_acceptors=pipeline_error_acceptors(wait_for_pipeline), **kwargs)
         self.acceptors = tuple(acceptors)
+        # A runtime at AwaitingApproval (a run waits for it): None, not watched; True,
+        # wait for the approval; False, end the wait (ApprovalRequiredError). Either way
+        # the event is read in full once, for what awaits approval.
+        self.approval = approval
+        self.approval_pending: PipelineEvent | None = None  # its full read under way
+        self.approval_event: PipelineEvent | None = None  # the last one read
         self.what = what
         self.next_after_since = next_after_since
         self.wait_for_pipeline = wait_for_pipeline
@@ -355,6 +373,26 @@ class PipelineWait(Machine):
             self.seen.observe(since.event)
         return self._poll_now(now)
 
+    def _awaiting(self) -> PipelineEvent | None:
+        """The approval the pipeline still waits for (its last event, read in full)."""
+        last, full = self.last_event, self.approval_event
+        return (
+            full
+            if last is not None and full is not None and last.event_id == full.event_id
+            else None
+        )
+
+    def _held_at_since(self) -> bool:
+        """Only a new success counts (after ``since``), and the one it had then still holds."""
+        last = self.last_event
+        return (
+            self.next_after_since
+            and self.since is not None
+            and not self.left_success
+            and last is not None
+            and self._holds(last)
+        )
+
     def _holds(self, ev: PipelineEvent) -> bool:
         """Whether the wait's success state holds at ``ev`` (its SUCCESS acceptors)."""
         seen = self.seen
@@ -366,6 +404,8 @@ class PipelineWait(Machine):
         if request.op == "list":
             return self._confirm(value, now)
         if request.selector is _ALL:
+            if self.approval_pending is not None:
+                return self._awaiting_approval(value, now)
             return self._failure(value, now)
         ev: PipelineEvent = value
         changed = self.last_event is None or ev.event_id != self.last_event.event_id
@@ -386,9 +426,25 @@ class PipelineWait(Machine):
                 self.candidate = ev
                 self.stopped = acceptor is not None and acceptor.stopped
                 return self._need(now, Request("event", ev.event_id, Selector.ALL), emit)
+            if changed and self.approval is not None and awaits_approval(ev):
+                # Read what awaits approval; the event is emitted with its details.
+                self.approval_pending = ev
+                return self._need(now, Request("event", ev.event_id, Selector.ALL))
         return self._schedule(now, self._next_interval(now, changed), LATEST, emit)
 
+    def _awaiting_approval(self, full: PipelineEvent, now: float) -> Decision:
+        self.approval_pending = None
+        self.approval_event = full
+        if not self.approval:
+            return Fail(ApprovalRequiredError(self.name, full, what=self.what), (full,))
+        said = ApprovalRequiredError(self.name, full, what=self.what)
+        self.notice = f"{said}. Waiting for it (wait_for_approval=False ends the wait instead)"
+        return self._schedule(now, self._next_interval(now, True), LATEST, (full,))
+
     def _on_error(self, request: Request, exc: BaseException, now: float) -> Decision | None:
+        pending = self.approval_pending
+        if pending is not None and isinstance(exc, EventNotFoundError):
+            return self._awaiting_approval(pending, now)  # cleaned up: the poll's event
         to_read = self._since_to_read
         if to_read is not None:
             if isinstance(exc, PipelineNotFoundError) and not self.wait_for_pipeline:
@@ -452,31 +508,6 @@ class PipelineWait(Machine):
                 return self._schedule(now, self._next_interval(now, True), LATEST)
             self.stopped = acceptor is not None and acceptor.stopped
         return Fail(failure_error(self.name, full, stopped=self.stopped, what=self.what))
-
-
-def failure_error(
-    name: str, full: PipelineEvent, *, stopped: bool, what: str
-) -> DeploymentFailedError:
-    """The exception for a failed event (read with ``selector=all``)."""
-    error = full.deployment_error
-    if isinstance(error, DeploymentError):
-        return DeploymentFailedError(
-            name, full, error_code=error.error_code, message=error.message, details=error.details
-        )
-    if stopped:
-        return DeploymentStoppedError(
-            name,
-            full,
-            message=(
-                f"it was stopped without an error while waiting for {what} "
-                f"(status {full.describe()})"
-            ),
-        )
-    if full.deployment_has_error:
-        message = f"deployment failed (status {full.describe()}); the server sent no error"
-    else:
-        message = f"the failure condition matched (status {full.describe()})"
-    return DeploymentFailedError(name, full, error_code=None, message=message)
 
 
 class ClusterWait(Machine):

@@ -14,7 +14,13 @@ from typing import Any, Final
 
 from ._render import EXIT_INTERRUPTED, UsageError
 
-__all__ = ["START_FAILURES", "cmd_fake_server", "parse_fault", "parse_pipeline"]
+__all__ = [
+    "START_FAILURES",
+    "add_fake_server_options",
+    "cmd_fake_server",
+    "parse_fault",
+    "parse_pipeline",
+]
 
 START_FAILURES: Final = ("provisioning_timeout", "worker_panic", "provision_check")
 SERVICES: Final = ("api", "compiler", "runner")
@@ -71,6 +77,109 @@ def parse_start_failure(text: str) -> tuple[str, str]:
             f"expected PIPELINE=KIND with KIND one of {', '.join(START_FAILURES)}, got {text!r}"
         )
     return name, kind
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0 to 65535, got {text!r}")
+    return value
+
+
+def _speed(text: str) -> float:
+    """``--speed``: a time-scale factor > 0 (not a number of seconds)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"must be a number > 0 (a time-scale factor), got {text!r}"
+        )
+    return value
+
+
+def add_fake_server_options(fake: argparse.ArgumentParser) -> None:
+    """The ``fake-server`` command's options (also ``python -m feldera_events.testing``)."""
+
+    fake.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    fake.add_argument("--port", type=_port, default=8080, help="port (default 8080; 0: a free one)")
+    fake.add_argument(
+        "--api-key",
+        dest="server_api_keys",
+        action="append",
+        metavar="KEY",
+        help="require this API key (repeatable; default: no authentication)",
+    )
+    fake.add_argument(
+        "--pipelines",
+        type=int,
+        default=0,
+        metavar="N",
+        help="create N compiled pipelines named pipeline-1 ... pipeline-N (default 0)",
+    )
+    fake.add_argument(
+        "--pipeline",
+        action="append",
+        type=parse_pipeline,
+        metavar="NAME[=PROGRAM]",
+        help="create a pipeline named NAME: compiled, with a default program; with "
+        "=PROGRAM, that SQL text (quote it for the shell, e.g. 'orders=CREATE TABLE o (x "
+        "INT);', or =@FILE to read it from a file), compiled at start-up by the simulated "
+        "compiler (the empty program and DDL compile, invalid-sql ends in SqlError); "
+        "repeatable",
+    )
+    fake.add_argument(
+        "--speed",
+        type=_speed,
+        default=1.0,
+        help="time-scale factor: 10 makes every simulated step ten times faster (default 1)",
+    )
+    fake.add_argument(
+        "--fail-next-start",
+        action="append",
+        type=parse_start_failure,
+        metavar="PIPELINE=KIND",
+        help="make PIPELINE's next start fail; KIND: provisioning_timeout (Provisioning for "
+        "10 simulated seconds, then PipelineProvisioningTimeout), worker_panic (fails once "
+        "Provisioned), provision_check (fails at once); repeatable",
+    )
+    fake.add_argument(
+        "--fail-next-input",
+        action="append",
+        metavar="PIPELINE",
+        help="make the next input pushed to PIPELINE (POST /v0/pipelines/PIPELINE/ingress/"
+        "TABLE) panic it (RuntimeError.WorkerPanic); PIPELINE may be created later; "
+        "repeatable (twice: the next two inputs, one per run)",
+    )
+    fake.add_argument(
+        "--fault",
+        action="append",
+        type=parse_fault,
+        metavar="FAULT",
+        help="answer requests to the events endpoints badly: 503 (LockTookTooLong), "
+        "503:SECONDS (with Retry-After), 502 (a proxy's bad gateway), latency:SECONDS; "
+        "repeatable",
+    )
+    fake.add_argument(
+        "--fault-probability",
+        type=float,
+        default=1.0,
+        metavar="P",
+        help="chance that a --fault hits a request (default 1: every request)",
+    )
+    fake.add_argument(
+        "--degrade-cluster",
+        action="append",
+        choices=SERVICES,
+        metavar="SERVICE",
+        help="mark a cluster service unhealthy: api, compiler or runner; repeatable",
+    )
 
 
 async def _serve(args: argparse.Namespace) -> None:

@@ -7,6 +7,7 @@ import os
 import re
 from collections.abc import Sequence
 from typing import Final
+from urllib.parse import quote
 
 import attrs
 
@@ -24,10 +25,11 @@ from .._errors import (
 )
 from .._models import DeploymentError, PipelineEvent
 from .._poller import WaitResult
-from .._wait_errors import DeploymentFailedError, WaitTimeoutError
+from .._wait_errors import DeploymentFailedError, WaitTimeoutError, approval_text
 
 __all__ = [
     "EXIT_API",
+    "EXIT_APPROVAL",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
@@ -39,6 +41,7 @@ __all__ = [
     "OUTCOMES",
     "OutcomeStyle",
     "UsageError",
+    "approval_words",
     "combine_exit_codes",
     "connection_text",
     "error_line",
@@ -55,7 +58,6 @@ __all__ = [
     "quoted",
     "render_table",
     "short_name",
-    "status_text",
 ]
 
 EXIT_OK: Final = 0
@@ -63,6 +65,8 @@ EXIT_FAILED: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_TIMEOUT: Final = 3
 EXIT_API: Final = 4
+#: ``wait --until running --no-wait-for-approval``: a pipeline awaits approval of its changes.
+EXIT_APPROVAL: Final = 5
 EXIT_INTERRUPTED: Final = 130
 #: ``health``: the manager answered that a service is unhealthy.
 EXIT_UNHEALTHY: Final = 2
@@ -71,7 +75,7 @@ EXIT_TERMINATED: Final = 143
 
 #: When pipelines of one ``wait`` end differently, the exit code is the first of these
 #: that occurred.
-EXIT_PRECEDENCE: Final = (EXIT_API, EXIT_FAILED, EXIT_TIMEOUT, EXIT_OK)
+EXIT_PRECEDENCE: Final = (EXIT_API, EXIT_FAILED, EXIT_APPROVAL, EXIT_TIMEOUT, EXIT_OK)
 
 
 def format_time(when: _dt.datetime) -> str:
@@ -102,7 +106,8 @@ class OutcomeStyle:
 
 
 #: THE table: every way a wait can end. ``stopped`` refines ``failed`` (someone stopped
-#: the pipeline: :class:`DeploymentStoppedError`); ``interrupted`` is Ctrl-C / SIGTERM.
+#: the pipeline: :class:`DeploymentStoppedError`); ``interrupted`` is Ctrl-C / SIGTERM;
+#: ``awaiting_approval``: ``--no-wait-for-approval`` ended the wait at an approval.
 #: An ``error`` takes its exit code from the error (2 for bad input, else 4).
 OUTCOMES: Final[dict[str, OutcomeStyle]] = {
     s.key: s
@@ -112,6 +117,7 @@ OUTCOMES: Final[dict[str, OutcomeStyle]] = {
         OutcomeStyle("stopped", "STOPPED", EXIT_FAILED, "red", "x"),
         OutcomeStyle("timed_out", "TIMED OUT", EXIT_TIMEOUT, "yellow", "!"),
         OutcomeStyle("error", "ERROR", EXIT_API, "red", "x"),
+        OutcomeStyle("awaiting_approval", "UNAPPROVED", EXIT_APPROVAL, "yellow", "?"),
         OutcomeStyle("cancelled", "cancelled", EXIT_INTERRUPTED, "yellow", "-"),
         OutcomeStyle("interrupted", "interrupted", EXIT_INTERRUPTED, "yellow", "-"),
     )
@@ -134,17 +140,6 @@ def outcome_word(result: WaitResult) -> str:
 
 
 # -- text -------------------------------------------------------------------------------
-
-#: ``program_status`` words while the program is not ``Success``.
-_PROGRAM_WORDS: Final = {
-    "Pending": "program pending",
-    "CompilingSql": "compiling SQL",
-    "SqlCompiled": "SQL compiled",
-    "CompilingRust": "compiling Rust",
-    "SqlError": "SQL error",
-    "RustError": "Rust error",
-    "SystemError": "compiler system error",
-}
 
 #: Longest pipeline name shown whole in a message; longer ones are shortened.
 MAX_NAME: Final = 60
@@ -171,39 +166,12 @@ def quoted(name: str) -> str:
     return repr(short_name(name))
 
 
-def status_text(ev: PipelineEvent, previous: PipelineEvent | None = None) -> str:
-    """What a person needs from an event, in one short line.
-
-    ``RESOURCES[/RUNTIME][ → DESIRED]``: the desired status only when it differs
-    (resources first, else the runtime's), then the program status while it is not
-    ``Success``, the storage status when it changed since ``previous``, and the error.
-    """
-    text = str(ev.deployment_resources_status.value)
-    runtime = ev.deployment_runtime_status
-    if runtime is not None:
-        text += f"/{runtime.value}"
-    desired = ev.deployment_resources_desired_status.value
-    runtime_desired = ev.deployment_runtime_desired_status
-    if desired != ev.deployment_resources_status.value:
-        text += f" → {desired}"
-    elif (
-        runtime is not None
-        and runtime_desired is not None
-        and runtime_desired.value != runtime.value
-    ):
-        text += f" → {runtime_desired.value}"
-    parts = [text]
-    program = ev.program_status.value
-    if program != "Success":
-        parts.append(_PROGRAM_WORDS.get(program, f"program {program}"))
-    if previous is not None and previous.storage_status.value != ev.storage_status.value:
-        parts.append(f"storage {previous.storage_status.value} → {ev.storage_status.value}")
-    error = ev.deployment_error
-    if isinstance(error, DeploymentError):
-        parts.append(f"error {error.error_code}")
-    elif ev.deployment_has_error:
-        parts.append("has error")
-    return ", ".join(parts)
+def approval_words(name: str, event: PipelineEvent) -> str:
+    """That the pipeline awaits approval, of what (the event's details, when read in full),
+    and how to give it."""
+    changes = approval_text(event) or "the event does not say which"
+    path = f"/v0/pipelines/{quote(name, safe='')}/approve"
+    return f"it awaits approval of its changes ({changes}): POST {path}, or `fda approve`"
 
 
 def render_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -226,7 +194,7 @@ def event_row(ev: PipelineEvent) -> tuple[str, ...]:
         err = error.error_code
     else:
         err = "yes" if ev.deployment_has_error else "-"
-    text = status_text(ev).split(", ", 1)[0]
+    text = ev.status_text().split(", ", 1)[0]
     return (
         format_time(ev.recorded_at),
         text,
@@ -341,7 +309,7 @@ def in_github_actions() -> bool:
 
 def event_line(ev: PipelineEvent, previous: PipelineEvent | None = None) -> str:
     """THE event line (timelines, ``watch``): when it was recorded, what it says."""
-    text = f"{format_time(ev.recorded_at)}  {status_text(ev, previous)}"
+    text = f"{format_time(ev.recorded_at)}  {ev.status_text(previous)}"
     error = ev.deployment_error
     if isinstance(error, DeploymentError):
         text += f": {error.message}"

@@ -10,6 +10,7 @@ pipeline back with :meth:`Automaton.reconcile`.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any, Literal
@@ -32,6 +33,21 @@ from feldera_events.testing._state import (
 )
 
 __all__ = ["Automaton", "CompileError", "StartFailure", "runtime_details", "unknown_pipeline"]
+
+#: ``CREATE TABLE name ...;`` / ``CREATE [MATERIALIZED] VIEW name ...;`` of a program.
+_RELATION = re.compile(r"create\s+(?:materialized\s+)?(table|view)\s+([\w\"]+)[^;]*", re.IGNORECASE)
+
+
+_CHANGES = ("added", "modified", "removed")
+
+
+def _relations(program: str) -> dict[tuple[str, str], str]:
+    """``{("tables" | "views", name): statement}`` of a program."""
+    return {
+        (m.group(1).lower() + "s", m.group(2).strip('"').lower()): " ".join(m.group(0).split())
+        for m in _RELATION.finditer(program)
+    }
+
 
 StartFailure = Literal["provisioning_timeout", "worker_panic", "provision_check"]
 
@@ -235,8 +251,12 @@ class Automaton:
             elif runtime == "Initializing":
                 if p.pending_failure == "worker_panic":
                     self.schedule(p, t.initializing, lambda q: self.fail_runtime(q, None))
+                elif (diff := self._approval_diff(p)) is not None:
+                    self.schedule(p, t.initializing, lambda q: self._await_approval(q, diff))
                 else:
                     self.schedule(p, t.initializing, self._runtime_follows)
+            elif runtime == "AwaitingApproval":
+                return  # until approve()
             elif (runtime != "Unavailable" and target != runtime) or target != runtime_desired:
                 self.schedule(p, t.runtime_change, self._runtime_follows)
             else:
@@ -301,6 +321,48 @@ class Automaton:
         )
         self.reconcile(p)
 
+    def _approval_diff(self, p: Pipeline) -> dict[str, Any] | None:
+        """With ``bootstrap_policy=await_approval``, a program changed since the storage's
+        checkpoint waits for approval: the ``PipelineDiff`` of its tables and views."""
+        old = p.checkpoint_program
+        policy = p.s["bootstrap_policy"]
+        if policy != "await_approval" or old is None or old == p.program_code:
+            return None
+        before, after = _relations(old), _relations(p.program_code)
+        diff: dict[str, Any] = {}
+        for kind in ("tables", "views"):
+            was = {n: sql for (k, n), sql in before.items() if k == kind}
+            now = {n: sql for (k, n), sql in after.items() if k == kind}
+            diff[f"added_{kind}"] = sorted(now.keys() - was.keys())
+            diff[f"removed_{kind}"] = sorted(was.keys() - now.keys())
+            diff[f"modified_{kind}"] = sorted(
+                n for n in now.keys() & was.keys() if now[n] != was[n]
+            )
+        connectors: dict[str, list[str]] = {
+            f"{c}_{d}_connectors": [] for c in _CHANGES for d in ("input", "output")
+        }
+        return {"program_diff": diff, "program_diff_error": None, **connectors}
+
+    def _await_approval(self, p: Pipeline, diff: dict[str, Any]) -> None:
+        self.write(
+            p,
+            refresh=True,
+            deployment_runtime_status="AwaitingApproval",
+            deployment_runtime_status_details={"approval_diff": diff},
+        )
+
+    def approve(self, p: Pipeline) -> None:
+        """The pipeline may bootstrap its changes: Bootstrapping, then its initial status."""
+        if p.s["deployment_runtime_status"] == "AwaitingApproval":
+            p.checkpoint_program = p.program_code
+            self.write(
+                p,
+                refresh=True,
+                deployment_runtime_status="Bootstrapping",
+                deployment_runtime_status_details=runtime_details("Bootstrapping"),
+            )
+            self.schedule(p, p.timings.initializing, self._runtime_follows)
+
     def _to_provisioned(self, p: Pipeline) -> None:
         p.runtime_target = None
         ts = self.now()
@@ -322,6 +384,7 @@ class Automaton:
         # complete inside it long before, so status and desired status change together.
         target = p.runtime_target or p.s["deployment_runtime_desired_status"]
         p.runtime_target = None
+        p.checkpoint_program = p.program_code  # it runs this program on this storage
         self.write(
             p,
             refresh=True,

@@ -20,7 +20,8 @@ __all__ = ["BOOTSTRAP_POLICIES", "DeploymentRules", "fully_stopped"]
 
 _INITIAL = {"running": "Running", "paused": "Paused", "standby": "Standby"}
 #: ``/start?bootstrap_policy=``; a start without one stores ``await_approval`` (the
-#: manager's default).  Nothing bootstraps in the fake: the policy is only stored.
+#: manager's default): a program changed since the storage's checkpoint then waits for
+#: ``/approve`` (``AwaitingApproval``); the others bootstrap at once.
 BOOTSTRAP_POLICIES = ("allow", "reject", "await_approval")
 
 
@@ -257,9 +258,23 @@ class DeploymentRules:
             return  # the clearing under way goes on
 
         def cleared(q: Pipeline) -> None:
+            q.checkpoint_program = None  # nothing left to bootstrap from
             a.write(q, storage_status="Cleared", storage_status_details=None)
 
         a.schedule(p, p.timings.clearing, cleared)
+
+    def approve(self, name: str) -> None:
+        """``POST /approve``: a pipeline at ``AwaitingApproval`` bootstraps and runs; a
+        pipeline that is not deployed answers 503, as the manager does."""
+        p = self.automaton.get(name)
+        if p.s["deployment_resources_status"] != "Provisioned":
+            raise FakeAPIError(
+                503,
+                "PipelineInteractionNotDeployed",
+                f"Unable to interact with pipeline '{name}' because it is not deployed.",
+                {"status": p.combined_status(), "desired_status": p.combined_desired_status()},
+            )
+        self.automaton.approve(p)
 
     def dismiss_error(self, name: str) -> None:
         """``/dismiss_error``: clears ``deployment_error`` (one event, also without an

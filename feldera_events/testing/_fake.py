@@ -327,10 +327,17 @@ class FakeFeldera(Waits):
         """``POST /start``: desired Provisioned (one event, also when already started),
         then the runner provisions.  Refused as the manager refuses it: a different
         ``initial`` or ``bootstrap_policy`` than the start in force, ``initial="standby"``
-        without file storage that syncs, storage being cleared, a failed compilation."""
+        without file storage that syncs, storage being cleared, a failed compilation.
+        ``bootstrap_policy`` defaults to the manager's ``await_approval``: a program
+        changed since the pipeline last ran on its storage then stops at runtime
+        ``AwaitingApproval`` until :meth:`approve` (``"allow"`` bootstraps at once)."""
         self._engine.start(
             name, initial, bootstrap_policy=bootstrap_policy, dismiss_error=dismiss_error
         )
+
+    def approve(self, name: str) -> None:
+        """``POST /approve``: a pipeline at ``AwaitingApproval`` bootstraps, then runs."""
+        self._engine.approve(name)
 
     def stop(self, name: str, force: bool = True) -> None:
         """``POST /stop``: ``force=True`` (this method's default) deprovisions right away;

@@ -30,6 +30,7 @@ PIPELINE_ACTIONS = {
     "resume": "post_pipeline_resume",
     "clear": "post_pipeline_clear",
     "dismiss_error": "post_pipeline_dismiss_error",
+    "approve": "post_pipeline_approve",
 }
 
 _PIPELINE_SELECTORS = ("all", "status", "status_with_connectors")
@@ -220,6 +221,9 @@ class PipelineREST:
         elif action == "dismiss_error":
             engine.dismiss_error(name)
             return web.Response(status=200)
+        elif action == "approve":
+            engine.approve(name)
+            return json_response("Bootstrap approved", 200)
         return web.Response(status=202)
 
     # ------------------------------------------------------------------ the pipeline process

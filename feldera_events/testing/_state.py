@@ -195,6 +195,10 @@ class Pipeline:
         #: What a /pause or /resume asked of the pipeline process; the runner records it
         #: (runtime and runtime desired at once) at its next probe.
         self.runtime_target: str | None = None
+        #: The program the storage's checkpoint was made with (None: no checkpoint, e.g.
+        #: cleared storage); with ``bootstrap_policy=await_approval``, a start of another
+        #: program waits for approval.
+        self.checkpoint_program: str | None = None
 
     # -- derived fields -----------------------------------------------------------------
     def combined_status(self) -> str:

@@ -20,10 +20,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.cli_support import ROOT, cli_argv, finish, run, spawn
+from tests.cli_support import cli_argv, finish, run, spawn
 
 MODULE = [sys.executable, "-m", "feldera_events.testing"]
-README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 async def start(argv: list[str]) -> tuple[asyncio.subprocess.Process, str, list[str]]:
@@ -165,15 +164,3 @@ async def test_run_fake_server_serves_until_sigint() -> None:
     proc.send_signal(signal.SIGINT)
     ran = await finish(proc, started, 60)
     assert ran.returncode == 0 and "Traceback" not in ran.stderr, ran
-
-
-async def test_the_readme_shows_the_start_up_lines_fake_server_prints() -> None:
-    blocks = re.findall(r"```text\n(\$ feldera-events fake-server .*?)```", README, re.S)
-    assert blocks, "README has no fake-server start-up sample"
-    for block in blocks:
-        command, *shown = block.rstrip("\n").split("\n")
-        args = shlex.split(command.removeprefix("$ feldera-events fake-server "))
-        started = time.monotonic()
-        proc, url, lines = await start(cli_argv("fake-server", *args, "--port", "0"))
-        await stop(proc, started)
-        assert [line.replace(url, "http://127.0.0.1:8080") for line in lines] == shown
