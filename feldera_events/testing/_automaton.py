@@ -64,8 +64,8 @@ _REFRESHING_PROGRAM_STATUSES = frozenset(
     {"Pending", "SqlCompiled", "Success", "SqlError", "RustError", "SystemError"}
 )
 
-#: What the move to Stopping (or a start refused while Stopped) forgets: the ``initial``
-#: and ``bootstrap_policy`` a ``/start`` set.
+#: What the move to Stopping (or an early start that fails and stays Stopped) forgets: the
+#: ``initial`` and ``bootstrap_policy`` a ``/start`` set.
 _NOT_DESIRED_PROVISIONED: dict[str, Any] = {
     "deployment_initial": None,
     "bootstrap_policy": None,
