@@ -9,7 +9,7 @@ from typing import Any, Final
 
 from .._client import check_pipeline_name, normalize_event_id
 from .._models import Selector
-from ._fake_server import SERVICES, parse_fault, parse_start_failure
+from ._fake_server import add_fake_server_options
 
 EXIT_CODES_HELP: Final = """\
 exit codes (each command's --help lists its own):
@@ -203,16 +203,6 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _speed(text: str) -> float:
-    """``fake-server --speed``: a time-scale factor > 0 (not a number of seconds)."""
-    try:
-        return _positive_float(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(
-            f"must be a number > 0 (a time-scale factor), got {text!r}"
-        ) from None
-
-
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -228,16 +218,6 @@ def _timeout(text: str) -> float | None:
     if text.strip().lower() == "none":
         return None
     return _positive_float(text)
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be 0 to 65535, got {text!r}")
-    return value
 
 
 def _pipeline_name(text: str) -> str:
@@ -515,62 +495,13 @@ def build_parser() -> argparse.ArgumentParser:
         "fake-server",
         "run a simulated Feldera manager until Ctrl-C",
         "Run FakeFeldera, the simulated pipeline manager of feldera_events.testing, until "
-        "Ctrl-C. Its pipelines are created compiled and stopped, named pipeline-1, "
-        "pipeline-2, ...; start them with POST /v0/pipelines/NAME/start.",
+        "Ctrl-C (`python -m feldera_events.testing` is the same command). It starts with "
+        "the pipelines that --pipelines and --pipeline create, stopped; create more with POST "
+        "/v0/pipelines, start one with POST /v0/pipelines/NAME/start (its start-up lines "
+        "show both as curl commands to paste).",
         [],
     )
-    fake.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
-    )
-    fake.add_argument("--port", type=_port, default=8080, help="port (default 8080; 0: a free one)")
-    fake.add_argument(
-        "--api-key",
-        dest="server_api_keys",
-        action="append",
-        metavar="KEY",
-        help="require this API key (repeatable; default: no authentication)",
-    )
-    fake.add_argument(
-        "--pipelines", type=int, default=0, metavar="N", help="pipelines to create (default 0)"
-    )
-    fake.add_argument(
-        "--speed",
-        type=_speed,
-        default=1.0,
-        help="time-scale factor: 10 makes every simulated step ten times faster (default 1)",
-    )
-    fake.add_argument(
-        "--fail-next-start",
-        action="append",
-        type=parse_start_failure,
-        metavar="PIPELINE=KIND",
-        help="make PIPELINE's next start fail; KIND: provisioning_timeout (Provisioning for "
-        "10 simulated seconds, then PipelineProvisioningTimeout), worker_panic (fails once "
-        "Provisioned), provision_check (fails at once); repeatable",
-    )
-    fake.add_argument(
-        "--fault",
-        action="append",
-        type=parse_fault,
-        metavar="FAULT",
-        help="answer requests to the events endpoints badly: 503 (LockTookTooLong), "
-        "503:SECONDS (with Retry-After), 502 (a proxy's bad gateway), latency:SECONDS; "
-        "repeatable",
-    )
-    fake.add_argument(
-        "--fault-probability",
-        type=float,
-        default=1.0,
-        metavar="P",
-        help="chance that a --fault hits a request (default 1: every request)",
-    )
-    fake.add_argument(
-        "--degrade-cluster",
-        action="append",
-        choices=SERVICES,
-        metavar="SERVICE",
-        help="mark a cluster service unhealthy: api, compiler or runner; repeatable",
-    )
+    add_fake_server_options(fake)
 
     health = add(
         "health",

@@ -61,7 +61,7 @@ async def test_a_changed_program_awaits_approval(
 
 async def test_no_approval_without_a_change_or_a_checkpoint(fake: FakeFeldera) -> None:
     await ran_then_changed(fake)
-    fake.start("p")  # bootstrap_policy=allow: bootstraps at once
+    fake.start("p", bootstrap_policy="allow")  # bootstraps at once
     await fake.wait_for_status("p", deployment_status="Running")
     fake.stop("p", force=True)
     await fake.wait_for_status("p", deployment_status="Stopped")

@@ -53,6 +53,10 @@ PATHS = [
     "/v0/pipelines/{pipeline_name}/clear",
     "/v0/pipelines/{pipeline_name}/dismiss_error",
     "/v0/pipelines/{pipeline_name}/approve",
+    "/v0/pipelines/{pipeline_name}/ingress/{table_name}",
+    "/v0/pipelines/{pipeline_name}/stats",
+    "/v0/api_keys",
+    "/v0/api_keys/{api_key_name}",
 ]
 
 EXTRA_SCHEMAS = [
