@@ -28,7 +28,7 @@ PRECEDENCE = (4, 1, 3, 0)
 
 
 def progress(name: str, event: PipelineEvent) -> None:
-    print(f"{name}: {event.describe()}", flush=True)
+    print(f"{name}: {event.status_text()}", flush=True)
 
 
 async def wait_all(names: list[str], timeout: float, url: str | None) -> int:

@@ -5,18 +5,23 @@
 Each pipeline is started through the manager's REST API (``POST
 /v0/pipelines/{name}/start``), then waited on with ``Poller.wait_until_provisioned``.
 Starts run at most ``--parallel`` at a time; one ``EventsClient`` (one connection
-pool) serves every wait. ``since`` is taken just before each start, so an old
-``Provisioned`` or an old failure is never mistaken for the outcome of this start.
-A start the manager refuses (an unknown name, ...) is reported for that pipeline and
-never aborts the others; the run ends with a per-pipeline summary. Exit code: 0 when
-every pipeline is provisioned, 1 otherwise.
+pool) serves every wait. A start the manager refuses (an unknown name, ...) is
+reported for that pipeline and never aborts the others; the run ends with a
+per-pipeline summary. Exit code: 0 when every pipeline is provisioned, 1 otherwise.
+
+The wait takes no ``since``: once our own ``/start`` has succeeded, the desired status
+is ``Provisioned`` and any old error is dismissed (the start records an event saying
+so), so the latest event can be neither an old failure nor the ``Provisioned`` of a
+stopped deployment. A pipeline that is already running (the script run a second time:
+its ``/start`` changes nothing) is reported provisioned at once. A ``since`` taken
+here would wait for a *new* provisioning, which never comes for a pipeline that is
+already up: ``since`` is for a wait that begins before a change someone else makes.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import json
 import os
 import sys
@@ -28,24 +33,6 @@ from feldera_events import DeploymentFailedError, EventsClient, FelderaError, Pi
 
 class StartError(Exception):
     """The manager refused ``POST /start`` (unknown pipeline, not compiled, ...)."""
-
-
-def status(event: PipelineEvent) -> str:
-    """The status in the notation of ``feldera-events`` (README: "What the status notation
-    means"): ``RESOURCES[/RUNTIME][ → DESIRED]``, then ``has error``."""
-    resources = event.deployment_resources_status.value
-    runtime = event.deployment_runtime_status
-    runtime_desired = event.deployment_runtime_desired_status
-    text = resources if runtime is None else f"{resources}/{runtime.value}"
-    if event.deployment_resources_desired_status.value != resources:
-        text += f" → {event.deployment_resources_desired_status.value}"
-    elif (
-        runtime is not None
-        and runtime_desired is not None
-        and runtime_desired.value != runtime.value
-    ):
-        text += f" → {runtime_desired.value}"
-    return text + (", has error" if event.deployment_has_error else "")
 
 
 async def start_pipeline(session: aiohttp.ClientSession, url: str, name: str) -> None:
@@ -75,16 +62,14 @@ async def deploy(
     """(outcome, detail) of one pipeline: one bad start never aborts the others."""
 
     def on_event(event: PipelineEvent) -> None:
-        print(f"[{name}] {status(event)}", flush=True)
+        print(f"[{name}] {event.status_text()}", flush=True)
 
     async with limit:
-        since = dt.datetime.now(dt.UTC)
         try:
             await start_pipeline(session, poller.client.url, name)
             print(f"[{name}] start requested", flush=True)
-            event = await poller.wait_until_provisioned(
-                name, timeout=timeout, since=since, on_event=on_event
-            )
+            # No since: after our own successful /start, the latest event is this start's.
+            event = await poller.wait_until_provisioned(name, timeout=timeout, on_event=on_event)
         except StartError as err:
             print(f"[{name}] NOT STARTED: {err}", flush=True)
             return "not started", str(err)

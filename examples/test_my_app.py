@@ -1,7 +1,8 @@
 """Testing your own code against the simulated manager, with the pytest plugin.
 
 Copy this file into your project and run ``pytest test_my_app.py``. It needs
-``pytest`` and ``pytest-asyncio`` (``pip install 'feldera-events[pytest]'``) and, as
+``pytest`` and ``pytest-asyncio`` (``pip install '.[pytest]'`` in a clone of
+feldera-events, or its wheel: see the README's Install) and, as
 pytest-asyncio asks of every project, ``asyncio_default_fixture_loop_scope =
 function`` in your pytest configuration. Nothing to import for the fixtures:
 installing feldera-events registers ``feldera_fake`` (a running ``FakeFeldera``, a

@@ -63,6 +63,7 @@ from ._poller import (
 )
 from ._retry import RetryPolicy
 from ._wait_errors import (
+    ApprovalRequiredError,
     ClusterWaitTimeoutError,
     DeploymentFailedError,
     DeploymentStoppedError,
@@ -76,6 +77,7 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "ApiKey",
+    "ApprovalRequiredError",
     "AuthenticationError",
     "BadRequestError",
     "ClientClosedError",

@@ -116,6 +116,9 @@ class Driver:
         decision = machine.begin(self._now())
         try:
             while True:
+                if machine.notice is not None:  # e.g. it awaits an approval: say it now
+                    logger.warning("%s", machine.notice)
+                    machine.notice = None
                 for ev in decision.emit:
                     yield ev
                 if isinstance(decision, Succeed):

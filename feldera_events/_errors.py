@@ -28,6 +28,7 @@ before any request is sent::
     └── WaitError                    a wait ended without success
         ├── DeploymentFailedError    Stopped with a deployment error (carries the server's error)
         │   └── DeploymentStoppedError   the pipeline was stopped (desired Stopped) without an error
+        ├── ApprovalRequiredError    it awaits approval of its changes (wait_for_approval=False)
         └── WaitTimeoutError         (also TimeoutError) the overall deadline passed
             └── ClusterWaitTimeoutError  ... waiting for the cluster to be healthy
 

@@ -14,7 +14,8 @@ from typing import Any, Final, Literal, Self, TypeAlias
 
 import attrs
 
-from ._convert import _json_type, _object_hooks, converter, format_datetime
+from ._convert import _json_type, _object_hooks, converter
+from ._text import STATUS_LIMIT, safe_text
 
 __all__ = [
     "COMPONENTS",
@@ -40,10 +41,7 @@ __all__ = [
 
 
 class Unset(enum.Enum):
-    """The type of :data:`UNSET`: a field the server did not send (not selected).
-
-    Distinct from ``None``, which means the server sent ``null``. Falsy.
-    """
+    """The type of :data:`UNSET`: a field not sent (not selected); ``None`` is a ``null``. Falsy."""
 
     UNSET = "UNSET"
 
@@ -203,6 +201,18 @@ class DeploymentError:
     additional_properties: dict[str, JSON] = attrs.field(factory=dict, repr=False, hash=False)
 
 
+#: ``program_status`` words while the program is not ``Success`` (:meth:`PipelineEvent.status_text`).
+_PROGRAM_WORDS: Final = {
+    "Pending": "program pending",
+    "CompilingSql": "compiling SQL",
+    "SqlCompiled": "SQL compiled",
+    "CompilingRust": "compiling Rust",
+    "SqlError": "SQL error",
+    "RustError": "Rust error",
+    "SystemError": "compiler system error",
+}
+
+
 @attrs.frozen
 class PipelineEvent:
     """One pipeline monitor event (``PipelineMonitorEventSelectedInfo``).
@@ -256,15 +266,35 @@ class PipelineEvent:
             and self.deployment_has_error
         )
 
+    def status_text(self, previous: PipelineEvent | None = None) -> str:
+        """The status in one line, in the CLI's notation (plain text, escaped and bounded).
+
+        ``RESOURCES[/RUNTIME][ → DESIRED]`` (the desired status while it differs, the
+        runtime's once resources are there: ``Provisioned/Initializing → Running``), then
+        the program status while not ``Success``, the storage status when it changed
+        since ``previous``, and the error (``error CODE``, or ``has error``)."""
+        resources = self.deployment_resources_status.value
+        runtime = self.deployment_runtime_status
+        desired = self.deployment_runtime_desired_status
+        text = resources if runtime is None else f"{resources}/{runtime.value}"
+        if self.deployment_resources_desired_status.value != resources:
+            text += f" → {self.deployment_resources_desired_status.value}"
+        elif runtime is not None and desired is not None and desired.value != runtime.value:
+            text += f" → {desired.value}"
+        parts = [text]
+        if (program := self.program_status.value) != "Success":
+            parts.append(_PROGRAM_WORDS.get(program, f"program {program}"))
+        if previous is not None and previous.storage_status != self.storage_status:
+            parts.append(f"storage {previous.storage_status.value} → {self.storage_status.value}")
+        if isinstance(self.deployment_error, DeploymentError):
+            parts.append(f"error {self.deployment_error.error_code}")
+        elif self.deployment_has_error:
+            parts.append("has error")
+        return safe_text(", ".join(parts), STATUS_LIMIT)  # the server's words, made safe
+
     def describe(self) -> str:
-        """A short human summary such as ``Provisioned/Running`` or ``Stopped (error)``."""
-        text = str(self.deployment_resources_status.value)
-        if self.deployment_runtime_status is not None:
-            text += f"/{self.deployment_runtime_status.value}"
-        text += f" (desired {self.deployment_resources_desired_status.value}"
-        if self.deployment_has_error:
-            text += ", has error"
-        return text + ")"
+        """The same as :meth:`status_text` (``Provisioned/Initializing → Running``)."""
+        return self.status_text()
 
     def same_status(self, other: PipelineEvent) -> bool:
         """True when ``other`` has the same status fields (a heartbeat duplicate)."""
@@ -352,18 +382,8 @@ class ClusterHealth:
 
     def to_dict(self) -> dict[str, Any]:
         """Wire JSON (times in RFC 3339)."""
-        return {
-            "all_healthy": self.all_healthy,
-            **{
-                name: {
-                    "healthy": s.healthy,
-                    "message": s.message,
-                    "unchanged_since": format_datetime(s.unchanged_since),
-                    "checked_at": format_datetime(s.checked_at),
-                }
-                for name, s in self.services.items()
-            },
-        }
+        result: dict[str, Any] = converter.unstructure(self)
+        return result
 
 
 # -- cluster monitor events --------------------------------------------------
@@ -493,28 +513,10 @@ def _unstructure_optional_error(value: DeploymentError | Unset | None) -> Any:
 # OpenEnum hook, being more specific than the str hook, wins for every status enum.
 converter.register_structure_hook(OpenEnum, _structure_open_enum)
 converter.register_unstructure_hook(OpenEnum, lambda e: e.value)
-converter.register_structure_hook(
-    DeploymentError | None | Unset,
-    _structure_optional_error,
-)
-converter.register_unstructure_hook(
-    DeploymentError | None | Unset,
-    _unstructure_optional_error,
-)
-#: The keys of a ``selector=status`` event (what every poll returns).
-_STATUS_KEYS: Final = frozenset(
-    {
-        "event_id",
-        "recorded_at",
-        "deployment_resources_status",
-        "deployment_resources_desired_status",
-        "deployment_runtime_status",
-        "deployment_runtime_desired_status",
-        "deployment_has_error",
-        "program_status",
-        "storage_status",
-    }
-)
+converter.register_structure_hook(DeploymentError | None | Unset, _structure_optional_error)
+converter.register_unstructure_hook(DeploymentError | None | Unset, _unstructure_optional_error)
+#: The keys of a ``selector=status`` event (every poll's): the fields before the details.
+_STATUS_KEYS: Final = frozenset(field.name for field in attrs.fields(PipelineEvent)[:9])
 
 
 # The known members by wire value (an unknown value is left to the full hook).

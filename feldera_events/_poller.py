@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as _dt
+import functools
 import random
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
@@ -20,7 +21,7 @@ from typing import Any, TypeAlias
 from ._client import EventsClient, check_pipeline_name, normalize_selector
 from ._driver import Driver, WatchStream, call, check_callback
 from ._models import ClusterEvent, PipelineEvent, Selector
-from ._wait_errors import DeploymentFailedError, WaitTimeoutError
+from ._wait_errors import ApprovalRequiredError, DeploymentFailedError, WaitTimeoutError
 from ._waits import (
     PROVISIONED,
     RUNNING,
@@ -117,6 +118,7 @@ class Poller(Driver):
         wait_for_pipeline: bool,
         what: str,
         next_after_since: bool = False,
+        approval: bool | None = None,
     ) -> Awaitable[PipelineEvent]:
         name = check_pipeline_name(pipeline_name)
         check_callback(on_event, "PipelineEvent")
@@ -126,6 +128,7 @@ class Poller(Driver):
             wait_for_pipeline=wait_for_pipeline,
             what=what,
             next_after_since=next_after_since,
+            approval=approval,
             **self._machine_args(timeout, name),
         )
         return self._wait(machine, on_event)
@@ -178,6 +181,7 @@ class Poller(Driver):
         since: Since | None = None,
         on_event: EventCallback | None = None,
         wait_for_pipeline: bool = False,
+        wait_for_approval: bool = True,
     ) -> PipelineEvent:
         """Wait until the pipeline works: resources and desired status ``Provisioned``
         and the runtime at its desired status (``Running``, ``Paused`` or ``Standby``).
@@ -186,7 +190,17 @@ class Poller(Driver):
         :class:`DeploymentFailedError`; otherwise as :meth:`wait_until_provisioned`.
         With ``since``, a pipeline running at ``since`` must run anew (after a restart);
         one still initializing at ``since`` succeeds once it runs.
+
+        A runtime at ``AwaitingApproval`` (started with ``bootstrap_policy=await_approval``
+        and changed since its checkpoint) runs only once someone approves its changes:
+        the wait reads that event in full (``on_event`` gets it with its details), logs a
+        WARNING saying what awaits approval, and waits on; a timeout then says so
+        (:attr:`WaitTimeoutError.awaiting_approval`). ``wait_for_approval=False`` ends
+        the wait at once instead with :class:`ApprovalRequiredError` (a CI job cannot
+        approve).
         """
+        if not isinstance(wait_for_approval, bool):
+            raise TypeError(f"wait_for_approval must be a bool, got {wait_for_approval!r}")
         return await self._pipeline_wait(
             pipeline_name,
             RUNNING,
@@ -196,6 +210,7 @@ class Poller(Driver):
             wait_for_pipeline=wait_for_pipeline,
             what="Running",
             next_after_since=True,
+            approval=wait_for_approval,
         )
 
     async def wait_until_stopped(
@@ -277,9 +292,12 @@ class Poller(Driver):
         on_event: Callable[[str, PipelineEvent], Awaitable[None] | None] | None = None,
         wait_for_pipeline: bool = False,
         fail_fast: bool = False,
+        wait_for_approval: bool = True,
     ) -> AsyncGenerator[WaitResult, None]:
         """Wait for every named pipeline concurrently; yield each :class:`WaitResult` as
-        its wait ends (``until`` ``"provisioned"`` or ``"running"``).
+        its wait ends (``until`` ``"provisioned"`` or ``"running"``; with ``"running"``
+        and ``wait_for_approval=False``, a pipeline awaiting approval ends its wait with
+        outcome ``AWAITING_APPROVAL``: see :meth:`wait_until_running`).
 
         With ``fail_fast=True`` the first wait that does not succeed cancels the rest
         (yielded with outcome ``CANCELLED``). With more pipelines than the client has
@@ -298,7 +316,9 @@ class Poller(Driver):
         start = self._now()
         spread = len(names) > self._client.connection_limit()
         last_seen: dict[str, PipelineEvent] = {}
-        wait = self.wait_until_running if until == "running" else self.wait_until_provisioned
+        wait: Callable[..., Awaitable[PipelineEvent]] = self.wait_until_provisioned
+        if until == "running":
+            wait = functools.partial(self.wait_until_running, wait_for_approval=wait_for_approval)
 
         async def one(name: str) -> WaitResult:
             async def seen(ev: PipelineEvent) -> None:
@@ -326,6 +346,9 @@ class Poller(Driver):
                 )
             except WaitTimeoutError as exc:
                 return self._result(name, Outcome.TIMED_OUT, exc.last_event, exc, start, until)
+            except ApprovalRequiredError as exc:
+                outcome = Outcome.AWAITING_APPROVAL
+                return self._result(name, outcome, exc.event, exc, start, until)
             except Exception as exc:  # CancelledError is a BaseException: it propagates
                 return self._result(name, Outcome.ERROR, last_seen.get(name), exc, start, until)
             return self._result(name, Outcome.SUCCEEDED, ev, None, start, until)
@@ -390,6 +413,7 @@ class Poller(Driver):
         on_event: Callable[[str, PipelineEvent], Awaitable[None] | None] | None = None,
         wait_for_pipeline: bool = False,
         fail_fast: bool = False,
+        wait_for_approval: bool = True,
     ) -> dict[str, WaitResult]:
         """Wait until every named pipeline is provisioned (or running), concurrently;
         return one :class:`WaitResult` per pipeline, in the order given.
@@ -409,6 +433,7 @@ class Poller(Driver):
             on_event=on_event,
             wait_for_pipeline=wait_for_pipeline,
             fail_fast=fail_fast,
+            wait_for_approval=wait_for_approval,
         )
         async with contextlib.aclosing(stream) as results_stream:
             async for result in results_stream:
@@ -534,6 +559,7 @@ async def wait_until_running(
     since: Since | None = None,
     on_event: EventCallback | None = None,
     wait_for_pipeline: bool = False,
+    wait_for_approval: bool = True,
     poll: PollPolicy | None = None,
     **client_options: Any,
 ) -> PipelineEvent:
@@ -548,4 +574,5 @@ async def wait_until_running(
         since=since,
         on_event=on_event,
         wait_for_pipeline=wait_for_pipeline,
+        wait_for_approval=wait_for_approval,
     )

@@ -1,6 +1,6 @@
 """Owns the pytest plugin (``pytest11`` entry point): fixtures ``feldera_fake`` and ``feldera_client``.
 
-Installed with the package, so a project that did ``pip install feldera-events`` (with
+Installed with the package, so a project that installed feldera-events (with
 ``pytest`` and ``pytest-asyncio``) gets, with no import and no conftest:
 
 * ``feldera_fake``: a running :class:`~feldera_events.testing.FakeFeldera` (default
@@ -41,10 +41,7 @@ __all__ = ["feldera_client", "feldera_fake", "feldera_fake_options"]
 MARKER = "feldera_fake"
 #: ``FakeFeldera`` options the fixture uses unless told otherwise: fast simulated time.
 DEFAULT_OPTIONS: dict[str, Any] = {"speed": 100.0}
-_NEEDS_ASYNCIO = (
-    "the {name} fixture needs pytest-asyncio (pip install pytest-asyncio, or "
-    "pip install 'feldera-events[pytest]')"
-)
+_NEEDS_ASYNCIO = "the {name} fixture needs pytest-asyncio (pip install pytest-asyncio)"
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -19,6 +19,7 @@ __all__ = [
     "CODE_LIMIT",
     "MESSAGE_LIMIT",
     "SAFE_TEXT_LIMIT",
+    "STATUS_LIMIT",
     "WITHHELD",
     "contains_key",
     "excerpt",
@@ -37,6 +38,9 @@ MESSAGE_LIMIT = 2000
 
 #: The most of a server's error code an exception's ``str()`` shows.
 CODE_LIMIT = 100
+
+#: The most of one status line (:meth:`PipelineEvent.status_text`) shown.
+STATUS_LIMIT = 200
 
 
 def _escape(ch: str) -> str:

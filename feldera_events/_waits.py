@@ -60,19 +60,17 @@ from ._errors import (
     NoEventsYetError,
     PipelineNotFoundError,
 )
-from ._models import (
-    ClusterEvent,
-    DeploymentError,
-    PipelineEvent,
-    Selector,
-)
+from ._models import ClusterEvent, PipelineEvent, Selector
 from ._policy import PollPolicy
 from ._retry import RetryPolicy
 from ._wait_errors import (
+    ApprovalRequiredError,
     ClusterWaitTimeoutError,
     DeploymentFailedError,
-    DeploymentStoppedError,
     WaitTimeoutError,
+    awaits_approval,
+    error_excerpt,
+    failure_error,
 )
 
 # The wait's data (from _acceptors) is exported from here too: the poller and the
@@ -148,6 +146,8 @@ class Machine:
         self.pending: Request = LATEST
         self.poll_request: Request = LATEST
         self.last_event: PipelineEvent | None = None
+        #: Something to say at once (a WARNING), taken by the driver after each decision.
+        self.notice: str | None = None
 
     @property
     def label(self) -> str:
@@ -241,7 +241,15 @@ class Machine:
             last_event=self.last_event,
             what=self.what,
             last_error=self._last_error_text(),
+            held_at_since=self._held_at_since(),
+            awaiting_approval=self._awaiting(),
         )
+
+    def _held_at_since(self) -> bool:
+        return False
+
+    def _awaiting(self) -> PipelineEvent | None:
+        return None
 
     # the schedule --------------------------------------------------------------------
 
@@ -267,7 +275,7 @@ class Machine:
         if not self.failures or self.last_error is None:
             return None
         times = "once" if self.failures == 1 else f"{self.failures} times"
-        return f"{self.last_error} ({times})"
+        return f"{error_excerpt(self.last_error)} ({times})"
 
     def _next_interval(self, now: float, changed: bool) -> float:
         if changed:
@@ -323,10 +331,17 @@ class PipelineWait(Machine):
         wait_for_pipeline: bool = False,
         what: str = "the condition",
         next_after_since: bool = False,
+        approval: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(error_acceptors=pipeline_error_acceptors(wait_for_pipeline), **kwargs)
         self.acceptors = tuple(acceptors)
+        # A runtime at AwaitingApproval (a run waits for it): None, not watched; True,
+        # wait for the approval; False, end the wait (ApprovalRequiredError). Either way
+        # the event is read in full once, for what awaits approval.
+        self.approval = approval
+        self.approval_pending: PipelineEvent | None = None  # its full read under way
+        self.approval_event: PipelineEvent | None = None  # the last one read
         self.what = what
         self.next_after_since = next_after_since
         self.wait_for_pipeline = wait_for_pipeline
@@ -340,7 +355,6 @@ class PipelineWait(Machine):
         self.candidate: PipelineEvent | None = None  # awaiting confirmation or a full read
         self.checked_candidate: uuid.UUID | None = None
         self.stopped = False
-        self.anchored = False  # since="now": ``since`` was the latest event (see _old)
 
     def begin(self, now: float) -> Decision:
         if self.since is not None and self.since.event is not None:
@@ -356,6 +370,26 @@ class PipelineWait(Machine):
             self.seen.observe(since.event)
         return self._poll_now(now)
 
+    def _awaiting(self) -> PipelineEvent | None:
+        """The approval the pipeline still waits for (its last event, read in full)."""
+        last, full = self.last_event, self.approval_event
+        return (
+            full
+            if last is not None and full is not None and last.event_id == full.event_id
+            else None
+        )
+
+    def _held_at_since(self) -> bool:
+        """Only a new success counts (after ``since``), and the one it had then still holds."""
+        last = self.last_event
+        return (
+            self.next_after_since
+            and self.since is not None
+            and not self.left_success
+            and last is not None
+            and self._holds(last)
+        )
+
     def _holds(self, ev: PipelineEvent) -> bool:
         """Whether the wait's success state holds at ``ev`` (its SUCCESS acceptors)."""
         seen = self.seen
@@ -363,17 +397,18 @@ class PipelineWait(Machine):
 
     def _on_answer(self, request: Request, value: Any, now: float) -> Decision:
         if self._since_to_read is not None:
-            self.anchored = self._since_to_read == "now"
-            return self._resolved(SincePoint.of(value), now)
+            return self._resolved(SincePoint.of(value, latest=self._since_to_read == "now"), now)
         if request.op == "list":
             return self._confirm(value, now)
         if request.selector is _ALL:
+            if self.approval_pending is not None:
+                return self._awaiting_approval(value, now)
             return self._failure(value, now)
         ev: PipelineEvent = value
         changed = self.last_event is None or ev.event_id != self.last_event.event_id
         self.last_event = ev
         emit = (ev,) if changed else ()
-        if not self._old(ev):
+        if self.since is None or not self.since.hides(ev):
             self.seen.observe(ev)
             verdict, acceptor = accept(self.acceptors, ev, self.seen)
             if verdict is not _SUCCESS:
@@ -388,46 +423,43 @@ class PipelineWait(Machine):
                 self.candidate = ev
                 self.stopped = acceptor is not None and acceptor.stopped
                 return self._need(now, Request("event", ev.event_id, Selector.ALL), emit)
+            if changed and self.approval is not None and awaits_approval(ev):
+                # Read what awaits approval; the event is emitted with its details.
+                self.approval_pending = ev
+                return self._need(now, Request("event", ev.event_id, Selector.ALL))
         return self._schedule(now, self._next_interval(now, changed), LATEST, emit)
-
-    def _old(self, ev: PipelineEvent) -> bool:
-        """Whether a polled ``latest`` is at or before ``since`` (never terminal); anchored on
-        ``latest``, any other event is newer (an anchor dated in the future hides nothing)."""
-        since = self.since
-        if since is None:
-            return False
-        if self.anchored and ev.event_id != since.event_id:
-            return False
-        return since.covers(ev)
 
     def failed(self, exc: BaseException, now: float) -> Decision:
         decision = super().failed(exc, now)
-        if not isinstance(decision, Fail) or not self._reading_failure():
-            return decision
-        if isinstance(decision.error, DeploymentFailedError):  # deadline_error's (below)
-            return decision
-        # The status said failed: that is the outcome, with or without its details.
-        error = self._unreadable_failure(f"reading the full event failed: {exc}")
-        return Fail(error, decision.emit, decision.at)
+        why = f"reading the full event failed: {exc}"
+        if isinstance(decision, Fail) and (error := self._unreadable(why)) is not None:
+            return Fail(error, decision.emit, decision.at)  # the status said failed
+        return decision
 
     def deadline_error(self, now: float) -> FelderaError:
-        if self._reading_failure():
-            return self._unreadable_failure("the deadline came before the full event could be read")
-        return super().deadline_error(now)
+        why = "the deadline came before the full event could be read"
+        return self._unreadable(why) or super().deadline_error(now)
 
-    def _reading_failure(self) -> bool:
-        """Whether the wait is reading in full an event whose status is a failure."""
-        pending = self.pending
-        return self.candidate is not None and pending.op == "event" and pending.selector is _ALL
+    def _unreadable(self, why: str) -> DeploymentFailedError | None:
+        """The failure the status showed while the wait reads it in full (else None)."""
+        ev, pending = self.candidate, self.pending
+        if ev is None or pending.op != "event" or pending.selector is not _ALL:
+            return None
+        return failure_error(self.name, ev, stopped=self.stopped, what=self.what, unavailable=why)
 
-    def _unreadable_failure(self, why: str) -> DeploymentFailedError:
-        candidate = self.candidate
-        assert candidate is not None
-        return failure_error(
-            self.name, candidate, stopped=self.stopped, what=self.what, unavailable=why
-        )
+    def _awaiting_approval(self, full: PipelineEvent, now: float) -> Decision:
+        self.approval_pending = None
+        self.approval_event = full
+        if not self.approval:
+            return Fail(ApprovalRequiredError(self.name, full, what=self.what), (full,))
+        said = ApprovalRequiredError(self.name, full, what=self.what)
+        self.notice = f"{said}. Waiting for it (wait_for_approval=False ends the wait instead)"
+        return self._schedule(now, self._next_interval(now, True), LATEST, (full,))
 
     def _on_error(self, request: Request, exc: BaseException, now: float) -> Decision | None:
+        pending = self.approval_pending
+        if pending is not None and isinstance(exc, EventNotFoundError):
+            return self._awaiting_approval(pending, now)  # cleaned up: the poll's event
         to_read = self._since_to_read
         if to_read is not None:
             if isinstance(exc, PipelineNotFoundError) and not self.wait_for_pipeline:
@@ -491,37 +523,6 @@ class PipelineWait(Machine):
                 return self._schedule(now, self._next_interval(now, True), LATEST)
             self.stopped = acceptor is not None and acceptor.stopped
         return Fail(failure_error(self.name, full, stopped=self.stopped, what=self.what))
-
-
-def failure_error(
-    name: str, full: PipelineEvent, *, stopped: bool, what: str, unavailable: str | None = None
-) -> DeploymentFailedError:
-    """The exception for a failed event (read with ``selector=all``; with ``unavailable``,
-    why it could not be, and ``full`` is the status event that showed the failure)."""
-    error = full.deployment_error
-    if isinstance(error, DeploymentError):
-        return DeploymentFailedError(
-            name, full, error_code=error.error_code, message=error.message, details=error.details
-        )
-    if stopped:
-        how = " without an error" if unavailable is None else ""
-        message = f"it was stopped{how} while waiting for {what}"
-        return DeploymentStoppedError(
-            name, full, message=f"{message} (status {full.describe()}){_no_details(unavailable)}"
-        )
-    if unavailable is not None:
-        message = f"deployment failed (status {full.describe()})"
-    elif full.deployment_has_error:
-        message = f"deployment failed (status {full.describe()}); the server sent no error"
-    else:
-        message = f"the failure condition matched (status {full.describe()})"
-    return DeploymentFailedError(
-        name, full, error_code=None, message=message + _no_details(unavailable)
-    )
-
-
-def _no_details(unavailable: str | None) -> str:
-    return "" if unavailable is None else f"; the error details are unavailable ({unavailable})"
 
 
 class ClusterWait(Machine):

@@ -117,13 +117,3 @@ async def interrupt(proc: asyncio.subprocess.Process, started: float) -> Ran:
     """Send SIGINT (Ctrl-C) and collect the result."""
     proc.send_signal(signal.SIGINT)
     return await finish(proc, started, RUN_TIMEOUT)
-
-
-def free_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port

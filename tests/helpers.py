@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import attrs
@@ -226,3 +227,34 @@ def http_response(
 
 def new_uuid() -> str:
     return str(uuid.uuid4())
+
+
+# -- a port that refuses connections -------------------------------------------------------
+
+
+class RefusedPort:
+    """A loopback port held bound but not listening: connections to it are refused, and
+    no other process can take it while it is held (a port found free, released and
+    used later could be taken in between: a check-then-use race)."""
+
+    def __init__(self) -> None:
+        self._sock: socket.socket | None = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind(("127.0.0.1", 0))
+        self.port: int = self._sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def release(self) -> None:
+        """Free the port (e.g. right before a server of the test listens on it)."""
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+@contextlib.contextmanager
+def refused_port() -> Iterator[RefusedPort]:
+    """A port that refuses connections for the duration of the block."""
+    held = RefusedPort()
+    try:
+        yield held
+    finally:
+        held.release()

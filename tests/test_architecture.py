@@ -33,7 +33,7 @@ def test_module_imports_alone(module: str) -> None:
         [sys.executable, "-c", f"import {module}"],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=100,  # below the per-test timeout (pyproject)
     )
     assert done.returncode == 0, done.stderr
 
@@ -58,3 +58,10 @@ def test_module_is_at_most_about_600_lines(module: str) -> None:
 
 #: Modules not yet split, and why (the skip reason shows in every CI run).
 _LONG_FOR_NOW: dict[str, str] = {}
+
+
+def test_every_test_has_a_time_limit(pytestconfig: pytest.Config) -> None:
+    """pytest-timeout is active with the suite's per-test limit (pyproject): a hang fails
+    its test instead of holding CI until its own limit."""
+    assert pytestconfig.pluginmanager.hasplugin("timeout"), "pytest-timeout is not installed"
+    assert 30 <= float(pytestconfig.getini("timeout")) <= 300

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from cli_support import free_port, run_cli
+from cli_support import run_cli
+from helpers import refused_port
 
 from feldera_events.testing import FakeFeldera
 
@@ -28,12 +29,15 @@ async def test_wait_cluster_unhealthy_times_out_with_3() -> None:
 
 
 async def test_wait_cluster_never_reached_exits_4() -> None:
-    url = f"http://127.0.0.1:{free_port()}"
-    ran = await run_cli("wait-cluster", "--timeout", "1", url=url, env={"GITHUB_ACTIONS": "true"})
-    assert ran.returncode == 4, ran
-    assert f"cannot reach the Feldera manager at {url}" in ran.stderr
-    assert "::error title=Feldera cluster not healthy::" in ran.stdout
-    assert "Traceback" not in ran.stderr
+    with refused_port() as port:  # held: nothing else can listen there meanwhile
+        url = port.url
+        ran = await run_cli(
+            "wait-cluster", "--timeout", "1", url=url, env={"GITHUB_ACTIONS": "true"}
+        )
+        assert ran.returncode == 4, ran
+        assert f"cannot reach the Feldera manager at {url}" in ran.stderr
+        assert "::error title=Feldera cluster not healthy::" in ran.stdout
+        assert "Traceback" not in ran.stderr
 
 
 async def test_old_manager_without_cluster_events_exits_4() -> None:
@@ -60,4 +64,9 @@ async def test_cluster_events_formats() -> None:
             "cluster-events", "--selector", "all", "--format", "jsonl", url=fake.url
         )
         assert ran.returncode == 0, ran
-        assert all("runner_self_info" in json.loads(line) for line in ran.stdout.splitlines())
+        docs = [json.loads(line) for line in ran.stdout.splitlines()]
+        # One line per recorded event (the start-up, the recovery, the degradation),
+        # newest first, each with the selector=all field: never a vacuous pass.
+        assert [d["id"] for d in docs] == [e["id"] for e in fake.cluster_events()], ran
+        assert len(docs) == 3, ran
+        assert all("runner_self_info" in d for d in docs), docs

@@ -17,7 +17,7 @@ import signal
 import struct
 import termios
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pyte
 import pytest
@@ -27,7 +27,7 @@ from helpers import event_json
 from feldera_events import Outcome, PipelineEvent, WaitResult
 from feldera_events._convert import structure
 from feldera_events.cli._demo import TRY_NEXT
-from feldera_events.cli._progress import LiveProgress
+from feldera_events.cli._progress import LineProgress, LiveProgress, cut_names
 from feldera_events.cli._render import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -118,9 +118,16 @@ class Terminal:
 
 
 def row_of(lines: list[str], name: str) -> list[str]:
-    """Lines of the live block (a mark, a space, then the name or its start)."""
-    head = name[:10]
-    return [line for line in lines if line[:2] in ("+ ", "x ", "! ") and line[2:].startswith(head)]
+    """Lines of the live block (a mark, a space, then the name, or its middle cut)."""
+    found = []
+    for line in lines:
+        if line[:2] not in ("+ ", "x ", "! ", "- ") or " " not in line[2:]:
+            continue
+        shown = line[2:].split(" ", 1)[0]
+        head, cut, tail = shown.partition("…")
+        if shown == name or (cut and name.startswith(head) and name.endswith(tail)):
+            found.append(line)
+    return found
 
 
 @pytest.mark.parametrize(
@@ -153,6 +160,8 @@ async def test_one_line_per_pipeline_at_any_width(
     assert "provisioned" in row_of(lines, "orders")[0]
     assert "FAILED" in row_of(lines, "fails")[0]
     assert all(len(line) < columns for line in lines), lines  # the report wrapped at words
+    # Several pipelines: the last line counts how they ended.
+    assert re.fullmatch(r"2 provisioned, 1 failed \(3 pipelines, \d+\.\ds\)", lines[-1]), lines
     assert not term.screen.cursor.hidden  # the cursor came back
 
 
@@ -166,6 +175,8 @@ async def test_outcome_colour_and_no_color(
     env = {"FELDERA_HOST": fake.url, **({"NO_COLOR": "1"} if no_color else {})}
     await term.start("wait", "p", "--timeout", "30", *FAST, env=env)
     assert await term.finish() == EXIT_OK
+    # One pipeline: its row says how it ended; no second line says it again.
+    assert [line for line in term.lines() if "provisioned" in line] == row_of(term.lines(), "p")
     y, line = next((y, ln) for y, ln in enumerate(term.screen.display) if ln.startswith("+ p"))
     x = line.index("provisioned")
     assert term.screen.buffer[y][x].fg == expected
@@ -198,7 +209,7 @@ async def test_retry_note_is_whole_at_80_columns(fake: FakeFeldera) -> None:
     row = row_of(lines, "pipeline-1")
     assert len(row) == 1, lines
     note = r"  retrying: HTTP 502, (once|\d+ times) +\d+\.\ds TIMED OUT"
-    assert re.fullmatch(r"! pipeline-1 waiting for the .*" + note, row[0]), lines
+    assert re.fullmatch(r"! pipeline-1 waiting for .*" + note, row[0]), lines
 
 
 @pytest.mark.parametrize(
@@ -295,8 +306,8 @@ async def test_live_rows_follow_a_resize(monkeypatch: pytest.MonkeyPatch) -> Non
 DEMO_SENTENCES = (
     "2. Created pipelines 'orders' and 'fraud-detector' (compiled, stopped); "
     "'fraud-detector' is scripted to stay in Provisioning until its 5s provisioning timeout.",
-    "4. Waiting on both, as `feldera-events wait orders fraud-detector --timeout 30 "
-    "--since-now` does:",
+    "4. Waiting on both, as `feldera-events wait orders fraud-detector --timeout 30` does "
+    "(no --since-now after our own start):",
     "- 'orders' went Stopped -> Provisioning -> Provisioned: the wait for it succeeded.",
     "- 'fraud-detector' never left Provisioning; the manager gave up after its provisioning "
     "timeout, moved it to Stopping with the error PipelineProvisioningTimeout, then to "
@@ -308,11 +319,12 @@ DEMO_SENTENCES = (
 )
 
 
-@pytest.mark.parametrize("columns", [60, 80])
-async def test_demo_wraps_at_words(columns: int) -> None:
-    """The demo at 60 and 80 columns: its prose, the failure report and the commands to
-    try are wrapped at words, never by the terminal, and the live block is one line per
-    pipeline."""
+async def test_demo_wraps_at_words() -> None:
+    """The demo at 60 columns: its prose, the failure report and the commands to try are
+    wrapped at words, never by the terminal, and the live block is one line per
+    pipeline. (One width: the demo takes ~6 s; the wrapping itself is tested at several
+    widths above.)"""
+    columns = 60
     term = Terminal(columns, rows=100)
     await term.start("demo", env={})
     assert await term.finish() == EXIT_OK
@@ -329,7 +341,134 @@ async def test_demo_wraps_at_words(columns: int) -> None:
         assert any(re.fullmatch(whole, line) for line in commands), (command, lines)
     # The live block: one line per pipeline, right after step 4, right before the report.
     orders = next(i for i, line in enumerate(lines) if line.startswith("+ orders "))
-    assert lines[orders - 1].endswith("does:"), lines
-    assert lines[orders + 1].startswith("x fraud-de"), lines
+    assert lines[orders - 1].endswith("start):"), lines
+    assert lines[orders + 1].startswith("x fraud-detector "), lines  # whole: the row's key
     assert lines[orders + 2].startswith("pipeline 'fraud-detector' FAILED"), lines
     assert len(row_of(lines, "orders")) == 1 and len(row_of(lines, "fraud-detector")) == 1
+
+
+async def live_screen(
+    monkeypatch: pytest.MonkeyPatch,
+    columns: int,
+    names: list[str],
+    script: Callable[[LiveProgress], None],
+) -> list[str]:
+    """The final screen of a live display at ``columns``, driven in process by ``script``."""
+    for var in ("COLUMNS", "LINES", "NO_COLOR"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    master, slave = pty.openpty()
+    screen = pyte.Screen(columns, ROWS)
+    try:
+        set_size(slave, columns)
+        out = TerminalText(slave)
+        async with LiveProgress(out, names) as progress:
+            script(progress)
+        pyte.Stream(screen).feed(out.text())
+    finally:
+        os.close(master)
+        os.close(slave)
+    return Terminal.lines_of(screen)
+
+
+async def test_a_failed_row_keeps_no_stale_retry_note(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request retried while the failure is read in full (and a retry line that arrives
+    after the failure was decided): the FAILED row shows the status, not the note."""
+    failed = pipeline_event("Stopped", "Stopped")
+
+    def script(progress: LiveProgress) -> None:
+        progress.event("fails", pipeline_event("Provisioning", "Provisioned"))
+        progress.retrying("fails", "HTTP 503 LockTookTooLong")  # reading the failed event
+        progress.event("other", pipeline_event("Provisioning", "Provisioned"))
+        progress.finished(WaitResult("fails", Outcome.FAILED, failed, None, 2.0))
+        progress.retrying("fails", "HTTP 503 LockTookTooLong")  # too late: dropped
+        progress.retrying("other", "HTTP 502")
+
+    lines = await live_screen(monkeypatch, 80, ["fails", "other"], script)
+    assert len(lines) == 2, lines
+    assert "retrying" not in lines[0] and re.search(
+        r"Provisioning → Provisioned .*FAILED$", lines[0]
+    )
+    assert "retrying: HTTP 502, once" in lines[1], lines
+
+
+def test_a_retry_after_the_end_prints_no_line() -> None:
+    out = io.StringIO()
+
+    async def main() -> None:
+        progress = LineProgress(out, ["p"])
+        progress.finished(WaitResult("p", Outcome.FAILED, None, None, 1.0))
+        progress.retrying("p", "HTTP 503 LockTookTooLong")
+
+    asyncio.run(main())
+    assert "FAILED after 1.0s" in out.getvalue() and "retrying" not in out.getvalue()
+
+
+async def test_ctrl_c_leaves_one_row_per_pipeline_saying_interrupted(fake: FakeFeldera) -> None:
+    """Ctrl-C on a terminal: the terminal echoes ``^C`` after the last row, then the
+    program redraws its final frame: every row once, saying it was interrupted (no
+    spinner left), and no ``^`` left over."""
+    names = ["pipeline-1", "pipeline-2", "pipeline-3"]
+    for name in names:
+        fake.create_pipeline(name)  # never started: the wait goes on until Ctrl-C
+    term = Terminal(60)
+    attrs_ = termios.tcgetattr(term.master)
+    attrs_[3] |= termios.ECHO | termios.ECHOCTL | termios.NOFLSH  # echo ^C, keep output
+    termios.tcsetattr(term.master, termios.TCSANOW, attrs_)
+    await term.start("wait", *names, "--timeout", "60", *FAST, env={"FELDERA_HOST": fake.url})
+    assert term.proc is not None
+    await fake.wait_for_requests(6, timeout=30)
+    os.write(term.master, b"\x03")  # Ctrl-C typed: the line discipline echoes "^C"
+    for _ in range(600):  # the echo comes through the line discipline's worker
+        if b"^C" in term.output():
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)  # a redraw or two after the echo
+    term.proc.send_signal(signal.SIGINT)
+    assert await term.finish() == EXIT_INTERRUPTED
+    lines = term.lines()
+    assert b"^C" in term.output()
+    assert len(lines) == 3, lines
+    for name, line in zip(names, lines, strict=True):
+        assert row_of([line], name) == [line], lines
+        assert re.fullmatch(r"- \S+ +\S.* +\d+\.\ds interrupted", line), lines
+    assert "^" not in "".join(lines), lines
+
+
+@pytest.mark.parametrize("columns", [40, 50, 60])
+async def test_names_stay_apart_in_narrow_rows(
+    monkeypatch: pytest.MonkeyPatch, columns: int
+) -> None:
+    """The name is the row's key: the status is cut first, and a name that must be cut
+    loses its middle, so every row still says which pipeline it is."""
+    names = [f"pipeline-{i}" for i in (1, 2, 10, 11, 12)] + ["fraud-detector", "orders"]
+
+    def script(progress: LiveProgress) -> None:
+        for name in names:
+            progress.event(name, pipeline_event("Provisioning", "Provisioned"))
+
+    lines = await live_screen(monkeypatch, columns, names, script)
+    assert len(lines) == len(names), lines
+    shown = [line[2:].split(" ", 1)[0] for line in lines]
+    assert len(set(shown)) == len(names), lines
+    for name, line in zip(names, lines, strict=True):
+        assert row_of([line], name) == [line], (name, lines)
+    assert all(len(line) <= columns - 3 for line in lines), lines  # room for an echoed ^C
+    if columns >= 50:  # room for every name: only the status is cut
+        assert shown == names, lines
+
+
+def test_cut_names_keeps_the_end_that_tells_them_apart() -> None:
+    assert cut_names(["orders", "pipeline-12"], 11) == {
+        "orders": "orders",
+        "pipeline-12": "pipeline-12",
+    }
+    cut = cut_names(["pipeline-1", "pipeline-12", "pipeline-13"], 8)
+    assert cut == {
+        "pipeline-1": "pi…ine-1",
+        "pipeline-12": "pi…ne-12",
+        "pipeline-13": "pi…ne-13",
+    }
+    # Names that differ only in the middle: the start grows until they are apart.
+    cut = cut_names(["abc-x-long-suffix", "abc-y-long-suffix"], 9)
+    assert len(set(cut.values())) == 2 and all(len(v) == 9 for v in cut.values()), cut

@@ -157,7 +157,7 @@ def test_help_tables_keep_their_hanging_indent(
     at = lines.index('  GITHUB_ACTIONS          "true": failures are also')
     assert lines[at + 1] == " " * 26 + "printed as ::error:: annotations"
     out = help_screen(("wait",), capsys)
-    assert "4 > 1 > 3 > 0" in out  # kept on one line
+    assert "4 > 1 > 5 > 3 > 0" in out  # kept on one line
 
 
 def test_watch_and_cluster_events_help_say_what_ends_them(

@@ -1,6 +1,6 @@
-"""The CLI's status notation (``status_text``), the event line and the rows of ``list
---format table``, on hand-made events: what the README's "What the status notation
-means" promises, part by part."""
+"""The status notation (``PipelineEvent.status_text``, the CLI's and the library's), the
+event line and the rows of ``list --format table``, on hand-made events: what the
+README's "What the status notation means" promises, part by part."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from helpers import EVENT_ID, event_json
 
 from feldera_events import PipelineEvent
 from feldera_events._convert import structure
-from feldera_events.cli._render import EVENT_COLUMNS, event_line, event_row, status_text
+from feldera_events.cli._render import EVENT_COLUMNS, event_line, event_row
 
 TIMEOUT_ERROR = {
     "error_code": "PipelineProvisioningTimeout",
@@ -23,6 +23,14 @@ TIMEOUT_ERROR = {
 def ev(**overrides: Any) -> PipelineEvent:
     """A stopped pipeline's event (status selector), with ``overrides``."""
     return structure(event_json(**overrides), PipelineEvent)
+
+
+def status_text(event: PipelineEvent, previous: PipelineEvent | None = None) -> str:
+    """The notation, as the CLI, the examples and ``describe()`` use it."""
+    text = event.status_text(previous)
+    if previous is None:
+        assert event.describe() == text
+    return text
 
 
 def provisioned(runtime: str = "Running", desired: str = "Running", **more: Any) -> PipelineEvent:

@@ -63,7 +63,7 @@ def run_pytest(tmp_path: Path, source: str, *extra: str) -> subprocess.Completed
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=100,  # below the per-test timeout (pyproject)
         check=False,
     )
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from helpers import loopback, respond_json
+from helpers import RefusedPort, loopback, refused_port, respond_json
 
 from feldera_events import (
     UNSET,
@@ -86,13 +85,6 @@ def poller(client: EventsClient) -> Poller:
 
 def cluster_requests(fake: FakeFeldera) -> list[Any]:
     return [r for r in fake.requests if r.operation in CLUSTER_OPS]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 # -- client: get / list ------------------------------------------------------------------
@@ -387,7 +379,8 @@ async def test_wait_timeout_names_the_unhealthy_components(
 async def test_wait_keeps_going_until_a_server_listens(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    port = free_port()
+    held = RefusedPort()  # refuses until the manager comes up there (nothing else can)
+    port = held.port
     attempts: list[logging.LogRecord] = []
     enough = asyncio.Event()
 
@@ -407,6 +400,7 @@ async def test_wait_keeps_going_until_a_server_listens(
             task = asyncio.create_task(poller.wait_until_cluster_healthy(timeout=60))
             await asyncio.wait_for(enough.wait(), 30)
             assert not task.done()
+            held.release()  # the manager comes up on the port the wait polls
             async with FakeFeldera(
                 port=port, speed=200, timings=Timings(cluster_startup=0.5)
             ) as fake:
@@ -416,15 +410,17 @@ async def test_wait_keeps_going_until_a_server_listens(
                 # It saw the start-up (InitialUnhealthy) first or came in after it; either
                 # way it returned the healthy event the manager recorded.
     finally:
+        held.release()
         logging.getLogger("feldera_events").removeHandler(handler)
     assert len(attempts) >= 2
 
 
 async def test_wait_on_a_server_never_reached_times_out_saying_so() -> None:
-    port = free_port()
-    async with EventsClient(f"http://127.0.0.1:{port}") as client:
-        with pytest.raises(ClusterWaitTimeoutError) as info:
-            await Poller(client, poll=FAST).wait_until_cluster_healthy(timeout=0.5)
+    with refused_port() as held:  # nothing else can listen there meanwhile
+        port = held.port
+        async with EventsClient(held.url) as client:
+            with pytest.raises(ClusterWaitTimeoutError) as info:
+                await Poller(client, poll=FAST).wait_until_cluster_healthy(timeout=0.5)
     err = info.value
     assert not err.reached
     assert err.event is None

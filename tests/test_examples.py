@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shlex
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from cli_support import ROOT, clean_env, run, run_cli
+from cli_support import ROOT, clean_env, cli_argv, interrupt, run, run_cli, spawn
 
 from feldera_events.cli import build_parser
 from feldera_events.testing import FakeFeldera
@@ -87,6 +89,33 @@ async def test_orchestrator_starts_and_watches(fake: FakeFeldera) -> None:
     assert len(starts) == 5
 
 
+async def test_a_deploy_run_twice_ends_in_seconds() -> None:
+    """The orchestrator run twice against one ``fake-server`` (a deploy script run again is
+    normal): the second run finds the pipelines already running, its ``/start`` changes
+    nothing, and the wait must take them as they are (a ``since`` taken before the start
+    waited for a new provisioning until the 300 s timeout). The demo, which waits after
+    its own starts the same way, ends in seconds too: tests/test_cli.py::test_demo_end_to_end."""
+    started = time.monotonic()
+    server = await spawn(cli_argv("fake-server", "--port", "0", "--pipelines", "2"))
+    try:
+        assert server.stdout is not None
+        first = await asyncio.wait_for(server.stdout.readline(), 30)
+        match = re.search(rb"listening on (http://\S+)", first)
+        assert match, first
+        url = match.group(1).decode()
+        for attempt in (1, 2):
+            argv = ["pipeline-1", "pipeline-2", "--timeout", "300"]  # as the README says
+            ran = await run(
+                [sys.executable, str(EXAMPLES / "orchestrator.py"), *argv],
+                env=clean_env({"FELDERA_HOST": url}),
+            )
+            assert ran.returncode == 0 and ran.elapsed < 30, (attempt, ran)
+            assert "2 of 2 pipelines provisioned" in ran.stdout, (attempt, ran)
+    finally:
+        stopped = await interrupt(server, started)
+    assert stopped.returncode == 130, stopped
+
+
 async def test_orchestrator_reports_a_failure(fake: FakeFeldera) -> None:
     fake.create_pipeline("good")
     fake.create_pipeline("bad")
@@ -122,7 +151,7 @@ async def test_user_test_file_passes_in_a_fresh_project(tmp_path: Path) -> None:
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_my_app.py"],
         env=clean_env(),
         cwd=tmp_path,
-        timeout=120,
+        timeout=100,  # below the per-test timeout (pyproject)
     )
     assert ran.returncode == 0, ran
     assert "4 passed" in ran.stdout
@@ -137,8 +166,13 @@ def _workflow_commands() -> list[str]:
 def test_workflow_snippet_shape() -> None:
     text = (EXAMPLES / "github-actions.yml").read_text()
     assert "\t" not in text  # YAML forbids tabs
-    for needed in ("FELDERA_HOST:", "FELDERA_API_KEY: ${{ secrets.", "pip install feldera-events"):
-        assert needed in text
+    needed = (
+        "FELDERA_HOST:",
+        "FELDERA_API_KEY: ${{ secrets.",
+        "pip install vendor/feldera_events-",
+    )
+    for piece in needed:
+        assert piece in text
     commands = _workflow_commands()
     assert any(" wait " in c for c in commands)
     for command in commands:

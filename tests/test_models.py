@@ -199,7 +199,8 @@ def test_is_provisioned_and_has_failed() -> None:
 
 def test_describe_and_same_status() -> None:
     a = make(deployment_resources_status="Provisioned", deployment_runtime_status="Running")
-    assert a.describe() == "Provisioned/Running (desired Stopped)"
+    # The CLI's notation (PipelineEvent.status_text): the desired status while it differs.
+    assert a.describe() == a.status_text() == "Provisioned/Running → Stopped"
     b = make(
         event_id=str(uuid.uuid4()),
         deployment_resources_status="Provisioned",

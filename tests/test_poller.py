@@ -33,6 +33,9 @@ from feldera_events import (
 from feldera_events.testing import FakeFeldera, Fault
 
 FAST = PollPolicy(initial=0.02, maximum=0.05, jitter=0.0)
+#: A bound on every stream a test consumes (a watch, as_completed): a regression that
+#: never ends one fails the test instead of hanging it.
+STREAM_TIMEOUT = 30.0
 
 
 @pytest.fixture
@@ -259,13 +262,46 @@ async def test_since_skips_a_stale_error(fake: FakeFeldera, poller: Poller) -> N
     assert (await task).is_provisioned
 
 
-async def test_since_accepts_an_event_id(fake: FakeFeldera, poller: Poller) -> None:
-    fake.create_pipeline("p")
-    fake.start("p")
-    await fake.wait_for_status("p", deployment_runtime_status="Running")
-    current = await poller.client.get_event("p")
-    with pytest.raises(WaitTimeoutError):
-        await poller.wait_until_provisioned("p", timeout=0.3, since=str(current.event_id))
+def _latest_polls(fake: FakeFeldera) -> int:
+    return sum(r.path.endswith("/latest") for r in fake.requests)
+
+
+@pytest.mark.parametrize("cleaned_up", [False, True], ids=["retained", "cleaned-up"])
+async def test_since_accepts_an_event_id(cleaned_up: bool) -> None:
+    """``since=<id>``: the event is read by its id before any poll, and only what comes
+    after it counts. Retained: the pipeline is still Provisioned at it, so a new
+    provisioning is needed. Cleaned up (404): the manager's UUIDv7 ids order the events,
+    and the wait goes on to the next provisioning instead of failing on the 404."""
+    async with (
+        FakeFeldera(speed=50, retention=1, cleanup_interval=3600) as fake,
+        EventsClient(fake.url) as client,
+    ):
+        poller = Poller(client, poll=FAST)
+        fake.create_pipeline("p")
+        fake.start("p")
+        await fake.wait_for_status("p", deployment_runtime_status="Running")
+        current = await client.get_event("p")
+        since = str(current.event_id)
+        if cleaned_up:
+            fake.stop("p", force=True)
+            await fake.wait_for_status("p", deployment_resources_status="Stopped")
+            assert fake.run_cleanup() >= 1  # keeps only the Stopped event
+            assert since not in {e["event_id"] for e in fake.events("p")}
+        fake.clear_requests()  # count only this wait's requests
+        task = asyncio.create_task(poller.wait_until_provisioned("p", timeout=30, since=since))
+        await fake.wait_for(lambda: task.done() or _latest_polls(fake) >= 5)
+        # Nothing at or before `since` ends it.
+        assert not task.done(), f"the wait ended: {task.exception() or task.result()!r}"
+        first = fake.requests[0]
+        assert first.path.endswith(f"/events/{since}")
+        assert first.status == (404 if cleaned_up else 200)
+        if not cleaned_up:
+            fake.stop("p", force=True)
+            await fake.wait_for_status("p", deployment_resources_status="Stopped")
+        fake.start("p")
+        ev = await asyncio.wait_for(task, 60)
+    assert ev.is_provisioned
+    assert ev.recorded_at > current.recorded_at
 
 
 async def test_since_rejects_naive_datetime(poller: Poller) -> None:
@@ -388,7 +424,7 @@ async def test_cancellation_propagates_and_leaves_nothing_open(fake: FakeFeldera
                 "p", timeout=None, on_event=lambda ev: first.set()
             )
         )
-        await first.wait()
+        await asyncio.wait_for(first.wait(), STREAM_TIMEOUT)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -568,7 +604,7 @@ async def test_watch_backfills_every_transition_in_order(fake: FakeFeldera) -> N
         # Slow polls against a fast pipeline: several events land between two polls.
         poller = Poller(client, poll=PollPolicy(initial=0.3, maximum=0.3, jitter=0.0))
         got: list[PipelineEvent] = []
-        async with poller.watch("p") as events:
+        async with asyncio.timeout(STREAM_TIMEOUT), poller.watch("p") as events:
             async for ev in events:
                 got.append(ev)
                 if len(got) == 1:
@@ -593,7 +629,10 @@ async def test_watch_drops_heartbeat_duplicates_unless_asked(
 ) -> None:
     fake.create_pipeline("p")
     got: list[PipelineEvent] = []
-    async with poller.watch("p", include_duplicates=include) as events:
+    async with (
+        asyncio.timeout(STREAM_TIMEOUT),
+        poller.watch("p", include_duplicates=include) as events,
+    ):
         async for ev in events:
             got.append(ev)
             if len(got) == 1:
@@ -609,25 +648,34 @@ async def test_watch_drops_heartbeat_duplicates_unless_asked(
 async def test_watch_with_timeout_raises_wait_timeout(fake: FakeFeldera, poller: Poller) -> None:
     fake.create_pipeline("p")
     with pytest.raises(WaitTimeoutError):
-        async with poller.watch("p", timeout=0.3) as events:
+        # A plain TimeoutError (not the watch's own WaitTimeoutError) if the watch hangs.
+        async with asyncio.timeout(STREAM_TIMEOUT), poller.watch("p", timeout=0.3) as events:
             async for _ev in events:
                 pass
 
 
 async def test_watch_raises_fatal_errors(fake: FakeFeldera, poller: Poller) -> None:
     with pytest.raises(PipelineNotFoundError):
-        async with poller.watch("missing") as events:
+        async with asyncio.timeout(STREAM_TIMEOUT), poller.watch("missing") as events:
             async for _ev in events:
                 pass
 
 
 async def test_watch_retries_transient_errors(fake: FakeFeldera, poller: Poller) -> None:
     fake.create_pipeline("p")
-    fake.inject(Fault.reset_before_headers(), times=3)
-    fake.inject(Fault.lock_took_too_long(), times=2)
+    resets = fake.inject(Fault.reset_before_headers(), times=3)
+    locks = fake.inject(Fault.lock_took_too_long(), times=2)
     async with poller.watch("p") as events:
-        ev = await anext(aiter(events))
+        ev = await asyncio.wait_for(anext(aiter(events)), STREAM_TIMEOUT)
     assert ev.deployment_resources_status is ResourcesStatus.STOPPED
+    # Every fault was served (and retried through) before the first event came.
+    assert (resets.hits, locks.hits) == (3, 2)
+    served = [(r.fault, r.status) for r in fake.requests]
+    assert served == [
+        *[("reset_before_headers", None)] * 3,
+        *[("status_503", 503)] * 2,
+        (None, 200),
+    ], served
 
 
 async def test_per_request_timeout_is_transient_after_first_answer(fake: FakeFeldera) -> None:
@@ -659,7 +707,7 @@ async def test_watch_of_a_pipeline_without_events_yields_all_of_them(fake: FakeF
             fake.start("p")
 
         starter = asyncio.create_task(start_after_first_poll())
-        async with poller.watch("p") as events:
+        async with asyncio.timeout(STREAM_TIMEOUT), poller.watch("p") as events:
             async for ev in events:
                 got.append(ev)
                 if ev.combined_status.value == "Running":
@@ -670,23 +718,24 @@ async def test_watch_of_a_pipeline_without_events_yields_all_of_them(fake: FakeF
 
 
 async def test_long_waits_log_progress_at_growing_intervals(
-    fake: FakeFeldera,
-    poller: Poller,
-    caplog: pytest.LogCaptureFixture,
-    monkeypatch: pytest.MonkeyPatch,
+    fake: FakeFeldera, client: EventsClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import feldera_events._poller as poller_module
-
-    monkeypatch.setattr(poller_module, "_FIRST_PROGRESS_LOG", 0.1)
-    fake.create_pipeline("p", timings=feldera_events.testing.Timings(provisioning=30))
-    fake.start("p")
+    """One poll a second for 45 s of an injected clock: progress lines at 5, 10, 20 and
+    40 s (doubling, not one per poll), then one line when the wait ends. No wall time is
+    involved, so the counts are exact."""
+    fake.create_pipeline("p")
+    t = FakeTime()
+    poller = Poller(
+        client, poll=PollPolicy(initial=1, maximum=1, jitter=0), clock=t.clock, sleep=t.sleep
+    )
     caplog.set_level("INFO", logger="feldera_events")
-    await poller.wait_until_provisioned("p", timeout=10)
-    progress = [r for r in caplog.records if "still waiting" in r.getMessage()]
-    ended = [r for r in caplog.records if "ended after" in r.getMessage()]
-    assert 1 <= len(progress) <= 4  # 0.1 s, 0.2 s, 0.4 s: doubling, not one per poll
-    assert len(ended) == 1
-    assert "'p'" in progress[0].getMessage()
+    ev = await poller.wait_for("p", lambda e: t.now - 1000.0 >= 45, timeout=100)
+    assert ev.deployment_resources_status is ResourcesStatus.STOPPED
+    progress = [r.getMessage() for r in caplog.records if "still waiting" in r.getMessage()]
+    assert [line.split(" after ")[1].split("s ")[0] for line in progress] == ["5", "10", "20", "40"]
+    assert all("'p'" in line for line in progress)
+    ended = [r.getMessage() for r in caplog.records if "ended after" in r.getMessage()]
+    assert len(ended) == 1 and "ended after 45.0s and 46 polls" in ended[0], ended
 
 
 async def test_manager_restarting_mid_wait_does_not_fail_the_wait() -> None:
@@ -720,7 +769,7 @@ async def test_manager_restarting_mid_wait_does_not_fail_the_wait() -> None:
                     two_refusals.set()
 
     async def first_refusals() -> None:
-        await two_refusals.wait()
+        await asyncio.wait_for(two_refusals.wait(), STREAM_TIMEOUT)
 
     handler = Counter()
     logging.getLogger("feldera_events").addHandler(handler)
@@ -853,7 +902,7 @@ async def test_watch_since_the_latest_event_does_not_yield_it(
     fake.create_pipeline("p")
     latest = await poller.client.get_event("p")
     got: list[PipelineEvent] = []
-    async with poller.watch("p", since=latest) as events:
+    async with asyncio.timeout(STREAM_TIMEOUT), poller.watch("p", since=latest) as events:
         fake.start("p")
         async for ev in events:
             got.append(ev)
@@ -869,7 +918,7 @@ async def test_watch_backfill_errors_lose_no_events(fake: FakeFeldera) -> None:
     async with EventsClient(fake.url) as client:
         poller = Poller(client, poll=PollPolicy(initial=0.3, maximum=0.3, jitter=0.0))
         got: list[PipelineEvent] = []
-        async with poller.watch("p") as events:
+        async with asyncio.timeout(STREAM_TIMEOUT), poller.watch("p") as events:
             async for ev in events:
                 got.append(ev)
                 if len(got) == 1:
@@ -893,7 +942,7 @@ async def test_watch_survives_a_step_timeout_and_closes_with_a_step_in_flight(
     async with EventsClient(fake.url) as client:
         poller = Poller(client, poll=FAST)
         async with poller.watch("p") as events:
-            first = await anext(events)
+            first = await asyncio.wait_for(anext(events), STREAM_TIMEOUT)
             assert first.deployment_resources_status is ResourcesStatus.STOPPED
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(anext(events), 0.1)  # nothing new yet
@@ -933,14 +982,27 @@ async def test_wait_many_fail_fast_on_an_unexpected_exception(
     assert results["slow"].outcome is Outcome.CANCELLED
 
 
-async def test_a_last_poll_happens_before_the_deadline(fake: FakeFeldera) -> None:
-    fake.create_pipeline("p", timings=feldera_events.testing.Timings(provisioning=20))  # 0.4 s
-    fake.start("p")
-    async with EventsClient(fake.url) as client:
-        # One poll every 5 s: without a last look before the deadline this times out.
-        slow = Poller(client, poll=PollPolicy(initial=5, maximum=5, jitter=0.0))
-        ev = await slow.wait_until_provisioned("p", timeout=1.5)
+async def test_a_last_poll_happens_before_the_deadline(
+    fake: FakeFeldera, client: EventsClient
+) -> None:
+    """One poll every 5 s and a 1.5 s timeout: the poll after the first is moved before
+    the deadline (halfway to it), and sees what happened meanwhile. An injected clock:
+    the pipeline is provisioned while that sleep "lasts", with no wall-time margin."""
+    fake.create_pipeline("p")
+    t = FakeTime()
+
+    async def sleep(seconds: float) -> None:
+        await t.sleep(seconds)
+        if len(t.sleeps) == 2:  # the last look before the deadline
+            fake.start("p")
+            await fake.wait_for_status("p", deployment_resources_status="Provisioned", timeout=30)
+
+    slow = Poller(
+        client, poll=PollPolicy(initial=5, maximum=5, jitter=0.0), clock=t.clock, sleep=sleep
+    )
+    ev = await slow.wait_until_provisioned("p", timeout=1.5)
     assert ev.is_provisioned
+    assert t.sleeps == [0, 0.75]  # not 5 s later (past the deadline): 0.75 s before it
 
 
 async def test_cancellation_with_a_request_in_flight(fake: FakeFeldera) -> None:
@@ -1126,15 +1188,21 @@ async def test_since_now_is_anchored_on_the_server(fake: FakeFeldera, poller: Po
         await task
 
 
-async def test_timeout_names_the_last_error(fake: FakeFeldera, poller: Poller) -> None:
+async def test_timeout_names_the_last_error(fake: FakeFeldera, client: EventsClient) -> None:
     fake.create_pipeline("p", timings=feldera_events.testing.Timings(provisioning=10**6))
     fake.start("p")
     await fake.wait_for_status("p", deployment_resources_status="Provisioning")
     fake.inject(Fault.proxy_502())
-    start = time.monotonic()
+    t = FakeTime()
+    policy = PollPolicy(initial=0.2, maximum=0.2, jitter=0.0)
+    poller = Poller(client, poll=policy, clock=t.clock, sleep=t.sleep)
     with pytest.raises(WaitTimeoutError) as info:
         await poller.wait_until_provisioned("p", timeout=0.5)
-    assert time.monotonic() - start < 1.5
+    # Polls at 0, 0.2, 0.4 and a last one at 0.45; it ends at its deadline (an injected
+    # clock: exactly), neither at its last poll nor later.
+    assert t.now - 1000.0 == pytest.approx(0.5)
+    assert info.value.elapsed == pytest.approx(0.5)
+    assert info.value.polls == 4
     assert "last error: HTTP 502" in str(info.value)
     assert " times)" in str(info.value)
 
@@ -1146,7 +1214,8 @@ async def test_as_completed_yields_each_result_as_it_ends(
     fake.create_pipeline("fast")
     fake.start("slow")
     fake.start("fast")
-    got = [r.pipeline_name async for r in poller.as_completed(["slow", "fast"], timeout=20)]
+    async with asyncio.timeout(STREAM_TIMEOUT):
+        got = [r.pipeline_name async for r in poller.as_completed(["slow", "fast"], timeout=20)]
     assert got == ["fast", "slow"]
 
 
@@ -1160,12 +1229,13 @@ async def test_a_wait_result_knows_how_it_was_reached(fake: FakeFeldera, poller:
         if name == "stopped" and ev.deployment_resources_status is ResourcesStatus.PROVISIONING:
             fake.stop("stopped", force=True)
 
-    results = {
-        r.pipeline_name: r
-        async for r in poller.as_completed(
-            ["runs", "stopped"], timeout=20, until="running", on_event=stop_when_provisioning
-        )
-    }
+    async with asyncio.timeout(STREAM_TIMEOUT):
+        results = {
+            r.pipeline_name: r
+            async for r in poller.as_completed(
+                ["runs", "stopped"], timeout=20, until="running", on_event=stop_when_provisioning
+            )
+        }
     assert results["runs"].until == "running"
     assert results["runs"].ok
     assert not results["runs"].stopped

@@ -7,7 +7,8 @@ README promises checked here, through the public API against the simulated manag
 * 400, 403 and a malformed body end a wait at once (no retry, one request);
 * 408 and 429 are polled through;
 * an async ``api_key`` callable is asked again after a 401 (a fresh token);
-* ``Timeouts(connect=)`` bounds connecting to a listener that never accepts.
+* ``Timeouts(connect=)`` bounds connecting to a listener that never accepts;
+* a wait that first sees the pipeline after it has failed reports the failure.
 """
 
 from __future__ import annotations
@@ -76,6 +77,26 @@ async def test_failure_is_raised_at_stopping_with_the_error(
     latest = fake.latest_event("p")
     assert latest is not None and latest["deployment_resources_status"] == "Stopping"
     assert str(err.event.event_id) == latest["event_id"]
+
+
+async def test_a_wait_begun_after_the_failure_reports_it(fake: FakeFeldera, poller: Poller) -> None:
+    """README: a wait that first sees the pipeline after it has already failed reports
+    that failure at its first poll (the error stays until a new /start); with ``since``
+    at the failure, it waits past it."""
+    fake.create_pipeline("p")
+    fake.start("p")
+    await fake.wait_for_status("p", deployment_status="Running")
+    fake.panic("p", "a moment after Provisioned")
+    await fake.wait_for_status("p", deployment_status="Stopped")
+    for wait in (poller.wait_until_provisioned, poller.wait_until_running):
+        with pytest.raises(DeploymentFailedError) as info:
+            await wait("p", timeout=60)
+        assert info.value.error_code == "RuntimeError.WorkerPanic"
+    polls = [r for r in fake.requests if r.operation == "get_pipeline_event"]
+    assert len(polls) == 4  # each: its first poll, then the failed event in full
+    failed = await poller.client.get_event("p")
+    with pytest.raises(WaitTimeoutError):
+        await poller.wait_until_provisioned("p", timeout=0.3, since=failed)
 
 
 # -- answers that end a wait at once ----------------------------------------------------

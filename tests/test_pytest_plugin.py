@@ -104,7 +104,7 @@ def run_pytest(
         env=env,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=100,  # below the per-test timeout (pyproject): this one names the run
     )
 
 

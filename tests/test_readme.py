@@ -1,304 +1,34 @@
 """Every fenced code block of README.md is executed (or, for install commands, checked).
 
-How each block is treated, by its info string:
-
-* ``python``: run as a script (``python -c``) against a fresh simulated manager.
-* ``console`` (lines starting with ``$ `` are commands; other lines are sample output,
-  not checked), ``sh``/``bash``/``shell`` (every line is a command; ``\\`` continues
-  a line). Commands joined by ``&&`` are handled one by one:
-
-  - ``feldera-events ...``, ``.venv/bin/feldera-events ...``, ``python -m
-    feldera_events ...`` and ``python examples/*.py ...`` run as subprocesses against a
-    fresh simulated manager. The exit code must be 0, or the one a trailing ``# exit N``
-    comment names. A command commented ``# Ctrl-C`` runs until its first line of
-    output, then gets SIGINT and must exit 130.
-  - Install commands are checked cheaply, not run: ``python -m venv`` is accepted,
-    ``pip install`` must name this project (``.`` or ``feldera-events``) and only extras
-    that ``pyproject.toml`` defines; ``-e .`` also needs the ``feldera-events`` console
-    script to be declared. ``python -m pytest`` (the suite itself) must be .ci/run's
-    ``TEST_CMD`` and ``bash .ci/run`` must exist; ``python -m pytest FILE.py`` runs the
-    README's python block that starts ``# FILE.py`` in an empty directory (with the
-    README's ``toml`` pytest settings).
-  - Anything else fails: give such a block the info string ``text``.
-
-* ``text``, ``yaml``, ``toml``: not run (a ``toml`` block must parse). ``json`` blocks must
-  parse. A block without an info string fails.
-
-The simulated manager: ``FakeFeldera(speed=20)`` with the pipelines in
-:data:`PIPELINES` created (compiled, stopped). Each command or python block gets a fresh
-one; its pipelines are started once the program made its first request (or exited), so
-``wait`` (even with ``--since-now``) sees a real start. ``FELDERA_HOST`` points at it, and
-the literal ``http://localhost:8080`` in a block is replaced by its URL. README examples
-must use these pipeline names.
+How a block is run, by its info string, and the simulated manager it runs against:
+tests/doc_blocks.py (docs/ pages run the same way: tests/test_docs.py). README
+examples must use the pipeline names of ``doc_blocks.PIPELINES``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
-import shlex
 import sys
-import textwrap
-import time
 import tomllib
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import attrs
 import pytest
-from cli_support import ROOT, Ran, clean_env, finish, interrupt, spawn
-
-from feldera_events.testing import FakeAPIError, FakeFeldera
+from cli_support import ROOT, Ran
+from doc_blocks import (
+    KNOWN,
+    RUNNABLE,
+    SHELL,
+    Block,
+    FakeFactory,
+    check_data_block,
+    commands,
+    file_blocks,
+    run_against,
+    run_block,
+)
 
 README = ROOT / "README.md"
-PIPELINES = (
-    "my-pipeline",
-    "other-pipeline",
-    "orders",
-    "fraud-detector",
-    "pipeline-1",
-    "pipeline-2",
-)
-LOCALHOST = "http://localhost:8080"
-SHELL = ("console", "sh", "bash", "shell")
-RUN_TIMEOUT = 90.0
-
-
-@attrs.frozen
-class Block:
-    info: str
-    code: str
-    line: int
-
-    @property
-    def id(self) -> str:
-        return f"README.md:{self.line}:{self.info or 'no-info'}"
-
-
-def readme_blocks(text: str) -> list[Block]:
-    blocks: list[Block] = []
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        m = re.match(r"^(\s*)(`{3,})(.*)$", lines[i])
-        if not m:
-            i += 1
-            continue
-        indent, fence, info = m.group(1), m.group(2), m.group(3).strip()
-        body: list[str] = []
-        j = i + 1
-        while j < len(lines) and lines[j].strip() != fence:
-            body.append(lines[j][len(indent) :] if lines[j].startswith(indent) else lines[j])
-            j += 1
-        blocks.append(Block(info.split()[0] if info else "", "\n".join(body) + "\n", i + 1))
-        i = j + 1
-    return blocks
-
-
-BLOCKS = readme_blocks(README.read_text(encoding="utf-8"))
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeFeldera]:
-    async with FakeFeldera(speed=20) as server:
-        for name in PIPELINES:
-            server.create_pipeline(name)
-        yield server
-
-
-def _start_all(fake: FakeFeldera) -> None:
-    for name in PIPELINES:
-        # FakeAPIError: e.g. the program deleted it.
-        with contextlib.suppress(FakeAPIError):
-            fake.start(name)
-
-
-async def run_against(
-    fake: FakeFeldera, argv: list[str], *, ctrl_c: bool = False, what: str = ""
-) -> Ran:
-    """Run ``argv``; start the pipelines once it made its first request (or exited)."""
-    started = time.monotonic()
-    env = clean_env({"FELDERA_HOST": fake.url})
-    proc = await spawn(argv, env=env)
-    if ctrl_c:
-        # A long-running command (watch, fake-server): its first line says it runs.
-        assert proc.stdout is not None
-        line = await asyncio.wait_for(proc.stdout.readline(), RUN_TIMEOUT)
-        assert line, f"{what}: no output before Ctrl-C"
-        _start_all(fake)
-        return await interrupt(proc, started)
-    first_request = asyncio.ensure_future(fake.wait_for_requests(1, timeout=RUN_TIMEOUT))
-    exited = asyncio.ensure_future(proc.wait())
-    try:
-        await asyncio.wait([first_request, exited], return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (first_request, exited):
-            task.cancel()
-        await asyncio.gather(first_request, exited, return_exceptions=True)
-    _start_all(fake)
-    return await finish(proc, started, RUN_TIMEOUT)
-
-
-# -- commands ---------------------------------------------------------------------------
-
-
-def _commands(block: Block) -> list[str]:
-    """The commands of a shell block, continuation lines joined."""
-    raw: list[str] = []
-    for line in block.code.splitlines():
-        if block.info == "console":
-            if line.startswith("$ "):
-                raw.append(line[2:])
-            elif raw and raw[-1].endswith("\\"):
-                raw.append(line)
-        elif line.strip() and not line.lstrip().startswith("#"):
-            raw.append(line)
-    commands: list[str] = []
-    for line in raw:
-        if commands and commands[-1].endswith("\\"):
-            commands[-1] = commands[-1][:-1] + " " + line.strip()
-        else:
-            commands.append(line.strip())
-    return commands
-
-
-def _split_comment(command: str) -> tuple[str, str]:
-    code, _, comment = command.partition(" #")
-    return code.strip(), comment.strip()
-
-
-def _pyproject() -> dict[str, object]:
-    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-
-
-def check_pip_install(args: list[str]) -> None:
-    project = _pyproject()["project"]
-    assert isinstance(project, dict)
-    extras = set(project.get("optional-dependencies", {}))
-    targets = [a for a in args if not a.startswith("-")]
-    assert targets, f"pip install of nothing: {args}"
-    for target in targets:
-        m = re.fullmatch(r"(\.|feldera-events)(?:\[([\w,\s-]+)\])?", target)
-        assert m, f"pip install {target!r}: not this project"
-        for extra in filter(None, (e.strip() for e in (m.group(2) or "").split(","))):
-            assert extra in extras, f"extra {extra!r} is not in pyproject.toml {sorted(extras)}"
-    if "-e" in args or "--editable" in args:
-        assert "feldera-events" in project.get("scripts", {}), "no feldera-events console script"
-
-
-def _is(program: str, *names: str) -> bool:
-    return Path(program).name in names
-
-
-async def run_command(fake_factory: FakeFactory, command: str) -> None:
-    code, comment = _split_comment(command)
-    expected = 0
-    ctrl_c = comment.lower().startswith("ctrl-c")
-    if ctrl_c:
-        expected = 130
-    m = re.match(r"exit (\d+)", comment)
-    if m:
-        expected = int(m.group(1))
-    for part in (p.strip() for p in code.split("&&")):
-        argv = shlex.split(part)
-        program, rest = argv[0], argv[1:]
-        if _is(program, "pip", "pip3") and rest[:1] == ["install"]:
-            check_pip_install(rest[1:])
-            continue
-        if _is(program, "python", "python3") and rest[:2] == ["-m", "venv"]:
-            continue
-        if _is(program, "python", "python3") and rest[:2] == ["-m", "pip"]:
-            check_pip_install(rest[3:])
-            continue
-        if _is(program, "python", "python3") and rest[:2] == ["-m", "pytest"]:
-            files = [a for a in rest[2:] if a.endswith(".py")]
-            if files:
-                # A user's own test file shown in the README (its ```python block starts
-                # with "# <file>"): run it with pytest in an empty directory.
-                await run_user_tests(files, rest[2:])
-                continue
-            assert (ROOT / "tests").is_dir()
-            # The README's test command is the one CI runs (.ci/run's TEST_CMD).
-            ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-            m = re.search(r"^TEST_CMD=\(([^)]*)\)", ci, re.MULTILINE)
-            assert m is not None, ".ci/run has no TEST_CMD=(...) line"
-            assert ["python", *rest] == shlex.split(m.group(1)), (part, m.group(1))
-            continue
-        if program == "bash" and rest[:1] == [".ci/run"]:
-            assert (ROOT / ".ci" / "run").is_file()
-            continue
-        if program == "export":
-            continue  # FELDERA_* are set by the harness, to the simulated manager
-        if _is(program, "feldera-events"):
-            argv = [sys.executable, "-m", "feldera_events", *rest]
-        elif _is(program, "python", "python3") and rest[:2] == ["-m", "feldera_events"]:
-            argv = [sys.executable, *rest]
-        elif _is(program, "python", "python3") and rest and rest[0].startswith("examples/"):
-            argv = [sys.executable, str(ROOT / rest[0]), *rest[1:]]
-        else:
-            raise AssertionError(
-                f"README command {part!r} is not supported by tests/test_readme.py; "
-                "mark its block ```text if it must not run"
-            )
-        async with fake_factory() as fake:
-            argv = [a.replace(LOCALHOST, fake.url) for a in argv]
-            if "fake-server" in argv:
-                argv = [
-                    ("0" if prev == "--port" else a)
-                    for prev, a in zip(["", *argv], argv, strict=False)
-                ]
-            ran = await run_against(fake, argv, ctrl_c=ctrl_c, what=part)
-        assert ran.returncode == expected, (part, ran)
-        assert "Traceback" not in ran.stderr, (part, ran)
-
-
-async def run_user_tests(files: list[str], args: list[str]) -> None:
-    """Write the README's blocks named ``files`` (and its ``toml`` pytest settings) to a
-    fresh directory and run ``pytest args`` there: the plugin's fixtures must work with
-    no conftest and no import, as the README says."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        where = Path(tmp)
-        for name in files:
-            block = next(
-                (
-                    b
-                    for b in BLOCKS
-                    if b.info in ("python", "py") and b.code.startswith(f"# {name}\n")
-                ),
-                None,
-            )
-            assert block is not None, f"README runs {name} but no python block starts '# {name}'"
-            (where / name).write_text(block.code, encoding="utf-8")
-        settings = [b.code for b in BLOCKS if b.info == "toml" and "[tool.pytest" in b.code]
-        (where / "pyproject.toml").write_text("\n".join(settings), encoding="utf-8")
-        started = time.monotonic()
-        proc = await spawn(
-            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-            env=clean_env(),
-            cwd=where,
-        )
-        ran = await finish(proc, started, RUN_TIMEOUT)
-    assert ran.returncode == 0, (args, ran)
-    assert " passed" in ran.stdout and "warning" not in ran.stdout.lower(), ran
-
-
-class FakeFactory:
-    """A fresh simulated manager per command (``async with factory() as fake``)."""
-
-    def __call__(self) -> FakeFeldera:
-        fake = FakeFeldera(speed=20)
-        original = fake.start_server
-
-        async def start_server() -> None:
-            await original()
-            for name in PIPELINES:
-                fake.create_pipeline(name)
-
-        fake.start_server = start_server  # type: ignore[method-assign]
-        return fake
+BLOCKS = file_blocks(README)
 
 
 # -- the tests --------------------------------------------------------------------------
@@ -314,34 +44,15 @@ def test_quick_start_first_command_is_the_demo() -> None:
     text = README.read_text(encoding="utf-8")
     start = text[: text.index("## Quick start")].count("\n") + 1
     first = next(b for b in BLOCKS if b.line > start and b.info in SHELL)
-    assert "feldera-events demo" in _commands(first)[0]
+    assert "feldera-events demo" in commands(first)[0][0]
 
 
-RUN = [b for b in BLOCKS if b.info in (*SHELL, "python", "py")]
+RUN = [b for b in BLOCKS if b.info in RUNNABLE]
 
 
 @pytest.mark.parametrize("block", RUN, ids=[b.id for b in RUN])
 async def test_readme_block_runs(block: Block) -> None:
-    if block.info in ("python", "py"):
-        async with FakeFactory()() as fake:
-            code = block.code.replace(LOCALHOST, fake.url)
-            ran = await run_against(fake, [sys.executable, "-c", code], what=block.id)
-        assert ran.returncode == 0, (block.id, textwrap.indent(block.code, "  "), ran)
-        return
-    commands = _commands(block)
-    assert commands, f"{block.id}: a shell block without commands; use ```text"
-    for command in commands:
-        await run_command(FakeFactory(), command)
-
-
-def check_data_block(block: Block) -> None:
-    """A ``json`` or ``toml`` block must parse."""
-    import json
-
-    if block.info == "json":
-        json.loads(block.code)
-    elif block.info == "toml":
-        tomllib.loads(block.code)
+    await run_block(block, BLOCKS)
 
 
 def test_readme_data_blocks_parse() -> None:
@@ -357,6 +68,48 @@ def test_readme_data_blocks_parse() -> None:
 
 
 def test_unknown_info_strings_are_deliberate() -> None:
-    allowed = {*SHELL, "python", "py", "text", "yaml", "toml", "json"}
-    unknown = [b.id for b in BLOCKS if b.info not in allowed]
+    unknown = [b.id for b in BLOCKS if b.info not in KNOWN]
     assert not unknown, f"blocks with an info string this harness does not know: {unknown}"
+
+
+def test_no_install_from_an_index_that_does_not_have_it() -> None:
+    """feldera-events is not on PyPI yet: no README line, docs page or example installs
+    it from an index (``pip install feldera-events``); they say how to install it today."""
+    pages = [README, *sorted((ROOT / "docs").rglob("*.md")), *(ROOT / "examples").iterdir()]
+    texts = {p.name: p.read_text(encoding="utf-8") for p in pages if p.is_file()}
+    for name, text in texts.items():
+        for line in text.splitlines():
+            install = re.search(r"pip install (.*)", line)
+            if install is None:
+                continue
+            words = [w.strip("`'\"") for w in install.group(1).split()]
+            assert not any(re.fullmatch(r"feldera-events(\[.*\])?", w) for w in words) or (
+                "not on PyPI" in line
+            ), (name, line)
+    assert "feldera-events is not on PyPI yet" in texts["README.md"]
+
+
+def test_the_fakefeldera_block_prints_what_the_readme_shows() -> None:
+    """The README shows the output of its FakeFeldera example, warnings included, and
+    says why they appear: every line it prints matches one shown (``PORT``: any port)."""
+    at = next(
+        i for i, b in enumerate(BLOCKS) if "FakeFeldera, Fault" in b.code and b.info == "python"
+    )
+    shown = BLOCKS[at + 1]
+    assert shown.info == "text", shown
+    ran = asyncio.run(_run_block(BLOCKS[at]))
+    assert ran.returncode == 0, ran
+    printed = ran.stderr.splitlines() + ran.stdout.splitlines()
+    expected = shown.code.splitlines()
+    assert len(printed) == len(expected), (printed, expected)
+    for line, pattern in zip(printed, expected, strict=True):
+        # The port is the fake's; how many events "orders" has by then may vary.
+        regex = re.escape(pattern).replace("PORT", r"\d+").replace("6\\ events", r"\d+\ events")
+        assert re.fullmatch(regex, line), (line, pattern)
+    text = README.read_text(encoding="utf-8")
+    assert "The two warnings are the two injected 503s" in text
+
+
+async def _run_block(block: Block) -> Ran:
+    async with FakeFactory()() as fake:
+        return await run_against(fake, [sys.executable, "-c", block.code], what=block.id)

@@ -123,20 +123,29 @@ def test_provisioned_while_being_stopped_is_not_a_success() -> None:
 
 
 @pytest.mark.parametrize("error", [False, True])
-def test_a_stop_seen_under_way_ends_the_wait_as_stopped_or_failed(error: bool) -> None:
-    m = machine()
+@pytest.mark.parametrize("since", [False, True], ids=["no-since", "since"])
+def test_a_stop_seen_under_way_ends_the_wait_as_stopped_or_failed(error: bool, since: bool) -> None:
+    # Without `since`, the stop seen under way ends the wait at Stopping (stopped, or
+    # failed with the error). After a `since`, a stop alone may be the first half of a
+    # restart: there the error alone must end the wait, already at Stopping (README:
+    # "raised as soon as the pipeline is Stopping with an error and desired Stopped").
+    up = event("Provisioned", "Provisioned", "Running", "Running", at=-1)
+    m = machine(since=up if since else None)
     m.begin(0.0)
     assert isinstance(
         m.answered(event("Provisioned", "Stopped", "Running", "Running"), 0.1), PollAt
     )
     stopping = event("Stopping", "Stopped", error=error, at=1)
-    assert m.answered(stopping, 1.0) == Need(
-        Request("event", stopping.event_id, Selector.ALL), (stopping,)
-    )
+    decision = m.answered(stopping, 1.0)
+    if since and not error:
+        assert isinstance(decision, PollAt)  # the first half of a restart: polled on
+        return
+    assert decision == Need(Request("event", stopping.event_id, Selector.ALL), (stopping,))
     fail = m.answered(full_of(stopping, error=error), 1.1)
     assert isinstance(fail, Fail)
     if error:
         assert type(fail.error) is DeploymentFailedError
+        assert fail.error.error_code == "RuntimeError.WorkerPanic"
     else:
         assert isinstance(fail.error, DeploymentStoppedError)
 
@@ -191,8 +200,14 @@ def test_running_since_a_running_event_needs_a_new_run() -> None:
     assert m2.answered([again, restarted, before], 2.1) == Succeed(again)
 
 
-def test_running_waits_for_the_runtime_and_fails_on_an_initialization_panic() -> None:
-    m = machine(RUNNING, what="Running")
+@pytest.mark.parametrize("since", [False, True], ids=["no-since", "since"])
+def test_running_waits_for_the_runtime_and_fails_on_an_initialization_panic(
+    since: bool,
+) -> None:
+    # With `since` (taken while it initialized), no stop is counted as such: only the
+    # error can end the wait at Stopping, and it must.
+    before = event("Provisioned", "Provisioned", "Initializing", "Running", at=0.5)
+    m = machine(RUNNING, what="Running", since=before if since else None)
     m.begin(0.0)
     init = event("Provisioned", "Provisioned", "Initializing", "Running", at=1)
     assert isinstance(m.answered(init, 1.0), PollAt)
@@ -387,6 +402,59 @@ def test_since_now_without_events_counts_every_event() -> None:
     assert isinstance(m.answered(ev, 1.0), Succeed)
 
 
+def with_id(ev: PipelineEvent, event_id: uuid.UUID) -> PipelineEvent:
+    data = ev.to_dict()
+    data["event_id"] = str(event_id)
+    result: PipelineEvent = structure(data, PipelineEvent)
+    return result
+
+
+def test_since_a_datetime_an_event_recorded_exactly_at_it_does_not_count() -> None:
+    at = T0 + dt.timedelta(seconds=10)
+    failed = event("Stopping", "Stopped", error=True, at=10)
+    assert failed.recorded_at == at
+    m = machine(since=at)
+    m.begin(0.0)
+    assert isinstance(m.answered(failed, 1.0), PollAt)  # at `since`: not after it
+    later = event("Stopping", "Stopped", error=True, at=10.000001)  # one microsecond on
+    assert m.answered(later, 2.0) == Need(Request("event", later.event_id, Selector.ALL), (later,))
+    # The same boundary for a success.
+    m = machine(since=at, next_after_since=False)
+    m.begin(0.0)
+    up = event("Provisioned", "Provisioned", "Running", "Running", at=10)
+    assert isinstance(m.answered(up, 1.0), PollAt)
+    up_later = event("Provisioned", "Provisioned", "Running", "Running", at=10.000001)
+    assert m.answered(up_later, 2.0) == Succeed(up_later, (up_later,))
+
+
+def test_since_a_cleaned_up_event_id_orders_by_the_uuidv7_id() -> None:
+    """The `since` event was cleaned up (404 on reading it): the manager's ids are UUIDv7,
+    so events with an id up to it (whatever their recorded_at) are at or before it."""
+    since = uuid.UUID(int=(1000 << 80) | (7 << 76) | (2 << 62) | 5)  # RFC 4122 variant
+    assert since.version == 7
+    m = machine(since=str(since))
+    assert m.begin(0.0) == Need(Request("event", since))
+    gone = http(404, "UnknownPipelineMonitorEvent")
+    assert isinstance(m.failed(gone, 0.1), PollAt)  # resolved: no failure, polling starts
+    failed = event("Stopping", "Stopped", error=True, at=50)
+    # The id itself, and an older id recorded "later" (a clock step): not after `since`.
+    assert isinstance(m.answered(with_id(failed, since), 1.0), PollAt)
+    older = uuid.UUID(int=since.int - 1)
+    assert isinstance(m.answered(with_id(failed, older), 2.0), PollAt)
+    newer = uuid.UUID(int=since.int + 1)
+    # The next id, even recorded "earlier", is after it.
+    after = with_id(event("Stopping", "Stopped", error=True, at=-50), newer)
+    assert m.answered(after, 3.0) == Need(Request("event", newer, Selector.ALL), (after,))
+
+
+def test_since_a_cleaned_up_id_that_is_not_uuidv7_cannot_be_ordered() -> None:
+    since = uuid.UUID("0197a2b4-6f1e-4c3a-9d2e-1b2c3d4e5f60")  # version 4: no time order
+    m = machine(since=since)
+    assert m.begin(0.0) == Need(Request("event", since))
+    gone = http(404, "UnknownPipelineMonitorEvent")
+    assert m.failed(gone, 0.1) == Fail(gone)
+
+
 # -- watch ------------------------------------------------------------------------------
 
 
@@ -482,32 +550,90 @@ def test_watch_property_each_event_once_oldest_first(
     assert ids == [e.event_id for e in history if e.recorded_at >= start.recorded_at]
 
 
+Row = tuple[str, str, str | None, str | None, bool]
+_STEADY = ("Running", "Paused", "Standby")
+
+
+def _holds(row: Row, running: bool) -> bool:
+    """The documented success state: resources Provisioned and still desired so; for
+    running, the runtime at its desired status (Running, Paused or Standby)."""
+    resources, desired, runtime, runtime_desired, _ = row
+    up = resources == "Provisioned" and desired == "Provisioned"
+    return up and (not running or (runtime == runtime_desired and runtime in _STEADY))
+
+
+def expected_end(
+    rows: list[Row], running: bool, *, since: Row | None = None, counted_from: int = 0
+) -> tuple[int, str] | None:
+    """Where the README's rules end a wait fed ``rows[counted_from:]`` one by one, and how
+    (``"succeeded"``, ``"failed"``, ``"stopped"``); None: it polls on.
+
+    * Failed: resources Stopping or Stopped, desired Stopped, with an error.
+    * Stopped (no error): Stopping/Stopped, desired Stopped, after it asked to be
+      provisioned (a desired Provisioned not reached yet) or, without ``since``, after a
+      stop was seen under way (desired Stopped, resources not yet Stopped).
+    * Succeeded: the success state holds; after a ``since`` at which it held, only once it
+      stopped holding in between (a new provisioning or run).
+    """
+    asked = False
+    stopping_seen = False
+    left = since is None or not _holds(since, running)
+    if since is not None and since[0] != "Provisioned" and since[1] == "Provisioned":
+        asked = True
+    for i in range(counted_from, len(rows)):
+        row = rows[i]
+        resources, desired, _, _, error = row
+        if resources != "Provisioned" and desired == "Provisioned":
+            asked = True
+        if since is None and resources != "Stopped" and desired == "Stopped":
+            stopping_seen = True
+        if resources in ("Stopping", "Stopped") and desired == "Stopped":
+            if error:
+                return i, "failed"
+            if asked or stopping_seen:
+                return i, "stopped"
+        if _holds(row, running):
+            if left:
+                return i, "succeeded"
+        else:
+            left = True
+    return None
+
+
+def run_wait(m: PipelineWait, history: list[PipelineEvent]) -> tuple[int, str] | None:
+    """Feed ``history`` one event per poll (the list reads, full reads and answers a
+    server would give); where and how the wait ended, or None."""
+    for i, ev in enumerate(history):
+        decision = m.answered(ev, float(i))
+        if isinstance(decision, Need) and decision.request == Request("list"):
+            decision = m.answered(list(reversed(history[: i + 1])), float(i))
+        if isinstance(decision, Need):  # a failure: read in full
+            assert decision.request == Request("event", ev.event_id, Selector.ALL)
+            decision = m.answered(full_of(ev, error=ev.deployment_has_error), float(i))
+            assert isinstance(decision, Fail)
+            if type(decision.error) is DeploymentFailedError:
+                assert decision.error.error_code == ("RuntimeError.WorkerPanic")
+                return i, "failed"
+            assert isinstance(decision.error, DeploymentStoppedError), decision
+            return i, "stopped"
+        if isinstance(decision, Succeed):
+            assert decision.event is ev
+            return i, "succeeded"
+        assert isinstance(decision, PollAt), decision
+    return None
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.lists(statuses, min_size=1, max_size=30))
-def test_waits_property_verdicts(rows: list[tuple[Any, ...]]) -> None:
-    """Fed any sequence, a provisioned wait succeeds only on Provisioned with desired
-    Provisioned, a running wait only with the runtime at its desired status, and
-    neither ever succeeds after having failed."""
+def test_waits_property_verdicts(rows: list[Row]) -> None:
+    """Fed any sequence, a provisioned or running wait ends exactly where the README's
+    rules say (succeeded, failed or stopped), and how; it never ends before, and never
+    polls on past it."""
+    history = [event(*r[:4], error=r[4], at=i) for i, r in enumerate(rows)]
     for acceptors in (PROVISIONED, RUNNING):
         m = machine(acceptors, next_after_since=False)
         m.begin(0.0)
-        for i, r in enumerate(rows):
-            ev = event(*r[:4], error=r[4], at=i)
-            decision = m.answered(ev, float(i))
-            if isinstance(decision, Need):  # a failure: read in full
-                decision = m.answered(full_of(ev, error=r[4]), float(i))
-                assert isinstance(decision, Fail)
-                assert ev.deployment_resources_desired_status.value == "Stopped"
-                break
-            if isinstance(decision, Succeed):
-                assert decision.event.is_provisioned
-                assert decision.event.deployment_resources_desired_status.value == "Provisioned"
-                if acceptors is RUNNING:
-                    runtime = ev.deployment_runtime_status
-                    assert runtime is not None
-                    assert runtime.value == "Running"
-                break
-            assert isinstance(decision, PollAt)
+        assert run_wait(m, history) == expected_end(rows, acceptors is RUNNING)
 
 
 def test_server_errors_are_transient_by_default() -> None:
@@ -518,21 +644,22 @@ def test_server_errors_are_transient_by_default() -> None:
 @settings(max_examples=150, deadline=None)
 @given(st.lists(statuses, min_size=2, max_size=30), st.data())
 def test_waits_property_nothing_at_or_before_since_is_terminal(
-    rows: list[tuple[Any, ...]], data: st.DataObject
+    rows: list[Row], data: st.DataObject
 ) -> None:
     """Events recorded at or before ``since`` (several may share its recorded_at) never
-    end a wait; the first terminal decision is about an event after it."""
+    end a wait; after it, the wait ends exactly where the README's rules say (a stop
+    alone is not counted, a success must be a new one when it held at ``since``)."""
     history = [event(*r[:4], error=r[4], at=i // 2) for i, r in enumerate(rows)]
-    since = history[data.draw(st.integers(0, len(history) - 1))]
+    at = data.draw(st.integers(0, len(history) - 1))
+    since = history[at]
     for acceptors in (PROVISIONED, RUNNING):
         m = machine(acceptors, since=since)
         m.begin(0.0)
-        for i, ev in enumerate(history):
-            decision = m.answered(ev, float(i))
-            if (ev.recorded_at, ev.event_id) <= (since.recorded_at, since.event_id):
-                assert isinstance(decision, PollAt)
-            elif not isinstance(decision, PollAt):
-                break
+        ended = run_wait(m, history)
+        assert ended is None or ended[0] > at  # nothing at or before `since` ends it
+        assert ended == expected_end(
+            rows, acceptors is RUNNING, since=rows[at], counted_from=at + 1
+        )
 
 
 def test_watch_since_now_starts_after_the_servers_latest_event() -> None:

@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from .._errors import APIConnectionError, FelderaError, NoEventsYetError
 from .._models import ClusterEvent, PipelineEvent, Selector
@@ -79,6 +79,7 @@ async def _cmd_wait(args: argparse.Namespace) -> int:
             since=since,
             poll=poll,
             json_output=args.json,
+            wait_for_approval=args.wait_for_approval,
         )
 
 
@@ -112,31 +113,32 @@ async def _cmd_list(args: argparse.Namespace) -> int:
     return _print_list(fmt, args.limit, events, EVENT_COLUMNS, event_row)
 
 
-def _watch_line(text: str) -> None:
-    sys.stdout.write(f"{format_time(_dt.datetime.now(_dt.UTC))}  {text}\n")
-    sys.stdout.flush()
+def _watch_line(text: str, out: TextIO | None = None) -> None:
+    out = out or sys.stdout
+    out.write(f"{format_time(_dt.datetime.now(_dt.UTC))}  {text}\n")
+    out.flush()
 
 
 async def _cmd_watch(args: argparse.Namespace) -> int:
     failures: list[BaseException] = []
-    text = not args.jsonl
+    # With --jsonl stdout holds only events: what happens to the polls goes to stderr.
+    notes = sys.stderr if args.jsonl else sys.stdout
 
     def on_failure(_: str, exc: BaseException) -> None:
         failures.append(exc)
         n = len(failures)
-        if text and n & (n - 1) == 0:  # 1, 2, 4, 8...: a long outage stays short
+        if n & (n - 1) == 0:  # 1, 2, 4, 8...: a long outage stays short
             what = failure_text(exc)
             if n == 1 and isinstance(exc, APIConnectionError):
-                _watch_line(f"the server went away ({what}); polling on")
+                _watch_line(f"the server went away ({what}); polling on", notes)
             else:
-                _watch_line(f"retrying: {what}, {'once' if n == 1 else f'{n} times'}")
+                _watch_line(f"retrying: {what}, {'once' if n == 1 else f'{n} times'}", notes)
 
     def on_response(status: int) -> None:
         if failures and status < 500:
-            if text:
-                n = len(failures)
-                polls = "1 failed poll" if n == 1 else f"{n} failed polls"
-                _watch_line(f"the server answers again after {polls}")
+            n = len(failures)
+            polls = "1 failed poll" if n == 1 else f"{n} failed polls"
+            _watch_line(f"the server answers again after {polls}", notes)
             failures.clear()
 
     async with open_client(args, on_response=on_response) as client:
@@ -182,15 +184,37 @@ async def _cmd_wait_cluster(args: argparse.Namespace) -> int:
         out.write(f"{stamp}  cluster  {said}  (recorded {format_time(ev.recorded_at)})\n")
         out.flush()
 
+    failures: list[BaseException] = []
+
+    def on_failure(_: str, exc: BaseException) -> None:
+        # On stderr: the manager not answering yet (once), then failed polls (1, 2, 4...).
+        failures.append(exc)
+        n = len(failures)
+        what = failure_text(exc)
+        if not event_seen and isinstance(exc, APIConnectionError) and n == 1:
+            line = f"the manager at {client.url} does not answer yet ({what}); polling on"
+            _watch_line(line, sys.stderr)
+        elif n & (n - 1) == 0:
+            _watch_line(f"retrying: {what}, {'once' if n == 1 else f'{n} times'}", sys.stderr)
+
+    event_seen = False
+
+    def on_cluster_event(ev: ClusterEvent) -> None:
+        nonlocal event_seen
+        event_seen = True
+        failures.clear()
+        on_event(ev)
+
     async with open_client(args) as client:
         loop = asyncio.get_running_loop()
         start = loop.time()
         event: ClusterEvent | None = None
         error: FelderaError | None = None
         try:
-            event = await Poller(client).wait_until_cluster_healthy(
-                timeout=args.timeout, on_event=on_event
-            )
+            with reporting_retries(on_failure, "cluster", level=logging.INFO):
+                event = await Poller(client).wait_until_cluster_healthy(
+                    timeout=args.timeout, on_event=on_cluster_event
+                )
             code = EXIT_OK
         except ClusterWaitTimeoutError as exc:
             error = exc

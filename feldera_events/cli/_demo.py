@@ -7,7 +7,6 @@ deploy script would), and the ``wait`` command's own code and progress display.
 
 from __future__ import annotations
 
-import datetime as _dt
 import sys
 import textwrap
 from typing import Final, TextIO
@@ -98,7 +97,6 @@ async def run_demo(out: TextIO | None = None) -> int:
             f"scripted to stay in Provisioning until its {_PROVISIONING_TIMEOUT:g}s "
             "provisioning timeout.",
         )
-        since = _dt.datetime.now(_dt.UTC)
         _say(out, "3. Started both through the REST API, as a deploy script would:")
         async with aiohttp.ClientSession() as session:
             for name in DEMO_PIPELINES:
@@ -110,7 +108,7 @@ async def run_demo(out: TextIO | None = None) -> int:
         _say(
             out,
             f"4. Waiting on both, as `feldera-events wait {GOOD} {BAD} --timeout "
-            f"{_WAIT_TIMEOUT:g} --since-now` does:",
+            f"{_WAIT_TIMEOUT:g}` does (no --since-now after our own start):",
         )
         _say(out)
         async with EventsClient(fake.url) as client:
@@ -118,7 +116,6 @@ async def run_demo(out: TextIO | None = None) -> int:
                 client,
                 list(DEMO_PIPELINES),
                 timeout=_WAIT_TIMEOUT,
-                since=since,
                 poll=PollPolicy(initial=0.25, maximum=1.0, jitter=0.0),
                 stdout=out,
                 stderr=out,

@@ -1,16 +1,26 @@
-"""The ``fake-server`` command: a FakeFeldera scripted from the command line (start failures, faults, cluster health), through its public API only."""
+"""The ``fake-server`` command: a FakeFeldera scripted from the command line (its pipelines and programs, start and input failures, faults, cluster health), through its public API only.
+
+``python -m feldera_events.testing`` runs this same command (``feldera_events/testing/__main__.py``).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import json
 import sys
 from typing import Any, Final
 
 from ._render import EXIT_INTERRUPTED, UsageError
 
-__all__ = ["START_FAILURES", "cmd_fake_server", "parse_fault"]
+__all__ = [
+    "START_FAILURES",
+    "add_fake_server_options",
+    "cmd_fake_server",
+    "parse_fault",
+    "parse_pipeline",
+]
 
 START_FAILURES: Final = ("provisioning_timeout", "worker_panic", "provision_check")
 SERVICES: Final = ("api", "compiler", "runner")
@@ -40,6 +50,25 @@ def parse_fault(text: str) -> tuple[str, float | None]:
     return kind, number
 
 
+def parse_pipeline(text: str) -> tuple[str, str | None]:
+    """``NAME`` or ``NAME=PROGRAM`` (SQL text, or ``@FILE`` to read it from a file)."""
+    name, sep, program = text.partition("=")
+    if not name:
+        raise argparse.ArgumentTypeError(f"expected NAME or NAME=PROGRAM, got {text!r}")
+    if not sep:
+        return name, None
+    if program.startswith("@"):
+        try:
+            with open(program[1:], encoding="utf-8") as file:
+                return name, file.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or exc
+            raise argparse.ArgumentTypeError(
+                f"cannot read the program of {name!r} from {program[1:]!r}: {reason}"
+            ) from None
+    return name, program
+
+
 def parse_start_failure(text: str) -> tuple[str, str]:
     """``PIPELINE=KIND`` (KIND one of :data:`START_FAILURES`)."""
     name, sep, kind = text.rpartition("=")
@@ -50,10 +79,118 @@ def parse_start_failure(text: str) -> tuple[str, str]:
     return name, kind
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0 to 65535, got {text!r}")
+    return value
+
+
+def _speed(text: str) -> float:
+    """``--speed``: a time-scale factor > 0 (not a number of seconds)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"must be a number > 0 (a time-scale factor), got {text!r}"
+        )
+    return value
+
+
+def add_fake_server_options(fake: argparse.ArgumentParser) -> None:
+    """The ``fake-server`` command's options (also ``python -m feldera_events.testing``)."""
+
+    fake.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    fake.add_argument("--port", type=_port, default=8080, help="port (default 8080; 0: a free one)")
+    fake.add_argument(
+        "--api-key",
+        dest="server_api_keys",
+        action="append",
+        metavar="KEY",
+        help="require this API key (repeatable; default: no authentication)",
+    )
+    fake.add_argument(
+        "--pipelines",
+        type=int,
+        default=0,
+        metavar="N",
+        help="create N compiled pipelines named pipeline-1 ... pipeline-N (default 0)",
+    )
+    fake.add_argument(
+        "--pipeline",
+        action="append",
+        type=parse_pipeline,
+        metavar="NAME[=PROGRAM]",
+        help="create a pipeline named NAME: compiled, with a default program; with "
+        "=PROGRAM, that SQL text (quote it for the shell, e.g. 'orders=CREATE TABLE o (x "
+        "INT);', or =@FILE to read it from a file), compiled at start-up by the simulated "
+        "compiler (the empty program and DDL compile, invalid-sql ends in SqlError); "
+        "repeatable",
+    )
+    fake.add_argument(
+        "--speed",
+        type=_speed,
+        default=1.0,
+        help="time-scale factor: 10 makes every simulated step ten times faster (default 1)",
+    )
+    fake.add_argument(
+        "--fail-next-start",
+        action="append",
+        type=parse_start_failure,
+        metavar="PIPELINE=KIND",
+        help="make PIPELINE's next start fail; KIND: provisioning_timeout (Provisioning for "
+        "10 simulated seconds, then PipelineProvisioningTimeout), worker_panic (fails once "
+        "Provisioned), provision_check (fails at once); repeatable",
+    )
+    fake.add_argument(
+        "--fail-next-input",
+        action="append",
+        metavar="PIPELINE",
+        help="make the next input pushed to PIPELINE (POST /v0/pipelines/PIPELINE/ingress/"
+        "TABLE) panic it (RuntimeError.WorkerPanic); PIPELINE may be created later; "
+        "repeatable (twice: the next two inputs, one per run)",
+    )
+    fake.add_argument(
+        "--fault",
+        action="append",
+        type=parse_fault,
+        metavar="FAULT",
+        help="answer requests to the events endpoints badly: 503 (LockTookTooLong), "
+        "503:SECONDS (with Retry-After), 502 (a proxy's bad gateway), latency:SECONDS; "
+        "repeatable",
+    )
+    fake.add_argument(
+        "--fault-probability",
+        type=float,
+        default=1.0,
+        metavar="P",
+        help="chance that a --fault hits a request (default 1: every request)",
+    )
+    fake.add_argument(
+        "--degrade-cluster",
+        action="append",
+        choices=SERVICES,
+        metavar="SERVICE",
+        help="mark a cluster service unhealthy: api, compiler or runner; repeatable",
+    )
+
+
 async def _serve(args: argparse.Namespace) -> None:
     from ..testing import FakeFeldera, Fault
 
-    names = [f"pipeline-{i}" for i in range(1, args.pipelines + 1)]
+    programs: dict[str, str | None] = {f"pipeline-{i}": None for i in range(1, args.pipelines + 1)}
+    for name, program in args.pipeline or []:
+        if name in programs:
+            raise UsageError(f"pipeline {name!r} is named twice (--pipeline, --pipelines)")
+        programs[name] = program
+    names = list(programs)
     failing = dict(args.fail_next_start or [])
     unknown = sorted(set(failing) - set(names))
     if unknown:
@@ -75,9 +212,14 @@ async def _serve(args: argparse.Namespace) -> None:
             options: dict[str, Any] = {}
             if failing.get(name) == "provisioning_timeout":
                 options["provisioning_timeout"] = _PROVISIONING_TIMEOUT
+            program = programs[name]
+            if program is not None:  # compiled by the simulated compiler, step by step
+                options.update(program_code=program, compile=True)
             fake.create_pipeline(name, **options)
             if name in failing:
                 fake.fail_next_start(name, failing[name])
+        for name in args.fail_next_input or []:
+            fake.fail_next_input(name)
         for kind, number in args.fault or []:
             if kind == "503":
                 fault = Fault.status(
@@ -101,7 +243,13 @@ async def _serve(args: argparse.Namespace) -> None:
         out.write(f"FakeFeldera listening on {fake.url} (speed={args.speed:g})\n")
         for name in names:
             note = f"  (next start fails: {failing[name]})" if name in failing else ""
-            out.write(f"  pipeline {name}: compiled, stopped{note}\n")
+            state = "compiled" if programs[name] is None else "compiling its program"
+            out.write(f"  pipeline {name}: {state}, stopped{note}\n")
+        panics = args.fail_next_input or []
+        for name in dict.fromkeys(panics):
+            count = panics.count(name)
+            what = "next input" if count == 1 else f"next {count} inputs"
+            out.write(f"  {what} to {name} (POST .../ingress/TABLE): a worker panics\n")
         for kind, number in args.fault or []:
             arg = "" if number is None else f":{number:g}"
             out.write(
@@ -110,7 +258,13 @@ async def _serve(args: argparse.Namespace) -> None:
             )
         for service in args.degrade_cluster or []:
             out.write(f"  cluster service {service}: unhealthy\n")
-        first = names[0] if names else "NAME"
+        new = next(n for n in ("my-pipeline", "new-pipeline", "pipeline-x") if n not in names)
+        body = json.dumps({"name": new, "program_code": ""})
+        out.write(
+            f"create one: curl -X POST {fake.url}/v0/pipelines "
+            f"-H 'Content-Type: application/json' -d '{body}'\n"
+        )
+        first = names[0] if names else new
         out.write(f"start one:  curl -X POST {fake.url}/v0/pipelines/{first}/start\n")
         out.write(f"watch it:   feldera-events --url {fake.url} watch {first}\n")
         out.write("Ctrl-C stops the server.\n")

@@ -9,7 +9,7 @@ from typing import Any, Final
 
 from .._client import check_pipeline_name, normalize_event_id
 from .._models import Selector
-from ._fake_server import SERVICES, parse_fault, parse_start_failure
+from ._fake_server import add_fake_server_options
 
 EXIT_CODES_HELP: Final = """\
 exit codes (each command's --help lists its own):
@@ -22,7 +22,8 @@ exit codes (each command's --help lists its own):
   3    wait, wait-cluster: the --timeout passed first
   4    API or connection error: unknown pipeline, authentication or permission
        refused, the server unreachable, an unexpected response
-  5    get, list, watch, cluster-events, health: the output could not be written
+  5    wait --until running --no-wait-for-approval: a pipeline awaits approval
+  74   get, list, watch, cluster-events, health: the output could not be written
        (a full disk, a closed stdout); 141 when its reader went away (a broken
        pipe: | head -1)
   130  interrupted (Ctrl-C); 143: terminated (SIGTERM)
@@ -32,7 +33,7 @@ _INTERRUPTED = "  130  interrupted (Ctrl-C); 143: terminated (SIGTERM)\n"
 _USAGE = "  2    usage or configuration error, found before any request is sent\n"
 _API = "  4    API or connection error (unknown pipeline, authentication, unreachable)\n"
 _OUTPUT = (
-    "  5    the output could not be written (a full disk, a closed stdout)\n"
+    "  74   the output could not be written (a full disk, a closed stdout)\n"
     "  141  the output's reader went away (a broken pipe: | head -1), quietly\n"
 )
 
@@ -44,11 +45,14 @@ COMMAND_EXIT_CODES: Final = {
     "  3    the --timeout passed before every pipeline was provisioned\n"
     "  4    API or connection error: unknown pipeline, authentication or\n"
     "       permission refused, the server unreachable (a wrong URL fails within\n"
-    "       seconds, not at the timeout), an unexpected response\n" + _INTERRUPTED + "\n"
+    "       seconds, not at the timeout), an unexpected response\n"
+    "  5    --until running --no-wait-for-approval: a pipeline awaits approval of\n"
+    "       its changes (runtime AwaitingApproval)\n" + _INTERRUPTED + "\n"
     "With several pipelines the exit code is the most serious outcome, in the order\n"
-    "4\u00a0>\u00a01\u00a0>\u00a03\u00a0>\u00a00: an API error means the check itself could not be made (a wrong\n"
-    "name, key or URL) and must be fixed before any other result means anything; a\n"
-    "failure is a definite answer, worth more than a timeout, which is none.\n",
+    "4\u00a0>\u00a01\u00a0>\u00a05\u00a0>\u00a03\u00a0>\u00a00: an API error means the check itself could not be made\n"
+    "(a wrong name, key or URL) and must be fixed before any other result means\n"
+    "anything; a failure is a definite answer, then a pending approval (someone must\n"
+    "act), worth more than a timeout, which is none.\n",
     "get": "exit codes:\n  0    the event was printed\n" + _USAGE + _API + _OUTPUT + _INTERRUPTED,
     "list": "exit codes:\n  0    the events were printed\n"
     + _USAGE
@@ -64,7 +68,7 @@ COMMAND_EXIT_CODES: Final = {
     "       that goes away or answers 408, 429, 500, 502, 503 or 504 is polled\n"
     "       through, without a limit\n"
     + _OUTPUT
-    + "       (5 and 141 end the watch at once)\n"
+    + "       (74 and 141 end the watch at once)\n"
     + _INTERRUPTED,
     "wait-cluster": "exit codes:\n"
     "  0    every service is healthy\n" + _USAGE + ""
@@ -230,16 +234,6 @@ def _timeout(text: str) -> float | None:
     return _positive_float(text)
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be 0 to 65535, got {text!r}")
-    return value
-
-
 def _pipeline_name(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("a pipeline name must not be empty")
@@ -382,6 +376,15 @@ def build_parser() -> argparse.ArgumentParser:
         "something else), so an earlier Provisioned or failure is not taken as the result",
     )
     wait.add_argument(
+        "--no-wait-for-approval",
+        dest="wait_for_approval",
+        action="store_false",
+        help="with --until running: a pipeline that awaits approval of its changes (runtime "
+        "AwaitingApproval, after a start with bootstrap_policy=await_approval) ends its wait "
+        "at once with exit 5 (a CI job cannot approve); by default the wait says what awaits "
+        "approval and waits on",
+    )
+    wait.add_argument(
         "--json",
         action="store_true",
         help="print one JSON result object on stdout (progress goes to stderr)",
@@ -454,7 +457,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=_pipeline_name,
         help="pipeline name (as in the Feldera UI or `fda`)",
     )
-    watch.add_argument("--jsonl", action="store_true", help="one JSON object per line")
+    watch.add_argument(
+        "--jsonl",
+        action="store_true",
+        help="one JSON object per line (failed polls are said on stderr)",
+    )
 
     wait_cluster = add(
         "wait-cluster",
@@ -502,62 +509,13 @@ def build_parser() -> argparse.ArgumentParser:
         "fake-server",
         "run a simulated Feldera manager until Ctrl-C",
         "Run FakeFeldera, the simulated pipeline manager of feldera_events.testing, until "
-        "Ctrl-C. Its pipelines are created compiled and stopped, named pipeline-1, "
-        "pipeline-2, ...; start them with POST /v0/pipelines/NAME/start.",
+        "Ctrl-C (`python -m feldera_events.testing` is the same command). It starts with "
+        "the pipelines that --pipelines and --pipeline create, stopped; create more with POST "
+        "/v0/pipelines, start one with POST /v0/pipelines/NAME/start (its start-up lines "
+        "show both as curl commands to paste).",
         [],
     )
-    fake.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
-    )
-    fake.add_argument("--port", type=_port, default=8080, help="port (default 8080; 0: a free one)")
-    fake.add_argument(
-        "--api-key",
-        dest="server_api_keys",
-        action="append",
-        metavar="KEY",
-        help="require this API key (repeatable; default: no authentication)",
-    )
-    fake.add_argument(
-        "--pipelines", type=int, default=0, metavar="N", help="pipelines to create (default 0)"
-    )
-    fake.add_argument(
-        "--speed",
-        type=_positive_float,
-        default=1.0,
-        help="time-scale factor: 10 makes every simulated step ten times faster (default 1)",
-    )
-    fake.add_argument(
-        "--fail-next-start",
-        action="append",
-        type=parse_start_failure,
-        metavar="PIPELINE=KIND",
-        help="make PIPELINE's next start fail; KIND: provisioning_timeout (Provisioning for "
-        "10 simulated seconds, then PipelineProvisioningTimeout), worker_panic (fails once "
-        "Provisioned), provision_check (fails at once); repeatable",
-    )
-    fake.add_argument(
-        "--fault",
-        action="append",
-        type=parse_fault,
-        metavar="FAULT",
-        help="answer requests to the events endpoints badly: 503 (LockTookTooLong), "
-        "503:SECONDS (with Retry-After), 502 (a proxy's bad gateway), latency:SECONDS; "
-        "repeatable",
-    )
-    fake.add_argument(
-        "--fault-probability",
-        type=float,
-        default=1.0,
-        metavar="P",
-        help="chance that a --fault hits a request (default 1: every request)",
-    )
-    fake.add_argument(
-        "--degrade-cluster",
-        action="append",
-        choices=SERVICES,
-        metavar="SERVICE",
-        help="mark a cluster service unhealthy: api, compiler or runner; repeatable",
-    )
+    add_fake_server_options(fake)
 
     health = add(
         "health",

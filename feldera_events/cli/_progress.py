@@ -32,11 +32,20 @@ from rich.table import Table
 from rich.text import Text
 
 from .._models import PipelineEvent
-from .._poller import WaitResult
-from ._render import OUTCOMES, format_time, outcome_style, outcome_word, status_text
+from .._poller import Outcome, WaitResult
+from .._wait_errors import approval_text, awaits_approval
+from ._render import (
+    OUTCOMES,
+    approval_words,
+    format_time,
+    outcome_style,
+    outcome_word,
+    short_name,
+)
 
 __all__ = [
     "LineProgress",
+    "cut_names",
     "LiveProgress",
     "Progress",
     "make_progress",
@@ -62,15 +71,40 @@ class Progress(Protocol):
 class _Row:
     """What one pipeline's row shows."""
 
-    __slots__ = ("failure", "failures", "last", "result", "spinner", "status")
+    __slots__ = (
+        "approval",
+        "failure",
+        "failures",
+        "interrupted",
+        "last",
+        "result",
+        "spinner",
+        "status",
+    )
 
     def __init__(self) -> None:
         self.status = "waiting for the first event"
         self.last: PipelineEvent | None = None
         self.result: WaitResult | None = None
+        #: Seconds the wait had run when it was interrupted (Ctrl-C, SIGTERM) before its end.
+        self.interrupted: float | None = None
         self.failure = ""
         self.failures = 0
+        #: The event, while the runtime waits for an approval of its changes.
+        self.approval: PipelineEvent | None = None
         self.spinner = Spinner("line")
+
+    @property
+    def done(self) -> bool:
+        return self.result is not None or self.interrupted is not None
+
+    def finished(self, result: WaitResult) -> None:
+        """The outcome is known. One an event decided (provisioned, failed) drops the retry
+        note: it would be stale (a request retried while the failure was read in full);
+        a timeout or an error keeps it (failing requests may be why)."""
+        self.result = result
+        if result.outcome in (Outcome.SUCCEEDED, Outcome.FAILED):
+            self.failures, self.failure = 0, ""
 
     def event(self, ev: PipelineEvent) -> bool:
         """Record ``ev``; False when it is a heartbeat (no status change)."""
@@ -78,14 +112,19 @@ class _Row:
         self.failures, self.failure = 0, ""
         if previous is not None and ev.same_status(previous):
             return False
-        self.status = status_text(ev, previous)
+        self.status = ev.status_text(previous)
+        self.approval = ev if awaits_approval(ev) else None
         return True
 
-    def retrying(self, failure: str) -> None:
+    def retrying(self, failure: str) -> bool:
+        """Count a failed request; False once the row is done (no longer news)."""
+        if self.done:
+            return False
         if failure != self.failure:
             self.failures = 0
         self.failure = failure
         self.failures += 1
+        return True
 
     def retry_text(self, width: int | None = None) -> str:
         """``retrying: CAUSE, N times``; within ``width`` cells the cause is cut first
@@ -102,19 +141,51 @@ class _Row:
         return f"retrying: {cause.plain}, {times}"
 
 
+def _approval_note(event: PipelineEvent | None) -> str:
+    """The live row's note while it awaits approval: what awaits it, when the event says."""
+    changes = "" if event is None else approval_text(event)
+    return f"awaits approval: {changes}" if changes else "awaits approval"
+
+
+def cut_names(names: list[str], width: int) -> dict[str, str]:
+    """Each name within ``width`` characters: a longer one loses its middle
+    (``pipel…ine-12``), and the rows stay apart: of the ways to cut, the first that
+    leaves every name distinct (a third of the room for the start, then less and less
+    start and more of the end, which tells ``pipeline-1`` from ``pipeline-12``)."""
+    if all(len(n) <= width for n in names):
+        return {n: n for n in names}
+    keep = max(width - 1, 1)
+    first = keep // 3
+    fallback: dict[str, str] = {}
+    for head in (first, *range(first - 1, -1, -1), *range(first + 1, keep + 1)):
+        tail = keep - head
+        tried = {
+            n: n if len(n) <= width else n[:head] + "…" + (n[len(n) - tail :] if tail else "")
+            for n in names
+        }
+        if len(set(tried.values())) == len(tried):
+            return tried
+        fallback = fallback or tried  # none tells them apart: the first, most readable
+    return fallback
+
+
 class LineProgress:
     """One timestamped line per status change or retry (not a terminal)."""
 
     def __init__(self, stream: TextIO, names: list[str]) -> None:
         self._stream = stream
-        self._width = max((len(n) for n in names), default=0)
+        # A long name shortened, as in every other line (whole when two would look alike).
+        self._labels = {name: short_name(name) for name in names}
+        if len(set(self._labels.values())) < len(names):
+            self._labels = {name: name for name in names}
+        self._width = max((len(n) for n in self._labels.values()), default=0)
         self._rows = {name: _Row() for name in names}
         self._loop = asyncio.get_running_loop()
         self._start = self._loop.time()
 
     def _write(self, name: str, text: str) -> None:
         stamp = format_time(_dt.datetime.now(_dt.UTC))
-        self._stream.write(f"{stamp}  {name:<{self._width}}  {text}\n")
+        self._stream.write(f"{stamp}  {self._labels[name]:<{self._width}}  {text}\n")
         self._stream.flush()
 
     def event(self, name: str, ev: PipelineEvent) -> None:
@@ -124,15 +195,17 @@ class LineProgress:
         elapsed = self._loop.time() - self._start
         recorded = format_time(ev.recorded_at)
         self._write(name, f"{row.status}  (recorded {recorded}; +{elapsed:.1f}s)")
+        if row.approval is not None:
+            self._write(name, approval_words(name, row.approval))
 
     def retrying(self, name: str, failure: str) -> None:
         row = self._rows[name]
-        row.retrying(failure)
         # The first failure, then at 2, 4, 8... of the same kind: a long outage stays short.
-        if row.failures & (row.failures - 1) == 0:
+        if row.retrying(failure) and row.failures & (row.failures - 1) == 0:
             self._write(name, row.retry_text())
 
     def finished(self, result: WaitResult) -> None:
+        self._rows[result.pipeline_name].finished(result)
         word = outcome_word(result)
         self._write(result.pipeline_name, f"{word} after {result.elapsed:.1f}s")
 
@@ -140,7 +213,18 @@ class LineProgress:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        return None
+        if _interrupted(exc):
+            elapsed = self._loop.time() - self._start
+            for name, row in self._rows.items():
+                if not row.done:
+                    row.interrupted = elapsed
+                    self._write(name, f"interrupted after {elapsed:.1f}s")
+
+
+def _interrupted(exc: tuple[object, ...]) -> bool:
+    """Whether ``__aexit__``'s ``exc`` is Ctrl-C or SIGTERM (a cancelled wait)."""
+    kind = exc[0] if exc else None
+    return isinstance(kind, type) and issubclass(kind, asyncio.CancelledError | KeyboardInterrupt)
 
 
 def terminal_columns(stream: TextIO) -> int | None:
@@ -236,24 +320,32 @@ class LiveProgress:
             self._refresh()
 
     def retrying(self, name: str, failure: str) -> None:
-        self._rows[name].retrying(failure)
-        self._refresh()
+        if self._rows[name].retrying(failure):
+            self._refresh()
 
     def finished(self, result: WaitResult) -> None:
-        self._rows[result.pipeline_name].result = result
+        self._rows[result.pipeline_name].finished(result)
         self._refresh()
 
+    #: Cells a row leaves free at the right: none in the last column (a terminal would wrap
+    #: there), and room for the ``^C`` a terminal echoes after the last row on Ctrl-C (were
+    #: it to wrap, the final frame would be drawn a line too low: a duplicated first row).
+    _MARGIN = 3
+    #: The status is cut down to this before any name is cut (the name is the row's key).
+    _MIN_STATUS_CELLS = 8
+    _MIN_NAME = 8
+
     def _widths(self) -> tuple[int, int]:
-        """(name, status) column widths that make each row fit the terminal exactly."""
-        width = self._console.width - 1  # a margin: no terminal wraps at the last column
+        """(name, status) column widths that make each row fit the terminal: the names
+        whole while the status keeps :attr:`_MIN_STATUS_CELLS` (and two thirds of the room
+        at most); narrower, names are cut (:func:`cut_names`)."""
         fixed = 1 + self._ELAPSED + self._WORD + 4  # mark, elapsed, word, four gaps
+        room = self._console.width - self._MARGIN - fixed  # for the name and the status
         longest = max((len(n) for n in self._names), default=1)
-        name = min(longest, max(8, (width - fixed) // 3))
-        status = width - fixed - name
-        if status < 12:  # a very narrow terminal: the name gives way first
-            name = max(4, name - (12 - status))
-            status = max(1, width - fixed - name)
-        return name, status
+        # A very long name (or a wide terminal's worth of it) leaves a third to the status.
+        most = max(room - self._MIN_STATUS_CELLS, self._MIN_NAME)
+        name = min(longest, most, max(2 * room // 3, self._MIN_NAME))
+        return name, max(1, room - name)
 
     _ELAPSED = 7  # "9999.9s"
     _WORD = max(len(s.word) for s in OUTCOMES.values())
@@ -272,19 +364,25 @@ class LiveProgress:
         table.add_column(no_wrap=True, justify="right", width=self._ELAPSED)
         table.add_column(no_wrap=True, overflow="ellipsis", width=self._WORD)
         now = self._loop.time()
+        labels = cut_names(self._names, name_width)
         for name in self._names:
             row = self._rows[name]
             status = self._status(row, status_width)
-            if row.result is None:
-                mark: Spinner | Text = row.spinner
-                elapsed = now - self._start
-                word = Text("")
-            else:
+            if row.result is not None:
                 style = outcome_style(row.result)
-                mark = Text(style.mark, style=style.colour)
+                mark: Spinner | Text = Text(style.mark, style=style.colour)
                 elapsed = row.result.elapsed
                 word = Text(outcome_word(row.result), style=f"bold {style.colour}")
-            table.add_row(mark, Text(name), status, f"{elapsed:.1f}s", word)
+            elif row.interrupted is not None:
+                style = OUTCOMES["interrupted"]
+                mark = Text(style.mark, style=style.colour)
+                elapsed = row.interrupted
+                word = Text(style.word, style=f"bold {style.colour}")
+            else:
+                mark = row.spinner
+                elapsed = now - self._start
+                word = Text("")
+            table.add_row(mark, Text(labels[name]), status, f"{elapsed:.1f}s", word)
         return table
 
     #: The least of the status worth showing beside a retry note (else the note alone).
@@ -297,12 +395,12 @@ class LiveProgress:
         known one; the note is the news), then dropped; the note's cause is cut last.
         """
         status = Text(row.status)
-        if not row.failures:
+        if not row.failures and row.approval is None:
             return status
-        note = row.retry_text()
+        note = row.retry_text() if row.failures else _approval_note(row.approval)
         room = width - 2 - cell_len(note)
         if room < self._MIN_STATUS:
-            return Text(row.retry_text(width), style="yellow")
+            return Text(row.retry_text(width) if row.failures else note, style="yellow")
         status.truncate(room, overflow="ellipsis")
         status.append(f"  {note}", style="yellow")
         return status
@@ -326,6 +424,11 @@ class LiveProgress:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
+        if _interrupted(exc):  # the rows not done say so, instead of spinning on
+            elapsed = self._loop.time() - self._start
+            for row in self._rows.values():
+                if not row.done:
+                    row.interrupted = elapsed
         # The last frame stays on screen; the cursor comes back (also on Ctrl-C).
         self._live.stop()
 

@@ -7,6 +7,7 @@ import os
 import re
 from collections.abc import Sequence
 from typing import Final
+from urllib.parse import quote
 
 import attrs
 
@@ -24,11 +25,12 @@ from .._errors import (
 )
 from .._models import DeploymentError, PipelineEvent
 from .._poller import WaitResult
-from .._text import safe_text
-from .._wait_errors import DeploymentFailedError, WaitTimeoutError
+from .._text import STATUS_LIMIT, safe_text
+from .._wait_errors import DeploymentFailedError, WaitTimeoutError, approval_text
 
 __all__ = [
     "EXIT_API",
+    "EXIT_APPROVAL",
     "EXIT_BROKEN_PIPE",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
@@ -41,7 +43,9 @@ __all__ = [
     "EVENT_COLUMNS",
     "OUTCOMES",
     "OutcomeStyle",
+    "STATUS_LIMIT",
     "UsageError",
+    "approval_words",
     "combine_exit_codes",
     "connection_text",
     "error_line",
@@ -59,7 +63,6 @@ __all__ = [
     "render_table",
     "safe_text",
     "short_name",
-    "status_text",
 ]
 
 EXIT_OK: Final = 0
@@ -67,12 +70,14 @@ EXIT_FAILED: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_TIMEOUT: Final = 3
 EXIT_API: Final = 4
+#: ``wait --until running --no-wait-for-approval``: a pipeline awaits approval of its changes.
+EXIT_APPROVAL: Final = 5
 EXIT_INTERRUPTED: Final = 130
 #: ``health``: the manager answered that a service is unhealthy (as a failed wait).
 EXIT_UNHEALTHY: Final = 1
 #: get, list, watch, cluster-events, health: the output could not be written (a full
-#: disk, a stdout closed from the start).
-EXIT_OUTPUT: Final = 5
+#: disk, a stdout closed from the start): sysexits.h's EX_IOERR.
+EXIT_OUTPUT: Final = 74
 #: The same when the reader went away (a broken pipe): 128 + SIGPIPE, as a process the
 #: signal killed (``yes | head -1``).
 EXIT_BROKEN_PIPE: Final = 141
@@ -81,7 +86,7 @@ EXIT_TERMINATED: Final = 143
 
 #: When pipelines of one ``wait`` end differently, the exit code is the first of these
 #: that occurred.
-EXIT_PRECEDENCE: Final = (EXIT_API, EXIT_FAILED, EXIT_TIMEOUT, EXIT_OK)
+EXIT_PRECEDENCE: Final = (EXIT_API, EXIT_FAILED, EXIT_APPROVAL, EXIT_TIMEOUT, EXIT_OK)
 
 
 def format_time(when: _dt.datetime) -> str:
@@ -112,7 +117,8 @@ class OutcomeStyle:
 
 
 #: THE table: every way a wait can end. ``stopped`` refines ``failed`` (someone stopped
-#: the pipeline: :class:`DeploymentStoppedError`); ``interrupted`` is Ctrl-C / SIGTERM.
+#: the pipeline: :class:`DeploymentStoppedError`); ``interrupted`` is Ctrl-C / SIGTERM;
+#: ``awaiting_approval``: ``--no-wait-for-approval`` ended the wait at an approval.
 #: An ``error`` takes its exit code from the error (2 for bad input, else 4).
 OUTCOMES: Final[dict[str, OutcomeStyle]] = {
     s.key: s
@@ -122,6 +128,7 @@ OUTCOMES: Final[dict[str, OutcomeStyle]] = {
         OutcomeStyle("stopped", "STOPPED", EXIT_FAILED, "red", "x"),
         OutcomeStyle("timed_out", "TIMED OUT", EXIT_TIMEOUT, "yellow", "!"),
         OutcomeStyle("error", "ERROR", EXIT_API, "red", "x"),
+        OutcomeStyle("awaiting_approval", "UNAPPROVED", EXIT_APPROVAL, "yellow", "?"),
         OutcomeStyle("cancelled", "cancelled", EXIT_INTERRUPTED, "yellow", "-"),
         OutcomeStyle("interrupted", "interrupted", EXIT_INTERRUPTED, "yellow", "-"),
     )
@@ -145,23 +152,12 @@ def outcome_word(result: WaitResult) -> str:
 
 # -- text -------------------------------------------------------------------------------
 
-#: ``program_status`` words while the program is not ``Success``.
-_PROGRAM_WORDS: Final = {
-    "Pending": "program pending",
-    "CompilingSql": "compiling SQL",
-    "SqlCompiled": "SQL compiled",
-    "CompilingRust": "compiling Rust",
-    "SqlError": "SQL error",
-    "RustError": "Rust error",
-    "SystemError": "compiler system error",
-}
-
 #: Longest pipeline name shown whole in a message; longer ones are shortened.
 MAX_NAME: Final = 60
 
-#: The most of one status line, error line or server message shown (all server text goes
-#: through :func:`safe_text`: escaped, one line, bounded; ``--json`` keeps the exact text).
-STATUS_LIMIT: Final = 200
+#: The most of one error line or server message shown (all server text goes through
+#: :func:`safe_text`: escaped, one line, bounded; ``--json`` keeps the exact text; a
+#: status line: ``STATUS_LIMIT``).
 LINE_LIMIT: Final = 1000
 MESSAGE_LIMIT: Final = 1000
 
@@ -187,40 +183,12 @@ def quoted(name: str) -> str:
     return repr(short_name(name))
 
 
-def status_text(ev: PipelineEvent, previous: PipelineEvent | None = None) -> str:
-    """What a person needs from an event, in one short line.
-
-    ``RESOURCES[/RUNTIME][ → DESIRED]``: the desired status only when it differs
-    (resources first, else the runtime's), then the program status while it is not
-    ``Success``, the storage status when it changed since ``previous``, and the error.
-    """
-    text = str(ev.deployment_resources_status.value)
-    runtime = ev.deployment_runtime_status
-    if runtime is not None:
-        text += f"/{runtime.value}"
-    desired = ev.deployment_resources_desired_status.value
-    runtime_desired = ev.deployment_runtime_desired_status
-    if desired != ev.deployment_resources_status.value:
-        text += f" → {desired}"
-    elif (
-        runtime is not None
-        and runtime_desired is not None
-        and runtime_desired.value != runtime.value
-    ):
-        text += f" → {runtime_desired.value}"
-    parts = [text]
-    program = ev.program_status.value
-    if program != "Success":
-        parts.append(_PROGRAM_WORDS.get(program, f"program {program}"))
-    if previous is not None and previous.storage_status.value != ev.storage_status.value:
-        parts.append(f"storage {previous.storage_status.value} → {ev.storage_status.value}")
-    error = ev.deployment_error
-    if isinstance(error, DeploymentError):
-        parts.append(f"error {error.error_code}")
-    elif ev.deployment_has_error:
-        parts.append("has error")
-    # Unknown enum values and the error code are the server's text.
-    return safe_text(", ".join(parts), STATUS_LIMIT)
+def approval_words(name: str, event: PipelineEvent) -> str:
+    """That the pipeline awaits approval, of what (the event's details, when read in full),
+    and how to give it."""
+    changes = approval_text(event) or "the event does not say which"
+    path = f"/v0/pipelines/{quote(name, safe='')}/approve"
+    return f"it awaits approval of its changes ({changes}): POST {path}, or `fda approve`"
 
 
 def render_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -243,7 +211,7 @@ def event_row(ev: PipelineEvent) -> tuple[str, ...]:
         err = safe_text(error.error_code, STATUS_LIMIT)
     else:
         err = "yes" if ev.deployment_has_error else "-"
-    text = status_text(ev).split(", ", 1)[0]
+    text = ev.status_text().split(", ", 1)[0]
     return (
         format_time(ev.recorded_at),
         text,
@@ -360,7 +328,7 @@ def in_github_actions() -> bool:
 
 def event_line(ev: PipelineEvent, previous: PipelineEvent | None = None) -> str:
     """THE event line (timelines, ``watch``): when it was recorded, what it says."""
-    text = f"{format_time(ev.recorded_at)}  {status_text(ev, previous)}"
+    text = f"{format_time(ev.recorded_at)}  {ev.status_text(previous)}"
     error = ev.deployment_error
     if isinstance(error, DeploymentError):
         text += f": {safe_text(error.message, MESSAGE_LIMIT)}"

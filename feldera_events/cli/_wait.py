@@ -11,8 +11,6 @@ from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import Any, Final, TextIO
 from urllib.parse import unquote, urlsplit
 
-import attrs
-
 from .._client import EventsClient
 from .._errors import (
     APIConnectionError,
@@ -23,7 +21,7 @@ from .._errors import (
 from .._models import PipelineEvent, Selector
 from .._poller import Outcome, Poller, PollPolicy, Since, Until, WaitResult
 from .._retry import RetryPolicy
-from .._wait_errors import DeploymentFailedError, WaitTimeoutError
+from .._wait_errors import ApprovalRequiredError, DeploymentFailedError, WaitTimeoutError
 from ._process import interrupt_exit_code
 from ._progress import Progress, make_progress, wrap_for
 from ._render import (
@@ -31,6 +29,7 @@ from ._render import (
     MESSAGE_LIMIT,
     OUTCOMES,
     STATUS_LIMIT,
+    approval_words,
     combine_exit_codes,
     connection_text,
     error_line,
@@ -40,10 +39,10 @@ from ._render import (
     names_shortened,
     outcome_exit_code,
     outcome_style,
+    outcome_word,
     quoted,
     safe_text,
     short_name,
-    status_text,
 )
 
 __all__ = ["failure_text", "reporting_retries", "run_wait"]
@@ -72,7 +71,8 @@ def pipeline_of(exc: BaseException) -> str | None:
 
 
 def failure_text(exc: BaseException) -> str:
-    """A short name for a failed request: ``HTTP 503 LockTookTooLong``, ``connection refused``."""
+    """A short name for a failed request: ``HTTP 503 LockTookTooLong``, ``connection refused``,
+    ``connection failed (CAUSE)``."""
     if isinstance(exc, APIStatusError):
         return f"HTTP {exc.status_code} {safe_text(exc.error_code or '', 60)}".rstrip()
     if isinstance(exc, APITimeoutError):
@@ -89,24 +89,9 @@ def failure_text(exc: BaseException) -> str:
         lowered = text.lower()
         if "refused" in lowered or "connect call failed" in lowered:
             return "connection refused"
-        return f"connection failed ({_clip(text, _CAUSE_LIMIT)})"
+        # Whole: a log line keeps it all; the live display cuts it to the row's width.
+        return f"connection failed ({text})"
     return type(exc).__name__
-
-
-#: The longest cause a retry line shows.
-_CAUSE_LIMIT: Final = 60
-
-
-def _clip(text: str, limit: int) -> str:
-    """``text`` within ``limit`` characters: cut at a word boundary (inside a word only
-    when a boundary would leave less than half), then an ellipsis."""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    space = cut.rfind(" ")
-    if space >= limit // 2:
-        cut = cut[:space]
-    return cut.rstrip() + "…"
 
 
 class _RetryReporter(logging.Handler):
@@ -117,8 +102,10 @@ class _RetryReporter(logging.Handler):
     in the failed request's URL (else to ``default``).
     """
 
-    def __init__(self, report: Callable[[str, BaseException], None], default: str | None) -> None:
-        super().__init__(logging.WARNING)
+    def __init__(
+        self, report: Callable[[str, BaseException], None], default: str | None, level: int
+    ) -> None:
+        super().__init__(level)
         self._report = report
         self._default = default
 
@@ -134,51 +121,28 @@ class _RetryReporter(logging.Handler):
 
 @contextlib.contextmanager
 def reporting_retries(
-    report: Callable[[str, BaseException], None], pipeline: str | None = None
+    report: Callable[[str, BaseException], None],
+    pipeline: str | None = None,
+    *,
+    level: int = logging.WARNING,
 ) -> Iterator[None]:
     """While inside: ``report(pipeline, exc)`` for each retried failure of a request for
-    a pipeline's events (``pipeline``: the name when the error names no such URL)."""
-    handler = _RetryReporter(report, pipeline)
+    a pipeline's events (``pipeline``: the name when the error names no such URL).
+
+    ``level=logging.INFO`` also reports the first failed attempt to reach a manager that
+    a cluster wait polls through (logged at INFO: a manager may still be starting).
+    """
+    handler = _RetryReporter(report, pipeline, level)
     lib = logging.getLogger("feldera_events")
+    saved = lib.level
+    if lib.getEffectiveLevel() > level:
+        lib.setLevel(level)
     lib.addHandler(handler)
     try:
         yield
     finally:
         lib.removeHandler(handler)
-
-
-def _labels(names: list[str]) -> dict[str, str]:
-    """How the progress display shows each pipeline: a long name shortened, as in every
-    other line (the full names when two long ones would look alike)."""
-    labels = {name: short_name(name) for name in names}
-    if len(set(labels.values())) < len(labels):
-        return {name: name for name in names}
-    return labels
-
-
-class _Labelled:
-    """A progress display that shows each pipeline by its label (:func:`_labels`)."""
-
-    def __init__(self, display: Progress, labels: dict[str, str]) -> None:
-        self._display = display
-        self._labels = labels
-
-    def event(self, name: str, ev: PipelineEvent) -> None:
-        self._display.event(self._labels[name], ev)
-
-    def retrying(self, name: str, failure: str) -> None:
-        self._display.retrying(self._labels[name], failure)
-
-    def finished(self, result: WaitResult) -> None:
-        label = self._labels[result.pipeline_name]
-        self._display.finished(attrs.evolve(result, pipeline_name=label))
-
-    async def __aenter__(self) -> _Labelled:
-        await self._display.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._display.__aexit__(*exc)
+        lib.setLevel(saved)
 
 
 def _wait_all(
@@ -189,10 +153,18 @@ def _wait_all(
     until: Until,
     since: Since | None,
     on_event: Callable[[str, PipelineEvent], None],
+    wait_for_approval: bool = True,
 ) -> AsyncGenerator[WaitResult, None]:
     """THE call into the poller: one ``as_completed`` for every pipeline (it spreads the
     first polls), each result yielded the moment it is known."""
-    return poller.as_completed(names, timeout=timeout, until=until, since=since, on_event=on_event)
+    return poller.as_completed(
+        names,
+        timeout=timeout,
+        until=until,
+        since=since,
+        on_event=on_event,
+        wait_for_approval=wait_for_approval,
+    )
 
 
 async def _timeline(
@@ -224,16 +196,22 @@ async def _timeline(
     return [e for e in events if (e.recorded_at, e.event_id) >= start]
 
 
+#: What a wait with ``since`` waits for: a new provisioning, or a new run.
+_NEW: Final = {"provisioned": "provisioning", "running": "run"}
+
+
 def _failure_report(
     result: WaitResult,
     timeline: list[PipelineEvent],
     url: str,
     failures: list[str],
     until: Until = "provisioned",
+    first_seen: PipelineEvent | None = None,
 ) -> tuple[str, str, str]:
     """(report text, annotation title, annotation message) for a wait that did not succeed.
 
-    ``failures``: the retried request failures of this wait, oldest first.
+    ``failures``: the retried request failures of this wait, oldest first; ``timeline``
+    the events from ``first_seen`` on (the first event the wait saw: the status it found).
     """
     name = result.pipeline_name
     err = result.error
@@ -250,13 +228,26 @@ def _failure_report(
         lines.append(f"  message:    {message}")
     elif isinstance(err, WaitTimeoutError):
         title = f"Pipeline {short_name(name)} {word}"
-        last = status_text(err.last_event) if err.last_event is not None else "no event seen"
-        summary = f"not {until} within {err.timeout:g}s (last status: {last})"
+        last = err.last_event.status_text() if err.last_event is not None else "no event seen"
+        if err.held_at_since:  # only a new success counted, and none came
+            summary = (
+                f"no new {_NEW[until]} since the wait began, within {err.timeout:g}s: it was "
+                f"already {until} when the wait began, and still is (status: {last})"
+            )
+        else:
+            summary = f"not {until} within {err.timeout:g}s (last status: {last})"
+        if err.awaiting_approval is not None:  # it could not run: nobody approved
+            summary += f"; {approval_words(name, err.awaiting_approval)}"
         if err.last_error:  # the wait ended in a stretch of failed polls: the poller's count
             summary += f"; last error: {err.last_error}"
         elif failures:
             summary += f"; {len(failures)} failed request(s), the last: {failures[-1]}"
         lines.append(f"pipeline {quoted(name)} {word}: {summary}")
+    elif isinstance(err, ApprovalRequiredError):
+        title = f"Pipeline {short_name(name)} awaits approval"
+        summary = approval_words(name, err.event)
+        lines.append(f"pipeline {quoted(name)} {word} after {result.elapsed:.1f}s: {summary}")
+        lines.append("  (--no-wait-for-approval: the wait ends here; approving lets it run)")
     elif outcome_style(result).key == "timed_out":  # the deadline came before any answer
         title = f"Pipeline {short_name(name)} {word}"
         summary = f"no answer within the --timeout ({result.elapsed:.3g}s)"
@@ -265,9 +256,14 @@ def _failure_report(
         title = f"Pipeline {short_name(name)}: error"
         summary = error_line(err, url, name) if err is not None else "unknown error"
         lines.append(f"pipeline {quoted(name)}: {summary}")
+    previous: PipelineEvent | None = None
+    if timeline and first_seen is not None and timeline[0].event_id == first_seen.event_id:
+        # Recorded before the wait began (the status it found), not since.
+        previous, timeline = timeline[0], timeline[1:]
+        lines.append(f"  status when the wait began: {event_line(previous)}")
     if timeline:
-        lines.append("  events since the wait began (oldest first):")
-        previous: PipelineEvent | None = None
+        which = "events since the wait began" if first_seen is not None else "the latest events"
+        lines.append(f"  {which} (oldest first):")
         for ev in timeline:
             lines.append(f"    {event_line(ev, previous)}")
             previous = ev
@@ -340,6 +336,7 @@ async def run_wait(
     json_output: bool = False,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
+    wait_for_approval: bool = True,
 ) -> int:
     """The ``wait`` command on an open client; returns the exit code.
 
@@ -376,12 +373,16 @@ async def run_wait(
 
     default = names[0] if len(names) == 1 else None
     try:
-        labels = _labels(names)
-        display = make_progress(progress_stream, list(labels.values()))
-        async with _Labelled(display, labels) as progress:
+        async with make_progress(progress_stream, names) as progress:
             with reporting_retries(on_failure, default):
                 stream = _wait_all(
-                    poller, names, timeout=timeout, until=until, since=since, on_event=on_event
+                    poller,
+                    names,
+                    timeout=timeout,
+                    until=until,
+                    since=since,
+                    on_event=on_event,
+                    wait_for_approval=wait_for_approval,
                 )
                 async with contextlib.aclosing(stream) as done:
                     async for result in done:
@@ -433,7 +434,7 @@ async def run_wait(
                 )
             continue
         report, title, summary = _failure_report(
-            result, timelines.get(name, []), client.url, failures[name], until
+            result, timelines.get(name, []), client.url, failures[name], until, first_seen.get(name)
         )
         progress_stream.write(wrap_for(progress_stream, report) + "\n")
         if github:
@@ -442,16 +443,24 @@ async def run_wait(
     if json_output:
         doc = _json_document(client, names, results, timelines, failures, code, elapsed)
         stdout.write(json.dumps(doc, indent=2) + "\n")
-    elif code == EXIT_OK:
-        word = until
-        stdout.write(
-            f"all {len(names)} pipelines {word} in {elapsed:.1f}s\n"
-            if len(names) > 1
-            else f"pipeline {quoted(names[0])} {word} in {elapsed:.1f}s\n"
-        )
+    elif len(names) > 1:  # one pipeline: its progress line (or row) said it all
+        stdout.write(_summary([results[name] for name in names], until, elapsed) + "\n")
     stdout.flush()
     stderr.flush()
     return code
+
+
+def _summary(results: list[WaitResult], until: Until, elapsed: float) -> str:
+    """The last line of a wait on several pipelines: ``all 30 pipelines provisioned in
+    12.3s``, or how many ended how: ``29 provisioned, 1 failed (30 pipelines, 12.3s)``."""
+    if all(r.ok for r in results):
+        return f"all {len(results)} pipelines {until} in {elapsed:.1f}s"
+    counts: dict[str, int] = {}
+    for result in sorted(results, key=lambda r: list(OUTCOMES).index(outcome_style(r).key)):
+        word = outcome_word(result).lower()
+        counts[word] = counts.get(word, 0) + 1
+    said = ", ".join(f"{n} {word}" for word, n in counts.items())
+    return f"{said} ({len(results)} pipelines, {elapsed:.1f}s)"
 
 
 def _json_document(

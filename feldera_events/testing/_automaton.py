@@ -10,10 +10,12 @@ pipeline back with :meth:`Automaton.reconcile`.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any, Literal
 
+from feldera_events.testing._compiler import CompileError, program_error_after
 from feldera_events.testing._model import (
     Cancellable,
     FakeAPIError,
@@ -30,10 +32,24 @@ from feldera_events.testing._state import (
     Pipeline,
 )
 
-__all__ = ["Automaton", "CompileError", "StartFailure", "unknown_pipeline"]
+__all__ = ["Automaton", "CompileError", "StartFailure", "runtime_details", "unknown_pipeline"]
+
+#: ``CREATE TABLE name ...;`` / ``CREATE [MATERIALIZED] VIEW name ...;`` of a program.
+_RELATION = re.compile(r"create\s+(?:materialized\s+)?(table|view)\s+([\w\"]+)[^;]*", re.IGNORECASE)
+
+
+_CHANGES = ("added", "modified", "removed")
+
+
+def _relations(program: str) -> dict[tuple[str, str], str]:
+    """``{("tables" | "views", name): statement}`` of a program."""
+    return {
+        (m.group(1).lower() + "s", m.group(2).strip('"').lower()): " ".join(m.group(0).split())
+        for m in _RELATION.finditer(program)
+    }
+
 
 StartFailure = Literal["provisioning_timeout", "worker_panic", "provision_check"]
-CompileError = Literal["sql", "rust", "system"]
 
 _COMPILE_PLANS: dict[CompileError | None, list[str]] = {
     None: ["CompilingSql", "SqlCompiled", "CompilingRust", "Success"],
@@ -42,46 +58,29 @@ _COMPILE_PLANS: dict[CompileError | None, list[str]] = {
     "system": ["CompilingSql", "SqlCompiled", "CompilingRust", "SystemError"],
 }
 
-_SQL_ERROR = {
-    "exit_code": 1,
-    "messages": [
-        {
-            "start_line_number": 1,
-            "start_column": 1,
-            "end_line_number": 1,
-            "end_column": 6,
-            "warning": False,
-            "error_type": "Error parsing SQL",
-            "message": "Encountered an unexpected token",
-            "snippet": "    1|SELEKT 1\n      ^^^^^^\n",
-        }
-    ],
-}
-_SQL_OK = {"exit_code": 0, "messages": []}
+#: Program statuses whose write increments ``refresh_version`` (the compiler's other
+#: steps, ``CompilingSql`` and ``CompilingRust``, do not).
+_REFRESHING_PROGRAM_STATUSES = frozenset(
+    {"Pending", "SqlCompiled", "Success", "SqlError", "RustError", "SystemError"}
+)
 
-#: ``program_error`` after each final compiler status.
-_PROGRAM_ERRORS: dict[str, dict[str, Any]] = {
-    "SqlError": {"sql_compilation": _SQL_ERROR, "rust_compilation": None, "system_error": None},
-    "RustError": {
-        "sql_compilation": _SQL_OK,
-        "rust_compilation": {
-            "exit_code": 101,
-            "stdout": "",
-            "stderr": "error[E0308]: mismatched types (simulated)",
-        },
-        "system_error": None,
-    },
-    "SystemError": {
-        "sql_compilation": _SQL_OK,
-        "rust_compilation": None,
-        "system_error": "Compiler server crashed (simulated)",
-    },
-    "Success": {
-        "sql_compilation": _SQL_OK,
-        "rust_compilation": {"exit_code": 0, "stdout": "", "stderr": ""},
-        "system_error": None,
-    },
+#: What the move to Stopping (or an early start that fails and stays Stopped) forgets: the
+#: ``initial`` and ``bootstrap_policy`` a ``/start`` set.
+_NOT_DESIRED_PROVISIONED: dict[str, Any] = {
+    "deployment_initial": None,
+    "bootstrap_policy": None,
+    "silent_bootstrap": False,
+    "concurrent_bootstrap": False,
 }
+
+
+def runtime_details(runtime_status: str) -> dict[str, Any]:
+    """The ``RuntimeStatusDetails`` a pipeline process reports with its status: never
+    ``null`` while there is a runtime status; connector statistics (no errors: nothing
+    is parsed) while it runs or is paused."""
+    if runtime_status in ("Running", "Paused"):
+        return {"connector_stats": {"num_errors": 0}}
+    return {}
 
 
 def unknown_pipeline(name: str) -> FakeAPIError:
@@ -159,10 +158,16 @@ class Automaton:
         p.events.append(Event(data, EVENT_STATUS_KEYS))
         self.on_change()
 
-    def write(self, p: Pipeline, ts: dt.datetime | None = None, **fields: Any) -> None:
-        """One DB write: change fields, then record the event."""
+    def write(
+        self, p: Pipeline, ts: dt.datetime | None = None, *, refresh: bool = False, **fields: Any
+    ) -> None:
+        """One DB write: change fields, then record the event.  ``refresh``: the write is
+        one that increments ``refresh_version`` (a resources or runtime status write by
+        the runner; see ``_compile_step`` for the compiler's)."""
         ts = ts or self.now()
         self.update(p, ts, **fields)
+        if refresh:
+            p.refresh_version += 1
         self.record(p, ts)
 
     def schedule(self, p: Pipeline, seconds: float, step: Callable[[Pipeline], None]) -> None:
@@ -200,9 +205,8 @@ class Automaton:
 
     def _compile_step(self, p: Pipeline) -> None:
         status = p.compile_plan.pop(0)
-        if status in _PROGRAM_ERRORS:
-            p.program_error = _PROGRAM_ERRORS[status]
-        self.write(p, program_status=status)
+        p.program_error = program_error_after(status, p.program_code)
+        self.write(p, refresh=status in _REFRESHING_PROGRAM_STATUSES, program_status=status)
         if p.compile_plan:
             self._schedule_compile(p)
         else:
@@ -225,9 +229,6 @@ class Automaton:
             elif p.start_failures and p.start_failures[0] == "provision_check":
                 p.start_failures.popleft()
                 self.schedule(p, t.runner_reaction, self._fail_provision_check)
-            elif p.s["storage_status"] != "InUse":
-                # Storage is claimed while still Stopped: one event before Provisioning.
-                self.schedule(p, t.runner_reaction, self._use_storage)
             else:
                 self.schedule(p, t.runner_reaction, self._to_provisioning)
         elif rs == "Provisioning":
@@ -250,8 +251,12 @@ class Automaton:
             elif runtime == "Initializing":
                 if p.pending_failure == "worker_panic":
                     self.schedule(p, t.initializing, lambda q: self.fail_runtime(q, None))
+                elif (diff := self._approval_diff(p)) is not None:
+                    self.schedule(p, t.initializing, lambda q: self._await_approval(q, diff))
                 else:
                     self.schedule(p, t.initializing, self._runtime_follows)
+            elif runtime == "AwaitingApproval":
+                return  # until approve()
             elif (runtime != "Unavailable" and target != runtime) or target != runtime_desired:
                 self.schedule(p, t.runtime_change, self._runtime_follows)
             else:
@@ -279,6 +284,7 @@ class Automaton:
                 ):
                     self.write(
                         p,
+                        refresh=True,
                         deployment_runtime_status="Unavailable",
                         deployment_runtime_status_details={
                             "reason": "Unable to reach pipeline: status probe timed out"
@@ -292,19 +298,22 @@ class Automaton:
             def beat() -> None:
                 p.heartbeat_timer = None
                 if self.alive(p) and p.s["deployment_resources_status"] == "Provisioned":
+                    p.refresh_version += 1  # the runner's "remain" write
                     self.record(p)
                     self._start_realism(p)
 
             p.heartbeat_timer = self.later(t.heartbeat, beat)
 
-    def _use_storage(self, p: Pipeline) -> None:
-        self.write(p, storage_status="InUse", storage_status_details=None)
-        self.reconcile(p)
-
     def _to_provisioning(self, p: Pipeline) -> None:
+        # One transaction, two events with one recorded_at: storage claimed (InUse, also
+        # when it already was), then Provisioning.
         p.pending_failure = p.start_failures.popleft() if p.start_failures else None
+        ts = self.now()
+        self.write(p, ts, storage_status="InUse")
         self.write(
             p,
+            ts,
+            refresh=True,
             deployment_resources_status="Provisioning",
             deployment_resources_status_details=None,
             deployment_error=None,
@@ -312,10 +321,56 @@ class Automaton:
         )
         self.reconcile(p)
 
-    def _to_provisioned(self, p: Pipeline) -> None:
-        p.runtime_target = None
+    def _approval_diff(self, p: Pipeline) -> dict[str, Any] | None:
+        """With ``bootstrap_policy=await_approval``, a program changed since the storage's
+        checkpoint waits for approval: the ``PipelineDiff`` of its tables and views."""
+        old = p.checkpoint_program
+        policy = p.s["bootstrap_policy"]
+        if policy != "await_approval" or old is None or old == p.program_code:
+            return None
+        before, after = _relations(old), _relations(p.program_code)
+        diff: dict[str, Any] = {}
+        for kind in ("tables", "views"):
+            was = {n: sql for (k, n), sql in before.items() if k == kind}
+            now = {n: sql for (k, n), sql in after.items() if k == kind}
+            diff[f"added_{kind}"] = sorted(now.keys() - was.keys())
+            diff[f"removed_{kind}"] = sorted(was.keys() - now.keys())
+            diff[f"modified_{kind}"] = sorted(
+                n for n in now.keys() & was.keys() if now[n] != was[n]
+            )
+        connectors: dict[str, list[str]] = {
+            f"{c}_{d}_connectors": [] for c in _CHANGES for d in ("input", "output")
+        }
+        return {"program_diff": diff, "program_diff_error": None, **connectors}
+
+    def _await_approval(self, p: Pipeline, diff: dict[str, Any]) -> None:
         self.write(
             p,
+            refresh=True,
+            deployment_runtime_status="AwaitingApproval",
+            deployment_runtime_status_details={"approval_diff": diff},
+        )
+
+    def approve(self, p: Pipeline) -> None:
+        """The pipeline may bootstrap its changes: Bootstrapping, then its initial status."""
+        if p.s["deployment_runtime_status"] == "AwaitingApproval":
+            p.checkpoint_program = p.program_code
+            self.write(
+                p,
+                refresh=True,
+                deployment_runtime_status="Bootstrapping",
+                deployment_runtime_status_details=runtime_details("Bootstrapping"),
+            )
+            self.schedule(p, p.timings.initializing, self._runtime_follows)
+
+    def _to_provisioned(self, p: Pipeline) -> None:
+        p.runtime_target = None
+        ts = self.now()
+        p.process_started, p.input_records, p.input_bytes = ts, 0, 0
+        self.write(
+            p,
+            ts,
+            refresh=True,
             deployment_resources_status="Provisioned",
             deployment_resources_status_details=None,
             deployment_runtime_status="Initializing",
@@ -329,16 +384,25 @@ class Automaton:
         # complete inside it long before, so status and desired status change together.
         target = p.runtime_target or p.s["deployment_runtime_desired_status"]
         p.runtime_target = None
+        p.checkpoint_program = p.program_code  # it runs this program on this storage
         self.write(
             p,
+            refresh=True,
             deployment_runtime_status=target,
             deployment_runtime_desired_status=target,
-            deployment_runtime_status_details=None,
+            deployment_runtime_status_details=runtime_details(target),
+            # The pipeline process reports its storage (no checkpoints are simulated).
+            storage_status_details=p.s["storage_status_details"] or {"checkpoints": []},
         )
         self.reconcile(p)
 
     def _to_suspended(self, p: Pipeline) -> None:
-        self.write(p, deployment_runtime_status="Suspended", deployment_runtime_status_details=None)
+        self.write(
+            p,
+            refresh=True,
+            deployment_runtime_status="Suspended",
+            deployment_runtime_status_details=runtime_details("Suspended"),
+        )
         self.reconcile(p)
 
     def _system_stop(self, p: Pipeline, error: dict[str, Any] | None) -> None:
@@ -349,11 +413,13 @@ class Automaton:
         ts = self.now()
         self.write(p, ts, deployment_resources_desired_status="Stopped")
         if p.s["deployment_resources_status"] == "Stopped":
-            self.write(p, ts, deployment_error=error)
+            self.write(p, ts, refresh=True, deployment_error=error, **_NOT_DESIRED_PROVISIONED)
             return
         self.write(
             p,
             ts,
+            refresh=True,
+            **_NOT_DESIRED_PROVISIONED,
             deployment_resources_status="Stopping",
             deployment_resources_status_details=None,
             deployment_runtime_status=None,
@@ -371,6 +437,8 @@ class Automaton:
         p.runtime_target = None
         self.write(
             p,
+            refresh=True,
+            **_NOT_DESIRED_PROVISIONED,
             deployment_resources_status="Stopping",
             deployment_resources_status_details=None,
             deployment_runtime_status=None,
@@ -383,6 +451,7 @@ class Automaton:
         p.pending_failure = None
         self.write(
             p,
+            refresh=True,
             deployment_resources_status="Stopped",
             deployment_resources_status_details=None,
             deployment_id=None,

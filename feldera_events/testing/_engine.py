@@ -1,66 +1,34 @@
-"""Owns the lifecycle engine's control rules: what each request may do to a pipeline.
+"""Owns the lifecycle engine's pipeline rules: create, edit and delete, the simulated
+compiler's scripted outcomes, scripted failures, and retention.
 
 Pure like the automaton underneath (no sockets, no asyncio): every method here is one
 REST operation's rules, applied to the rows and raising the ``FakeAPIError`` the
-manager would answer.  ``FakeFeldera`` (the facade) and the HTTP application both call
-these methods; neither reaches into the engine's state.
+manager would answer.  The deployment actions (``/start``, ``/stop``, ...) come from
+``_deployment``; ``FakeFeldera`` (the facade) and the HTTP application both call these
+methods; neither reaches into the engine's state.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from feldera_events.testing._automaton import Automaton, CompileError, StartFailure
+from feldera_events.testing._automaton import Automaton, StartFailure, runtime_details
+from feldera_events.testing._compiler import CompileError, compile_outcome, program_error_after
+from feldera_events.testing._deployment import DeploymentRules, fully_stopped
 from feldera_events.testing._model import FakeAPIError, Scheduler, Timings, UUIDv7Factory
-from feldera_events.testing._state import PROGRAM_FAILED, Pipeline
+from feldera_events.testing._pipeline_process import (
+    controller_status,
+    require_reachable,
+)
+from feldera_events.testing._runtime_config import normalize_runtime_config, restricted_edits
+from feldera_events.testing._state import Pipeline
 
-__all__ = ["RUST_ERROR_MARKER", "SQL_ERROR_MARKER", "Engine"]
-
-#: Write this in ``program_code`` to make a REST-created pipeline fail to compile.
-SQL_ERROR_MARKER = "-- fake: sql_error"
-RUST_ERROR_MARKER = "-- fake: rust_error"
-
-_INITIAL = {"running": "Running", "paused": "Paused", "standby": "Standby"}
-
-
-def compile_error_of(program_code: str) -> CompileError | None:
-    """The compile outcome of program text: a scripted marker, else ``SqlError`` for text
-    with no ``CREATE`` statement (upstream's test compiles ``invalid-sql``), else success."""
-    if SQL_ERROR_MARKER in program_code:
-        return "sql"
-    if RUST_ERROR_MARKER in program_code:
-        return "rust"
-    if "create" not in program_code.lower():
-        return "sql"
-    return None
+__all__ = ["Engine"]
 
 
-def _illegal_action(p: Pipeline, new_desired: str, hint: str) -> FakeAPIError:
-    status = p.s["deployment_resources_status"]
-    desired = p.s["deployment_resources_desired_status"]
-    return FakeAPIError(
-        400,
-        "IllegalPipelineAction",
-        f"Deployment resources status (current: '{status}', desired: '{desired}') cannot have "
-        f"desired changed to '{new_desired}'. {hint}",
-        {
-            "status": status,
-            "current_desired_status": desired,
-            "new_desired_status": new_desired,
-            "hint": hint,
-        },
-    )
-
-
-def fully_stopped(p: Pipeline) -> bool:
-    return bool(
-        p.s["deployment_resources_status"] == "Stopped"
-        and p.s["deployment_resources_desired_status"] == "Stopped"
-    )
-
-
-class Engine:
+class Engine(DeploymentRules):
     """The simulated manager's pipelines: control rules over the runner automaton.
 
     :param scheduler: runs delayed steps; an asyncio loop in production, a manual
@@ -95,6 +63,11 @@ class Engine:
         self.timings = timings or Timings()
         self.provisioning_timeout = provisioning_timeout
         self.version = version
+        #: ``fail_next_compile``: pipeline name -> how its next compilation ends.
+        self.compile_scripts: dict[str, CompileError] = {}
+        #: ``fail_next_input``: pipeline name -> the panic messages of its next inputs, in
+        #: order (``None``: a default message).
+        self.input_scripts: dict[str, deque[str | None]] = {}
 
     # ---------------------------------------------------------------- lookup
     def get(self, name: str) -> Pipeline:
@@ -108,6 +81,13 @@ class Engine:
         return list(self.automaton.pipelines.values())
 
     # ---------------------------------------------------------------- pipelines
+    def _compile(self, p: Pipeline, error: CompileError | None) -> None:
+        """Start compiling ``p``'s program: ``error`` if given, else a scripted
+        ``fail_next_compile``, else what the simulated compiler says of the text."""
+        scripted = self.compile_scripts.pop(p.name, None)
+        outcome = error or scripted or compile_outcome(p.program_code)
+        self.automaton.begin_compile(p, outcome)
+
     def create_pipeline(
         self,
         name: str,
@@ -136,11 +116,15 @@ class Engine:
             timings=timings or self.timings,
             program_code=program_code,
             description=description,
-            runtime_config=runtime_config,
+            runtime_config=normalize_runtime_config(runtime_config),
             program_status="Pending" if compiling else program_status,
             platform_version=self.version,
         )
-        rc_timeout = (runtime_config or {}).get("provisioning_timeout_secs")
+        if not compiling:
+            # Created as if compiled already: the compiler's writes are in its history.
+            p.program_error = program_error_after(program_status, program_code)
+            p.refresh_version = 3 if program_status == "Success" else 2
+        rc_timeout = p.runtime_config.get("provisioning_timeout_secs")
         p.provisioning_timeout = (
             provisioning_timeout
             if provisioning_timeout is not None
@@ -154,7 +138,7 @@ class Engine:
         a.record(p, now)
         p.record_events = True
         if compiling:
-            a.begin_compile(p, compile_error)
+            self._compile(p, compile_error)
         return p
 
     def update_pipeline(
@@ -172,45 +156,69 @@ class Engine:
     ) -> Pipeline:
         """``PUT``/``PATCH`` of an existing pipeline: ``None`` leaves a field as it is.
 
-        Description and tags may change at any time; anything else only when fully
-        stopped.  One event; a changed program (code, UDFs, program config) recompiles
-        from ``Pending``.
+        As the manager: an edit that changes nothing is a no-op (no event); one that
+        changes only the description or tags is allowed at any time and writes no event;
+        any other change needs a fully stopped pipeline (``UpdateRestrictedToStopped``),
+        and some ``runtime_config`` fields also cleared storage
+        (``EditRestrictedToClearedStorage``, ``details.not_allowed`` naming them).  It
+        increments ``version`` and ``refresh_version`` and writes one event; a changed
+        program (code, UDFs, program config) goes back to ``Pending`` and recompiles.
         """
         a = self.automaton
         p = a.get(name)
-        deployment_fields = (program_code, runtime_config, udf_rust, udf_toml, program_config)
-        if not fully_stopped(p) and any(f is not None for f in deployment_fields):
+        new_config = None if runtime_config is None else normalize_runtime_config(runtime_config)
+        program = {
+            "program_code": program_code,
+            "udf_rust": udf_rust,
+            "udf_toml": udf_toml,
+            "program_config": program_config,
+        }
+        program_changed = any(v is not None and v != getattr(p, k) for k, v in program.items())
+        core_changed = program_changed or (
+            new_config is not None and new_config != p.runtime_config
+        )
+        if core_changed and not fully_stopped(p):
             raise FakeAPIError(
                 400,
                 "UpdateRestrictedToStopped",
                 "Pipeline can only be updated while stopped. Stop it first by invoking '/stop'.",
             )
-        p.version += 1
         if description is not None:
             p.description = description
         if tags is not None:
             p.tags = list(tags)
-        if runtime_config is not None:
-            p.runtime_config = runtime_config
-        program_changed = False
-        for attr, value in (
-            ("program_code", program_code),
-            ("udf_rust", udf_rust),
-            ("udf_toml", udf_toml),
-            ("program_config", program_config),
-        ):
-            if value is not None and value != getattr(p, attr):
-                setattr(p, attr, value)
-                program_changed = True
-        if program_changed:
-            p.program_version += 1
-            a.write(p, program_status="Pending")
-            a.begin_compile(p, compile_error or compile_error_of(p.program_code))
-        else:
+        if not core_changed:
+            a.on_change()
+            return p
+        if new_config is not None and p.s["storage_status"] != "Cleared":
+            not_allowed = restricted_edits(p.runtime_config, new_config)
+            if not_allowed:
+                raise FakeAPIError(
+                    400,
+                    "EditRestrictedToClearedStorage",
+                    "The following pipeline edits are not allowed while storage is not "
+                    f"cleared: {', '.join(not_allowed)}",
+                    {"not_allowed": not_allowed},
+                )
+        p.version += 1
+        p.refresh_version += 1
+        if new_config is not None:
+            p.runtime_config = new_config
+        if not program_changed:
             a.record(p)
+            return p
+        for attr, value in program.items():
+            if value is not None:
+                setattr(p, attr, value)
+        p.program_version += 1
+        p.program_error = program_error_after("Pending", p.program_code)
+        a.write(p, program_status="Pending")
+        self._compile(p, compile_error)
         return p
 
     def delete_pipeline(self, name: str) -> None:
+        """``DELETE``: only when fully stopped with storage cleared, also while its
+        program compiles (the compilation is dropped with it)."""
         a = self.automaton
         p = a.get(name)
         if not fully_stopped(p):
@@ -231,153 +239,6 @@ class Engine:
         del a.pipelines[name]
         a.on_change()
 
-    # ---------------------------------------------------------------- deployment
-    def start(self, name: str, initial: str = "running", *, dismiss_error: bool = True) -> None:
-        a = self.automaton
-        p = a.get(name)
-        runtime_initial = _INITIAL.get(initial)
-        if runtime_initial is None:
-            raise FakeAPIError(
-                400,
-                "InvalidInitialParameter",
-                f"Invalid value for 'initial': '{initial}' (must be 'running', 'paused' or "
-                "'standby')",
-                {"initial": initial},
-            )
-        program = p.s["program_status"]
-        if program in PROGRAM_FAILED:
-            # Since v0.303 the API refuses at once (no event); the runner's
-            # StartFailedDueToFailedCompilation remains for a start during compilation.
-            raise FakeAPIError(
-                400,
-                "CannotStartWithCompilationError",
-                f"Cannot start pipeline '{name}' because its program failed to compile "
-                f"(program status: {program}). Fix the program first.",
-                {"program_status": program},
-            )
-        rs = p.s["deployment_resources_status"]
-        desired = p.s["deployment_resources_desired_status"]
-        if desired == "Provisioned":
-            if p.s["deployment_runtime_desired_status"] == "Suspended":
-                raise _illegal_action(
-                    p,
-                    "Provisioned",
-                    "Cannot restart the pipeline while it is suspending. Wait for it to stop "
-                    "before starting a new instance of the pipeline.",
-                )
-            return  # already (being) started
-        if rs != "Stopped":
-            raise _illegal_action(
-                p,
-                "Provisioned",
-                "Cannot restart the pipeline while it is stopping. Wait for it to stop before "
-                "starting a new instance of the pipeline.",
-            )
-        if p.s["storage_status"] == "Clearing":
-            raise _illegal_action(
-                p,
-                "Provisioned",
-                "Cannot start the pipeline while its storage is being cleared.",
-            )
-        changes: dict[str, Any] = {
-            "deployment_resources_desired_status": "Provisioned",
-            "deployment_initial": runtime_initial,
-        }
-        if p.s["deployment_error"] is not None:
-            if not dismiss_error:
-                raise FakeAPIError(
-                    400,
-                    "CannotStartWithUndismissedError",
-                    "Cannot start a pipeline which has a deployment error that has not been "
-                    "dismissed. Dismiss it first by invoking '/dismiss_error', or start with "
-                    "'?dismiss_error=true'.",
-                    {"deployment_error": p.s["deployment_error"]},
-                )
-            changes["deployment_error"] = None
-        a.write(p, **changes)
-        a.reconcile(p)
-
-    def stop(self, name: str, force: bool = True) -> None:
-        a = self.automaton
-        p = a.get(name)
-        rs = p.s["deployment_resources_status"]
-        desired = p.s["deployment_resources_desired_status"]
-        if desired == "Stopped":
-            return  # already stopped or stopping
-        if force or rs != "Provisioned":
-            a.write(p, deployment_resources_desired_status="Stopped")
-            a.reconcile(p)
-            return
-        if p.s["deployment_runtime_desired_status"] == "Suspended":
-            return
-        a.write(p, deployment_runtime_desired_status="Suspended")
-        a.reconcile(p)
-
-    def _runtime_action(self, name: str, target: str, code: str, verb: str) -> None:
-        a = self.automaton
-        p = a.get(name)
-        if (
-            p.s["deployment_resources_status"] != "Provisioned"
-            or p.s["deployment_resources_desired_status"] != "Provisioned"
-        ):
-            raise FakeAPIError(
-                400,
-                code,
-                f"You can only call /{verb} when the pipeline is not Stopped, Provisioning or "
-                "Stopping.",
-            )
-        if p.s["deployment_runtime_desired_status"] == "Suspended":
-            raise FakeAPIError(400, code, f"Cannot /{verb} a pipeline that is suspending.")
-        if (p.runtime_target or p.s["deployment_runtime_desired_status"]) == target:
-            return
-        # No event now: the pipeline process pauses or resumes at once, and the runner
-        # records runtime and runtime desired together at its next probe.
-        p.runtime_target = target
-        a.reconcile(p)
-
-    def pause(self, name: str) -> None:
-        self._runtime_action(name, "Paused", "PauseWhileNotProvisioned", "pause")
-
-    def resume(self, name: str) -> None:
-        self._runtime_action(name, "Running", "ResumeWhileNotProvisioned", "resume")
-
-    def clear(self, name: str) -> None:
-        a = self.automaton
-        p = a.get(name)
-        storage = p.s["storage_status"]
-        if storage in ("Clearing", "Cleared"):
-            return  # transit_storage_status_to_clearing_if_not_cleared: a no-op success
-        rs = p.s["deployment_resources_status"]
-        if rs != "Stopped":
-            raise FakeAPIError(
-                400,
-                "StorageStatusImmutableUnlessStopped",
-                f"Cannot transition storage status from '{storage}' to 'Clearing' with "
-                f"resources status '{rs}'. Storage status cannot be changed unless the "
-                "pipeline is stopped.",
-                {"resources_status": rs, "current_status": storage, "new_status": "Clearing"},
-            )
-        a.write(p, storage_status="Clearing", storage_status_details=None)
-
-        def cleared(q: Pipeline) -> None:
-            a.write(q, storage_status="Cleared", storage_status_details=None)
-
-        a.schedule(p, p.timings.clearing, cleared)
-
-    def dismiss_error(self, name: str) -> None:
-        a = self.automaton
-        p = a.get(name)
-        if p.s["deployment_error"] is None:
-            return
-        if not fully_stopped(p):
-            raise FakeAPIError(
-                400,
-                "DismissErrorRestrictedToFullyStopped",
-                "Cannot dismiss the deployment error of a pipeline which is not fully stopped "
-                "(both current and desired status must be Stopped).",
-            )
-        a.write(p, deployment_error=None)
-
     # ---------------------------------------------------------------- scripted failures
     def fail_next_start(
         self, name: str, kind: StartFailure = "worker_panic", *, message: str | None = None
@@ -386,6 +247,41 @@ class Engine:
         p.start_failures.append(kind)
         if message is not None:
             p.failure_message[kind] = message
+
+    def fail_next_compile(self, name: str, kind: CompileError = "sql") -> None:
+        """The next compilation of pipeline ``name`` to start ends in ``kind``; the
+        pipeline need not exist yet (a ``POST`` creating it starts that compilation)."""
+        if kind not in ("sql", "rust", "system"):
+            raise ValueError(f"kind must be 'sql', 'rust' or 'system': {kind!r}")
+        self.compile_scripts[name] = kind
+
+    def fail_next_input(self, name: str, message: str | None = None) -> None:
+        """The next input pushed to pipeline ``name`` (``/ingress``) makes a worker panic;
+        the pipeline need not exist yet.  Called again, the input after that one too."""
+        self.input_scripts.setdefault(name, deque()).append(message)
+
+    def ingress(self, name: str, table: str, records: int, size: int) -> str:
+        """``POST /ingress/{table}`` of ``records`` records in ``size`` bytes, after the body
+        was read: the data is counted and discarded (no table is checked:
+        no SQL engine); a completion token comes back.  A scripted ``fail_next_input``
+        makes the pipeline panic right after it accepted the data."""
+        a = self.automaton
+        p = a.get(name)
+        require_reachable(p, f"/ingress/{table}")
+        p.input_records += records
+        p.input_bytes += size
+        scripted = self.input_scripts.get(name)
+        if scripted:
+            message = scripted.popleft()
+            a.schedule(p, p.timings.runner_reaction, lambda q: a.fail_runtime(q, message))
+        p.completion_tokens += 1
+        return f"{p.s['deployment_id']}:{p.completion_tokens}"
+
+    def stats(self, name: str) -> dict[str, Any]:
+        """``GET /stats`` of a running or paused pipeline (503 otherwise)."""
+        p = self.automaton.get(name)
+        require_reachable(p, "/stats")
+        return controller_status(p, self.automaton.now())
 
     def panic(self, name: str, message: str | None = None) -> None:
         p = self.automaton.get(name)
@@ -408,11 +304,18 @@ class Engine:
             )
         a.cancel_step(p)
         a.write(
-            p, deployment_runtime_status=runtime_status, deployment_runtime_status_details=details
+            p,
+            refresh=True,
+            deployment_runtime_status=runtime_status,
+            deployment_runtime_status_details=(
+                runtime_details(runtime_status) if details is None else details
+            ),
         )
 
     def heartbeat(self, name: str) -> None:
-        self.automaton.record(self.automaton.get(name))
+        p = self.automaton.get(name)
+        p.refresh_version += 1  # the runner's "remain" write
+        self.automaton.record(p)
 
     # ---------------------------------------------------------------- retention, shutdown
     def trim_events(self, keep: int) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Any, Literal, Self
 
@@ -28,12 +28,12 @@ from feldera_events.testing._model import (
 )
 from feldera_events.testing._monitor import ClusterMonitor, MonitorStatus
 from feldera_events.testing._traffic import ResponseObserver, Traffic
-from feldera_events.testing._waiting import ChangeSignal, LoopScheduler, wait_until
+from feldera_events.testing._waiting import ChangeSignal, LoopScheduler, Waits
 
 __all__ = ["FakeFeldera"]
 
 
-class FakeFeldera:
+class FakeFeldera(Waits):
     """A simulated Feldera pipeline manager on loopback.
 
     Use it as ``async with FakeFeldera(speed=100) as fake:`` (or ``await
@@ -58,33 +58,17 @@ class FakeFeldera:
         manager older than v0.292: plain 404).
     :param cluster_retention: cluster events kept (real: 1000).
 
-    **Fidelity.**  Driven by the official SDK through the steps of upstream's
-    ``test_pipeline_events.py``, it records upstream's 34 events exactly (our
-    ``tests/testing/test_official_sdk.py``).  What still differs from a real manager,
-    with its upstream source or why it is inferred (README "Fidelity" says the same):
-
-    - Timing: each step takes a fixed ``Timings`` duration, not the runner's 2.5 s / 1 s
-      polls; no details-only events (10 s rule), no 20 s ``Initializing`` grace; duplicate
-      heartbeats and ``Unavailable`` blips only when switched on (source:
-      ``runner/pipeline_automata.rs``).
-    - ``/stop?force=false`` always records the half-state (runtime Running, desired
-      Suspended); a real runner records it only if a probe falls inside the checkpoint
-      (inferred).  Pause and resume never record one; a real runner would if a probe
-      landed mid-change (inferred: upstream's events test asserts none).
-    - Compilation is scripted: ``SqlError`` for text without ``CREATE`` or with the
-      ``-- fake: sql_error`` marker, ``RustError`` for ``-- fake: rust_error``, else
-      success; ``program_error`` bodies are fixed samples.  The message and details of
-      ``CannotStartWithCompilationError`` are ours (code and status: upstream's test).
-    - No pipeline process: a worker panic comes from ``panic()`` or ``fail_next_start``,
-      not from input; ``bootstrap_policy`` is validated, never acted on (no
-      ``AwaitingApproval`` unless ``set_runtime_status`` says so); status details are
-      ``null`` or a bare ``{"reason": ...}`` (no checkpoints, no connector stats).
-    - A provision-check failure writes no storage ``InUse`` event first (inferred).
-    - Auth is API keys only (no JWT, no roles: no 403 unless injected); tenants are a
-      flat allow-list answering 404 ``UnknownTenant`` (inferred, untested upstream).
-    - Only the routes an events client or the SDK's lifecycle calls exist (no stats,
-      logs, ingress, approve...: plain 404); renaming through ``PATCH`` answers 501.
-      Error messages other than the events endpoints' are close, not verbatim.
+    **Fidelity.**  Upstream's own platform tests are its judge: driven through the
+    official SDK, it passes those of ``test_pipeline_lifecycle.py``,
+    ``test_cluster_events.py``, ``test_cluster_health.py`` and ``test_api_keys.py`` that
+    need no SQL engine, and records the 34 events of ``test_pipeline_events.py`` exactly
+    (our ``tests/testing/test_official_sdk.py``).  README "Fidelity" lists, per upstream
+    test file, what runs and what does not, and what still differs, with its source:
+    fixed ``Timings`` instead of the runner's polls; a simulated compiler that checks only
+    the shape of each statement (``_compiler``); no pipeline process (ingress is counted
+    and dropped, ``/stats`` is zeros, a panic on input only when scripted with
+    ``fail_next_input``); API keys without roles; the routes an events client, the SDK's
+    lifecycle calls and those tests use, and no others (plain 404).
     """
 
     def __init__(
@@ -288,8 +272,10 @@ class FakeFeldera:
         """Create a pipeline (as ``POST /v0/pipelines``), writing its first event.
 
         By default the program is already compiled (``program_status="Success"``);
-        ``compile=True`` or ``compile_error="sql"|"rust"|"system"`` runs the compiler
-        steps, one event each.  ``record_events=False`` makes a pipeline that predates
+        ``compile=True`` runs the simulated compiler's steps on ``program_code``, one
+        event each (README "Fidelity": the empty program and ordinary DDL compile,
+        ``invalid-sql`` ends in ``SqlError``); ``compile_error="sql"|"rust"|"system"``
+        makes them fail whatever the text.  ``record_events=False`` makes a pipeline that predates
         event recording: no events until its first status change.
         ``start_failures`` scripts how the next starts fail (``fail_next_start``).
         """
@@ -315,14 +301,19 @@ class FakeFeldera:
         description: str | None = None,
         runtime_config: dict[str, Any] | None = None,
         compile_error: CompileError | None = None,
+        tags: list[str] | None = None,
     ) -> None:
-        """Edit a stopped pipeline (as ``PUT``): one event; a new program recompiles."""
+        """Edit a pipeline, as ``PATCH`` does: ``None`` leaves a field as it is.  The
+        description and tags change at any time, without an event; any other change needs
+        a stopped pipeline, writes one event, and a new program recompiles
+        (``compile_error`` fails that compilation whatever the text)."""
         self._engine.update_pipeline(
             name,
             program_code=program_code,
             description=description,
             runtime_config=runtime_config,
             compile_error=compile_error,
+            tags=tags,
         )
 
     def start(
@@ -330,10 +321,23 @@ class FakeFeldera:
         name: str,
         initial: Literal["running", "paused", "standby"] | str = "running",
         *,
+        bootstrap_policy: Literal["allow", "reject", "await_approval"] | None = None,
         dismiss_error: bool = True,
     ) -> None:
-        """``POST /start``: desired Provisioned (one event), then the runner provisions."""
-        self._engine.start(name, initial, dismiss_error=dismiss_error)
+        """``POST /start``: desired Provisioned (one event, also when already started),
+        then the runner provisions.  Refused as the manager refuses it: a different
+        ``initial`` or ``bootstrap_policy`` than the start in force, ``initial="standby"``
+        without file storage that syncs, storage being cleared, a failed compilation.
+        ``bootstrap_policy`` defaults to the manager's ``await_approval``: a program
+        changed since the pipeline last ran on its storage then stops at runtime
+        ``AwaitingApproval`` until :meth:`approve` (``"allow"`` bootstraps at once)."""
+        self._engine.start(
+            name, initial, bootstrap_policy=bootstrap_policy, dismiss_error=dismiss_error
+        )
+
+    def approve(self, name: str) -> None:
+        """``POST /approve``: a pipeline at ``AwaitingApproval`` bootstraps, then runs."""
+        self._engine.approve(name)
 
     def stop(self, name: str, force: bool = True) -> None:
         """``POST /stop``: ``force=True`` (this method's default) deprovisions right away;
@@ -349,12 +353,13 @@ class FakeFeldera:
         self._engine.resume(name)
 
     def clear(self, name: str) -> None:
-        """``POST /clear``: storage InUse -> Clearing -> Cleared (only while stopped)."""
+        """``POST /clear``: storage InUse -> Clearing -> Cleared (only while fully stopped:
+        not while a start waits, ``StorageStatusImmutableUnlessStopped``)."""
         self._engine.clear(name)
 
     def dismiss_error(self, name: str) -> None:
-        """``POST /dismiss_error``: clears ``deployment_error`` (one event) when fully
-        stopped; a no-op without an error."""
+        """``POST /dismiss_error``: clears ``deployment_error``, one event (also without an
+        error, as the manager); refused while an error is set and not fully stopped."""
         self._engine.dismiss_error(name)
 
     def delete_pipeline(self, name: str) -> None:
@@ -375,6 +380,21 @@ class FakeFeldera:
         """
         self._engine.fail_next_start(name, kind, message=message)
 
+    def fail_next_compile(self, name: str, kind: CompileError = "sql") -> None:
+        """The next compilation of pipeline ``name`` to start ends in ``SqlError``
+        (``"sql"``), ``RustError`` or ``SystemError``, whatever its program.  The pipeline
+        need not exist yet: a ``POST``/``PUT`` creating it starts that compilation; for an
+        existing one, an edit of its program does."""
+        self._engine.fail_next_compile(name, kind)
+
+    def fail_next_input(self, name: str, message: str | None = None) -> None:
+        """The next input pushed to pipeline ``name`` (``POST .../ingress/{table}``, as
+        upstream's panicking ``ELEMENT(ARRAY [2, 3])`` view gets) is accepted, then a
+        worker panics: ``RuntimeError.WorkerPanic`` with ``message``, as ``panic()``.
+        The pipeline need not exist yet; called N times, the next N inputs each panic it
+        (one per run: a panic stops the pipeline)."""
+        self._engine.fail_next_input(name, message)
+
     def panic(self, name: str, message: str | None = None) -> None:
         """Make a Provisioned pipeline fail now with ``RuntimeError.WorkerPanic``: two events
         with one ``recorded_at`` (desired Stopped, then Stopping with the error)."""
@@ -384,7 +404,8 @@ class FakeFeldera:
         self, name: str, runtime_status: str, details: dict[str, Any] | None = None
     ) -> None:
         """Force a runtime status on a Provisioned pipeline (e.g. ``AwaitingApproval``,
-        ``Bootstrapping``, ``Unavailable``); one event.  The engine does not move it on."""
+        ``Bootstrapping``, ``Unavailable``) with ``details`` (default: what a pipeline
+        reports, never ``null``); one event.  The engine does not move it on."""
         self._engine.set_runtime_status(name, runtime_status, details)
 
     def heartbeat(self, name: str) -> None:
@@ -422,83 +443,6 @@ class FakeFeldera:
         while True:
             await asyncio.sleep(self.cleanup_interval)
             self.run_cleanup()
-
-    # ---------------------------------------------------------------- waiting
-    async def wait_for(
-        self, predicate: Callable[[], Any], *, timeout: float = 5.0, what: str = "condition"
-    ) -> Any:
-        """Wait until ``predicate()`` returns something truthy (re-checked after every
-        state change); return it.  Raises ``TimeoutError``."""
-        return await wait_until(self._signal, predicate, timeout=timeout, what=what)
-
-    async def wait_for_status(
-        self, name: str, *, timeout: float = 5.0, **fields: Any
-    ) -> dict[str, Any]:
-        """Wait until every given field of ``status(name)`` equals its value, e.g.
-        ``await fake.wait_for_status("p", deployment_resources_status="Provisioned")``."""
-
-        def check() -> dict[str, Any] | None:
-            p = self._engine.find(name)
-            if p is None:
-                return None
-            view = p.status_view()
-            return view if all(view.get(k) == v for k, v in fields.items()) else None
-
-        result: dict[str, Any] = await self.wait_for(
-            check, timeout=timeout, what=f"{name} to reach {fields}; now {self._peek(name)}"
-        )
-        return result
-
-    async def wait_for_event(
-        self,
-        name: str,
-        predicate: Callable[[dict[str, Any]], bool] | None = None,
-        *,
-        timeout: float = 5.0,
-        **fields: Any,
-    ) -> dict[str, Any]:
-        """Wait until a retained event (``selector=all``) matches ``predicate`` and/or the
-        given fields; return the newest such event."""
-
-        def check() -> dict[str, Any] | None:
-            p = self._engine.find(name)
-            if p is None:
-                return None
-            for event in reversed(p.events.items):
-                data = event.data
-                if all(data.get(k) == v for k, v in fields.items()) and (
-                    predicate is None or predicate(data)
-                ):
-                    return dict(data)
-            return None
-
-        result: dict[str, Any] = await self.wait_for(
-            check, timeout=timeout, what=f"an event of {name} matching {fields or predicate}"
-        )
-        return result
-
-    async def wait_for_requests(
-        self, count: int, *, timeout: float = 5.0, **fields: Any
-    ) -> list[RequestRecord]:
-        """Wait until at least ``count`` logged requests match the given record fields."""
-
-        def check() -> tuple[list[RequestRecord]] | None:
-            hits = self._traffic.matching_requests(**fields)
-            return (hits,) if len(hits) >= count else None
-
-        result: tuple[list[RequestRecord]] = await self.wait_for(
-            check, timeout=timeout, what=f"{count} requests matching {fields}"
-        )
-        return result[0]
-
-    @property
-    def in_flight(self) -> int:
-        """Requests received and not yet answered (e.g. held by ``stop_answering``)."""
-        return self._traffic.in_flight
-
-    def _peek(self, name: str) -> str:
-        p = self._engine.find(name)
-        return "missing" if p is None else str(p.status_view())
 
     # ================================================================== cluster
     def set_cluster_health(

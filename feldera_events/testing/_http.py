@@ -1,5 +1,6 @@
 """Owns the fake's HTTP application: routing on the raw path, auth, fault delivery, and the
-REST handlers, built from the lifecycle engine, the cluster monitor and the traffic layer."""
+monitor events handlers; the other REST handlers are ``_rest``'s.  Built from the lifecycle
+engine, the cluster monitor and the traffic layer."""
 
 from __future__ import annotations
 
@@ -12,16 +13,16 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from feldera_events.testing._engine import Engine, compile_error_of
+from feldera_events.testing._engine import Engine
 from feldera_events.testing._faults import Fault
 from feldera_events.testing._model import FakeAPIError, RequestRecord
 from feldera_events.testing._monitor import ClusterMonitor
+from feldera_events.testing._rest import PIPELINE_ACTIONS, ApiKeysREST, PipelineREST
 from feldera_events.testing._state import EventLog
 from feldera_events.testing._traffic import Traffic
 from feldera_events.testing._wire import (
     JSON,
     NO_CACHE,
-    bool_param,
     error_response,
     json_response,
     parse_event_id,
@@ -31,18 +32,6 @@ from feldera_events.testing._wire import (
 )
 
 __all__ = ["build_app"]
-
-PIPELINE_ACTIONS = {
-    "start": "post_pipeline_start",
-    "stop": "post_pipeline_stop",
-    "pause": "post_pipeline_pause",
-    "resume": "post_pipeline_resume",
-    "clear": "post_pipeline_clear",
-    "dismiss_error": "post_pipeline_dismiss_error",
-}
-
-#: ``/start?bootstrap_policy=``: accepted and validated; the fake bootstraps nothing.
-BOOTSTRAP_POLICIES = ("allow", "reject", "await_approval")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -76,7 +65,8 @@ class FakeApp:
         self.monitor = monitor
         self.traffic = traffic
         self.cluster_events = cluster_events
-        self.version = version
+        self.pipelines = PipelineREST(engine, version)
+        self.api_keys = ApiKeysREST(traffic.created_keys)
 
     # ------------------------------------------------------------------ entry point
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
@@ -158,7 +148,8 @@ class FakeApp:
             header = request.headers.get("Authorization")
             if header is None or not header.startswith("Bearer "):
                 return web.Response(status=401, headers={"WWW-Authenticate": "Bearer"})
-            if header[len("Bearer ") :].strip() not in api_keys:
+            token = header[len("Bearer ") :].strip()
+            if token not in api_keys and not self.traffic.created_keys.accepts(token):
                 # actix ErrorUnauthorized: JSON text served as text/plain, no `details`.
                 return web.Response(
                     status=401,
@@ -222,8 +213,21 @@ class FakeApp:
         def only(allowed: str, route: _Route) -> _Route | web.Response:
             return route if method == allowed else web.Response(status=404)
 
+        rest, keys = self.pipelines, self.api_keys
         if seg == ["config"]:
-            return only("GET", _Route("get_config", self.get_config))
+            return only("GET", _Route("get_config", rest.get_config))
+        if seg and seg[0] == "api_keys":
+            if n == 1:
+                if method == "GET":
+                    return _Route("list_api_keys", keys.list_api_keys)
+                return only("POST", _Route("post_api_key", keys.post_api_key))
+            if n == 2:
+                key_name = seg[1]
+                if method == "GET":
+                    return _Route("get_api_key", self._bind(keys.get_api_key, key_name))
+                return only(
+                    "DELETE", _Route("delete_api_key", self._bind(keys.delete_api_key, key_name))
+                )
         if seg == ["cluster_healthz"] and self.cluster_events:
             return only("GET", _Route("get_cluster_health", self.cluster_health))
         if n >= 2 and seg[0] == "cluster" and seg[1] == "events" and self.cluster_events:
@@ -239,22 +243,31 @@ class FakeApp:
         if seg and seg[0] == "pipelines":
             if n == 1:
                 if method == "GET":
-                    return _Route("list_pipelines", self.list_pipelines)
-                return only("POST", _Route("post_pipeline", self.post_pipeline))
+                    return _Route("list_pipelines", rest.list_pipelines)
+                return only("POST", _Route("post_pipeline", rest.post_pipeline))
             name = seg[1]
             if n == 2:
-                if method == "GET":
-                    return _Route("get_pipeline", self._bind(self.get_pipeline, name), name)
-                if method == "PUT":
-                    return _Route("put_pipeline", self._bind(self.put_pipeline, name), name)
-                if method == "PATCH":
-                    return _Route("patch_pipeline", self._bind(self.patch_pipeline, name), name)
-                if method == "DELETE":
-                    return _Route("delete_pipeline", self._bind(self.delete_pipeline, name), name)
+                for verb, operation, handler in (
+                    ("GET", "get_pipeline", rest.get_pipeline),
+                    ("PUT", "put_pipeline", rest.put_pipeline),
+                    ("PATCH", "patch_pipeline", rest.patch_pipeline),
+                    ("DELETE", "delete_pipeline", rest.delete_pipeline),
+                ):
+                    if method == verb:
+                        return _Route(operation, self._bind(handler, name), name)
                 return web.Response(status=404)
+            if n == 3 and seg[2] == "stats":
+                return only("GET", _Route("get_pipeline_stats", self._bind(rest.stats, name), name))
+            if n == 4 and seg[2] == "ingress":
+                table = seg[3]
+
+                async def ingress(request: web.Request) -> web.StreamResponse:
+                    return await rest.ingress(request, name, table)
+
+                return only("POST", _Route("http_input", ingress, name))
             if n == 3 and seg[2] == "events":
-                handler = self._bind(self.list_pipeline_events, name)
-                return only("GET", _Route("list_pipeline_events", handler, name))
+                listing = self._bind(self.list_pipeline_events, name)
+                return only("GET", _Route("list_pipeline_events", listing, name))
             if n == 4 and seg[2] == "events":
                 event_id = seg[3]
 
@@ -266,7 +279,7 @@ class FakeApp:
                 action = seg[2]
 
                 async def act(request: web.Request) -> web.StreamResponse:
-                    return await self.pipeline_action(request, name, action)
+                    return await rest.action(request, name, action)
 
                 return only("POST", _Route(PIPELINE_ACTIONS[action], act, name))
         return web.Response(status=404)
@@ -303,171 +316,6 @@ class FakeApp:
     async def cluster_health(self, request: web.Request) -> web.StreamResponse:
         body = self.monitor.health_body()
         return json_response(body, 200 if body["all_healthy"] else 503)
-
-    # ------------------------------------------------------------------ pipelines API
-    async def get_config(self, request: web.Request) -> web.StreamResponse:
-        version = self.version
-        return json_response(
-            {
-                "telemetry": "",
-                "posthog": "",
-                "conceptualhq": "",
-                "product_fruits": "",
-                "edition": "Open source",
-                "version": version,
-                "revision": "fake",
-                "runtime_revision": "fake",
-                "changelog_url": "https://docs.feldera.com/changelog/",
-                "build_info": {
-                    "build_timestamp": "2026-08-20T00:00:00Z",
-                    "build_cpu": "x86_64",
-                    "build_os": "linux",
-                    "cargo_dependencies": "",
-                    "cargo_features": "",
-                    "cargo_debug": "false",
-                    "cargo_opt_level": "3",
-                    "cargo_target_triple": "x86_64-unknown-linux-gnu",
-                    "rustc_version": "1.87.0",
-                },
-                "build_source": "feldera-events FakeFeldera",
-                "license_validity": None,
-                "update_info": None,
-                "unstable_features": None,
-            }
-        )
-
-    async def list_pipelines(self, request: web.Request) -> web.StreamResponse:
-        selector = query_choice(request, ("all", "status", "status_with_connectors"), "all")
-        if isinstance(selector, web.Response):
-            return selector
-        return json_response([p.info(selector) for p in self.engine.all()])
-
-    async def get_pipeline(self, request: web.Request, name: str) -> web.StreamResponse:
-        selector = query_choice(request, ("all", "status", "status_with_connectors"), "all")
-        if isinstance(selector, web.Response):
-            return selector
-        return json_response(self.engine.get(name).info(selector))
-
-    async def _body(self, request: web.Request) -> dict[str, Any] | web.Response:
-        try:
-            body = json.loads(await request.read() or b"null")
-        except ValueError as exc:
-            return web.Response(status=400, text=f"Json deserialize error: {exc}")
-        if not isinstance(body, dict) or not isinstance(body.get("name"), str):
-            return web.Response(status=400, text="Json deserialize error: missing field `name`")
-        if not isinstance(body.get("program_code"), str):
-            return web.Response(
-                status=400, text="Json deserialize error: missing field `program_code`"
-            )
-        return body
-
-    def _create_from_body(self, body: dict[str, Any]) -> dict[str, Any]:
-        code: str = body["program_code"]
-        p = self.engine.create_pipeline(
-            body["name"],
-            compile=True,
-            compile_error=compile_error_of(code),
-            program_code=code,
-            description=body.get("description") or "",
-            runtime_config=body.get("runtime_config") or None,
-        )
-        p.tags = list(body.get("tags") or [])
-        p.udf_rust = body.get("udf_rust") or ""
-        p.udf_toml = body.get("udf_toml") or ""
-        if body.get("program_config"):
-            p.program_config = dict(body["program_config"])
-        return p.info("all")
-
-    async def post_pipeline(self, request: web.Request) -> web.StreamResponse:
-        body = await self._body(request)
-        if isinstance(body, web.Response):
-            return body
-        return json_response(self._create_from_body(body), 201)
-
-    async def put_pipeline(self, request: web.Request, name: str) -> web.StreamResponse:
-        body = await self._body(request)
-        if isinstance(body, web.Response):
-            return body
-        engine = self.engine
-        if engine.find(name) is None:
-            if body["name"] != name:
-                raise FakeAPIError(
-                    400,
-                    "CannotRenameNonExistingPipeline",
-                    "The pipeline name in the request body does not match the one provided in "
-                    "the URL path. This is not allowed when no pipeline with the name provided "
-                    "in the URL path exists.",
-                )
-            return json_response(self._create_from_body(body), 201)
-        p = engine.update_pipeline(
-            name,
-            program_code=body["program_code"],
-            description=body.get("description"),
-            runtime_config=body.get("runtime_config") or None,
-        )
-        if "tags" in body:
-            p.tags = list(body.get("tags") or [])
-        return json_response(p.info("all"), 200)
-
-    async def patch_pipeline(self, request: web.Request, name: str) -> web.StreamResponse:
-        try:
-            body = json.loads(await request.read() or b"null")
-        except ValueError as exc:
-            return web.Response(status=400, text=f"Json deserialize error: {exc}")
-        if not isinstance(body, dict):
-            return web.Response(status=400, text="Json deserialize error: expected a JSON object")
-        p = self.engine.get(name)
-        new_name = body.get("name")
-        if new_name is not None and new_name != name:
-            return web.Response(status=501, text="FakeFeldera does not rename pipelines")
-        tags = body.get("tags")
-        p = self.engine.update_pipeline(
-            name,
-            program_code=body.get("program_code"),
-            description=body.get("description"),
-            runtime_config=body.get("runtime_config"),
-            udf_rust=body.get("udf_rust"),
-            udf_toml=body.get("udf_toml"),
-            program_config=body.get("program_config"),
-            tags=None if tags is None else list(tags),
-        )
-        return json_response(p.info("all"), 200)
-
-    async def delete_pipeline(self, request: web.Request, name: str) -> web.StreamResponse:
-        self.engine.delete_pipeline(name)
-        return web.Response(status=200)
-
-    async def pipeline_action(
-        self, request: web.Request, name: str, action: str
-    ) -> web.StreamResponse:
-        engine = self.engine
-        if action == "start":
-            dismiss = bool_param(request, "dismiss_error", True)
-            if isinstance(dismiss, web.Response):
-                return dismiss
-            for flag in ("silent_bootstrap", "concurrent_bootstrap"):
-                checked = bool_param(request, flag, False)
-                if isinstance(checked, web.Response):
-                    return checked
-            policy = query_choice(request, BOOTSTRAP_POLICIES, "allow", "bootstrap_policy")
-            if isinstance(policy, web.Response):
-                return policy
-            engine.start(name, request.query.get("initial", "running"), dismiss_error=dismiss)
-        elif action == "stop":
-            force = bool_param(request, "force", False)
-            if isinstance(force, web.Response):
-                return force
-            engine.stop(name, force=force)
-        elif action == "pause":
-            engine.pause(name)
-        elif action == "resume":
-            engine.resume(name)
-        elif action == "clear":
-            engine.clear(name)
-        elif action == "dismiss_error":
-            engine.dismiss_error(name)
-            return web.Response(status=200)
-        return web.Response(status=202)
 
 
 def build_app(

@@ -161,6 +161,10 @@ class Pipeline:
             "storage_status_details": None,
             "deployment_initial": None,
             "deployment_id": None,
+            # What /start set (BootstrapConfig), until the move to Stopping.
+            "bootstrap_policy": None,
+            "silent_bootstrap": False,
+            "concurrent_bootstrap": False,
         }
         self.since: dict[str, dt.datetime | None] = {
             "program_status_since": now,
@@ -183,9 +187,18 @@ class Pipeline:
         self.failure_message: dict[str, str] = {}
         self.provisioning_timeout: float = 20.0
         self.pending_failure: str | None = None
+        #: The simulated pipeline process: when it started, what it was sent (``/stats``).
+        self.process_started: dt.datetime | None = None
+        self.input_records = 0
+        self.input_bytes = 0
+        self.completion_tokens = 0
         #: What a /pause or /resume asked of the pipeline process; the runner records it
         #: (runtime and runtime desired at once) at its next probe.
         self.runtime_target: str | None = None
+        #: The program the storage's checkpoint was made with (None: no checkpoint, e.g.
+        #: cleared storage); with ``bootstrap_policy=await_approval``, a start of another
+        #: program waits for approval.
+        self.checkpoint_program: str | None = None
 
     # -- derived fields -----------------------------------------------------------------
     def combined_status(self) -> str:
@@ -260,6 +273,8 @@ class Pipeline:
                 udf_toml=self.udf_toml,
                 program_config=self.program_config,
             )
+        if selector != "all":
+            out["program_config"] = self.program_config  # the status selectors send it too
         out.update(
             program_version=self.program_version,
             program_status=s["program_status"],
@@ -280,7 +295,6 @@ class Pipeline:
             deployment_desired_status_since=ts(self.since["deployment_desired_status_since"]),
             deployment_resources_status=s["deployment_resources_status"],
             deployment_resources_status_since=ts(self.since["deployment_resources_status_since"]),
-            deployment_resources_status_details=s["deployment_resources_status_details"],
             deployment_resources_desired_status=s["deployment_resources_desired_status"],
             deployment_resources_desired_status_since=ts(
                 self.since["deployment_resources_desired_status_since"]
@@ -292,7 +306,12 @@ class Pipeline:
             deployment_runtime_desired_status_since=ts(
                 self.since["deployment_runtime_desired_status_since"]
             ),
+            bootstrap_policy=s["bootstrap_policy"],
+            silent_bootstrap=s["silent_bootstrap"],
+            concurrent_bootstrap=s["concurrent_bootstrap"],
         )
+        if selector == "all":  # the status selectors leave the resources details out
+            out["deployment_resources_status_details"] = s["deployment_resources_status_details"]
         if selector == "status_with_connectors":
             out["connectors"] = (
                 {"num_errors": 0} if s["deployment_resources_status"] == "Provisioned" else None

@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Literal
 
+from feldera_events.testing._api_keys import ApiKeyRegistry
 from feldera_events.testing._faults import Fault, FaultHandle, FaultRule, normalize_operations
 from feldera_events.testing._model import RequestRecord
 
@@ -36,6 +37,8 @@ class Traffic:
     ) -> None:
         self.api_keys: frozenset[str] | None = None if api_keys is None else frozenset(api_keys)
         self.tenants: frozenset[str] | None = None if tenants is None else frozenset(tenants)
+        #: Keys made through ``POST /v0/api_keys``: accepted too while auth is on.
+        self.created_keys = ApiKeyRegistry()
         self.response_observer: ResponseObserver | None = None
         self._on_change = on_change
         self._fault_rng = random.Random(seed + 1)

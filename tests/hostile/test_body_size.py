@@ -69,7 +69,7 @@ def probe(size: int, mode: str) -> dict[str, Any]:
         text=True,
         env=env,
         cwd=TESTS,
-        timeout=300,
+        timeout=100,  # below the per-test timeout (pyproject)
         check=True,
     )
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])

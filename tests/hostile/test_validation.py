@@ -56,8 +56,16 @@ async def test_a_key_on_a_given_session_is_refused_for_api_key() -> None:
     assert "SECRET123" not in one_line(info.value)
 
 
-def test_valid_headers_are_accepted() -> None:
-    EventsClient("http://127.0.0.1:1", headers={"X-Trace_Id.v2": "a b é"}, tenant="acme")
+async def test_valid_headers_are_accepted_and_sent_as_given() -> None:
+    # Token characters in the name (_ and .), a space and a non-ASCII letter in the value.
+    async with (
+        loopback() as srv,
+        EventsClient(srv.url, headers={"X-Trace_Id.v2": "a b é"}, tenant="acme") as client,
+    ):
+        await client.get_event("p")
+    sent = {k.lower(): v for k, v in srv.last.headers.items()}
+    assert sent["x-trace_id.v2"] == "a b é"  # UTF-8 on the wire, as given
+    assert sent["feldera-tenant"] == "acme"
 
 
 @pytest.mark.parametrize("name", [".", ".."])

@@ -21,17 +21,21 @@ def test_steps_happen_when_the_injected_clock_says() -> None:
     clock.advance(0.49)  # runner_reaction 1.0 / speed 2.0 = 0.5 s
     assert engine.get("p").s["deployment_resources_status"] == "Stopped"
     clock.advance(0.01)
-    assert engine.get("p").s["storage_status"] == "InUse"  # claimed while still Stopped
-    assert engine.get("p").s["deployment_resources_status"] == "Stopped"
-    clock.advance(0.5)
-    assert engine.get("p").s["deployment_resources_status"] == "Provisioning"
+    # Storage claimed, then Provisioning: one transaction, two events, one recorded_at.
+    in_use, provisioning = list(engine.get("p").events.items)[-2:]
+    assert (in_use.data["storage_status"], in_use.data["deployment_resources_status"]) == (
+        "InUse",
+        "Stopped",
+    )
+    assert provisioning.data["deployment_resources_status"] == "Provisioning"
+    assert in_use.recorded_at == provisioning.recorded_at == "2026-01-01T00:00:00.500000Z"
     clock.advance(1.99)  # provisioning 4.0 / 2.0 = 2 s
     assert engine.get("p").s["deployment_resources_status"] == "Provisioning"
     clock.advance(0.01)
     assert engine.get("p").s["deployment_resources_status"] == "Provisioned"
     provisioned = engine.get("p").events.latest()
     assert provisioned is not None
-    assert provisioned.recorded_at == "2026-01-01T00:00:03.000000Z"
+    assert provisioned.recorded_at == "2026-01-01T00:00:02.500000Z"
 
 
 def test_full_lifecycle_runs_to_rest_without_an_event_loop() -> None:
@@ -156,3 +160,24 @@ def test_clear_on_cleared_storage_is_a_no_op() -> None:
     engine.create_pipeline("p")
     engine.clear("p")
     assert len(rows(engine, "p")) == 1
+
+
+def test_scripted_input_panics_queue_one_per_run() -> None:
+    engine, clock = make_engine()
+    engine.fail_next_input("p", "first")
+    engine.fail_next_input("p")  # the input after that one, in a later run
+    engine.create_pipeline("p")
+    for expected in ("first", "simulated panic", None):
+        engine.start("p")
+        clock.run()
+        assert engine.get("p").status_view()["deployment_status"] == "Running"
+        engine.ingress("p", "t1", records=1, size=2)
+        clock.run()
+        error = engine.get("p").s["deployment_error"]
+        if expected is None:
+            assert error is None  # no script left: input alone never fails it
+        else:
+            assert error["error_code"] == "RuntimeError.WorkerPanic"
+            assert expected in error["message"]
+            engine.dismiss_error("p")
+    assert engine.get("p").input_records == 1  # counted per run of the pipeline process

@@ -52,13 +52,18 @@ async def test_start_pause_resume_force_stop(fake: FakeFeldera) -> None:
     storage = [e["storage_status"] for e in reversed(fake.events("p"))]
     assert storage[:2] == ["Cleared", "Cleared"]
     assert set(storage[2:]) == {"InUse"}
-    # A restart with storage already InUse writes no storage event.
+    # A restart with storage already InUse writes the storage again (InUse -> InUse) in
+    # the transaction that moves to Provisioning: a duplicate event, then Provisioning,
+    # one recorded_at (the manager's transit to Provisioning always sets storage InUse).
     fake.start("p")
     await fake.wait_for_status("p", deployment_status="Running")
-    assert rows(fake, "p")[11:13] == [
+    assert rows(fake, "p")[11:14] == [
+        ("Stopped", "Provisioned", None, None),
         ("Stopped", "Provisioned", None, None),
         ("Provisioning", "Provisioned", None, None),
     ]
+    again = list(reversed(fake.events("p")))[12:14]
+    assert again[0]["recorded_at"] == again[1]["recorded_at"]
 
 
 async def test_events_validate_and_are_ordered(fake: FakeFeldera) -> None:

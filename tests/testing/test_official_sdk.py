@@ -3,8 +3,13 @@
 ``test_upstream_pipeline_events_sequence`` performs the steps of upstream's platform test
 ``python/tests/platform/test_pipeline_events.py`` (feldera/feldera, unchanged since
 v0.328) and asserts its 34 events exactly; the expected tuples are written from
-``feldera-events-api.md`` section 7.  The worker panic comes from ``fake.panic`` (there is
-no real pipeline process to feed a row to).
+``feldera-events-api.md`` section 7.  The worker panic comes from one row pushed through
+the SDK, scripted with ``fake.fail_next_input`` (there is no SQL engine to evaluate the
+panicking view).
+
+The other tests state, each in our own words, a behaviour upstream's
+``test_pipeline_lifecycle.py`` and ``test_api_keys.py`` pin, driven through the SDK as
+those tests drive a real manager (``feldera-events-api.md`` section 9).
 
 Runs only where the SDK is installed (CI: its own venv, ``.ci/run`` leg 3), e.g.::
 
@@ -16,6 +21,7 @@ Runs only where the SDK is installed (CI: its own venv, ``.ci/run`` leg 3), e.g.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import Any
 
@@ -26,7 +32,13 @@ pytest.importorskip(
 )
 
 from feldera import FelderaClient, Pipeline, PipelineBuilder
-from feldera.enums import BootstrapPolicy, PipelineStatus
+from feldera.enums import (
+    BootstrapPolicy,
+    PipelineFieldSelector,
+    PipelineStatus,
+    ProgramStatus,
+    StorageStatus,
+)
 from feldera.rest.errors import FelderaAPIError
 
 from feldera_events.testing import FakeFeldera, Timings
@@ -157,6 +169,7 @@ def until_running(client: FelderaClient) -> None:
     pipeline.modify(sql=PANIC_SQL)
     client._wait_for_compilation(NAME)
     pipeline.start(bootstrap_policy=BootstrapPolicy.ALLOW)
+    client.push_to_pipeline(NAME, "t1", "csv", "1\n", wait=False)  # the row that panics
 
 
 def after_panic(client: FelderaClient) -> list[dict[str, Any]]:
@@ -185,8 +198,8 @@ async def test_upstream_pipeline_events_sequence(
     caplog.set_level(logging.ERROR)  # the SDK warns that client and server versions differ
     # The client's constructor makes a request: never on the loop the fake serves on.
     client = await asyncio.to_thread(FelderaClient, url=fake.url, timeout=30)
+    fake.fail_next_input(NAME, "attempt to divide by zero")
     await asyncio.to_thread(until_running, client)
-    fake.panic(NAME, "attempt to divide by zero")
     events = await asyncio.to_thread(after_panic, client)
 
     assert as_tuples(events) == UPSTREAM_SEQUENCE
@@ -224,3 +237,157 @@ async def test_official_sdk_stop_without_force(
         ("Stopping", "Stopped", _, _, False, "Success", "InUse"),
         ("Stopped", "Stopped", _, _, False, "Success", "InUse"),
     ]
+
+
+# -- upstream's lifecycle rules, through the SDK ------------------------------------------
+# Each test runs its SDK steps in a worker thread (the SDK is synchronous; the fake serves
+# on the test's loop) and states what upstream's test_pipeline_lifecycle.py pins.
+
+
+def sdk_client(url: str, api_key: str | None = None) -> FelderaClient:
+    return FelderaClient(url=url, timeout=30, api_key=api_key)
+
+
+def refresh_version(client: FelderaClient, name: str) -> int:
+    version: int = client.http.get(f"/pipelines/{name}?selector=status")["refresh_version"]
+    return version
+
+
+def api_error(call: Any) -> FelderaAPIError:
+    with pytest.raises(FelderaAPIError) as info:
+        call()
+    return info.value
+
+
+def starts_and_bootstrap_policies(url: str) -> None:
+    client = sdk_client(url)
+    pipeline = PipelineBuilder(client, "starts", "").create_or_replace()  # the empty program
+    assert pipeline.program_status() == ProgramStatus.Success
+    assert refresh_version(client, "starts") == 3
+    pipeline.start()
+    pipeline.start()  # the same initial and policy: accepted
+    assert api_error(pipeline.start_paused).error_code == "InitialImmutableUnlessStopped"
+    pipeline.stop(force=True)
+    pipeline.start_paused()  # stopped: a new initial is fine
+    pipeline.start_paused()
+    assert api_error(pipeline.start).error_code == "InitialImmutableUnlessStopped"
+    pipeline.stop(force=True)
+    for policy, other in [
+        (BootstrapPolicy.ALLOW, BootstrapPolicy.REJECT),
+        (BootstrapPolicy.REJECT, BootstrapPolicy.AWAIT_APPROVAL),
+        (BootstrapPolicy.AWAIT_APPROVAL, BootstrapPolicy.ALLOW),
+    ]:
+        assert pipeline.bootstrap_policy() is None
+        pipeline.start(bootstrap_policy=policy)
+        assert pipeline.bootstrap_policy() == policy
+        pipeline.start(bootstrap_policy=policy)
+        error = api_error(lambda other=other: pipeline.start(bootstrap_policy=other))
+        assert error.error_code == "BootstrapPolicyImmutableUnlessStopped"
+        pipeline.stop(force=True)
+        assert pipeline.bootstrap_policy() is None  # a forced stop removes it
+    error = api_error(
+        lambda: client.http.post(path="/pipelines/starts/start", params={"initial": "standby"})
+    )
+    assert (error.status_code, error.error_code) == (400, "InitialStandbyNotAllowed")
+
+
+async def test_official_sdk_start_rules(
+    fake: FakeFeldera, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR)
+    await asyncio.to_thread(starts_and_bootstrap_policies, fake.url)
+
+
+def storage_and_clear(url: str) -> None:
+    client = sdk_client(url)
+    pipeline = PipelineBuilder(client, "storage", "").create_or_replace()
+    assert pipeline.storage_status() == StorageStatus.CLEARED
+    assert pipeline.storage_status_details() is None
+    pipeline.clear_storage()  # already cleared: no effect, no error
+    pipeline.start()
+    assert pipeline.storage_status() == StorageStatus.INUSE
+    assert pipeline.storage_status_details() == {"checkpoints": []}
+    for wait in (True, False):
+        error = api_error(lambda wait=wait: pipeline.clear_storage(wait=wait))
+        assert error.error_code == "StorageStatusImmutableUnlessStopped"
+    pipeline.stop(force=True)
+    assert pipeline.storage_status() == StorageStatus.INUSE
+    assert pipeline.storage_status_details() == {"checkpoints": []}
+    # A start waiting on a recompilation: still Stopped, but storage may not be cleared.
+    client.patch_pipeline(name="storage", sql="CREATE TABLE t1 (c1 INT);")
+    pipeline.start(wait=False)
+    error = api_error(lambda: pipeline.clear_storage(wait=False))
+    assert error.error_code == "StorageStatusImmutableUnlessStopped"
+    pipeline.stop(force=True)
+    pipeline.clear_storage(wait=False)
+    assert pipeline.storage_status() == StorageStatus.CLEARING  # for 3 s (the test's timings)
+    assert api_error(pipeline.start).error_code == "CannotStartWhileClearingStorage"
+    pipeline.stop(force=True)
+    pipeline.clear_storage()
+    assert pipeline.storage_status() == StorageStatus.CLEARED
+    assert pipeline.storage_status_details() is None
+
+
+async def test_official_sdk_storage_and_clear(
+    fake: FakeFeldera, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR)
+    fake.timings = dataclasses.replace(Timings(), clearing=150.0)  # 3 s at speed 50
+    await asyncio.to_thread(storage_and_clear, fake.url)
+
+
+def edits_and_versions(url: str) -> None:
+    client = sdk_client(url)
+    pipeline = PipelineBuilder(client, "edits", "").create_or_replace()
+    pipeline.start()
+    assert refresh_version(client, "edits") <= 15
+    pipeline.stop(force=True)
+    config = client.http.get("/pipelines/edits?selector=all")["runtime_config"]
+    error = api_error(
+        lambda: client.patch_pipeline(name="edits", runtime_config={**config, "workers": 16})
+    )
+    assert error.error_code == "EditRestrictedToClearedStorage"
+    assert error.details["not_allowed"] == ["`runtime_config.workers`"]
+    pipeline.clear_storage()
+    assert refresh_version(client, "edits") <= 25
+    client.patch_pipeline(name="edits", runtime_config={**config, "workers": 16})
+    assert client.http.get("/pipelines/edits?selector=all")["runtime_config"]["workers"] == 16
+    # Deleted while its program compiles, then made again: it compiles from scratch.
+    client.patch_pipeline(name="edits", sql="CREATE TABLE t (x INT);")
+    client.delete_pipeline("edits")
+    PipelineBuilder(client, "edits", "").create_or_replace()
+    assert client.get_pipeline("edits", PipelineFieldSelector.STATUS).program_version == 1
+    # What the real compiler rejects fails here too, with its message shape.
+    PipelineBuilder(client, "bad", "INVALID SQL").create_or_replace(wait=False)
+    with pytest.raises(RuntimeError, match="Error parsing SQL"):
+        client._wait_for_compilation("bad")
+    error = api_error(Pipeline.get("bad", client).start)
+    assert error.error_code == "CannotStartWithCompilationError"
+
+
+async def test_official_sdk_edits_versions_and_compiler(
+    fake: FakeFeldera, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR)
+    await asyncio.to_thread(edits_and_versions, fake.url)
+
+
+def api_keys(url: str) -> None:
+    admin = sdk_client(url, api_key="apikey:admin")
+    created = admin.create_api_key("ci-key")
+    assert created["name"] == "ci-key" and created["id"] and created["api_key"]
+    ci = sdk_client(url, api_key=created["api_key"])
+    assert ci.pipelines() == []  # the new key authenticates
+    admin.http.delete(path="/api_keys/ci-key")
+    error = api_error(ci.pipelines)
+    assert error.status_code == 401
+
+
+async def test_official_sdk_api_keys(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.ERROR)
+    async with FakeFeldera(
+        speed=50, api_keys=["apikey:admin"], timings=Timings(cluster_startup=0.0)
+    ) as server:
+        audit = attach_audit(server)
+        await asyncio.to_thread(api_keys, server.url)
+        assert not audit.errors, audit.errors

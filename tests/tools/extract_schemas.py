@@ -52,6 +52,11 @@ PATHS = [
     "/v0/pipelines/{pipeline_name}/resume",
     "/v0/pipelines/{pipeline_name}/clear",
     "/v0/pipelines/{pipeline_name}/dismiss_error",
+    "/v0/pipelines/{pipeline_name}/approve",
+    "/v0/pipelines/{pipeline_name}/ingress/{table_name}",
+    "/v0/pipelines/{pipeline_name}/stats",
+    "/v0/api_keys",
+    "/v0/api_keys/{api_key_name}",
 ]
 
 EXTRA_SCHEMAS = [
@@ -67,6 +72,7 @@ EXTRA_SCHEMAS = [
     "CombinedStatus",
     "CombinedDesiredStatus",
     "RuntimeStatusDetails",
+    "PipelineDiff",
     "StorageStatusDetails",
     "ClusterMonitorEventSelectedInfo",
     "ClusterMonitorEventFieldSelector",

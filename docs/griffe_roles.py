@@ -1,0 +1,89 @@
+"""A griffe extension (mkdocs.yml, mkdocstrings ``extensions:``): our docstrings' Sphinx
+markup, rendered as Markdown.
+
+The docstrings are written for ``help()`` and Sphinx-style readers: roles such as
+``:class:`EventsClient``` and ``:meth:`~Poller.wait_until_running```, and ``::`` before
+a literal block. In Markdown a role would show as ``:class:`` followed by code; this
+extension turns each into a link to the object's reference entry: ``EventsClient`` is
+looked up as Python would see it from the docstring's own scope (the class, then the
+module and its imports), then among the names ``feldera_events`` and
+``feldera_events.testing`` export. The link is optional (mkdocs-autorefs): a name the
+site does not document (``asyncio.sleep``, a private helper) shows as plain code, with
+no warning. A trailing ``::`` becomes ``:`` (the indented block after it is code in
+Markdown as it is).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import griffe
+
+#: ``:role:`target``` or ``:role:`title <target>```; ``~`` shows the last part only.
+ROLE = re.compile(
+    r":(?:py:)?(?P<role>class|func|meth|attr|data|exc|mod|obj|const):"
+    r"`(?P<tilde>~?)(?P<text>[^`<]+?)(?:\s*<(?P<target>[^>`]+)>)?`"
+)
+PUBLIC_PACKAGES = ("feldera_events", "feldera_events.testing")
+
+
+def _lookup(scope: Any, dotted: str) -> str | None:
+    """The canonical path of ``dotted`` seen from ``scope`` (members, then parents)."""
+    first, _, rest = dotted.partition(".")
+    while scope is not None:
+        member = scope.members.get(first) if hasattr(scope, "members") else None
+        if member is not None:
+            try:
+                path = member.target_path if member.is_alias else member.path
+            except griffe.AliasResolutionError:
+                return None
+            return f"{path}.{rest}" if rest else path
+        scope = scope.parent
+    return None
+
+
+def resolve(obj: Any, target: str, package: Any) -> str:
+    """The identifier ``target`` (from ``obj``'s docstring) links to."""
+    target = target.strip().removesuffix("()")
+    if target.startswith("feldera_events"):
+        return target
+    found = _lookup(obj if obj.is_class or obj.is_module else obj.parent, target)
+    if found is not None:
+        return found
+    for name in PUBLIC_PACKAGES:
+        module = package if name == package.path else package.get_member(name.split(".", 1)[1])
+        found = _lookup(module, target) if module is not None else None
+        if found is not None:
+            return found
+    return target
+
+
+def rewrite(text: str, obj: Any, package: Any) -> str:
+    def link(match: re.Match[str]) -> str:
+        written = match["text"].strip()
+        target = match["target"] or written
+        shown = written.rsplit(".", 1)[-1] if match["tilde"] else written
+        if match["role"] in ("meth", "func") and not shown.endswith(")"):
+            shown += "()"
+        identifier = resolve(obj, target, package)
+        return f'<autoref identifier="{identifier}" optional><code>{shown}</code></autoref>'
+
+    text = ROLE.sub(link, text)
+    return re.sub(r"(?<=\S)::$", ":", text, flags=re.MULTILINE)
+
+
+class SphinxRoles(griffe.Extension):
+    """Rewrites every docstring of the package once it is loaded."""
+
+    def on_package(self, *, pkg: griffe.Module, **kwargs: Any) -> None:
+        todo: list[Any] = [pkg]
+        seen: set[str] = set()
+        while todo:
+            obj = todo.pop()
+            if obj.path in seen:
+                continue
+            seen.add(obj.path)
+            if obj.docstring is not None:
+                obj.docstring.value = rewrite(obj.docstring.value, obj, pkg)
+            todo.extend(m for m in obj.members.values() if not m.is_alias)

@@ -1,0 +1,257 @@
+"""The documentation site (mkdocs.yml, docs/): its code blocks run, its reference is complete.
+
+* Every fenced code block of docs/**/*.md runs as the README's do (tests/doc_blocks.py),
+  console samples compared with the real output.
+* The reference pages document every name of ``feldera_events.__all__`` and
+  ``feldera_events.testing.__all__`` (a ``::: name`` directive each), and nothing
+  that is not exported.
+* What docs/hooks.py generates at build time: the CLI reference (every command, option
+  and exit code of the parser) and the exception tree (every exported exception, nested
+  as the classes are, and as the tree in ``feldera_events._errors``' docstring says).
+
+``mkdocs build --strict`` itself (broken links, docstrings mkdocstrings cannot render)
+runs in .ci/run, in a venv with the ``docs`` extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import re
+from types import ModuleType
+
+import pytest
+from cli_support import ROOT
+from doc_blocks import (
+    KNOWN,
+    RUNNABLE,
+    Block,
+    check_data_block,
+    file_blocks,
+    output_matches,
+    run_block,
+)
+
+import feldera_events
+import feldera_events._errors
+import feldera_events.testing
+from feldera_events.cli import build_parser
+from feldera_events.cli._parser import COMMAND_EXIT_CODES, EXIT_CODES_HELP
+
+DOCS = ROOT / "docs"
+PAGES = sorted(DOCS.rglob("*.md"))
+BLOCKS_BY_PAGE = {page: file_blocks(page) for page in PAGES}
+BLOCKS = [b for blocks in BLOCKS_BY_PAGE.values() for b in blocks]
+#: Exported names that no ``:::`` directive can render (a module ``__getattr__``): the
+#: page documents them in prose under a heading with this anchor.
+PROSE_ONLY = {"feldera_events.__version__"}
+
+
+def _load_hooks() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("docs_hooks", DOCS / "hooks.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+hooks = _load_hooks()
+
+
+# -- code blocks ------------------------------------------------------------------------
+
+
+RUN = [b for b in BLOCKS if b.info in RUNNABLE]
+
+
+@pytest.mark.parametrize("block", RUN, ids=[b.id for b in RUN])
+async def test_docs_block_runs(block: Block) -> None:
+    page = ROOT / block.source
+    await run_block(block, BLOCKS_BY_PAGE[page])
+
+
+def test_docs_blocks_have_known_info_strings_and_data_blocks_parse() -> None:
+    unknown = [b.id for b in BLOCKS if b.info not in KNOWN]
+    assert not unknown, f"blocks with a missing or unknown info string: {unknown}"
+    for block in BLOCKS:
+        check_data_block(block)
+
+
+def test_a_console_sample_is_compared_line_by_line() -> None:
+    printed = "usage: x [-h]\nx: error: bad --timeout '5s'\n"
+    assert output_matches("usage: x [-h]\nx: error: bad --timeout '5s'", printed)
+    assert output_matches("usage: ...\nx: error: bad ... '5s'", printed)
+    assert output_matches("...\nx: error: ...", printed)
+    assert output_matches("usage: x [-h]  \n...\n", printed)  # trailing blanks, "..." as none
+    assert not output_matches("x: error: bad --timeout '5s'", printed)  # a line is missing
+    assert not output_matches("usage: x [-h]\nx: error: bad --timeout '6s'", printed)
+    assert not output_matches("usage: x [-h]", printed)  # the rest is not elided
+    assert not output_matches("usage: ...", printed)  # "..." in a line stays in that line
+
+
+# -- the site's pages ---------------------------------------------------------------------
+
+
+def test_every_page_is_in_the_navigation_and_every_entry_is_a_page() -> None:
+    config = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    nav = config[config.index("\nnav:") :]
+    listed = set(re.findall(r"([\w/.-]+\.md)\s*$", nav, flags=re.MULTILINE))
+    assert listed == {p.relative_to(DOCS).as_posix() for p in PAGES}
+
+
+# -- the API reference --------------------------------------------------------------------
+
+
+def _directives() -> list[tuple[str, str]]:
+    """(page, target) of every ``::: target`` directive."""
+    return [
+        (page.relative_to(DOCS).as_posix(), m.group(1))
+        for page in PAGES
+        for m in re.finditer(r"^::: *(\S+)", page.read_text(encoding="utf-8"), re.MULTILINE)
+    ]
+
+
+def _is_module(target: str) -> bool:
+    try:
+        importlib.import_module(target)
+    except ImportError:
+        return False
+    return True
+
+
+def test_the_reference_documents_every_exported_name() -> None:
+    documented = {target for _, target in _directives()}
+    public = {
+        f"{module.__name__}.{name}"
+        for module in (feldera_events, feldera_events.testing)
+        for name in module.__all__
+    }
+    missing = sorted(public - documented - PROSE_ONLY)
+    assert not missing, f"exported but not in the reference (add a '::: name' directive): {missing}"
+    text = "\n".join(page.read_text(encoding="utf-8") for page in PAGES)
+    for name in PROSE_ONLY:
+        assert f"{{ #{name} }}" in text, f"{name}: no heading with that anchor"
+
+
+def test_the_reference_documents_nothing_stale_and_nothing_twice() -> None:
+    seen: dict[str, str] = {}
+    for page, target in _directives():
+        assert target not in seen, f"{target} documented twice: {seen[target]} and {page}"
+        seen[target] = page
+        if _is_module(target):
+            continue
+        module_name, _, name = target.rpartition(".")
+        assert _is_module(module_name), f"{page}: ::: {target}: no module {module_name}"
+        exported = getattr(importlib.import_module(module_name), "__all__", ())
+        assert name in exported, f"{page}: ::: {target}: {module_name}.__all__ lacks {name!r}"
+
+
+# -- generated at build time (docs/hooks.py) ----------------------------------------------
+
+
+def test_pages_ask_for_what_the_hooks_generate() -> None:
+    markers = {
+        page.relative_to(DOCS).as_posix(): hooks.MARKER.findall(page.read_text(encoding="utf-8"))
+        for page in PAGES
+    }
+    assert markers["reference/cli.md"] == ["cli-reference"]
+    assert markers["reference/exceptions.md"] == ["exception-tree"]
+    assert {m for found in markers.values() for m in found} == set(hooks.GENERATORS)
+    with pytest.raises(ValueError, match="unknown marker"):
+        hooks.expand("<!-- generated: no-such-thing -->\n")
+    assert hooks.expand("a\n<!-- generated: exception-tree -->\nb").startswith("a\n- [`Feld")
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    raise AssertionError("the CLI has no sub-commands")
+
+
+def _sections(markdown: str) -> dict[str, str]:
+    """The text under each ``## `name` `` heading, by name."""
+    parts = re.split(r"^## `([\w-]+)`.*$", markdown, flags=re.MULTILINE)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def _exit_codes(epilog: str) -> list[str]:
+    return re.findall(r"^  (\d+) ", epilog, flags=re.MULTILINE)
+
+
+def test_the_cli_reference_has_every_command_option_and_exit_code() -> None:
+    parser = build_parser()
+    commands = _subparsers(parser)
+    sections = _sections(hooks.cli_reference())
+    assert list(sections) == ["feldera-events", *commands]
+    for name, sub in [("feldera-events", parser), *commands.items()]:
+        text = sections[name]
+        assert f"usage: {sub.prog}" in text, name
+        if sub.description:
+            assert " ".join(sub.description.split()) in text, name
+        for action in sub._actions:
+            if (
+                action.help == argparse.SUPPRESS
+                or isinstance(action, argparse._SubParsersAction)  # the sections
+                or (name != "feldera-events" and action.dest in _connection_dests(parser))
+            ):
+                continue  # connection options: listed once, on the top section
+            for string in action.option_strings or [action.metavar or action.dest]:
+                # A row of its table: | `-v, --verbose` | ... |
+                row = rf"^\| `[^`\n]*(?<![\w-]){re.escape(str(string))}(?![\w-])[^`\n]*` \|"
+                assert re.search(row, text, re.MULTILINE), (name, string)
+        epilog = COMMAND_EXIT_CODES.get(name, EXIT_CODES_HELP)
+        codes = _exit_codes(epilog)
+        assert codes and all(re.search(rf"^\| {c} \|", text, re.MULTILINE) for c in codes), name
+    assert set(commands) == set(COMMAND_EXIT_CODES)
+
+
+def _connection_dests(parser: argparse.ArgumentParser) -> set[str]:
+    group = next(g for g in parser._action_groups if g.title == "connection options")
+    return {a.dest for a in group._group_actions}
+
+
+def _docstring_tree() -> list[tuple[int, str]]:
+    """(depth, name) of each entry of the tree drawn in ``_errors``' docstring."""
+    lines = (feldera_events._errors.__doc__ or "").splitlines()
+    root = next(line for line in lines if line.strip() == "FelderaError")
+    base = root.index("FelderaError")
+    entries = [(0, "FelderaError")]
+    for line in lines:
+        m = re.search(r"[├└]── (\w+)", line)
+        if m:
+            entries.append(((m.start(1) - base) // 4, m.group(1)))
+    return entries
+
+
+def _generated_tree() -> list[tuple[int, str]]:
+    return [
+        ((len(m.group(1)) // 4), m.group(2))
+        for m in re.finditer(r"^( *)- \[`(\w+)`\]", hooks.exception_tree(), re.MULTILINE)
+    ]
+
+
+def test_the_exception_tree_has_every_exported_exception_nested_by_class() -> None:
+    tree = _generated_tree()
+    names = [name for _, name in tree]
+    exported = {c.__name__ for c in hooks.exception_classes()}
+    assert sorted(names) == sorted(exported)  # each once
+    parents: dict[str, str] = {}
+    stack: list[str] = []
+    for depth, name in tree:
+        del stack[depth:]
+        if stack:
+            parents[name] = stack[-1]
+        stack.append(name)
+    for name in names:
+        cls = getattr(feldera_events, name)
+        expected = next((b.__name__ for b in cls.__mro__[1:] if b.__name__ in exported), None)
+        assert parents.get(name) == expected, name
+    assert ":class:" not in hooks.exception_tree()  # Sphinx roles become Markdown
+
+
+def test_the_errors_docstring_draws_the_same_tree() -> None:
+    """The tree in ``feldera_events._errors``' docstring (read with ``help()``) is the
+    classes' tree: same names, same parents, same order."""
+    assert _docstring_tree() == _generated_tree()
