@@ -285,16 +285,26 @@ class SincePoint:
 
     From an event: exact, by ``(recorded_at, event_id)`` (events of one transaction
     share a ``recorded_at``). From an id that was cleaned up: UUIDv7 order of the ids.
-    From a datetime: ``recorded_at`` alone.
+    From a datetime: ``recorded_at`` alone. ``latest``: the event was the server's latest
+    when the wait began (``since="now"``), so any other event a later poll of ``latest``
+    answers is newer, whatever its date (:meth:`hides`).
     """
 
     recorded_at: _dt.datetime | None
     event_id: uuid.UUID | None = None
     event: PipelineEvent | None = None
+    latest: bool = False
 
     @classmethod
-    def of(cls, ev: PipelineEvent) -> SincePoint:
-        return cls(ev.recorded_at, ev.event_id, ev)
+    def of(cls, ev: PipelineEvent, *, latest: bool = False) -> SincePoint:
+        return cls(ev.recorded_at, ev.event_id, ev, latest)
+
+    def hides(self, polled: PipelineEvent) -> bool:
+        """Whether ``polled``, a poll's ``latest``, is at or before this point (never
+        terminal): an anchor the server dated in the future hides no later event."""
+        if self.latest and polled.event_id != self.event_id:
+            return False
+        return self.covers(polled)
 
     def covers(self, ev: PipelineEvent) -> bool:
         if self.recorded_at is not None and self.event_id is not None:

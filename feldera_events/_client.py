@@ -26,14 +26,12 @@ from yarl import URL
 from ._config import EnvConfig, user_agent
 from ._convert import structure, structure_list
 from ._errors import (
-    WITHHELD,
     AuthenticationError,
     ClientClosedError,
     EventNotFoundError,
     FelderaError,
     ResponseValidationError,
-    contains_key,
-    excerpt,
+    shape_error,
 )
 from ._models import (
     ClusterEvent,
@@ -56,6 +54,7 @@ from ._transport import (
     speaks_tls,
     status_error,
     transport_error,
+    value_budget,
 )
 from ._validate import (
     LATEST,
@@ -88,15 +87,16 @@ logger = logging.getLogger("feldera_events")
 ApiKey: TypeAlias = str | Callable[[], str | Awaitable[str]]
 
 #: ``list_cluster_events(selector="all")`` fetches each event in full with this many
-#: requests in flight at most.
+#: requests in flight at most, for this many events at most (the newest).
 _FULL_FETCH_CONCURRENCY: Final = 8
+_FULL_FETCH_LIMIT: Final = 1000
 
 #: How many checked pipeline names (with their event paths) a client remembers.
 _PATH_CACHE_SIZE: Final = 1024
 
-#: The longest a failed attempt may spend asking whether the server speaks TLS
-#: (:func:`speaks_tls`: a connect and a close of at most 3 s each).
-_TLS_PROBE_ALLOWANCE: Final = 6.0
+#: What an attempt may take past ``Timeouts.request`` (its TLS probe shares that time:
+#: :func:`speaks_tls`), for the work after a timeout fires.
+_TLS_PROBE_ALLOWANCE: Final = 0.25
 
 CLUSTER_EVENTS_PATH: Final = "/v0/cluster/events"
 
@@ -146,6 +146,7 @@ class EventsClient:
         self._retry = retry or RetryPolicy()
         self._max_body_size = check_positive_int("max_body_size", max_body_size)
         self._max_connections = check_positive_int("max_connections", max_connections)
+        self._max_values = value_budget(self._max_body_size)
 
         self._verify_given = verify is not None
         self._ssl = ssl_setting(verify if verify is not None else env.ca_cert or not env.insecure)
@@ -162,6 +163,11 @@ class EventsClient:
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise TypeError(
                 f"session must be an aiohttp.ClientSession, got {type(session).__name__}"
+            )
+        if session is not None and "Authorization" in session.headers:
+            raise ValueError(
+                "the session= carries an Authorization header: pass the API key as api_key= "
+                "(withheld from every error) and a session without it"
             )
         self._session = session
         self._owns_session = session is None
@@ -350,8 +356,9 @@ class EventsClient:
         """Every retained cluster monitor event, newest first.
 
         The list endpoint only sends the status fields. With ``selector="all"`` each
-        event is then fetched in full, one request per event (up to 1000); events
-        cleaned up in between are left out.
+        event is then fetched in full, one request per event, 8 at a time, for the
+        newest 1000 at most (older ones are left out, and a warning says how many);
+        events cleaned up in between are left out.
         """
         sel = normalize_selector(selector)
         # The list endpoint takes no selector and always sends the status fields.
@@ -361,30 +368,37 @@ class EventsClient:
         )
         if sel is not Selector.ALL or not events:
             return events
+        if len(events) > _FULL_FETCH_LIMIT:
+            left, events = len(events) - _FULL_FETCH_LIMIT, events[:_FULL_FETCH_LIMIT]
+            logger.warning("cluster events: the newest 1000 read in full, %d older left out", left)
         return await self._cluster_events_in_full(events, retry=retry)
 
     async def _cluster_events_in_full(
         self, events: list[ClusterEvent], *, retry: RetryPolicy | None
     ) -> list[ClusterEvent]:
-        """Each listed event again with ``selector=all`` (one request each, a few at a time).
+        """Each listed event again with ``selector=all`` (one request each, by a few
+        workers: never more requests, nor tasks, in flight than that).
 
         An event cleaned up between the list and its own request is left out.
         """
-        gate = asyncio.Semaphore(_FULL_FETCH_CONCURRENCY)
+        results: list[ClusterEvent | None] = [None] * len(events)
+        todo = iter(enumerate(events))
 
-        async def one(ev: ClusterEvent) -> ClusterEvent | None:
-            async with gate:
+        async def worker() -> None:
+            for index, ev in todo:  # shared: each event goes to one worker
                 try:
-                    return await self.get_cluster_event(ev.id, selector=Selector.ALL, retry=retry)
+                    results[index] = await self.get_cluster_event(
+                        ev.id, selector=Selector.ALL, retry=retry
+                    )
                 except EventNotFoundError:
                     logger.debug("cluster event %s was cleaned up before it could be read", ev.id)
-                    return None
 
         # gather, not a TaskGroup: the caller gets the first error itself, not an
-        # ExceptionGroup; the other requests are cancelled and awaited before it propagates.
-        tasks = [asyncio.ensure_future(one(ev)) for ev in events]
+        # ExceptionGroup; the other workers are cancelled and awaited before it propagates.
+        count = min(_FULL_FETCH_CONCURRENCY, len(events))
+        tasks = [asyncio.ensure_future(worker()) for _ in range(count)]
         try:
-            results = await asyncio.gather(*tasks)
+            await asyncio.gather(*tasks)
         finally:
             for task in tasks:
                 task.cancel()
@@ -400,22 +414,9 @@ class EventsClient:
             return fn(data, cls)
         except ResponseValidationError as exc:
             error = exc
-        url = self._url + path
-        keys = self._keys()
-        if contains_key(data, keys) or contains_key(error.reason, keys):
-            # Raised outside the except block, with no cause: cattrs' exceptions hold
-            # the offending values, which may be the echoed key.
-            raise ResponseValidationError(
-                f"the body is not the documented shape (details and body {WITHHELD})",
-                status_code=200,
-                url=url,
-            )
-        raise ResponseValidationError(
-            error.reason,
-            status_code=200,
-            body=excerpt(json.dumps(data, default=str)),
-            url=url,
-        ) from error.__cause__
+        # Raised outside the except block: the converter's error is chained only when
+        # it shows no key (shape_error).
+        raise shape_error(error, data, self._url + path, self._keys())
 
     async def _get_json(
         self,
@@ -532,7 +533,11 @@ class EventsClient:
                 if session.closed:  # given to us (session=), closed by its owner
                     msg = "the aiohttp session given as session= is closed"
                     raise ClientClosedError(msg) from None
-                probe = None if self._tls_probed else self._probe_tls
+                probe = (
+                    None
+                    if self._tls_probed
+                    else functools.partial(self._probe_tls, until=hop_deadline)
+                )
                 cause = scrub(exc, self._keys())  # before the message is made from it
                 raise await transport_error(exc, current, self._timeouts, probe) from cause
             if location is None:
@@ -547,15 +552,16 @@ class EventsClient:
                     ),
                 }
         if 200 <= status < 300 or status in accept:
-            return json_body(body, status, current, self._keys)
+            return json_body(body, status, current, self._keys, self._max_values)
         # A server or proxy may echo the Authorization header back in an error page.
         raise status_error(status, reason, body, current, retry_after, self._keys(), route)
 
-    async def _probe_tls(self, url: str) -> bool:
+    async def _probe_tls(self, url: str, *, until: float | None) -> bool:
         # Once per client: a server that hangs up for other reasons (a restart, an
-        # overloaded proxy) does not cost a probe on every retry.
+        # overloaded proxy) does not cost a probe on every retry. Within the attempt's time.
         self._tls_probed = True
-        return await speaks_tls(url, self._timeouts.connect)
+        left = None if until is None else until - time.monotonic()
+        return await speaks_tls(url, self._timeouts.connect, left)
 
     # -- cluster health ---------------------------------------------------------------
 

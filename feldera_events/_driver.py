@@ -23,6 +23,7 @@ from ._errors import FelderaError
 from ._models import PipelineEvent
 from ._retry import RetryPolicy
 from ._shared_poll import SharedPoll, subscribe
+from ._text import safe_text
 from ._waits import (
     ClusterWait,
     Fail,
@@ -129,8 +130,8 @@ class Driver:
                     raise decision.error
                 if isinstance(decision, PollAt):
                     line = machine.progress(self._now())
-                    if line is not None:
-                        logger.info("%s", line)
+                    if line is not None:  # it quotes the last status: server text
+                        logger.info("%s", safe_text(line, None))
                     if shared is not None and shared.shared and decision.request == shared_req:
                         decision = await self._request(
                             machine, decision.request, shared, decision.at

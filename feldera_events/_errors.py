@@ -33,16 +33,32 @@ before any request is sent::
             └── ClusterWaitTimeoutError  ... waiting for the cluster to be healthy
 
 No message, repr or attribute of these exceptions contains an API key: a server
-text (body, message, details, ``Location``) that contains the key, raw or
-JSON-escaped, is left out whole and the exception says so (:data:`WITHHELD`); no
-other text is ever edited.
+text (body, message, details, ``Location``) that contains the key in any form a
+server may echo it (raw, JSON-escaped, ``\\u``-escaped, percent-encoded: see
+:func:`~feldera_events._text.contains_key`) is left out whole and the exception says
+so (:data:`WITHHELD`); no other text is ever edited. ``str()`` of every one is a single
+inert line (:func:`~feldera_events._text.safe_text`); the attributes keep the server's
+exact text.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any
+
+import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from ._text import (
+    BODY_EXCERPT_LIMIT,
+    CODE_LIMIT,
+    MESSAGE_LIMIT,
+    WITHHELD,
+    contains_key,
+    excerpt,
+    safe_text,
+)
 
 __all__ = [
     "APIConnectionError",
@@ -66,59 +82,6 @@ __all__ = [
     "ServerError",
 ]
 
-#: How much of a response body an exception keeps (and shows) at most.
-BODY_EXCERPT_LIMIT = 500
-
-
-def excerpt(body: bytes | str | None, limit: int = BODY_EXCERPT_LIMIT) -> str:
-    """A short, printable excerpt of a response body."""
-    if body is None:
-        return ""
-    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
-    text = " ".join(text.split())
-    if len(text) > limit:
-        return text[:limit] + f"... ({len(text) - limit} more characters)"
-    return text
-
-
-#: What replaces a server text that contains the API key.
-WITHHELD = "withheld: it contains the API key"
-
-
-def _key_forms(key: str) -> set[str]:
-    """``key`` as it may appear in a body: raw, JSON-escaped (``/`` as ``\\/`` too)."""
-    forms = {key, json.dumps(key)[1:-1], json.dumps(key, ensure_ascii=False)[1:-1]}
-    forms |= {form.replace("/", "\\/") for form in forms}
-    return forms
-
-
-def contains_key(value: Any, keys: Iterable[str]) -> bool:
-    """Whether ``value`` (text, bytes or parsed JSON) contains one of ``keys``.
-
-    Text and bytes are searched for each key raw and JSON-escaped; parsed JSON is
-    walked (keys and values), so any escaping the server chose is seen through.
-    """
-    forms: set[str] = set()
-    for key in keys:
-        if key:
-            forms |= _key_forms(key)
-    if not forms:
-        return False
-    todo: list[Any] = [value]
-    while todo:
-        item = todo.pop()
-        if isinstance(item, bytes | bytearray):
-            item = bytes(item).decode("utf-8", errors="replace")
-        if isinstance(item, str):
-            if any(form in item for form in forms):
-                return True
-        elif isinstance(item, dict):
-            todo.extend(item.keys())
-            todo.extend(item.values())
-        elif isinstance(item, list | tuple):
-            todo.extend(item)
-    return False
-
 
 class FelderaError(Exception):
     """Base class of every error raised by feldera-events.
@@ -129,6 +92,10 @@ class FelderaError(Exception):
 
     def __reduce__(self) -> Any:
         return (_rebuild, (type(self), self.args, self.__dict__.copy()))
+
+    def __str__(self) -> str:
+        # One inert line whatever server text the message quotes (safe_text).
+        return safe_text(super().__str__(), MESSAGE_LIMIT)
 
 
 def _rebuild(cls: type[FelderaError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
@@ -211,10 +178,11 @@ class APIStatusError(FelderaError):
         super().__init__(self._text())
 
     def _text(self) -> str:
+        # The server's texts, each bounded (safe_text): the attributes keep them whole.
         head = f"HTTP {self.status_code}"
         if self.error_code:
-            head += f" {self.error_code}"
-        text = f"{head}: {self.message}" if self.message else head
+            head += f" {safe_text(self.error_code, CODE_LIMIT)}"
+        text = f"{head}: {safe_text(self.message)}" if self.message else head
         if self.url:
             text += f" ({self.method} {self.url})"
         if self.retry_after is not None:
@@ -370,3 +338,92 @@ def status_error_class(
     if status_code >= 500:
         return ServerError
     return STATUS_CLASSES.get(status_code, APIStatusError)
+
+
+def _holds_key(exc: BaseException | None, keys: list[str]) -> bool:
+    """Whether ``exc`` or any exception chained to it shows one of ``keys``."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if contains_key(repr(exc), keys) or contains_key(str(exc), keys):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def shape_error(
+    error: ResponseValidationError, data: Any, url: str, keys: list[str]
+) -> ResponseValidationError:
+    """The error for a 2xx body ``data`` that is not the documented shape (``error`` from
+    the converter), with a bounded excerpt of the body; ``__cause__`` set to what the
+    converter raised unless it (or the excerpt, or the reason) shows one of ``keys``.
+
+    The excerpt is serialised lazily and only as far as it is shown (the body may be
+    32 MiB of small values): its cost does not grow with the body.
+    """
+    pieces: list[str] = []
+    size = 0
+    # Room for a key that starts within the excerpt, however it is escaped (6 per char).
+    want = 2 * BODY_EXCERPT_LIMIT + 6 * max((len(k) for k in keys), default=0)
+    for piece in json.JSONEncoder(default=str).iterencode(data):
+        pieces.append(piece)
+        size += len(piece)
+        if size >= want:
+            break
+    start = "".join(pieces)[:want]
+    cause = error.__cause__
+    if contains_key(start, keys) or contains_key(error.reason, keys) or _holds_key(cause, keys):
+        # No cause: the converter's exceptions hold the offending values.
+        return ResponseValidationError(
+            f"the body is not the documented shape (details and body {WITHHELD})",
+            status_code=200,
+            url=url,
+        )
+    err = ResponseValidationError(error.reason, status_code=200, body=excerpt(start), url=url)
+    err.__cause__ = cause
+    return err
+
+
+def scrub(exc: BaseException, keys: Sequence[str] = ()) -> BaseException:
+    """``exc`` with the request headers (the API key among them) dropped from its chain,
+    and any text in it that holds one of ``keys`` withheld.
+
+    aiohttp's ``ClientResponseError`` keeps ``request_info`` (with every request
+    header) and ``history`` (the responses, with their requests) in its attributes
+    and ``args``; they are replaced by header-less copies. Its parser quotes the bytes
+    it refused (a header, a status line: an echoed key) in messages and attributes:
+    such a value is replaced, whole, by a note that it was withheld.
+    """
+    seen: set[int] = set()
+    item: BaseException | None = exc
+    todo = [exc]
+    while todo:
+        item = todo.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, aiohttp.ClientResponseError):
+            info = item.request_info
+            bare = aiohttp.RequestInfo(
+                info.url, info.method, CIMultiDictProxy(CIMultiDict()), info.real_url
+            )
+            item.request_info = bare
+            item.history = ()
+            item.args = (bare, ())
+        if keys:
+            _withhold_keys(item, keys)
+        todo += [c for c in (item.__cause__, item.__context__) if c is not None]
+    return exc
+
+
+def _withhold_keys(item: BaseException, keys: Sequence[str]) -> None:
+    note = f"details {WITHHELD}"
+    item.args = tuple(note if contains_key(repr(a), keys) else a for a in item.args)
+    for name, value in list(vars(item).items()):
+        if contains_key(repr(value), keys):
+            if isinstance(value, str):
+                setattr(item, name, note)
+            elif isinstance(value, bytes | bytearray):
+                setattr(item, name, note.encode())
+            else:
+                setattr(item, name, None)

@@ -15,6 +15,7 @@ from typing import Any, Final, Literal, Self, TypeAlias
 import attrs
 
 from ._convert import _json_type, _object_hooks, converter
+from ._text import STATUS_LIMIT, safe_text
 
 __all__ = [
     "COMPONENTS",
@@ -40,10 +41,7 @@ __all__ = [
 
 
 class Unset(enum.Enum):
-    """The type of :data:`UNSET`: a field the server did not send (not selected).
-
-    Distinct from ``None``, which means the server sent ``null``. Falsy.
-    """
+    """The type of :data:`UNSET`: a field not sent (not selected); ``None`` is a ``null``. Falsy."""
 
     UNSET = "UNSET"
 
@@ -269,7 +267,7 @@ class PipelineEvent:
         )
 
     def status_text(self, previous: PipelineEvent | None = None) -> str:
-        """The status in one line, in the CLI's notation (plain text).
+        """The status in one line, in the CLI's notation (plain text, escaped and bounded).
 
         ``RESOURCES[/RUNTIME][ → DESIRED]`` (the desired status while it differs, the
         runtime's once resources are there: ``Provisioned/Initializing → Running``), then
@@ -292,7 +290,7 @@ class PipelineEvent:
             parts.append(f"error {self.deployment_error.error_code}")
         elif self.deployment_has_error:
             parts.append("has error")
-        return ", ".join(parts)
+        return safe_text(", ".join(parts), STATUS_LIMIT)  # the server's words, made safe
 
     def describe(self) -> str:
         """The same as :meth:`status_text` (``Provisioned/Initializing → Running``)."""

@@ -63,6 +63,17 @@ ClusterEventCallback: TypeAlias = Callable[[ClusterEvent], Awaitable[None] | Non
 _FIRST_PROGRESS_LOG = 5.0
 
 
+def _names(pipeline_names: Iterable[str]) -> list[str]:
+    """The names, checked, each once; a str is refused (it would be waited on letter by
+    letter: ``wait_many("orders")`` waits on o, r, d, e, s)."""
+    if isinstance(pipeline_names, str | bytes):
+        raise TypeError(
+            "pipeline_names must be an iterable of pipeline names, not a "
+            f"{type(pipeline_names).__name__} (for one pipeline: [{pipeline_names!r}])"
+        )
+    return list(dict.fromkeys(check_pipeline_name(n) for n in pipeline_names))
+
+
 def _check_timeout(timeout: float | None) -> float | None:
     if timeout is None:
         return None
@@ -294,7 +305,7 @@ class Poller(Driver):
         Leaving the loop early (``break``) cancels the waits still running once the
         iterator is closed: use ``contextlib.aclosing`` to close it at once.
         """
-        names = list(dict.fromkeys(check_pipeline_name(n) for n in pipeline_names))
+        names = _names(pipeline_names)
         timeout = _check_timeout(timeout)
         if until not in ("provisioned", "running"):
             raise ValueError(f"until must be 'provisioned' or 'running', got {until!r}")
@@ -412,7 +423,7 @@ class Poller(Driver):
         not succeed cancels the rest (outcome ``CANCELLED``). Cancelling ``wait_many``
         cancels every wait and raises :class:`asyncio.CancelledError`.
         """
-        names = list(dict.fromkeys(check_pipeline_name(n) for n in pipeline_names))
+        names = _names(pipeline_names)
         results: dict[str, WaitResult] = {}
         stream = self.as_completed(
             names,

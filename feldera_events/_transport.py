@@ -14,19 +14,17 @@ import json
 import re
 import ssl
 import zlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 from urllib.parse import unquote
 
 import aiohttp
-from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ._errors import (
     CLUSTER_UNSUPPORTED_MESSAGE,
     MAX_REDIRECTS,
     NOT_FOUND_CODES,
-    WITHHELD,
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
@@ -35,15 +33,16 @@ from ._errors import (
     RedirectError,
     ResponseTooLargeError,
     ResponseValidationError,
-    contains_key,
-    excerpt,
+    scrub,
     status_error_class,
 )
 from ._policy import Timeouts
+from ._text import WITHHELD, contains_key, excerpt, withhold_strings
 
 __all__ = [
     "ACCEPT_ENCODING",
     "DEFAULT_MAX_BODY_SIZE",
+    "ERROR_JSON_LIMIT",
     "MAX_JSON_DEPTH",
     "JSONRefused",
     "follow",
@@ -55,6 +54,7 @@ __all__ = [
     "speaks_tls",
     "status_error",
     "transport_error",
+    "value_budget",
 ]
 
 #: Responses larger than this are refused (32 MiB), counted after decompression.
@@ -64,6 +64,14 @@ DEFAULT_MAX_BODY_SIZE: Final = 32 * 1024 * 1024
 #: as a ResponseValidationError: serde_json, which the manager uses, stops at 128 too,
 #: and everything accepted stays printable (repr, json.dumps, rich).
 MAX_JSON_DEPTH: Final = 128
+
+#: An error answer's body is read as a Feldera error (JSON) only up to this size; a larger
+#: one (no Feldera error is) is quoted as an excerpt and never parsed.
+ERROR_JSON_LIMIT: Final = 1 << 20
+
+#: A JSON body holding more values than this is refused before it is parsed (the least of
+#: the budget: see :func:`value_budget`).
+MIN_VALUE_BUDGET: Final = 1 << 16
 
 #: An identity body of at most this many bytes (by its Content-Length) is read at once.
 _READ_AT_ONCE: Final = 65536
@@ -86,12 +94,33 @@ def _reject_constant(name: str) -> Any:
 _DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant)
 
 
-def parse_json(body: bytes) -> Any:
-    """Strict JSON: no NaN/Infinity, at most MAX_JSON_DEPTH levels, printable strings.
+def value_budget(max_body_size: int) -> int:
+    """How many JSON values a body may hold for a client with ``max_body_size``.
+
+    Parsed, one JSON value costs far more than its bytes (``{}`` is 2 bytes, a Python
+    dict about 64), so a body of tiny values could cost 30 times the cap; one value per
+    16 bytes of the cap keeps a parse within a few times ``max_body_size`` (an event is
+    hundreds of bytes for some twenty values).
+    """
+    return max(max_body_size // 16, MIN_VALUE_BUDGET)
+
+
+def parse_json(body: bytes, max_values: int | None = None) -> Any:
+    """Strict JSON: no NaN/Infinity, at most MAX_JSON_DEPTH levels, printable strings,
+    and at most ``max_values`` values (None: any number).
 
     Raises ValueError with a readable reason for anything else. The same parser as
     ``json.loads`` (the C scanner); the checks cost little where they cannot fail.
     """
+    if max_values is not None and len(body) > max_values:
+        # Every value but the first follows a comma or opens a container: an upper bound
+        # (commas in strings count too), counted without parsing.
+        count = body.count(b",") + body.count(b"[") + body.count(b"{") + 1
+        if count > max_values:
+            raise JSONRefused(
+                f"a JSON body of more than {max_values} values (about {count}); "
+                "raise max_body_size to accept it"
+            )
     try:
         # What json.loads does with bytes, with our decoder, and strict decoding: an
         # encoded surrogate (json.loads lets one through) cannot be printed either.
@@ -221,51 +250,6 @@ class _BodyDecoder:
     def finish(self) -> None:
         if self.mode is not None and self._fed and not self._obj.eof:
             raise ValueError(f"{self.mode} body ends before its compressed stream does")
-
-
-def scrub(exc: BaseException, keys: Sequence[str] = ()) -> BaseException:
-    """``exc`` with the request headers (the API key among them) dropped from its chain,
-    and any text in it that holds one of ``keys`` withheld.
-
-    aiohttp's ``ClientResponseError`` keeps ``request_info`` (with every request
-    header) and ``history`` (the responses, with their requests) in its attributes
-    and ``args``; they are replaced by header-less copies. Its parser quotes the bytes
-    it refused (a header, a status line: an echoed key) in messages and attributes:
-    such a value is replaced, whole, by a note that it was withheld.
-    """
-    seen: set[int] = set()
-    item: BaseException | None = exc
-    todo = [exc]
-    while todo:
-        item = todo.pop()
-        if item is None or id(item) in seen:
-            continue
-        seen.add(id(item))
-        if isinstance(item, aiohttp.ClientResponseError):
-            info = item.request_info
-            bare = aiohttp.RequestInfo(
-                info.url, info.method, CIMultiDictProxy(CIMultiDict()), info.real_url
-            )
-            item.request_info = bare
-            item.history = ()
-            item.args = (bare, ())
-        if keys:
-            _withhold_keys(item, keys)
-        todo += [c for c in (item.__cause__, item.__context__) if c is not None]
-    return exc
-
-
-def _withhold_keys(item: BaseException, keys: Sequence[str]) -> None:
-    note = f"details {WITHHELD}"
-    item.args = tuple(note if contains_key(repr(a), keys) else a for a in item.args)
-    for name, value in list(vars(item).items()):
-        if contains_key(repr(value), keys):
-            if isinstance(value, str):
-                setattr(item, name, note)
-            elif isinstance(value, bytes | bytearray):
-                setattr(item, name, note.encode())
-            else:
-                setattr(item, name, None)
 
 
 _NOT_TLS_REASONS: Final = frozenset(
@@ -419,11 +403,12 @@ async def transport_error(
     )
 
 
-async def speaks_tls(url: str, connect_timeout: float | None) -> bool:
+async def speaks_tls(url: str, connect_timeout: float | None, budget: float | None = None) -> bool:
     """Whether the server at ``url`` completes a TLS handshake (certificate unchecked).
 
     Asked only after a plain-HTTP server hung up without a byte, which is what a TLS
-    server does with a plain request.
+    server does with a plain request. The connect and the close share one limit: 3 s,
+    ``connect_timeout`` and ``budget`` (what is left of the request's time), the least.
     """
     parsed = URL(url, encoded=True)
     if parsed.host is None or parsed.port is None:
@@ -431,22 +416,21 @@ async def speaks_tls(url: str, connect_timeout: float | None) -> bool:
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    limit = min(connect_timeout or 3.0, 3.0)
+    limit = min(connect_timeout or 3.0, 3.0, 3.0 if budget is None else budget)
+    if limit <= 0:
+        return False
     writer: asyncio.StreamWriter | None = None
+    spoke = False
     try:
         async with asyncio.timeout(limit):
             _, writer = await asyncio.open_connection(parsed.host, parsed.port, ssl=context)
-    except (OSError, TimeoutError, ssl.SSLError):
-        return False
-    finally:
-        if writer is not None:
+            spoke = True
             writer.close()
-            try:
-                async with asyncio.timeout(limit):
-                    await writer.wait_closed()
-            except (OSError, TimeoutError, ssl.SSLError):
-                pass
-    return True
+            await writer.wait_closed()
+    except (OSError, TimeoutError, ssl.SSLError):
+        if writer is not None:
+            writer.transport.abort()
+    return spoke
 
 
 async def read_body(
@@ -522,10 +506,26 @@ def request_options(
     return kwargs
 
 
-def json_body(body: bytes, status: int, url: str, keys: Callable[[], list[str]]) -> Any:
-    """The strict JSON of a body; a ResponseValidationError (key withheld) if it is not."""
+def json_body(
+    body: bytes,
+    status: int,
+    url: str,
+    keys: Callable[[], list[str]],
+    max_values: int | None = None,
+) -> Any:
+    """The strict JSON of a body (at most ``max_values`` values), every string in it that
+    holds a key withheld (:func:`withhold_strings`); a ResponseValidationError (key
+    withheld) if it is not JSON."""
     try:
-        return parse_json(body)
+        data = parse_json(body, max_values)
+        known = keys()
+        # One pass over the bytes; the parsed strings only when the JSON escapes a
+        # backslash or a character of an escape (their text may hold an escaped key).
+        if contains_key(body, known) or (
+            (b"\\\\" in body or b"\\u00" in body) and contains_key(data, known)
+        ):
+            return withhold_strings(data, known)
+        return data
     except JSONRefused as exc:
         problem = f"body refused: {exc}"
     except ValueError as exc:
@@ -552,8 +552,9 @@ def status_error(
     details: Any = None
     message = ""
     try:
-        # Feldera's 401 is JSON served as text/plain: ignore the content type.
-        data = parse_json(body) if body else None
+        # Feldera's 401 is JSON served as text/plain: ignore the content type. A body
+        # larger than any Feldera error is quoted, never parsed.
+        data = parse_json(body) if body and len(body) <= ERROR_JSON_LIMIT else None
     except ValueError:
         data = None
     if isinstance(data, dict) and isinstance(data.get("message"), str):

@@ -7,6 +7,7 @@ none echoes a value that may be a secret.
 from __future__ import annotations
 
 import os
+import re
 import ssl
 import uuid
 from collections.abc import Mapping
@@ -28,6 +29,7 @@ __all__ = [
     "normalize_event_id",
     "normalize_selector",
     "segment",
+    "shown_url",
     "ssl_setting",
 ]
 
@@ -45,6 +47,16 @@ def check_pipeline_name(pipeline_name: object) -> str:
     if pipeline_name in (".", ".."):
         # A dot-segment: a normalising proxy would resolve it to another route.
         raise ValueError(f"pipeline_name must not be {pipeline_name!r}")
+    for index, ch in enumerate(pipeline_name):
+        if "\ud800" <= ch <= "\udfff":
+            # Not echoed: it cannot be printed. 0xDC80-0xDCFF is an undecodable byte of a
+            # command-line argument (surrogateescape).
+            what = (
+                f"the byte 0x{ord(ch) - 0xDC00:02X}"
+                if 0xDC80 <= ord(ch) <= 0xDCFF
+                else f"U+{ord(ch):04X}"
+            )
+            raise ValueError(f"pipeline_name is not valid UTF-8 text ({what} at position {index})")
     return pipeline_name
 
 
@@ -79,27 +91,44 @@ def segment(value: str) -> str:
     return quote(value, safe="")
 
 
+def shown_url(url: str) -> str:
+    """``url`` for a message: quoted, without its user info (``user:password@``), query
+    string or fragment, whether or not it parses (they are where secrets go by mistake)."""
+    text = re.split(r"[?#]", url.strip(), maxsplit=1)[0]
+    scheme, sep, rest = text.partition("://")
+    if sep:
+        netloc, slash, path = rest.partition("/")
+        if "@" in netloc:
+            netloc = "…@" + netloc.rpartition("@")[2]
+        text = f"{scheme}{sep}{netloc}{slash}{path}"
+    elif "@" in text:
+        text = "…@" + text.rpartition("@")[2]
+    return repr(text)
+
+
 def check_base_url(url: object, what: str = "url") -> str:
-    """The base URL without a trailing slash; a ValueError naming ``what`` if it is not one."""
+    """The base URL without a trailing slash; a ValueError naming ``what`` if it is not one.
+
+    No message echoes the URL's credentials or query string (:func:`shown_url`)."""
     if not isinstance(url, str):
         raise TypeError(f"{what} must be a string, got {type(url).__name__}")
+    shown = shown_url(url)
     try:
         parts = urlsplit(url.strip())
     except ValueError as exc:
-        raise ValueError(f"{what} is not a valid URL ({exc}): {url!r}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{what} must be an http:// or https:// URL with a host, got {url!r}")
+        raise ValueError(f"{what} is not a valid URL ({exc}): {shown}") from None
     if parts.username or parts.password:
         raise ValueError(f"{what} must not carry credentials; pass the API key as api_key=")
     if parts.query or parts.fragment:
-        # Not echoed: a query string is where people put tokens by mistake.
         raise ValueError(f"{what} must not have a query string or fragment")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{what} must be an http:// or https:// URL with a host, got {shown}")
     try:
         port = parts.port
     except ValueError:
-        raise ValueError(f"{what} has an invalid port (not 1-65535): {url!r}") from None
+        raise ValueError(f"{what} has an invalid port (not 1-65535): {shown}") from None
     if port == 0:
-        raise ValueError(f"{what} has an invalid port (not 1-65535): {url!r}")
+        raise ValueError(f"{what} has an invalid port (not 1-65535): {shown}")
     base = url.strip().rstrip("/")
     try:
         parsed = URL(base)
@@ -107,7 +136,7 @@ def check_base_url(url: object, what: str = "url") -> str:
     except (ValueError, TypeError, UnicodeError):
         host = None
     if not host or any(ch.isspace() or _is_control(ch) for ch in parts.netloc):
-        raise ValueError(f"{what} has an invalid host: {url!r}")
+        raise ValueError(f"{what} has an invalid host: {shown}")
     return base
 
 
@@ -162,6 +191,12 @@ def check_headers(tenant: str | None, headers: object) -> dict[str, str]:
         raise TypeError(f"headers must be a mapping, got {type(headers).__name__}")
     for name, value in (headers or {}).items():
         name = check_header_name(name)
+        if name.lower() == "authorization":
+            # The key is known as a key only through api_key= (withheld from every error).
+            raise ValueError(
+                "headers must not set Authorization: pass the API key as api_key= (it is "
+                "sent as 'Authorization: Bearer <key>' and withheld from every error)"
+            )
         checked[name] = check_header_value(f"the value of header {name!r}", value)
     return checked
 

@@ -13,8 +13,9 @@ from typing import Any, Final
 from urllib.parse import quote
 
 from ._convert import format_datetime
-from ._errors import APIStatusError, FelderaError, excerpt
+from ._errors import APIStatusError, FelderaError
 from ._models import ClusterEvent, DeploymentError, PipelineEvent
+from ._text import CODE_LIMIT, excerpt, safe_text
 
 __all__ = [
     "ApprovalRequiredError",
@@ -45,7 +46,8 @@ def error_excerpt(exc: BaseException) -> str:
     status, code and a short excerpt of its message (a proxy's HTML page: its title)."""
     if not isinstance(exc, APIStatusError):
         return excerpt(str(exc), 200)
-    head = f"HTTP {exc.status_code}" + (f" {exc.error_code}" if exc.error_code else "")
+    code = f" {safe_text(exc.error_code, CODE_LIMIT)}" if exc.error_code else ""  # theirs
+    head = f"HTTP {exc.status_code}{code}"
     title = None if exc.error_code else _TITLE.search(exc.message)
     said = title.group(1) if title else excerpt(exc.message, 80)
     return f"{head}: {said}" if said else head
@@ -122,8 +124,9 @@ class DeploymentFailedError(WaitError):
         self.error_code = error_code
         self.message = message
         self.details = details
-        code = f" with {error_code}" if error_code else ""
-        super().__init__(f"pipeline {pipeline_name!r} failed{code}: {message}")
+        # The server's texts, each bounded (safe_text): the attributes keep them whole.
+        code = f" with {safe_text(error_code, CODE_LIMIT)}" if error_code else ""
+        super().__init__(f"pipeline {pipeline_name!r} failed{code}: {safe_text(message, 1000)}")
 
 
 class DeploymentStoppedError(DeploymentFailedError):
@@ -175,28 +178,34 @@ class ApprovalRequiredError(WaitError):
 
 
 def failure_error(
-    name: str, full: PipelineEvent, *, stopped: bool, what: str
+    name: str, full: PipelineEvent, *, stopped: bool, what: str, unavailable: str | None = None
 ) -> DeploymentFailedError:
-    """The exception for a failed event (read with ``selector=all``)."""
+    """The exception for a failed event (read with ``selector=all``; with ``unavailable``,
+    why it could not be, and ``full`` is the status event that showed the failure)."""
     error = full.deployment_error
     if isinstance(error, DeploymentError):
         return DeploymentFailedError(
             name, full, error_code=error.error_code, message=error.message, details=error.details
         )
     if stopped:
+        how = " without an error" if unavailable is None else ""
+        message = f"it was stopped{how} while waiting for {what}"
         return DeploymentStoppedError(
-            name,
-            full,
-            message=(
-                f"it was stopped without an error while waiting for {what} "
-                f"(status {full.describe()})"
-            ),
+            name, full, message=f"{message} (status {full.describe()}){_no_details(unavailable)}"
         )
-    if full.deployment_has_error:
+    if unavailable is not None:
+        message = f"deployment failed (status {full.describe()})"
+    elif full.deployment_has_error:
         message = f"deployment failed (status {full.describe()}); the server sent no error"
     else:
         message = f"the failure condition matched (status {full.describe()})"
-    return DeploymentFailedError(name, full, error_code=None, message=message)
+    return DeploymentFailedError(
+        name, full, error_code=None, message=message + _no_details(unavailable)
+    )
+
+
+def _no_details(unavailable: str | None) -> str:
+    return "" if unavailable is None else f"; the error details are unavailable ({unavailable})"
 
 
 class WaitTimeoutError(WaitError, TimeoutError):

@@ -60,16 +60,13 @@ from ._errors import (
     NoEventsYetError,
     PipelineNotFoundError,
 )
-from ._models import (
-    ClusterEvent,
-    PipelineEvent,
-    Selector,
-)
+from ._models import ClusterEvent, PipelineEvent, Selector
 from ._policy import PollPolicy
 from ._retry import RetryPolicy
 from ._wait_errors import (
     ApprovalRequiredError,
     ClusterWaitTimeoutError,
+    DeploymentFailedError,
     WaitTimeoutError,
     awaits_approval,
     error_excerpt,
@@ -400,7 +397,7 @@ class PipelineWait(Machine):
 
     def _on_answer(self, request: Request, value: Any, now: float) -> Decision:
         if self._since_to_read is not None:
-            return self._resolved(SincePoint.of(value), now)
+            return self._resolved(SincePoint.of(value, latest=self._since_to_read == "now"), now)
         if request.op == "list":
             return self._confirm(value, now)
         if request.selector is _ALL:
@@ -411,7 +408,7 @@ class PipelineWait(Machine):
         changed = self.last_event is None or ev.event_id != self.last_event.event_id
         self.last_event = ev
         emit = (ev,) if changed else ()
-        if self.since is None or not self.since.covers(ev):
+        if self.since is None or not self.since.hides(ev):
             self.seen.observe(ev)
             verdict, acceptor = accept(self.acceptors, ev, self.seen)
             if verdict is not _SUCCESS:
@@ -431,6 +428,24 @@ class PipelineWait(Machine):
                 self.approval_pending = ev
                 return self._need(now, Request("event", ev.event_id, Selector.ALL))
         return self._schedule(now, self._next_interval(now, changed), LATEST, emit)
+
+    def failed(self, exc: BaseException, now: float) -> Decision:
+        decision = super().failed(exc, now)
+        why = f"reading the full event failed: {exc}"
+        if isinstance(decision, Fail) and (error := self._unreadable(why)) is not None:
+            return Fail(error, decision.emit, decision.at)  # the status said failed
+        return decision
+
+    def deadline_error(self, now: float) -> FelderaError:
+        why = "the deadline came before the full event could be read"
+        return self._unreadable(why) or super().deadline_error(now)
+
+    def _unreadable(self, why: str) -> DeploymentFailedError | None:
+        """The failure the status showed while the wait reads it in full (else None)."""
+        ev, pending = self.candidate, self.pending
+        if ev is None or pending.op != "event" or pending.selector is not _ALL:
+            return None
+        return failure_error(self.name, ev, stopped=self.stopped, what=self.what, unavailable=why)
 
     def _awaiting_approval(self, full: PipelineEvent, now: float) -> Decision:
         self.approval_pending = None

@@ -243,7 +243,7 @@ async def test_help_documents_exit_codes() -> None:
     assert "3    the manager answered, but was still unhealthy" in ran.stdout
     assert "4 > 1 > 5 > 3 > 0" not in ran.stdout
     ran = await run_cli("health", "--help")
-    assert "2    a service is unhealthy" in ran.stdout
+    assert "1    a service is unhealthy" in ran.stdout
     ran = await run_cli("get", "--help")
     assert re.search(r"PIPELINE +pipeline name", ran.stdout) and "  3 " not in ran.stdout
 
@@ -319,7 +319,8 @@ async def test_github_actions_annotation(fake: FakeFeldera) -> None:
 
 
 def test_github_annotation_escapes() -> None:
-    assert github_annotation("a: b, c", "50%\nnext") == "::error title=a%3A b%2C c::50%25%0Anext"
+    # A newline (server text) is shown escaped, never sent: the command stays one line.
+    assert github_annotation("a: b, c", "50%\nnext") == "::error title=a%3A b%2C c::50%25\\nnext"
 
 
 # -- wait: terminal rendering -----------------------------------------------------------

@@ -164,7 +164,8 @@ def test_watch_and_cluster_events_help_say_what_ends_them(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     watch = " ".join(help_screen(("watch",), capsys).split())
-    assert "no 0: a watch ends only by Ctrl-C or an error" in watch
+    assert "no 0: a watch ends by Ctrl-C, an error, or a lost output" in watch
+    assert "141 the output's reader went away (a broken pipe: | head -1)" in watch
     assert "During the watch: the pipeline deleted" in watch
     cluster = " ".join(help_screen(("cluster-events",), capsys).split())
     assert "pipeline" not in cluster.split("exit codes")[1]

@@ -330,10 +330,68 @@ def test_since_now_reads_the_servers_latest_event_first() -> None:
     assert m.begin(0.0) == Need(Request("event"))
     m.answered(old, 0.0)  # the server's latest, whatever the client's clock says
     assert isinstance(m.answered(old, 1.0), PollAt)  # covered: not terminal
-    failed = event("Stopping", "Stopped", error=True, at=999)  # server clock "behind"
-    assert isinstance(m.answered(failed, 2.0), PollAt)  # recorded before since: old news
     new_failure = event("Stopping", "Stopped", error=True, at=1001)
     assert isinstance(m.answered(new_failure, 3.0), Need)
+
+
+@pytest.mark.parametrize("status", [400, 401])
+def test_a_failure_whose_full_read_fails_is_still_a_failure(status: int) -> None:
+    # Issue 21: the status said failed; a full read that kept failing made it a timeout
+    # (or an API error). The outcome is the failure, its details said to be unavailable.
+    m = machine()
+    m.begin(0.0)
+    failed = event("Stopping", "Stopped", error=True)
+    assert isinstance(m.answered(failed, 0.0), Need)
+    decision = m.failed(http(status), 0.5)  # never retried: the wait ends now
+    assert isinstance(decision, Fail)
+    err = decision.error
+    assert type(err) is DeploymentFailedError and err.event is failed
+    assert err.error_code is None
+    assert "the error details are unavailable" in err.message
+    assert f"HTTP {status}" in err.message
+
+
+def test_a_failure_whose_full_read_fails_until_the_deadline_is_still_a_failure() -> None:
+    m = machine(timeout=10.0)
+    m.begin(0.0)
+    failed = event("Stopping", "Stopped", error=True)
+    m.answered(failed, 0.0)
+    decision = m.failed(http(500), 0.0)  # retried (the wait's one retry rule)...
+    while isinstance(decision, PollAt):
+        decision = m.failed(http(500), decision.at)
+    assert isinstance(decision, Fail)  # ...until the deadline or the rule says no more
+    assert isinstance(decision.error, DeploymentFailedError)
+    assert "the error details are unavailable" in decision.error.message
+    # The same when the deadline passes with the full read in flight (the driver's call).
+    m = machine(timeout=10.0)
+    m.begin(0.0)
+    m.answered(failed, 0.0)
+    expired = m.expired(10.0).error
+    assert isinstance(expired, DeploymentFailedError)
+    assert "the deadline came before the full event could be read" in expired.message
+    # A stop without an error stays a stop.
+    stop = machine(timeout=10.0)
+    stop.begin(0.0)
+    stop.answered(event("Provisioning", "Provisioned"), 0.0)
+    stop.answered(event("Stopping", "Stopped", at=1.0), 1.0)
+    assert type(stop.expired(10.0).error) is DeploymentStoppedError
+
+
+def test_since_now_sees_a_failure_after_an_anchor_dated_in_the_future() -> None:
+    # Issue 21: the anchor was the latest event when the wait began, so any other event
+    # a later poll answers as the latest is newer, whatever the dates say (an anchor the
+    # server dated in the future once hid the failure: the wait ended as a timeout).
+    future = event("Provisioned", "Provisioned", "Running", "Running", at=10**6)
+    m = machine(since="now")
+    m.begin(0.0)
+    m.answered(future, 0.0)
+    assert isinstance(m.answered(future, 1.0), PollAt)  # the anchor itself: old news
+    failed = event("Stopping", "Stopped", error=True, at=999)
+    decision = m.answered(failed, 2.0)
+    assert decision == Need(Request("event", failed.event_id, Selector.ALL), (failed,))
+    since_event = machine(since=future)  # an event given as since is compared by date
+    since_event.begin(0.0)
+    assert isinstance(since_event.answered(failed, 1.0), PollAt)
 
 
 def test_since_now_without_events_counts_every_event() -> None:

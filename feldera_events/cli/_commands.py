@@ -17,12 +17,14 @@ from .._models import ClusterEvent, PipelineEvent, Selector
 from .._poller import Poller, PollPolicy
 from .._wait_errors import ClusterWaitTimeoutError
 from ._demo import run_demo
+from ._process import until_stdout_lost
 from ._render import (
     EVENT_COLUMNS,
     EXIT_API,
     EXIT_OK,
     EXIT_TIMEOUT,
     EXIT_UNHEALTHY,
+    STATUS_LIMIT,
     error_line,
     event_line,
     event_row,
@@ -32,6 +34,7 @@ from ._render import (
     in_github_actions,
     quoted,
     render_table,
+    safe_text,
 )
 from ._settings import open_client
 from ._wait import failure_text, reporting_retries, run_wait
@@ -39,6 +42,13 @@ from ._wait import failure_text, reporting_retries, run_wait
 _E = TypeVar("_E", PipelineEvent, ClusterEvent)
 
 # -- configuration ----------------------------------------------------------------------
+
+
+class _SafeFormatter(logging.Formatter):
+    """Log lines for people: one line each, whatever server text a record quotes."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return safe_text(super().format(record), None)
 
 
 def _setup_logging(verbosity: int) -> None:
@@ -50,7 +60,7 @@ def _setup_logging(verbosity: int) -> None:
         lib.propagate = False
         return
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     lib.addHandler(handler)
     lib.setLevel(logging.DEBUG if verbosity > 1 else logging.INFO)
     lib.propagate = False
@@ -140,15 +150,21 @@ async def _cmd_watch(args: argparse.Namespace) -> int:
             previous: PipelineEvent | None = None
             with reporting_retries(on_failure, args.pipeline):
                 watching = Poller(client).watch(args.pipeline, selector=Selector.ALL)
-                async with watching as events:
-                    async for ev in events:
+                # Until stdout is lost (| head -1 has its line): main then exits as for a
+                # broken pipe.
+                async with (
+                    watching as events,
+                    contextlib.aclosing(until_stdout_lost(events)) as lines,
+                ):
+                    async for ev in lines:
                         line = json.dumps(ev.to_dict()) if args.jsonl else event_line(ev, previous)
                         previous = ev
                         sys.stdout.write(line + "\n")
                         sys.stdout.flush()
+
         except FelderaError as exc:
             return _report_error(exc, client.url, args.pipeline)
-    return EXIT_OK  # pragma: no cover - a watch ends by Ctrl-C or an error
+    return EXIT_OK  # stdout was lost (else a watch ends by Ctrl-C or an error)
 
 
 def _report_error(exc: FelderaError, url: str, pipeline: str | None) -> int:
@@ -164,7 +180,8 @@ async def _cmd_wait_cluster(args: argparse.Namespace) -> int:
 
     def on_event(ev: ClusterEvent) -> None:
         stamp = format_time(_dt.datetime.now(_dt.UTC))
-        out.write(f"{stamp}  cluster  {ev.describe()}  (recorded {format_time(ev.recorded_at)})\n")
+        said = safe_text(ev.describe(), STATUS_LIMIT)
+        out.write(f"{stamp}  cluster  {said}  (recorded {format_time(ev.recorded_at)})\n")
         out.flush()
 
     failures: list[BaseException] = []
@@ -241,9 +258,9 @@ def _cluster_row(ev: ClusterEvent) -> tuple[str, ...]:
     return (
         format_time(ev.recorded_at),
         "yes" if ev.all_healthy else "no",
-        ev.api_status.value,
-        ev.compiler_status.value,
-        ev.runner_status.value,
+        safe_text(ev.api_status.value, STATUS_LIMIT),
+        safe_text(ev.compiler_status.value, STATUS_LIMIT),
+        safe_text(ev.runner_status.value, STATUS_LIMIT),
         str(ev.id),
     )
 
@@ -310,7 +327,12 @@ async def _cmd_health(args: argparse.Namespace) -> int:
         sys.stdout.write(_dumps(doc | health.to_dict()) + "\n")
         return code
     rows = [
-        (name, "healthy" if s.healthy else "UNHEALTHY", _since(s.unchanged_since), s.message)
+        (
+            safe_text(name, STATUS_LIMIT),
+            "healthy" if s.healthy else "UNHEALTHY",
+            _since(s.unchanged_since),
+            safe_text(s.message, STATUS_LIMIT),
+        )
         for name, s in health.services.items()
     ]
     sys.stdout.write(render_table(("SERVICE", "HEALTH", "SINCE", "MESSAGE"), rows) + "\n")

@@ -29,8 +29,8 @@ from ._commands import (
 )
 from ._fake_server import cmd_fake_server
 from ._parser import build_parser
-from ._process import handle_signals, interrupt_exit_code, safe_std_streams
-from ._render import EXIT_USAGE, UsageError, error_line, exit_code_for
+from ._process import handle_signals, interrupt_exit_code, output_failure, safe_std_streams
+from ._render import EXIT_OK, EXIT_USAGE, UsageError, error_line, exit_code_for
 
 __all__ = ["main"]
 
@@ -44,6 +44,11 @@ _ASYNC_COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, in
     "cluster-events": _cmd_cluster_events,
     "health": _cmd_health,
 }
+
+
+#: The commands whose output is the point: when stdout cannot take it, they exit
+#: non-zero (``output_failure``). A wait's outcome is its exit code, whatever stdout does.
+_OUTPUT_COMMANDS = frozenset({"get", "list", "watch", "cluster-events", "health"})
 
 
 async def _run_async(args: argparse.Namespace) -> int:
@@ -75,7 +80,14 @@ def _main(argv: list[str] | None) -> int:
             return EXIT_USAGE
         _setup_logging(args.verbose)
         try:
-            return _run(args)
+            code = _run(args)
+            failure = output_failure() if args.command in _OUTPUT_COMMANDS else None
+            if failure is not None:
+                if failure[1] is not None:
+                    sys.stderr.write(f"error: {failure[1]}\n")
+                if code == EXIT_OK:  # a failure the command saw itself stays its code
+                    code = failure[0]
+            return code
         except UsageError as exc:
             sys.stderr.write(f"error: {exc}\n")
             return EXIT_USAGE

@@ -15,20 +15,27 @@ EXIT_CODES_HELP: Final = """\
 exit codes (each command's --help lists its own):
   0    success: every pipeline is provisioned, the cluster is healthy, the
        request succeeded
-  1    wait: a deployment failed, or someone stopped the pipeline
+  1    wait: a deployment failed, or someone stopped the pipeline; health: a
+       service is unhealthy
   2    usage or configuration error (bad option, pipeline name, event id, URL,
-       CA bundle, environment variable), found before any request is sent;
-       health: a service is unhealthy
+       CA bundle, environment variable), found before any request is sent
   3    wait, wait-cluster: the --timeout passed first
   4    API or connection error: unknown pipeline, authentication or permission
        refused, the server unreachable, an unexpected response
   5    wait --until running --no-wait-for-approval: a pipeline awaits approval
+  74   get, list, watch, cluster-events, health: the output could not be written
+       (a full disk, a closed stdout); 141 when its reader went away (a broken
+       pipe: | head -1)
   130  interrupted (Ctrl-C); 143: terminated (SIGTERM)
 """
 
 _INTERRUPTED = "  130  interrupted (Ctrl-C); 143: terminated (SIGTERM)\n"
 _USAGE = "  2    usage or configuration error, found before any request is sent\n"
 _API = "  4    API or connection error (unknown pipeline, authentication, unreachable)\n"
+_OUTPUT = (
+    "  74   the output could not be written (a full disk, a closed stdout)\n"
+    "  141  the output's reader went away (a broken pipe: | head -1), quietly\n"
+)
 
 #: Each command's own exit codes (its --help epilog).
 COMMAND_EXIT_CODES: Final = {
@@ -46,16 +53,23 @@ COMMAND_EXIT_CODES: Final = {
     "(a wrong name, key or URL) and must be fixed before any other result means\n"
     "anything; a failure is a definite answer, then a pending approval (someone must\n"
     "act), worth more than a timeout, which is none.\n",
-    "get": "exit codes:\n  0    the event was printed\n" + _USAGE + _API + _INTERRUPTED,
-    "list": "exit codes:\n  0    the events were printed\n" + _USAGE + _API + _INTERRUPTED,
-    "watch": "exit codes (no 0: a watch ends only by Ctrl-C or an error):\n"
+    "get": "exit codes:\n  0    the event was printed\n" + _USAGE + _API + _OUTPUT + _INTERRUPTED,
+    "list": "exit codes:\n  0    the events were printed\n"
+    + _USAGE
+    + _API
+    + _OUTPUT
+    + _INTERRUPTED,
+    "watch": "exit codes (no 0: a watch ends by Ctrl-C, an error, or a lost output):\n"
     + _USAGE
     + "  4    API or connection error. Before the watch begins: an unknown pipeline,\n"
     "       authentication or permission refused, the server unreachable, an\n"
     "       unexpected response. During the watch: the pipeline deleted,\n"
     "       authentication or permission refused, an unexpected response; a server\n"
     "       that goes away or answers 408, 429, 500, 502, 503 or 504 is polled\n"
-    "       through, without a limit\n" + _INTERRUPTED,
+    "       through, without a limit\n"
+    + _OUTPUT
+    + "       (74 and 141 end the watch at once)\n"
+    + _INTERRUPTED,
     "wait-cluster": "exit codes:\n"
     "  0    every service is healthy\n" + _USAGE + ""
     "  3    the manager answered, but was still unhealthy at the --timeout\n"
@@ -64,11 +78,11 @@ COMMAND_EXIT_CODES: Final = {
     + _USAGE
     + "  4    API or connection error: authentication or permission refused, the\n"
     "       server unreachable, a manager without cluster events (before Feldera\n"
-    "       v0.292), an unexpected response\n" + _INTERRUPTED,
+    "       v0.292), an unexpected response\n" + _OUTPUT + _INTERRUPTED,
     "health": "exit codes:\n"
     "  0    every service is healthy\n"
-    "  2    a service is unhealthy (or a usage error)\n"
-    "  4    the manager is unreachable, or an API error\n" + _INTERRUPTED,
+    "  1    a service is unhealthy (as a failed wait)\n" + _USAGE + ""
+    "  4    the manager is unreachable, or an API error\n" + _OUTPUT + _INTERRUPTED,
     "fake-server": "exit codes:\n"
     "  2    bad option, or the port cannot be listened on\n"
     "  130  stopped by Ctrl-C (the normal end)\n",

@@ -1,7 +1,9 @@
 """The process around a command: SIGINT/SIGTERM become a cancellation (exit 130/143), and standard streams a gone reader cannot break.
 
-A closed stdout (``| head -1`` after its line, ``>&-``) never changes a command's
-outcome: writes to it are dropped, the command finishes and exits with its own code.
+A closed stdout (``| head -1`` after its line, ``>&-``) never changes the outcome of a
+wait: writes to it are dropped, the command finishes and exits with its own code. For
+the commands whose output is the point (get, list, watch, cluster-events, health) it
+does: :func:`output_failure`. A character the stream cannot encode is replaced.
 """
 
 from __future__ import annotations
@@ -11,12 +13,21 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Iterator
-from typing import Any, TextIO
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from typing import Any, Final, TextIO, TypeVar
 
-from ._render import EXIT_INTERRUPTED, EXIT_TERMINATED
+from ._render import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_OUTPUT, EXIT_TERMINATED
 
-__all__ = ["SafeStream", "handle_signals", "interrupt_exit_code", "safe_std_streams"]
+__all__ = [
+    "SafeStream",
+    "handle_signals",
+    "interrupt_exit_code",
+    "output_failure",
+    "safe_std_streams",
+    "until_stdout_lost",
+]
+
+_T = TypeVar("_T")
 
 _received: list[int] = []
 
@@ -49,15 +60,31 @@ def handle_signals() -> Iterator[None]:
             loop.remove_signal_handler(sig)
 
 
+#: Our own characters that an ASCII (or other narrow) stream cannot show, as it can.
+_FALLBACK: Final = str.maketrans({"→": "->", "…": "...", "\u00a0": " "})
+
+
 class SafeStream:
-    """A text stream whose writes never raise because the reader went away or it is closed."""
+    """A text stream whose writes never raise because the reader went away or it is closed.
+
+    A failed write sets ``broken`` and keeps the error (``error``: None when the stream
+    was closed from the start); a character the stream's encoding cannot show
+    (``PYTHONIOENCODING=ascii``, a C locale) is replaced (``→`` by ``->``, others by
+    ``?``) instead of failing the write.
+    """
 
     def __init__(self, stream: TextIO | None) -> None:
         self._stream = stream
         self.broken = stream is None
+        self.error: BaseException | None = None
+        self.lost: list[asyncio.Future[None]] = []  # resolved when a write fails
 
-    def _failed(self) -> None:
+    def _failed(self, exc: BaseException) -> None:
         self.broken = True
+        self.error = exc
+        for waiter in self.lost:
+            if not waiter.done():
+                waiter.set_result(None)
         # Python flushes sys.stdout at exit: point the descriptor at /dev/null so that
         # flush cannot fail with "Exception ignored ... BrokenPipeError" either.
         stream = self._stream
@@ -67,13 +94,20 @@ class SafeStream:
             os.dup2(devnull, stream.fileno())
             os.close(devnull)
 
+    def _replaced(self, text: str) -> str:
+        encoding = getattr(self._stream, "encoding", None) or "utf-8"
+        return text.translate(_FALLBACK).encode(encoding, "replace").decode(encoding)
+
     def write(self, text: str) -> int:
         if not self.broken:
+            assert self._stream is not None
             try:
-                assert self._stream is not None
-                self._stream.write(text)
-            except (OSError, ValueError):
-                self._failed()
+                try:
+                    self._stream.write(text)
+                except UnicodeEncodeError:  # before anything was written
+                    self._stream.write(self._replaced(text))
+            except (OSError, ValueError) as exc:
+                self._failed(exc)
         return len(text)
 
     def flush(self) -> None:
@@ -81,8 +115,8 @@ class SafeStream:
             try:
                 assert self._stream is not None
                 self._stream.flush()
-            except (OSError, ValueError):
-                self._failed()
+            except (OSError, ValueError) as exc:
+                self._failed(exc)
 
     def isatty(self) -> bool:
         try:
@@ -97,6 +131,64 @@ class SafeStream:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+def output_failure() -> tuple[int, str | None] | None:
+    """How a command whose output is the point ends when stdout could not take it: None
+    when it could; ``(EXIT_BROKEN_PIPE, None)`` when the reader went away (quietly, as a
+    process killed by SIGPIPE); ``(EXIT_OUTPUT, message)`` for anything else (a full
+    disk, a stdout closed from the start), as ``ls`` does."""
+    stdout = sys.stdout
+    with contextlib.suppress(Exception):
+        stdout.flush()
+    if not getattr(stdout, "broken", False):
+        return None
+    error = getattr(stdout, "error", None)
+    if isinstance(error, BrokenPipeError):
+        return EXIT_BROKEN_PIPE, None
+    why = "it is closed" if error is None else (getattr(error, "strerror", None) or str(error))
+    return EXIT_OUTPUT, f"cannot write the output to stdout: {why}"
+
+
+async def _stdout_lost() -> None:
+    """Return once a write to stdout has failed (at once if one has, or if stdout was
+    closed from the start); never for a stream that is not a :class:`SafeStream`."""
+    stream = sys.stdout
+    waiter = asyncio.get_running_loop().create_future()
+    if isinstance(stream, SafeStream):
+        if stream.broken:
+            return
+        stream.lost.append(waiter)
+    try:
+        await waiter
+    finally:
+        if isinstance(stream, SafeStream) and waiter in stream.lost:
+            stream.lost.remove(waiter)
+
+
+async def until_stdout_lost(items: AsyncIterator[_T]) -> AsyncGenerator[_T, None]:
+    """``items`` until a write to stdout fails: a watch whose reader went away
+    (``| head -1`` has its line) ends at once, even while no event comes."""
+    lost = asyncio.ensure_future(_stdout_lost())
+    step: asyncio.Future[_T] | None = None
+    try:
+        while not lost.done():
+            step = asyncio.ensure_future(items.__anext__())
+            await asyncio.wait({step, lost}, return_when=asyncio.FIRST_COMPLETED)
+            if not step.done():
+                return
+            try:
+                item = step.result()
+            except StopAsyncIteration:
+                return
+            step = None
+            yield item
+    finally:
+        # Also when cancelled (Ctrl-C): nothing left running, no exception unretrieved.
+        pending = [task for task in (step, lost) if task is not None]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
 
 @contextlib.contextmanager

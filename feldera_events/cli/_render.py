@@ -25,14 +25,17 @@ from .._errors import (
 )
 from .._models import DeploymentError, PipelineEvent
 from .._poller import WaitResult
+from .._text import STATUS_LIMIT, safe_text
 from .._wait_errors import DeploymentFailedError, WaitTimeoutError, approval_text
 
 __all__ = [
     "EXIT_API",
     "EXIT_APPROVAL",
+    "EXIT_BROKEN_PIPE",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "EXIT_OUTPUT",
     "EXIT_TIMEOUT",
     "EXIT_UNHEALTHY",
     "EXIT_TERMINATED",
@@ -40,6 +43,7 @@ __all__ = [
     "EVENT_COLUMNS",
     "OUTCOMES",
     "OutcomeStyle",
+    "STATUS_LIMIT",
     "UsageError",
     "approval_words",
     "combine_exit_codes",
@@ -57,6 +61,7 @@ __all__ = [
     "outcome_word",
     "quoted",
     "render_table",
+    "safe_text",
     "short_name",
 ]
 
@@ -68,8 +73,14 @@ EXIT_API: Final = 4
 #: ``wait --until running --no-wait-for-approval``: a pipeline awaits approval of its changes.
 EXIT_APPROVAL: Final = 5
 EXIT_INTERRUPTED: Final = 130
-#: ``health``: the manager answered that a service is unhealthy.
-EXIT_UNHEALTHY: Final = 2
+#: ``health``: the manager answered that a service is unhealthy (as a failed wait).
+EXIT_UNHEALTHY: Final = 1
+#: get, list, watch, cluster-events, health: the output could not be written (a full
+#: disk, a stdout closed from the start): sysexits.h's EX_IOERR.
+EXIT_OUTPUT: Final = 74
+#: The same when the reader went away (a broken pipe): 128 + SIGPIPE, as a process the
+#: signal killed (``yes | head -1``).
+EXIT_BROKEN_PIPE: Final = 141
 #: SIGTERM (128 + 15): stopped by a service manager or ``kill``; handled like Ctrl-C.
 EXIT_TERMINATED: Final = 143
 
@@ -144,6 +155,12 @@ def outcome_word(result: WaitResult) -> str:
 #: Longest pipeline name shown whole in a message; longer ones are shortened.
 MAX_NAME: Final = 60
 
+#: The most of one error line or server message shown (all server text goes through
+#: :func:`safe_text`: escaped, one line, bounded; ``--json`` keeps the exact text; a
+#: status line: ``STATUS_LIMIT``).
+LINE_LIMIT: Final = 1000
+MESSAGE_LIMIT: Final = 1000
+
 
 def short_name(name: str, limit: int = MAX_NAME) -> str:
     """``name`` shortened to ``limit`` characters with an ellipsis in the middle."""
@@ -191,15 +208,15 @@ def event_row(ev: PipelineEvent) -> tuple[str, ...]:
     """One row of ``list --format table``: the columns of the status line."""
     error = ev.deployment_error
     if isinstance(error, DeploymentError):
-        err = error.error_code
+        err = safe_text(error.error_code, STATUS_LIMIT)
     else:
         err = "yes" if ev.deployment_has_error else "-"
     text = ev.status_text().split(", ", 1)[0]
     return (
         format_time(ev.recorded_at),
         text,
-        ev.program_status.value,
-        ev.storage_status.value,
+        safe_text(ev.program_status.value, STATUS_LIMIT),
+        safe_text(ev.storage_status.value, STATUS_LIMIT),
         err,
         str(ev.event_id),
     )
@@ -228,8 +245,8 @@ def connection_text(exc: BaseException) -> str:
 
 def error_line(exc: BaseException, url: str, pipeline: str | None = None) -> str:
     """One readable line for an error (never with the API key; a long ``pipeline`` name
-    shortened, also where the server's message quotes it)."""
-    return names_shortened(_error_line(exc, url, pipeline), pipeline)
+    shortened, also where the server's message quotes it; the server's text made safe)."""
+    return safe_text(names_shortened(_error_line(exc, url, pipeline), pipeline), LINE_LIMIT)
 
 
 def _error_line(exc: BaseException, url: str, pipeline: str | None) -> str:
@@ -299,7 +316,9 @@ def _gha_escape(text: str, *, prop: bool = False) -> str:
 
 
 def github_annotation(title: str, message: str) -> str:
-    """A GitHub Actions ``::error::`` workflow command."""
+    """A GitHub Actions ``::error::`` workflow command: one line, whatever ``title`` and
+    ``message`` hold (made safe first: no server text can end it and start another)."""
+    title, message = safe_text(title, LINE_LIMIT), safe_text(message, LINE_LIMIT)
     return f"::error title={_gha_escape(title, prop=True)}::{_gha_escape(message)}"
 
 
@@ -312,5 +331,5 @@ def event_line(ev: PipelineEvent, previous: PipelineEvent | None = None) -> str:
     text = f"{format_time(ev.recorded_at)}  {ev.status_text(previous)}"
     error = ev.deployment_error
     if isinstance(error, DeploymentError):
-        text += f": {error.message}"
+        text += f": {safe_text(error.message, MESSAGE_LIMIT)}"
     return text

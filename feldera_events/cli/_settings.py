@@ -23,7 +23,7 @@ import aiohttp
 import attrs
 
 from .._client import EventsClient, Timeouts
-from .._validate import check_base_url
+from .._validate import check_base_url, shown_url
 from ._render import UsageError
 
 __all__ = ["Settings", "make_client", "open_client", "resolve_settings"]
@@ -59,11 +59,16 @@ def _pick(
 
 
 def _check_url(url: str, source: str) -> str:
-    where = f"{source} ({url!r})" if source != "default" else repr(url)
+    # Never with its credentials or query string (where tokens go by mistake).
+    where = f"{source} ({shown_url(url)})" if source != "default" else shown_url(url)
     try:
         parts = urlsplit(url.strip())
     except ValueError as exc:  # e.g. "Invalid IPv6 URL"
         raise UsageError(f"{where} is not a valid URL ({exc})") from None
+    if parts.username or parts.password:
+        raise UsageError(f"{source} must not carry credentials; use FELDERA_API_KEY or --api-key")
+    if parts.query or parts.fragment:
+        raise UsageError(f"{source} must not have a query string or fragment")
     if parts.scheme not in ("http", "https"):
         raise UsageError(f"{where} is not a URL: it must start with http:// or https://")
     if not parts.hostname:
@@ -72,10 +77,6 @@ def _check_url(url: str, source: str) -> str:
         parts.port  # noqa: B018 - the check
     except ValueError:
         raise UsageError(f"{where} has an invalid port (expected 1 to 65535)") from None
-    if parts.username or parts.password:
-        raise UsageError(f"{source} must not carry credentials; use FELDERA_API_KEY or --api-key")
-    if parts.query or parts.fragment:
-        raise UsageError(f"{source} must not have a query string or fragment")
     try:
         check_base_url(url, what=where)  # the client's own rules (port 0, the host...)
     except ValueError as exc:

@@ -26,7 +26,9 @@ from ._process import interrupt_exit_code
 from ._progress import Progress, make_progress, wrap_for
 from ._render import (
     EXIT_OK,
+    MESSAGE_LIMIT,
     OUTCOMES,
+    STATUS_LIMIT,
     approval_words,
     combine_exit_codes,
     connection_text,
@@ -39,6 +41,7 @@ from ._render import (
     outcome_style,
     outcome_word,
     quoted,
+    safe_text,
     short_name,
 )
 
@@ -71,7 +74,7 @@ def failure_text(exc: BaseException) -> str:
     """A short name for a failed request: ``HTTP 503 LockTookTooLong``, ``connection refused``,
     ``connection failed (CAUSE)``."""
     if isinstance(exc, APIStatusError):
-        return f"HTTP {exc.status_code} {exc.error_code or ''}".rstrip()
+        return f"HTTP {exc.status_code} {safe_text(exc.error_code or '', 60)}".rstrip()
     if isinstance(exc, APITimeoutError):
         return "request timed out"
     if isinstance(exc, APIConnectionError):
@@ -82,7 +85,7 @@ def failure_text(exc: BaseException) -> str:
             if isinstance(cause, ConnectionResetError):
                 return "connection reset"
             cause = cause.__cause__ or getattr(cause, "os_error", None)
-        text = connection_text(exc)
+        text = safe_text(connection_text(exc), None)
         lowered = text.lower()
         if "refused" in lowered or "connect call failed" in lowered:
             return "connection refused"
@@ -216,11 +219,13 @@ def _failure_report(
     lines: list[str] = []
     if isinstance(err, DeploymentFailedError):
         title = f"Pipeline {short_name(name)} {word}"
-        code = err.error_code or "(no error code)"
-        summary = f"{code}: {err.message}"
+        # The server's words, each on its one line (safe_text: no line of theirs).
+        code = safe_text(err.error_code, STATUS_LIMIT) if err.error_code else None
+        message = safe_text(err.message, MESSAGE_LIMIT)
+        summary = f"{code or '(no error code)'}: {message}"
         lines.append(f"pipeline {quoted(name)} {word} after {result.elapsed:.1f}s")
-        lines.append(f"  error_code: {err.error_code or '-'}")
-        lines.append(f"  message:    {err.message}")
+        lines.append(f"  error_code: {code or '-'}")
+        lines.append(f"  message:    {message}")
     elif isinstance(err, WaitTimeoutError):
         title = f"Pipeline {short_name(name)} {word}"
         last = err.last_event.status_text() if err.last_event is not None else "no event seen"

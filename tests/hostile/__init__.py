@@ -11,11 +11,14 @@ test that needs it. Two kinds:
 
   - :func:`gzip_bomb` -- a 200 whose ~1 MB gzip body inflates to ``decoded_size``
     (zeros), with a ``Content-Length`` or chunked; :func:`gzip_bomb_bytes` builds it.
+  - :func:`gzip_answer` -- any status with a gzip body; :func:`gzip_repeated` builds
+    one a MiB at a time. ``WORDS_500`` and ``ZEROS_LIST`` are issue 21's two costly
+    answers (a 500 of 31 MiB of words, a 200 list of 16 million zeros).
   - :func:`encoded_json` -- a well-formed JSON body under a ``Content-Encoding``
     (``gzip``, ``deflate``, raw deflate, or anything you name).
   - :func:`echo_authorization` -- a 2xx or error answer that echoes the request's
-    ``Authorization`` header in a body of the wrong shape, optionally JSON-escaping
-    ``/`` as ``\\/`` the way some servers do.
+    ``Authorization`` header in a JSON body of the wrong shape or an HTML page, in one of
+    ``ECHO_FORMS`` (raw, ``\\/``, ``\\u`` escapes, percent- or form-encoded).
   - :func:`redirect` -- a 3xx to any ``Location`` (another origin, the same path for
     a loop, an invalid one).
   - :func:`deep_event` / :func:`nested` -- an event whose ``*_details`` nest ``depth``
@@ -43,8 +46,11 @@ from __future__ import annotations
 
 from .servers import (
     CERT,
+    ECHO_FORMS,
     KEY,
     MALFORMED_ECHOES,
+    WORDS_500,
+    ZEROS_LIST,
     Counter,
     GiB,
     MiB,
@@ -52,8 +58,10 @@ from .servers import (
     deep_event,
     echo_authorization,
     encoded_json,
+    gzip_answer,
     gzip_bomb,
     gzip_bomb_bytes,
+    gzip_repeated,
     malformed_echo,
     nested,
     not_http,
@@ -64,8 +72,11 @@ from .servers import (
 
 __all__ = [
     "CERT",
+    "ECHO_FORMS",
     "KEY",
     "MALFORMED_ECHOES",
+    "WORDS_500",
+    "ZEROS_LIST",
     "Counter",
     "GiB",
     "MiB",
@@ -74,7 +85,9 @@ __all__ = [
     "echo_authorization",
     "encoded_json",
     "gzip_bomb",
+    "gzip_answer",
     "gzip_bomb_bytes",
+    "gzip_repeated",
     "malformed_echo",
     "nested",
     "not_http",

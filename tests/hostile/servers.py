@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import functools
 import json
+import re
 import ssl
 import struct
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import attrs
 from aiohttp import web
@@ -79,6 +81,38 @@ def gzip_bomb(decoded_size: int = GiB, *, chunked: bool = False) -> Handler:
     return handler
 
 
+@functools.lru_cache(maxsize=4)
+def gzip_repeated(unit: bytes, count: int, prefix: bytes = b"", suffix: bytes = b"") -> bytes:
+    """A gzip stream of ``prefix + unit * count + suffix``, compressed a MiB at a time (the
+    whole is never held: a probe's memory baseline stays low)."""
+    comp = zlib.compressobj(9, zlib.DEFLATED, 31)
+    out = [comp.compress(prefix)]
+    per_block = max(MiB // len(unit), 1)
+    block = unit * per_block
+    full, rest = divmod(count, per_block)
+    out += [comp.compress(block) for _ in range(full)]
+    out += [comp.compress(unit * rest), comp.compress(suffix), comp.flush()]
+    return b"".join(out)
+
+
+#: The two answers of issue 21 that once cost gigabytes, each a small gzip body:
+#: a 500 whose 31 KiB body inflates to 31 MiB of two-letter words (an excerpt once split
+#: it into 10 million strings), and a 200 list of 16 million zeros (once turned back into
+#: JSON text for a message).
+WORDS_500 = ("get", 500, (b"ab ", 31 * MiB // 3, b"", b""))
+ZEROS_LIST = ("list", 200, (b"0,", 16 * MiB - 2, b"[", b"0]"))
+
+
+def gzip_answer(body: bytes, status: int = 200) -> Handler:
+    """A ``status`` answer with the gzip ``body`` (``Content-Encoding: gzip``, JSON type)."""
+
+    async def handler(_: web.Request) -> web.StreamResponse:
+        headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+        return web.Response(body=body, status=status, headers=headers)
+
+    return handler
+
+
 def encoded_json(data: Any, encoding: str, *, status: int = 200) -> Handler:
     """``data`` as JSON under ``Content-Encoding: encoding``.
 
@@ -113,28 +147,45 @@ def encoded_json(data: Any, encoding: str, *, status: int = 200) -> Handler:
 # -- secrets --------------------------------------------------------------------------------
 
 
-def echo_authorization(
-    status: int = 200, *, escape_slash: bool = False, as_json: bool = True, escape_all: bool = False
-) -> Handler:
-    """An answer that echoes the request's ``Authorization`` header.
+def _percent_lower(value: str) -> str:
+    return re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), quote(value, safe=""))
 
-    As JSON (``{"message": ..., "error_code": "Echo", "event_id": ...}``: a Feldera
-    error for error statuses, an event of the wrong shape for 2xx), with ``/`` written
-    ``\\/`` if ``escape_slash`` (every character of the header as ``\\uXXXX`` if
-    ``escape_all``); or as ``text/html`` if not ``as_json``.
+
+#: Every form in which a server may echo a text (the ``Authorization`` header): raw, JSON's
+#: escaped slash, ``\\u`` escapes in either hex case, percent-encoding in either case,
+#: and form encoding (``+`` for a space).
+ECHO_FORMS: dict[str, Callable[[str], str]] = {
+    "raw": lambda value: value,
+    "slash-escaped": lambda value: value.replace("/", "\\/"),
+    "unicode-escaped": lambda value: "".join(f"\\u{ord(c):04x}" for c in value),
+    "unicode-escaped-upper": lambda value: "".join(f"\\u{ord(c):04X}" for c in value),
+    "percent-encoded": lambda value: quote(value, safe=""),
+    "percent-encoded-lower": _percent_lower,
+    "form-encoded": lambda value: quote_plus(value, safe=""),
+}
+
+
+def echo_authorization(status: int = 200, *, form: str = "raw", as_json: bool = True) -> Handler:
+    """An answer that echoes the request's ``Authorization`` header, written as
+    ``ECHO_FORMS[form]`` in the body's text.
+
+    As JSON (``{"message": "you sent ...", "error_code": "Echo", "event_id": ...}``: a
+    Feldera error for error statuses, an event of the wrong shape for 2xx; a JSON escape
+    form is then seen through by a JSON parser), or as ``text/html`` if not ``as_json``
+    (the form stays as it is: nothing decodes it).
     """
 
     async def handler(request: web.Request) -> web.StreamResponse:
         auth = request.headers.get("Authorization", "")
+        echoed = ECHO_FORMS[form](auth)
         if not as_json:
             return web.Response(
-                text=f"<p>you sent {auth}</p>", status=status, content_type="text/html"
+                text=f"<p>you sent {echoed}</p>", status=status, content_type="text/html"
             )
-        text = json.dumps({"message": f"you sent {auth}", "error_code": "Echo", "event_id": auth})
-        if escape_slash:
-            text = text.replace("/", "\\/")
-        if escape_all:
-            text = text.replace(auth, "".join(f"\\u{ord(c):04x}" for c in auth))
+        if form == "raw":
+            echoed = json.dumps(auth)[1:-1]
+        text = json.dumps({"message": "you sent @", "error_code": "Echo", "event_id": "@"})
+        text = text.replace("@", echoed)
         return web.Response(text=text, status=status, content_type="application/json")
 
     return handler

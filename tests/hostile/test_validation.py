@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import aiohttp
 import pytest
 from helpers import loopback
 
@@ -38,6 +39,21 @@ def test_header_names_must_be_tokens(name: str) -> None:
     with pytest.raises(ValueError, match="is not a valid HTTP header name") as info:
         EventsClient("http://127.0.0.1:1", headers={name: "v"})
     one_line(info.value)
+
+
+@pytest.mark.parametrize("name", ["Authorization", "authorization", "AUTHORIZATION"])
+def test_a_key_in_headers_is_refused_for_api_key(name: str) -> None:
+    # Sent, it would never be known as a key: echoed back, it would be printed (issue 21).
+    with pytest.raises(ValueError, match="pass the API key as api_key=") as info:
+        EventsClient("http://127.0.0.1:1", headers={name: "Bearer SECRET123"})
+    assert "SECRET123" not in one_line(info.value)
+
+
+async def test_a_key_on_a_given_session_is_refused_for_api_key() -> None:
+    async with aiohttp.ClientSession(headers={"authorization": "Bearer SECRET123"}) as session:
+        with pytest.raises(ValueError, match="pass the API key as api_key=") as info:
+            EventsClient("http://127.0.0.1:1", session=session)
+    assert "SECRET123" not in one_line(info.value)
 
 
 async def test_valid_headers_are_accepted_and_sent_as_given() -> None:
