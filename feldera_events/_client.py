@@ -265,9 +265,6 @@ class EventsClient:
             return limit if limit > 0 else 1 << 30
         return self._max_connections
 
-    # Kept for callers of the former private name (the poller of this release).
-    _connection_limit = connection_limit
-
     # -- the four routes ---------------------------------------------------------------
 
     async def get_event(
@@ -425,7 +422,6 @@ class EventsClient:
         *,
         retry: RetryPolicy | None,
         route: str = "pipeline",
-        deadline: float | None = None,
         accept: frozenset[int] = frozenset(),
     ) -> Any:
         """The parsed JSON of a GET on ``path``, retried by ``retry`` (the client's policy
@@ -438,11 +434,7 @@ class EventsClient:
         attempt = functools.partial(self._attempt, session, url, route, accept)
         describe = f"GET {self._base_path}{path}{query}"
         bound = self._attempt_bound
-        if (
-            bound is not None
-            and deadline is None
-            and (policy.timeout is None or bound <= policy.timeout)
-        ):
+        if bound is not None and (policy.timeout is None or bound <= policy.timeout):
             # The hot path: the first attempt ends by its own timeouts before the
             # policy's, so it is made here (no timer, no retry frame); only a transient
             # failure goes on to call_with_retry. A callable key never comes here.
@@ -457,19 +449,13 @@ class EventsClient:
                 attempt, policy, describe=describe, first_failure=first, started=started
             )
         try:
-            return await call_with_retry(
-                attempt, policy, describe=describe, deadline=deadline, ends_within=bound
-            )
+            return await call_with_retry(attempt, policy, describe=describe, ends_within=bound)
         except AuthenticationError:
             if not callable(self._api_key):
                 raise
-            if deadline is not None and time.monotonic() >= deadline:
-                raise
             # A callable key may hand out a fresh token: ask it once more and retry once.
             logger.info("%s: 401 with a callable api_key; resolving it again, retrying", describe)
-            return await call_with_retry(
-                attempt, policy, describe=describe, deadline=deadline, ends_within=bound
-            )
+            return await call_with_retry(attempt, policy, describe=describe, ends_within=bound)
 
     async def _resolve_key(self) -> str | None:
         key = self._api_key

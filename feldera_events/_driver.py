@@ -47,7 +47,6 @@ _NO_RETRY = RetryPolicy.disabled()
 _ONE_ATTEMPT = RetryPolicy(attempts=1, timeout=None)
 #: Slack over ``Timeouts.request`` (aiohttp enforces it on loop time, to the tick).
 _REQUEST_SLACK = 1.0
-#: The first progress log line, in seconds (then doubling).
 
 
 def check_callback(on_event: object, what: str) -> None:

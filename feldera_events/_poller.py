@@ -60,8 +60,6 @@ EventCallback: TypeAlias = Callable[[PipelineEvent], Awaitable[None] | None]
 #: ``on_event=`` of :meth:`Poller.wait_until_cluster_healthy`: once per new cluster event.
 ClusterEventCallback: TypeAlias = Callable[[ClusterEvent], Awaitable[None] | None]
 
-_FIRST_PROGRESS_LOG = 5.0
-
 
 def _names(pipeline_names: Iterable[str]) -> list[str]:
     """The names, checked, each once; a str is refused (it would be waited on letter by
@@ -104,7 +102,6 @@ class Poller(Driver):
             "retry": self._client.retry_policy,
             "url": self._client.url,
             "name": name,
-            "first_log": _FIRST_PROGRESS_LOG,
         }
 
     def _pipeline_wait(

@@ -53,7 +53,7 @@ import tenacity
 from ._config import is_testing, number
 from ._errors import APIConnectionError, APIStatusError, APITimeoutError, FelderaError
 
-__all__ = ["RetryPolicy", "call_with_retry", "is_transient"]
+__all__ = ["RetryPolicy", "call_with_retry"]
 
 T = TypeVar("T")
 logger = logging.getLogger("feldera_events")
@@ -135,14 +135,6 @@ class RetryPolicy:
         if self.wait_jitter:
             wait += random.uniform(0, self.wait_jitter)
         return wait
-
-
-def is_transient(exc: BaseException, policy: RetryPolicy | None = None) -> bool:
-    """Whether ``exc`` is a transient failure under ``policy`` (default policy if None)."""
-    return (policy or _DEFAULT).is_transient(exc)
-
-
-_DEFAULT = RetryPolicy()
 
 
 async def call_with_retry(

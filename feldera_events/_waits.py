@@ -121,7 +121,6 @@ class Machine:
         retry: RetryPolicy,
         url: str,
         name: str = "",
-        first_log: float = FIRST_PROGRESS_LOG,
         error_acceptors: Sequence[ErrorAcceptor] = (),
         reached: bool = False,
     ) -> None:
@@ -141,7 +140,7 @@ class Machine:
         self.attempts = 0  # connection attempts before the server first answered
         self.last_error: BaseException | None = None
         self.last_connection_error: APIConnectionError | None = None
-        self.next_log = first_log
+        self.next_log = FIRST_PROGRESS_LOG
         self.logged = False
         self.pending: Request = LATEST
         self.poll_request: Request = LATEST

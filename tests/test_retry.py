@@ -23,7 +23,7 @@ from feldera_events import (
     ServerError,
 )
 from feldera_events._config import is_testing
-from feldera_events._retry import call_with_retry, is_transient
+from feldera_events._retry import call_with_retry
 
 
 class FakeTime:
@@ -65,22 +65,22 @@ def status(code: int, retry_after: float | None = None) -> APIStatusError:
 
 @pytest.mark.parametrize("code", [408, 429, 500, 502, 503, 504])
 def test_transient_statuses(code: int) -> None:
-    assert is_transient(status(code))
+    assert RetryPolicy().is_transient(status(code))
 
 
 @pytest.mark.parametrize("code", [400, 401, 403, 404, 409, 501])
 def test_non_transient_statuses(code: int) -> None:
-    assert not is_transient(status(code))
+    assert not RetryPolicy().is_transient(status(code))
 
 
 def test_transient_exceptions() -> None:
-    assert is_transient(APIConnectionError("x"))
-    assert is_transient(APITimeoutError("x"))
-    assert not is_transient(ResponseValidationError("x"))
-    assert not is_transient(asyncio.CancelledError())
-    assert not is_transient(ValueError())
-    assert is_transient(status(409), RetryPolicy(retry_statuses={409}))
-    assert not is_transient(status(500), RetryPolicy(retry_statuses={503}))
+    assert RetryPolicy().is_transient(APIConnectionError("x"))
+    assert RetryPolicy().is_transient(APITimeoutError("x"))
+    assert not RetryPolicy().is_transient(ResponseValidationError("x"))
+    assert not RetryPolicy().is_transient(asyncio.CancelledError())
+    assert not RetryPolicy().is_transient(ValueError())
+    assert RetryPolicy(retry_statuses={409}).is_transient(status(409))
+    assert not RetryPolicy(retry_statuses={503}).is_transient(status(500))
 
 
 def test_policy_validation() -> None:
