@@ -5,10 +5,12 @@ Wait for, watch and audit Feldera pipelines from asyncio code.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
+from . import _testing_mode
 from ._client import ApiKey, EventsClient
-from ._config import package_version, set_testing
+from ._config import package_version
 from ._errors import (
     APIConnectionError,
     APIStatusError,
@@ -126,7 +128,6 @@ __all__ = [
     "WaitResult",
     "WaitTimeoutError",
     "__version__",
-    "set_testing",
     "wait_until_provisioned",
     "wait_until_running",
 ]
@@ -135,4 +136,12 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name == "__version__":
         return package_version()
+    if name == "set_testing":  # deprecated: its home is feldera_events.testing
+        warnings.warn(
+            "feldera_events.set_testing is deprecated; use feldera_events.testing.set_testing "
+            "(the same switch)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return _testing_mode.set_testing
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""Process-wide switches, configuration read from the environment, and the shared validators."""
+"""Configuration read from the environment, the shared number validator, the version and User-Agent."""
 
 from __future__ import annotations
 
@@ -11,27 +11,7 @@ from typing import Any, cast
 import aiohttp
 import attrs
 
-__all__ = ["EnvConfig", "is_testing", "number", "package_version", "set_testing", "user_agent"]
-
-_testing = False
-
-
-def set_testing(enabled: bool = True) -> None:
-    """Turn testing mode on or off for this process.
-
-    In testing mode the request retry policy still retries, but without waiting
-    between attempts, so tests of retry behaviour run at full speed without
-    patching sleeps. Poll intervals of waits are not affected (they are the
-    behaviour under test); give those a fast :class:`PollPolicy` instead.
-    """
-    global _testing
-    _testing = bool(enabled)
-
-
-def is_testing() -> bool:
-    """Whether :func:`set_testing` turned testing mode on."""
-    return _testing
-
+__all__ = ["EnvConfig", "number", "package_version", "user_agent"]
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 DEFAULT_HOST = "http://localhost:8080"

@@ -50,8 +50,9 @@ from typing import TypeVar
 import attrs
 import tenacity
 
-from ._config import is_testing, number
+from ._config import number
 from ._errors import APIConnectionError, APIStatusError, APITimeoutError, FelderaError
+from ._testing_mode import is_testing
 
 __all__ = ["RetryPolicy", "call_with_retry"]
 

@@ -58,11 +58,11 @@ def poller(client: EventsClient) -> Poller:
 @pytest.fixture
 def real_waits() -> Iterator[None]:
     """Turn testing mode off, so Retry-After and backoff really wait."""
-    feldera_events.set_testing(False)
+    feldera_events.testing.set_testing(False)
     try:
         yield
     finally:
-        feldera_events.set_testing(True)
+        feldera_events.testing.set_testing(True)
 
 
 def event_ids(fake: FakeFeldera, name: str) -> list[str]:

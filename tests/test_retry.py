@@ -22,8 +22,8 @@ from feldera_events import (
     RetryPolicy,
     ServerError,
 )
-from feldera_events._config import is_testing
 from feldera_events._retry import call_with_retry
+from feldera_events._testing_mode import is_testing
 
 
 class FakeTime:
