@@ -10,7 +10,7 @@ from typing import Any
 
 from . import _testing_mode
 from ._client import ApiKey, EventsClient
-from ._config import package_version
+from ._config import Timeouts, package_version
 from ._errors import (
     APIConnectionError,
     APIStatusError,
@@ -51,7 +51,7 @@ from ._models import (
     StorageStatus,
     Unset,
 )
-from ._policy import Timeouts
+from ._policies import DEFAULT_RETRY_STATUSES, RetryPolicy
 from ._poller import (
     ClusterEventCallback,
     EventCallback,
@@ -63,7 +63,6 @@ from ._poller import (
     wait_until_provisioned,
     wait_until_running,
 )
-from ._retry import RetryPolicy
 from ._wait_errors import (
     ApprovalRequiredError,
     ClusterWaitTimeoutError,
@@ -74,6 +73,7 @@ from ._wait_errors import (
 )
 
 __all__ = [
+    "DEFAULT_RETRY_STATUSES",
     "UNSET",
     "APIConnectionError",
     "APIStatusError",

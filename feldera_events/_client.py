@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from yarl import URL
 
-from ._config import EnvConfig, user_agent
+from ._config import EnvConfig, Timeouts, user_agent
 from ._convert import structure, structure_list
 from ._errors import (
     AuthenticationError,
@@ -40,8 +40,8 @@ from ._models import (
     Selector,
     structure_status_event,
 )
-from ._policy import Timeouts
-from ._retry import RetryPolicy, call_with_retry
+from ._policies import RetryPolicy
+from ._retry import call_with_retry
 from ._transport import (
     ACCEPT_ENCODING,
     DEFAULT_MAX_BODY_SIZE,

@@ -21,7 +21,7 @@ import attrs
 from ._client import EventsClient
 from ._errors import FelderaError
 from ._models import PipelineEvent
-from ._retry import RetryPolicy
+from ._policies import RetryPolicy
 from ._shared_poll import SharedPoll, subscribe
 from ._text import safe_text
 from ._waits import (

@@ -21,6 +21,7 @@ from typing import Any, TypeAlias
 from ._client import EventsClient, check_pipeline_name, normalize_selector
 from ._driver import Driver, WatchStream, call, check_callback
 from ._models import ClusterEvent, PipelineEvent, Selector
+from ._testing_mode import is_testing
 from ._wait_errors import ApprovalRequiredError, DeploymentFailedError, WaitTimeoutError
 from ._waits import (
     PROVISIONED,
@@ -102,6 +103,8 @@ class Poller(Driver):
             "retry": self._client.retry_policy,
             "url": self._client.url,
             "name": name,
+            "draw": random.random,
+            "testing": is_testing(),
         }
 
     def _pipeline_wait(

@@ -21,6 +21,7 @@ from urllib.parse import unquote
 import aiohttp
 from yarl import URL
 
+from ._config import Timeouts
 from ._errors import (
     CLUSTER_UNSUPPORTED_MESSAGE,
     MAX_REDIRECTS,
@@ -36,7 +37,6 @@ from ._errors import (
     scrub,
     status_error_class,
 )
-from ._policy import Timeouts
 from ._text import WITHHELD, contains_key, excerpt, withhold_strings
 
 __all__ = [

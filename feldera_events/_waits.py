@@ -23,7 +23,7 @@ retry rule of :class:`RetryPolicy`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from ._acceptors import (
@@ -61,8 +61,7 @@ from ._errors import (
     PipelineNotFoundError,
 )
 from ._models import ClusterEvent, PipelineEvent, Selector
-from ._policy import PollPolicy
-from ._retry import RetryPolicy
+from ._policies import PollPolicy, RetryPolicy
 from ._wait_errors import (
     ApprovalRequiredError,
     ClusterWaitTimeoutError,
@@ -123,8 +122,14 @@ class Machine:
         name: str = "",
         error_acceptors: Sequence[ErrorAcceptor] = (),
         reached: bool = False,
+        draw: Callable[[], float],
+        testing: bool = False,
     ) -> None:
         self.name = name
+        #: Random numbers in [0, 1) for jitter, and the testing switch's value (no
+        #: backoff): handed in by the driver, so the machine draws and reads nothing.
+        self.draw = draw
+        self.testing = testing
         self.url = url
         self.start = now
         self.timeout = timeout
@@ -189,10 +194,8 @@ class Machine:
             exc, failures=self.failures, elapsed=now - self.start, reached=self.reached
         ):
             return Fail(exc)
-        if self.reached:
-            delay = max(self.retry.backoff(self.failures, exc), self.poll.initial)
-        else:
-            delay = self.retry.backoff(self.failures, exc)
+        backoff = 0.0 if self.testing else self.retry.backoff(self.failures, exc, draw=self.draw())
+        delay = max(backoff, self.poll.initial) if self.reached else backoff
         return self._schedule(now, delay, request, cause=None if self.reached else exc)
 
     def expired(self, now: float) -> Fail:
@@ -280,7 +283,7 @@ class Machine:
         if changed:
             self.interval = None
         self.interval = self.poll.next_interval(self.interval, now - self.start)
-        return self.poll.jittered(self.interval)
+        return self.poll.jittered(self.interval, self.draw())
 
     def _poll_now(self, now: float, emit: tuple[Any, ...] = ()) -> Decision:
         return self._schedule(now, 0.0, self.poll_request, emit=emit)

@@ -460,7 +460,12 @@ async def test_progress_log_of_a_wait_on_an_unreached_server(
     from feldera_events._waits import ClusterWait, PollPolicy
 
     machine = ClusterWait(
-        now=0.0, timeout=None, poll=PollPolicy(), retry=RetryPolicy(), url="http://h:1"
+        now=0.0,
+        timeout=None,
+        poll=PollPolicy(),
+        retry=RetryPolicy(),
+        url="http://h:1",
+        draw=lambda: 0.0,
     )
     machine.attempts = 3
     line = machine.progress(5.0)

@@ -47,3 +47,12 @@ def test_the_old_set_testing_import_warns_at_the_importing_line() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=100)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("warned feldera_events.set_testing is deprecated"), done.stdout
+
+
+def test_the_default_retry_statuses_are_exported() -> None:
+    assert "DEFAULT_RETRY_STATUSES" in feldera_events.__all__
+    statuses = feldera_events.DEFAULT_RETRY_STATUSES
+    assert statuses == frozenset({408, 429, 500, 502, 503, 504})
+    assert feldera_events.RetryPolicy().retry_statuses == statuses
+    # The usual way to add one: the defaults and 409.
+    assert 409 in feldera_events.RetryPolicy(retry_statuses=statuses | {409}).retry_statuses

@@ -101,27 +101,40 @@ def test_policy_validation() -> None:
 # -- the testing switch ------------------------------------------------------------------
 
 
-def test_suite_runs_in_testing_mode() -> None:
+async def test_suite_runs_in_testing_mode() -> None:
+    """Testing mode: the retries happen, with no wait between them (Retry-After too)."""
     assert is_testing()
-    assert RetryPolicy().backoff(3, status(503, retry_after=5)) == 0.0
+    t = FakeTime()
+    call, calls = failing(status(503, retry_after=5), status(503))
+    await call_with_retry(call, RetryPolicy(), describe="GET /x", sleep=t.sleep, clock=t.clock)
+    assert len(calls) == 3
+    assert t.sleeps == [0.0, 0.0]
 
 
 @pytest.mark.usefixtures("no_testing_mode")
-def test_backoff_grows_exponentially_with_bounded_jitter() -> None:
+async def test_the_retry_loop_draws_the_jitter() -> None:
+    t = FakeTime()
+    policy = RetryPolicy(wait_initial=1, wait_max=1, wait_jitter=0.25, timeout=None, attempts=30)
+    call, _ = failing(*[status(503)] * 29)
+    await call_with_retry(call, policy, describe="GET /x", sleep=t.sleep, clock=t.clock)
+    assert all(1.0 <= s <= 1.25 for s in t.sleeps)
+    assert len(set(t.sleeps)) > 1  # drawn anew for each retry
+
+
+def test_backoff_grows_exponentially_with_the_jitter_drawn() -> None:
     policy = RetryPolicy(wait_initial=0.5, wait_exp_base=2, wait_max=3, wait_jitter=0.25)
     for n, base in [(1, 0.5), (2, 1.0), (3, 2.0), (4, 3.0), (10, 3.0)]:
-        for _ in range(20):
-            assert base <= policy.backoff(n) <= base + 0.25
+        assert policy.backoff(n, draw=0.0) == base
+        assert policy.backoff(n, draw=0.5) == base + 0.125
     no_jitter = RetryPolicy(wait_initial=1, wait_jitter=0)
-    assert [no_jitter.backoff(n) for n in (1, 2, 3)] == [1, 2, 4]
+    assert [no_jitter.backoff(n, draw=0.9) for n in (1, 2, 3)] == [1, 2, 4]
 
 
-@pytest.mark.usefixtures("no_testing_mode")
 def test_backoff_retry_after_honoured_and_capped() -> None:
     policy = RetryPolicy(max_retry_after=10)
-    assert policy.backoff(1, status(503, retry_after=5)) == 5
-    assert policy.backoff(1, status(503, retry_after=0)) == 0
-    assert policy.backoff(1, status(503, retry_after=3600)) == 10
+    assert policy.backoff(1, status(503, retry_after=5), draw=0.5) == 5
+    assert policy.backoff(1, status(503, retry_after=0), draw=0.5) == 0
+    assert policy.backoff(1, status(503, retry_after=3600), draw=0.5) == 10
 
 
 # -- call_with_retry ---------------------------------------------------------------------

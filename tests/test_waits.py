@@ -86,6 +86,8 @@ def machine(acceptors: Any = PROVISIONED, **kwargs: Any) -> PipelineWait:
         "retry": RetryPolicy(),
         "url": "http://h",
         "name": "p",
+        "draw": lambda: 0.0,
+        "testing": True,
         "what": "Provisioned",
         "next_after_since": True,
     }
@@ -466,6 +468,8 @@ def watch(**kwargs: Any) -> Watch:
         "retry": RetryPolicy(),
         "url": "http://h",
         "name": "p",
+        "draw": lambda: 0.0,
+        "testing": True,
     }
     return Watch(**{**defaults, **kwargs})
 

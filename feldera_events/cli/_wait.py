@@ -19,8 +19,8 @@ from .._errors import (
     FelderaError,
 )
 from .._models import PipelineEvent, Selector
+from .._policies import RetryPolicy
 from .._poller import Outcome, Poller, PollPolicy, Since, Until, WaitResult
-from .._retry import RetryPolicy
 from .._wait_errors import ApprovalRequiredError, DeploymentFailedError, WaitTimeoutError
 from ._process import interrupt_exit_code
 from ._progress import Progress, make_progress, wrap_for
