@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 import aiohttp
 from yarl import URL
 
+from ._answers import json_body, shape_error, status_error
+from ._body import value_budget
 from ._config import EnvConfig, Timeouts, user_agent
 from ._convert import structure, structure_list
 from ._errors import (
@@ -31,7 +33,6 @@ from ._errors import (
     EventNotFoundError,
     FelderaError,
     ResponseValidationError,
-    shape_error,
 )
 from ._models import (
     ClusterEvent,
@@ -45,16 +46,12 @@ from ._retry import call_with_retry
 from ._transport import (
     ACCEPT_ENCODING,
     DEFAULT_MAX_BODY_SIZE,
-    MAX_JSON_DEPTH,
     follow,
-    json_body,
     read_body,
     request_options,
     scrub,
     speaks_tls,
-    status_error,
     transport_error,
-    value_budget,
 )
 from ._validate import (
     LATEST,
@@ -69,16 +66,7 @@ from ._validate import (
     ssl_setting,
 )
 
-__all__ = [
-    "DEFAULT_MAX_BODY_SIZE",
-    "MAX_JSON_DEPTH",
-    "ApiKey",
-    "EventsClient",
-    "Timeouts",
-    "check_pipeline_name",
-    "normalize_event_id",
-    "normalize_selector",
-]
+__all__ = ["CLUSTER_EVENTS_PATH", "CLUSTER_HEALTH_PATH", "ApiKey", "EventsClient"]
 
 T = TypeVar("T")
 logger = logging.getLogger("feldera_events")
@@ -99,6 +87,7 @@ _PATH_CACHE_SIZE: Final = 1024
 _TLS_PROBE_ALLOWANCE: Final = 0.25
 
 CLUSTER_EVENTS_PATH: Final = "/v0/cluster/events"
+CLUSTER_HEALTH_PATH: Final = "/v0/cluster_healthz"
 
 
 class EventsClient:
@@ -580,6 +569,3 @@ class EventsClient:
             raise ResponseValidationError(
                 f"not a HealthStatus: {exc}", url=self._url + path
             ) from None
-
-
-CLUSTER_HEALTH_PATH: Final = "/v0/cluster_healthz"

@@ -18,10 +18,11 @@ import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, TypeAlias
 
-from ._client import EventsClient, check_pipeline_name, normalize_selector
+from ._client import EventsClient
 from ._driver import Driver, WatchStream, call, check_callback
 from ._models import ClusterEvent, PipelineEvent, Selector
 from ._testing_mode import is_testing
+from ._validate import check_pipeline_name, normalize_selector
 from ._wait_errors import ApprovalRequiredError, DeploymentFailedError, WaitTimeoutError
 from ._waits import (
     PROVISIONED,

@@ -523,7 +523,7 @@ async def test_chunked_body_over_the_cap_is_refused() -> None:
 
 
 async def test_default_cap_is_32_mib() -> None:
-    from feldera_events._client import DEFAULT_MAX_BODY_SIZE
+    from feldera_events._transport import DEFAULT_MAX_BODY_SIZE
 
     assert DEFAULT_MAX_BODY_SIZE == 32 * 1024 * 1024
 

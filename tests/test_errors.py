@@ -32,7 +32,8 @@ from feldera_events import (
     WaitTimeoutError,
 )
 from feldera_events._convert import structure
-from feldera_events._errors import excerpt, status_error_class
+from feldera_events._errors import status_error_class
+from feldera_events._text import excerpt
 
 
 def test_every_public_error_derives_from_feldera_error() -> None:
