@@ -10,6 +10,7 @@ from typing import Any
 
 from . import _testing_mode
 from ._client import ApiKey, EventsClient
+from ._cluster_event import ClusterEvent, ClusterHealth, MonitorStatus, ServiceHealth
 from ._config import Timeouts, package_version
 from ._errors import (
     APIConnectionError,
@@ -32,24 +33,17 @@ from ._errors import (
     ResponseValidationError,
     ServerError,
 )
-from ._models import (
-    UNSET,
-    ClusterEvent,
-    ClusterHealth,
+from ._fields import UNSET, OpenEnum, Selector, Unset
+from ._pipeline_event import (
     CombinedStatus,
     DeploymentError,
-    MonitorStatus,
-    OpenEnum,
     PipelineEvent,
     ProgramStatus,
     ResourcesDesiredStatus,
     ResourcesStatus,
     RuntimeDesiredStatus,
     RuntimeStatus,
-    Selector,
-    ServiceHealth,
     StorageStatus,
-    Unset,
 )
 from ._policies import DEFAULT_RETRY_STATUSES, RetryPolicy
 from ._poller import (

@@ -18,12 +18,8 @@ from ._errors import (
     NoEventsYetError,
     PipelineNotFoundError,
 )
-from ._models import (
-    PipelineEvent,
-    ResourcesDesiredStatus,
-    ResourcesStatus,
-    Selector,
-)
+from ._fields import Selector
+from ._pipeline_event import PipelineEvent, ResourcesDesiredStatus, ResourcesStatus
 from ._wait_errors import DeploymentStoppedError
 
 #: Enum members bound once: ``Enum.MEMBER`` is a descriptor lookup on Python 3.11

@@ -25,6 +25,7 @@ from yarl import URL
 
 from ._answers import json_body, shape_error, status_error
 from ._body import value_budget
+from ._cluster_event import ClusterEvent, ClusterHealth
 from ._config import EnvConfig, Timeouts, user_agent
 from ._convert import structure, structure_list
 from ._errors import (
@@ -34,15 +35,11 @@ from ._errors import (
     FelderaError,
     ResponseValidationError,
 )
-from ._models import (
-    ClusterEvent,
-    ClusterHealth,
-    PipelineEvent,
-    Selector,
-    structure_status_event,
-)
+from ._fields import Selector
+from ._pipeline_event import PipelineEvent
 from ._policies import RetryPolicy
 from ._retry import call_with_retry
+from ._status_event import structure_status_event
 from ._transport import (
     ACCEPT_ENCODING,
     DEFAULT_MAX_BODY_SIZE,

@@ -20,7 +20,7 @@ import attrs
 
 from ._client import EventsClient
 from ._errors import FelderaError
-from ._models import PipelineEvent
+from ._pipeline_event import PipelineEvent
 from ._policies import RetryPolicy
 from ._shared_poll import SharedPoll, subscribe
 from ._text import safe_text

@@ -19,8 +19,10 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from typing import Any, TypeAlias
 
 from ._client import EventsClient
+from ._cluster_event import ClusterEvent
 from ._driver import Driver, WatchStream, call, check_callback
-from ._models import ClusterEvent, PipelineEvent, Selector
+from ._fields import Selector
+from ._pipeline_event import PipelineEvent
 from ._testing_mode import is_testing
 from ._validate import check_pipeline_name, normalize_selector
 from ._wait_errors import ApprovalRequiredError, DeploymentFailedError, WaitTimeoutError

@@ -1,7 +1,7 @@
 """The errors a wait ends with: they carry the events they saw (above the models).
 
 :class:`WaitError` and its subclasses hold a :class:`PipelineEvent` or a
-:class:`ClusterEvent`, so they live one layer above :mod:`feldera_events._models`;
+:class:`ClusterEvent`, so they live one layer above the models;
 the rest of the hierarchy (:mod:`feldera_events._errors`) knows no model.
 """
 
@@ -12,9 +12,10 @@ import re
 from typing import Any, Final
 from urllib.parse import quote
 
+from ._cluster_event import ClusterEvent
 from ._convert import format_datetime
 from ._errors import APIStatusError, FelderaError
-from ._models import ClusterEvent, DeploymentError, PipelineEvent
+from ._pipeline_event import DeploymentError, PipelineEvent
 from ._text import CODE_LIMIT, excerpt, safe_text
 
 __all__ = [

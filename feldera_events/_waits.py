@@ -53,6 +53,7 @@ from ._acceptors import (
     parse_since,
     pipeline_error_acceptors,
 )
+from ._cluster_event import ClusterEvent
 from ._errors import (
     APIConnectionError,
     EventNotFoundError,
@@ -60,7 +61,8 @@ from ._errors import (
     NoEventsYetError,
     PipelineNotFoundError,
 )
-from ._models import ClusterEvent, PipelineEvent, Selector
+from ._fields import Selector
+from ._pipeline_event import PipelineEvent
 from ._policies import PollPolicy, RetryPolicy
 from ._wait_errors import (
     ApprovalRequiredError,

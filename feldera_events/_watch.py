@@ -23,7 +23,8 @@ from ._acceptors import (
     parse_since,
 )
 from ._errors import EventNotFoundError, NoEventsYetError
-from ._models import PipelineEvent, Selector
+from ._fields import Selector
+from ._pipeline_event import PipelineEvent
 from ._waits import Machine
 
 __all__ = ["WATCH_LOOKBACK", "Watch"]

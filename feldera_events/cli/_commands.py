@@ -12,8 +12,10 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO, TypeVar
 
+from .._cluster_event import ClusterEvent
 from .._errors import APIConnectionError, FelderaError, NoEventsYetError
-from .._models import ClusterEvent, PipelineEvent, Selector
+from .._fields import Selector
+from .._pipeline_event import PipelineEvent
 from .._poller import Poller, PollPolicy
 from .._wait_errors import ClusterWaitTimeoutError
 from ._demo import run_demo

@@ -8,7 +8,7 @@ import textwrap
 from typing import Any, Final
 
 from .._config import package_version
-from .._models import Selector
+from .._fields import Selector
 from .._validate import check_pipeline_name, normalize_event_id
 from ._fake_server import add_fake_server_options
 

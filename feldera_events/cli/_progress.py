@@ -31,7 +31,7 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from .._models import PipelineEvent
+from .._pipeline_event import PipelineEvent
 from .._poller import Outcome, WaitResult
 from .._wait_errors import approval_text, awaits_approval
 from ._render import (

@@ -18,7 +18,8 @@ from .._errors import (
     APITimeoutError,
     FelderaError,
 )
-from .._models import PipelineEvent, Selector
+from .._fields import Selector
+from .._pipeline_event import PipelineEvent
 from .._policies import RetryPolicy
 from .._poller import Outcome, Poller, PollPolicy, Since, Until, WaitResult
 from .._wait_errors import ApprovalRequiredError, DeploymentFailedError, WaitTimeoutError
