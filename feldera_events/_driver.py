@@ -1,7 +1,7 @@
 """The driver: runs one sans-IO wait machine against a client, sleeping and requesting.
 
 :class:`Driver` is the loop every wait and watch goes through (:meth:`Driver._run`):
-the machine (:mod:`feldera_events._waits`) decides, the driver sleeps, makes the
+the machine (:mod:`feldera_events._machines`) decides, the driver sleeps, makes the
 request (alone, or as a round of the pipeline's shared poll,
 :mod:`feldera_events._shared_poll`) and feeds the answer back. :class:`WatchStream`
 is the iterator a watch hands out. The public API on top is :mod:`feldera_events._poller`.
@@ -19,21 +19,13 @@ from typing import Any
 import attrs
 
 from ._client import EventsClient
+from ._decisions import Decision, Fail, PollAt, Request, Succeed
 from ._errors import FelderaError
+from ._machines import Machine
 from ._pipeline_event import PipelineEvent
-from ._policies import RetryPolicy
+from ._policies import PollPolicy, RetryPolicy
+from ._retry import event_or_latest
 from ._shared_poll import SharedPoll, subscribe
-from ._text import safe_text
-from ._waits import (
-    ClusterWait,
-    Fail,
-    Machine,
-    Need,
-    PollAt,
-    PollPolicy,
-    Request,
-    Succeed,
-)
 
 __all__ = ["Driver", "WatchStream", "check_callback", "call"]
 
@@ -115,9 +107,8 @@ class Driver:
         decision = machine.begin(self._now())
         try:
             while True:
-                if machine.notice is not None:  # e.g. it awaits an approval: say it now
-                    logger.warning("%s", machine.notice)
-                    machine.notice = None
+                for line in decision.log:
+                    logger.log(line.level, line.msg, *line.args)
                 for ev in decision.emit:
                     yield ev
                 if isinstance(decision, Succeed):
@@ -128,9 +119,6 @@ class Driver:
                         await self._sleep(max(decision.at - self._now(), 0.0))
                     raise decision.error
                 if isinstance(decision, PollAt):
-                    line = machine.progress(self._now())
-                    if line is not None:  # it quotes the last status: server text
-                        logger.info("%s", safe_text(line, None))
                     if shared is not None and shared.shared and decision.request == shared_req:
                         decision = await self._request(
                             machine, decision.request, shared, decision.at
@@ -141,13 +129,8 @@ class Driver:
         finally:
             if shared is not None:
                 shared.unsubscribe()
-            if machine.logged:
-                logger.info(
-                    "wait for %s ended after %.1fs and %d polls",
-                    machine.label,
-                    self._now() - machine.start,
-                    machine.polls,
-                )
+            for line in machine.ended(self._now()):
+                logger.log(line.level, line.msg, *line.args)
 
     def _subscribe(self, machine: Machine) -> SharedPoll | None:
         """Join the poll ``machine`` shares with the other waits on its pipeline through
@@ -160,7 +143,7 @@ class Driver:
 
     async def _request(
         self, machine: Machine, request: Request, shared: SharedPoll | None = None, at: float = 0.0
-    ) -> PollAt | Need | Succeed | Fail:
+    ) -> Decision:
         """Make ``request`` (or, with ``shared``, await the shared poll's round due no
         later than ``at``), bounded by the machine's deadline; feed the machine."""
         now = self._now()
@@ -176,7 +159,7 @@ class Driver:
                 else:
                     value = await shared.answer(at)
             except FelderaError as exc:
-                return self._failed(machine, exc)
+                return machine.failed(exc, self._now())
             return machine.answered(value, self._now())
         try:
             async with asyncio.timeout(remaining) as scope:
@@ -189,35 +172,21 @@ class Driver:
                 return machine.expired(self._now())
             if not isinstance(exc, FelderaError):
                 raise
-            return self._failed(machine, exc)
+            return machine.failed(exc, self._now())
         except FelderaError as exc:
-            return self._failed(machine, exc)
+            return machine.failed(exc, self._now())
         return machine.answered(value, self._now())
-
-    def _failed(self, machine: Machine, exc: FelderaError) -> PollAt | Need | Succeed | Fail:
-        now = self._now()
-        decision = machine.failed(exc, now)
-        if isinstance(machine, ClusterWait) and not machine.ever_reached:
-            # The manager is not listening (yet): say so once, then at DEBUG level.
-            logger.log(
-                logging.INFO if machine.attempts == 1 else logging.DEBUG,
-                "cluster wait: connection attempt %d to %s failed (%s); still waiting",
-                machine.attempts,
-                machine.url,
-                exc,
-            )
-        elif isinstance(decision, PollAt) and machine.last_error is exc:
-            logger.warning(
-                "polling failed (%s: %s); polling again in %.1fs",
-                type(exc).__name__,
-                exc,
-                decision.at - now,
-            )
-        return decision
 
     async def _perform(self, name: str, request: Request) -> Any:
         client, retry = self._client, self._no_retry
         if request.op == "event":
+            if request.or_latest:  # the event, or latest if clean-up removed it (tenacity)
+                return await event_or_latest(
+                    lambda event_id: client.get_event(
+                        name, event_id, selector=request.selector, retry=retry
+                    ),
+                    request.event_id,
+                )
             return await client.get_event(
                 name, request.event_id, selector=request.selector, retry=retry
             )

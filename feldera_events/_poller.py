@@ -1,7 +1,7 @@
 """Poller: wait until a pipeline is provisioned, running, stopped (or anything), and watch it.
 
 The public wait API: :class:`Poller`'s methods build a sans-IO machine
-(:mod:`feldera_events._waits`, where what ends a wait is written, as acceptors) and
+(:mod:`feldera_events._machines`; what ends a wait is in :mod:`feldera_events._acceptors`) and
 hand it to the driver they inherit (:class:`~feldera_events._driver.Driver`); the
 many-pipeline waits (``as_completed``, ``wait_many``) and the one-shot module
 functions sit on top.
@@ -12,33 +12,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as _dt
+import enum
 import functools
 import random
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, TypeAlias
 
+import attrs
+
+from ._acceptors import PROVISIONED, RUNNING, STOPPED, Until, condition_acceptors
 from ._client import EventsClient
 from ._cluster_event import ClusterEvent
 from ._driver import Driver, WatchStream, call, check_callback
 from ._fields import Selector
+from ._machines import ClusterWait, PipelineWait
 from ._pipeline_event import PipelineEvent
+from ._policies import PollPolicy
+from ._since import parse_since
 from ._testing_mode import is_testing
 from ._validate import check_pipeline_name, normalize_selector
-from ._wait_errors import ApprovalRequiredError, DeploymentFailedError, WaitTimeoutError
-from ._waits import (
-    PROVISIONED,
-    RUNNING,
-    STOPPED,
-    ClusterWait,
-    Outcome,
-    PipelineWait,
-    PollPolicy,
-    Until,
-    Verdict,
-    WaitResult,
-    condition_acceptors,
-    parse_since,
+from ._wait_errors import (
+    ApprovalRequiredError,
+    DeploymentFailedError,
+    DeploymentStoppedError,
+    WaitTimeoutError,
 )
 from ._watch import Watch
 
@@ -50,7 +48,6 @@ __all__ = [
     "Poller",
     "Since",
     "Until",
-    "Verdict",
     "WaitResult",
     "wait_until_provisioned",
     "wait_until_running",
@@ -63,6 +60,44 @@ Since: TypeAlias = PipelineEvent | uuid.UUID | str | _dt.datetime
 EventCallback: TypeAlias = Callable[[PipelineEvent], Awaitable[None] | None]
 #: ``on_event=`` of :meth:`Poller.wait_until_cluster_healthy`: once per new cluster event.
 ClusterEventCallback: TypeAlias = Callable[[ClusterEvent], Awaitable[None] | None]
+
+
+class Outcome(enum.Enum):
+    """How one wait of :meth:`Poller.wait_many` / :meth:`Poller.as_completed` ended."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+    #: It waits for someone to approve its changes, and the wait was told not to wait.
+    AWAITING_APPROVAL = "awaiting_approval"
+
+
+@attrs.frozen
+class WaitResult:
+    """The outcome of one pipeline's wait in :meth:`Poller.wait_many`, and how it was
+    reached: :attr:`until` (what the wait was for) and :attr:`stopped`."""
+
+    pipeline_name: str
+    outcome: Outcome
+    #: The final event (success), the failed event, or the last event seen.
+    event: PipelineEvent | None
+    #: The exception that ended the wait (None on success).
+    error: BaseException | None
+    #: Seconds from the start of the wait to its end.
+    elapsed: float
+    #: What the wait was for: ``"provisioned"`` or ``"running"``.
+    until: Until = "provisioned"
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.SUCCEEDED
+
+    @property
+    def stopped(self) -> bool:
+        """Failed because someone stopped the pipeline (:class:`DeploymentStoppedError`)."""
+        return self.outcome is Outcome.FAILED and isinstance(self.error, DeploymentStoppedError)
 
 
 def _names(pipeline_names: Iterable[str]) -> list[str]:
@@ -120,7 +155,7 @@ class Poller(Driver):
         on_event: EventCallback | None,
         wait_for_pipeline: bool,
         what: str,
-        next_after_since: bool = False,
+        anew: bool = False,
         approval: bool | None = None,
     ) -> Awaitable[PipelineEvent]:
         name = check_pipeline_name(pipeline_name)
@@ -130,7 +165,7 @@ class Poller(Driver):
             since=since,
             wait_for_pipeline=wait_for_pipeline,
             what=what,
-            next_after_since=next_after_since,
+            anew=anew,
             approval=approval,
             **self._machine_args(timeout, name),
         )
@@ -173,7 +208,7 @@ class Poller(Driver):
             on_event=on_event,
             wait_for_pipeline=wait_for_pipeline,
             what="Provisioned",
-            next_after_since=True,
+            anew=True,
         )
 
     async def wait_until_running(
@@ -212,7 +247,7 @@ class Poller(Driver):
             on_event=on_event,
             wait_for_pipeline=wait_for_pipeline,
             what="Running",
-            next_after_since=True,
+            anew=True,
             approval=wait_for_approval,
         )
 

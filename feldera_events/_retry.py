@@ -1,4 +1,5 @@
-"""The retry loop around one request: ``call_with_retry``.
+"""Retries with tenacity: the loop around one request (``call_with_retry``), and the
+read of an event that clean-up may have removed (``event_or_latest``).
 
 Built on tenacity: the policy (:class:`~feldera_events.RetryPolicy`, in ``_policies``)
 says what is transient and how long to wait; this module draws the jitter, reads the
@@ -12,16 +13,17 @@ import asyncio
 import logging
 import random
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import tenacity
 
-from ._errors import APITimeoutError, FelderaError
+from ._errors import APITimeoutError, EventNotFoundError, FelderaError
 from ._policies import RetryPolicy
 from ._testing_mode import is_testing
 
-__all__ = ["call_with_retry"]
+__all__ = ["call_with_retry", "event_or_latest"]
 
 T = TypeVar("T")
 logger = logging.getLogger("feldera_events")
@@ -139,3 +141,30 @@ async def call_with_retry(
         sleep=sleep,
     )
     return await retrying(replay)
+
+
+async def event_or_latest(
+    read: Callable[[str | uuid.UUID], Awaitable[T]], event_id: str | uuid.UUID
+) -> T:
+    """``read(event_id)``; if clean-up removed that event first (:class:`EventNotFoundError`),
+    ``read("latest")`` instead: one retry, made by tenacity, at once.
+
+    A wait asks for this when the status showed a failure and it needs the event in full
+    (the error's details); whichever event comes back, the wait judges it (the latest
+    may be a newer one).
+    """
+    ids = iter((event_id, "latest"))
+
+    async def attempt() -> T:
+        return await read(next(ids))
+
+    def cleaned_up(state: tenacity.RetryCallState) -> None:
+        logger.debug("event %s was cleaned up before it could be read; reading latest", event_id)
+
+    retrying = tenacity.AsyncRetrying(
+        retry=tenacity.retry_if_exception_type(EventNotFoundError),
+        stop=tenacity.stop_after_attempt(2),
+        before_sleep=cleaned_up,
+        reraise=True,
+    )
+    return await retrying(attempt)

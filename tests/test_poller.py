@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import tenacity
 
 import feldera_events
 from feldera_events import (
@@ -159,35 +160,67 @@ async def test_stop_mid_wait_is_its_own_failure(fake: FakeFeldera, poller: Polle
     assert "'p'" in str(info.value)
 
 
-async def test_failed_event_cleaned_up_before_full_read(poller: Poller) -> None:
+async def failing_then_cleaned_up(fake: FakeFeldera, client: EventsClient) -> tuple[Any, str]:
+    """A wait whose failed event the cleaner removes between the status poll and the
+    selector=all read: what it raised, and the id of the event cleaned up."""
+    fake.create_pipeline("p")
+    fake.fail_next_start("p", "provision_check", message="boom")
+    fake.start("p")
+    cleaned: list[str] = []
+
+    def on_event(ev: PipelineEvent) -> None:
+        if ev.has_failed and not cleaned:
+            # A newer event arrives and the cleaner removes the failed one.
+            fake.heartbeat("p")
+            assert fake.run_cleanup() >= 1
+            cleaned.append(str(ev.event_id))
+
+    with pytest.raises(DeploymentFailedError) as info:
+        await Poller(client, poll=FAST).wait_until_provisioned("p", timeout=10, on_event=on_event)
+    assert cleaned
+    return info.value, cleaned[0]
+
+
+async def test_failed_event_cleaned_up_before_full_read() -> None:
     async with (
         FakeFeldera(speed=50, retention=1, cleanup_interval=3600) as fake,
         EventsClient(fake.url) as client,
     ):
-        p = Poller(client, poll=FAST)
-        fake.create_pipeline("p")
-        fake.fail_next_start("p", "provision_check", message="boom")
-        fake.start("p")
-        cleaned: list[str] = []
-
-        def on_event(ev: PipelineEvent) -> None:
-            if ev.has_failed and not cleaned:
-                # A newer event arrives and the cleaner removes the failed one
-                # between the status poll and the selector=all read.
-                fake.heartbeat("p")
-                assert fake.run_cleanup() >= 1
-                cleaned.append(str(ev.event_id))
-
-        with pytest.raises(DeploymentFailedError) as info:
-            await p.wait_until_provisioned("p", timeout=10, on_event=on_event)
-        assert cleaned
-        assert info.value.message == "boom"
-        assert info.value.event is not None
-        assert str(info.value.event.event_id) != cleaned[0]
+        err, cleaned = await failing_then_cleaned_up(fake, client)
+        assert err.message == "boom"
+        assert err.event is not None
+        assert str(err.event.event_id) != cleaned
         reads = [r for r in fake.requests if r.query.get("selector") == "all"]
         assert [r.status for r in reads] == [404, 200]
-        assert reads[0].path.endswith(cleaned[0])
+        assert reads[0].path.endswith(cleaned)
         assert reads[1].path.endswith("/latest")
+
+
+async def test_the_read_after_clean_up_is_a_tenacity_retry(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 22 item 5: the machine asks for "this event in full, or latest if clean-up
+    removed it"; tenacity makes the second read (a retry on EventNotFoundError), and the
+    wait reports the failure it reads."""
+    retryings: list[tenacity.AsyncRetrying] = []
+
+    class Recorded(tenacity.AsyncRetrying):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            retryings.append(self)
+
+    monkeypatch.setattr(tenacity, "AsyncRetrying", Recorded)
+    caplog.set_level(logging.DEBUG, logger="feldera_events")
+    async with (
+        FakeFeldera(speed=50, retention=1, cleanup_interval=3600) as fake,
+        EventsClient(fake.url) as client,
+    ):
+        err, cleaned = await failing_then_cleaned_up(fake, client)
+    assert err.message == "boom"
+    (retrying,) = retryings  # the polls' own requests all succeeded at once
+    assert retrying.statistics["attempt_number"] == 2
+    said = [r.getMessage() for r in caplog.records if "cleaned up" in r.getMessage()]
+    assert said == [f"event {cleaned} was cleaned up before it could be read; reading latest"]
 
 
 async def test_no_events_yet_keeps_polling(fake: FakeFeldera, poller: Poller) -> None:
