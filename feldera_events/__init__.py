@@ -9,6 +9,7 @@ import warnings
 from typing import Any
 
 from . import _testing_mode
+from ._acceptors import Until
 from ._client import ApiKey, EventsClient
 from ._cluster_event import ClusterEvent, ClusterHealth, MonitorStatus, ServiceHealth
 from ._config import Timeouts, package_version
@@ -45,17 +46,21 @@ from ._pipeline_event import (
     RuntimeStatus,
     StorageStatus,
 )
-from ._policies import DEFAULT_RETRY_STATUSES, RetryPolicy
+from ._policies import DEFAULT_RETRY_STATUSES, PollPolicy, RetryPolicy
 from ._poller import (
     ClusterEventCallback,
     EventCallback,
+    ManyOptions,
+    OneShotOptions,
     Outcome,
     Poller,
-    PollPolicy,
+    RunningOptions,
     Since,
+    WaitOptions,
     WaitResult,
     wait_until_provisioned,
     wait_until_running,
+    wait_until_stopped,
 )
 from ._wait_errors import (
     ApprovalRequiredError,
@@ -91,9 +96,11 @@ __all__ = [
     "EventNotFoundError",
     "EventsClient",
     "FelderaError",
+    "ManyOptions",
     "MonitorStatus",
     "NoEventsYetError",
     "NotFoundError",
+    "OneShotOptions",
     "OpenEnum",
     "Outcome",
     "PermissionDeniedError",
@@ -109,6 +116,7 @@ __all__ = [
     "ResponseTooLargeError",
     "ResponseValidationError",
     "RetryPolicy",
+    "RunningOptions",
     "RuntimeDesiredStatus",
     "RuntimeStatus",
     "Selector",
@@ -118,12 +126,15 @@ __all__ = [
     "StorageStatus",
     "Timeouts",
     "Unset",
+    "Until",
+    "WaitOptions",
     "WaitError",
     "WaitResult",
     "WaitTimeoutError",
     "__version__",
     "wait_until_provisioned",
     "wait_until_running",
+    "wait_until_stopped",
 ]
 
 

@@ -63,7 +63,7 @@ from ._validate import (
     ssl_setting,
 )
 
-__all__ = ["CLUSTER_EVENTS_PATH", "CLUSTER_HEALTH_PATH", "ApiKey", "EventsClient"]
+__all__ = ["CLUSTER_EVENTS_PATH", "CLUSTER_HEALTH_PATH", "ApiKey", "EventsClient", "attempt_bound"]
 
 T = TypeVar("T")
 logger = logging.getLogger("feldera_events")
@@ -79,9 +79,10 @@ _FULL_FETCH_LIMIT: Final = 1000
 #: How many checked pipeline names (with their event paths) a client remembers.
 _PATH_CACHE_SIZE: Final = 1024
 
-#: What an attempt may take past ``Timeouts.request`` (its TLS probe shares that time:
-#: :func:`speaks_tls`), for the work after a timeout fires.
-_TLS_PROBE_ALLOWANCE: Final = 0.25
+#: What an attempt may take past ``Timeouts.request``: aiohttp ends a request on the
+#: loop's clock, rounding a timeout of more than 5 s up to the next whole second. The
+#: redirects' hops and the TLS probe (:func:`speaks_tls`) share the request's time.
+_ATTEMPT_SLACK: Final = 1.0
 
 CLUSTER_EVENTS_PATH: Final = "/v0/cluster/events"
 CLUSTER_HEALTH_PATH: Final = "/v0/cluster_healthz"
@@ -166,10 +167,10 @@ class EventsClient:
         # Pipeline name -> its checked, quoted ``latest?selector=status`` path (the
         # polls' request): get_event checks a name once per client, not once per call.
         self._latest_paths: dict[str, str] = {}
-        # How long one attempt can last by its own timeouts (None: unbounded), which
-        # lets call_with_retry skip arming a timer for a first attempt.
+        # How long one attempt can last by its own timeouts (None: unbounded; a callable
+        # key is asked outside them): see attempt_bound().
         self._attempt_bound: float | None = (
-            self._timeouts.request + _TLS_PROBE_ALLOWANCE
+            self._timeouts.request + _ATTEMPT_SLACK
             if self._timeouts.request is not None and not callable(self._api_key)
             else None
         )
@@ -566,3 +567,11 @@ class EventsClient:
             raise ResponseValidationError(
                 f"not a HealthStatus: {exc}", url=self._url + path
             ) from None
+
+
+def attempt_bound(client: EventsClient) -> float | None:
+    """How long one attempt of ``client``'s can last by its own timeouts, in seconds (None:
+    nothing bounds it). The one bound: a retry loop skips its own timer for an attempt
+    that ends within it (:func:`call_with_retry`), and so does a wait's driver for a
+    request that ends before the wait's deadline."""
+    return client._attempt_bound

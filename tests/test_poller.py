@@ -711,6 +711,22 @@ async def test_watch_retries_transient_errors(fake: FakeFeldera, poller: Poller)
     ], served
 
 
+async def test_a_callable_key_that_hangs_is_held_to_the_waits_deadline(fake: FakeFeldera) -> None:
+    """The request timeout does not bound the call of a callable API key: the wait's own
+    deadline must (issue 22: one attempt bound, None for a callable key)."""
+    fake.create_pipeline("p")
+    never = asyncio.Event()
+
+    async def key() -> str:
+        await never.wait()
+        return "k"
+
+    async with EventsClient(fake.url, api_key=key, timeout=Timeouts(request=0.1)) as client:
+        wait = Poller(client, poll=FAST).wait_until_provisioned("p", timeout=1.5)
+        with pytest.raises(WaitTimeoutError):
+            await asyncio.wait_for(wait, STREAM_TIMEOUT)
+
+
 async def test_per_request_timeout_is_transient_after_first_answer(fake: FakeFeldera) -> None:
     fake.create_pipeline("p", timings=feldera_events.testing.Timings(provisioning=10))
     fake.start("p")

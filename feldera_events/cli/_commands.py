@@ -16,7 +16,8 @@ from .._cluster_event import ClusterEvent
 from .._errors import APIConnectionError, FelderaError, NoEventsYetError
 from .._fields import Selector
 from .._pipeline_event import PipelineEvent
-from .._poller import Poller, PollPolicy
+from .._policies import PollPolicy
+from .._poller import Poller
 from .._wait_errors import ClusterWaitTimeoutError
 from ._demo import run_demo
 from ._process import until_stdout_lost

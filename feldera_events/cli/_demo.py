@@ -15,7 +15,7 @@ import aiohttp
 from rich.cells import cell_len
 
 from .._client import EventsClient
-from .._poller import PollPolicy
+from .._policies import PollPolicy
 from ._progress import terminal_columns, wrap_for
 from ._wait import run_wait
 

@@ -11,6 +11,7 @@ from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import Any, Final, TextIO
 from urllib.parse import unquote, urlsplit
 
+from .._acceptors import Until
 from .._client import EventsClient
 from .._errors import (
     APIConnectionError,
@@ -20,8 +21,8 @@ from .._errors import (
 )
 from .._fields import Selector
 from .._pipeline_event import PipelineEvent
-from .._policies import RetryPolicy
-from .._poller import Outcome, Poller, PollPolicy, Since, Until, WaitResult
+from .._policies import PollPolicy, RetryPolicy
+from .._poller import Outcome, Poller, Since, WaitResult
 from .._wait_errors import ApprovalRequiredError, DeploymentFailedError, WaitTimeoutError
 from ._process import interrupt_exit_code
 from ._progress import Progress, make_progress, wrap_for
