@@ -32,7 +32,6 @@ from ._errors import (
     AuthenticationError,
     ClientClosedError,
     EventNotFoundError,
-    FelderaError,
     ResponseValidationError,
 )
 from ._fields import Selector
@@ -421,20 +420,6 @@ class EventsClient:
         attempt = functools.partial(self._attempt, session, url, route, accept)
         describe = f"GET {self._base_path}{path}{query}"
         bound = self._attempt_bound
-        if bound is not None and (policy.timeout is None or bound <= policy.timeout):
-            # The hot path: the first attempt ends by its own timeouts before the
-            # policy's, so it is made here (no timer, no retry frame); only a transient
-            # failure goes on to call_with_retry. A callable key never comes here.
-            started = time.monotonic()
-            try:
-                return await self._attempt(session, url, route, accept)
-            except FelderaError as exc:
-                if policy.attempts <= 1 or not policy.is_transient(exc):
-                    raise
-                first = exc
-            return await call_with_retry(
-                attempt, policy, describe=describe, first_failure=first, started=started
-            )
         try:
             return await call_with_retry(attempt, policy, describe=describe, ends_within=bound)
         except AuthenticationError:

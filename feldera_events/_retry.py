@@ -34,74 +34,76 @@ async def call_with_retry(
     policy: RetryPolicy,
     *,
     describe: str,
-    deadline: float | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     clock: Callable[[], float] = time.monotonic,
     ends_within: float | None = None,
-    first_failure: FelderaError | None = None,
-    started: float | None = None,
 ) -> T:
-    """Run ``call`` under ``policy``.
+    """Run ``call`` under ``policy``; ``describe`` names the request in log lines (method
+    and path, no secrets).
 
-    ``describe`` names the request in log lines (method and path, no secrets);
-    ``deadline`` is an absolute ``clock()`` time that the retries must not pass,
-    in addition to the policy's own ``timeout``. ``ends_within`` says that one
-    ``call`` ends (returns or raises) within that many seconds by its own timeouts:
-    a first attempt that cannot outlast the policy's ``timeout`` then runs without a
-    timer of its own (arming and cancelling one costs several µs a request).
-
-    The first attempt is made directly: setting up tenacity costs about 45 µs a call,
-    more than the rest of the client's own work on a request (see benchmarks/), and
-    nearly every request succeeds at once. Only a first attempt that fails
-    transiently enters the retry loop, which replays that failure as its own first
-    attempt: the same attempt count, backoff, log lines and deadline.
-
-    A caller that made the first attempt itself (one coroutine layer less on the hot
-    path) passes its transient failure as ``first_failure`` and the ``clock()`` time
-    it began as ``started``: the retries go on from there as if made here.
+    The first attempt is made directly, the one fast path: setting up tenacity costs
+    some 70 µs of CPU a call, a third of a request to a local server (measured with and
+    without, issue 22), and nearly every request succeeds at once. Only a first attempt
+    that fails transiently enters the retry loop, which replays that failure as its own
+    first attempt: the same attempt count, backoff, log lines and deadline.
+    ``ends_within`` (:func:`~feldera_events._client.attempt_bound`) says that one
+    ``call`` ends within that many seconds by its own timeouts: a first attempt that
+    cannot outlast the policy's ``timeout`` then runs without a timer of its own.
     """
-    start = clock() if started is None else started
-    policy_limit = start + policy.timeout if policy.timeout is not None else None
-    limit = policy_limit
-    if deadline is not None:
-        limit = deadline if limit is None else min(limit, deadline)
-
-    async def bounded() -> T:
-        # The policy's timeout bounds an attempt already in flight too, not only the
-        # decision to make another one.
-        if policy_limit is None:
+    start = clock()
+    timeout = policy.timeout
+    try:
+        if timeout is None or (ends_within is not None and ends_within <= timeout):
             return await call()
-        assert policy.timeout is not None
-        scope = asyncio.timeout(max(policy_limit - clock(), 0.0))
-        try:
-            async with scope:
-                return await call()
-        except TimeoutError:
-            if not scope.expired():
-                raise
-        raise APITimeoutError(
-            f"{describe} did not finish within the retry policy's timeout of {policy.timeout:g}s"
-        )
+        return await _bounded(call, policy, start + timeout, clock, describe)
+    except FelderaError as exc:
+        if policy.attempts <= 1 or not policy.is_transient(exc):
+            raise
+        first = exc
+    return await _retry(call, policy, first, start, describe, sleep, clock)
 
-    first: FelderaError | None = first_failure
-    if first is None:
-        try:
-            if policy_limit is None or (
-                ends_within is not None and start + ends_within <= policy_limit
-            ):
-                return await call()
-            return await bounded()
-        except FelderaError as exc:
-            if policy.attempts <= 1 or not policy.is_transient(exc):
-                raise
-            first = exc
+
+async def _bounded(
+    call: Callable[[], Awaitable[T]],
+    policy: RetryPolicy,
+    limit: float,
+    clock: Callable[[], float],
+    describe: str,
+) -> T:
+    """``call``, ended at ``limit``: the policy's timeout bounds an attempt already in
+    flight too, not only the decision to make another one."""
+    scope = asyncio.timeout(max(limit - clock(), 0.0))
+    try:
+        async with scope:
+            return await call()
+    except TimeoutError:
+        if not scope.expired():
+            raise
+    raise APITimeoutError(
+        f"{describe} did not finish within the retry policy's timeout of {policy.timeout:g}s"
+    )
+
+
+async def _retry(
+    call: Callable[[], Awaitable[T]],
+    policy: RetryPolicy,
+    first: FelderaError | None,
+    start: float,
+    describe: str,
+    sleep: Callable[[float], Awaitable[None]],
+    clock: Callable[[], float],
+) -> T:
+    """The retries after ``first``, the first attempt's transient failure (tenacity)."""
+    limit = None if policy.timeout is None else start + policy.timeout
 
     async def replay() -> T:
         nonlocal first
         if first is not None:
             failed, first = first, None
             raise failed
-        return await bounded()
+        if limit is None:
+            return await call()
+        return await _bounded(call, policy, limit, clock, describe)
 
     def wait(state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome is not None else None
