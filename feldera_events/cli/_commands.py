@@ -40,7 +40,7 @@ from ._render import (
     safe_text,
 )
 from ._settings import open_client
-from ._wait import failure_text, reporting_retries, run_wait
+from ._wait_command import failure_text, reporting_retries, run_wait
 
 _E = TypeVar("_E", PipelineEvent, ClusterEvent)
 
