@@ -71,9 +71,7 @@ async def capture() -> list[Text]:
     output: list[bytes] = []
     async with FakeFeldera() as fake:
         fake.create_pipeline("orders", timings=Timings(provisioning=1.5, initializing=60))
-        fake.create_pipeline(
-            "fraud-detector", provisioning_timeout=3, timings=Timings(stopping=60)
-        )
+        fake.create_pipeline("fraud-detector", provisioning_timeout=3, timings=Timings(stopping=60))
         fake.fail_next_start("fraud-detector", "provisioning_timeout")
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))

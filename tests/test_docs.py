@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import itertools
 import re
 import shlex
 from types import ModuleType
@@ -45,9 +46,9 @@ import feldera_events
 import feldera_events._errors
 import feldera_events.testing
 from feldera_events import ResourcesStatus
-from feldera_events.testing import FakeFeldera
 from feldera_events.cli import build_parser
 from feldera_events.cli._parser import COMMAND_EXIT_CODES, EXIT_CODES_HELP
+from feldera_events.testing import FakeFeldera
 
 DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.rglob("*.md"))
@@ -103,7 +104,7 @@ def test_a_console_sample_is_compared_line_by_line() -> None:
 
 def test_a_python_block_output_and_an_included_file_are_found() -> None:
     text = (
-        "```python\nprint(1)\n```\n\n```text title=\"Output\"\n1\n```\n\n"
+        '```python\nprint(1)\n```\n\n```text title="Output"\n1\n```\n\n'
         "```python\nprint(2)\n```\n\n```text\n2\n```\n\n"
         '```yaml\n--8<-- "examples/github-actions.yml"\n```\n'
     )
@@ -357,9 +358,9 @@ def _mermaid_moves(page: str) -> tuple[set[str], set[tuple[str, str]]]:
     return states, moves
 
 
-async def _resources_moves(fake: FakeFeldera, name: str) -> set[tuple[str, str]]:
+def _resources_moves(fake: FakeFeldera, name: str) -> set[tuple[str, str]]:
     statuses = [e["deployment_resources_status"] for e in reversed(fake.events(name))]
-    return set(zip(statuses, statuses[1:], strict=False))
+    return set(itertools.pairwise(statuses))
 
 
 async def test_the_resources_diagram_has_the_moves_the_simulated_manager_makes() -> None:
@@ -383,7 +384,7 @@ async def test_the_resources_diagram_has_the_moves_the_simulated_manager_makes()
         fake.start("fails-early")
         await fake.wait_for_status("fails-early", deployment_has_error=True)
         for name in ("runs", "times-out", "fails-early"):
-            seen |= await _resources_moves(fake, name)
+            seen |= _resources_moves(fake, name)
         assert fake.status("fails-early")["deployment_resources_status"] == "Stopped"
     drawn = {(a, b) for a, b in moves if a != "[*]"}
     # Each pipeline also stays in a status across events (a compile step, a desired
