@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run every benchmark and update benchmarks/RESULTS.md (about 10 minutes on 2 cores).
+# Run every benchmark and update benchmarks/RESULTS.md (about 13 minutes on 2 cores).
 #
 #   benchmarks/run.sh            # creates its own venv, installs .[bench], runs all
 #   BENCH_VENV=/path benchmarks/run.sh   # reuse (or create) that venv
@@ -20,7 +20,7 @@ fi
 "$venv/bin/python" -m pip install -q -e "$root[bench]"
 
 cd "$root"
-for script in bench_parse.py bench_requests.py bench_waiters.py; do
+for script in bench_parse.py bench_requests.py bench_waiters.py bench_fleet.py; do
     echo "=== $script"
     "$venv/bin/python" "benchmarks/$script" "$@"
 done

@@ -11,6 +11,8 @@ and :func:`on_page_markdown` replaces it before the page is converted:
   exit codes; the environment variables.
 * ``exception-tree``: the exception classes that ``feldera_events`` exports, nested by
   inheritance, each linked to its reference entry with the first line of its docstring.
+* ``wait-exit-codes``: the exit codes of ``feldera-events wait`` (its ``--help``
+  epilog), for the CI guide.
 
 An unknown marker fails the build. Nothing here imports mkdocs: the suite imports this
 module (tests/test_docs.py) to check what it generates.
@@ -238,7 +240,17 @@ def exception_tree() -> str:
     return "\n".join(lines) + "\n"
 
 
+def wait_exit_codes() -> str:
+    """Markdown: the exit codes of ``feldera-events wait``, from its ``--help`` epilog."""
+    from feldera_events.cli._parser import COMMAND_EXIT_CODES
+
+    # The table and the precedence paragraph, without the "**Exit codes**" title: the
+    # page's heading says it.
+    return _exit_codes(COMMAND_EXIT_CODES["wait"]).split("\n\n", 1)[1] + "\n"
+
+
 GENERATORS: dict[str, Callable[[], str]] = {
     "cli-reference": cli_reference,
     "exception-tree": exception_tree,
+    "wait-exit-codes": wait_exit_codes,
 }

@@ -30,8 +30,15 @@ How each block is treated, by its info string:
     file's ``toml`` pytest settings).
   - Anything else fails: give such a block the info string ``text``.
 
-* ``text``, ``yaml``, ``toml``: not run (a ``toml`` block must parse). ``json`` blocks must
-  parse. A block without an info string fails.
+* ``text``, ``yaml``, ``toml``, ``mermaid``: not run (a ``toml`` block must parse).
+  ``json`` blocks must parse. A block without an info string fails.
+* A ``text`` block titled ``Output`` (```` ```text title="Output" ````) right after a
+  ``python`` block is that block's output: what the program prints on stdout is
+  compared with it as a console sample is.
+* A block whose only line includes a file (``--8<-- "examples/github-actions.yml"``, as
+  the docs' ``pymdownx.snippets`` does) holds that file's text.
+* A command may begin with environment assignments (``GITHUB_ACTIONS=true
+  feldera-events ...``): they are set for it.
 
 The simulated manager: ``FakeFeldera(speed=20)`` with the pipelines in
 :data:`PIPELINES` created (compiled, stopped). Each command or python block gets a fresh
@@ -72,7 +79,9 @@ LOCALHOST = "http://localhost:8080"
 SHELL = ("console", "sh", "bash", "shell")
 RUNNABLE = (*SHELL, "python", "py")
 #: Every info string a block may have.
-KNOWN = {*RUNNABLE, "text", "yaml", "toml", "json"}
+KNOWN = {*RUNNABLE, "text", "yaml", "toml", "json", "mermaid"}
+#: A line that includes a repository file (pymdownx.snippets): ``--8<-- "path"``.
+SNIPPET = re.compile(r'^--8<-- "([^"]+)"$')
 RUN_TIMEOUT = 90.0
 #: Commands (the arguments of ``feldera-events``) that another test runs, with the same
 #: assertions (exit 0, no traceback): the demo takes ~6 s and runs at most twice in the
@@ -86,6 +95,8 @@ class Block:
     code: str
     line: int
     source: str = "README.md"
+    #: The ``title="..."`` of the fence (``Output``: the previous block's output).
+    title: str = ""
 
     @property
     def id(self) -> str:
@@ -108,9 +119,32 @@ def fenced_blocks(text: str, source: str) -> list[Block]:
         while j < len(lines) and lines[j].strip() != fence:
             body.append(lines[j][len(indent) :] if lines[j].startswith(indent) else lines[j])
             j += 1
-        blocks.append(Block(info.split()[0] if info else "", "\n".join(body) + "\n", i + 1, source))
+        title = re.search(r'\btitle="([^"]*)"', info)
+        code = "\n".join(body) + "\n"
+        included = SNIPPET.match(code.strip()) if len(body) == 1 else None
+        if included:
+            code = (ROOT / included.group(1)).read_text(encoding="utf-8")
+        blocks.append(
+            Block(
+                info.split()[0] if info else "",
+                code,
+                i + 1,
+                source,
+                title.group(1) if title else "",
+            )
+        )
         i = j + 1
     return blocks
+
+
+def output_sample(block: Block, blocks: Sequence[Block]) -> str | None:
+    """The sample output shown for a python ``block``: the ``text`` block titled
+    ``Output`` right after it, if there is one."""
+    at = blocks.index(block)
+    after = blocks[at + 1] if at + 1 < len(blocks) else None
+    if after is not None and after.info == "text" and after.title == "Output":
+        return after.code.strip("\n")
+    return None
 
 
 def file_blocks(path: Path) -> list[Block]:
@@ -128,11 +162,17 @@ def _start_all(fake: FakeFeldera) -> None:
 
 
 async def run_against(
-    fake: FakeFeldera, argv: list[str], *, ctrl_c: bool = False, what: str = ""
+    fake: FakeFeldera,
+    argv: list[str],
+    *,
+    ctrl_c: bool = False,
+    what: str = "",
+    env: dict[str, str] | None = None,
 ) -> Ran:
-    """Run ``argv``; start the pipelines once it made its first request (or exited)."""
+    """Run ``argv`` (with ``env`` added to its environment); start the pipelines once it
+    made its first request (or exited)."""
     started = time.monotonic()
-    env = clean_env({"FELDERA_HOST": fake.url})
+    env = clean_env({"FELDERA_HOST": fake.url, **(env or {})})
     proc = await spawn(argv, env=env)
     if ctrl_c:
         # A long-running command (watch, fake-server): its first line says it runs.
@@ -256,6 +296,10 @@ async def run_command(
     assert not sample or len(parts) == 1, f"{command!r}: a sample output needs one command"
     for part in parts:
         argv = shlex.split(part)
+        env: dict[str, str] = {}
+        while argv and re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", argv[0]):
+            key, _, value = argv.pop(0).partition("=")
+            env[key] = value
         program, rest = argv[0], argv[1:]
         checked_only = True
         if _is(program, "pip", "pip3") and rest[:1] == ["install"]:
@@ -315,7 +359,7 @@ async def run_command(
                     ("0" if prev == "--port" else a)
                     for prev, a in zip(["", *argv], argv, strict=False)
                 ]
-            ran = await run_against(fake, argv, ctrl_c=ctrl_c, what=part)
+            ran = await run_against(fake, argv, ctrl_c=ctrl_c, what=part, env=env)
             shown = ran.output.replace(fake.url, LOCALHOST)
         assert ran.returncode == expected, (part, ran)
         assert "Traceback" not in ran.stderr, (part, ran)
@@ -362,7 +406,14 @@ async def run_block(block: Block, blocks: Sequence[Block]) -> None:
         async with FakeFactory()() as fake:
             code = block.code.replace(LOCALHOST, fake.url)
             ran = await run_against(fake, [sys.executable, "-c", code], what=block.id)
+            shown = ran.stdout.replace(fake.url, LOCALHOST)
         assert ran.returncode == 0, (block.id, textwrap.indent(block.code, "  "), ran)
+        sample = output_sample(block, blocks)
+        if sample is not None:
+            assert output_matches(sample, shown), (
+                f"{block.id}: the output shown\n{textwrap.indent(sample, '  ')}\n"
+                f"is not what it printed\n{textwrap.indent(shown, '  ')}"
+            )
         return
     steps = commands(block)
     assert steps, f"{block.id}: a shell block without commands; use ```text"

@@ -7,6 +7,7 @@ importable, which is the case in the test environment.
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,7 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
         ("bench_requests.py", "requests"),
         ("bench_parse.py", "parse"),
         ("bench_waiters.py", "waiters"),
+        ("bench_fleet.py", "fleet"),
     ],
 )
 def test_benchmark_runs_in_quick_mode(script: str, section: str, tmp_path: Path) -> None:
@@ -44,3 +46,17 @@ def test_benchmark_runs_in_quick_mode(script: str, section: str, tmp_path: Path)
     assert "| " in text  # a markdown table
     if script == "bench_waiters.py":
         assert "<!-- BEGIN growth -->" in text
+    if script == "bench_fleet.py":
+        # Both modes are in its table: measured, or fleet "not available yet" until
+        # Poller takes fleet= (the script detects it).
+        assert "| mode | pipelines |" in proc.stdout
+        assert "| per-pipeline | 40 |" in proc.stdout
+        fleet = "| fleet | 40 |" if _poller_takes_fleet() else "| fleet | not available yet |"
+        assert fleet in proc.stdout
+        assert "| pipelines listed |" in proc.stdout
+
+
+def _poller_takes_fleet() -> bool:
+    from feldera_events import Poller
+
+    return "fleet" in inspect.signature(Poller).parameters

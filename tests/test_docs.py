@@ -6,8 +6,13 @@
   ``feldera_events.testing.__all__`` (a ``::: name`` directive each), and nothing
   that is not exported.
 * What docs/hooks.py generates at build time: the CLI reference (every command, option
-  and exit code of the parser) and the exception tree (every exported exception, nested
-  as the classes are, and as the tree in ``feldera_events._errors``' docstring says).
+  and exit code of the parser), the exception tree (every exported exception, nested
+  as the classes are, and as the tree in ``feldera_events._errors``' docstring says) and
+  ``wait``'s exit codes for the CI guide.
+* What the pages show that is not a code block: every ``feldera-events`` command of a
+  CI recipe (``yaml`` blocks) parses; the fidelity table is the README's; the picture of
+  the live display (docs/images/wait-live.svg) is what the CLI shows today; the diagram
+  of the resources status has the moves the simulated manager makes.
 
 ``mkdocs build --strict`` itself (broken links, docstrings mkdocstrings cannot render)
 runs in .ci/run, in a venv with the ``docs`` extra.
@@ -18,7 +23,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import itertools
 import re
+import shlex
 from types import ModuleType
 
 import pytest
@@ -28,16 +35,20 @@ from doc_blocks import (
     RUNNABLE,
     Block,
     check_data_block,
+    fenced_blocks,
     file_blocks,
     output_matches,
+    output_sample,
     run_block,
 )
 
 import feldera_events
 import feldera_events._errors
 import feldera_events.testing
+from feldera_events import ResourcesStatus
 from feldera_events.cli import build_parser
 from feldera_events.cli._parser import COMMAND_EXIT_CODES, EXIT_CODES_HELP
+from feldera_events.testing import FakeFeldera
 
 DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.rglob("*.md"))
@@ -48,15 +59,16 @@ BLOCKS = [b for blocks in BLOCKS_BY_PAGE.values() for b in blocks]
 PROSE_ONLY = {"feldera_events.__version__"}
 
 
-def _load_hooks() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("docs_hooks", DOCS / "hooks.py")
+def _load(name: str) -> ModuleType:
+    """A module of docs/ (the build's code, not a package)."""
+    spec = importlib.util.spec_from_file_location(f"docs_{name}", DOCS / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-hooks = _load_hooks()
+hooks = _load("hooks")
 
 
 # -- code blocks ------------------------------------------------------------------------
@@ -88,6 +100,20 @@ def test_a_console_sample_is_compared_line_by_line() -> None:
     assert not output_matches("usage: x [-h]\nx: error: bad --timeout '6s'", printed)
     assert not output_matches("usage: x [-h]", printed)  # the rest is not elided
     assert not output_matches("usage: ...", printed)  # "..." in a line stays in that line
+
+
+def test_a_python_block_output_and_an_included_file_are_found() -> None:
+    text = (
+        '```python\nprint(1)\n```\n\n```text title="Output"\n1\n```\n\n'
+        "```python\nprint(2)\n```\n\n```text\n2\n```\n\n"
+        '```yaml\n--8<-- "examples/github-actions.yml"\n```\n'
+    )
+    blocks = fenced_blocks(text, "page.md")
+    assert [b.info for b in blocks] == ["python", "text", "python", "text", "yaml"]
+    assert output_sample(blocks[0], blocks) == "1"
+    assert output_sample(blocks[2], blocks) is None  # a text block without the title
+    workflow = (ROOT / "examples" / "github-actions.yml").read_text(encoding="utf-8")
+    assert blocks[4].code == workflow
 
 
 # -- the site's pages ---------------------------------------------------------------------
@@ -157,6 +183,7 @@ def test_pages_ask_for_what_the_hooks_generate() -> None:
     }
     assert markers["reference/cli.md"] == ["cli-reference"]
     assert markers["reference/exceptions.md"] == ["exception-tree"]
+    assert markers["guides/ci.md"] == ["wait-exit-codes"]
     assert {m for found in markers.values() for m in found} == set(hooks.GENERATORS)
     with pytest.raises(ValueError, match="unknown marker"):
         hooks.expand("<!-- generated: no-such-thing -->\n")
@@ -255,3 +282,138 @@ def test_the_errors_docstring_draws_the_same_tree() -> None:
     """The tree in ``feldera_events._errors``' docstring (read with ``help()``) is the
     classes' tree: same names, same parents, same order."""
     assert _docstring_tree() == _generated_tree()
+
+
+def test_the_ci_guide_has_every_exit_code_of_wait() -> None:
+    codes = _exit_codes(COMMAND_EXIT_CODES["wait"])
+    table = hooks.wait_exit_codes()
+    assert codes and all(re.search(rf"^\| {c} \|", table, re.MULTILINE) for c in codes), table
+    assert "4 > 1 > 5 > 3 > 0" in table  # the precedence paragraph
+
+
+# -- what the pages show besides code blocks ----------------------------------------------
+
+
+def _yaml_commands() -> list[tuple[str, str]]:
+    """(block id, command) of every ``feldera-events`` command in a yaml block, up to a
+    shell operator (``>``, ``;``, ``|``, ``&&``)."""
+    found = []
+    for block in BLOCKS:
+        if block.info != "yaml":
+            continue
+        for line in block.code.splitlines():
+            at = line.find("feldera-events ")
+            if at < 0 or line.lstrip().startswith("#"):
+                continue
+            lexer = shlex.shlex(line[at:], posix=True, punctuation_chars=True)
+            lexer.whitespace_split = True
+            words = []
+            for word in lexer:
+                if set(word) <= set("<>;|&"):
+                    break
+                words.append(word)
+            found.append((block.id, shlex.join(words)))
+    return found
+
+
+def test_every_command_of_a_ci_recipe_parses() -> None:
+    commands = _yaml_commands()
+    pages = {block_id.split(":")[0] for block_id, _ in commands}
+    assert "docs/guides/ci.md" in pages  # the GitHub Actions and GitLab CI recipes
+    assert any(" --json" in c for _, c in commands)
+    parser = build_parser()
+    for block_id, command in commands:
+        # argparse exits 2 (SystemExit) if the command would not parse.
+        args = parser.parse_args(shlex.split(command)[1:])
+        assert args.command, (block_id, command)
+
+
+def _fidelity(text: str) -> tuple[list[str], str]:
+    """The fidelity table's lines, and the list of what still differs (one line)."""
+    lines = text.splitlines()
+    start = lines.index(
+        "| upstream test file | tests | against `fake-server` | the others, and why |"
+    )
+    end = next(i for i in range(start, len(lines)) if not lines[i].startswith("|"))
+    differs = text[text.index("Our own tests state each behaviour") :]
+    differs = re.split(r"^(?:#|\[Testing)", differs, maxsplit=1, flags=re.MULTILINE)[0]
+    return lines[start:end], " ".join(differs.split())
+
+
+def test_the_fidelity_page_is_the_readmes_fidelity_section() -> None:
+    """docs/fidelity.md is the source; while the README still has the table, it must
+    say the same (one source: the README's landing page will link to the page)."""
+    page = _fidelity((DOCS / "fidelity.md").read_text(encoding="utf-8"))
+    assert len(page[0]) > 20 and "**Timing.**" in page[1]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    if "| upstream test file |" in readme:
+        assert _fidelity(readme) == page
+
+
+def _mermaid_moves(page: str) -> tuple[set[str], set[tuple[str, str]]]:
+    """The states and the moves (``A --> B``) of the page's mermaid diagram."""
+    (diagram,) = [b for b in BLOCKS_BY_PAGE[DOCS / page] if b.info == "mermaid"]
+    moves = set(re.findall(r"^\s*(\[\*\]|\w+) --> (\w+)", diagram.code, re.MULTILINE))
+    states = {s for move in moves for s in move} - {"[*]"}
+    return states, moves
+
+
+def _resources_moves(fake: FakeFeldera, name: str) -> set[tuple[str, str]]:
+    statuses = [e["deployment_resources_status"] for e in reversed(fake.events(name))]
+    return set(itertools.pairwise(statuses))
+
+
+async def test_the_resources_diagram_has_the_moves_the_simulated_manager_makes() -> None:
+    states, moves = _mermaid_moves("concepts.md")
+    assert states == {s.value for s in ResourcesStatus}
+    seen: set[tuple[str, str]] = set()
+    async with FakeFeldera(speed=100) as fake:
+        fake.create_pipeline("runs")  # start, run, forced stop
+        fake.start("runs")
+        await fake.wait_for_status("runs", deployment_runtime_status="Running")
+        fake.stop("runs")
+        await fake.wait_for_status("runs", deployment_resources_status="Stopped")
+        fake.create_pipeline("times-out")
+        fake.fail_next_start("times-out", "provisioning_timeout")
+        fake.start("times-out")
+        await fake.wait_for_status(
+            "times-out", deployment_resources_status="Stopped", deployment_has_error=True
+        )
+        fake.create_pipeline("fails-early")  # the provision check: it stays Stopped
+        fake.fail_next_start("fails-early", "provision_check")
+        fake.start("fails-early")
+        await fake.wait_for_status("fails-early", deployment_has_error=True)
+        for name in ("runs", "times-out", "fails-early"):
+            seen |= _resources_moves(fake, name)
+        assert fake.status("fails-early")["deployment_resources_status"] == "Stopped"
+    drawn = {(a, b) for a, b in moves if a != "[*]"}
+    # Each pipeline also stays in a status across events (a compile step, a desired
+    # status): the diagram draws only the stay that matters, an early failure.
+    assert {m for m in seen if m[0] != m[1]} == {m for m in drawn if m[0] != m[1]}
+    assert {m for m in drawn if m[0] == m[1]} == {("Stopped", "Stopped")}
+
+
+# -- the picture of the live display -------------------------------------------------------
+
+
+capture_live = _load("capture_live")
+
+
+@pytest.mark.timeout(90)
+async def test_the_live_display_picture_is_what_the_cli_shows() -> None:
+    """docs/images/wait-live.svg is the final screen of the real CLI at 80 columns; run
+    again, the CLI shows the same text (times and ids aside). After a change to the
+    display: ``python docs/capture_live.py`` rewrites the picture."""
+    committed = capture_live.svg_lines(capture_live.SVG.read_text(encoding="utf-8"))
+    assert committed and all(len(line) <= capture_live.COLUMNS for line in committed)
+    lines = [line.plain for line in await capture_live.capture()]
+    normalized = capture_live.normalized
+    assert [normalized(x) for x in lines] == [normalized(x) for x in committed], (
+        "the live display changed: run python docs/capture_live.py\n" + "\n".join(lines)
+    )
+    # What the picture is for: a success and a failure with its report, side by side.
+    assert committed[0].startswith("+ orders ") and committed[0].endswith("provisioned")
+    assert committed[1].startswith("x fraud-detector ") and committed[1].endswith("FAILED")
+    # And the SVG renders what the capture gives, line for line.
+    svg = capture_live.render_svg(await capture_live.capture())
+    assert len(capture_live.svg_lines(svg)) == len(committed)

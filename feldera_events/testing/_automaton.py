@@ -134,18 +134,15 @@ class Automaton:
 
     def update(self, p: Pipeline, ts: dt.datetime, **fields: Any) -> None:
         """Change status fields and their ``*_since`` stamps (no event)."""
-        before = (p.combined_status(), p.combined_desired_status())
         for key, value in fields.items():
             if key in SINCE_OF and p.s[key] != value:
                 p.since[SINCE_OF[key]] = ts if value is not None else None
             p.s[key] = value
-        if p.combined_status() != before[0]:
-            p.since["deployment_status_since"] = ts
-        if p.combined_desired_status() != before[1]:
-            p.since["deployment_desired_status_since"] = ts
+        p.changed()
 
     def record(self, p: Pipeline, ts: dt.datetime | None = None) -> None:
         """Write one event: a snapshot of the pipeline's status fields."""
+        p.changed()  # what was written before it (refresh_version, the row) is listed now
         if not p.record_events:
             self.on_change()
             return

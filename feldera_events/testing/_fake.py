@@ -529,6 +529,26 @@ class FakeFeldera(Waits):
         """How many requests were answered (or aborted) so far, beyond the log's limit."""
         return self._traffic.served
 
+    def request_counts(self) -> dict[str, int]:
+        """Requests answered (or aborted) per operation since the server started or the
+        last :meth:`reset_request_counts`, e.g. ``{"get_pipeline_event": 120,
+        "list_pipelines": 2}``: a new dict, keys in name order, only operations that were
+        requested.
+
+        Keys are the OpenAPI operationIds (the names ``inject(operations=...)`` takes),
+        ``"healthz"`` for ``GET /healthz`` (not in the spec), and ``"unrouted"`` for a
+        request that matched no route (a plain 404) or was dropped before routing (held
+        by ``stop_answering`` when the server closed).  A request counts under its
+        operation whatever its answer: an error, a 401, an injected fault.  The counts
+        do not depend on ``request_log_limit``; their sum grows as ``requests_served``.
+        """
+        return self._traffic.request_counts()
+
+    def reset_request_counts(self) -> None:
+        """Start :meth:`request_counts` from zero (``requests_served`` and the request log
+        are left as they are)."""
+        self._traffic.reset_request_counts()
+
     def clear_requests(self) -> None:
         """Empty the request log."""
         self._traffic.clear_requests()

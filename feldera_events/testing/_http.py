@@ -19,7 +19,7 @@ from feldera_events.testing._model import FakeAPIError, RequestRecord
 from feldera_events.testing._monitor import ClusterMonitor
 from feldera_events.testing._rest import PIPELINE_ACTIONS, ApiKeysREST, PipelineREST
 from feldera_events.testing._state import EventLog
-from feldera_events.testing._traffic import Traffic
+from feldera_events.testing._traffic import UNROUTED, Traffic
 from feldera_events.testing._wire import (
     JSON,
     NO_CACHE,
@@ -98,7 +98,8 @@ class FakeApp:
         except _Reset:
             raise web.HTTPException() from None  # never reached by the client
         finally:
-            traffic.end(RequestRecord(**record))
+            route = record.pop("route", None) or record.get("operation") or UNROUTED
+            traffic.end(RequestRecord(**record), route)
 
     @staticmethod
     def _abort(request: web.Request) -> None:
@@ -113,6 +114,7 @@ class FakeApp:
         segments = [unquote(s) for s in raw_path.split("/")[1:]]
         if segments[:1] != ["v0"]:
             if segments == ["healthz"] and request.method == "GET":
+                record["route"] = "healthz"  # not in the spec: no operationId
                 return json_response({"status": "healthy"})
             return web.Response(status=404)
         route = self._route(request.method, segments[1:])

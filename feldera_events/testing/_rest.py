@@ -18,7 +18,7 @@ from feldera_events.testing._deployment import BOOTSTRAP_POLICIES
 from feldera_events.testing._engine import Engine
 from feldera_events.testing._model import FakeAPIError
 from feldera_events.testing._pipeline_process import RecordCounter, require_reachable
-from feldera_events.testing._wire import NO_CACHE, bool_param, json_response, query_choice
+from feldera_events.testing._wire import NO_CACHE, bool_param, json_response, query_choice, raw_json
 
 __all__ = ["PIPELINE_ACTIONS", "ApiKeysREST", "PipelineREST"]
 
@@ -93,13 +93,18 @@ class PipelineREST:
         selector = query_choice(request, _PIPELINE_SELECTORS, "all")
         if isinstance(selector, web.Response):
             return selector
-        return json_response([p.info(selector) for p in self.engine.all()])
+        if selector == "status":  # the monitoring list: cached entries
+            return raw_json(self.engine.status_list(), headers=NO_CACHE)
+        return json_response([p.info(selector) for p in self.engine.all()], headers=NO_CACHE)
 
     async def get_pipeline(self, request: web.Request, name: str) -> web.StreamResponse:
         selector = query_choice(request, _PIPELINE_SELECTORS, "all")
         if isinstance(selector, web.Response):
             return selector
-        return json_response(self.engine.get(name).info(selector))
+        p = self.engine.get(name)
+        if selector == "status":
+            return raw_json(p.status_entry(), headers=NO_CACHE)
+        return json_response(p.info(selector), headers=NO_CACHE)
 
     async def _post_put_body(self, request: web.Request) -> dict[str, Any] | web.Response:
         body = await _json_object(request)
@@ -125,6 +130,7 @@ class PipelineREST:
         p.udf_toml = body.get("udf_toml") or ""
         if body.get("program_config"):
             p.program_config = dict(body["program_config"])
+        p.changed()
         return p.info("all")
 
     async def post_pipeline(self, request: web.Request) -> web.StreamResponse:

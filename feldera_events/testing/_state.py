@@ -32,7 +32,8 @@ DETAIL_KEYS = (
     "deployment_error",
 )
 
-#: Which ``*_since`` timestamp follows which field.
+#: Which ``*_since`` timestamp follows which field: it moves to the write's time when the
+#: field's value changes, and is ``None`` while the field is (the manager's ``CASE WHEN``).
 SINCE_OF = {
     "program_status": "program_status_since",
     "deployment_resources_status": "deployment_resources_status_since",
@@ -172,11 +173,11 @@ class Pipeline:
             "deployment_resources_desired_status_since": now,
             "deployment_runtime_status_since": None,
             "deployment_runtime_desired_status_since": None,
-            "deployment_status_since": now,
-            "deployment_desired_status_since": now,
         }
         self.events = EventLog()
         self.record_events = True
+        #: ``info("status")`` as wire bytes, until the next :meth:`changed`.
+        self._status_entry: bytes | None = None
         # Engine bookkeeping.
         self.timer: Cancellable | None = None
         self.compile_timer: Cancellable | None = None
@@ -201,6 +202,27 @@ class Pipeline:
         self.checkpoint_program: str | None = None
 
     # -- derived fields -----------------------------------------------------------------
+    def changed(self) -> None:
+        """Forget the cached list entry: every change to what :meth:`info` shows calls it
+        (the automaton's writes and events, and the edits that write no event)."""
+        self._status_entry = None
+
+    def status_entry(self) -> bytes:
+        """``info("status")`` as compact JSON, the entry of ``GET /v0/pipelines?selector=status``;
+        made once per change, so a list of thousands of pipelines costs a join."""
+        entry = self._status_entry
+        if entry is None:
+            entry = self._status_entry = _dumps(self.info("status"))
+        return entry
+
+    def combined_since(self, resources: str, runtime: str) -> dt.datetime:
+        """``deployment_status_since`` (or the desired one): the later of the resources and
+        runtime stamps, as the manager's ``combine_since`` derives it (not stored)."""
+        resources_since = self.since[resources]
+        runtime_since = self.since[runtime]
+        assert resources_since is not None  # the resources stamps are never null
+        return resources_since if runtime_since is None else max(resources_since, runtime_since)
+
     def combined_status(self) -> str:
         rs = self.s["deployment_resources_status"]
         if rs == "Provisioned":
@@ -290,9 +312,18 @@ class Pipeline:
             deployment_initial=s["deployment_initial"],
             deployment_error=s["deployment_error"],
             deployment_status=self.combined_status(),
-            deployment_status_since=ts(self.since["deployment_status_since"]),
+            deployment_status_since=ts(
+                self.combined_since(
+                    "deployment_resources_status_since", "deployment_runtime_status_since"
+                )
+            ),
             deployment_desired_status=self.combined_desired_status(),
-            deployment_desired_status_since=ts(self.since["deployment_desired_status_since"]),
+            deployment_desired_status_since=ts(
+                self.combined_since(
+                    "deployment_resources_desired_status_since",
+                    "deployment_runtime_desired_status_since",
+                )
+            ),
             deployment_resources_status=s["deployment_resources_status"],
             deployment_resources_status_since=ts(self.since["deployment_resources_status_since"]),
             deployment_resources_desired_status=s["deployment_resources_desired_status"],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from typing import Literal
 
@@ -17,7 +17,10 @@ from feldera_events.testing._api_keys import ApiKeyRegistry
 from feldera_events.testing._faults import Fault, FaultHandle, FaultRule, normalize_operations
 from feldera_events.testing._model import RequestRecord
 
-__all__ = ["ResponseObserver", "Traffic"]
+__all__ = ["UNROUTED", "ResponseObserver", "Traffic"]
+
+#: The count of requests that matched no route (a plain 404), or were dropped before one.
+UNROUTED = "unrouted"
 
 #: ``observer(operation_id, status, content_type, body)`` for every complete response.
 ResponseObserver = Callable[[str | None, int, str, bytes], None]
@@ -45,6 +48,7 @@ class Traffic:
         self._fault_rules: list[FaultRule] = []
         self._requests: deque[RequestRecord] = deque(maxlen=request_log_limit)
         self._served = 0
+        self._counts: Counter[str] = Counter()
         self._in_flight = 0
         self._answering = asyncio.Event()
         self._answering.set()
@@ -93,11 +97,20 @@ class Traffic:
         self._in_flight += 1
         self._on_change()
 
-    def end(self, record: RequestRecord) -> None:
+    def end(self, record: RequestRecord, route: str) -> None:
+        """A request was answered (or aborted): log it and count it under ``route``."""
         self._in_flight -= 1
         self._served += 1
+        self._counts[route] += 1
         self._requests.append(record)
         self._on_change()
+
+    def request_counts(self) -> dict[str, int]:
+        """Requests per route (an operationId, ``healthz`` or ``unrouted``), by name."""
+        return dict(sorted(self._counts.items()))
+
+    def reset_request_counts(self) -> None:
+        self._counts.clear()
 
     @property
     def served(self) -> int:
