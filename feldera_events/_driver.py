@@ -155,26 +155,18 @@ class Driver:
         if remaining is not None and remaining <= 0:
             return machine.expired(now)
         bound = self._request_bound
-        if remaining is None or (shared is None and bound is not None and remaining > bound):
-            # The request ends (answer or error) before the deadline: no scope to set up.
-            try:
-                if shared is None:
-                    value = await self._perform(machine.name, request)
-                else:
-                    value = await shared.answer(at)
-            except FelderaError as exc:
-                return machine.failed(exc, self.now())
-            return machine.answered(value, self.now())
+        pending = self._perform(machine.name, request) if shared is None else shared.answer(at)
+        scope = None
         try:
-            async with asyncio.timeout(remaining) as scope:
-                if shared is None:
-                    value = await self._perform(machine.name, request)
-                else:
-                    value = await shared.answer(at)
+            if remaining is None or (shared is None and bound is not None and remaining > bound):
+                value = await pending  # it ends (answer or error) before the deadline
+            else:
+                async with asyncio.timeout(remaining) as scope:
+                    value = await pending
         except TimeoutError as exc:
-            if scope.expired():
+            if scope is not None and scope.expired():
                 return machine.expired(self.now())
-            if not isinstance(exc, FelderaError):
+            if not isinstance(exc, FelderaError):  # else the request's own timeout
                 raise
             return machine.failed(exc, self.now())
         except FelderaError as exc:

@@ -286,12 +286,8 @@ class ClusterWaitTimeoutError(WaitTimeoutError):
         attempts: int = 0,
         last_error: str | None = None,
     ) -> None:
-        self.pipeline_name = ""
-        self.timeout = timeout
-        self.elapsed = elapsed
-        self.polls = polls
-        self.last_event = None
-        self.what = "all services healthy"
+        what = "all services healthy"
+        super().__init__("", timeout=timeout, elapsed=elapsed, polls=polls, what=what)
         self.event = event
         self.unhealthy_components: list[str] = [] if event is None else event.unhealthy_components
         self.reached = reached
@@ -310,4 +306,4 @@ class ClusterWaitTimeoutError(WaitTimeoutError):
             bad = ", ".join(f"{c} ({event.status_of(c).value})" for c in self.unhealthy_components)
             state = f"unhealthy: {bad}" if bad else event.describe()
             text = f"{head} ({polls} polls; last event at {stamp}: {state})"
-        Exception.__init__(self, text)
+        self.args = (text,)  # WaitTimeoutError's message is about a pipeline
