@@ -376,7 +376,7 @@ def test_a_failure_whose_full_read_fails_until_the_deadline_is_still_a_failure()
     decision = m.failed(http(500), 0.0)  # retried (the wait's one retry rule)...
     while isinstance(decision, PollAt):
         decision = m.failed(http(500), decision.at)
-    assert isinstance(decision, Fail)  # ...until the deadline or the rule says no more
+    assert isinstance(decision, Fail)  # ...within the policy's attempts and the deadline
     assert isinstance(decision.error, DeploymentFailedError)
     assert "the error details are unavailable" in decision.error.message
     # The same when the deadline passes with the full read in flight (the driver's call).
@@ -392,6 +392,56 @@ def test_a_failure_whose_full_read_fails_until_the_deadline_is_still_a_failure()
     stop.answered(event("Provisioning", "Provisioned"), 0.0)
     stop.answered(event("Stopping", "Stopped", at=1.0), 1.0)
     assert type(stop.expired(10.0).error) is DeploymentStoppedError
+
+
+@pytest.mark.parametrize("timeout", [60.0, None], ids=["deadline", "no-deadline"])
+@pytest.mark.parametrize(
+    "error",
+    [http(500), http(404, "NoPipelineMonitorEventsAvailable"), http(404, "UnknownPipelineName")],
+    ids=["500", "no-events", "pipeline-gone"],
+)
+def test_a_failure_whose_full_read_keeps_failing_ends_after_the_retry_attempts(
+    timeout: float | None, error: Exception
+) -> None:
+    # Issue 24 (review): status latest = Stopped with an error, `selector=all` always
+    # failing: the wait read the details until its deadline (60 s), and forever without
+    # one. The details get the retry policy's attempts, as one client call would; then
+    # the failure, its details said to be unavailable, at once.
+    m = machine(timeout=timeout, retry=RetryPolicy(attempts=3), wait_for_pipeline=True)
+    m.begin(0.0)
+    failed = event("Stopped", "Stopped", error=True)
+    full = Request("event", failed.event_id, Selector.ALL, or_latest=True)
+    assert m.answered(failed, 0.0) == Need(full, (failed,))
+    reads, now = 1, 0.0
+    decision = m.failed(error, now)
+    while isinstance(decision, PollAt) and reads < 50:
+        assert decision.request == full
+        now, reads = decision.at, reads + 1
+        decision = m.failed(error, now)
+    assert reads == 3
+    assert isinstance(decision, Fail) and decision.at is None  # now, not at the deadline
+    err = decision.error
+    assert type(err) is DeploymentFailedError and err.event is failed
+    assert "the error details are unavailable (reading the full event failed" in err.message
+    assert not any("polling again" in line.msg for line in decision.log)
+
+
+def test_the_attempts_at_a_failures_details_start_anew_with_each_failure() -> None:
+    m = machine(retry=RetryPolicy(attempts=2))
+    m.begin(0.0)
+    failed = event("Stopping", "Stopped", error=True)
+    m.answered(failed, 0.0)
+    decision = m.failed(http(503), 0.0)
+    assert isinstance(decision, PollAt)  # one more attempt
+    restarted = full_of(event("Provisioning", "Provisioned", at=2), error=False)
+    assert isinstance(m.answered(restarted, decision.at), PollAt)  # restarted meanwhile
+    again = event("Stopping", "Stopped", error=True, at=3)
+    m.answered(again, 5.0)
+    decision = m.failed(http(503), 5.0)  # the new failure's first attempt, not a third
+    assert isinstance(decision, PollAt)
+    decision = m.answered(full_of(again, error=True), decision.at)
+    assert isinstance(decision, Fail) and isinstance(decision.error, DeploymentFailedError)
+    assert decision.error.error_code == "RuntimeError.WorkerPanic"
 
 
 def test_since_now_sees_a_failure_after_an_anchor_dated_in_the_future() -> None:
