@@ -74,6 +74,9 @@ def test_the_machine_reads_the_approval_then_waits_or_ends(wait: bool) -> None:
     awaiting = event("Provisioned", "Provisioned", "AwaitingApproval", "Running", at=1)
     # Not emitted yet: it is read in full first, and emitted with its details.
     assert m.answered(awaiting, 1.0) == Need(Request("event", awaiting.event_id, Selector.ALL))
+    # Of that event only: cleaned up, it is the poll's event that awaits approval, never
+    # whatever `latest` says by then (`or_latest` is the failure's read alone).
+    assert m.pending.or_latest is False
     full = with_details(awaiting, {"approval_diff": DIFF})
     decision = m.answered(full, 1.1)
     assert decision.emit == (full,)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -24,10 +26,23 @@ from feldera_events import (
 )
 from feldera_events._acceptors import PROVISIONED, RUNNING
 from feldera_events._convert import structure
-from feldera_events._decisions import Fail, Need, PollAt, Request, Succeed
+from feldera_events._decisions import (
+    CLUSTER,
+    DEBUG,
+    INFO,
+    LATEST,
+    LIST,
+    WARNING,
+    Fail,
+    Need,
+    PollAt,
+    Request,
+    Succeed,
+)
 from feldera_events._errors import APIStatusError, status_error_class
 from feldera_events._machines import PipelineWait
 from feldera_events._policies import PollPolicy
+from feldera_events._since import SinceRule
 from feldera_events._watch import Watch
 
 POLL = PollPolicy(initial=1.0, maximum=1.0, jitter=0.0)
@@ -96,6 +111,23 @@ def full_of(ev: PipelineEvent, *, error: bool) -> PipelineEvent:
     )
     result: PipelineEvent = structure(data, PipelineEvent)
     return result
+
+
+# -- what a machine asks for and says --------------------------------------------------
+
+
+def test_the_log_levels_of_decisions_are_the_logging_modules() -> None:
+    # The machines may not import logging; the driver hands these numbers to a logger.
+    assert (DEBUG, INFO, WARNING) == (logging.DEBUG, logging.INFO, logging.WARNING)
+
+
+def test_only_the_read_of_a_failure_may_fall_back_to_the_latest_event() -> None:
+    assert not any(r.or_latest for r in (LATEST, LIST, CLUSTER, Request("event", "x")))
+    m = machine()
+    m.begin(0.0)
+    failed = event("Stopping", "Stopped", error=True)
+    decision = m.answered(failed, 0.0)
+    assert isinstance(decision, Need) and decision.request.or_latest is True
 
 
 # -- what ends a wait ------------------------------------------------------------------
@@ -747,3 +779,123 @@ def test_watch_since_now_starts_after_the_servers_latest_event() -> None:
     new = event("Stopped", "Provisioned", at=6)
     assert w.answered(new, 1.0) == Need(Request("list"))
     assert w.answered([new, old, older], 1.1).emit == (new,)
+
+
+# -- since: the point and the restart rule, case by case (issue 24, mutation testing) ----
+
+
+class _NoOffset(dt.tzinfo):
+    def utcoffset(self, when: dt.datetime | None) -> dt.timedelta | None:
+        return None
+
+
+def test_since_refuses_a_datetime_whose_zone_has_no_offset() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        machine(since=dt.datetime(2026, 1, 1, tzinfo=_NoOffset()))
+
+
+def test_since_refuses_a_string_that_is_neither_now_nor_an_id_in_its_own_words() -> None:
+    with pytest.raises(ValueError, match="since must be an event, an event id") as info:
+        machine(since="yesterday")
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def test_since_now_whose_first_read_fails_transiently_reads_it_again() -> None:
+    # Only "no event (or pipeline) yet" makes every event new; a 500 is retried, and the
+    # point is then the event that read answers.
+    up = event("Provisioned", "Provisioned", "Running", "Running")
+    m = machine(since="now")
+    m.begin(0.0)
+    decision = m.failed(http(500), 0.0)
+    assert isinstance(decision, PollAt) and decision.request == LATEST
+    assert isinstance(m.answered(up, decision.at), PollAt)  # the point: not a success
+    assert m.since.point is not None and m.since.point.event is up
+
+
+def _after(ev: PipelineEvent, seconds: float, **kwargs: Any) -> PipelineEvent:
+    return event(at=(ev.recorded_at - T0).total_seconds() + seconds, **kwargs)
+
+
+UP: dict[str, Any] = {
+    "resources": "Provisioned",
+    "desired": "Provisioned",
+    "runtime": "Running",
+    "runtime_desired": "Running",
+}
+
+
+def test_since_a_success_seen_to_leave_and_come_back_counts_without_the_list() -> None:
+    point = event(**UP)
+    m = machine(RUNNING, since=point)
+    m.begin(0.0)
+    assert isinstance(m.answered(_after(point, 1, **UP), 0.0), Need)  # the list decides
+    m.answered([point], 0.5)  # the same deployment: go on
+    m.answered(_after(point, 2, resources="Stopping", desired="Stopped"), 1.0)  # left
+    back = _after(point, 3, **UP)
+    assert m.answered(back, 2.0) == Succeed(back, (back,))
+
+
+def test_since_a_success_the_list_showed_to_be_the_old_one_does_not_count_later() -> None:
+    point = event(**UP)
+    m = machine(RUNNING, since=point)
+    m.begin(0.0)
+    same = _after(point, 1, **UP)
+    assert m.answered(same, 0.0) == Need(LIST, (same,))
+    assert isinstance(m.answered([same, point], 0.5), PollAt)  # held all along
+    assert isinstance(m.answered(same, 1.5), PollAt)  # polled again: still not new
+    assert m.polls == 3
+
+
+@pytest.mark.parametrize(
+    ("before", "counts"),
+    [
+        ([], True),  # nothing known at or before the point: new
+        (["up"], False),  # it held at the point: the same success
+        (["up", "stopped"], True),  # it did not hold at the point: new
+    ],
+    ids=["nothing-before", "held-before", "not-held-before"],
+)
+def test_since_a_datetime_a_success_is_new_by_the_last_event_at_the_point(
+    before: list[str], counts: bool
+) -> None:
+    # A point known without its event (a datetime, a cleaned-up id): the list says what
+    # held at the last event at or before it.
+    at = T0 + dt.timedelta(seconds=100)
+    m = machine(RUNNING, since=at)
+    m.begin(0.0)
+    kinds = {"up": UP, "stopped": {"resources": "Stopped", "desired": "Stopped"}}
+    history = [event(at=90 + i, **kinds[k]) for i, k in enumerate(before)]
+    candidate = event(at=110, **UP)
+    assert m.answered(candidate, 0.0) == Need(LIST, (candidate,))
+    decision = m.answered([candidate, *reversed(history)], 0.5)
+    assert decision == Succeed(candidate) if counts else isinstance(decision, PollAt)
+
+
+def _held_rule(**kwargs: Any) -> SinceRule:
+    point = event(**UP)
+    rule = SinceRule.of(point, anew=kwargs.pop("anew", True))
+    return attrs.evolve(rule, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("rule", "last", "held"),
+    [
+        ({}, "up", True),
+        ({"anew": False}, "up", False),
+        ({"point": None}, "up", False),
+        ({"left": True}, "up", False),
+        ({}, None, False),
+        ({}, "stopped", False),
+    ],
+    ids=["held", "not-anew", "no-point", "left", "no-last", "not-holding"],
+)
+def test_since_held_at_the_point_only_when_every_part_says_so(
+    rule: dict[str, Any], last: str | None, held: bool
+) -> None:
+    # What a timeout says (held_at_since): the success held at the point and still does.
+    events = {"up": event(**UP), "stopped": event("Stopped", "Stopped"), None: None}
+
+    def holds(ev: PipelineEvent) -> bool:
+        return ev.deployment_resources_status.value == "Provisioned"
+
+    assert _held_rule(**rule).held(events[last], holds) is held
