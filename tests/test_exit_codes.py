@@ -3,6 +3,8 @@ codes", and 74 / 141 for output that cannot be written): what a CI job branches 
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from feldera_events import (
@@ -104,6 +106,9 @@ def _result(outcome: Outcome, error: BaseException | None = None) -> WaitResult:
         (_result(Outcome.ERROR), "error", 4),
         (_result(Outcome.AWAITING_APPROVAL), "awaiting_approval", 5),
         (_result(Outcome.CANCELLED), "cancelled", 130),
+        # Only an error outcome takes its code from the error it carries.
+        (_result(Outcome.CANCELLED, asyncio.CancelledError()), "cancelled", 130),
+        (_result(Outcome.AWAITING_APPROVAL, RuntimeError("awaits")), "awaiting_approval", 5),
     ],
 )
 def test_a_waits_outcome_is_exit(result: WaitResult, key: str, code: int) -> None:

@@ -24,7 +24,16 @@ from feldera_events import (
     ServerError,
     WaitTimeoutError,
 )
-from feldera_events._acceptors import PROVISIONED, RUNNING
+from feldera_events._acceptors import (
+    PROVISIONED,
+    RUNNING,
+    STOPPED,
+    WAITS,
+    Seen,
+    Verdict,
+    accept,
+    condition_acceptors,
+)
 from feldera_events._convert import structure
 from feldera_events._decisions import (
     CLUSTER,
@@ -43,7 +52,7 @@ from feldera_events._errors import APIStatusError, status_error_class
 from feldera_events._machines import PipelineWait
 from feldera_events._policies import PollPolicy
 from feldera_events._since import SinceRule
-from feldera_events._watch import Watch
+from feldera_events._watch import Watch, is_duplicate
 
 POLL = PollPolicy(initial=1.0, maximum=1.0, jitter=0.0)
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -899,3 +908,191 @@ def test_since_held_at_the_point_only_when_every_part_says_so(
         return ev.deployment_resources_status.value == "Provisioned"
 
     assert _held_rule(**rule).held(events[last], holds) is held
+
+
+# -- the table of waits and the acceptors of wait_for (issue 24, mutation testing) -------
+
+
+def test_the_table_of_waits() -> None:
+    # provisioned and running: a success that held at `since` must be a new one (a
+    # restart); stopped: already stopped at `since` is stopped. Only `running` looks at
+    # approvals (wait_for_approval=).
+    assert {name: (w.anew, w.approval) for name, w in WAITS.items()} == {
+        "provisioned": (True, False),
+        "running": (True, True),
+        "stopped": (False, False),
+    }
+
+
+def test_the_stopped_wait_succeeds_at_stopped_only() -> None:
+    m = machine(STOPPED, what="Stopped")
+    m.begin(0.0)
+    assert isinstance(m.answered(event("Provisioned", "Provisioned"), 0.0), PollAt)
+    assert isinstance(m.answered(event("Stopping", "Stopped", at=1), 1.0), PollAt)
+    stopped = event("Stopped", "Stopped", at=2)
+    assert m.answered(stopped, 2.0) == Succeed(stopped, (stopped,))
+
+
+def test_wait_for_checks_its_failure_first_and_only_when_given() -> None:
+    def up(ev: PipelineEvent) -> bool:
+        return ev.deployment_resources_status.value == "Provisioned"
+
+    def broken(ev: PipelineEvent) -> bool:
+        return ev.deployment_has_error
+
+    failing_up = event("Provisioned", "Provisioned", error=True)
+    verdicts = condition_acceptors(up, broken)
+    assert accept(verdicts, failing_up, Seen())[0] is Verdict.FAILURE
+    assert accept(condition_acceptors(up, None), failing_up, Seen())[0] is Verdict.SUCCESS
+
+
+# -- the watch, case by case (issue 24, mutation testing) ---------------------------------
+
+
+def _with(ev: PipelineEvent, **fields: Any) -> PipelineEvent:
+    """``ev`` under a new id, with ``fields`` changed (a heartbeat, or not)."""
+    data = {**ev.to_dict(), **fields, "event_id": str(uuid.UUID(int=ev.event_id.int + 1))}
+    result: PipelineEvent = structure(data, PipelineEvent)
+    return result
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"deployment_error": {"error_code": "E", "message": "m", "details": None}},
+        {"deployment_resources_status_details": {"reason": "r"}},
+        {"deployment_runtime_status_details": {"reason": "r"}},
+        {"storage_status_details": {"reason": "r"}},
+    ],
+    ids=["heartbeat", "error", "resources-details", "runtime-details", "storage-details"],
+)
+def test_a_duplicate_is_the_same_status_details_and_error(change: dict[str, Any]) -> None:
+    ev = full_of(event("Provisioned", "Provisioned", "Running", "Running"), error=False)
+    assert is_duplicate(_with(ev, **change), ev) is (change == {})
+
+
+def test_a_watch_leaves_out_heartbeat_duplicates_by_default() -> None:
+    w = watch()
+    w.begin(0.0)
+    first = event("Provisioned", "Provisioned", "Running", "Running", at=1)
+    w.answered(first, 0.0)
+    beat = _with(first, recorded_at=(T0 + dt.timedelta(seconds=2)).isoformat())
+    assert w.answered(beat, 1.0) == Need(LIST)
+    assert w.answered([beat, first], 1.1).emit == ()
+
+
+def test_a_watch_never_gives_up_on_a_server_it_never_reached() -> None:
+    w = watch(retry=RetryPolicy(attempts=2, timeout=1.0))
+    decision = w.begin(0.0)
+    for n in range(5):
+        decision = w.failed(APIConnectionError("refused", url="http://h"), 10.0 * n)
+        assert isinstance(decision, PollAt)
+
+
+def test_a_watch_that_finds_nothing_new_polls_without_reading_the_list() -> None:
+    w = watch()
+    w.begin(0.0)
+    first = event(at=1)
+    w.answered(first, 0.0)
+    assert isinstance(w.answered(first, 1.0), PollAt)
+
+
+def test_a_watch_started_before_any_event_yields_every_event() -> None:
+    # No events yet: every event to come is new, those between two polls too (the list).
+    poll = PollPolicy(initial=1.0, factor=2.0, maximum=8.0, jitter=0.0, grow_after=0.0)
+    w = watch(poll=poll, include_duplicates=True)
+    w.begin(0.0)
+    none_yet = http(404, "NoPipelineMonitorEventsAvailable")
+    decision, now, waits = w.failed(none_yet, 0.0), 0.0, []
+    for _ in range(3):  # polled at the policy's growing intervals
+        assert isinstance(decision, PollAt) and decision.request == LATEST
+        waits.append(decision.at - now)
+        now = decision.at
+        decision = w.failed(none_yet, now)
+    assert waits == [1.0, 2.0, 4.0]
+    history = [event(at=i) for i in range(3)]
+    assert w.answered(history[-1], now) == Need(LIST)
+    assert w.answered(list(reversed(history)), now).emit == tuple(history)
+
+
+def test_a_watch_retries_a_failed_first_poll_and_starts_at_its_answer() -> None:
+    w = watch()
+    w.begin(0.0)
+    assert isinstance(w.failed(http(500), 0.0), PollAt)  # not "no events yet"
+    first = event(at=1)
+    assert w.answered(first, 1.0).emit == (first,)
+
+
+def test_a_watch_since_an_event_keeps_it_through_no_events_yet() -> None:
+    point = event(at=5)
+    w = watch(since=point)
+    w.begin(0.0)
+    assert isinstance(w.failed(http(404, "NoPipelineMonitorEventsAvailable"), 0.0), PollAt)
+    after = event(at=6)
+    assert w.answered(after, 1.0) == Need(LIST)
+    assert w.answered([after, point, event(at=4)], 1.1).emit == (after,)
+
+
+def test_a_watch_since_a_cleaned_up_id_starts_after_it_and_other_errors_retry() -> None:
+    since = uuid.UUID(int=(1000 << 80) | (7 << 76) | (2 << 62) | 5)
+    w = watch(since=str(since))
+    assert w.begin(0.0) == Need(Request("event", since))
+    assert isinstance(w.failed(http(500), 0.0), PollAt)  # retried, as any poll
+    gone = http(404, "UnknownPipelineMonitorEvent")
+    assert w.failed(gone, 1.0) == Need(LATEST)  # the id is the point (UUIDv7 order)
+    newer = with_id(event(at=0), uuid.UUID(int=since.int + 1))
+    older = with_id(event(at=9), uuid.UUID(int=since.int - 1))
+    assert w.answered(newer, 1.0) == Need(LIST)
+    assert w.answered([newer, older], 1.1).emit == (newer,)
+    not_v7 = watch(since=uuid.UUID("0197a2b4-6f1e-4c3a-9d2e-1b2c3d4e5f60"))
+    not_v7.begin(0.0)
+    assert not_v7.failed(gone, 0.0) == Fail(gone)
+
+
+def test_a_watch_forgets_ids_beyond_its_lookback_and_never_yields_them_again() -> None:
+    w = watch(lookback=1, include_duplicates=True)
+    w.begin(0.0)
+    first = event(at=10)
+    w.answered(first, 0.0)
+    a, b = event(at=11), event(at=12)
+    w.answered(b, 1.0)
+    assert w.answered([b, a, first], 1.1).emit == (a, b)  # a's id forgotten already
+    c = event(at=13)
+    w.answered(c, 2.0)
+    assert w.answered([c, b, a, first], 2.1).emit == (c,)  # a: at or before the floor
+
+
+def test_a_watch_floor_only_rises_as_ids_are_forgotten() -> None:
+    # A late commit remembered after newer events is forgotten after them: the floor
+    # stays at the newest forgotten event, so none of them comes back as new.
+    w = watch(lookback=2, include_duplicates=True)
+    w.begin(0.0)
+    first = event(at=10)
+    w.answered(first, 0.0)
+    b = event(at=13)
+    w.answered(b, 1.0)
+    assert w.answered([b, first], 1.1).emit == (b,)
+    late, c = event(at=12), event(at=14)
+    w.answered(c, 2.0)
+    assert w.answered([c, b, late, first], 2.1).emit == (late, c)
+    d = event(at=15)
+    w.answered(d, 3.0)
+    assert w.answered([d, c, b, late, first], 3.1).emit == (d,)
+    e = event(at=16)
+    w.answered(e, 4.0)
+    assert w.answered([e, d, c, b, late, first], 4.1).emit == (e,)
+
+
+def test_a_watch_remembers_exactly_lookback_ids() -> None:
+    # Two ids remembered: the floor stays at the start, and a late commit after it is new.
+    w = watch(lookback=2, include_duplicates=True)
+    w.begin(0.0)
+    first = event(at=10)
+    w.answered(first, 0.0)
+    a, b = event(at=12), event(at=13)
+    w.answered(b, 1.0)
+    assert w.answered([b, a, first], 1.1).emit == (a, b)
+    late, c = event(at=11), event(at=14)
+    w.answered(c, 2.0)
+    assert w.answered([c, b, a, late, first], 2.1).emit == (late, c)

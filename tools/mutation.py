@@ -169,6 +169,19 @@ OPERATORS = re.compile(
 #: Survivors that are equivalent mutants (no test can tell them from the original), by
 #: target and key (``definition | the mutated line``), with one line of why.
 EQUIVALENT: dict[str, dict[str, str]] = {
+    "acceptors": {
+        "Seen | count_stops: bool = True": "the one Seen a wait makes says count_stops "
+        "(PipelineWait: `since is None`); no other is made",
+    },
+    "watch": {
+        "(module) | WATCH_LOOKBACK: Final = 4095": "a memory bound: any number above what a "
+        "pipeline retains (about 720) serves, one more or less is no behaviour",
+        "(module) | WATCH_LOOKBACK: Final = 4097": "the same bound, one more",
+        "_on_answer | self.settle = True": "the list read it asks for sets `settle` from "
+        "its own answer (`bool(new)`) before anything reads it",
+        "_new | break": "the list is newest first (the API's order) and the polled event "
+        "is in it: every event after one at or before the floor is at or before it too",
+    },
     "since": {
         "SinceRule | anew: bool = True": "a rule made without since has no point, and "
         "counts() and held() read anew only with a point; SinceRule.of passes anew",
