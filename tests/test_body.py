@@ -245,11 +245,14 @@ class Response:
         self.headers = {"Content-Encoding": encoding} if encoding else {}
         self.status = 200
         self.content = self
+        self.how = ""
 
     async def read(self) -> bytes:
+        self.how = "at once"
         return self.body
 
     async def iter_chunked(self, n: int) -> Any:
+        self.how = "in chunks"
         for i in range(0, len(self.body), n):
             yield self.body[i : i + n]
 
@@ -279,7 +282,9 @@ async def test_a_decoded_body_of_exactly_max_body_size_is_read_and_one_byte_more
     body = os.urandom(200_000)
     packed = gzip.compress(body)
     assert await read(Response(packed, length=False, encoding="gzip"), len(body)) == body
-    with pytest.raises(ResponseTooLargeError, match=r": decoded response body is larger than max_body_size="):
+    with pytest.raises(
+        ResponseTooLargeError, match=r": decoded response body is larger than max_body_size="
+    ):
         await read(Response(packed, length=False, encoding="gzip"), len(body) - 1)
 
 
@@ -298,3 +303,22 @@ async def test_a_body_that_inflates_past_the_cap_late_is_never_inflated_far_past
     # What was kept (900 KB), at most the rest of the budget, and the chunk in hand
     # (about 1.3 MiB): never the cap inflated once more on top (about 2.8 MiB).
     assert peak < 2 * cap
+
+
+@pytest.mark.parametrize(
+    ("size", "length", "encoding", "how"),
+    [
+        (100, True, None, "at once"),  # an event: one read
+        (65536, True, None, "at once"),
+        (65537, True, None, "in chunks"),
+        (100, False, None, "in chunks"),  # no Content-Length
+        (100, True, "identity", "in chunks"),  # any Content-Encoding header
+    ],
+)
+async def test_a_small_identity_body_of_known_length_is_read_at_once(
+    size: int, length: bool, encoding: str | None, how: str
+) -> None:
+    body = os.urandom(size)
+    resp = Response(body, length=length, encoding=encoding)
+    assert await read(resp, 1 << 20) == body
+    assert resp.how == how

@@ -355,3 +355,18 @@ async def test_a_cleaned_up_event_is_read_as_latest_once() -> None:
     with pytest.raises(EventNotFoundError) as info:
         await event_or_latest(always_gone, "e1")
     assert info.value is gone and reads == ["e1", "latest"]
+
+
+async def test_an_attempt_bounded_by_its_own_timeouts_gets_no_timer_of_the_policy() -> None:
+    # ends_within says the call ends by its own timeouts within that many seconds: at
+    # (or under) the policy's timeout it runs without a timer of the policy. A call that
+    # breaks that promise shows it: it is not cut at the policy's 0.01 s.
+    async def call() -> str:
+        await asyncio.sleep(0.05)
+        return "ok"
+
+    policy = RetryPolicy(attempts=1, timeout=0.01)
+    for bound in (0.01, 0.005):
+        assert await call_with_retry(call, policy, describe="GET /x", ends_within=bound) == "ok"
+    with pytest.raises(APITimeoutError):  # a bound above the policy's: its timer
+        await call_with_retry(call, policy, describe="GET /x", ends_within=0.02)
