@@ -387,6 +387,43 @@ async def test_watch_ends_as_for_a_broken_pipe_when_its_reader_goes_away() -> No
     assert ran.stderr == ""  # quietly, as a process SIGPIPE killed
 
 
+def quiet_pipeline() -> Handler:
+    """A pipeline that never changes: one event, the same at every poll."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        selector = request.query.get("selector", "status")
+        if request.path.endswith("/events"):
+            return web.json_response([event_json(selector=selector)])
+        return web.json_response(event_json(selector=selector))
+
+    return handler
+
+
+async def test_watch_ends_when_its_reader_goes_away_while_no_event_comes() -> None:
+    # Review of issue 21: `watch | head -1` on a quiet pipeline wrote its line, then ran
+    # until killed: a gone reader was noticed only on the next write, and none came.
+    read_end, write_end = os.pipe()
+    async with loopback(quiet_pipeline()) as srv:
+        started = time.monotonic()
+        proc = await spawn(
+            cli_argv("watch", "p"), env=clean_env({"FELDERA_HOST": srv.url}), stdout=write_end
+        )
+        os.close(write_end)
+        try:
+            with os.fdopen(read_end) as reader:  # closed after one line, as `head -1` does
+                line = await asyncio.wait_for(asyncio.to_thread(reader.readline), RUN_TIMEOUT)
+            # A generous bound: it ends within about a poll interval, nothing comes after
+            # the first line, and without the fix it never ends.
+            ran = await finish(proc, started, RUN_TIMEOUT)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    assert "Stopped" in line
+    assert ran.returncode == EXIT_BROKEN_PIPE, ran
+    assert ran.stderr == ""
+
+
 @pytest.mark.parametrize(
     ("command", "why"),
     [

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import io
 import os
+import select
 import signal
+import stat
 import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import Any, Final, TextIO, TypeVar
@@ -78,6 +82,11 @@ class SafeStream:
         self.broken = stream is None
         self.error: BaseException | None = None
         self.lost: list[asyncio.Future[None]] = []  # resolved when a write fails
+
+    def reader_gone(self) -> None:
+        """The reader went away (seen without a write): as a write would have failed."""
+        if not self.broken:
+            self._failed(BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE)))
 
     def _failed(self, exc: BaseException) -> None:
         self.broken = True
@@ -150,25 +159,63 @@ def output_failure() -> tuple[int, str | None] | None:
     return EXIT_OUTPUT, f"cannot write the output to stdout: {why}"
 
 
-async def _stdout_lost() -> None:
-    """Return once a write to stdout has failed (at once if one has, or if stdout was
-    closed from the start); never for a stream that is not a :class:`SafeStream`."""
-    stream = sys.stdout
-    waiter = asyncio.get_running_loop().create_future()
-    if isinstance(stream, SafeStream):
-        if stream.broken:
-            return
-        stream.lost.append(waiter)
+#: How often a watch looks whether the reader of its stdout pipe went away.
+READER_CHECK_INTERVAL: Final = 0.25
+
+
+def _pipe_fd(stream: SafeStream) -> int | None:
+    """The descriptor of ``stream`` when it is a pipe or a socket, whose reader can go
+    away while nothing is written (a file or a terminal has no reader to lose)."""
+    if not hasattr(select, "poll"):  # pragma: no cover - Windows
+        return None
     try:
+        fd = stream.fileno()
+        mode = os.fstat(fd).st_mode
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return None
+    return fd if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) else None
+
+
+def _reader_gone(fd: int) -> bool:
+    """Whether the read end of ``fd`` is closed: poll() reports POLLERR for a pipe whose
+    readers are all gone, POLLHUP for a socket closed by its peer (both always reported,
+    whatever is asked for; asking for nothing else never blocks or reads)."""
+    poller = select.poll()
+    poller.register(fd, 0)
+    try:
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+    except OSError:  # pragma: no cover - poll itself failed: nothing known
+        return False
+
+
+async def _stdout_lost() -> None:
+    """Return once stdout's reader is gone (at once if stdout was closed from the
+    start): a write to it failed, or, for a pipe or a socket, its reader closed its end
+    while nothing was written (checked every :data:`READER_CHECK_INTERVAL`). Never for a
+    stream that is not a :class:`SafeStream`."""
+    stream = sys.stdout
+    waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    if not isinstance(stream, SafeStream):
         await waiter
+        return
+    if stream.broken:
+        return
+    stream.lost.append(waiter)
+    fd = _pipe_fd(stream)
+    try:
+        while not waiter.done():
+            await asyncio.wait({waiter}, timeout=None if fd is None else READER_CHECK_INTERVAL)
+            if fd is not None and not waiter.done() and _reader_gone(fd):
+                stream.reader_gone()
     finally:
-        if isinstance(stream, SafeStream) and waiter in stream.lost:
+        if waiter in stream.lost:
             stream.lost.remove(waiter)
 
 
 async def until_stdout_lost(items: AsyncIterator[_T]) -> AsyncGenerator[_T, None]:
-    """``items`` until a write to stdout fails: a watch whose reader went away
-    (``| head -1`` has its line) ends at once, even while no event comes."""
+    """``items`` until stdout's reader is gone: a watch whose reader went away
+    (``| head -1`` has its line) ends on the next write, or, for a pipe or a socket,
+    within :data:`READER_CHECK_INTERVAL` while no event comes."""
     lost = asyncio.ensure_future(_stdout_lost())
     step: asyncio.Future[_T] | None = None
     try:
