@@ -55,6 +55,7 @@ __all__ = [
     "format_time",
     "github_annotation",
     "in_github_actions",
+    "name_text",
     "names_shortened",
     "outcome_exit_code",
     "outcome_style",
@@ -162,8 +163,17 @@ LINE_LIMIT: Final = 1000
 MESSAGE_LIMIT: Final = 1000
 
 
+def name_text(name: str) -> str:
+    """A pipeline name as people see it: whole, its control characters escaped
+    (:func:`safe_text`), since a name may come from a server (a fleet script passes on
+    the names a manager lists) or a hostile argument; ``--json`` keeps the exact name."""
+    return safe_text(name, None)
+
+
 def short_name(name: str, limit: int = MAX_NAME) -> str:
-    """``name`` shortened to ``limit`` characters with an ellipsis in the middle."""
+    """``name`` as people see it (:func:`name_text`), shortened to ``limit`` characters
+    with an ellipsis in the middle."""
+    name = name_text(name)
     if len(name) <= limit:
         return name
     keep = limit - 1
@@ -179,8 +189,8 @@ def names_shortened(text: str, name: str | None) -> str:
 
 
 def quoted(name: str) -> str:
-    """A pipeline name for a message: quoted, and shortened when very long."""
-    return repr(short_name(name))
+    """A pipeline name for a message: quoted, escaped, and shortened when very long."""
+    return f"'{short_name(name)}'"
 
 
 def approval_words(name: str, event: PipelineEvent) -> str:
