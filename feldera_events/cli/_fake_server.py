@@ -260,12 +260,18 @@ async def _serve(args: argparse.Namespace) -> None:
             out.write(f"  cluster service {service}: unhealthy\n")
         new = next(n for n in ("my-pipeline", "new-pipeline", "pipeline-x") if n not in names)
         body = json.dumps({"name": new, "program_code": ""})
+        # With keys required, the lines send one from FELDERA_API_KEY (the shell expands
+        # it; the watch reads it): the key itself is never printed.
+        auth = ""
+        if args.server_api_keys:
+            out.write("a key is required: export FELDERA_API_KEY=<an --api-key value> first\n")
+            auth = ' -H "Authorization: Bearer $FELDERA_API_KEY"'
         out.write(
-            f"create one: curl -X POST {fake.url}/v0/pipelines "
+            f"create one: curl -X POST {fake.url}/v0/pipelines{auth} "
             f"-H 'Content-Type: application/json' -d '{body}'\n"
         )
         first = names[0] if names else new
-        out.write(f"start one:  curl -X POST {fake.url}/v0/pipelines/{first}/start\n")
+        out.write(f"start one:  curl -X POST {fake.url}/v0/pipelines/{first}/start{auth}\n")
         out.write(f"watch it:   feldera-events --url {fake.url} watch {first}\n")
         out.write("Ctrl-C stops the server.\n")
         out.flush()
