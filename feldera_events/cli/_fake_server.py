@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any, Final
 
-from ._render import EXIT_INTERRUPTED, UsageError
+from ._render import EXIT_INTERRUPTED, UsageError, quoted, safe_text
 
 __all__ = [
     "START_FAILURES",
@@ -183,7 +183,7 @@ def add_fake_server_options(fake: argparse.ArgumentParser) -> None:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    from ..testing import FakeFeldera, Fault
+    from ..testing import FakeAPIError, FakeFeldera, Fault
 
     programs: dict[str, str | None] = {f"pipeline-{i}": None for i in range(1, args.pipelines + 1)}
     for name, program in args.pipeline or []:
@@ -215,7 +215,10 @@ async def _serve(args: argparse.Namespace) -> None:
             program = programs[name]
             if program is not None:  # compiled by the simulated compiler, step by step
                 options.update(program_code=program, compile=True)
-            fake.create_pipeline(name, **options)
+            try:
+                fake.create_pipeline(name, **options)
+            except FakeAPIError as exc:  # a name the manager would refuse
+                raise UsageError(f"--pipeline {quoted(name)}: {safe_text(exc.message)}") from None
             if name in failing:
                 fake.fail_next_start(name, failing[name])
         for name in args.fail_next_input or []:

@@ -278,6 +278,9 @@ class FakeFeldera(Waits):
         makes them fail whatever the text.  ``record_events=False`` makes a pipeline that predates
         event recording: no events until its first status change.
         ``start_failures`` scripts how the next starts fail (``fail_next_start``).
+        A name or description the manager refuses raises its ``FakeAPIError`` (400
+        ``EmptyName``, ``TooLongName``: over 63 bytes, ``NameDoesNotMatchPattern``:
+        letters, digits, ``-`` and ``_``, neither first nor last; ``TooLongDescription``).
         """
         self._engine.create_pipeline(
             name,

@@ -168,6 +168,9 @@ async def wait_for(
         (("--pipeline", "=CREATE TABLE t (x INT);"), "expected NAME or NAME=PROGRAM"),
         (("--pipeline", "a=@/nonexistent/program.sql"), "cannot read the program of 'a'"),
         (("--fail-next-start", "orders=worker_panic"), "not among the created pipelines"),
+        (("--pipeline", "bad/name"), "--pipeline 'bad/name': Name 'bad/name' should be"),
+        (("--pipeline", "."), "--pipeline '.': Name '.' should be non-empty"),
+        (("--pipeline", "a" * 64), "is longer (64) than maximum allowed (63)"),
     ],
 )
 async def test_bad_pipeline_options_exit_2(args: tuple[str, ...], message: str) -> None:
