@@ -331,21 +331,35 @@ def storage_and_clear(url: str) -> None:
     error = api_error(lambda: pipeline.clear_storage(wait=False))
     assert error.error_code == "StorageStatusImmutableUnlessStopped"
     pipeline.stop(force=True)
-    pipeline.clear_storage(wait=False)
-    assert pipeline.storage_status() == StorageStatus.CLEARING  # for 3 s (the test's timings)
-    assert api_error(pipeline.start).error_code == "CannotStartWhileClearingStorage"
-    pipeline.stop(force=True)
     pipeline.clear_storage()
     assert pipeline.storage_status() == StorageStatus.CLEARED
     assert pipeline.storage_status_details() is None
+
+
+def clearing(url: str) -> None:
+    """While storage clears (for as long as the test runs: its timings), a start is
+    refused and another clear is accepted."""
+    client = sdk_client(url)
+    pipeline = PipelineBuilder(client, "clearing", "").create_or_replace()
+    pipeline.start()
+    pipeline.stop(force=True)
+    pipeline.clear_storage(wait=False)
+    assert pipeline.storage_status() == StorageStatus.CLEARING
+    error = api_error(pipeline.start)
+    assert (error.status_code, error.error_code) == (400, "CannotStartWhileClearingStorage")
+    pipeline.stop(force=True)
+    pipeline.clear_storage(wait=False)  # clearing already: accepted
+    assert pipeline.storage_status() == StorageStatus.CLEARING
 
 
 async def test_official_sdk_storage_and_clear(
     fake: FakeFeldera, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.ERROR)
-    fake.timings = dataclasses.replace(Timings(), clearing=150.0)  # 3 s at speed 50
     await asyncio.to_thread(storage_and_clear, fake.url)
+    # No window to race: clearing takes hours (at speed 50) for pipelines made from now on.
+    fake.timings = dataclasses.replace(fake.timings, clearing=1e6)
+    await asyncio.to_thread(clearing, fake.url)
 
 
 #: The runtime_config fields only cleared storage lets change (open-source edition):
