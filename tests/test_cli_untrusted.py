@@ -491,6 +491,18 @@ async def test_output_that_cannot_be_written_is_an_error(command: str, why: str)
     assert ran.stderr == f"error: cannot write the output to stdout: {why}\n"
 
 
+@pytest.mark.parametrize("command", ["get nosuch >&-", "list nosuch >&-", "watch nosuch >&-"])
+async def test_a_failed_command_with_stdout_closed_says_only_its_error(command: str) -> None:
+    # Review of issue 26: `get nosuch >&-` printed the API error and also "cannot write the
+    # output to stdout: it is closed", though it had nothing to write.
+    body = error_json("UnknownPipelineName", "Unknown pipeline name 'nosuch'")
+    async with loopback(lambda _: _json(body, 404)) as srv:
+        ran = await run(shell(f"exec {CLI} {command}"), env=clean_env({"FELDERA_HOST": srv.url}))
+    assert ran.returncode == EXIT_API, ran
+    [line] = ran.stderr.splitlines()
+    assert line.startswith("error: pipeline 'nosuch' not found"), ran.stderr
+
+
 async def test_a_wait_keeps_its_own_code_whatever_stdout_does() -> None:
     async with loopback(failed_pipeline(message="x")) as srv:
         ran = await run(

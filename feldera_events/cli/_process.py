@@ -72,7 +72,9 @@ class SafeStream:
     """A text stream whose writes never raise because the reader went away or it is closed.
 
     A failed write sets ``broken`` and keeps the error (``error``: None when the stream
-    was closed from the start); a character the stream's encoding cannot show
+    was closed from the start); ``dropped`` says whether some output was lost (a write
+    to a broken stream, a failed write or flush, a watch ended by the loss): a command
+    that wrote nothing lost nothing. A character the stream's encoding cannot show
     (``PYTHONIOENCODING=ascii``, a C locale) is replaced (``→`` by ``->``, others by
     ``?``) instead of failing the write.
     """
@@ -81,6 +83,7 @@ class SafeStream:
         self._stream = stream
         self.broken = stream is None
         self.error: BaseException | None = None
+        self.dropped = False
         self.lost: list[asyncio.Future[None]] = []  # resolved when a write fails
 
     def reader_gone(self) -> None:
@@ -88,8 +91,13 @@ class SafeStream:
         if not self.broken:
             self._failed(BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE)))
 
+    def output_lost(self) -> None:
+        """Output was lost without a write (a watch ended because the stream was gone)."""
+        self.dropped = True
+
     def _failed(self, exc: BaseException) -> None:
         self.broken = True
+        self.dropped = True  # what was being written (or flushed)
         self.error = exc
         for waiter in self.lost:
             if not waiter.done():
@@ -108,7 +116,9 @@ class SafeStream:
         return text.translate(_FALLBACK).encode(encoding, "replace").decode(encoding)
 
     def write(self, text: str) -> int:
-        if not self.broken:
+        if self.broken:
+            self.dropped = self.dropped or bool(text)
+        else:
             assert self._stream is not None
             try:
                 try:
@@ -144,13 +154,14 @@ class SafeStream:
 
 def output_failure() -> tuple[int, str | None] | None:
     """How a command whose output is the point ends when stdout could not take it: None
-    when it could; ``(EXIT_BROKEN_PIPE, None)`` when the reader went away (quietly, as a
-    process killed by SIGPIPE); ``(EXIT_OUTPUT, message)`` for anything else (a full
-    disk, a stdout closed from the start), as ``ls`` does."""
+    when it could, or when it had nothing to write (a command that failed before its
+    output says only its own error); ``(EXIT_BROKEN_PIPE, None)`` when the reader went
+    away (quietly, as a process killed by SIGPIPE); ``(EXIT_OUTPUT, message)`` for
+    anything else (a full disk, a stdout closed from the start), as ``ls`` does."""
     stdout = sys.stdout
     with contextlib.suppress(Exception):
         stdout.flush()
-    if not getattr(stdout, "broken", False):
+    if not getattr(stdout, "broken", False) or not getattr(stdout, "dropped", True):
         return None
     error = getattr(stdout, "error", None)
     if isinstance(error, BrokenPipeError):
@@ -223,13 +234,16 @@ async def until_stdout_lost(items: AsyncIterator[_T]) -> AsyncGenerator[_T, None
             step = asyncio.ensure_future(items.__anext__())
             await asyncio.wait({step, lost}, return_when=asyncio.FIRST_COMPLETED)
             if not step.done():
-                return
+                break
             try:
                 item = step.result()
             except StopAsyncIteration:
                 return
             step = None
             yield item
+        # Ended by the loss: the items still to come are output that was lost.
+        if isinstance(sys.stdout, SafeStream):
+            sys.stdout.output_lost()
     finally:
         # Also when cancelled (Ctrl-C): nothing left running, no exception unretrieved.
         pending = [task for task in (step, lost) if task is not None]
