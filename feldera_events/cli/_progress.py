@@ -255,7 +255,8 @@ def wrap_for(stream: TextIO, text: str) -> str:
     Each line keeps its indent; its continuation lines hang under the text after a list
     marker, else two columns deeper. No word is split (one longer than a line stays
     whole), none at a hyphen, and no line reaches the last column (where a terminal
-    would wrap on its own).
+    would wrap on its own; a continuation line hangs less where its longest word would
+    otherwise reach it).
     """
     isatty = getattr(stream, "isatty", None)
     if isatty is None or not isatty():
@@ -271,6 +272,9 @@ def _wrap_line(line: str, width: int) -> str:
     indent = " " * (len(line) - len(body))
     lead = _MARKER.match(line)
     hang = len(lead.group()) if lead and len(lead.group()) > len(indent) else len(indent) + 2
+    # Less hang where the longest word would otherwise reach the last column (a path of
+    # 34 characters under 7 spaces at 40 columns: the terminal wrapped its last letter).
+    hang = max(0, min(hang, width - max((len(word) for word in body.split()), default=0)))
     return textwrap.fill(
         body,
         width,
