@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
+import shlex
 from collections.abc import Sequence
 from typing import Final
 from urllib.parse import quote
@@ -23,7 +24,7 @@ from .._errors import (
     PipelineNotFoundError,
     ResponseValidationError,
 )
-from .._models import DeploymentError, PipelineEvent
+from .._models import UNSET, DeploymentError, PipelineEvent
 from .._poller import WaitResult
 from .._text import STATUS_LIMIT, safe_text
 from .._wait_errors import DeploymentFailedError, WaitTimeoutError, approval_text
@@ -194,9 +195,14 @@ def quoted(name: str) -> str:
 
 
 def approval_words(name: str, event: PipelineEvent) -> str:
-    """That the pipeline awaits approval, of what (the event's details, when read in full),
-    and how to give it."""
-    changes = approval_text(event) or "the event does not say which"
+    """That the pipeline awaits approval, of what (the event's details, when read in full:
+    else how to read them), and how to give it."""
+    changes = approval_text(event)
+    if not changes and event.deployment_runtime_status_details is UNSET:
+        # A status event (a wait's poll): the details were not read, not empty.
+        get = f"feldera-events get {shlex.quote(name_text(name))}"
+        changes = f"its details were not read: `{get}` shows them"
+    changes = changes or "the event does not say which"
     path = f"/v0/pipelines/{quote(name, safe='')}/approve"
     return f"it awaits approval of its changes ({changes}): POST {path}, or `fda approve`"
 
