@@ -5,10 +5,14 @@ Wait for, watch and audit Feldera pipelines from asyncio code.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
+from . import _testing_mode
+from ._acceptors import Until
 from ._client import ApiKey, EventsClient
-from ._config import package_version, set_testing
+from ._cluster_event import ClusterEvent, ClusterHealth, MonitorStatus, ServiceHealth
+from ._config import Timeouts, package_version
 from ._errors import (
     APIConnectionError,
     APIStatusError,
@@ -30,38 +34,34 @@ from ._errors import (
     ResponseValidationError,
     ServerError,
 )
-from ._models import (
-    UNSET,
-    ClusterEvent,
-    ClusterHealth,
+from ._fields import UNSET, OpenEnum, Selector, Unset
+from ._pipeline_event import (
     CombinedStatus,
     DeploymentError,
-    MonitorStatus,
-    OpenEnum,
     PipelineEvent,
     ProgramStatus,
     ResourcesDesiredStatus,
     ResourcesStatus,
     RuntimeDesiredStatus,
     RuntimeStatus,
-    Selector,
-    ServiceHealth,
     StorageStatus,
-    Unset,
 )
-from ._policy import Timeouts
+from ._policies import DEFAULT_RETRY_STATUSES, PollPolicy, RetryPolicy
 from ._poller import (
     ClusterEventCallback,
     EventCallback,
+    ManyOptions,
+    OneShotOptions,
     Outcome,
     Poller,
-    PollPolicy,
+    RunningOptions,
     Since,
+    WaitOptions,
     WaitResult,
     wait_until_provisioned,
     wait_until_running,
+    wait_until_stopped,
 )
-from ._retry import RetryPolicy
 from ._wait_errors import (
     ApprovalRequiredError,
     ClusterWaitTimeoutError,
@@ -72,6 +72,7 @@ from ._wait_errors import (
 )
 
 __all__ = [
+    "DEFAULT_RETRY_STATUSES",
     "UNSET",
     "APIConnectionError",
     "APIStatusError",
@@ -95,9 +96,11 @@ __all__ = [
     "EventNotFoundError",
     "EventsClient",
     "FelderaError",
+    "ManyOptions",
     "MonitorStatus",
     "NoEventsYetError",
     "NotFoundError",
+    "OneShotOptions",
     "OpenEnum",
     "Outcome",
     "PermissionDeniedError",
@@ -113,6 +116,7 @@ __all__ = [
     "ResponseTooLargeError",
     "ResponseValidationError",
     "RetryPolicy",
+    "RunningOptions",
     "RuntimeDesiredStatus",
     "RuntimeStatus",
     "Selector",
@@ -122,17 +126,27 @@ __all__ = [
     "StorageStatus",
     "Timeouts",
     "Unset",
+    "Until",
+    "WaitOptions",
     "WaitError",
     "WaitResult",
     "WaitTimeoutError",
     "__version__",
-    "set_testing",
     "wait_until_provisioned",
     "wait_until_running",
+    "wait_until_stopped",
 ]
 
 
 def __getattr__(name: str) -> Any:
     if name == "__version__":
         return package_version()
+    if name == "set_testing":  # deprecated: its home is feldera_events.testing
+        warnings.warn(
+            "feldera_events.set_testing is deprecated; use feldera_events.testing.set_testing "
+            "(the same switch)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return _testing_mode.set_testing
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

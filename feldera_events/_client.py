@@ -23,38 +23,31 @@ from urllib.parse import urlsplit
 import aiohttp
 from yarl import URL
 
-from ._config import EnvConfig, user_agent
+from ._answers import json_body, shape_error, status_error
+from ._body import value_budget
+from ._cluster_event import ClusterEvent, ClusterHealth
+from ._config import EnvConfig, Timeouts, user_agent
 from ._convert import structure, structure_list
 from ._errors import (
     AuthenticationError,
     ClientClosedError,
     EventNotFoundError,
-    FelderaError,
     ResponseValidationError,
-    shape_error,
 )
-from ._models import (
-    ClusterEvent,
-    ClusterHealth,
-    PipelineEvent,
-    Selector,
-    structure_status_event,
-)
-from ._policy import Timeouts
-from ._retry import RetryPolicy, call_with_retry
+from ._fields import Selector
+from ._pipeline_event import PipelineEvent
+from ._policies import RetryPolicy
+from ._retry import call_with_retry
+from ._status_event import structure_status_event
 from ._transport import (
     ACCEPT_ENCODING,
     DEFAULT_MAX_BODY_SIZE,
-    MAX_JSON_DEPTH,
     follow,
-    json_body,
     read_body,
     request_options,
     scrub,
     speaks_tls,
-    status_error,
     transport_error,
-    value_budget,
 )
 from ._validate import (
     LATEST,
@@ -69,16 +62,7 @@ from ._validate import (
     ssl_setting,
 )
 
-__all__ = [
-    "DEFAULT_MAX_BODY_SIZE",
-    "MAX_JSON_DEPTH",
-    "ApiKey",
-    "EventsClient",
-    "Timeouts",
-    "check_pipeline_name",
-    "normalize_event_id",
-    "normalize_selector",
-]
+__all__ = ["CLUSTER_EVENTS_PATH", "CLUSTER_HEALTH_PATH", "ApiKey", "EventsClient", "attempt_bound"]
 
 T = TypeVar("T")
 logger = logging.getLogger("feldera_events")
@@ -94,11 +78,13 @@ _FULL_FETCH_LIMIT: Final = 1000
 #: How many checked pipeline names (with their event paths) a client remembers.
 _PATH_CACHE_SIZE: Final = 1024
 
-#: What an attempt may take past ``Timeouts.request`` (its TLS probe shares that time:
-#: :func:`speaks_tls`), for the work after a timeout fires.
-_TLS_PROBE_ALLOWANCE: Final = 0.25
+#: What an attempt may take past ``Timeouts.request``: aiohttp ends a request on the
+#: loop's clock, rounding a timeout of more than 5 s up to the next whole second. The
+#: redirects' hops and the TLS probe (:func:`speaks_tls`) share the request's time.
+_ATTEMPT_SLACK: Final = 1.0
 
 CLUSTER_EVENTS_PATH: Final = "/v0/cluster/events"
+CLUSTER_HEALTH_PATH: Final = "/v0/cluster_healthz"
 
 
 class EventsClient:
@@ -180,10 +166,10 @@ class EventsClient:
         # Pipeline name -> its checked, quoted ``latest?selector=status`` path (the
         # polls' request): get_event checks a name once per client, not once per call.
         self._latest_paths: dict[str, str] = {}
-        # How long one attempt can last by its own timeouts (None: unbounded), which
-        # lets call_with_retry skip arming a timer for a first attempt.
+        # How long one attempt can last by its own timeouts (None: unbounded; a callable
+        # key is asked outside them): see attempt_bound().
         self._attempt_bound: float | None = (
-            self._timeouts.request + _TLS_PROBE_ALLOWANCE
+            self._timeouts.request + _ATTEMPT_SLACK
             if self._timeouts.request is not None and not callable(self._api_key)
             else None
         )
@@ -264,9 +250,6 @@ class EventsClient:
             limit = connector.limit
             return limit if limit > 0 else 1 << 30
         return self._max_connections
-
-    # Kept for callers of the former private name (the poller of this release).
-    _connection_limit = connection_limit
 
     # -- the four routes ---------------------------------------------------------------
 
@@ -425,7 +408,6 @@ class EventsClient:
         *,
         retry: RetryPolicy | None,
         route: str = "pipeline",
-        deadline: float | None = None,
         accept: frozenset[int] = frozenset(),
     ) -> Any:
         """The parsed JSON of a GET on ``path``, retried by ``retry`` (the client's policy
@@ -438,38 +420,14 @@ class EventsClient:
         attempt = functools.partial(self._attempt, session, url, route, accept)
         describe = f"GET {self._base_path}{path}{query}"
         bound = self._attempt_bound
-        if (
-            bound is not None
-            and deadline is None
-            and (policy.timeout is None or bound <= policy.timeout)
-        ):
-            # The hot path: the first attempt ends by its own timeouts before the
-            # policy's, so it is made here (no timer, no retry frame); only a transient
-            # failure goes on to call_with_retry. A callable key never comes here.
-            started = time.monotonic()
-            try:
-                return await self._attempt(session, url, route, accept)
-            except FelderaError as exc:
-                if policy.attempts <= 1 or not policy.is_transient(exc):
-                    raise
-                first = exc
-            return await call_with_retry(
-                attempt, policy, describe=describe, first_failure=first, started=started
-            )
         try:
-            return await call_with_retry(
-                attempt, policy, describe=describe, deadline=deadline, ends_within=bound
-            )
+            return await call_with_retry(attempt, policy, describe=describe, ends_within=bound)
         except AuthenticationError:
             if not callable(self._api_key):
                 raise
-            if deadline is not None and time.monotonic() >= deadline:
-                raise
             # A callable key may hand out a fresh token: ask it once more and retry once.
             logger.info("%s: 401 with a callable api_key; resolving it again, retrying", describe)
-            return await call_with_retry(
-                attempt, policy, describe=describe, deadline=deadline, ends_within=bound
-            )
+            return await call_with_retry(attempt, policy, describe=describe, ends_within=bound)
 
     async def _resolve_key(self) -> str | None:
         key = self._api_key
@@ -596,4 +554,9 @@ class EventsClient:
             ) from None
 
 
-CLUSTER_HEALTH_PATH: Final = "/v0/cluster_healthz"
+def attempt_bound(client: EventsClient) -> float | None:
+    """How long one attempt of ``client``'s can last by its own timeouts, in seconds (None:
+    nothing bounds it). The one bound: a retry loop skips its own timer for an attempt
+    that ends within it (:func:`call_with_retry`), and so does a wait's driver for a
+    request that ends before the wait's deadline."""
+    return client._attempt_bound

@@ -1,37 +1,18 @@
-"""Process-wide switches, configuration read from the environment, and the shared validators."""
+"""A client's configuration: settings from the environment, :class:`Timeouts`, its User-Agent."""
 
 from __future__ import annotations
 
 import os
 import platform
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, cast
 
 import aiohttp
 import attrs
 
-__all__ = ["EnvConfig", "is_testing", "number", "package_version", "set_testing", "user_agent"]
+from ._policies import number
 
-_testing = False
-
-
-def set_testing(enabled: bool = True) -> None:
-    """Turn testing mode on or off for this process.
-
-    In testing mode the request retry policy still retries, but without waiting
-    between attempts, so tests of retry behaviour run at full speed without
-    patching sleeps. Poll intervals of waits are not affected (they are the
-    behaviour under test); give those a fast :class:`PollPolicy` instead.
-    """
-    global _testing
-    _testing = bool(enabled)
-
-
-def is_testing() -> bool:
-    """Whether :func:`set_testing` turned testing mode on."""
-    return _testing
-
+__all__ = ["EnvConfig", "Timeouts", "package_version", "user_agent"]
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 DEFAULT_HOST = "http://localhost:8080"
@@ -59,30 +40,35 @@ class EnvConfig:
         )
 
 
-Validator = Callable[[object, "attrs.Attribute[Any]", Any], None]
+_SECONDS_OR_NONE = "a number of seconds > 0 or None"
 
 
-def number(
-    ok: Callable[[float], bool], must: str, *, optional: bool = False, integer: bool = False
-) -> Validator:
-    """An attrs validator: a real number (never a bool) for which ``ok`` holds.
+@attrs.frozen(kw_only=True)
+class Timeouts:
+    """Per-request time limits, in seconds (None: no limit).
 
-    ``None`` passes when ``optional``; ``integer`` refuses floats. The ValueError names
-    the class and field (``RetryPolicy.attempts must be an integer >= 1, got 0``).
-    attrs' own ``ge``/``gt`` accept ``True`` as 1 and do not name the class, hence
-    this one validator for every policy.
+    ``connect`` bounds establishing a connection (TCP and TLS); ``request`` bounds one
+    whole request, from sending it to reading the last byte of the answer. Neither is
+    the overall deadline of a wait: waits take their own ``timeout=``.
     """
-    kinds: tuple[type, ...] = (int,) if integer else (int, float)
 
-    def check(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if value is None and optional:
-            return
-        if isinstance(value, bool) or not isinstance(value, kinds) or not ok(cast(float, value)):
-            raise ValueError(
-                f"{type(instance).__name__}.{attribute.name} must be {must}, got {value!r}"
-            )
+    connect: float | None = attrs.field(
+        default=10.0, validator=number(lambda v: v > 0, _SECONDS_OR_NONE, optional=True)
+    )
+    request: float | None = attrs.field(
+        default=30.0, validator=number(lambda v: v > 0, _SECONDS_OR_NONE, optional=True)
+    )
 
-    return check
+    @classmethod
+    def of(cls, timeout: Timeouts | float | None) -> Timeouts:
+        """``timeout=`` as the client takes it: Timeouts, a request limit in seconds, or None
+        (the defaults)."""
+        if isinstance(timeout, Timeouts):
+            return timeout
+        return cls() if timeout is None else cls(request=timeout)
+
+    def to_aiohttp(self) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(total=self.request, sock_connect=self.connect)
 
 
 def package_version() -> str:

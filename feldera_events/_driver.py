@@ -1,10 +1,11 @@
 """The driver: runs one sans-IO wait machine against a client, sleeping and requesting.
 
-:class:`Driver` is the loop every wait and watch goes through (:meth:`Driver._run`):
-the machine (:mod:`feldera_events._waits`) decides, the driver sleeps, makes the
+:class:`Driver` is the loop every wait and watch goes through (:meth:`Driver.run`):
+the machine (:mod:`feldera_events._machines`) decides, the driver sleeps, makes the
 request (alone, or as a round of the pipeline's shared poll,
 :mod:`feldera_events._shared_poll`) and feeds the answer back. :class:`WatchStream`
-is the iterator a watch hands out. The public API on top is :mod:`feldera_events._poller`.
+is the iterator a watch hands out. :class:`~feldera_events._poller.Poller` (the public
+API) has a driver and says which machine it runs.
 """
 
 from __future__ import annotations
@@ -13,27 +14,21 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import random
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import attrs
 
-from ._client import EventsClient
+from ._client import EventsClient, attempt_bound
+from ._decisions import Decision, Fail, PollAt, Request, Succeed
 from ._errors import FelderaError
-from ._models import PipelineEvent
-from ._retry import RetryPolicy
+from ._machines import Machine
+from ._pipeline_event import PipelineEvent
+from ._policies import PollPolicy, RetryPolicy
+from ._retry import event_or_latest
 from ._shared_poll import SharedPoll, subscribe
-from ._text import safe_text
-from ._waits import (
-    ClusterWait,
-    Fail,
-    Machine,
-    Need,
-    PollAt,
-    PollPolicy,
-    Request,
-    Succeed,
-)
+from ._testing_mode import is_testing
 
 __all__ = ["Driver", "WatchStream", "check_callback", "call"]
 
@@ -41,13 +36,10 @@ logger = logging.getLogger("feldera_events")
 
 
 _NO_RETRY = RetryPolicy.disabled()
-#: A poll's one attempt when the client bounds every request itself (``Timeouts.request``):
+#: A poll's one attempt when the client bounds every request itself (``attempt_bound``):
 #: no policy timeout, so no second ``asyncio.timeout`` scope per poll (the wait's deadline
 #: and the request timeout bound it; the machine retries under the client's policy).
 _ONE_ATTEMPT = RetryPolicy(attempts=1, timeout=None)
-#: Slack over ``Timeouts.request`` (aiohttp enforces it on loop time, to the tick).
-_REQUEST_SLACK = 1.0
-#: The first progress log line, in seconds (then doubling).
 
 
 def check_callback(on_event: object, what: str) -> None:
@@ -68,57 +60,59 @@ class _Done:
 
 
 class Driver:
-    """Runs wait machines against one :class:`EventsClient` (the base of :class:`~feldera_events._poller.Poller`).
+    """Runs machines against one :class:`EventsClient`: the I/O side of every wait.
 
-    Holds no per-wait state. ``clock`` (seconds, monotonic) and ``sleep`` default to
-    the event loop's time and :func:`asyncio.sleep`.
+    Holds no per-wait state. It reads the clock (``clock``, seconds, monotonic; default
+    the event loop's time), sleeps (``sleep``; default :func:`asyncio.sleep`), draws the
+    random numbers (``draw``) and reads the testing switch, and hands the machines what
+    they need of these as values (:meth:`machine_args`).
     """
 
     def __init__(
         self,
         client: EventsClient,
         *,
-        poll: PollPolicy | None = None,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
+        draw: Callable[[], float] = random.random,
     ) -> None:
-        if not isinstance(client, EventsClient):
-            raise TypeError(f"client must be an EventsClient, got {type(client).__name__}")
-        if poll is not None and not isinstance(poll, PollPolicy):
-            raise TypeError(f"poll must be a PollPolicy, got {type(poll).__name__}")
-        self._client = client
-        self._poll = poll or PollPolicy()
-        #: A poll can never outlast this (None: the client does not bound a request).
-        request = client.timeouts.request
-        self._request_bound = None if request is None else request + _REQUEST_SLACK
-        self._no_retry = _NO_RETRY if request is None else _ONE_ATTEMPT
+        self.client = client
+        #: A request can never outlast this (None: nothing bounds it but the deadline).
+        self._request_bound = attempt_bound(client)
+        self._no_retry = _NO_RETRY if self._request_bound is None else _ONE_ATTEMPT
         self._clock = clock
-        self._sleep = sleep or asyncio.sleep
+        self.sleep = sleep or asyncio.sleep
+        self.draw = draw
 
-    @property
-    def client(self) -> EventsClient:
-        return self._client
-
-    @property
-    def poll_policy(self) -> PollPolicy:
-        return self._poll
-
-    def _now(self) -> float:
+    def now(self) -> float:
         return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
+
+    def machine_args(self, *, timeout: float | None, poll: PollPolicy, name: str) -> dict[str, Any]:
+        """What a machine gets from this side: the time, the policies, a random source and
+        the testing switch's value."""
+        return {
+            "now": self.now(),
+            "timeout": timeout,
+            "poll": poll,
+            "retry": self.client.retry_policy,
+            "url": self.client.url,
+            "name": name,
+            "draw": self.draw,
+            "testing": is_testing(),
+        }
 
     # -- the driver ------------------------------------------------------------------
 
-    async def _run(self, machine: Machine) -> AsyncGenerator[Any, None]:
+    async def run(self, machine: Machine) -> AsyncGenerator[Any, None]:
         """Run ``machine``: yield each event it emits, then a :class:`_Done` on success;
         raise what it fails with. Every request is bounded by the machine's deadline."""
         shared = self._subscribe(machine)
         shared_req = machine.poll_request
-        decision = machine.begin(self._now())
+        decision = machine.begin(self.now())
         try:
             while True:
-                if machine.notice is not None:  # e.g. it awaits an approval: say it now
-                    logger.warning("%s", machine.notice)
-                    machine.notice = None
+                for line in decision.log:
+                    logger.log(line.level, line.msg, *line.args)
                 for ev in decision.emit:
                     yield ev
                 if isinstance(decision, Succeed):
@@ -126,99 +120,69 @@ class Driver:
                     return
                 if isinstance(decision, Fail):
                     if decision.at is not None:
-                        await self._sleep(max(decision.at - self._now(), 0.0))
+                        await self.sleep(max(decision.at - self.now(), 0.0))
                     raise decision.error
                 if isinstance(decision, PollAt):
-                    line = machine.progress(self._now())
-                    if line is not None:  # it quotes the last status: server text
-                        logger.info("%s", safe_text(line, None))
                     if shared is not None and shared.shared and decision.request == shared_req:
                         decision = await self._request(
                             machine, decision.request, shared, decision.at
                         )
                         continue
-                    await self._sleep(max(decision.at - self._now(), 0.0))
+                    await self.sleep(max(decision.at - self.now(), 0.0))
                 decision = await self._request(machine, decision.request)
         finally:
             if shared is not None:
                 shared.unsubscribe()
-            if machine.logged:
-                logger.info(
-                    "wait for %s ended after %.1fs and %d polls",
-                    machine.label,
-                    self._now() - machine.start,
-                    machine.polls,
-                )
+            for line in machine.ended(self.now()):
+                logger.log(line.level, line.msg, *line.args)
 
     def _subscribe(self, machine: Machine) -> SharedPoll | None:
         """Join the poll ``machine`` shares with the other waits on its pipeline through
         this client (see :mod:`feldera_events._shared_poll`); None with an injected
         clock or sleep (a shared poll runs on the event loop's time)."""
-        if self._clock is not None or self._sleep is not asyncio.sleep:
+        if self._clock is not None or self.sleep is not asyncio.sleep:
             return None
         name, request = machine.name, machine.poll_request
-        return subscribe(self._client, (name, request), lambda: self._perform(name, request))
+        return subscribe(self.client, (name, request), lambda: self._perform(name, request))
 
     async def _request(
         self, machine: Machine, request: Request, shared: SharedPoll | None = None, at: float = 0.0
-    ) -> PollAt | Need | Succeed | Fail:
+    ) -> Decision:
         """Make ``request`` (or, with ``shared``, await the shared poll's round due no
         later than ``at``), bounded by the machine's deadline; feed the machine."""
-        now = self._now()
+        now = self.now()
         remaining = None if machine.deadline is None else machine.deadline - now
         if remaining is not None and remaining <= 0:
             return machine.expired(now)
         bound = self._request_bound
-        if remaining is None or (shared is None and bound is not None and remaining > bound):
-            # The request ends (answer or error) before the deadline: no scope to set up.
-            try:
-                if shared is None:
-                    value = await self._perform(machine.name, request)
-                else:
-                    value = await shared.answer(at)
-            except FelderaError as exc:
-                return self._failed(machine, exc)
-            return machine.answered(value, self._now())
+        pending = self._perform(machine.name, request) if shared is None else shared.answer(at)
+        scope = None
         try:
-            async with asyncio.timeout(remaining) as scope:
-                if shared is None:
-                    value = await self._perform(machine.name, request)
-                else:
-                    value = await shared.answer(at)
+            if remaining is None or (shared is None and bound is not None and remaining > bound):
+                value = await pending  # it ends (answer or error) before the deadline
+            else:
+                async with asyncio.timeout(remaining) as scope:
+                    value = await pending
         except TimeoutError as exc:
-            if scope.expired():
-                return machine.expired(self._now())
-            if not isinstance(exc, FelderaError):
+            if scope is not None and scope.expired():
+                return machine.expired(self.now())
+            if not isinstance(exc, FelderaError):  # else the request's own timeout
                 raise
-            return self._failed(machine, exc)
+            return machine.failed(exc, self.now())
         except FelderaError as exc:
-            return self._failed(machine, exc)
-        return machine.answered(value, self._now())
-
-    def _failed(self, machine: Machine, exc: FelderaError) -> PollAt | Need | Succeed | Fail:
-        now = self._now()
-        decision = machine.failed(exc, now)
-        if isinstance(machine, ClusterWait) and not machine.ever_reached:
-            # The manager is not listening (yet): say so once, then at DEBUG level.
-            logger.log(
-                logging.INFO if machine.attempts == 1 else logging.DEBUG,
-                "cluster wait: connection attempt %d to %s failed (%s); still waiting",
-                machine.attempts,
-                machine.url,
-                exc,
-            )
-        elif isinstance(decision, PollAt) and machine.last_error is exc:
-            logger.warning(
-                "polling failed (%s: %s); polling again in %.1fs",
-                type(exc).__name__,
-                exc,
-                decision.at - now,
-            )
-        return decision
+            return machine.failed(exc, self.now())
+        return machine.answered(value, self.now())
 
     async def _perform(self, name: str, request: Request) -> Any:
-        client, retry = self._client, self._no_retry
+        client, retry = self.client, self._no_retry
         if request.op == "event":
+            if request.or_latest:  # the event, or latest if clean-up removed it (tenacity)
+                return await event_or_latest(
+                    lambda event_id: client.get_event(
+                        name, event_id, selector=request.selector, retry=retry
+                    ),
+                    request.event_id,
+                )
             return await client.get_event(
                 name, request.event_id, selector=request.selector, retry=retry
             )
@@ -226,8 +190,8 @@ class Driver:
             return await client.get_cluster_event(retry=retry)
         return await client.list_events(name, selector=request.selector, retry=retry)
 
-    async def _wait(self, machine: Machine, on_event: Callable[[Any], Any] | None) -> Any:
-        async with contextlib.aclosing(self._run(machine)) as steps:
+    async def wait(self, machine: Machine, on_event: Callable[[Any], Any] | None) -> Any:
+        async with contextlib.aclosing(self.run(machine)) as steps:
             async for item in steps:
                 if isinstance(item, _Done):
                     return item.value

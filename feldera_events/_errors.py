@@ -43,22 +43,9 @@ exact text.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
 from typing import Any
 
-import aiohttp
-from multidict import CIMultiDict, CIMultiDictProxy
-
-from ._text import (
-    BODY_EXCERPT_LIMIT,
-    CODE_LIMIT,
-    MESSAGE_LIMIT,
-    WITHHELD,
-    contains_key,
-    excerpt,
-    safe_text,
-)
+from ._text import CODE_LIMIT, MESSAGE_LIMIT, safe_text
 
 __all__ = [
     "APIConnectionError",
@@ -338,92 +325,3 @@ def status_error_class(
     if status_code >= 500:
         return ServerError
     return STATUS_CLASSES.get(status_code, APIStatusError)
-
-
-def _holds_key(exc: BaseException | None, keys: list[str]) -> bool:
-    """Whether ``exc`` or any exception chained to it shows one of ``keys``."""
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if contains_key(repr(exc), keys) or contains_key(str(exc), keys):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
-def shape_error(
-    error: ResponseValidationError, data: Any, url: str, keys: list[str]
-) -> ResponseValidationError:
-    """The error for a 2xx body ``data`` that is not the documented shape (``error`` from
-    the converter), with a bounded excerpt of the body; ``__cause__`` set to what the
-    converter raised unless it (or the excerpt, or the reason) shows one of ``keys``.
-
-    The excerpt is serialised lazily and only as far as it is shown (the body may be
-    32 MiB of small values): its cost does not grow with the body.
-    """
-    pieces: list[str] = []
-    size = 0
-    # Room for a key that starts within the excerpt, however it is escaped (6 per char).
-    want = 2 * BODY_EXCERPT_LIMIT + 6 * max((len(k) for k in keys), default=0)
-    for piece in json.JSONEncoder(default=str).iterencode(data):
-        pieces.append(piece)
-        size += len(piece)
-        if size >= want:
-            break
-    start = "".join(pieces)[:want]
-    cause = error.__cause__
-    if contains_key(start, keys) or contains_key(error.reason, keys) or _holds_key(cause, keys):
-        # No cause: the converter's exceptions hold the offending values.
-        return ResponseValidationError(
-            f"the body is not the documented shape (details and body {WITHHELD})",
-            status_code=200,
-            url=url,
-        )
-    err = ResponseValidationError(error.reason, status_code=200, body=excerpt(start), url=url)
-    err.__cause__ = cause
-    return err
-
-
-def scrub(exc: BaseException, keys: Sequence[str] = ()) -> BaseException:
-    """``exc`` with the request headers (the API key among them) dropped from its chain,
-    and any text in it that holds one of ``keys`` withheld.
-
-    aiohttp's ``ClientResponseError`` keeps ``request_info`` (with every request
-    header) and ``history`` (the responses, with their requests) in its attributes
-    and ``args``; they are replaced by header-less copies. Its parser quotes the bytes
-    it refused (a header, a status line: an echoed key) in messages and attributes:
-    such a value is replaced, whole, by a note that it was withheld.
-    """
-    seen: set[int] = set()
-    item: BaseException | None = exc
-    todo = [exc]
-    while todo:
-        item = todo.pop()
-        if item is None or id(item) in seen:
-            continue
-        seen.add(id(item))
-        if isinstance(item, aiohttp.ClientResponseError):
-            info = item.request_info
-            bare = aiohttp.RequestInfo(
-                info.url, info.method, CIMultiDictProxy(CIMultiDict()), info.real_url
-            )
-            item.request_info = bare
-            item.history = ()
-            item.args = (bare, ())
-        if keys:
-            _withhold_keys(item, keys)
-        todo += [c for c in (item.__cause__, item.__context__) if c is not None]
-    return exc
-
-
-def _withhold_keys(item: BaseException, keys: Sequence[str]) -> None:
-    note = f"details {WITHHELD}"
-    item.args = tuple(note if contains_key(repr(a), keys) else a for a in item.args)
-    for name, value in list(vars(item).items()):
-        if contains_key(repr(value), keys):
-            if isinstance(value, str):
-                setattr(item, name, note)
-            elif isinstance(value, bytes | bytearray):
-                setattr(item, name, note.encode())
-            else:
-                setattr(item, name, None)

@@ -1,10 +1,11 @@
 """Poller: wait until a pipeline is provisioned, running, stopped (or anything), and watch it.
 
-The public wait API: :class:`Poller`'s methods build a sans-IO machine
-(:mod:`feldera_events._waits`, where what ends a wait is written, as acceptors) and
-hand it to the driver they inherit (:class:`~feldera_events._driver.Driver`); the
-many-pipeline waits (``as_completed``, ``wait_many``) and the one-shot module
-functions sit on top.
+The public wait API. Each wait is made from the table of what ends it
+(:data:`~feldera_events._acceptors.WAITS`): a :class:`Poller` method, and a one-shot
+function with a client of its own, take the same options (:class:`WaitOptions`) and
+build the same sans-IO machine (``_machines``), which the poller's driver
+(:class:`~feldera_events._driver.Driver`) runs. The many-pipeline waits
+(``as_completed``, ``wait_many``) sit on top.
 """
 
 from __future__ import annotations
@@ -12,44 +13,55 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as _dt
-import functools
-import random
+import enum
+import ssl
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
-from typing import Any, TypeAlias
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+)
+from typing import Any, Final, TypeAlias, TypedDict, Unpack
 
-from ._client import EventsClient, check_pipeline_name, normalize_selector
+import aiohttp
+import attrs
+
+from ._acceptors import WAITS, Until, Wait, condition_acceptors
+from ._client import ApiKey, EventsClient
+from ._cluster_event import ClusterEvent
+from ._config import Timeouts
 from ._driver import Driver, WatchStream, call, check_callback
-from ._models import ClusterEvent, PipelineEvent, Selector
-from ._wait_errors import ApprovalRequiredError, DeploymentFailedError, WaitTimeoutError
-from ._waits import (
-    PROVISIONED,
-    RUNNING,
-    STOPPED,
-    ClusterWait,
-    Outcome,
-    PipelineWait,
-    PollPolicy,
-    Until,
-    Verdict,
-    WaitResult,
-    condition_acceptors,
-    parse_since,
+from ._fields import Selector
+from ._machines import ClusterWait, PipelineWait
+from ._pipeline_event import PipelineEvent
+from ._policies import PollPolicy, RetryPolicy
+from ._since import parse_since
+from ._validate import check_pipeline_name, normalize_selector
+from ._wait_errors import (
+    ApprovalRequiredError,
+    DeploymentFailedError,
+    DeploymentStoppedError,
+    WaitTimeoutError,
 )
 from ._watch import Watch
 
 __all__ = [
     "ClusterEventCallback",
     "EventCallback",
+    "ManyOptions",
+    "OneShotOptions",
     "Outcome",
-    "PollPolicy",
     "Poller",
+    "RunningOptions",
     "Since",
-    "Until",
-    "Verdict",
+    "WaitOptions",
     "WaitResult",
     "wait_until_provisioned",
     "wait_until_running",
+    "wait_until_stopped",
 ]
 
 #: ``since=``: an event, an event id, a timezone-aware datetime, or ``"now"`` (the
@@ -60,7 +72,111 @@ EventCallback: TypeAlias = Callable[[PipelineEvent], Awaitable[None] | None]
 #: ``on_event=`` of :meth:`Poller.wait_until_cluster_healthy`: once per new cluster event.
 ClusterEventCallback: TypeAlias = Callable[[ClusterEvent], Awaitable[None] | None]
 
-_FIRST_PROGRESS_LOG = 5.0
+
+class WaitOptions(TypedDict, total=False):
+    """The options of a pipeline wait besides ``timeout``, each optional.
+
+    ``since``: events recorded at or before it never end the wait (see :data:`Since`);
+    none by default. ``on_event``: called (and awaited, if async) once per new event
+    the wait sees. ``wait_for_pipeline``: an unknown pipeline is polled until it exists
+    instead of ending the wait with :class:`PipelineNotFoundError` (False by default).
+    """
+
+    since: Since | None
+    on_event: EventCallback | None
+    wait_for_pipeline: bool
+
+
+class RunningOptions(WaitOptions, total=False):
+    """:class:`WaitOptions`, and ``wait_for_approval`` (True by default): whether a
+    runtime that awaits approval is waited for (see :meth:`Poller.wait_until_running`)."""
+
+    wait_for_approval: bool
+
+
+class ManyOptions(TypedDict, total=False):
+    """The options of :meth:`Poller.as_completed` and :meth:`Poller.wait_many` besides
+    ``timeout``: ``until`` (:data:`Until`, ``"provisioned"`` by default), ``fail_fast``
+    (False by default), ``on_event`` (called with the pipeline's name and the event),
+    and ``since``, ``wait_for_pipeline`` and ``wait_for_approval`` as for one wait."""
+
+    until: Until
+    since: Since | None
+    on_event: Callable[[str, PipelineEvent], Awaitable[None] | None] | None
+    wait_for_pipeline: bool
+    fail_fast: bool
+    wait_for_approval: bool
+
+
+class OneShotOptions(RunningOptions, total=False):
+    """The options of a one-shot wait: the wait's (:class:`WaitOptions`;
+    ``wait_for_approval`` for :func:`wait_until_running` only), ``poll``, and the
+    arguments of the :class:`EventsClient` it makes (its ``timeout``, a
+    :class:`Timeouts`, under the name ``request_timeouts``)."""
+
+    poll: PollPolicy | None
+    url: str | None
+    api_key: ApiKey | None
+    tenant: str | None
+    request_timeouts: Timeouts | float | None
+    retry: RetryPolicy | None
+    verify: bool | str | ssl.SSLContext | None
+    headers: Mapping[str, str] | None
+    session: aiohttp.ClientSession | None
+    max_body_size: int
+    max_connections: int
+
+
+#: The options' defaults, by the waits that take them (the classes above say what each is).
+_WAIT: Final[Mapping[str, Any]] = {"since": None, "on_event": None, "wait_for_pipeline": False}
+_RUNNING: Final[Mapping[str, Any]] = {**_WAIT, "wait_for_approval": True}
+_MANY: Final[Mapping[str, Any]] = {"until": "provisioned", **_RUNNING, "fail_fast": False}
+
+
+def _options(given: Mapping[str, Any], defaults: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """``given`` over ``defaults``; a TypeError for an option ``where`` does not take."""
+    for key in given:
+        if key not in defaults:
+            raise TypeError(f"{where}() got an unexpected keyword argument {key!r}")
+    return {**defaults, **given}
+
+
+class Outcome(enum.Enum):
+    """How one wait of :meth:`Poller.wait_many` / :meth:`Poller.as_completed` ended."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+    #: It waits for someone to approve its changes, and the wait was told not to wait.
+    AWAITING_APPROVAL = "awaiting_approval"
+
+
+@attrs.frozen
+class WaitResult:
+    """The outcome of one pipeline's wait in :meth:`Poller.wait_many`, and how it was
+    reached: :attr:`until` (what the wait was for) and :attr:`stopped`."""
+
+    pipeline_name: str
+    outcome: Outcome
+    #: The final event (success), the failed event, or the last event seen.
+    event: PipelineEvent | None
+    #: The exception that ended the wait (None on success).
+    error: BaseException | None
+    #: Seconds from the start of the wait to its end.
+    elapsed: float
+    #: What the wait was for: ``"provisioned"`` or ``"running"``.
+    until: Until = "provisioned"
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.SUCCEEDED
+
+    @property
+    def stopped(self) -> bool:
+        """Failed because someone stopped the pipeline (:class:`DeploymentStoppedError`)."""
+        return self.outcome is Outcome.FAILED and isinstance(self.error, DeploymentStoppedError)
 
 
 def _names(pipeline_names: Iterable[str]) -> list[str]:
@@ -84,7 +200,7 @@ def _check_timeout(timeout: float | None) -> float | None:
     return float(timeout)
 
 
-class Poller(Driver):
+class Poller:
     """Waits on and watches pipelines through one :class:`EventsClient`.
 
     A poller holds no per-wait state: one poller (and one client, one connection
@@ -93,56 +209,43 @@ class Poller(Driver):
     pass their own to run waits without real time.
     """
 
+    def __init__(
+        self,
+        client: EventsClient,
+        *,
+        poll: PollPolicy | None = None,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
+        if not isinstance(client, EventsClient):
+            raise TypeError(f"client must be an EventsClient, got {type(client).__name__}")
+        if poll is not None and not isinstance(poll, PollPolicy):
+            raise TypeError(f"poll must be a PollPolicy, got {type(poll).__name__}")
+        self._poll = poll or PollPolicy()
+        # Composition, not a base class: the driver is how a machine is run (the clock,
+        # the requests, the shared polls); the poller says which machine.
+        self._driver = Driver(client, clock=clock, sleep=sleep)
+
+    @property
+    def client(self) -> EventsClient:
+        return self._driver.client
+
+    @property
+    def poll_policy(self) -> PollPolicy:
+        return self._poll
+
     def __repr__(self) -> str:
-        return f"Poller(client={self._client!r}, poll={self._poll!r})"
+        return f"Poller(client={self.client!r}, poll={self._poll!r})"
 
     def _machine_args(self, timeout: float | None, name: str = "") -> dict[str, Any]:
-        return {
-            "now": self._now(),
-            "timeout": _check_timeout(timeout),
-            "poll": self._poll,
-            "retry": self._client.retry_policy,
-            "url": self._client.url,
-            "name": name,
-            "first_log": _FIRST_PROGRESS_LOG,
-        }
-
-    def _pipeline_wait(
-        self,
-        pipeline_name: str,
-        acceptors: Any,
-        *,
-        timeout: float | None,
-        since: Since | None,
-        on_event: EventCallback | None,
-        wait_for_pipeline: bool,
-        what: str,
-        next_after_since: bool = False,
-        approval: bool | None = None,
-    ) -> Awaitable[PipelineEvent]:
-        name = check_pipeline_name(pipeline_name)
-        check_callback(on_event, "PipelineEvent")
-        machine = PipelineWait(
-            acceptors,
-            since=since,
-            wait_for_pipeline=wait_for_pipeline,
-            what=what,
-            next_after_since=next_after_since,
-            approval=approval,
-            **self._machine_args(timeout, name),
+        return self._driver.machine_args(
+            timeout=_check_timeout(timeout), poll=self._poll, name=name
         )
-        return self._wait(machine, on_event)
 
     # -- waits -----------------------------------------------------------------------
 
     async def wait_until_provisioned(
-        self,
-        pipeline_name: str,
-        *,
-        timeout: float | None,
-        since: Since | None = None,
-        on_event: EventCallback | None = None,
-        wait_for_pipeline: bool = False,
+        self, pipeline_name: str, *, timeout: float | None, **options: Unpack[WaitOptions]
     ) -> PipelineEvent:
         """Wait until the pipeline's resources status is ``Provisioned`` (and its desired
         status still is: a pipeline being stopped is not a success); return that event.
@@ -162,26 +265,10 @@ class Poller(Driver):
         ``since``, only a *new* provisioning counts (the list endpoint is read once when
         polls may have missed a restart). Errors: see :meth:`wait_for`.
         """
-        return await self._pipeline_wait(
-            pipeline_name,
-            PROVISIONED,
-            timeout=timeout,
-            since=since,
-            on_event=on_event,
-            wait_for_pipeline=wait_for_pipeline,
-            what="Provisioned",
-            next_after_since=True,
-        )
+        return await self._until("provisioned", pipeline_name, timeout, options)
 
     async def wait_until_running(
-        self,
-        pipeline_name: str,
-        *,
-        timeout: float | None,
-        since: Since | None = None,
-        on_event: EventCallback | None = None,
-        wait_for_pipeline: bool = False,
-        wait_for_approval: bool = True,
+        self, pipeline_name: str, *, timeout: float | None, **options: Unpack[RunningOptions]
     ) -> PipelineEvent:
         """Wait until the pipeline works: resources and desired status ``Provisioned``
         and the runtime at its desired status (``Running``, ``Paused`` or ``Standby``).
@@ -199,43 +286,17 @@ class Poller(Driver):
         the wait at once instead with :class:`ApprovalRequiredError` (a CI job cannot
         approve).
         """
-        if not isinstance(wait_for_approval, bool):
-            raise TypeError(f"wait_for_approval must be a bool, got {wait_for_approval!r}")
-        return await self._pipeline_wait(
-            pipeline_name,
-            RUNNING,
-            timeout=timeout,
-            since=since,
-            on_event=on_event,
-            wait_for_pipeline=wait_for_pipeline,
-            what="Running",
-            next_after_since=True,
-            approval=wait_for_approval,
-        )
+        return await self._until("running", pipeline_name, timeout, options)
 
     async def wait_until_stopped(
-        self,
-        pipeline_name: str,
-        *,
-        timeout: float | None,
-        since: Since | None = None,
-        on_event: EventCallback | None = None,
-        wait_for_pipeline: bool = False,
+        self, pipeline_name: str, *, timeout: float | None, **options: Unpack[WaitOptions]
     ) -> PipelineEvent:
         """Wait until the pipeline's resources status is ``Stopped``; return that event.
 
         A pipeline that stopped because of an error is stopped too: check
         ``event.has_failed`` on the result.
         """
-        return await self._pipeline_wait(
-            pipeline_name,
-            STOPPED,
-            timeout=timeout,
-            since=since,
-            on_event=on_event,
-            wait_for_pipeline=wait_for_pipeline,
-            what="Stopped",
-        )
+        return await self._until("stopped", pipeline_name, timeout, options)
 
     async def wait_for(
         self,
@@ -244,10 +305,8 @@ class Poller(Driver):
         *,
         timeout: float | None,
         failure: Callable[[PipelineEvent], bool] | None = None,
-        since: Since | None = None,
-        on_event: EventCallback | None = None,
-        wait_for_pipeline: bool = False,
         description: str = "the condition",
+        **options: Unpack[WaitOptions],
     ) -> PipelineEvent:
         """Wait until ``condition(event)`` is true for the latest event; return that event.
 
@@ -270,15 +329,37 @@ class Poller(Driver):
             raise TypeError("condition must be a callable taking a PipelineEvent")
         if failure is not None and not callable(failure):
             raise TypeError("failure must be None or a callable taking a PipelineEvent")
-        return await self._pipeline_wait(
-            pipeline_name,
-            condition_acceptors(condition, failure),
-            timeout=timeout,
-            since=since,
-            on_event=on_event,
-            wait_for_pipeline=wait_for_pipeline,
-            what=description,
+        wait = Wait(description, condition_acceptors(condition, failure))
+        given = _options(options, _WAIT, "wait_for")
+        return await self._pipeline_wait(pipeline_name, wait, timeout, given)
+
+    def _until(
+        self, until: str, pipeline_name: str, timeout: float | None, options: Mapping[str, Any]
+    ) -> Awaitable[PipelineEvent]:
+        """The wait of the table named ``until``, with ``options``."""
+        wait = WAITS[until]
+        given = _options(options, _RUNNING if wait.approval else _WAIT, f"wait_until_{until}")
+        return self._pipeline_wait(pipeline_name, wait, timeout, given)
+
+    def _pipeline_wait(
+        self, pipeline_name: str, wait: Wait, timeout: float | None, options: dict[str, Any]
+    ) -> Awaitable[PipelineEvent]:
+        approval = options.get("wait_for_approval")
+        if wait.approval and not isinstance(approval, bool):
+            raise TypeError(f"wait_for_approval must be a bool, got {approval!r}")
+        name = check_pipeline_name(pipeline_name)
+        on_event = options["on_event"]
+        check_callback(on_event, "PipelineEvent")
+        machine = PipelineWait(
+            wait.acceptors,
+            since=options["since"],
+            wait_for_pipeline=options["wait_for_pipeline"],
+            what=wait.what,
+            anew=wait.anew,
+            approval=approval,
+            **self._machine_args(timeout, name),
         )
+        return self._driver.wait(machine, on_event)
 
     # -- many pipelines --------------------------------------------------------------
 
@@ -287,12 +368,7 @@ class Poller(Driver):
         pipeline_names: Iterable[str],
         *,
         timeout: float | None,
-        until: Until = "provisioned",
-        since: Since | None = None,
-        on_event: Callable[[str, PipelineEvent], Awaitable[None] | None] | None = None,
-        wait_for_pipeline: bool = False,
-        fail_fast: bool = False,
-        wait_for_approval: bool = True,
+        **options: Unpack[ManyOptions],
     ) -> AsyncGenerator[WaitResult, None]:
         """Wait for every named pipeline concurrently; yield each :class:`WaitResult` as
         its wait ends (``until`` ``"provisioned"`` or ``"running"``; with ``"running"``
@@ -305,20 +381,20 @@ class Poller(Driver):
         Leaving the loop early (``break``) cancels the waits still running once the
         iterator is closed: use ``contextlib.aclosing`` to close it at once.
         """
+        given = _options(options, _MANY, "as_completed")
         names = _names(pipeline_names)
         timeout = _check_timeout(timeout)
+        until, on_event, fail_fast = given["until"], given["on_event"], given["fail_fast"]
         if until not in ("provisioned", "running"):
             raise ValueError(f"until must be 'provisioned' or 'running', got {until!r}")
-        if since is not None:
-            parse_since(since)
+        if given["since"] is not None:
+            parse_since(given["since"])
         if not names:
             return
-        start = self._now()
-        spread = len(names) > self._client.connection_limit()
+        start = self._driver.now()
+        spread = len(names) > self.client.connection_limit()
         last_seen: dict[str, PipelineEvent] = {}
-        wait: Callable[..., Awaitable[PipelineEvent]] = self.wait_until_provisioned
-        if until == "running":
-            wait = functools.partial(self.wait_until_running, wait_for_approval=wait_for_approval)
+        per_wait = {k: given[k] for k in (_RUNNING if until == "running" else _WAIT)}
 
         async def one(name: str) -> WaitResult:
             async def seen(ev: PipelineEvent) -> None:
@@ -328,18 +404,12 @@ class Poller(Driver):
             remaining = timeout
             try:
                 if spread:  # more waits than connections: don't all queue on the pool
-                    delay = random.uniform(0.0, self._poll.initial)
+                    delay = self._driver.draw() * self._poll.initial
                     if timeout is not None:
                         delay = min(delay, timeout / 2)
                         remaining = timeout - delay
-                    await self._sleep(delay)
-                ev = await wait(
-                    name,
-                    timeout=remaining,
-                    since=since,
-                    on_event=seen,
-                    wait_for_pipeline=wait_for_pipeline,
-                )
+                    await self._driver.sleep(delay)
+                ev = await self._until(until, name, remaining, {**per_wait, "on_event": seen})
             except DeploymentFailedError as exc:
                 return self._result(
                     name, Outcome.FAILED, exc.event or last_seen.get(name), exc, start, until
@@ -401,19 +471,14 @@ class Poller(Driver):
         start: float,
         until: Until,
     ) -> WaitResult:
-        return WaitResult(name, outcome, event, error, self._now() - start, until)
+        return WaitResult(name, outcome, event, error, self._driver.now() - start, until)
 
     async def wait_many(
         self,
         pipeline_names: Iterable[str],
         *,
         timeout: float | None,
-        until: Until = "provisioned",
-        since: Since | None = None,
-        on_event: Callable[[str, PipelineEvent], Awaitable[None] | None] | None = None,
-        wait_for_pipeline: bool = False,
-        fail_fast: bool = False,
-        wait_for_approval: bool = True,
+        **options: Unpack[ManyOptions],
     ) -> dict[str, WaitResult]:
         """Wait until every named pipeline is provisioned (or running), concurrently;
         return one :class:`WaitResult` per pipeline, in the order given.
@@ -425,16 +490,7 @@ class Poller(Driver):
         """
         names = _names(pipeline_names)
         results: dict[str, WaitResult] = {}
-        stream = self.as_completed(
-            names,
-            timeout=timeout,
-            until=until,
-            since=since,
-            on_event=on_event,
-            wait_for_pipeline=wait_for_pipeline,
-            fail_fast=fail_fast,
-            wait_for_approval=wait_for_approval,
-        )
+        stream = self.as_completed(names, timeout=timeout, **options)
         async with contextlib.aclosing(stream) as results_stream:
             async for result in results_stream:
                 results[result.pipeline_name] = result
@@ -463,7 +519,7 @@ class Poller(Driver):
         """
         check_callback(on_event, "ClusterEvent")
         machine = ClusterWait(**self._machine_args(timeout))
-        event: ClusterEvent = await self._wait(machine, on_event)
+        event: ClusterEvent = await self._driver.wait(machine, on_event)
         return event
 
     # -- watch -----------------------------------------------------------------------
@@ -504,75 +560,54 @@ class Poller(Driver):
             selector=sel,
             **self._machine_args(timeout, name),
         )
-        stream = WatchStream(self._run(machine))
+        stream = WatchStream(self._driver.run(machine))
         try:
             yield stream
         finally:
             await stream.aclose()
 
 
-async def _one_shot(
-    method: str, pipeline_name: str, client_options: dict[str, Any], **kwargs: Any
-) -> PipelineEvent:
-    poll = client_options.pop("poll", None)
-    request_timeouts = client_options.pop("request_timeouts", None)
-    if request_timeouts is not None:
-        client_options["timeout"] = request_timeouts
-    async with EventsClient(**client_options) as client:
-        wait = getattr(Poller(client, poll=poll), method)
-        event: PipelineEvent = await wait(pipeline_name, **kwargs)
-        return event
+# -- one-shot waits ---------------------------------------------------------------------
 
 
 async def wait_until_provisioned(
-    pipeline_name: str,
-    *,
-    timeout: float | None,
-    since: Since | None = None,
-    on_event: EventCallback | None = None,
-    wait_for_pipeline: bool = False,
-    poll: PollPolicy | None = None,
-    **client_options: Any,
+    pipeline_name: str, *, timeout: float | None, **options: Unpack[OneShotOptions]
 ) -> PipelineEvent:
     """One-shot :meth:`Poller.wait_until_provisioned` with a client of its own.
 
-    ``client_options`` go to :class:`EventsClient` (``url``, ``api_key``, ``tenant``,
-    ``timeout`` as :class:`Timeouts` under the name ``request_timeouts``, ...);
-    the client is closed when the wait ends, however it ends.
+    ``options``: the wait's, ``poll``, and :class:`EventsClient`'s (``url``, ``api_key``,
+    ``tenant``, ``timeout`` as :class:`Timeouts` under the name ``request_timeouts``,
+    ...: :class:`OneShotOptions`); the client is closed when the wait ends, however it
+    ends.
     """
-    client_options["poll"] = poll
-    return await _one_shot(
-        "wait_until_provisioned",
-        pipeline_name,
-        client_options,
-        timeout=timeout,
-        since=since,
-        on_event=on_event,
-        wait_for_pipeline=wait_for_pipeline,
-    )
+    return await _one_shot("provisioned", pipeline_name, timeout, options)
 
 
 async def wait_until_running(
-    pipeline_name: str,
-    *,
-    timeout: float | None,
-    since: Since | None = None,
-    on_event: EventCallback | None = None,
-    wait_for_pipeline: bool = False,
-    wait_for_approval: bool = True,
-    poll: PollPolicy | None = None,
-    **client_options: Any,
+    pipeline_name: str, *, timeout: float | None, **options: Unpack[OneShotOptions]
 ) -> PipelineEvent:
     """One-shot :meth:`Poller.wait_until_running` with a client of its own (options as
+    :func:`wait_until_provisioned`, and ``wait_for_approval``)."""
+    return await _one_shot("running", pipeline_name, timeout, options)
+
+
+async def wait_until_stopped(
+    pipeline_name: str, *, timeout: float | None, **options: Unpack[OneShotOptions]
+) -> PipelineEvent:
+    """One-shot :meth:`Poller.wait_until_stopped` with a client of its own (options as
     :func:`wait_until_provisioned`)."""
-    client_options["poll"] = poll
-    return await _one_shot(
-        "wait_until_running",
-        pipeline_name,
-        client_options,
-        timeout=timeout,
-        since=since,
-        on_event=on_event,
-        wait_for_pipeline=wait_for_pipeline,
-        wait_for_approval=wait_for_approval,
-    )
+    return await _one_shot("stopped", pipeline_name, timeout, options)
+
+
+async def _one_shot(
+    until: str, pipeline_name: str, timeout: float | None, options: Mapping[str, Any]
+) -> PipelineEvent:
+    """The wait of the table named ``until``, through a client made from ``options``."""
+    wait_keys = _RUNNING if WAITS[until].approval else _WAIT
+    wait_options = {k: v for k, v in options.items() if k in wait_keys}
+    client_options = {k: v for k, v in options.items() if k not in wait_keys and k != "poll"}
+    if "request_timeouts" in client_options:
+        client_options["timeout"] = client_options.pop("request_timeouts")
+    async with EventsClient(**client_options) as client:
+        poller = Poller(client, poll=options.get("poll"))
+        return await poller._until(until, pipeline_name, timeout, wait_options)

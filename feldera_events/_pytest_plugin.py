@@ -15,9 +15,10 @@ Installed with the package, so a project that installed feldera-events (with
 
 It lives here, at the top of the package, and not in ``feldera_events.testing``:
 ``testing`` is a simulated server that speaks only wire JSON and never imports the
-SDK, while this plugin hands out an ``EventsClient`` and switches the SDK's testing
-mode, so it has to import both.  The imports of the package happen inside the fixtures
-so that a pytest run that never uses them does not pay for importing aiohttp.
+SDK, while this plugin hands out an ``EventsClient``, so it has to import both.
+``feldera_events.testing`` (aiohttp's server side, some 50 ms) is imported by the
+``feldera_fake`` fixture, not when pytest loads the plugin: a pytest run that never
+uses the fixture does not pay for it (importing this module imports the SDK anyway).
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-if TYPE_CHECKING:
-    from feldera_events import EventsClient
+from feldera_events._client import EventsClient
+from feldera_events._testing_mode import is_testing, set_testing
+
+if TYPE_CHECKING:  # imported by the fixture (see the module's docstring)
     from feldera_events.testing import FakeFeldera
 
 try:
@@ -76,8 +79,6 @@ def feldera_fake_options() -> dict[str, Any]:
 
 @pytest.fixture
 def _feldera_testing_mode() -> Iterator[None]:
-    from feldera_events._config import is_testing, set_testing
-
     previous = is_testing()
     set_testing(True)
     try:
@@ -110,8 +111,6 @@ if pytest_asyncio is not None:
         feldera_fake: FakeFeldera, _feldera_testing_mode: None
     ) -> AsyncIterator[EventsClient]:
         """An ``EventsClient`` on ``feldera_fake`` (with its first API key, if any)."""
-        from feldera_events import EventsClient
-
         keys = feldera_fake.api_keys
         api_key = min(keys) if keys else None
         async with EventsClient(feldera_fake.url, api_key=api_key) as client:

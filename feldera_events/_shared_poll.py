@@ -1,6 +1,6 @@
 """Shared polls: concurrent waits on one pipeline through one client share one poll.
 
-The layer between the wait machines (:mod:`feldera_events._waits`) and the driver
+The layer between the wait machines (:mod:`feldera_events._machines`) and the driver
 (:meth:`Driver._run <feldera_events._driver.Driver._run>`). A :class:`SharedPoll`
 is keyed by (client, pipeline name, request): every wait or watch whose machine polls
 that request *subscribes* to it for its lifetime. While it is the only subscriber,

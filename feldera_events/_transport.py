@@ -1,255 +1,54 @@
-"""The transport of one request: redirects, body reading and decoding, JSON, errors from answers.
+"""One request over HTTP: its options, same-origin redirects, reading a body within a cap,
+the TLS probe, and aiohttp's exceptions turned into ours (request headers and keys out).
 
-Everything here is a function of what it is given (the keys to withhold among it):
-:class:`EventsClient` holds the state and calls in. No text that contains an API key
-leaves this module in an exception.
+:class:`EventsClient` holds the state and calls in; everything here is a function of
+what it is given (the keys to withhold among it). The body is decoded by ``_body``
+and an answer's meaning (its JSON, or the exception for its status) made by ``_answers``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as _dt
-import email.utils
-import json
-import re
 import ssl
-import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 from urllib.parse import unquote
 
 import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from ._body import BodyDecoder
+from ._config import Timeouts
 from ._errors import (
-    CLUSTER_UNSUPPORTED_MESSAGE,
     MAX_REDIRECTS,
-    NOT_FOUND_CODES,
     APIConnectionError,
-    APIStatusError,
     APITimeoutError,
-    ClusterEventsUnsupportedError,
     ConnectionSetupError,
     RedirectError,
     ResponseTooLargeError,
     ResponseValidationError,
-    scrub,
-    status_error_class,
 )
-from ._policy import Timeouts
-from ._text import WITHHELD, contains_key, excerpt, withhold_strings
+from ._text import WITHHELD, contains_key, excerpt
 
 __all__ = [
     "ACCEPT_ENCODING",
     "DEFAULT_MAX_BODY_SIZE",
-    "ERROR_JSON_LIMIT",
-    "MAX_JSON_DEPTH",
-    "JSONRefused",
     "follow",
-    "json_body",
-    "parse_json",
     "read_body",
     "request_options",
     "scrub",
     "speaks_tls",
-    "status_error",
     "transport_error",
-    "value_budget",
 ]
 
 #: Responses larger than this are refused (32 MiB), counted after decompression.
 DEFAULT_MAX_BODY_SIZE: Final = 32 * 1024 * 1024
 
-#: JSON nested deeper than this (objects and arrays, the outermost included) is refused
-#: as a ResponseValidationError: serde_json, which the manager uses, stops at 128 too,
-#: and everything accepted stays printable (repr, json.dumps, rich).
-MAX_JSON_DEPTH: Final = 128
-
-#: An error answer's body is read as a Feldera error (JSON) only up to this size; a larger
-#: one (no Feldera error is) is quoted as an excerpt and never parsed.
-ERROR_JSON_LIMIT: Final = 1 << 20
-
-#: A JSON body holding more values than this is refused before it is parsed (the least of
-#: the budget: see :func:`value_budget`).
-MIN_VALUE_BUDGET: Final = 1 << 16
-
 #: An identity body of at most this many bytes (by its Content-Length) is read at once.
 _READ_AT_ONCE: Final = 65536
-#: The most one zlib call inflates at once (see _BodyDecoder.feed).
-_INFLATE_STEP: Final = 1 << 20
-
 #: The content codings the client asks for and decodes itself (bounded by max_body_size).
 ACCEPT_ENCODING: Final = "gzip, deflate"
-
-
-class JSONRefused(ValueError):
-    """Valid JSON the client refuses: too deep, or a string that cannot be printed."""
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-#: The strict decoder, made once (``json.loads`` with keyword arguments makes one a call).
-_DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant)
-
-
-def value_budget(max_body_size: int) -> int:
-    """How many JSON values a body may hold for a client with ``max_body_size``.
-
-    Parsed, one JSON value costs far more than its bytes (``{}`` is 2 bytes, a Python
-    dict about 64), so a body of tiny values could cost 30 times the cap; one value per
-    16 bytes of the cap keeps a parse within a few times ``max_body_size`` (an event is
-    hundreds of bytes for some twenty values).
-    """
-    return max(max_body_size // 16, MIN_VALUE_BUDGET)
-
-
-def parse_json(body: bytes, max_values: int | None = None) -> Any:
-    """Strict JSON: no NaN/Infinity, at most MAX_JSON_DEPTH levels, printable strings,
-    and at most ``max_values`` values (None: any number).
-
-    Raises ValueError with a readable reason for anything else. The same parser as
-    ``json.loads`` (the C scanner); the checks cost little where they cannot fail.
-    """
-    if max_values is not None and len(body) > max_values:
-        # Every value but the first follows a comma or opens a container: an upper bound
-        # (commas in strings count too), counted without parsing.
-        count = body.count(b",") + body.count(b"[") + body.count(b"{") + 1
-        if count > max_values:
-            raise JSONRefused(
-                f"a JSON body of more than {max_values} values (about {count}); "
-                "raise max_body_size to accept it"
-            )
-    try:
-        # What json.loads does with bytes, with our decoder, and strict decoding: an
-        # encoded surrogate (json.loads lets one through) cannot be printed either.
-        data = _DECODER.decode(body.decode(json.detect_encoding(body)))
-    except RecursionError:
-        raise JSONRefused(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
-    # Every level opens with a bracket: a body with few of them cannot be too deep,
-    # and counting bytes is far cheaper than walking the parsed containers.
-    shallow = body.count(b"{") + body.count(b"[") <= MAX_JSON_DEPTH
-    # Only containers are visited (a 720-event list costs a fraction of json.loads).
-    todo: list[tuple[Any, int]] = [] if shallow or type(data) not in (dict, list) else [(data, 1)]
-    while todo:
-        item, depth = todo.pop()
-        if depth > MAX_JSON_DEPTH:
-            raise JSONRefused(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
-        for value in item.values() if type(item) is dict else item:
-            if type(value) is dict or type(value) is list:
-                todo.append((value, depth + 1))
-    # A string can only hold a surrogate that UTF-8 cannot encode through a \uD8xx-\uDFxx
-    # escape (raw bytes are decoded strictly): look for strings only if there is one.
-    if b"\\u" in body and _SURROGATE_ESCAPE.search(body):
-        _check_strings(data)
-    return data
-
-
-_SURROGATE_ESCAPE: Final = re.compile(rb"\\u[dD][89abcdefABCDEF]")
-
-
-def _check_strings(data: Any) -> None:
-    todo: list[Any] = [data]
-    while todo:
-        item = todo.pop()
-        if isinstance(item, str):
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                raise JSONRefused(
-                    "a JSON string holds an unpaired surrogate (\\ud800-\\udfff), "
-                    "which cannot be printed"
-                ) from None
-        elif isinstance(item, dict):
-            todo.extend(item.keys())
-            todo.extend(item.values())
-        elif isinstance(item, list):
-            todo.extend(item)
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=_dt.UTC)
-        seconds = (when - _dt.datetime.now(_dt.UTC)).total_seconds()
-    if seconds != seconds or seconds == float("inf"):  # NaN or inf
-        return None
-    return max(seconds, 0.0)
-
-
-class _BodyDecoder:
-    """Decodes a body's ``Content-Encoding`` chunk by chunk, never past a byte budget.
-
-    aiohttp's own decompression (before 3.14) inflates a whole network read at once, so
-    a small gzip bomb could cost gigabytes before any size check; here every
-    ``decompress`` call is capped at what the budget still allows.
-    """
-
-    def __init__(self, encoding: str | None) -> None:
-        codings = [c.strip().lower() for c in (encoding or "").split(",")]
-        codings = [c for c in codings if c and c != "identity"]
-        if not codings:
-            self.mode: str | None = None
-        elif len(codings) == 1 and codings[0] in ("gzip", "x-gzip", "deflate"):
-            self.mode = codings[0]
-        else:
-            # Not echoed in full: it is server text.
-            raise ValueError(f"unsupported Content-Encoding {excerpt(encoding, 40)!r}")
-        self._obj = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header
-        self._fed = False
-        self._raw_deflate_tried = False
-
-    def feed(self, data: bytes, budget: int) -> list[bytes]:
-        """Decoded ``data``, in pieces: at most ``budget + 1`` bytes (more than budget:
-        too large).
-
-        Inflated a step at a time and never joined here: one ``decompress`` call as large
-        as the budget, or a join of the pieces, would hold the output twice.
-        """
-        if self.mode is None or not data:
-            return [data]
-        out: list[bytes] = []
-        produced = 0
-        while True:
-            limit = min(budget - produced + 1, _INFLATE_STEP)
-            try:
-                piece = self._obj.decompress(data, limit)
-            except zlib.error as exc:
-                if self.mode == "deflate" and not self._fed and not self._raw_deflate_tried:
-                    # "deflate" sent without its zlib header, as some servers do.
-                    self._raw_deflate_tried = True
-                    self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
-                    continue
-                raise ValueError(f"body is not valid {self.mode} ({exc})") from None
-            self._fed = True
-            out.append(piece)
-            produced += len(piece)
-            if produced > budget:
-                break
-            if len(piece) == limit or self._obj.unconsumed_tail:
-                data = self._obj.unconsumed_tail  # more output is due from this input
-                continue
-            if self._obj.eof and self._obj.unused_data:
-                # The next member of a multi-member gzip stream.
-                data = self._obj.unused_data
-                self._obj = zlib.decompressobj(zlib.MAX_WBITS | 32)
-                continue
-            break
-        return out
-
-    def finish(self) -> None:
-        if self.mode is not None and self._fed and not self._obj.eof:
-            raise ValueError(f"{self.mode} body ends before its compressed stream does")
 
 
 _NOT_TLS_REASONS: Final = frozenset(
@@ -452,7 +251,7 @@ async def read_body(
         # A small identity body of a known length (every event): read in one go.
         return await resp.read()
     try:
-        decoder = _BodyDecoder(encoding)
+        decoder = BodyDecoder(encoding)
     except ValueError as exc:
         problem = str(exc)
     else:
@@ -506,83 +305,46 @@ def request_options(
     return kwargs
 
 
-def json_body(
-    body: bytes,
-    status: int,
-    url: str,
-    keys: Callable[[], list[str]],
-    max_values: int | None = None,
-) -> Any:
-    """The strict JSON of a body (at most ``max_values`` values), every string in it that
-    holds a key withheld (:func:`withhold_strings`); a ResponseValidationError (key
-    withheld) if it is not JSON."""
-    try:
-        data = parse_json(body, max_values)
-        known = keys()
-        # One pass over the bytes; the parsed strings only when the JSON escapes a
-        # backslash or a character of an escape (their text may hold an escaped key).
-        if contains_key(body, known) or (
-            (b"\\\\" in body or b"\\u00" in body) and contains_key(data, known)
-        ):
-            return withhold_strings(data, known)
-        return data
-    except JSONRefused as exc:
-        problem = f"body refused: {exc}"
-    except ValueError as exc:
-        problem = f"body is not valid JSON ({exc})"
-    # Raised outside the except block: a JSONDecodeError keeps the whole body
-    # (up to max_body_size, possibly an echoed key) in its ``doc`` attribute.
-    if contains_key(body, keys()):
-        raise ResponseValidationError(f"{problem}; body {WITHHELD}", status_code=status, url=url)
-    raise ResponseValidationError(problem, status_code=status, body=excerpt(body), url=url)
+def scrub(exc: BaseException, keys: Sequence[str] = ()) -> BaseException:
+    """``exc`` with the request headers (the API key among them) dropped from its chain,
+    and any text in it that holds one of ``keys`` withheld.
+
+    aiohttp's ``ClientResponseError`` keeps ``request_info`` (with every request
+    header) and ``history`` (the responses, with their requests) in its attributes
+    and ``args``; they are replaced by header-less copies. Its parser quotes the bytes
+    it refused (a header, a status line: an echoed key) in messages and attributes:
+    such a value is replaced, whole, by a note that it was withheld.
+    """
+    seen: set[int] = set()
+    item: BaseException | None = exc
+    todo = [exc]
+    while todo:
+        item = todo.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, aiohttp.ClientResponseError):
+            info = item.request_info
+            bare = aiohttp.RequestInfo(
+                info.url, info.method, CIMultiDictProxy(CIMultiDict()), info.real_url
+            )
+            item.request_info = bare
+            item.history = ()
+            item.args = (bare, ())
+        if keys:
+            _withhold_keys(item, keys)
+        todo += [c for c in (item.__cause__, item.__context__) if c is not None]
+    return exc
 
 
-def status_error(
-    status: int,
-    reason: str,
-    body: bytes,
-    url: str,
-    retry_after: str | None,
-    keys: list[str] | None = None,
-    route: str = "pipeline",
-) -> APIStatusError:
-    """The error for an HTTP error answer on a ``route`` (see :func:`status_error_class`)."""
-    keys = keys or []
-    error_code: str | None = None
-    details: Any = None
-    message = ""
-    try:
-        # Feldera's 401 is JSON served as text/plain: ignore the content type. A body
-        # larger than any Feldera error is quoted, never parsed.
-        data = parse_json(body) if body and len(body) <= ERROR_JSON_LIMIT else None
-    except ValueError:
-        data = None
-    if isinstance(data, dict) and isinstance(data.get("message"), str):
-        message = data["message"]
-        code = data.get("error_code")
-        error_code = code if isinstance(code, str) else None
-        details = data.get("details")
-    else:
-        message = excerpt(body, limit=200) or reason or "no body"
-    shown_body = excerpt(body)
-    if contains_key(body, keys) or contains_key(data, keys) or contains_key(reason, keys):
-        # Seen through JSON escapes too (the parsed data). Left out whole, never edited:
-        # a short key may be part of ordinary words.
-        # A known code is public text; any other code that holds the key goes too.
-        if error_code not in NOT_FOUND_CODES and contains_key(error_code, keys):
-            error_code = None
-        message = f"message and body {WITHHELD}"
-        details = None
-        shown_body = ""
-    cls = status_error_class(status, error_code, route)
-    if cls is ClusterEventsUnsupportedError:
-        message = CLUSTER_UNSUPPORTED_MESSAGE.format(said=message)
-    return cls(
-        message,
-        status_code=status,
-        error_code=error_code,
-        details=details,
-        retry_after=_parse_retry_after(retry_after),
-        url=url,
-        body=shown_body,
-    )
+def _withhold_keys(item: BaseException, keys: Sequence[str]) -> None:
+    note = f"details {WITHHELD}"
+    item.args = tuple(note if contains_key(repr(a), keys) else a for a in item.args)
+    for name, value in list(vars(item).items()):
+        if contains_key(repr(value), keys):
+            if isinstance(value, str):
+                setattr(item, name, note)
+            elif isinstance(value, bytes | bytearray):
+                setattr(item, name, note.encode())
+            else:
+                setattr(item, name, None)

@@ -16,7 +16,7 @@ from urllib.parse import quote, urlsplit
 
 from yarl import URL
 
-from ._models import Selector
+from ._fields import Selector
 
 __all__ = [
     "LATEST",

@@ -1,7 +1,7 @@
 """The errors a wait ends with: they carry the events they saw (above the models).
 
 :class:`WaitError` and its subclasses hold a :class:`PipelineEvent` or a
-:class:`ClusterEvent`, so they live one layer above :mod:`feldera_events._models`;
+:class:`ClusterEvent`, so they live one layer above the models;
 the rest of the hierarchy (:mod:`feldera_events._errors`) knows no model.
 """
 
@@ -12,9 +12,10 @@ import re
 from typing import Any, Final
 from urllib.parse import quote
 
+from ._cluster_event import ClusterEvent
 from ._convert import format_datetime
 from ._errors import APIStatusError, FelderaError
-from ._models import ClusterEvent, DeploymentError, PipelineEvent
+from ._pipeline_event import DeploymentError, PipelineEvent
 from ._text import CODE_LIMIT, excerpt, safe_text
 
 __all__ = [
@@ -285,12 +286,8 @@ class ClusterWaitTimeoutError(WaitTimeoutError):
         attempts: int = 0,
         last_error: str | None = None,
     ) -> None:
-        self.pipeline_name = ""
-        self.timeout = timeout
-        self.elapsed = elapsed
-        self.polls = polls
-        self.last_event = None
-        self.what = "all services healthy"
+        what = "all services healthy"
+        super().__init__("", timeout=timeout, elapsed=elapsed, polls=polls, what=what)
         self.event = event
         self.unhealthy_components: list[str] = [] if event is None else event.unhealthy_components
         self.reached = reached
@@ -309,4 +306,4 @@ class ClusterWaitTimeoutError(WaitTimeoutError):
             bad = ", ".join(f"{c} ({event.status_of(c).value})" for c in self.unhealthy_components)
             state = f"unhealthy: {bad}" if bad else event.describe()
             text = f"{head} ({polls} polls; last event at {stamp}: {state})"
-        Exception.__init__(self, text)
+        self.args = (text,)  # WaitTimeoutError's message is about a pipeline

@@ -1,8 +1,7 @@
 """The watch machine: every event of a pipeline once, by id, oldest first (sans-IO).
 
-A :class:`~feldera_events._waits.Machine` like the waits (see that module for the
-decisions it answers with); it never succeeds, and the poller's driver runs it as a
-stream (:class:`~feldera_events._driver.WatchStream`).
+A :class:`~feldera_events._machines.Machine` like the waits; it never succeeds, and the
+driver runs it as a stream (:class:`~feldera_events._driver.WatchStream`).
 """
 
 from __future__ import annotations
@@ -11,26 +10,29 @@ import collections
 import uuid
 from typing import Any, Final
 
-from ._acceptors import (
-    BEGINNING,
-    LATEST,
-    Decision,
-    Fail,
-    Request,
-    SincePoint,
-    is_duplicate,
-    order_key,
-    parse_since,
-)
+from ._decisions import Decision, Fail, Request
 from ._errors import EventNotFoundError, NoEventsYetError
-from ._models import PipelineEvent, Selector
-from ._waits import Machine
+from ._fields import Selector
+from ._machines import Machine
+from ._pipeline_event import PipelineEvent
+from ._since import BEGINNING, SincePoint, SinceRule, order_key
 
-__all__ = ["WATCH_LOOKBACK", "Watch"]
+__all__ = ["WATCH_LOOKBACK", "Watch", "is_duplicate"]
 
 #: How many event ids a watch remembers (its look-back set): more than a pipeline
 #: retains by default (about 720), so a listed event is never yielded twice.
 WATCH_LOOKBACK: Final = 4096
+
+
+def is_duplicate(ev: PipelineEvent, previous: PipelineEvent) -> bool:
+    """A heartbeat duplicate: the same status fields, details and error as before."""
+    return (
+        ev.same_status(previous)
+        and ev.deployment_error == previous.deployment_error
+        and ev.deployment_resources_status_details == previous.deployment_resources_status_details
+        and ev.deployment_runtime_status_details == previous.deployment_runtime_status_details
+        and ev.storage_status_details == previous.storage_status_details
+    )
 
 
 class Watch(Machine):
@@ -56,9 +58,8 @@ class Watch(Machine):
         **kwargs: Any,
     ) -> None:
         super().__init__(reached=True, **kwargs)  # never gives up on a server by itself
-        parsed = parse_since(since) if since is not None else None
-        self.floor: SincePoint | None = parsed if isinstance(parsed, SincePoint) else None
-        self._since_to_read = None if isinstance(parsed, SincePoint) else parsed
+        self.since = SinceRule.of(since)
+        self.floor: SincePoint | None = self.since.point
         self.include_duplicates = include_duplicates
         self.latest = self.poll_request = Request("event", "latest", selector)
         self.listing = Request("list", selector=selector)
@@ -69,15 +70,12 @@ class Watch(Machine):
         self.last_yielded: PipelineEvent | None = None
         self.settle = False  # read the list once more at the next unchanged poll
 
-    def begin(self, now: float) -> Decision:
-        to_read = self._since_to_read
-        if to_read is None:
-            return self._need(now, self.latest)
-        return self._need(now, LATEST if to_read == "now" else Request("event", to_read))
+    def _begin(self, now: float) -> Decision:
+        return self._need(now, self.since.first_read() or self.latest)
 
     def _on_answer(self, request: Request, value: Any, now: float) -> Decision:
-        if self._since_to_read is not None:
-            self._since_to_read, self.floor = None, SincePoint.of(value)
+        if self.since.to_read is not None:
+            self.floor = self.since.read(value)
             return self._need(now, self.latest)
         if request.op == "list":
             assert self.previous is not None
@@ -100,15 +98,15 @@ class Watch(Machine):
 
     def _on_error(self, request: Request, exc: BaseException, now: float) -> Decision | None:
         if isinstance(exc, NoEventsYetError) and request.op == "event":
-            if self._since_to_read is not None:
-                self._since_to_read = None
+            self.since.to_read = None
             if self.floor is None and self.previous is None:
                 self.floor = BEGINNING  # no events yet: every one to come is new
             return self._schedule(now, self._next_interval(now, False), self.latest)
-        if isinstance(exc, EventNotFoundError) and isinstance(self._since_to_read, uuid.UUID):
-            if self._since_to_read.version != 7:
+        if isinstance(exc, EventNotFoundError) and self.since.to_read is not None:
+            point = self.since.unread(exc)  # an id cleaned up: its UUIDv7 order
+            if point is None:
                 return Fail(exc)
-            self.floor, self._since_to_read = SincePoint(None, self._since_to_read), None
+            self.floor = point
             return self._need(now, self.latest)
         return None
 

@@ -22,6 +22,7 @@ import aiohttp
 import pytest
 
 import feldera_events
+import feldera_events.testing
 
 AIOHTTP_VERSION = tuple(int(p) for p in aiohttp.__version__.split(".")[:2])
 AIORESPONSES_BROKEN = AIOHTTP_VERSION >= (3, 14)
@@ -36,17 +37,17 @@ AIORESPONSES_SKIP_REASON = (
 @pytest.fixture(autouse=True, scope="session")
 def _testing_mode() -> Iterator[None]:
     """No real backoff waits in the suite (tests that measure waits turn it off locally)."""
-    feldera_events.set_testing(True)
+    feldera_events.testing.set_testing(True)
     yield
-    feldera_events.set_testing(False)
+    feldera_events.testing.set_testing(False)
 
 
 @pytest.fixture
 def no_testing_mode() -> Iterator[None]:
     """Real backoff computation for this test (use with injected sleep/clock)."""
-    feldera_events.set_testing(False)
+    feldera_events.testing.set_testing(False)
     yield
-    feldera_events.set_testing(True)
+    feldera_events.testing.set_testing(True)
 
 
 _loop_errors: list[dict[str, Any]] = []

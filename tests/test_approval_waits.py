@@ -27,8 +27,9 @@ from feldera_events import (
     Selector,
     WaitTimeoutError,
 )
+from feldera_events._acceptors import RUNNING
 from feldera_events._convert import structure
-from feldera_events._waits import RUNNING, Fail, Need, PollAt, Request
+from feldera_events._decisions import Fail, Need, PollAt, Request
 from feldera_events.testing import FakeFeldera
 
 FAST = PollPolicy(initial=0.02, maximum=0.05, jitter=0.0)
@@ -78,9 +79,9 @@ def test_the_machine_reads_the_approval_then_waits_or_ends(wait: bool) -> None:
     assert decision.emit == (full,)
     if wait:
         assert isinstance(decision, PollAt)
-        assert (
-            m.notice is not None and CHANGES in m.notice and "/v0/pipelines/p/approve" in m.notice
-        )
+        (said,) = decision.log  # the driver logs it: a WARNING
+        assert said.level == logging.WARNING
+        assert CHANGES in said.message and "/v0/pipelines/p/approve" in said.message
         # The same event again: no second read; the deadline: a timeout naming the approval.
         assert isinstance(m.answered(awaiting, 2.0), PollAt)
         err = m.timeout_error(100.0)

@@ -35,7 +35,7 @@ from feldera_events.cli._render import (
     EXIT_UNHEALTHY,
     EXIT_USAGE,
 )
-from feldera_events.cli._wait import failure_text
+from feldera_events.cli._wait_command import failure_text
 from feldera_events.testing import FakeFeldera, Fault, Timings
 
 FAST = ("--poll-interval", "0.05")

@@ -54,7 +54,7 @@ from feldera_events.cli._render import (
     event_row,
     render_table,
 )
-from feldera_events.cli._wait import failure_text, run_wait
+from feldera_events.cli._wait_command import failure_text, run_wait
 
 #: A panic message as an attacker would write it.
 HOSTILE = "boom\x1b]0;PWNED\x07\x1b[2J\r\n::warning file=x.py::forged\u202eevil\u2028end"

@@ -87,7 +87,7 @@ async def test_all_pipelines_are_waited_on_by_one_as_completed_call(
     fake: FakeFeldera, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from feldera_events import EventsClient, Poller
-    from feldera_events.cli._wait import run_wait
+    from feldera_events.cli._wait_command import run_wait
 
     calls: list[tuple[list[str], dict[str, Any]]] = []
     original = Poller.as_completed

@@ -31,6 +31,7 @@ from helpers import (
 )
 
 import feldera_events
+import feldera_events.testing
 from feldera_events import (
     UNSET,
     APIConnectionError,
@@ -522,7 +523,7 @@ async def test_chunked_body_over_the_cap_is_refused() -> None:
 
 
 async def test_default_cap_is_32_mib() -> None:
-    from feldera_events._client import DEFAULT_MAX_BODY_SIZE
+    from feldera_events._transport import DEFAULT_MAX_BODY_SIZE
 
     assert DEFAULT_MAX_BODY_SIZE == 32 * 1024 * 1024
 
@@ -774,7 +775,7 @@ async def test_cancellation_during_retry_wait_leaks_nothing() -> None:
     handler = OnRetry(logging.WARNING)
     log = logging.getLogger("feldera_events")
     log.addHandler(handler)
-    feldera_events.set_testing(False)
+    feldera_events.testing.set_testing(False)
     try:
         async with loopback(respond_json({}, status=503, headers={"Retry-After": "30"})) as srv:
 
@@ -789,7 +790,7 @@ async def test_cancellation_during_retry_wait_leaks_nothing() -> None:
                 await task
         assert len(srv.seen) == 1
     finally:
-        feldera_events.set_testing(True)
+        feldera_events.testing.set_testing(True)
         log.removeHandler(handler)
 
 

@@ -453,17 +453,32 @@ async def test_wait_arguments(poller: Poller) -> None:
         await poller.wait_until_cluster_healthy(timeout=1, on_event="x")  # type: ignore[arg-type]
 
 
-async def test_progress_log_of_a_wait_on_an_unreached_server(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    from feldera_events import RetryPolicy
-    from feldera_events._waits import ClusterWait, PollPolicy
+async def test_progress_log_of_a_wait_on_an_unreached_server() -> None:
+    from feldera_events import APIConnectionError, RetryPolicy
+    from feldera_events._machines import ClusterWait
+    from feldera_events._policies import PollPolicy
 
     machine = ClusterWait(
-        now=0.0, timeout=None, poll=PollPolicy(), retry=RetryPolicy(), url="http://h:1"
+        now=0.0,
+        timeout=None,
+        poll=PollPolicy(),
+        retry=RetryPolicy(),
+        url="http://h:1",
+        draw=lambda: 0.0,
     )
-    machine.attempts = 3
-    line = machine.progress(5.0)
-    assert line is not None
-    assert "http://h:1 not reached yet, 3 connection attempts" in line
-    assert machine.logged
+    machine.begin(0.0)
+    lines = []
+    for now in (1.0, 3.0, 5.0):  # refused three times, the third 5 s into the wait
+        lines += machine.failed(APIConnectionError("refused"), now).log
+    assert [line.level for line in lines] == [
+        logging.INFO,
+        logging.DEBUG,
+        logging.DEBUG,
+        logging.INFO,
+    ]
+    assert lines[0].message == (
+        "cluster wait: connection attempt 1 to http://h:1 failed (refused); still waiting"
+    )
+    assert "http://h:1 not reached yet, 3 connection attempts" in lines[-1].message
+    (ended,) = machine.ended(6.0)
+    assert "the cluster to be healthy ended after 6.0s" in ended.message

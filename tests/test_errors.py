@@ -32,7 +32,8 @@ from feldera_events import (
     WaitTimeoutError,
 )
 from feldera_events._convert import structure
-from feldera_events._errors import excerpt, status_error_class
+from feldera_events._errors import status_error_class
+from feldera_events._text import excerpt
 
 
 def test_every_public_error_derives_from_feldera_error() -> None:
@@ -161,4 +162,23 @@ def test_plain_404_on_a_cluster_route_is_a_row_of_the_status_table() -> None:
     # A Feldera error code wins over the route's row.
     assert status_error_class(404, "NoClusterMonitorEventsAvailable", "cluster").__name__ == (
         "NoEventsYetError"
+    )
+
+
+def test_a_cluster_wait_timeout_has_every_attribute_of_a_wait_timeout() -> None:
+    """A handler of WaitTimeoutError can read its attributes on the cluster's one too."""
+    from feldera_events import ClusterWaitTimeoutError, WaitTimeoutError
+
+    err = ClusterWaitTimeoutError(timeout=5, elapsed=5.0, polls=3, reached=False, url="http://h")
+    plain = WaitTimeoutError("p", timeout=5, elapsed=5.0, polls=3)
+    assert set(vars(plain)) <= set(vars(err))
+    assert (err.pipeline_name, err.last_event, err.held_at_since, err.awaiting_approval) == (
+        "",
+        None,
+        False,
+        None,
+    )
+    assert str(err) == (
+        "timed out after 5.0s waiting for the Feldera cluster to be healthy: the server at "
+        "http://h was never reached (0 connection attempts)"
     )

@@ -312,7 +312,7 @@ def _generated(data: dict[str, object]) -> PipelineEvent:
 def test_the_status_hook_builds_what_the_generated_function_builds(
     overrides: dict[str, object],
 ) -> None:
-    from feldera_events._models import structure_status_event
+    from feldera_events._status_event import structure_status_event
 
     data = event_json(**overrides)
     fast = structure_status_event(data)
@@ -348,7 +348,7 @@ def test_the_status_hook_builds_what_the_generated_function_builds(
 def test_the_status_hook_leaves_anything_else_to_the_generated_function(
     overrides: dict[str, object],
 ) -> None:
-    from feldera_events._models import structure_status_event
+    from feldera_events._status_event import structure_status_event
 
     assert structure_status_event(event_json(**overrides)) is None
     missing = event_json()

@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import tenacity
 
 import feldera_events
 from feldera_events import (
@@ -58,11 +59,11 @@ def poller(client: EventsClient) -> Poller:
 @pytest.fixture
 def real_waits() -> Iterator[None]:
     """Turn testing mode off, so Retry-After and backoff really wait."""
-    feldera_events.set_testing(False)
+    feldera_events.testing.set_testing(False)
     try:
         yield
     finally:
-        feldera_events.set_testing(True)
+        feldera_events.testing.set_testing(True)
 
 
 def event_ids(fake: FakeFeldera, name: str) -> list[str]:
@@ -159,35 +160,67 @@ async def test_stop_mid_wait_is_its_own_failure(fake: FakeFeldera, poller: Polle
     assert "'p'" in str(info.value)
 
 
-async def test_failed_event_cleaned_up_before_full_read(poller: Poller) -> None:
+async def failing_then_cleaned_up(fake: FakeFeldera, client: EventsClient) -> tuple[Any, str]:
+    """A wait whose failed event the cleaner removes between the status poll and the
+    selector=all read: what it raised, and the id of the event cleaned up."""
+    fake.create_pipeline("p")
+    fake.fail_next_start("p", "provision_check", message="boom")
+    fake.start("p")
+    cleaned: list[str] = []
+
+    def on_event(ev: PipelineEvent) -> None:
+        if ev.has_failed and not cleaned:
+            # A newer event arrives and the cleaner removes the failed one.
+            fake.heartbeat("p")
+            assert fake.run_cleanup() >= 1
+            cleaned.append(str(ev.event_id))
+
+    with pytest.raises(DeploymentFailedError) as info:
+        await Poller(client, poll=FAST).wait_until_provisioned("p", timeout=10, on_event=on_event)
+    assert cleaned
+    return info.value, cleaned[0]
+
+
+async def test_failed_event_cleaned_up_before_full_read() -> None:
     async with (
         FakeFeldera(speed=50, retention=1, cleanup_interval=3600) as fake,
         EventsClient(fake.url) as client,
     ):
-        p = Poller(client, poll=FAST)
-        fake.create_pipeline("p")
-        fake.fail_next_start("p", "provision_check", message="boom")
-        fake.start("p")
-        cleaned: list[str] = []
-
-        def on_event(ev: PipelineEvent) -> None:
-            if ev.has_failed and not cleaned:
-                # A newer event arrives and the cleaner removes the failed one
-                # between the status poll and the selector=all read.
-                fake.heartbeat("p")
-                assert fake.run_cleanup() >= 1
-                cleaned.append(str(ev.event_id))
-
-        with pytest.raises(DeploymentFailedError) as info:
-            await p.wait_until_provisioned("p", timeout=10, on_event=on_event)
-        assert cleaned
-        assert info.value.message == "boom"
-        assert info.value.event is not None
-        assert str(info.value.event.event_id) != cleaned[0]
+        err, cleaned = await failing_then_cleaned_up(fake, client)
+        assert err.message == "boom"
+        assert err.event is not None
+        assert str(err.event.event_id) != cleaned
         reads = [r for r in fake.requests if r.query.get("selector") == "all"]
         assert [r.status for r in reads] == [404, 200]
-        assert reads[0].path.endswith(cleaned[0])
+        assert reads[0].path.endswith(cleaned)
         assert reads[1].path.endswith("/latest")
+
+
+async def test_the_read_after_clean_up_is_a_tenacity_retry(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 22 item 5: the machine asks for "this event in full, or latest if clean-up
+    removed it"; tenacity makes the second read (a retry on EventNotFoundError), and the
+    wait reports the failure it reads."""
+    retryings: list[tenacity.AsyncRetrying] = []
+
+    class Recorded(tenacity.AsyncRetrying):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            retryings.append(self)
+
+    monkeypatch.setattr(tenacity, "AsyncRetrying", Recorded)
+    caplog.set_level(logging.DEBUG, logger="feldera_events")
+    async with (
+        FakeFeldera(speed=50, retention=1, cleanup_interval=3600) as fake,
+        EventsClient(fake.url) as client,
+    ):
+        err, cleaned = await failing_then_cleaned_up(fake, client)
+    assert err.message == "boom"
+    (retrying,) = retryings  # the polls' own requests all succeeded at once
+    assert retrying.statistics["attempt_number"] == 2
+    said = [r.getMessage() for r in caplog.records if "cleaned up" in r.getMessage()]
+    assert said == [f"event {cleaned} was cleaned up before it could be read; reading latest"]
 
 
 async def test_no_events_yet_keeps_polling(fake: FakeFeldera, poller: Poller) -> None:
@@ -678,6 +711,22 @@ async def test_watch_retries_transient_errors(fake: FakeFeldera, poller: Poller)
     ], served
 
 
+async def test_a_callable_key_that_hangs_is_held_to_the_waits_deadline(fake: FakeFeldera) -> None:
+    """The request timeout does not bound the call of a callable API key: the wait's own
+    deadline must (issue 22: one attempt bound, None for a callable key)."""
+    fake.create_pipeline("p")
+    never = asyncio.Event()
+
+    async def key() -> str:
+        await never.wait()
+        return "k"
+
+    async with EventsClient(fake.url, api_key=key, timeout=Timeouts(request=0.1)) as client:
+        wait = Poller(client, poll=FAST).wait_until_provisioned("p", timeout=1.5)
+        with pytest.raises(WaitTimeoutError):
+            await asyncio.wait_for(wait, STREAM_TIMEOUT)
+
+
 async def test_per_request_timeout_is_transient_after_first_answer(fake: FakeFeldera) -> None:
     fake.create_pipeline("p", timings=feldera_events.testing.Timings(provisioning=10))
     fake.start("p")
@@ -1077,9 +1126,7 @@ async def test_poll_policy_growth_jitter_and_reset(fake: FakeFeldera, client: Ev
     assert t.sleeps[:9] == [0, 1, 1, 1, 2, 4, 5, 5, 5]
     assert t.sleeps[9:11] == [1, 2]
     jittered = PollPolicy(initial=1, jitter=0.25)
-    values = [jittered.jittered(2.0) for _ in range(200)]
-    assert all(1.5 <= v <= 2.0 for v in values)
-    assert min(values) < 1.9  # it does shorten
+    assert [jittered.jittered(2.0, draw) for draw in (0.0, 0.5, 0.999)] == [2.0, 1.75, 1.5005]
 
 
 async def test_wait_until_running_fails_on_an_initialization_panic(

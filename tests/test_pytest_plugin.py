@@ -50,8 +50,8 @@ async def test_a_marker_wins_over_the_options_fixture(feldera_fake):
 MODE_TEST = """
 import pytest
 
-from feldera_events import set_testing
-from feldera_events._config import is_testing
+from feldera_events._testing_mode import is_testing
+from feldera_events.testing import set_testing
 
 
 def test_1_mode_is_off_to_begin_with():

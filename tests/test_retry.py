@@ -22,8 +22,8 @@ from feldera_events import (
     RetryPolicy,
     ServerError,
 )
-from feldera_events._config import is_testing
-from feldera_events._retry import call_with_retry, is_transient
+from feldera_events._retry import call_with_retry
+from feldera_events._testing_mode import is_testing
 
 
 class FakeTime:
@@ -65,22 +65,22 @@ def status(code: int, retry_after: float | None = None) -> APIStatusError:
 
 @pytest.mark.parametrize("code", [408, 429, 500, 502, 503, 504])
 def test_transient_statuses(code: int) -> None:
-    assert is_transient(status(code))
+    assert RetryPolicy().is_transient(status(code))
 
 
 @pytest.mark.parametrize("code", [400, 401, 403, 404, 409, 501])
 def test_non_transient_statuses(code: int) -> None:
-    assert not is_transient(status(code))
+    assert not RetryPolicy().is_transient(status(code))
 
 
 def test_transient_exceptions() -> None:
-    assert is_transient(APIConnectionError("x"))
-    assert is_transient(APITimeoutError("x"))
-    assert not is_transient(ResponseValidationError("x"))
-    assert not is_transient(asyncio.CancelledError())
-    assert not is_transient(ValueError())
-    assert is_transient(status(409), RetryPolicy(retry_statuses={409}))
-    assert not is_transient(status(500), RetryPolicy(retry_statuses={503}))
+    assert RetryPolicy().is_transient(APIConnectionError("x"))
+    assert RetryPolicy().is_transient(APITimeoutError("x"))
+    assert not RetryPolicy().is_transient(ResponseValidationError("x"))
+    assert not RetryPolicy().is_transient(asyncio.CancelledError())
+    assert not RetryPolicy().is_transient(ValueError())
+    assert RetryPolicy(retry_statuses={409}).is_transient(status(409))
+    assert not RetryPolicy(retry_statuses={503}).is_transient(status(500))
 
 
 def test_policy_validation() -> None:
@@ -101,27 +101,40 @@ def test_policy_validation() -> None:
 # -- the testing switch ------------------------------------------------------------------
 
 
-def test_suite_runs_in_testing_mode() -> None:
+async def test_suite_runs_in_testing_mode() -> None:
+    """Testing mode: the retries happen, with no wait between them (Retry-After too)."""
     assert is_testing()
-    assert RetryPolicy().backoff(3, status(503, retry_after=5)) == 0.0
+    t = FakeTime()
+    call, calls = failing(status(503, retry_after=5), status(503))
+    await call_with_retry(call, RetryPolicy(), describe="GET /x", sleep=t.sleep, clock=t.clock)
+    assert len(calls) == 3
+    assert t.sleeps == [0.0, 0.0]
 
 
 @pytest.mark.usefixtures("no_testing_mode")
-def test_backoff_grows_exponentially_with_bounded_jitter() -> None:
+async def test_the_retry_loop_draws_the_jitter() -> None:
+    t = FakeTime()
+    policy = RetryPolicy(wait_initial=1, wait_max=1, wait_jitter=0.25, timeout=None, attempts=30)
+    call, _ = failing(*[status(503)] * 29)
+    await call_with_retry(call, policy, describe="GET /x", sleep=t.sleep, clock=t.clock)
+    assert all(1.0 <= s <= 1.25 for s in t.sleeps)
+    assert len(set(t.sleeps)) > 1  # drawn anew for each retry
+
+
+def test_backoff_grows_exponentially_with_the_jitter_drawn() -> None:
     policy = RetryPolicy(wait_initial=0.5, wait_exp_base=2, wait_max=3, wait_jitter=0.25)
     for n, base in [(1, 0.5), (2, 1.0), (3, 2.0), (4, 3.0), (10, 3.0)]:
-        for _ in range(20):
-            assert base <= policy.backoff(n) <= base + 0.25
+        assert policy.backoff(n, draw=0.0) == base
+        assert policy.backoff(n, draw=0.5) == base + 0.125
     no_jitter = RetryPolicy(wait_initial=1, wait_jitter=0)
-    assert [no_jitter.backoff(n) for n in (1, 2, 3)] == [1, 2, 4]
+    assert [no_jitter.backoff(n, draw=0.9) for n in (1, 2, 3)] == [1, 2, 4]
 
 
-@pytest.mark.usefixtures("no_testing_mode")
 def test_backoff_retry_after_honoured_and_capped() -> None:
     policy = RetryPolicy(max_retry_after=10)
-    assert policy.backoff(1, status(503, retry_after=5)) == 5
-    assert policy.backoff(1, status(503, retry_after=0)) == 0
-    assert policy.backoff(1, status(503, retry_after=3600)) == 10
+    assert policy.backoff(1, status(503, retry_after=5), draw=0.5) == 5
+    assert policy.backoff(1, status(503, retry_after=0), draw=0.5) == 0
+    assert policy.backoff(1, status(503, retry_after=3600), draw=0.5) == 10
 
 
 # -- call_with_retry ---------------------------------------------------------------------
@@ -238,77 +251,29 @@ async def test_no_wait_ends_past_the_policy_timeout() -> None:
     assert info.value is errors[2]
 
 
-@pytest.mark.usefixtures("no_testing_mode")
-async def test_retry_after_never_past_an_explicit_deadline() -> None:
-    t = FakeTime()
-    call, calls = failing(status(503, retry_after=5), status(503, retry_after=5))
-    policy = RetryPolicy(attempts=5, timeout=None)
-    with pytest.raises(ServerError):
-        await call_with_retry(
-            call, policy, describe="x", deadline=t.now + 3, sleep=t.sleep, clock=t.clock
-        )
-    assert t.sleeps == []
-    assert len(calls) == 1
-
-
-@pytest.mark.usefixtures("no_testing_mode")
-async def test_deadline_and_timeout_the_earlier_wins() -> None:
-    t = FakeTime()
-    call, _ = failing(*[status(502) for _ in range(10)])
-    policy = RetryPolicy(attempts=10, timeout=100, wait_initial=1, wait_jitter=0)
-    with pytest.raises(ServerError):
-        await call_with_retry(
-            call, policy, describe="x", deadline=t.now + 6, sleep=t.sleep, clock=t.clock
-        )
-    assert t.sleeps == [1, 2]  # 1 + 2 = 3; the next 4 s wait would end at 7 > 6
-    assert sum(t.sleeps) <= 6
-
-
-@pytest.mark.usefixtures("no_testing_mode")
-async def test_deadline_already_passed_means_one_attempt() -> None:
-    t = FakeTime()
-    call, calls = failing(status(503))
-    with pytest.raises(ServerError):
-        await call_with_retry(
-            call, RetryPolicy(), describe="x", deadline=t.now - 1, sleep=t.sleep, clock=t.clock
-        )
-    assert len(calls) == 1
-    assert t.sleeps == []
-
-
-async def test_a_callers_first_failure_counts_as_attempt_one() -> None:
-    # The client makes the first attempt itself on the hot path and hands a transient
-    # failure on: the retries go on from it, within the same attempts.
-    call, calls = failing(status(503), status(503), status(503))
+async def test_the_first_attempt_counts_as_attempt_one() -> None:
+    # The first attempt is made outside tenacity (the fast path); a transient failure of
+    # it is replayed as the loop's attempt 1: the retries go on within the same attempts.
+    call, calls = failing(status(502), status(503), status(503))
     with pytest.raises(APIStatusError):
-        await call_with_retry(
-            call, RetryPolicy(attempts=3), describe="GET /x", first_failure=status(502)
-        )
-    assert len(calls) == 2  # attempts 2 and 3
-    call, calls = failing()
-    assert (
-        await call_with_retry(
-            call, RetryPolicy(attempts=2), describe="GET /x", first_failure=status(503)
-        )
-        == "ok"
-    )
-    assert len(calls) == 1
+        await call_with_retry(call, RetryPolicy(attempts=3), describe="GET /x")
+    assert len(calls) == 3
 
 
 @pytest.mark.usefixtures("no_testing_mode")
-async def test_a_callers_start_time_counts_against_the_policy_timeout() -> None:
+async def test_the_first_attempts_time_counts_against_the_policy_timeout() -> None:
     t = FakeTime()
-    call, calls = failing()
-    # The first attempt began 9 s ago under a 10 s policy: a 4 s wait would end past it.
+
+    async def slow_failure() -> str:
+        t.now += 9  # the first attempt takes 9 s of a 10 s policy
+        raise status(503, retry_after=4)  # a 4 s wait would end past it
+
     with pytest.raises(ServerError):
         await call_with_retry(
-            call,
+            slow_failure,
             RetryPolicy(attempts=4, timeout=10),
             describe="GET /x",
-            first_failure=status(503, retry_after=4),
-            started=t.clock() - 9,
             clock=t.clock,
             sleep=t.sleep,
         )
-    assert calls == []
     assert t.sleeps == []

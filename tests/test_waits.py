@@ -22,19 +22,12 @@ from feldera_events import (
     ServerError,
     WaitTimeoutError,
 )
+from feldera_events._acceptors import PROVISIONED, RUNNING
 from feldera_events._convert import structure
+from feldera_events._decisions import Fail, Need, PollAt, Request, Succeed
 from feldera_events._errors import APIStatusError, status_error_class
-from feldera_events._waits import (
-    PROVISIONED,
-    RUNNING,
-    Fail,
-    Need,
-    PipelineWait,
-    PollAt,
-    PollPolicy,
-    Request,
-    Succeed,
-)
+from feldera_events._machines import PipelineWait
+from feldera_events._policies import PollPolicy
 from feldera_events._watch import Watch
 
 POLL = PollPolicy(initial=1.0, maximum=1.0, jitter=0.0)
@@ -86,8 +79,10 @@ def machine(acceptors: Any = PROVISIONED, **kwargs: Any) -> PipelineWait:
         "retry": RetryPolicy(),
         "url": "http://h",
         "name": "p",
+        "draw": lambda: 0.0,
+        "testing": True,
         "what": "Provisioned",
-        "next_after_since": True,
+        "anew": True,
     }
     return PipelineWait(acceptors, **{**defaults, **kwargs})
 
@@ -140,7 +135,9 @@ def test_a_stop_seen_under_way_ends_the_wait_as_stopped_or_failed(error: bool, s
     if since and not error:
         assert isinstance(decision, PollAt)  # the first half of a restart: polled on
         return
-    assert decision == Need(Request("event", stopping.event_id, Selector.ALL), (stopping,))
+    assert decision == Need(
+        Request("event", stopping.event_id, Selector.ALL, or_latest=True), (stopping,)
+    )
     fail = m.answered(full_of(stopping, error=error), 1.1)
     assert isinstance(fail, Fail)
     if error:
@@ -215,7 +212,7 @@ def test_running_waits_for_the_runtime_and_fails_on_an_initialization_panic(
     assert isinstance(m.answered(half, 2.0), PollAt)
     failed = event("Stopping", "Stopped", error=True, at=2)
     need = m.answered(failed, 3.0)
-    assert need == Need(Request("event", failed.event_id, Selector.ALL), (failed,))
+    assert need == Need(Request("event", failed.event_id, Selector.ALL, or_latest=True), (failed,))
     fail = m.answered(full_of(failed, error=True), 3.1)
     assert isinstance(fail, Fail)
     assert isinstance(fail.error, DeploymentFailedError)
@@ -351,6 +348,26 @@ def test_a_failure_whose_full_read_fails_is_still_a_failure(status: int) -> None
     assert f"HTTP {status}" in err.message
 
 
+def test_a_failed_event_cleaned_up_is_judged_by_the_latest_read_instead() -> None:
+    """Issue 22 item 5: the full read of a failure asks for the event or, if clean-up removed
+    it first, the latest (the driver reads that); the machine judges whichever comes back."""
+    failed = event("Stopping", "Stopped", error=True)
+    m = machine()
+    m.begin(0.0)
+    full = Request("event", failed.event_id, Selector.ALL, or_latest=True)
+    assert m.answered(failed, 0.0) == Need(full, (failed,))
+    latest = full_of(event("Stopped", "Stopped", error=True, at=1), error=True)
+    decision = m.answered(latest, 0.5)  # still failed: that failure, with its error
+    assert isinstance(decision, Fail) and isinstance(decision.error, DeploymentFailedError)
+    assert decision.error.event is latest
+    assert decision.error.error_code == "RuntimeError.WorkerPanic"
+    m = machine()
+    m.begin(0.0)
+    m.answered(failed, 0.0)
+    restarted = full_of(event("Provisioning", "Provisioned", at=2), error=False)
+    assert isinstance(m.answered(restarted, 0.5), PollAt)  # started again meanwhile: wait on
+
+
 def test_a_failure_whose_full_read_fails_until_the_deadline_is_still_a_failure() -> None:
     m = machine(timeout=10.0)
     m.begin(0.0)
@@ -388,7 +405,9 @@ def test_since_now_sees_a_failure_after_an_anchor_dated_in_the_future() -> None:
     assert isinstance(m.answered(future, 1.0), PollAt)  # the anchor itself: old news
     failed = event("Stopping", "Stopped", error=True, at=999)
     decision = m.answered(failed, 2.0)
-    assert decision == Need(Request("event", failed.event_id, Selector.ALL), (failed,))
+    assert decision == Need(
+        Request("event", failed.event_id, Selector.ALL, or_latest=True), (failed,)
+    )
     since_event = machine(since=future)  # an event given as since is compared by date
     since_event.begin(0.0)
     assert isinstance(since_event.answered(failed, 1.0), PollAt)
@@ -417,9 +436,11 @@ def test_since_a_datetime_an_event_recorded_exactly_at_it_does_not_count() -> No
     m.begin(0.0)
     assert isinstance(m.answered(failed, 1.0), PollAt)  # at `since`: not after it
     later = event("Stopping", "Stopped", error=True, at=10.000001)  # one microsecond on
-    assert m.answered(later, 2.0) == Need(Request("event", later.event_id, Selector.ALL), (later,))
+    assert m.answered(later, 2.0) == Need(
+        Request("event", later.event_id, Selector.ALL, or_latest=True), (later,)
+    )
     # The same boundary for a success.
-    m = machine(since=at, next_after_since=False)
+    m = machine(since=at, anew=False)
     m.begin(0.0)
     up = event("Provisioned", "Provisioned", "Running", "Running", at=10)
     assert isinstance(m.answered(up, 1.0), PollAt)
@@ -444,7 +465,9 @@ def test_since_a_cleaned_up_event_id_orders_by_the_uuidv7_id() -> None:
     newer = uuid.UUID(int=since.int + 1)
     # The next id, even recorded "earlier", is after it.
     after = with_id(event("Stopping", "Stopped", error=True, at=-50), newer)
-    assert m.answered(after, 3.0) == Need(Request("event", newer, Selector.ALL), (after,))
+    assert m.answered(after, 3.0) == Need(
+        Request("event", newer, Selector.ALL, or_latest=True), (after,)
+    )
 
 
 def test_since_a_cleaned_up_id_that_is_not_uuidv7_cannot_be_ordered() -> None:
@@ -466,6 +489,8 @@ def watch(**kwargs: Any) -> Watch:
         "retry": RetryPolicy(),
         "url": "http://h",
         "name": "p",
+        "draw": lambda: 0.0,
+        "testing": True,
     }
     return Watch(**{**defaults, **kwargs})
 
@@ -608,7 +633,7 @@ def run_wait(m: PipelineWait, history: list[PipelineEvent]) -> tuple[int, str] |
         if isinstance(decision, Need) and decision.request == Request("list"):
             decision = m.answered(list(reversed(history[: i + 1])), float(i))
         if isinstance(decision, Need):  # a failure: read in full
-            assert decision.request == Request("event", ev.event_id, Selector.ALL)
+            assert decision.request == Request("event", ev.event_id, Selector.ALL, or_latest=True)
             decision = m.answered(full_of(ev, error=ev.deployment_has_error), float(i))
             assert isinstance(decision, Fail)
             if type(decision.error) is DeploymentFailedError:
@@ -631,7 +656,7 @@ def test_waits_property_verdicts(rows: list[Row]) -> None:
     polls on past it."""
     history = [event(*r[:4], error=r[4], at=i) for i, r in enumerate(rows)]
     for acceptors in (PROVISIONED, RUNNING):
-        m = machine(acceptors, next_after_since=False)
+        m = machine(acceptors, anew=False)
         m.begin(0.0)
         assert run_wait(m, history) == expected_end(rows, acceptors is RUNNING)
 

@@ -12,9 +12,12 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO, TypeVar
 
+from .._cluster_event import ClusterEvent
 from .._errors import APIConnectionError, FelderaError, NoEventsYetError
-from .._models import ClusterEvent, PipelineEvent, Selector
-from .._poller import Poller, PollPolicy
+from .._fields import Selector
+from .._pipeline_event import PipelineEvent
+from .._policies import PollPolicy
+from .._poller import Poller
 from .._wait_errors import ClusterWaitTimeoutError
 from ._demo import run_demo
 from ._process import until_stdout_lost
@@ -37,7 +40,7 @@ from ._render import (
     safe_text,
 )
 from ._settings import open_client
-from ._wait import failure_text, reporting_retries, run_wait
+from ._wait_command import failure_text, reporting_retries, run_wait
 
 _E = TypeVar("_E", PipelineEvent, ClusterEvent)
 

@@ -15,9 +15,9 @@ import aiohttp
 from rich.cells import cell_len
 
 from .._client import EventsClient
-from .._poller import PollPolicy
+from .._policies import PollPolicy
 from ._progress import terminal_columns, wrap_for
-from ._wait import run_wait
+from ._wait_command import run_wait
 
 __all__ = ["DEMO_PIPELINES", "TRY_NEXT", "run_demo"]
 
@@ -81,6 +81,7 @@ def _command(out: TextIO, command: str, comment: str = "") -> None:
 
 async def run_demo(out: TextIO | None = None) -> int:
     """Run the demo, writing to ``out`` (stdout); returns 0."""
+    # Here, not at the top: aiohttp's server side (some 50 ms) only for this command.
     from ..testing import FakeFeldera
 
     out = out or sys.stdout

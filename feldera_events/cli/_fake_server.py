@@ -183,6 +183,7 @@ def add_fake_server_options(fake: argparse.ArgumentParser) -> None:
 
 
 async def _serve(args: argparse.Namespace) -> None:
+    # Here, not at the top: aiohttp's server side (some 50 ms) only for this command.
     from ..testing import FakeAPIError, FakeFeldera, Fault
 
     programs: dict[str, str | None] = {f"pipeline-{i}": None for i in range(1, args.pipelines + 1)}

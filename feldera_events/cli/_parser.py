@@ -7,8 +7,9 @@ import re
 import textwrap
 from typing import Any, Final
 
-from .._client import check_pipeline_name, normalize_event_id
-from .._models import Selector
+from .._config import package_version
+from .._fields import Selector
+from .._validate import check_pipeline_name, normalize_event_id
 from ._fake_server import add_fake_server_options
 
 EXIT_CODES_HELP: Final = """\
@@ -310,15 +311,13 @@ def _add_connection_options(parser: argparse.ArgumentParser, *, suppress: bool) 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
-
     parser = argparse.ArgumentParser(
         prog="feldera-events",
         description="Wait on, watch and audit Feldera pipelines through their monitor events.",
         epilog=EXIT_CODES_HELP + "\n" + ENVIRONMENT_HELP,
         formatter_class=_Formatter,
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     _add_connection_options(parser, suppress=False)
     common = argparse.ArgumentParser(add_help=False)
     _add_connection_options(common, suppress=True)

@@ -9,7 +9,7 @@ Two displays with one interface (:class:`Progress`):
 * :class:`LineProgress` for everything else (CI logs, files, pipes): one timestamped
   line per status change or retry, nothing else; no escape sequences.
 
-Both only write; the wait itself lives in :mod:`feldera_events.cli._wait`. Text for a
+Both only write; the wait itself lives in :mod:`feldera_events.cli._wait_command`. Text for a
 terminal besides the rows (a failure report, the demo's prose) is wrapped at words by
 :func:`wrap_for`, at the width :func:`terminal_columns` measures on the stream.
 """
@@ -31,7 +31,7 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from .._models import PipelineEvent
+from .._pipeline_event import PipelineEvent
 from .._poller import Outcome, WaitResult
 from .._wait_errors import approval_text, awaits_approval
 from ._render import (

@@ -24,7 +24,8 @@ from .._errors import (
     PipelineNotFoundError,
     ResponseValidationError,
 )
-from .._models import UNSET, DeploymentError, PipelineEvent
+from .._fields import UNSET
+from .._pipeline_event import DeploymentError, PipelineEvent
 from .._poller import WaitResult
 from .._text import STATUS_LIMIT, safe_text
 from .._wait_errors import DeploymentFailedError, WaitTimeoutError, approval_text

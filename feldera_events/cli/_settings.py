@@ -22,7 +22,8 @@ from urllib.parse import urlsplit
 import aiohttp
 import attrs
 
-from .._client import EventsClient, Timeouts
+from .._client import EventsClient
+from .._config import Timeouts
 from .._validate import check_base_url, shown_url
 from ._render import UsageError
 

@@ -8,6 +8,7 @@ neither the SQL engine nor the enterprise edition pass against it; README "Fidel
 lists the rest), a simulated compiler, ingress and stats without a SQL engine, API keys, tenants,
 retention and scripted faults.  It does not import the client SDK; it speaks wire JSON
 only.  ``python -m feldera_events.testing`` runs it as ``feldera-events fake-server``.
+:func:`set_testing` turns the SDK's testing mode on (retries without waiting).
 
     async with FakeFeldera(speed=100) as fake:
         fake.create_pipeline("p1")
@@ -15,6 +16,7 @@ only.  ``python -m feldera_events.testing`` runs it as ``feldera-events fake-ser
         await fake.wait_for_status("p1", deployment_resources_status="Provisioned")
 """
 
+from feldera_events._testing_mode import set_testing
 from feldera_events.testing._fake import FakeFeldera
 from feldera_events.testing._faults import Fault, FaultHandle
 from feldera_events.testing._model import FakeAPIError, RequestRecord, Timings
@@ -28,4 +30,5 @@ __all__ = [
     "RequestRecord",
     "Timings",
     "run_fake_server",
+    "set_testing",
 ]

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from feldera_events.testing._automaton import Automaton
+from feldera_events.testing._background import Automaton
 from feldera_events.testing._model import FakeAPIError
+from feldera_events.testing._rows import PROGRAM_FAILED, Pipeline
 from feldera_events.testing._runtime_config import standby_allowed
-from feldera_events.testing._state import PROGRAM_FAILED, Pipeline
 
 __all__ = ["BOOTSTRAP_POLICIES", "DeploymentRules", "fully_stopped"]
 
@@ -50,7 +50,7 @@ def _illegal_action(p: Pipeline, new_desired: str, hint: str) -> FakeAPIError:
 
 
 class DeploymentRules:
-    """The deployment actions of :class:`~feldera_events.testing._engine.Engine`."""
+    """The deployment actions of :class:`~feldera_events.testing._operations.Engine`."""
 
     automaton: Automaton
 

@@ -1,6 +1,6 @@
 """Owns ``FakeFeldera``, the public facade: server lifecycle, control methods, waits.
 
-A thin layer: the lifecycle engine (``_engine``/``_automaton``), the cluster monitor
+A thin layer: the lifecycle engine (``_operations``/``_background``), the cluster monitor
 (``_monitor``), the traffic layer (``_traffic``) and the HTTP application (``_http``)
 do the work; this module wires them to an asyncio loop and a TCP site.
 """
@@ -16,10 +16,10 @@ from typing import Any, Literal, Self
 
 from aiohttp import web
 
-from feldera_events.testing._automaton import CompileError, StartFailure
-from feldera_events.testing._engine import Engine
+from feldera_events.testing._background import CompileError, StartFailure
 from feldera_events.testing._faults import Fault, FaultHandle
 from feldera_events.testing._http import build_app
+from feldera_events.testing._loop import ChangeSignal, LoopScheduler, Waits
 from feldera_events.testing._model import (
     Clock,
     RequestRecord,
@@ -27,8 +27,8 @@ from feldera_events.testing._model import (
     UUIDv7Factory,
 )
 from feldera_events.testing._monitor import ClusterMonitor, MonitorStatus
+from feldera_events.testing._operations import Engine
 from feldera_events.testing._traffic import ResponseObserver, Traffic
-from feldera_events.testing._waiting import ChangeSignal, LoopScheduler, Waits
 
 __all__ = ["FakeFeldera"]
 

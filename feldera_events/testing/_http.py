@@ -13,12 +13,12 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from feldera_events.testing._engine import Engine
 from feldera_events.testing._faults import Fault
 from feldera_events.testing._model import FakeAPIError, RequestRecord
 from feldera_events.testing._monitor import ClusterMonitor
+from feldera_events.testing._operations import Engine
 from feldera_events.testing._rest import PIPELINE_ACTIONS, ApiKeysREST, PipelineREST
-from feldera_events.testing._state import EventLog
+from feldera_events.testing._rows import EventLog
 from feldera_events.testing._traffic import UNROUTED, Traffic
 from feldera_events.testing._wire import (
     JSON,

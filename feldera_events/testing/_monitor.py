@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from feldera_events.testing._model import Cancellable, Scheduler, UUIDv7Factory, format_timestamp
-from feldera_events.testing._state import Event, EventLog
+from feldera_events.testing._rows import Event, EventLog
 
 __all__ = ["CLUSTER_SERVICES", "ClusterMonitor", "MonitorStatus"]
 

@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Any
 
 from feldera_events.testing._model import FakeAPIError
-from feldera_events.testing._state import Pipeline
+from feldera_events.testing._rows import Pipeline
 
 __all__ = ["RecordCounter", "controller_status", "require_reachable"]
 

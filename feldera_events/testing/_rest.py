@@ -15,8 +15,8 @@ from aiohttp import web
 
 from feldera_events.testing._api_keys import ApiKeyRegistry
 from feldera_events.testing._deployment import BOOTSTRAP_POLICIES
-from feldera_events.testing._engine import Engine
 from feldera_events.testing._model import FakeAPIError
+from feldera_events.testing._operations import Engine
 from feldera_events.testing._pipeline_process import RecordCounter, require_reachable
 from feldera_events.testing._wire import NO_CACHE, bool_param, json_response, query_choice, raw_json
 

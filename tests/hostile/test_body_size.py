@@ -23,9 +23,9 @@ from feldera_events import (
     RetryPolicy,
     WaitTimeoutError,
 )
-from feldera_events._client import DEFAULT_MAX_BODY_SIZE
-from feldera_events._errors import shape_error
-from feldera_events._transport import JSONRefused, parse_json
+from feldera_events._answers import shape_error
+from feldera_events._body import JSONRefused, parse_json
+from feldera_events._transport import DEFAULT_MAX_BODY_SIZE
 from hostile import (
     WORDS_500,
     GiB,

@@ -14,7 +14,7 @@ from feldera_events import (
     RedirectError,
     RetryPolicy,
 )
-from feldera_events._errors import contains_key
+from feldera_events._text import contains_key
 
 
 def test_tree_and_retry() -> None:

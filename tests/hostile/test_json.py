@@ -8,7 +8,7 @@ import pytest
 from helpers import event_json, loopback, respond_json, respond_raw
 
 from feldera_events import APIStatusError, EventsClient, ResponseValidationError, RetryPolicy
-from feldera_events._client import MAX_JSON_DEPTH
+from feldera_events._body import MAX_JSON_DEPTH
 from hostile import deep_event, nested
 from hostile.checks import one_line
 

@@ -9,8 +9,8 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from feldera_events.testing._engine import Engine
 from feldera_events.testing._model import UUIDv7Factory
+from feldera_events.testing._operations import Engine
 
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from feldera_events.testing import FakeAPIError, FakeFeldera, Timings
-from feldera_events.testing._engine import Engine
+from feldera_events.testing._operations import Engine
 from tests.testing.engine_support import ManualScheduler, make_engine
 
 NAMES = st.sampled_from(["a", "b", "c"])

@@ -1,9 +1,10 @@
-"""Owns what happens to pipelines by itself: the compiler's steps and the runner's automaton.
+"""Owns what happens to pipelines in the background, by itself: the compiler's steps and
+the runner's automaton.
 
 Pure: no sockets and no asyncio.  Time comes from an injected ``now`` and every delay
 goes through an injected :class:`~feldera_events.testing._model.Scheduler`, so the
 engine's unit tests drive it with a manual clock.  The control rules (what a request
-may do) live in ``_engine``; they write through :meth:`Automaton.write` and hand the
+may do) live in ``_operations``; they write through :meth:`Automaton.write` and hand the
 pipeline back with :meth:`Automaton.reconcile`.
 """
 
@@ -23,7 +24,7 @@ from feldera_events.testing._model import (
     UUIDv7Factory,
     format_timestamp,
 )
-from feldera_events.testing._state import (
+from feldera_events.testing._rows import (
     EVENT_STATUS_KEYS,
     PROGRAM_COMPILING,
     PROGRAM_FAILED,

@@ -1,57 +1,49 @@
-"""The wait machines (pipeline wait, cluster wait): the decisions a wait takes, sans-IO.
+"""The wait machines: what every machine shares (:class:`Machine`), the pipeline wait and
+the cluster wait. Sans-IO: the decisions a wait takes, and nothing else.
 
-Sans-IO, in the manner of h11 and httpx's ``auth_flow``: a machine never makes a
-request, sleeps or reads a clock. It is fed what happened (an answer to the request
-it asked for, or the error that request raised) together with the time ``now``, and
-answers with a :data:`Decision`:
+In the manner of h11 and httpx's ``auth_flow``, a machine never makes a request,
+sleeps, reads a clock, draws a random number or logs. It is fed what happened (the
+answer to the request it asked for, or the error that request raised) with the time
+``now``, and answers with a :data:`~feldera_events._decisions.Decision`; random numbers
+for jitter come from the ``draw`` it is handed and the testing switch as a value. The
+driver (``_driver``) runs every machine alike.
 
-* :class:`PollAt`: make ``request`` (by default: read the latest event) at time ``at``;
-* :class:`Need`: make ``request`` now (read the list, or one event with ``selector=all``);
-* :class:`Succeed`: the wait is over, here is the event;
-* :class:`Fail`: the wait is over, raise ``error`` (at time ``at``, when given).
-
-Every decision also carries ``emit``: the new events seen, for ``on_event`` (or for
-the consumer of a watch). The poller's one small driver runs every machine.
-
-What ends a wait is a list of acceptors, as in botocore waiters and Smithy's waiter
-rules: a matcher and a state (``SUCCESS``, ``FAILURE``, or ``CONTINUE``, Smithy's
-*retry*). Errors go through :class:`ErrorAcceptor` s first (no events yet: retry;
-unknown pipeline: fail, or retry with ``wait_for_pipeline``), then through the one
-retry rule of :class:`RetryPolicy`.
+What ends a pipeline wait is its acceptors (``_acceptors``); errors go through its
+:class:`ErrorAcceptor` s first (no events yet: retry; unknown pipeline: fail, or retry
+with ``wait_for_pipeline``), then through the one retry rule of :class:`RetryPolicy`.
+``since=`` is a :class:`~feldera_events._since.SinceRule`.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
+import attrs
+
 from ._acceptors import (
-    BEGINNING,
-    CLUSTER,
-    LATEST,
-    PROVISIONED,
-    RUNNING,
-    STOPPED,
     Acceptor,
-    Decision,
     ErrorAcceptor,
+    Seen,
+    Verdict,
+    accept,
+    pipeline_error_acceptors,
+)
+from ._cluster_event import ClusterEvent
+from ._decisions import (
+    CLUSTER,
+    DEBUG,
+    INFO,
+    LATEST,
+    LIST,
+    WARNING,
+    Decision,
     Fail,
+    Log,
     Need,
-    Outcome,
     PollAt,
     Request,
-    Seen,
-    SincePoint,
     Succeed,
-    Until,
-    Verdict,
-    WaitResult,
-    accept,
-    condition_acceptors,
-    order_key,
-    parse_since,
-    pipeline_error_acceptors,
 )
 from ._errors import (
     APIConnectionError,
@@ -60,9 +52,11 @@ from ._errors import (
     NoEventsYetError,
     PipelineNotFoundError,
 )
-from ._models import ClusterEvent, PipelineEvent, Selector
-from ._policy import PollPolicy
-from ._retry import RetryPolicy
+from ._fields import Selector
+from ._pipeline_event import PipelineEvent
+from ._policies import PollPolicy, RetryPolicy
+from ._since import SincePoint, SinceRule
+from ._text import safe_text
 from ._wait_errors import (
     ApprovalRequiredError,
     ClusterWaitTimeoutError,
@@ -73,27 +67,7 @@ from ._wait_errors import (
     failure_error,
 )
 
-# The wait's data (from _acceptors) is exported from here too: the poller and the
-# tests import the whole wait vocabulary from one module.
-__all__ = [
-    "PROVISIONED",
-    "RUNNING",
-    "STOPPED",
-    "Acceptor",
-    "ErrorAcceptor",
-    "Fail",
-    "Need",
-    "Outcome",
-    "PollAt",
-    "PollPolicy",
-    "Request",
-    "Succeed",
-    "Until",
-    "Verdict",
-    "WaitResult",
-    "condition_acceptors",
-    "parse_since",
-]
+__all__ = ["FIRST_PROGRESS_LOG", "ClusterWait", "Machine", "PipelineWait"]
 
 #: Enum members bound once (a module global, not a descriptor lookup per poll on 3.11).
 _ALL: Final = Selector.ALL
@@ -104,11 +78,13 @@ _FAILURE: Final = Verdict.FAILURE
 FIRST_PROGRESS_LOG: Final = 5.0
 
 
-# -- the machines -----------------------------------------------------------------------
-
-
 class Machine:
-    """What every wait shares: the deadline, the poll schedule, errors and progress."""
+    """What every machine shares: the deadline, the poll schedule, errors and progress.
+
+    The driver calls :meth:`begin`, then :meth:`answered` or :meth:`failed` with the
+    outcome of each request asked for (:meth:`expired` when the deadline passed first),
+    and :meth:`ended` once the wait is over, however it ends.
+    """
 
     what = "the awaited state"
 
@@ -120,8 +96,9 @@ class Machine:
         poll: PollPolicy,
         retry: RetryPolicy,
         url: str,
+        draw: Callable[[], float],
+        testing: bool = False,
         name: str = "",
-        first_log: float = FIRST_PROGRESS_LOG,
         error_acceptors: Sequence[ErrorAcceptor] = (),
         reached: bool = False,
     ) -> None:
@@ -132,6 +109,10 @@ class Machine:
         self.deadline = None if timeout is None else now + timeout
         self.poll = poll
         self.retry = retry
+        #: Random numbers in [0, 1) for jitter, and the testing switch's value (no
+        #: backoff): handed in by the driver, so the machine draws and reads nothing.
+        self.draw = draw
+        self.testing = testing
         self.error_acceptors = tuple(error_acceptors)
         self.polls = 0
         self.reached = reached
@@ -141,13 +122,12 @@ class Machine:
         self.attempts = 0  # connection attempts before the server first answered
         self.last_error: BaseException | None = None
         self.last_connection_error: APIConnectionError | None = None
-        self.next_log = first_log
+        self.next_log = FIRST_PROGRESS_LOG
         self.logged = False
         self.pending: Request = LATEST
         self.poll_request: Request = LATEST
         self.last_event: PipelineEvent | None = None
-        #: Something to say at once (a WARNING), taken by the driver after each decision.
-        self.notice: str | None = None
+        self._lines: list[Log] = []  # to log with the next decision
 
     @property
     def label(self) -> str:
@@ -157,17 +137,42 @@ class Machine:
     # the driver's side -------------------------------------------------------------------
 
     def begin(self, now: float) -> Decision:
-        return self._poll_now(now)
+        return self._said(self._begin(now), now)
 
     def answered(self, value: Any, now: float) -> Decision:
         """The answer to :attr:`pending`."""
         self.polls += 1
         self.reached = True
         self.failures = 0
-        return self._on_answer(self.pending, value, now)
+        return self._said(self._on_answer(self.pending, value, now), now)
 
     def failed(self, exc: BaseException, now: float) -> Decision:
         """The error :attr:`pending` raised."""
+        return self._said(self._failed(exc, now), now)
+
+    def expired(self, now: float) -> Fail:
+        """The deadline passed (with a request in flight, or before one could start)."""
+        return Fail(self.deadline_error(now))
+
+    def ended(self, now: float) -> tuple[Log, ...]:
+        """What to log once the wait is over: a last line, if it logged progress."""
+        if not self.logged:
+            return ()
+        took = (self.label, now - self.start, self.polls)
+        return (Log(INFO, "wait for %s ended after %.1fs and %d polls", took),)
+
+    # for subclasses ------------------------------------------------------------------
+
+    def _begin(self, now: float) -> Decision:
+        return self._poll_now(now)
+
+    def _on_answer(self, request: Request, value: Any, now: float) -> Decision:
+        raise NotImplementedError
+
+    def _on_error(self, request: Request, exc: BaseException, now: float) -> Decision | None:
+        return None
+
+    def _failed(self, exc: BaseException, now: float) -> Decision:
         if isinstance(exc, APIConnectionError):
             self.last_connection_error = exc
             if not self.reached:
@@ -190,35 +195,13 @@ class Machine:
             exc, failures=self.failures, elapsed=now - self.start, reached=self.reached
         ):
             return Fail(exc)
-        if self.reached:
-            delay = max(self.retry.backoff(self.failures, exc), self.poll.initial)
-        else:
-            delay = self.retry.backoff(self.failures, exc)
-        return self._schedule(now, delay, request, cause=None if self.reached else exc)
-
-    def expired(self, now: float) -> Fail:
-        """The deadline passed (with a request in flight, or before one could start)."""
-        return Fail(self.deadline_error(now))
-
-    def progress(self, now: float) -> str | None:
-        """A progress line after 5 s, 10 s, 20 s, ... of a wait (one per threshold)."""
-        elapsed = now - self.start
-        if elapsed < self.next_log:
-            return None
-        self.logged = True
-        threshold = max(self.next_log, 0.001)
-        while threshold <= elapsed:
-            threshold *= 2
-        self.next_log = threshold
-        return self._progress_line(elapsed)
-
-    # for subclasses ------------------------------------------------------------------
-
-    def _on_answer(self, request: Request, value: Any, now: float) -> Decision:
-        raise NotImplementedError
-
-    def _on_error(self, request: Request, exc: BaseException, now: float) -> Decision | None:
-        return None
+        backoff = 0.0 if self.testing else self.retry.backoff(self.failures, exc, draw=self.draw())
+        delay = max(backoff, self.poll.initial) if self.reached else backoff
+        decision = self._schedule(now, delay, request, cause=None if self.reached else exc)
+        if isinstance(decision, PollAt):
+            msg = "polling failed (%s: %s); polling again in %.1fs"
+            self._say(WARNING, msg, type(exc).__name__, exc, decision.at - now)
+        return decision
 
     def _progress_line(self, elapsed: float) -> str:
         last = self._last_seen()
@@ -251,6 +234,34 @@ class Machine:
     def _awaiting(self) -> PipelineEvent | None:
         return None
 
+    # what to say ---------------------------------------------------------------------
+
+    def _say(self, level: int, msg: str, *args: Any) -> None:
+        self._lines.append(Log(level, msg, args))
+
+    def _said(self, decision: Decision, now: float) -> Decision:
+        """``decision`` with the lines said while it was taken (and, before a poll, the
+        progress line when one is due)."""
+        if isinstance(decision, PollAt):
+            self._progress(now)
+        if not self._lines:
+            return decision
+        lines, self._lines = tuple(self._lines), []
+        return attrs.evolve(decision, log=(*decision.log, *lines))
+
+    def _progress(self, now: float) -> None:
+        """A progress line after 5 s, 10 s, 20 s, ... of a wait (one per threshold)."""
+        elapsed = now - self.start
+        if elapsed < self.next_log:
+            return
+        self.logged = True
+        threshold = max(self.next_log, 0.001)
+        while threshold <= elapsed:
+            threshold *= 2
+        self.next_log = threshold
+        # It quotes the last status: server text, made inert.
+        self._say(INFO, "%s", safe_text(self._progress_line(elapsed), None))
+
     # the schedule --------------------------------------------------------------------
 
     def deadline_error(self, now: float) -> FelderaError:
@@ -281,7 +292,7 @@ class Machine:
         if changed:
             self.interval = None
         self.interval = self.poll.next_interval(self.interval, now - self.start)
-        return self.poll.jittered(self.interval)
+        return self.poll.jittered(self.interval, self.draw())
 
     def _poll_now(self, now: float, emit: tuple[Any, ...] = ()) -> Decision:
         return self._schedule(now, 0.0, self.poll_request, emit=emit)
@@ -330,7 +341,7 @@ class PipelineWait(Machine):
         since: object = None,
         wait_for_pipeline: bool = False,
         what: str = "the condition",
-        next_after_since: bool = False,
+        anew: bool = False,
         approval: bool | None = None,
         **kwargs: Any,
     ) -> None:
@@ -343,32 +354,31 @@ class PipelineWait(Machine):
         self.approval_pending: PipelineEvent | None = None  # its full read under way
         self.approval_event: PipelineEvent | None = None  # the last one read
         self.what = what
-        self.next_after_since = next_after_since
         self.wait_for_pipeline = wait_for_pipeline
         self.seen = Seen(count_stops=since is None)
-        # An event after `since` at which the wait's success state did not hold (so a
-        # later success is a new one: see _known_new).
-        self.left_success = False
-        parsed = parse_since(since) if since is not None else None
-        self.since: SincePoint | None = parsed if isinstance(parsed, SincePoint) else None
-        self._since_to_read = None if isinstance(parsed, SincePoint) else parsed
+        self.since = SinceRule.of(since, anew=anew)
         self.candidate: PipelineEvent | None = None  # awaiting confirmation or a full read
-        self.checked_candidate: uuid.UUID | None = None
         self.stopped = False
 
-    def begin(self, now: float) -> Decision:
-        if self.since is not None and self.since.event is not None:
-            self.seen.observe(self.since.event)
-        to_read = self._since_to_read
-        if to_read is None:
-            return self._poll_now(now)
-        return self._need(now, LATEST if to_read == "now" else Request("event", to_read))
+    def _begin(self, now: float) -> Decision:
+        point = self.since.point
+        if point is not None and point.event is not None:
+            self.seen = self.seen.observe(point.event)
+        first = self.since.first_read()
+        return self._poll_now(now) if first is None else self._need(now, first)
 
-    def _resolved(self, since: SincePoint, now: float) -> Decision:
-        self.since, self._since_to_read = since, None
-        if since.event is not None:
-            self.seen.observe(since.event)
+    def _resolved(self, point: SincePoint, now: float) -> Decision:
+        if point.event is not None:
+            self.seen = self.seen.observe(point.event)
         return self._poll_now(now)
+
+    def _holds(self, ev: PipelineEvent) -> bool:
+        """Whether the wait's success state holds at ``ev`` (its SUCCESS acceptors)."""
+        seen = self.seen
+        return any(a.state is _SUCCESS and a.matches(ev, seen) for a in self.acceptors)
+
+    def _held_at_since(self) -> bool:
+        return self.since.held(self.last_event, self._holds)
 
     def _awaiting(self) -> PipelineEvent | None:
         """The approval the pipeline still waits for (its last event, read in full)."""
@@ -379,25 +389,10 @@ class PipelineWait(Machine):
             else None
         )
 
-    def _held_at_since(self) -> bool:
-        """Only a new success counts (after ``since``), and the one it had then still holds."""
-        last = self.last_event
-        return (
-            self.next_after_since
-            and self.since is not None
-            and not self.left_success
-            and last is not None
-            and self._holds(last)
-        )
-
-    def _holds(self, ev: PipelineEvent) -> bool:
-        """Whether the wait's success state holds at ``ev`` (its SUCCESS acceptors)."""
-        seen = self.seen
-        return any(a.state is _SUCCESS and a.matcher(ev, seen) for a in self.acceptors)
-
     def _on_answer(self, request: Request, value: Any, now: float) -> Decision:
-        if self._since_to_read is not None:
-            return self._resolved(SincePoint.of(value, latest=self._since_to_read == "now"), now)
+        since = self.since
+        if since.to_read is not None:
+            return self._resolved(since.read(value), now)
         if request.op == "list":
             return self._confirm(value, now)
         if request.selector is _ALL:
@@ -408,29 +403,32 @@ class PipelineWait(Machine):
         changed = self.last_event is None or ev.event_id != self.last_event.event_id
         self.last_event = ev
         emit = (ev,) if changed else ()
-        if self.since is None or not self.since.hides(ev):
-            self.seen.observe(ev)
-            verdict, acceptor = accept(self.acceptors, ev, self.seen)
-            if verdict is not _SUCCESS:
-                self.left_success = True
+        if not since.hides(ev):
+            self.seen = seen = self.seen.observe(ev)
+            verdict, acceptor = accept(self.acceptors, ev, seen)
             if verdict is _SUCCESS:
-                if not self.next_after_since or self._known_new(ev):
+                counts = since.counts(ev, self._holds)
+                if counts:
                     return Succeed(ev, emit)
-                if self.checked_candidate != ev.event_id:
+                if counts is None:  # only the list can tell whether it is a new one
                     self.candidate = ev
-                    return self._need(now, Request("list"), emit)
-            if verdict is _FAILURE:
-                self.candidate = ev
-                self.stopped = acceptor is not None and acceptor.stopped
-                return self._need(now, Request("event", ev.event_id, Selector.ALL), emit)
-            if changed and self.approval is not None and awaits_approval(ev):
-                # Read what awaits approval; the event is emitted with its details.
-                self.approval_pending = ev
-                return self._need(now, Request("event", ev.event_id, Selector.ALL))
+                    return self._need(now, LIST, emit)
+            else:
+                since.left = True
+                if verdict is _FAILURE:
+                    # Read in full, for the error; or, if clean-up removed it, the latest.
+                    self.candidate = ev
+                    self.stopped = acceptor is not None and acceptor.stopped
+                    full = Request("event", ev.event_id, _ALL, or_latest=True)
+                    return self._need(now, full, emit)
+                if changed and self.approval is not None and awaits_approval(ev):
+                    # Read what awaits approval; the event is emitted with its details.
+                    self.approval_pending = ev
+                    return self._need(now, Request("event", ev.event_id, _ALL))
         return self._schedule(now, self._next_interval(now, changed), LATEST, emit)
 
-    def failed(self, exc: BaseException, now: float) -> Decision:
-        decision = super().failed(exc, now)
+    def _failed(self, exc: BaseException, now: float) -> Decision:
+        decision = super()._failed(exc, now)
         why = f"reading the full event failed: {exc}"
         if isinstance(decision, Fail) and (error := self._unreadable(why)) is not None:
             return Fail(error, decision.emit, decision.at)  # the status said failed
@@ -450,70 +448,40 @@ class PipelineWait(Machine):
     def _awaiting_approval(self, full: PipelineEvent, now: float) -> Decision:
         self.approval_pending = None
         self.approval_event = full
-        if not self.approval:
-            return Fail(ApprovalRequiredError(self.name, full, what=self.what), (full,))
         said = ApprovalRequiredError(self.name, full, what=self.what)
-        self.notice = f"{said}. Waiting for it (wait_for_approval=False ends the wait instead)"
+        if not self.approval:
+            return Fail(said, (full,))
+        waiting = "Waiting for it (wait_for_approval=False ends the wait instead)"
+        self._say(WARNING, "%s", f"{said}. {waiting}")  # text: no retry to report
         return self._schedule(now, self._next_interval(now, True), LATEST, (full,))
 
     def _on_error(self, request: Request, exc: BaseException, now: float) -> Decision | None:
         pending = self.approval_pending
         if pending is not None and isinstance(exc, EventNotFoundError):
             return self._awaiting_approval(pending, now)  # cleaned up: the poll's event
-        to_read = self._since_to_read
-        if to_read is not None:
-            if isinstance(exc, PipelineNotFoundError) and not self.wait_for_pipeline:
-                return Fail(exc)
-            if to_read == "now" and isinstance(exc, NoEventsYetError | PipelineNotFoundError):
-                self.next_after_since = False  # nothing was provisioned before
-                return self._resolved(BEGINNING, now)  # every event to come is new
-            if isinstance(exc, EventNotFoundError | PipelineNotFoundError):
-                assert isinstance(to_read, uuid.UUID)
-                if to_read.version != 7:
-                    return Fail(exc)
-                # Cleaned up: the manager's ids are UUIDv7, ordered by the time they were made.
-                return self._resolved(SincePoint(None, to_read), now)
+        to_read = self.since.to_read
+        if to_read is None:
             return None
-        if (
-            request.selector is Selector.ALL
-            and request.event_id != "latest"
-            and isinstance(exc, EventNotFoundError)
-        ):
-            # The failed event was cleaned up before it could be read in full.
-            return self._need(now, Request("event", "latest", Selector.ALL))
+        if isinstance(exc, PipelineNotFoundError) and not self.wait_for_pipeline:
+            return Fail(exc)
+        point = self.since.unread(exc)
+        if point is not None:
+            return self._resolved(point, now)
+        if to_read != "now" and isinstance(exc, EventNotFoundError | PipelineNotFoundError):
+            return Fail(exc)  # gone, and not a UUIDv7: no order to compare with
         return None
 
-    def _known_new(self, candidate: PipelineEvent) -> bool:
-        """Whether a success after ``since`` is a new one without reading the list.
-
-        It is unless the success state (provisioned; running) held at ``since`` and
-        polls saw it hold ever since: then the list tells (polls can miss a quick
-        restart). A pipeline still initializing at ``since`` is running anew once it runs.
-        """
-        since = self.since
-        if since is None or self.left_success:
-            return True
-        return since.event is not None and not self._holds(since.event)
-
     def _confirm(self, events: list[PipelineEvent], now: float) -> Decision:
-        candidate, since = self.candidate, self.since
+        candidate = self.candidate
         assert candidate is not None
-        assert since is not None
         self.candidate = None
-        key = order_key(candidate)
-        between = [ev for ev in events if not since.covers(ev) and order_key(ev) <= key]
-        if any(not self._holds(ev) for ev in between):
-            self.left_success = True
+        if self.since.confirm(events, candidate, self._holds):
             return Succeed(candidate)
-        if since.event is None:
-            before = [ev for ev in events if since.covers(ev)]
-            if not before or not self._holds(max(before, key=order_key)):
-                return Succeed(candidate)  # not provisioned at `since` (or nothing known)
         # The same deployment: later polls need not read the list again for this event.
-        self.checked_candidate = candidate.event_id
         return self._schedule(now, self._next_interval(now, False), LATEST)
 
     def _failure(self, full: PipelineEvent, now: float) -> Decision:
+        """The failed event read in full, or the latest one if clean-up removed it."""
         candidate = self.candidate
         assert candidate is not None
         self.candidate = None
@@ -543,24 +511,29 @@ class ClusterWait(Machine):
     def label(self) -> str:
         return "the cluster to be healthy"
 
-    def begin(self, now: float) -> Decision:
+    def _begin(self, now: float) -> Decision:
         return self._need(now, CLUSTER)
 
-    def answered(self, value: Any, now: float) -> Decision:
-        self.ever_reached = True
-        return super().answered(value, now)
-
-    def failed(self, exc: BaseException, now: float) -> Decision:
+    def _failed(self, exc: BaseException, now: float) -> Decision:
         if isinstance(exc, APIConnectionError) and not self.ever_reached:
             self.attempts += 1
             self.last_connection_error = exc
+            # The manager is not listening (yet): say so once, then at DEBUG level.
+            self._say(
+                INFO if self.attempts == 1 else DEBUG,
+                "cluster wait: connection attempt %d to %s failed (%s); still waiting",
+                self.attempts,
+                self.url,
+                exc,
+            )
             return self._schedule(now, self._next_interval(now, False), CLUSTER)
         if not isinstance(exc, APIConnectionError):
             self.ever_reached = True
         self.reached = True  # the one retry rule, as for a server that answered
-        return super().failed(exc, now)
+        return super()._failed(exc, now)
 
     def _on_answer(self, request: Request, value: Any, now: float) -> Decision:
+        self.ever_reached = True
         ev: ClusterEvent = value
         changed = self.event is None or ev.id != self.event.id
         self.event = ev

@@ -7,10 +7,11 @@ import contextlib
 import json
 import logging
 import sys
-from collections.abc import AsyncGenerator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Final, TextIO
 from urllib.parse import unquote, urlsplit
 
+from .._acceptors import Until
 from .._client import EventsClient
 from .._errors import (
     APIConnectionError,
@@ -18,9 +19,10 @@ from .._errors import (
     APITimeoutError,
     FelderaError,
 )
-from .._models import PipelineEvent, Selector
-from .._poller import Outcome, Poller, PollPolicy, Since, Until, WaitResult
-from .._retry import RetryPolicy
+from .._fields import Selector
+from .._pipeline_event import PipelineEvent
+from .._policies import PollPolicy, RetryPolicy
+from .._poller import Outcome, Poller, Since, WaitResult
 from .._wait_errors import ApprovalRequiredError, DeploymentFailedError, WaitTimeoutError
 from ._process import interrupt_exit_code
 from ._progress import Progress, make_progress, wrap_for
@@ -143,28 +145,6 @@ def reporting_retries(
     finally:
         lib.removeHandler(handler)
         lib.setLevel(saved)
-
-
-def _wait_all(
-    poller: Poller,
-    names: list[str],
-    *,
-    timeout: float | None,
-    until: Until,
-    since: Since | None,
-    on_event: Callable[[str, PipelineEvent], None],
-    wait_for_approval: bool = True,
-) -> AsyncGenerator[WaitResult, None]:
-    """THE call into the poller: one ``as_completed`` for every pipeline (it spreads the
-    first polls), each result yielded the moment it is known."""
-    return poller.as_completed(
-        names,
-        timeout=timeout,
-        until=until,
-        since=since,
-        on_event=on_event,
-        wait_for_approval=wait_for_approval,
-    )
 
 
 async def _timeline(
@@ -375,8 +355,9 @@ async def run_wait(
     try:
         async with make_progress(progress_stream, names) as progress:
             with reporting_retries(on_failure, default):
-                stream = _wait_all(
-                    poller,
+                # One as_completed for every pipeline (it spreads the first polls), each
+                # result shown the moment it is known.
+                stream = poller.as_completed(
                     names,
                     timeout=timeout,
                     until=until,

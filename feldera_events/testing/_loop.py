@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from feldera_events.testing._engine import Engine
 from feldera_events.testing._model import Cancellable, RequestRecord
+from feldera_events.testing._operations import Engine
 from feldera_events.testing._traffic import Traffic
 
 __all__ = ["ChangeSignal", "LoopScheduler", "Waits", "wait_until"]

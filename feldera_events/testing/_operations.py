@@ -1,5 +1,6 @@
-"""Owns the lifecycle engine's pipeline rules: create, edit and delete, the simulated
-compiler's scripted outcomes, scripted failures, and retention.
+"""Owns the rules of the REST operations on pipelines (the lifecycle engine, ``Engine``):
+create, edit and delete, the simulated compiler's scripted outcomes, scripted failures,
+and retention.
 
 Pure like the automaton underneath (no sockets, no asyncio): every method here is one
 REST operation's rules, applied to the rows and raising the ``FakeAPIError`` the
@@ -15,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-from feldera_events.testing._automaton import Automaton, StartFailure, runtime_details
+from feldera_events.testing._background import Automaton, StartFailure, runtime_details
 from feldera_events.testing._compiler import CompileError, compile_outcome, program_error_after
 from feldera_events.testing._deployment import DeploymentRules, fully_stopped
 from feldera_events.testing._model import FakeAPIError, Scheduler, Timings, UUIDv7Factory
@@ -23,8 +24,8 @@ from feldera_events.testing._pipeline_process import (
     controller_status,
     require_reachable,
 )
+from feldera_events.testing._rows import Pipeline
 from feldera_events.testing._runtime_config import normalize_runtime_config, restricted_edits
-from feldera_events.testing._state import Pipeline
 
 __all__ = ["Engine", "check_metadata", "check_pipeline_name"]
 
