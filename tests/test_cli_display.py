@@ -38,7 +38,8 @@ from feldera_events.cli._render import (
 from feldera_events.testing import FakeFeldera, Fault, Timings
 
 FAST = ("--poll-interval", "0.05")
-LONG = "a-pipeline-with-a-rather-long-name-that-does-not-fit-a-narrow-terminal"
+#: The longest name the manager accepts (63 bytes): wider than a narrow terminal's row.
+LONG = "a-pipeline-with-a-rather-long-name-that-cannot-fit-a-narrow-tty"
 ROWS = 40
 
 
