@@ -74,10 +74,11 @@ def prose_lines(text: str) -> Iterator[tuple[int, str]]:
 
 
 def links(page: Path, text: str) -> list[Link]:
+    """The links of a page's prose; a link's text may span lines."""
+    kept = dict(prose_lines(text))
+    prose = "\n".join(kept.get(n, "") for n in range(1, text.count("\n") + 2))
     return [
-        Link(page, number, m.group(1))
-        for number, line in prose_lines(text)
-        for m in LINK.finditer(line)
+        Link(page, prose.count("\n", 0, m.start()) + 1, m.group(1)) for m in LINK.finditer(prose)
     ]
 
 
@@ -217,8 +218,9 @@ def test_the_checker_finds_what_is_broken(tmp_path: Path) -> None:
     assert check("docs/guides/ci.md#exit-codes", README) is None
     assert check("docs/guides/ci.md#no-such-heading", README) is not None
     # Links in code are not links.
-    text = "a `[x](nowhere.md)` b\n```\n[y](nowhere.md)\n```\n[z](here.md)\n"
-    assert [link.target for link in links(tmp_path / "p.md", text)] == ["here.md"]
+    text = "a `[x](nowhere.md)` b\n```\n[y](nowhere.md)\n```\n[z](here.md) [two\nlines](b.md)\n"
+    found = links(tmp_path / "p.md", text)
+    assert [(link.line, link.target) for link in found] == [(5, "here.md"), (5, "b.md")]
     assert mkdocs_slug("`since`: when it is needed, and when not") == (
         "since-when-it-is-needed-and-when-not"
     )
