@@ -143,3 +143,31 @@ async def test_wait_log_lines() -> None:
     shown = [line for line in lines_of(block.code) if line.strip() != "..."]
     missing = [line for line in shown if wait_line_shape(line) not in real]
     assert not missing, (missing, ran.stdout, block.id)
+
+
+async def test_watch_lines() -> None:
+    """`watch` of a pipeline being started (docs/guides/watching.md): the current status,
+    then one line per event, each status as the sample shows it (the watch reads the
+    list when several events came between two polls, so none is missed: no race)."""
+    block = sample("2026-11-27T03:46:19.934Z  Stopped")
+    expected = [masked(line) for line in lines_of(block.code)]
+    async with FakeFeldera(speed=20) as fake:
+        fake.create_pipeline("my-pipeline")
+        started = time.monotonic()
+        proc = await spawn(
+            cli_argv("watch", "my-pipeline"), env=clean_env({"FELDERA_HOST": fake.url})
+        )
+        assert proc.stdout is not None
+        got: list[str] = []
+        try:
+            while len(got) < len(expected):
+                line = await asyncio.wait_for(proc.stdout.readline(), 60)
+                assert line, got
+                got.append(line.decode().rstrip())
+                if len(got) == 1:
+                    fake.start("my-pipeline")  # after the watch has shown where it began
+        finally:
+            proc.send_signal(signal.SIGINT)
+            ran = await finish(proc, started, 60)
+    assert ran.returncode == 130, ran
+    assert [masked(line) for line in got] == expected, (got, block.id)
