@@ -84,6 +84,7 @@ _PATH_CACHE_SIZE: Final = 1024
 _ATTEMPT_SLACK: Final = 1.0
 
 CLUSTER_EVENTS_PATH: Final = "/v0/cluster/events"
+_PIPELINES_PATH: Final = "/v0/pipelines"
 CLUSTER_HEALTH_PATH: Final = "/v0/cluster_healthz"
 
 
@@ -306,6 +307,21 @@ class EventsClient:
         path = f"/v0/pipelines/{segment(name)}/events"
         data = await self._get_json(path, sel, retry=retry)
         return self._structure(structure_list, data, PipelineEvent, f"{path}?selector={sel.value}")
+
+    async def _pipeline_statuses(self, *, retry: RetryPolicy | None = None) -> list[dict[str, Any]]:
+        """``GET /v0/pipelines?selector=status``: every pipeline's entry as the manager sends
+        it (JSON objects, each with a ``name``), for fleet polling's change detector
+        (:mod:`feldera_events._shared_poll`). Private: it compares entries, it types none.
+
+        Raises :class:`ResponseValidationError` for any other shape.
+        """
+        data = await self._get_json(_PIPELINES_PATH, Selector.STATUS, retry=retry)
+        if type(data) is not list or not all(
+            type(entry) is dict and type(entry.get("name")) is str for entry in data
+        ):
+            url = f"{self._url}{_PIPELINES_PATH}?selector=status"
+            raise ResponseValidationError("not a list of pipelines, each with a name", url=url)
+        return data
 
     async def get_cluster_event(
         self,
