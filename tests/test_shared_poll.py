@@ -11,12 +11,12 @@ import pytest
 from feldera_events import (
     AuthenticationError,
     EventsClient,
+    PipelineEvent,
     Poller,
     PollPolicy,
     WaitTimeoutError,
     _shared_poll,
 )
-from feldera_events import PipelineEvent
 from feldera_events.testing import FakeFeldera
 from tests.helpers import VirtualTime
 
