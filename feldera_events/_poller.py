@@ -212,7 +212,7 @@ class Poller:
     the polls of several pipelines are made with one request to the pipelines list per
     interval (``GET /v0/pipelines?selector=status``), reading ``latest`` only for the
     pipelines that changed. ``"auto"`` (the default) does so while the list has at
-    most ``30 * (W - 1)`` entries for W pipelines waited on; ``True`` whatever its
+    most ``8 * (W - 1)`` entries for W pipelines waited on; ``True`` whatever its
     size; ``False`` never. A manager that refuses the list turns it off for the client
     (logged once). Either way a wait ends as it would with its own polls.
     """

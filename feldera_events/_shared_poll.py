@@ -77,10 +77,11 @@ logger = logging.getLogger("feldera_events")
 #: Fleet polling lists while the list has at most ``(W - 1) * BREAK_EVEN`` entries for
 #: W waited pipelines (``fleet="auto"``): one ``latest`` read costs the client as much
 #: CPU as reading and comparing about this many entries of the list. Measured with
-#: ``benchmarks/bench_fleet.py`` on a 2-core x86_64 machine (benchmarks/RESULTS.md,
-#: "Fleet": break-even): a read 192 µs at 32 in flight, a list 5.6 µs an entry at 1,000
-#: and 5,000 entries, so 34; 30 leaves a margin for the list's fixed cost.
-BREAK_EVEN: Final = 30
+#: ``benchmarks/bench_fleet.py --mode lists`` on a 2-core x86_64 machine
+#: (benchmarks/RESULTS.md, "Fleet"): one ``get_event`` 147-205 µs of client CPU (32 in
+#: flight), one fleet round's list 20 µs an entry (strict JSON, key withholding, shape
+#: check, indexing, comparing) at 1,000 and 5,000 entries: 7 to 10 entries a read.
+BREAK_EVEN: Final = 8
 
 #: The answers by which a manager refuses the list for good (and a body of another
 #: shape): the client polls each pipeline instead.
@@ -516,6 +517,7 @@ class FleetPoll:
             listed = {entry["name"]: entry for entry in entries}
             self._engage()  # the size may say it does not pay
         seen = self._seen
+        quiet: list[tuple[SharedPoll, PipelineEvent]] = []
         for poll in members:
             if poll._listed is not round_:
                 continue  # its waits left
@@ -525,9 +527,13 @@ class FleetPoll:
             if entry is not None and before is not None and unchanged(entry, before[0]):
                 if entry != before[0]:
                     seen[name] = (entry, before[1])  # details moved, the status did not
-                poll.settle(before[1])
+                quiet.append((poll, before[1]))
             else:
                 poll.read(self._limit, functools.partial(self._read, name, entry))
+        # The reads are on their way before the waits of the pipelines that did not
+        # change take their turns (a thousand of them keep the loop busy a while).
+        for poll, event in quiet:
+            poll.settle(event)
         if self._next_at < math.inf and self._timer is None and self.engaged:
             self._arm()
 

@@ -631,3 +631,12 @@ async def test_a_manager_refusing_the_list_is_polled_pipeline_by_pipeline(
     said = [r for r in caplog.records if "fleet polling off" in r.getMessage()]
     assert len(said) == 1 and said[0].levelno == logging.WARNING  # fleet=True: asked for
     assert f"HTTP {status}" in said[0].getMessage()
+
+
+def test_the_break_even_said_is_the_one_used() -> None:
+    from feldera_events.cli._parser import build_parser
+
+    assert f"``{BREAK_EVEN} * (W - 1)``" in (Poller.__doc__ or "")
+    wait = build_parser()._subparsers._group_actions[0].choices["wait"]  # type: ignore[union-attr]
+    fleet = next(a for a in wait._actions if a.dest == "fleet")
+    assert f"at most {BREAK_EVEN} entries per pipeline" in (fleet.help or "")

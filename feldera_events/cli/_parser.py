@@ -401,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="with several pipelines, poll them all with one request to the pipelines list "
         "per interval and read only the ones that changed: auto (default) while the list "
-        "has at most 30 entries per pipeline waited on beyond the first; on: whatever its "
+        "has at most 8 entries per pipeline waited on beyond the first; on: whatever its "
         "size; off: poll each pipeline",
     )
 
