@@ -640,3 +640,54 @@ def test_the_break_even_said_is_the_one_used() -> None:
     wait = build_parser()._subparsers._group_actions[0].choices["wait"]  # type: ignore[union-attr]
     fleet = next(a for a in wait._actions if a.dest == "fleet")
     assert f"at most {BREAK_EVEN} entries per pipeline" in (fleet.help or "")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"pipelines": []},
+        [{"name": 1}],
+        # Names only: nothing in it could ever show a change.
+        [{"name": "a", "id": "id-a"}, {"name": "b", "id": "id-b"}],
+        # A status field left out (the spec requires it in every entry).
+        [
+            {"name": n, "deployment_resources_status": "Stopped", "deployment_status": "Stopped"}
+            for n in ("a", "b")
+        ],
+    ],
+    ids=["object", "name-not-a-string", "names-only", "no-since"],
+)
+async def test_a_list_of_another_shape_is_a_refusal(
+    body: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A manager whose list cannot tell a change (another shape, entries without the
+    status fields): the client polls each pipeline from then on, logged once."""
+    from aiohttp import web
+
+    from tests.helpers import event_json, loopback
+
+    async def manager(request: web.Request) -> web.StreamResponse:
+        if request.path == "/v0/pipelines":
+            return web.json_response(body)
+        return web.json_response(event_json())
+
+    async def paths(fleet: bool) -> list[str]:
+        vt = VirtualTime()
+        async with loopback(manager) as server, EventsClient(server.url) as client:
+            poller = Poller(client, poll=EVERY_SECOND, clock=vt.clock, sleep=vt.sleep, fleet=fleet)
+            results = await poller.wait_many(["a", "b"], timeout=3.5)
+            assert [r.outcome.value for r in results.values()] == ["timed_out"] * 2
+            assert _shared_poll.active(client) == 0
+            return [seen.path for seen in server.seen]
+
+    own = await paths(fleet=False)
+    caplog.set_level(logging.INFO, logger="feldera_events")
+    fleet = await paths(fleet=True)
+    assert fleet.count("/v0/pipelines") == 1
+    # From then on, every pipeline is polled as often as without fleet polling.
+    for name in ("a", "b"):
+        read = f"/v0/pipelines/{name}/events/latest"
+        assert fleet.count(read) == own.count(read) > 2, (fleet, own)
+    said = [r for r in caplog.records if "fleet polling off" in r.getMessage()]
+    assert len(said) == 1, said
+    assert "ResponseValidationError" in said[0].getMessage()
