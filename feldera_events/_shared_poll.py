@@ -87,6 +87,10 @@ BREAK_EVEN: Final = 8
 #: shape): the client polls each pipeline instead.
 _REFUSED_STATUSES: Final = frozenset({400, 403, 404, 405, 410, 501})
 
+#: How many waits of unchanged pipelines a fleet round answers before it lets the loop
+#: turn (and the reads of the changed ones be answered).
+_SETTLE_BATCH: Final = 64
+
 #: Besides every ``*_status`` and ``*_since`` field: what says a pipeline changed.
 _CHANGE_FIELDS: Final = frozenset({"refresh_version", "id", "deployment_id", "deployment_error"})
 _STATUS_SUFFIXES: Final = ("_status", "_since")
@@ -530,10 +534,15 @@ class FleetPoll:
                 quiet.append((poll, before[1]))
             else:
                 poll.read(self._limit, functools.partial(self._read, name, entry))
-        # The reads are on their way before the waits of the pipelines that did not
-        # change take their turns (a thousand of them keep the loop busy a while).
-        for poll, event in quiet:
-            poll.settle(event)
+        # The reads are on their way before the waits of the pipelines that did not change
+        # take their turns, a batch at a time: a thousand waits keep the loop busy a while,
+        # and the answers of the reads are handled in between.
+        for start in range(0, len(quiet), _SETTLE_BATCH):
+            if start:
+                await asyncio.sleep(0)
+            for poll, event in quiet[start : start + _SETTLE_BATCH]:
+                if poll._listed is round_:
+                    poll.settle(event)
         if self._next_at < math.inf and self._timer is None and self.engaged:
             self._arm()
 

@@ -152,6 +152,27 @@ async def test_one_list_per_round_and_a_read_only_for_what_changed() -> None:
     end(client, polls)
 
 
+async def test_a_round_of_many_answers_every_wait_a_batch_at_a_time() -> None:
+    """More unchanged pipelines than one batch (``_SETTLE_BATCH``): the round answers
+    them a batch at a time, letting the loop turn in between; a wait that leaves
+    meanwhile only withdraws itself."""
+    names = [f"p{i}" for i in range(2 * _shared_poll._SETTLE_BATCH + 20)]
+    m = Manager(*names)
+    client, polls = fleet_polls(m, names)
+    first = await round_of(polls)
+    new = m.change("p5", "Provisioning", since="t1")
+    now = asyncio.get_running_loop().time()
+    waits = [asyncio.ensure_future(p.answer(now)) for p in polls]
+    # When a wait of the first batch has its answer, one of the last batch leaves.
+    waits[0].add_done_callback(lambda _: waits[-1].cancel())
+    answers = await asyncio.wait_for(asyncio.gather(*waits, return_exceptions=True), 10)
+    assert waits[-1].cancelled()
+    expected = [new if name == "p5" else ev for name, ev in zip(names, first, strict=True)]
+    assert answers[:-1] == expected[:-1]
+    assert m.lists == 2 and sum(m.reads.values()) == len(names) + 1
+    end(client, polls)
+
+
 async def test_a_pipeline_missing_from_the_list_is_read_and_its_error_goes_to_its_waits() -> None:
     m = Manager("a", "b")
     client, polls = fleet_polls(m, ["a", "b"])
