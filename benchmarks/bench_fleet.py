@@ -522,7 +522,12 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "## Fleet",
         "",
-        f"{machine()}; load average {load:.2f} when it started",
+        f"{machine()}; load average {load:.2f} when it started, "
+        f"{os.getloadavg()[0]:.2f} when it ended",
+        "",
+        "The machine is shared: its 2 cores also run other engineers' tests and builds "
+        "while this runs, so CPU times and latencies move from run to run (both modes ran "
+        "one after the other in the same run, under the same kind of load).",
         "",
         f"One client, {n:,} waits (`Poller.as_completed`, i.e. `wait_many` one result at a "
         f"time) on {n:,} pipelines of the simulated manager (`FakeFeldera` in another "
