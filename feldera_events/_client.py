@@ -325,7 +325,7 @@ class EventsClient:
         if type(data) is not list or not all(
             type(entry) is dict
             and type(entry.get("name")) is str
-            and _LISTED_STATUS_FIELDS <= entry.keys()
+            and entry.keys() >= _LISTED_STATUS_FIELDS
             for entry in data
         ):
             url = f"{self._url}{_PIPELINES_PATH}?selector=status"
