@@ -149,7 +149,8 @@ async def loopback(*script: Handler) -> AsyncIterator[Loopback]:
     """Serve ``script`` on 127.0.0.1 (a free port) for the duration of the block."""
     box = Loopback(url="", script=list(script) or [respond_json(event_json())])
     app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", box.handle)
+    # Any path: (?s) also matches a newline a hostile pipeline name puts in it.
+    app.router.add_route("*", "/{tail:(?s:.*)}", box.handle)
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

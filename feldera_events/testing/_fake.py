@@ -61,7 +61,7 @@ class FakeFeldera(Waits):
     **Fidelity.**  Upstream's own platform tests are its judge: driven through the
     official SDK, it passes those of ``test_pipeline_lifecycle.py``,
     ``test_cluster_events.py``, ``test_cluster_health.py`` and ``test_api_keys.py`` that
-    need no SQL engine, and records the 34 events of ``test_pipeline_events.py`` exactly
+    need neither the SQL engine nor the enterprise edition, and records the 34 events of ``test_pipeline_events.py`` exactly
     (our ``tests/testing/test_official_sdk.py``).  README "Fidelity" lists, per upstream
     test file, what runs and what does not, and what still differs, with its source:
     fixed ``Timings`` instead of the runner's polls; a simulated compiler that checks only
@@ -278,6 +278,9 @@ class FakeFeldera(Waits):
         makes them fail whatever the text.  ``record_events=False`` makes a pipeline that predates
         event recording: no events until its first status change.
         ``start_failures`` scripts how the next starts fail (``fail_next_start``).
+        A name or description the manager refuses raises its ``FakeAPIError`` (400
+        ``EmptyName``, ``TooLongName``: over 63 bytes, ``NameDoesNotMatchPattern``:
+        letters, digits, ``-`` and ``_``, neither first nor last; ``TooLongDescription``).
         """
         self._engine.create_pipeline(
             name,

@@ -11,9 +11,10 @@ methods; neither reaches into the engine's state.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Final
 
 from feldera_events.testing._background import Automaton, StartFailure, runtime_details
 from feldera_events.testing._compiler import CompileError, compile_outcome, program_error_after
@@ -26,7 +27,86 @@ from feldera_events.testing._pipeline_process import (
 from feldera_events.testing._rows import Pipeline
 from feldera_events.testing._runtime_config import normalize_runtime_config, restricted_edits
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "check_metadata", "check_pipeline_name"]
+
+# -- what the manager accepts as a name, tags and a description (v0.337:
+# crates/pipeline-manager/src/db/types/utils.rs, validate_pipeline_name and friends).
+
+#: A Kubernetes label value, without dots: letters, digits, '-' and '_', neither first nor last.
+NAME_PATTERN: Final = "^([A-Za-z0-9][-A-Za-z0-9_]*)?[A-Za-z0-9]$"
+_NAME_DESCRIPTION: Final = (
+    "be non-empty and only contain lowercase (a-z), uppercase (A-Z), number (0-9), "
+    "underscore (_) or hyphen (-) characters, but cannot start or end with hyphen or "
+    "underscore"
+)
+_NAME: Final = re.compile(NAME_PATTERN.removeprefix("^").removesuffix("$"))
+#: In bytes (a Kubernetes label value's limit).
+MAX_NAME_BYTES: Final = 63
+_TAG: Final = re.compile(r"[a-zA-Z0-9 ._/|\\:=-]+")
+MAX_TAG_CHARS: Final = 50
+MAX_TAGS: Final = 50
+MAX_DESCRIPTION_CHARS: Final = 300
+
+
+def check_pipeline_name(name: str) -> None:
+    """Raise the manager's 400 for a pipeline name it refuses (``EmptyName``,
+    ``TooLongName``, ``NameDoesNotMatchPattern``)."""
+    if not name:
+        raise FakeAPIError(400, "EmptyName", "Name cannot be be empty")
+    size = len(name.encode("utf-8", "surrogatepass"))
+    if size > MAX_NAME_BYTES:
+        raise FakeAPIError(
+            400,
+            "TooLongName",
+            f"Name '{name}' is longer ({size}) than maximum allowed ({MAX_NAME_BYTES})",
+            {"name": name, "length": size, "maximum": MAX_NAME_BYTES},
+        )
+    if not _NAME.fullmatch(name):
+        raise FakeAPIError(
+            400,
+            "NameDoesNotMatchPattern",
+            f"Name '{name}' should {_NAME_DESCRIPTION} (pattern: '{NAME_PATTERN}')",
+            {"name": name, "pattern": NAME_PATTERN, "pattern_description": _NAME_DESCRIPTION},
+        )
+
+
+def check_metadata(description: str | None, tags: Iterable[str] | None) -> None:
+    """Raise the manager's 400 for a description or tags it refuses
+    (``TooLongDescription``, ``TooManyTags``, ``InvalidTag`` naming the first rule the
+    first bad tag breaks); None: not given."""
+    if description is not None and len(description) > MAX_DESCRIPTION_CHARS:
+        raise FakeAPIError(
+            400,
+            "TooLongDescription",
+            f"Description is longer ({len(description)}) than maximum allowed "
+            f"({MAX_DESCRIPTION_CHARS})",
+            {"length": len(description), "maximum": MAX_DESCRIPTION_CHARS},
+        )
+    tags = None if tags is None else list(tags)
+    if tags is None:
+        return
+    if len(tags) > MAX_TAGS:
+        raise FakeAPIError(
+            400,
+            "TooManyTags",
+            f"Pipeline has more tags ({len(tags)}) than the maximum allowed ({MAX_TAGS})",
+            {"count": len(tags), "maximum": MAX_TAGS},
+        )
+    for tag in tags:
+        if not tag:
+            reason = "it cannot be empty"
+        elif len(tag) > MAX_TAG_CHARS:
+            reason = f"it is {len(tag)} characters long, but the maximum is {MAX_TAG_CHARS}"
+        elif not _TAG.fullmatch(tag):
+            reason = (
+                "it may contain only ASCII letters (a-z, A-Z), numbers (0-9), or one of "
+                "space, '.', '_', '/', '|', '\\', ':', '=' and '-'"
+            )
+        else:
+            continue
+        raise FakeAPIError(
+            400, "InvalidTag", f"Tag '{tag}' is invalid: {reason}", {"tag": tag, "reason": reason}
+        )
 
 
 class Engine(DeploymentRules):
@@ -109,12 +189,13 @@ class Engine(DeploymentRules):
         timings: Timings | None = None,
         provisioning_timeout: float | None = None,
         start_failures: Iterable[StartFailure] = (),
+        tags: Iterable[str] | None = None,
     ) -> Pipeline:
         a = self.automaton
+        check_pipeline_name(name)
+        check_metadata(description, tags)
         if name in a.pipelines:
             raise FakeAPIError(409, "DuplicateName", "An entity with this name already exists")
-        if not name:
-            raise FakeAPIError(400, "EmptyName", "Name cannot be be empty")
         compiling = compile or compile_error is not None
         now = a.now()
         p = Pipeline(
@@ -139,6 +220,7 @@ class Engine(DeploymentRules):
             if rc_timeout is not None
             else self.provisioning_timeout
         )
+        p.tags = list(tags or [])
         p.record_events = record_events
         p.start_failures.extend(start_failures)
         a.pipelines[name] = p
@@ -173,6 +255,12 @@ class Engine(DeploymentRules):
         """
         a = self.automaton
         p = a.get(name)
+        # As the manager: only what changes is checked (a value stored before a rule
+        # existed stays until changed).
+        check_metadata(
+            None if description == p.description else description,
+            None if tags is None or list(tags) == p.tags else tags,
+        )
         new_config = None if runtime_config is None else normalize_runtime_config(runtime_config)
         program = {
             "program_code": program_code,

@@ -124,8 +124,8 @@ class PipelineREST:
             program_code=code,
             description=body.get("description") or "",
             runtime_config=body.get("runtime_config") or None,
+            tags=body.get("tags") or [],
         )
-        p.tags = list(body.get("tags") or [])
         p.udf_rust = body.get("udf_rust") or ""
         p.udf_toml = body.get("udf_toml") or ""
         if body.get("program_config"):
