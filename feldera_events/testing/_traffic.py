@@ -68,10 +68,6 @@ class Traffic:
         self._closing.set()
         self._answering.set()
 
-    @property
-    def closing(self) -> bool:
-        return self._closing.is_set()
-
     async def hold(self) -> bool:
         """Wait while answering is stopped; ``False`` when the server closes meanwhile."""
         if self._answering.is_set():
