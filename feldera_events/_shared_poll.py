@@ -174,8 +174,6 @@ class SharedPoll:
         self._time = time
         self.name = name
         self.subscribers = 0
-        #: Rounds made: for tests and benchmarks.
-        self.rounds = 0
         #: The fleet poll this poll is part of, and (``fleet``) while that one makes its rounds.
         self.member_of: FleetPoll | None = None
         self.fleet: FleetPoll | None = None
@@ -203,11 +201,6 @@ class SharedPoll:
     def busy(self) -> bool:
         """A round is under way (its request in flight, or its fleet's list)."""
         return self._task is not None or self._listed is not None
-
-    @property
-    def next_at(self) -> float | None:
-        """When the next round is asked for (None: nobody waits for one)."""
-        return self._next_at if self._waiting else None
 
     def unsubscribe(self) -> None:
         self.subscribers -= 1
@@ -260,7 +253,6 @@ class SharedPoll:
         if not batch:
             return False
         self._batch = batch
-        self.rounds += 1
         self._listed = listed
         return True
 
