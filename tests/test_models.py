@@ -18,6 +18,7 @@ from feldera_events import (
     ProgramStatus,
     ResourcesDesiredStatus,
     ResourcesStatus,
+    ResponseValidationError,
     RuntimeDesiredStatus,
     RuntimeStatus,
     Selector,
@@ -354,6 +355,104 @@ def test_the_status_hook_leaves_anything_else_to_the_generated_function(
     missing = event_json()
     del missing["storage_status"]
     assert structure_status_event(missing) is None
+
+
+def test_the_status_hook_wants_its_own_keys_even_when_there_are_as_many() -> None:
+    """Nine keys, one of them not a status key in place of one that is: the generated
+    function's to structure (the unknown key kept, or the missing one named)."""
+    from feldera_events._status_event import structure_status_event
+
+    swapped = event_json()
+    del swapped["deployment_runtime_status"]
+    swapped["surprise"] = 1
+    assert len(swapped) == len(event_json())
+    assert structure_status_event(swapped) is None
+    event = structure(swapped, PipelineEvent)
+    assert event.additional_properties == {"surprise": 1}
+    assert event.deployment_runtime_status is None
+    swapped = event_json(surprise=1)
+    del swapped["storage_status"]
+    assert structure_status_event(swapped) is None
+    with pytest.raises(ResponseValidationError, match="storage_status"):
+        structure(swapped, PipelineEvent)
+
+
+def _status_values() -> list[object]:
+    return [
+        uuid.UUID(EVENT_ID),
+        dt.datetime(2025, 11, 1, 12, tzinfo=dt.UTC),
+        ResourcesStatus.PROVISIONED,
+        ResourcesDesiredStatus.PROVISIONED,
+        False,
+        ProgramStatus.SUCCESS,
+        StorageStatus.IN_USE,
+        RuntimeStatus.RUNNING,
+        None,
+    ]
+
+
+def test_the_hand_built_event_is_the_one_init_builds() -> None:
+    """The hot path sets the slots itself (no __init__): every slot holds what
+    ``PipelineEvent(...)`` puts there, ``additional_properties`` a dict of its own."""
+    from feldera_events._status_event import _build, _hand_built
+
+    assert _build is _hand_built  # the class allows it (see the next test)
+    values = _status_values()
+    made, again, reference = _hand_built(*values), _hand_built(*values), PipelineEvent(*values)
+    assert type(made) is PipelineEvent
+    for field in attrs_fields(PipelineEvent):
+        assert getattr(made, field) == getattr(reference, field), field
+        assert type(getattr(made, field)) is type(getattr(reference, field)), field
+    assert made == reference and hash(made) == hash(reference) and repr(made) == repr(reference)
+    assert made.additional_properties is not again.additional_properties
+    assert pickle.loads(pickle.dumps(made)) == reference
+    import attrs
+
+    assert attrs.evolve(made, storage_status=StorageStatus.CLEARED) == attrs.evolve(
+        reference, storage_status=StorageStatus.CLEARED
+    )
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        made.storage_status = StorageStatus.CLEARED  # type: ignore[misc]
+
+
+def test_a_class_whose_init_does_more_is_built_through_it() -> None:
+    """A validator, converter, other default or post-init hook turns the hand-built
+    path off (the slots alone would skip it)."""
+    import attrs
+
+    from feldera_events._status_event import _slot_setters
+
+    assert _slot_setters(PipelineEvent) is not None
+
+    def fields(**last: object) -> dict[str, object]:
+        names = [f.name for f in attrs.fields(PipelineEvent)]
+        made: dict[str, object] = {name: attrs.field() for name in names[:9]}
+        made.update({name: attrs.field(default=UNSET) for name in names[9:-1]})
+        made["additional_properties"] = attrs.field(factory=dict)
+        made.update(last)
+        return made
+
+    plain = attrs.make_class("Plain", fields(), frozen=True, slots=True)
+    assert _slot_setters(plain) is not None
+    for name, changed in [
+        ("validated", fields(event_id=attrs.field(validator=attrs.validators.instance_of(int)))),
+        ("converted", fields(event_id=attrs.field(converter=str))),
+        ("other default", fields(storage_status_details=attrs.field(default=None))),
+        ("other factory", fields(additional_properties=attrs.field(factory=list))),
+    ]:
+        made = attrs.make_class(name.title().replace(" ", ""), changed, frozen=True, slots=True)
+        assert _slot_setters(made) is None, name
+    hooked = attrs.make_class("Hooked", fields(), frozen=True, slots=True, bases=(_PostInit,))
+    assert _slot_setters(hooked) is None
+    unslotted = attrs.make_class("Unslotted", fields(), frozen=True, slots=False)
+    assert _slot_setters(unslotted) is None
+
+
+class _PostInit:
+    __slots__ = ()
+
+    def __attrs_post_init__(self) -> None:
+        pass
 
 
 def test_unknown_status_values_still_structure_through_the_full_hook() -> None:
