@@ -48,6 +48,14 @@ _PROGRAM: Final[dict[Any, Any]] = ProgramStatus._value2member_map_
 _STORAGE: Final[dict[Any, Any]] = StorageStatus._value2member_map_
 
 
+#: ``event_id`` text -> its ``recorded_at`` text and both parsed, for the events seen
+#: last: most polls answer the event the previous poll did, and both parses are a pure
+#: function of the texts (the UUID and the datetime are immutable, so events share them).
+#: Cleared when full, as the client's path cache.
+_PARSED: Final[dict[str, tuple[str, uuid.UUID, _dt.datetime]]] = {}
+_PARSED_SIZE: Final = 4096
+
+
 def structure_status_event(data: dict[str, Any]) -> PipelineEvent | None:
     """A ``selector=status`` event with known values, built by hand (the hot path).
 
@@ -95,16 +103,24 @@ def structure_status_event(data: dict[str, Any]) -> PipelineEvent | None:
         or type(has_error) is not bool
         or type(event_id) is not str
         or type(recorded_at) is not str
-        or ("T" not in recorded_at and "t" not in recorded_at)
     ):
         return None
-    try:
-        uid = parse_uuid(event_id)
-        when = _dt.datetime.fromisoformat(recorded_at)
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        return None
+    parsed = _PARSED.get(event_id)
+    if parsed is not None and parsed[0] == recorded_at:
+        uid, when = parsed[1], parsed[2]  # a poll that found no change: parsed before
+    else:
+        if "T" not in recorded_at and "t" not in recorded_at:
+            return None
+        try:
+            uid = parse_uuid(event_id)
+            when = _dt.datetime.fromisoformat(recorded_at)
+        except ValueError:
+            return None
+        if when.tzinfo is None:
+            return None
+        if len(_PARSED) >= _PARSED_SIZE:
+            _PARSED.clear()
+        _PARSED[event_id] = (recorded_at, uid, when)
     return _build(
         uid, when, resources, desired, has_error, program, storage, runtime, runtime_desired
     )

@@ -377,6 +377,29 @@ def test_the_status_hook_wants_its_own_keys_even_when_there_are_as_many() -> Non
         structure(swapped, PipelineEvent)
 
 
+def test_the_status_hook_parses_an_id_and_time_it_has_seen_once() -> None:
+    """A poll that finds no change answers the event the previous one did: its id and
+    time come from the memo (the same immutable objects); a new time for the same id,
+    or a malformed one, is parsed (and refused) as if never seen."""
+    from feldera_events._status_event import _PARSED, _PARSED_SIZE, structure_status_event
+
+    first = structure_status_event(event_json())
+    again = structure_status_event(event_json())
+    assert first is not None and again is not None and first == again
+    assert first.event_id is again.event_id and first.recorded_at is again.recorded_at
+    assert first.additional_properties is not again.additional_properties
+    later = structure_status_event(event_json(recorded_at="2030-01-02T03:04:05.5+01:00"))
+    assert later is not None and later.event_id == first.event_id
+    assert later.recorded_at == dt.datetime(2030, 1, 2, 2, 4, 5, 500000, tzinfo=dt.UTC)
+    for malformed in ("2030-01-02 03:04:05Z", "2030-01-02T03:04:05", "never"):
+        assert structure_status_event(event_json(recorded_at=malformed)) is None
+        with pytest.raises(ResponseValidationError, match="recorded_at"):
+            structure(event_json(recorded_at=malformed), PipelineEvent)
+    for n in range(_PARSED_SIZE + 10):  # bounded
+        assert structure_status_event(event_json(event_id=str(uuid.UUID(int=n)))) is not None
+        assert len(_PARSED) <= _PARSED_SIZE
+
+
 def _status_values() -> list[object]:
     return [
         uuid.UUID(EVENT_ID),
