@@ -11,13 +11,11 @@ from __future__ import annotations
 import datetime as _dt
 import operator
 import uuid
-from collections.abc import Callable
 from typing import Any, Final
 
 import attrs
 
-from ._convert import _object_hooks, _slot_setter, parse_uuid
-from ._fields import UNSET
+from ._convert import _object_hooks, parse_uuid
 from ._pipeline_event import (
     PipelineEvent,
     ProgramStatus,
@@ -121,93 +119,9 @@ def structure_status_event(data: dict[str, Any]) -> PipelineEvent | None:
         if len(_PARSED) >= _PARSED_SIZE:
             _PARSED.clear()
         _PARSED[event_id] = (recorded_at, uid, when)
-    return _build(
+    return PipelineEvent(
         uid, when, resources, desired, has_error, program, storage, runtime, runtime_desired
     )
-
-
-def _slot_setters(cls: type) -> list[Callable[[Any, Any], None]] | None:
-    """The ``__set__`` of each field's slot, in field order, when ``cls``'s attrs
-    ``__init__`` does nothing but set them (no validator, converter, hook, or default
-    but ``UNSET`` and ``additional_properties``'s ``dict``) and its fields are the 14
-    :func:`_hand_built` sets; None otherwise."""
-    fields = attrs.fields(cls)
-    setters = [_slot_setter(cls, field.name) for field in fields]
-    plain = (
-        len(fields) == 14
-        and all(
-            field.validator is None
-            and field.converter is None
-            and field.on_setattr is None
-            and field.init
-            for field in fields
-        )
-        and None not in setters
-        and all(field.default is UNSET for field in fields[9:-1])
-        and fields[-1].name == "additional_properties"
-        and fields[-1].default == attrs.Factory(dict)
-        and not hasattr(cls, "__attrs_pre_init__")
-        and not hasattr(cls, "__attrs_post_init__")
-    )
-    return [setter for setter in setters if setter is not None] if plain else None
-
-
-_new = object.__new__
-_SETTERS: Final = _slot_setters(PipelineEvent)
-if _SETTERS is not None:
-    (
-        _set_event_id,
-        _set_recorded_at,
-        _set_resources,
-        _set_desired,
-        _set_has_error,
-        _set_program,
-        _set_storage,
-        _set_runtime,
-        _set_runtime_desired,
-        _set_error,
-        _set_resources_details,
-        _set_runtime_details,
-        _set_storage_details,
-        _set_additional,
-    ) = _SETTERS
-
-
-def _hand_built(
-    event_id: uuid.UUID,
-    recorded_at: _dt.datetime,
-    resources: ResourcesStatus,
-    desired: ResourcesDesiredStatus,
-    has_error: bool,
-    program: ProgramStatus,
-    storage: StorageStatus,
-    runtime: RuntimeStatus | None,
-    runtime_desired: RuntimeDesiredStatus | None,
-) -> PipelineEvent:
-    """``PipelineEvent(event_id, ...)`` by setting its slots: the same object, in about
-    two thirds of the time (the generated ``__init__`` sets each field through
-    ``object.__setattr__`` and reads each default from the class's fields)."""
-    event: PipelineEvent = _new(PipelineEvent)
-    _set_event_id(event, event_id)
-    _set_recorded_at(event, recorded_at)
-    _set_resources(event, resources)
-    _set_desired(event, desired)
-    _set_has_error(event, has_error)
-    _set_program(event, program)
-    _set_storage(event, storage)
-    _set_runtime(event, runtime)
-    _set_runtime_desired(event, runtime_desired)
-    _set_error(event, UNSET)
-    _set_resources_details(event, UNSET)
-    _set_runtime_details(event, UNSET)
-    _set_storage_details(event, UNSET)
-    _set_additional(event, {})
-    return event
-
-
-#: How the hot path makes the event: by hand while the class allows it (a test says it
-#: does), else through its ``__init__``.
-_build: Final[Callable[..., PipelineEvent]] = _hand_built if _SETTERS else PipelineEvent
 
 
 _object_hooks(
