@@ -27,7 +27,7 @@ from helpers import event_json
 from feldera_events import Outcome, PipelineEvent, WaitResult
 from feldera_events._convert import structure
 from feldera_events.cli._demo import TRY_NEXT
-from feldera_events.cli._progress import LineProgress, LiveProgress, cut_names
+from feldera_events.cli._progress import LineProgress, LiveProgress, cut_names, wrap_for
 from feldera_events.cli._render import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -38,7 +38,8 @@ from feldera_events.cli._render import (
 from feldera_events.testing import FakeFeldera, Fault, Timings
 
 FAST = ("--poll-interval", "0.05")
-LONG = "a-pipeline-with-a-rather-long-name-that-does-not-fit-a-narrow-terminal"
+#: The longest name the manager accepts (63 bytes): wider than a narrow terminal's row.
+LONG = "a-pipeline-with-a-rather-long-name-that-cannot-fit-a-narrow-tty"
 ROWS = 40
 
 
@@ -345,6 +346,34 @@ async def test_demo_wraps_at_words() -> None:
     assert lines[orders + 1].startswith("x fraud-detector "), lines  # whole: the row's key
     assert lines[orders + 2].startswith("pipeline 'fraud-detector' FAILED"), lines
     assert len(row_of(lines, "orders")) == 1 and len(row_of(lines, "fraud-detector")) == 1
+
+
+class TtyText(io.StringIO):
+    """A text stream that says it is a terminal (its width: COLUMNS)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("columns", [36, 40, 41, 44, 60])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "     POST /v0/pipelines/fraud-detector/start -> 202 Accepted",
+        "  - a list item whose words-are-rather-long-ones wrap under its marker",
+        "plain prose that continues past the end of a narrow terminal's line",
+    ],
+)
+def test_wrapped_lines_never_reach_the_last_column(
+    monkeypatch: pytest.MonkeyPatch, columns: int, text: str
+) -> None:
+    # Review of issue 26: at 40 columns the demo's `POST /v0/pipelines/fraud-detector/start`
+    # line hung under a deeper indent: 41 characters, and the terminal wrapped a lone `t`.
+    # A word that fits the line keeps it from the last column, whatever the indent.
+    monkeypatch.setenv("COLUMNS", str(columns))
+    lines = wrap_for(TtyText(), text).split("\n")
+    assert all(len(line) < columns for line in lines), lines
+    assert " ".join(lines).split() == text.split()  # no word split or lost
 
 
 async def live_screen(

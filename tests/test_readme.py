@@ -27,6 +27,8 @@ from doc_blocks import (
     run_block,
 )
 
+from feldera_events import RetryPolicy
+
 README = ROOT / "README.md"
 BLOCKS = file_blocks(README)
 
@@ -87,6 +89,21 @@ def test_no_install_from_an_index_that_does_not_have_it() -> None:
                 "not on PyPI" in line
             ), (name, line)
     assert "feldera-events is not on PyPI yet" in texts["README.md"]
+
+
+def test_the_retried_statuses_are_the_default_everywhere_they_are_listed() -> None:
+    """Every list of retried statuses (README, docs) is ``RetryPolicy``'s default: the
+    README's "Retries and timeouts" left out 500."""
+    pages = [README, *sorted((ROOT / "docs").rglob("*.md"))]
+    default = RetryPolicy().retry_statuses
+    found = 0
+    for page in pages:
+        text = " ".join(page.read_text(encoding="utf-8").split())
+        for listed in re.finditer(r"408(?:,? (?:and )?\d{3})+", text):
+            found += 1
+            statuses = {int(n) for n in re.findall(r"\d{3}", listed.group())}
+            assert statuses == default, (page.name, listed.group())
+    assert found >= 3
 
 
 def test_the_fakefeldera_block_prints_what_the_readme_shows() -> None:
