@@ -23,6 +23,7 @@ import pyte
 import pytest
 from cli_support import clean_env, cli_argv, finish, spawn
 from helpers import event_json
+from rich.spinner import Spinner
 
 from feldera_events import Outcome, PipelineEvent, WaitResult
 from feldera_events._convert import structure
@@ -118,11 +119,16 @@ class Terminal:
         return [line.rstrip() for line in screen.display if line.strip()]
 
 
+#: What a row of the live block begins with: its mark once ended (``+``, ``x``, ``!``),
+#: or a frame of the "line" spinner while it waits (which frame depends on the time).
+ROW_MARKS = ("+ ", "x ", "! ", *(f"{frame} " for frame in Spinner("line").frames))
+
+
 def row_of(lines: list[str], name: str) -> list[str]:
     """Lines of the live block (a mark, a space, then the name, or its middle cut)."""
     found = []
     for line in lines:
-        if line[:2] not in ("+ ", "x ", "! ", "- ") or " " not in line[2:]:
+        if line[:2] not in ROW_MARKS or " " not in line[2:]:
             continue
         shown = line[2:].split(" ", 1)[0]
         head, cut, tail = shown.partition("…")

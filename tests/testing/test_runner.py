@@ -1,7 +1,7 @@
 """The simulated manager as a process: ``feldera-events fake-server``, the same command as
 ``python -m feldera_events.testing``, and ``run_fake_server``.
 
-Start-up lines, options and exit codes are one command's: the README's pipeline names
+Start-up lines, options and exit codes are one command's: the docs' pipeline names
 exist with ``--pipeline``, and the lines say how to create and start one (curl commands
 that work as printed).
 """
