@@ -51,6 +51,7 @@ import aiohttp
 from _common import Server, common_args, machine, percentile, results_path, table, write_section
 
 from feldera_events import EventsClient, Poller, PollPolicy
+from feldera_events._shared_poll import BREAK_EVEN, unchanged
 
 LAUNCHER = str(Path(__file__).with_name("_fake_launcher.py"))
 MODES = ("per-pipeline", "fleet")
@@ -313,6 +314,8 @@ async def list_cost(n: int, rounds: int) -> dict[str, Any]:
             for _ in range(rounds):
                 json.loads(body)
             loads = (time.perf_counter() - t0) / rounds
+        async with EventsClient(fake.url) as client:
+            fleet_cpu, read_cpu = await break_even(client, n, rounds)
     return {
         "pipelines": n,
         "bytes": size,
@@ -321,7 +324,44 @@ async def list_cost(n: int, rounds: int) -> dict[str, Any]:
         "warm_cpu_ms": warm_cpu * 1e3,
         "warm_wall_ms": warm_wall * 1e3,
         "loads_ms": loads * 1e3,
+        "fleet_list_cpu_ms": fleet_cpu * 1e3,
+        "read_cpu_us": read_cpu * 1e6,
+        "break_even": read_cpu / (fleet_cpu / n),
     }
+
+
+READS_IN_FLIGHT = 32
+
+
+async def break_even(client: EventsClient, n: int, rounds: int) -> tuple[float, float]:
+    """Client CPU (this process's ``process_time``) of one fleet round's list of ``n``
+    pipelines, none changed (what a fleet poll does with it: read it through the client,
+    index it by name, compare every entry with the last one), and of one ``latest`` read
+    (``get_event``, 32 in flight: how the waits' own polls run). The break-even: how many
+    list entries cost one read."""
+    names = [f"pipeline-{i}" for i in range(1, n + 1)]
+    previous = {e["name"]: e for e in await client._pipeline_statuses()}
+    await asyncio.gather(*(client.get_event(name) for name in names[:READS_IN_FLIGHT]))
+    gc.collect()
+    list_cpu = []
+    for _ in range(rounds):
+        t0 = time.process_time()
+        entries = await client._pipeline_statuses()
+        listed = {entry["name"]: entry for entry in entries}
+        same = sum(unchanged(listed[name], previous[name]) for name in names)
+        list_cpu.append(time.process_time() - t0)
+        assert same == n, "the pipelines changed while the list was measured"
+    reads = max(2_000, READS_IN_FLIGHT * rounds)
+    todo = iter(range(reads))
+
+    async def worker() -> None:
+        for i in todo:
+            await client.get_event(names[i % n])
+
+    t0 = time.process_time()
+    await asyncio.gather(*(worker() for _ in range(READS_IN_FLIGHT)))
+    read_cpu = (time.process_time() - t0) / reads
+    return percentile(list_cpu, 0.5), read_cpu
 
 
 # ----------------------------------------------------------------------------- tables
@@ -411,6 +451,9 @@ LIST_HEADERS = [
     "manager CPU ms: every entry changed / none",
     "wall ms (client sees): changed / none",
     "client json.loads ms",
+    "client CPU ms: a fleet round's list (µs an entry)",
+    "client CPU µs: one latest read (32 in flight)",
+    "break-even: entries a read costs",
 ]
 
 
@@ -421,13 +464,21 @@ def list_row(r: dict[str, Any]) -> list[object]:
         f"{r['cold_cpu_ms']:.1f} / {r['warm_cpu_ms']:.1f}",
         f"{r['cold_wall_ms']:.1f} / {r['warm_wall_ms']:.1f}",
         f"{r['loads_ms']:.1f}",
+        f"{r['fleet_list_cpu_ms']:.1f} ({r['fleet_list_cpu_ms'] * 1e3 / r['pipelines']:.1f})",
+        f"{r['read_cpu_us']:.0f}",
+        f"{r['break_even']:.0f}",
     ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     common_args(parser)
-    parser.add_argument("--mode", choices=(*MODES, "both"), default="both")
+    parser.add_argument(
+        "--mode",
+        choices=(*MODES, "both", "lists"),
+        default="both",
+        help="which runs (lists: only what one list costs, and the break-even)",
+    )
     parser.add_argument("--pipelines", type=int, help="waited pipelines (default 1,000)")
     parser.add_argument("--interval", type=float, help="poll interval, seconds (default 1)")
     parser.add_argument("--spread", type=float, help="provisioning spread, seconds (default 60)")
@@ -451,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     interval = args.interval or interval
     spread = args.spread if args.spread is not None else spread
     speed = args.speed or speed
-    modes = MODES if args.mode == "both" else (args.mode,)
+    modes = {"both": MODES, "lists": ()}.get(args.mode, (args.mode,))
 
     load = os.getloadavg()[0]  # the machine is shared: say how busy it was
     results, missing = [], []
@@ -471,7 +522,12 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "## Fleet",
         "",
-        f"{machine()}; load average {load:.2f} when it started",
+        f"{machine()}; load average {load:.2f} when it started, "
+        f"{os.getloadavg()[0]:.2f} when it ended",
+        "",
+        "The machine is shared: its 2 cores also run other engineers' tests and builds "
+        "while this runs, so CPU times and latencies move from run to run (both modes ran "
+        "one after the other in the same run, under the same kind of load).",
         "",
         f"One client, {n:,} waits (`Poller.as_completed`, i.e. `wait_many` one result at a "
         f"time) on {n:,} pipelines of the simulated manager (`FakeFeldera` in another "
@@ -505,7 +561,14 @@ def main(argv: list[str] | None = None) -> int:
             "manager: no entry changed since the last list, mean of "
             f"{rounds}; worst: every entry changed, mean of {max(1, rounds // 4)}); manager "
             "CPU includes answering the benchmark's `stats` command; `json.loads` of the "
-            "body in the client:",
+            'body in the client. Break-even (`fleet="auto"`): the client\'s CPU for one '
+            "`latest` read (`EventsClient.get_event`, 32 in flight, best case: no wait "
+            "machine) over its CPU per entry for one fleet round's list (read through the "
+            "client: strict JSON, key withholding, shape check; indexed by name; every "
+            "entry compared with the last list's), median of "
+            f"{rounds}. Fleet polling lists while the list has at most (W - 1) x "
+            f"`BREAK_EVEN` = (W - 1) x {BREAK_EVEN} entries for W waited pipelines "
+            "(one list costs about one read plus its entries).",
             "",
             table(LIST_HEADERS, [list_row(c) for c in costs]),
         ]

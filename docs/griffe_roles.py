@@ -11,6 +11,10 @@ module and its imports), then among the names ``feldera_events`` and
 site does not document (``asyncio.sleep``, a private helper) shows as plain code, with
 no warning. A trailing ``::`` becomes ``:`` (the indented block after it is code in
 Markdown as it is).
+
+A facade method defined once as ``start = Delegate("_engine", Engine.start)``
+(``feldera_events.testing._fake``) is documented as the method it is: the part's
+signature and docstring, in the facade's scope.
 """
 
 from __future__ import annotations
@@ -73,6 +77,31 @@ def rewrite(text: str, obj: Any, package: Any) -> str:
     return re.sub(r"(?<=\S)::$", ":", text, flags=re.MULTILINE)
 
 
+def delegate_as_method(attr: Any, package: Any) -> Any:
+    """The method that ``attr`` (``name = Delegate("_part", Part.method)``) is, or None."""
+    value = attr.value if attr.is_attribute else None
+    if not isinstance(value, griffe.ExprCall) or str(value.function) != "Delegate":
+        return None
+    part, _, name = value.arguments[1].canonical_path.partition(".")[2].rpartition(".")
+    target = package.get_member(part).all_members[name]  # inherited ones too
+    method = griffe.Function(
+        attr.name,
+        lineno=attr.lineno,
+        endlineno=attr.endlineno,
+        parameters=target.parameters,
+        returns=target.returns,
+    )
+    if target.docstring is not None:
+        docstring = target.docstring
+        method.docstring = griffe.Docstring(
+            docstring.value,
+            parent=method,
+            parser=docstring.parser,
+            parser_options=docstring.parser_options,
+        )
+    return method
+
+
 class SphinxRoles(griffe.Extension):
     """Rewrites every docstring of the package once it is loaded."""
 
@@ -84,6 +113,10 @@ class SphinxRoles(griffe.Extension):
             if obj.path in seen:
                 continue
             seen.add(obj.path)
+            for name, member in list(obj.members.items() if obj.is_class else ()):
+                method = None if member.is_alias else delegate_as_method(member, pkg)
+                if method is not None:
+                    obj.set_member(name, method)
             if obj.docstring is not None:
                 obj.docstring.value = rewrite(obj.docstring.value, obj, pkg)
             todo.extend(m for m in obj.members.values() if not m.is_alias)

@@ -84,6 +84,12 @@ _PATH_CACHE_SIZE: Final = 1024
 _ATTEMPT_SLACK: Final = 1.0
 
 CLUSTER_EVENTS_PATH: Final = "/v0/cluster/events"
+_PIPELINES_PATH: Final = "/v0/pipelines"
+#: What every entry of ``GET /v0/pipelines?selector=status`` must hold for fleet polling
+#: to tell a change (required by the spec): without them, the list is refused.
+_LISTED_STATUS_FIELDS: Final = frozenset(
+    {"deployment_status", "deployment_resources_status", "deployment_resources_status_since"}
+)
 CLUSTER_HEALTH_PATH: Final = "/v0/cluster_healthz"
 
 
@@ -306,6 +312,29 @@ class EventsClient:
         path = f"/v0/pipelines/{segment(name)}/events"
         data = await self._get_json(path, sel, retry=retry)
         return self._structure(structure_list, data, PipelineEvent, f"{path}?selector={sel.value}")
+
+    async def _pipeline_statuses(self, *, retry: RetryPolicy | None = None) -> list[dict[str, Any]]:
+        """``GET /v0/pipelines?selector=status``: every pipeline's entry as the manager sends
+        it (JSON objects, each with a ``name``), for fleet polling's change detector
+        (:mod:`feldera_events._shared_poll`). Private: it compares entries, it types none.
+
+        Raises :class:`ResponseValidationError` for any other shape, and for entries
+        without the status fields that tell a change (a list that could never show one).
+        """
+        data = await self._get_json(_PIPELINES_PATH, Selector.STATUS, retry=retry)
+        if type(data) is not list or not all(
+            type(entry) is dict
+            and type(entry.get("name")) is str
+            and entry.keys() >= _LISTED_STATUS_FIELDS
+            for entry in data
+        ):
+            url = f"{self._url}{_PIPELINES_PATH}?selector=status"
+            raise ResponseValidationError(
+                "not a list of pipelines, each with a name and "
+                + ", ".join(sorted(_LISTED_STATUS_FIELDS)),
+                url=url,
+            )
+        return data
 
     async def get_cluster_event(
         self,

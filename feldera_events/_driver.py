@@ -16,7 +16,7 @@ import inspect
 import logging
 import random
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -27,7 +27,7 @@ from ._machines import Machine
 from ._pipeline_event import PipelineEvent
 from ._policies import PollPolicy, RetryPolicy
 from ._retry import event_or_latest
-from ._shared_poll import SharedPoll, subscribe
+from ._shared_poll import FleetSetting, SharedPoll, Timebase, subscribe
 from ._testing_mode import is_testing
 
 __all__ = ["Driver", "WatchStream", "check_callback", "call"]
@@ -65,7 +65,9 @@ class Driver:
     Holds no per-wait state. It reads the clock (``clock``, seconds, monotonic; default
     the event loop's time), sleeps (``sleep``; default :func:`asyncio.sleep`), draws the
     random numbers (``draw``) and reads the testing switch, and hands the machines what
-    they need of these as values (:meth:`machine_args`).
+    they need of these as values (:meth:`machine_args`). Shared polls run on the same
+    clock and sleep; ``fleet`` (True, False or ``"auto"``) says whether their polls of
+    ``latest`` may be made by one list for every pipeline (:mod:`._shared_poll`).
     """
 
     def __init__(
@@ -75,17 +77,24 @@ class Driver:
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
         draw: Callable[[], float] = random.random,
+        fleet: bool | Literal["auto"] = "auto",
     ) -> None:
         self.client = client
         #: A request can never outlast this (None: nothing bounds it but the deadline).
         self._request_bound = attempt_bound(client)
         self._no_retry = _NO_RETRY if self._request_bound is None else _ONE_ATTEMPT
-        self._clock = clock
-        self.sleep = sleep or asyncio.sleep
+        self._time = Timebase(clock, sleep)
+        self.sleep = self._time.sleep
         self.draw = draw
+        self.fleet = fleet
+        self._fleet = (
+            None
+            if fleet is False
+            else FleetSetting(fleet is True, self._list_pipelines, client.connection_limit())
+        )
 
     def now(self) -> float:
-        return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
+        return self._time.now()
 
     def machine_args(self, *, timeout: float | None, poll: PollPolicy, name: str) -> dict[str, Any]:
         """What a machine gets from this side: the time, the policies, a random source and
@@ -123,33 +132,46 @@ class Driver:
                         await self.sleep(max(decision.at - self.now(), 0.0))
                     raise decision.error
                 if isinstance(decision, PollAt):
-                    if shared is not None and shared.shared and decision.request == shared_req:
+                    if shared.shared and decision.request == shared_req:
                         decision = await self._request(
                             machine, decision.request, shared, decision.at
                         )
                         continue
                     await self.sleep(max(decision.at - self.now(), 0.0))
-                decision = await self._request(machine, decision.request)
+                seen = shared if decision.request == shared_req else None
+                decision = await self._request(machine, decision.request, seen=seen)
         finally:
-            if shared is not None:
-                shared.unsubscribe()
+            shared.unsubscribe()
             for line in machine.ended(self.now()):
                 logger.log(line.level, line.msg, *line.args)
 
-    def _subscribe(self, machine: Machine) -> SharedPoll | None:
+    def _subscribe(self, machine: Machine) -> SharedPoll:
         """Join the poll ``machine`` shares with the other waits on its pipeline through
-        this client (see :mod:`feldera_events._shared_poll`); None with an injected
-        clock or sleep (a shared poll runs on the event loop's time)."""
-        if self._clock is not None or self.sleep is not asyncio.sleep:
-            return None
+        this client, and with the client's other pipelines' as a fleet (see
+        :mod:`feldera_events._shared_poll`)."""
         name, request = machine.name, machine.poll_request
-        return subscribe(self.client, (name, request), lambda: self._perform(name, request))
+        return subscribe(
+            self.client,
+            (name, request),
+            lambda: self._perform(name, request),
+            time=self._time,
+            fleet=self._fleet,
+        )
+
+    async def _list_pipelines(self) -> list[dict[str, Any]]:
+        return await self.client._pipeline_statuses(retry=self._no_retry)
 
     async def _request(
-        self, machine: Machine, request: Request, shared: SharedPoll | None = None, at: float = 0.0
+        self,
+        machine: Machine,
+        request: Request,
+        shared: SharedPoll | None = None,
+        at: float = 0.0,
+        seen: SharedPoll | None = None,
     ) -> Decision:
         """Make ``request`` (or, with ``shared``, await the shared poll's round due no
-        later than ``at``), bounded by the machine's deadline; feed the machine."""
+        later than ``at``), bounded by the machine's deadline; feed the machine. A read
+        of the shared poll's request made alone is told to it (``seen``)."""
         now = self.now()
         remaining = None if machine.deadline is None else machine.deadline - now
         if remaining is not None and remaining <= 0:
@@ -171,6 +193,8 @@ class Driver:
             return machine.failed(exc, self.now())
         except FelderaError as exc:
             return machine.failed(exc, self.now())
+        if seen is not None:
+            seen.saw(value)
         return machine.answered(value, self.now())
 
     async def _perform(self, name: str, request: Request) -> Any:

@@ -24,7 +24,7 @@ from collections.abc import (
     Iterable,
     Mapping,
 )
-from typing import Any, Final, TypeAlias, TypedDict, Unpack
+from typing import Any, Final, Literal, TypeAlias, TypedDict, Unpack
 
 import aiohttp
 import attrs
@@ -207,6 +207,14 @@ class Poller:
     pool) can serve hundreds of concurrent waits. ``clock`` (seconds, monotonic) and
     ``sleep`` default to the event loop's time and :func:`asyncio.sleep`; tests may
     pass their own to run waits without real time.
+
+    Concurrent waits and watches on one pipeline share one poll. ``fleet``: whether
+    the polls of several pipelines are made with one request to the pipelines list per
+    interval (``GET /v0/pipelines?selector=status``), reading ``latest`` only for the
+    pipelines that changed. ``"auto"`` (the default) does so while the list has at
+    most ``8 * (W - 1)`` entries for W pipelines waited on; ``True`` whatever its
+    size; ``False`` never. A manager that refuses the list turns it off for the client
+    (logged once). Either way a wait ends as it would with its own polls.
     """
 
     def __init__(
@@ -216,15 +224,25 @@ class Poller:
         poll: PollPolicy | None = None,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
+        fleet: bool | Literal["auto"] = "auto",
     ) -> None:
         if not isinstance(client, EventsClient):
             raise TypeError(f"client must be an EventsClient, got {type(client).__name__}")
         if poll is not None and not isinstance(poll, PollPolicy):
             raise TypeError(f"poll must be a PollPolicy, got {type(poll).__name__}")
+        if (
+            fleet is not True
+            and fleet is not False
+            and not (isinstance(fleet, str) and fleet == "auto")
+        ):
+            raise ValueError(
+                "fleet must be True (list the pipelines whatever the list's size), False "
+                f"(poll each pipeline) or 'auto' (the default), got {fleet!r}"
+            )
         self._poll = poll or PollPolicy()
         # Composition, not a base class: the driver is how a machine is run (the clock,
         # the requests, the shared polls); the poller says which machine.
-        self._driver = Driver(client, clock=clock, sleep=sleep)
+        self._driver = Driver(client, clock=clock, sleep=sleep, fleet=fleet)
 
     @property
     def client(self) -> EventsClient:
@@ -234,8 +252,13 @@ class Poller:
     def poll_policy(self) -> PollPolicy:
         return self._poll
 
+    @property
+    def fleet(self) -> bool | Literal["auto"]:
+        """Fleet polling: True, False or ``"auto"`` (see :class:`Poller`)."""
+        return self._driver.fleet
+
     def __repr__(self) -> str:
-        return f"Poller(client={self.client!r}, poll={self._poll!r})"
+        return f"Poller(client={self.client!r}, poll={self._poll!r}, fleet={self.fleet!r})"
 
     def _machine_args(self, timeout: float | None, name: str = "") -> dict[str, Any]:
         return self._driver.machine_args(
@@ -377,7 +400,9 @@ class Poller:
 
         With ``fail_fast=True`` the first wait that does not succeed cancels the rest
         (yielded with outcome ``CANCELLED``). With more pipelines than the client has
-        connections, the first polls are spread at random over one poll interval.
+        connections and fleet polling off (``Poller(fleet=False)``), the first polls are
+        spread at random over one poll interval (a fleet poll reads at most as many
+        pipelines at once as the client has connections).
         Leaving the loop early (``break``) cancels the waits still running once the
         iterator is closed: use ``contextlib.aclosing`` to close it at once.
         """
@@ -392,7 +417,7 @@ class Poller:
         if not names:
             return
         start = self._driver.now()
-        spread = len(names) > self.client.connection_limit()
+        spread = self.fleet is False and len(names) > self.client.connection_limit()
         last_seen: dict[str, PipelineEvent] = {}
         per_wait = {k: given[k] for k in (_RUNNING if until == "running" else _WAIT)}
 

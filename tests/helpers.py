@@ -149,7 +149,8 @@ async def loopback(*script: Handler) -> AsyncIterator[Loopback]:
     """Serve ``script`` on 127.0.0.1 (a free port) for the duration of the block."""
     box = Loopback(url="", script=list(script) or [respond_json(event_json())])
     app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", box.handle)
+    # Any path: (?s) also matches a newline a hostile pipeline name puts in it.
+    app.router.add_route("*", "/{tail:(?s:.*)}", box.handle)
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -258,3 +259,44 @@ def refused_port() -> Iterator[RefusedPort]:
         yield held
     finally:
         held.release()
+
+
+class VirtualTime:
+    """An injected clock and sleep (``Poller(clock=vt.clock, sleep=vt.sleep)``): seconds
+    pass only when something sleeps, so a wait's times and poll counts are exact.
+
+    A sleep of ``d`` wakes at ``now + d`` (as of the call): sleeps that overlap do not add
+    up. It first lets the loop turn ``TURNS`` times, enough for every request already
+    started on loopback to be answered (a round trip takes a fixed number of turns, not
+    of seconds), so that time moves only when the other tasks wait for it; a sleep
+    cancelled meanwhile (a shared poll re-armed for an earlier round) moves no time. ``at(t, action)`` runs
+    ``await action()`` once the clock has reached ``t``, inside the sleep that reached it
+    (before whatever that sleep was waiting for, and every other sleep that ends then):
+    real time passes, the clock stands still.
+    """
+
+    TURNS = 200
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.start = self.now = start
+        self.sleeps: list[float] = []
+        self._actions: list[tuple[float, Callable[[], Awaitable[None]]]] = []
+        self._acting = asyncio.Lock()
+
+    def clock(self) -> float:
+        return self.now
+
+    def at(self, elapsed: float, action: Callable[[], Awaitable[None]]) -> None:
+        self._actions.append((self.start + elapsed, action))
+        self._actions.sort(key=lambda pair: pair[0])
+
+    async def sleep(self, seconds: float) -> None:
+        wake = self.now + seconds
+        for _ in range(self.TURNS):
+            await asyncio.sleep(0)
+        self.sleeps.append(seconds)
+        self.now = max(self.now, wake)
+        async with self._acting:  # every sleeper waits for an action under way
+            while self._actions and self._actions[0][0] <= self.now:
+                _, action = self._actions.pop(0)
+                await action()

@@ -463,8 +463,8 @@ async def test_fake_server_port_in_use_is_a_clear_error() -> None:
 
 async def test_demo_end_to_end() -> None:
     """The demo without a terminal (the suite runs it twice in all: here, and on a
-    terminal in tests/test_cli_display.py; the README's `feldera-events demo` commands
-    are this run, see tests/test_readme.py). It exits 0, takes about what --help says,
+    terminal in tests/test_cli_display.py; the `feldera-events demo` commands of the
+    README and the docs are this run, see tests/doc_blocks.py). It exits 0, takes about what --help says,
     and tells its story."""
     ran = await run_cli("--help")
     stated = float(re.search(r"simulated\s+manager\s+\(~(\d+)\s+s\)", ran.stdout)[1])  # type: ignore[index]

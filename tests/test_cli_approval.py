@@ -16,7 +16,13 @@ from test_cli_display import live_screen, pipeline_event
 from feldera_events import PipelineEvent
 from feldera_events._convert import structure
 from feldera_events.cli._progress import LiveProgress
-from feldera_events.cli._render import EXIT_APPROVAL, EXIT_FAILED, EXIT_TIMEOUT, combine_exit_codes
+from feldera_events.cli._render import (
+    EXIT_APPROVAL,
+    EXIT_FAILED,
+    EXIT_TIMEOUT,
+    approval_words,
+    combine_exit_codes,
+)
 from feldera_events.testing import FakeFeldera
 
 FAST = ("--poll-interval", "0.05")
@@ -69,6 +75,30 @@ async def test_a_wait_says_it_while_waiting_and_at_the_timeout(fake: FakeFeldera
         rf"it awaits approval of its changes \({CHANGES}\)",
         ran.stdout,
     ), ran.stdout
+
+
+async def test_a_provisioned_wait_says_it_read_no_details(fake: FakeFeldera) -> None:
+    # Review of issue 26: `--until provisioned` polls status events (no details) and said
+    # "(the event does not say which)", when the wait had not read the details at all.
+    ran = await run_cli("wait", "p", "--timeout", "30", *FAST, url=fake.url)
+    assert ran.returncode == 0, ran
+    assert (
+        "it awaits approval of its changes (its details were not read: "
+        f"`feldera-events get p` shows them): {APPROVE}"
+    ) in ran.stdout, ran.stdout
+    assert "does not say which" not in ran.stdout
+
+
+def test_an_event_read_in_full_without_a_diff_does_not_say_which() -> None:
+    wire = pipeline_event("Provisioned", "Provisioned").to_dict() | {
+        "deployment_runtime_status": "AwaitingApproval",
+        "deployment_runtime_desired_status": "Running",
+        "deployment_runtime_status_details": None,  # read (selector=all): nothing said
+    }
+    event: PipelineEvent = structure(wire, PipelineEvent)
+    assert approval_words("p", event).startswith(
+        "it awaits approval of its changes (the event does not say which): POST"
+    )
 
 
 def test_exit_code_5_ranks_below_a_failure_above_a_timeout() -> None:

@@ -23,11 +23,12 @@ import pyte
 import pytest
 from cli_support import clean_env, cli_argv, finish, spawn
 from helpers import event_json
+from rich.spinner import Spinner
 
 from feldera_events import Outcome, PipelineEvent, WaitResult
 from feldera_events._convert import structure
 from feldera_events.cli._demo import TRY_NEXT
-from feldera_events.cli._progress import LineProgress, LiveProgress, cut_names
+from feldera_events.cli._progress import LineProgress, LiveProgress, cut_names, wrap_for
 from feldera_events.cli._render import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -38,7 +39,8 @@ from feldera_events.cli._render import (
 from feldera_events.testing import FakeFeldera, Fault, Timings
 
 FAST = ("--poll-interval", "0.05")
-LONG = "a-pipeline-with-a-rather-long-name-that-does-not-fit-a-narrow-terminal"
+#: The longest name the manager accepts (63 bytes): wider than a narrow terminal's row.
+LONG = "a-pipeline-with-a-rather-long-name-that-cannot-fit-a-narrow-tty"
 ROWS = 40
 
 
@@ -117,11 +119,16 @@ class Terminal:
         return [line.rstrip() for line in screen.display if line.strip()]
 
 
+#: What a row of the live block begins with: its mark once ended (``+``, ``x``, ``!``),
+#: or a frame of the "line" spinner while it waits (which frame depends on the time).
+ROW_MARKS = ("+ ", "x ", "! ", *(f"{frame} " for frame in Spinner("line").frames))
+
+
 def row_of(lines: list[str], name: str) -> list[str]:
     """Lines of the live block (a mark, a space, then the name, or its middle cut)."""
     found = []
     for line in lines:
-        if line[:2] not in ("+ ", "x ", "! ", "- ") or " " not in line[2:]:
+        if line[:2] not in ROW_MARKS or " " not in line[2:]:
             continue
         shown = line[2:].split(" ", 1)[0]
         head, cut, tail = shown.partition("…")
@@ -345,6 +352,34 @@ async def test_demo_wraps_at_words() -> None:
     assert lines[orders + 1].startswith("x fraud-detector "), lines  # whole: the row's key
     assert lines[orders + 2].startswith("pipeline 'fraud-detector' FAILED"), lines
     assert len(row_of(lines, "orders")) == 1 and len(row_of(lines, "fraud-detector")) == 1
+
+
+class TtyText(io.StringIO):
+    """A text stream that says it is a terminal (its width: COLUMNS)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("columns", [36, 40, 41, 44, 60])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "     POST /v0/pipelines/fraud-detector/start -> 202 Accepted",
+        "  - a list item whose words-are-rather-long-ones wrap under its marker",
+        "plain prose that continues past the end of a narrow terminal's line",
+    ],
+)
+def test_wrapped_lines_never_reach_the_last_column(
+    monkeypatch: pytest.MonkeyPatch, columns: int, text: str
+) -> None:
+    # Review of issue 26: at 40 columns the demo's `POST /v0/pipelines/fraud-detector/start`
+    # line hung under a deeper indent: 41 characters, and the terminal wrapped a lone `t`.
+    # A word that fits the line keeps it from the last column, whatever the indent.
+    monkeypatch.setenv("COLUMNS", str(columns))
+    lines = wrap_for(TtyText(), text).split("\n")
+    assert all(len(line) < columns for line in lines), lines
+    assert " ".join(lines).split() == text.split()  # no word split or lost
 
 
 async def live_screen(

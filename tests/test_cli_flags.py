@@ -1,4 +1,4 @@
-"""The CLI's global flags and defaults that the README and ``--help`` promise.
+"""The CLI's global flags and defaults that the docs (reference/cli.md) and ``--help`` promise.
 
 ``--tenant`` / ``FELDERA_TENANT``, ``--request-timeout``, ``-v`` and ``list`` on a
 terminal (a table by default), each run as a subprocess against the simulated manager.

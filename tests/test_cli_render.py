@@ -1,6 +1,6 @@
 """The status notation (``PipelineEvent.status_text``, the CLI's and the library's), the
 event line and the rows of ``list --format table``, on hand-made events: what the
-README's "What the status notation means" promises, part by part."""
+docs/concepts.md's "The status notation" promises, part by part."""
 
 from __future__ import annotations
 

@@ -180,6 +180,42 @@ async def test_the_live_display_and_the_lines_show_a_status_escaped() -> None:
     assert "\u202e" not in screen and "\r\n::warning" not in screen
 
 
+@pytest.mark.parametrize("display", ["lines", "live"])
+async def test_a_hostile_pipeline_name_is_shown_escaped(display: str) -> None:
+    # Review of issue 21: `GITHUB_ACTIONS=true feldera-events wait $'p\n::warning::x\x1b[2J'`
+    # printed a log line starting with `::warning::x` and a raw ESC: names were printed
+    # raw (the progress lines' labels, the live rows).
+    name = "p\n::warning::x\x1b[2J"
+    ev = status_event(deployment_resources_status="Provisioning")
+    out = io.StringIO()
+    shown = "p\\n::warning::x\\x1b[2J"
+    if display == "lines":
+        async with LineProgress(out, [name]) as plain:
+            plain.event(name, ev)
+            plain.retrying(name, "HTTP 503")
+        assert_inert(out.getvalue())
+        assert out.getvalue().count(shown) == 2
+    else:
+        async with LiveProgress(out, [name]) as live:
+            live.event(name, ev)
+        screen = _CSI.sub("", out.getvalue().replace("\r", ""))
+        assert "\x1b" not in screen and "\n::warning" not in screen
+        assert shown in screen
+
+
+async def test_wait_with_a_hostile_name_forges_no_line() -> None:
+    name = "p\n::warning::x\x1b[2J"
+    async with loopback(failed_pipeline(message="boom")) as srv:
+        ran = await run_cli(
+            "wait", name, "--timeout", "30", url=srv.url, env={"GITHUB_ACTIONS": "true"}
+        )
+    assert ran.returncode == EXIT_FAILED, ran
+    assert_inert(ran.output)
+    assert "pipeline 'p\\n::warning::x\\x1b[2J' FAILED" in ran.stdout
+    # The annotation's title: escaped, and its colons percent-encoded (a property).
+    assert "::error title=Pipeline p\\n%3A%3Awarning%3A%3Ax\\x1b[2J FAILED::" in ran.output
+
+
 # -- any server text, every output path (Hypothesis) -----------------------------------------
 
 KEY = "tok/en+SECRET123/x y"
@@ -193,6 +229,15 @@ PIECES = [
 server_text = st.one_of(
     st.lists(st.one_of(st.sampled_from(PIECES), st.text(max_size=12)), max_size=6).map("".join),
     st.just("x" * 5000 + "\n::warning::late"),  # long: every field is bounded
+)
+#: Pipeline names as a server may list them (anything the client sends; not the key).
+pipeline_names = server_text.filter(
+    lambda n: (
+        n not in ("", ".", "..")
+        and not any(0xD800 <= ord(c) <= 0xDFFF for c in n)
+        and "SECRET123" not in n
+        and not any(form("SECRET123") in n for form in ECHO_FORMS.values())
+    )
 )
 #: rich's own control sequences in the live display (a server's ESC is always escaped).
 _CSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
@@ -223,10 +268,12 @@ def hostile_server(kind: str, status: int, text: str, code: str, extra: str) -> 
     return handler
 
 
-async def every_output(kind: str, status: int, text: str, code: str, extra: str) -> dict[str, str]:
-    """What the CLI prints for people from what ``hostile_server`` answers: wait's lines,
-    report and annotations, get's and list's error lines or output, the list table,
-    watch's lines, the live display."""
+async def every_output(
+    kind: str, status: int, text: str, code: str, extra: str, name: str = "p"
+) -> dict[str, str]:
+    """What the CLI prints for people from what ``hostile_server`` answers about pipeline
+    ``name``: wait's lines, report and annotations, get's and list's error lines or
+    output, the list table, watch's lines, the live display."""
     out: dict[str, str] = {}
     handler = hostile_server(kind, status, text, code, extra)
     async with (
@@ -235,24 +282,24 @@ async def every_output(kind: str, status: int, text: str, code: str, extra: str)
     ):
         stdout, stderr = io.StringIO(), io.StringIO()
         poll = PollPolicy(initial=0.05, maximum=0.05)
-        await run_wait(client, ["p"], timeout=0.5, poll=poll, stdout=stdout, stderr=stderr)
+        await run_wait(client, [name], timeout=0.5, poll=poll, stdout=stdout, stderr=stderr)
         out["wait"] = stdout.getvalue() + stderr.getvalue()
         events: list[PipelineEvent] = []
         failure = "HTTP 503"
         try:
-            events = await client.list_events("p", selector="all")
+            events = await client.list_events(name, selector="all")
         except FelderaError as exc:
-            out["list"] = error_line(exc, client.url, "p")
+            out["list"] = error_line(exc, client.url, name)
             failure = failure_text(exc)
         else:
             out["list"] = render_table(EVENT_COLUMNS, [event_row(ev) for ev in events])
             out["watch"] = "\n".join(event_line(ev) for ev in events)
             out["get"] = json.dumps([ev.to_dict() for ev in events], indent=2)  # JSON: exact
         live = io.StringIO()
-        async with LiveProgress(live, ["p"]) as display:
+        async with LiveProgress(live, [name]) as display:
             for ev in events:
-                display.event("p", ev)
-            display.retrying("p", failure)
+                display.event(name, ev)
+            display.retrying(name, failure)
         frames = re.split(r"\r\x1b\[2K", live.getvalue())
         out["live"] = "\n".join(_CSI.sub("", frame) for frame in frames)
     return out
@@ -265,16 +312,18 @@ async def every_output(kind: str, status: int, text: str, code: str, extra: str)
     text=server_text,
     code=server_text,
     extra=server_text,
+    name=pipeline_names,
 )
 def test_no_server_text_comes_out_unsafe(
-    kind: str, status: int, text: str, code: str, extra: str
+    kind: str, status: int, text: str, code: str, extra: str, name: str
 ) -> None:
     # Issue 21 item 6: control characters, escapes and the key in each form, anywhere a
     # server may put them, through the CLI's output paths (GitHub Actions annotations on).
+    # The pipeline's name too (a fleet script passes on the names a server lists).
     saved = os.environ.get("GITHUB_ACTIONS")
     os.environ["GITHUB_ACTIONS"] = "true"
     try:
-        outputs = asyncio.run(every_output(kind, status, text, code, extra))
+        outputs = asyncio.run(every_output(kind, status, text, code, extra, name))
     finally:
         if saved is None:
             del os.environ["GITHUB_ACTIONS"]
@@ -387,6 +436,43 @@ async def test_watch_ends_as_for_a_broken_pipe_when_its_reader_goes_away() -> No
     assert ran.stderr == ""  # quietly, as a process SIGPIPE killed
 
 
+def quiet_pipeline() -> Handler:
+    """A pipeline that never changes: one event, the same at every poll."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        selector = request.query.get("selector", "status")
+        if request.path.endswith("/events"):
+            return web.json_response([event_json(selector=selector)])
+        return web.json_response(event_json(selector=selector))
+
+    return handler
+
+
+async def test_watch_ends_when_its_reader_goes_away_while_no_event_comes() -> None:
+    # Review of issue 21: `watch | head -1` on a quiet pipeline wrote its line, then ran
+    # until killed: a gone reader was noticed only on the next write, and none came.
+    read_end, write_end = os.pipe()
+    async with loopback(quiet_pipeline()) as srv:
+        started = time.monotonic()
+        proc = await spawn(
+            cli_argv("watch", "p"), env=clean_env({"FELDERA_HOST": srv.url}), stdout=write_end
+        )
+        os.close(write_end)
+        try:
+            with os.fdopen(read_end) as reader:  # closed after one line, as `head -1` does
+                line = await asyncio.wait_for(asyncio.to_thread(reader.readline), RUN_TIMEOUT)
+            # A generous bound: it ends within about a poll interval, nothing comes after
+            # the first line, and without the fix it never ends.
+            ran = await finish(proc, started, RUN_TIMEOUT)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    assert "Stopped" in line
+    assert ran.returncode == EXIT_BROKEN_PIPE, ran
+    assert ran.stderr == ""
+
+
 @pytest.mark.parametrize(
     ("command", "why"),
     [
@@ -403,6 +489,18 @@ async def test_output_that_cannot_be_written_is_an_error(command: str, why: str)
         ran = await run(shell(f"exec {CLI} {command}"), env=clean_env({"FELDERA_HOST": srv.url}))
     assert ran.returncode == EXIT_OUTPUT, ran
     assert ran.stderr == f"error: cannot write the output to stdout: {why}\n"
+
+
+@pytest.mark.parametrize("command", ["get nosuch >&-", "list nosuch >&-", "watch nosuch >&-"])
+async def test_a_failed_command_with_stdout_closed_says_only_its_error(command: str) -> None:
+    # Review of issue 26: `get nosuch >&-` printed the API error and also "cannot write the
+    # output to stdout: it is closed", though it had nothing to write.
+    body = error_json("UnknownPipelineName", "Unknown pipeline name 'nosuch'")
+    async with loopback(lambda _: _json(body, 404)) as srv:
+        ran = await run(shell(f"exec {CLI} {command}"), env=clean_env({"FELDERA_HOST": srv.url}))
+    assert ran.returncode == EXIT_API, ran
+    [line] = ran.stderr.splitlines()
+    assert line.startswith("error: pipeline 'nosuch' not found"), ran.stderr
 
 
 async def test_a_wait_keeps_its_own_code_whatever_stdout_does() -> None:

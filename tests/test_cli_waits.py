@@ -300,3 +300,25 @@ async def test_retries_are_shown_on_the_pipeline_whose_polls_failed(fake: FakeFe
     assert ran.returncode == EXIT_OK, ran
     assert "b  retrying: HTTP 503 LockTookTooLong, once" in ran.stdout, ran.stdout
     assert "a  retrying" not in ran.stdout, ran.stdout
+
+
+# -- --fleet ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("option", "lists"), [((), True), (("--fleet", "off"), False)])
+async def test_wait_on_several_pipelines_lists_them_unless_fleet_off(
+    fake: FakeFeldera, option: tuple[str, ...], lists: bool
+) -> None:
+    for name in ("a", "b", "c"):
+        fake.create_pipeline(name)
+        fake.start(name)
+    ran = await run_cli("wait", "a", "b", "c", "--timeout", "60", *FAST, *option, url=fake.url)
+    assert ran.returncode == EXIT_OK, ran
+    counts = fake.request_counts()
+    assert ("list_pipelines" in counts) is lists, counts
+    assert counts["get_pipeline_event"] >= 3
+
+
+async def test_fleet_takes_auto_on_or_off() -> None:
+    ran = await run_cli("wait", "p", "--timeout", "1", "--fleet", "yes")
+    assert ran.returncode == 2 and "invalid choice: 'yes'" in ran.stderr, ran

@@ -78,7 +78,7 @@ async def test_events_since_the_wait_began_are_only_those_after_it(fake: FakeFel
 
 
 async def test_a_wait_that_begins_after_the_failure_reports_it(fake: FakeFeldera) -> None:
-    """README: a wait that first sees a pipeline after it has already failed reports that
+    """docs/guides/asyncio.md: a wait that first sees a pipeline after it has already failed reports that
     failure (exit 1), with the failed status as the one it found."""
     fake.create_pipeline("p")
     fake.fail_next_start("p", "provision_check", message="quota exceeded")

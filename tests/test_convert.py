@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import pickle
 import uuid
 from typing import Any
 
@@ -241,3 +242,84 @@ def test_valid_events_round_trip(event: PipelineEvent) -> None:
 def test_uuid_forms(value: uuid.UUID) -> None:
     ev = structure(event_json(event_id=str(value).upper()), PipelineEvent)
     assert ev.event_id == value
+
+
+# -- parse_uuid: uuid.UUID, made directly -------------------------------------------------
+
+_UUID_TEXT_CHARS = "0123456789abcdefABCDEF-{}:_+ xXurnid"
+
+
+def _uuid_outcome(make: Any, text: str) -> tuple[object, ...]:
+    try:
+        made = make(text)
+    except ValueError as exc:
+        return ("ValueError", str(exc))
+    return (type(made), made.int, made.is_safe, repr(made), made.__slots__)
+
+
+@settings(max_examples=500)
+@given(
+    st.uuids().map(str).map(lambda s: s.upper() if len(s) % 2 else s)
+    | st.uuids().map(lambda u: u.hex)
+    | st.uuids().map(lambda u: f"urn:uuid:{u}")
+    | st.uuids().map(lambda u: f"{{{u}}}")
+    | st.text(_UUID_TEXT_CHARS, min_size=30, max_size=40)
+    | st.text(max_size=40)
+)
+def test_parse_uuid_is_uuid_UUID(text: str) -> None:
+    """The same UUID (type, value, is_safe, slots) or the same ValueError as uuid.UUID,
+    for canonical ids and for texts near them (32 characters without '-' that int()
+    may or may not read: signs, underscores, spaces, 0x, braces, urn:)."""
+    from feldera_events._convert import parse_uuid
+
+    assert _uuid_outcome(parse_uuid, text) == _uuid_outcome(uuid.UUID, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "019a3f49-ea00-7dc7-8078-adf1dc7367d8",
+        "019A3F49EA007DC78078ADF1DC7367D8",
+        "+19a3f49ea007dc78078adf1dc7367d8",  # int() reads a sign: so does uuid.UUID
+        "019a_f49ea007dc78078adf1dc7367d8",
+        "0x9a3f49ea007dc78078adf1dc7367d8",
+        " 19a3f49ea007dc78078adf1dc7367d8",
+        "--019a3f49-ea00-7dc7-8078-adf1dc7367d8--",
+        "urn:uuid:019a3f49-ea00-7dc7-8078-adf1dc7367d8",
+        "{019a3f49-ea00-7dc7-8078-adf1dc7367d8}",
+        "g19a3f49ea007dc78078adf1dc7367d8",  # 32 characters, not hex
+        "{19a3f49ea007dc78078adf1dc7367d}",  # 32 characters with the braces: uuid's words
+        "urn:9a3f49ea007dc78078adf1dc7367d8",
+        "uuid:a3f49ea007dc78078adf1dc7367d8",
+        "019a3f49-ea00-7dc7-8078-adf1dc7367d",
+        "",
+    ],
+)
+def test_parse_uuid_hand_picked(text: str) -> None:
+    from feldera_events._convert import parse_uuid
+
+    assert _uuid_outcome(parse_uuid, text) == _uuid_outcome(uuid.UUID, text)
+    made = contextlib.suppress(ValueError)
+    with made:
+        value = parse_uuid(text)
+        assert pickle.loads(pickle.dumps(value)) == value == uuid.UUID(text)
+        assert hash(value) == hash(uuid.UUID(text))
+
+
+def test_a_malformed_event_id_fails_at_parse_time_with_uuids_own_words() -> None:
+    """Both paths (the status hook and the generated function) refuse it when the answer
+    is parsed, with the words they had before parse_uuid, uuid.UUID's error the cause."""
+    for bad in ("g19a3f49ea007dc78078adf1dc7367d8", "not-a-uuid", "019a3f49-ea00-7dc7-8078"):
+        for selector in ("status", "all"):
+            with pytest.raises(ResponseValidationError) as info:
+                structure(event_json(selector=selector, event_id=bad), PipelineEvent)
+            assert str(info.value) == (
+                "invalid response: invalid value for type, expected UUID @ $.event_id"
+            )
+            causes = [info.value.__cause__]
+            while causes[-1] is not None and not isinstance(causes[-1], ValueError):
+                nested = getattr(causes[-1], "exceptions", None) or [causes[-1].__cause__]
+                causes.append(nested[0])
+            with pytest.raises(ValueError, match=r"UUID|int\(\)") as uuids_own:
+                uuid.UUID(bad)
+            assert str(causes[-1]) == str(uuids_own.value)

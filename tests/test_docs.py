@@ -1,7 +1,8 @@
 """The documentation site (mkdocs.yml, docs/): its code blocks run, its reference is complete.
 
 * Every fenced code block of docs/**/*.md runs as the README's do (tests/doc_blocks.py),
-  console samples compared with the real output.
+  console samples compared with the real output (``text`` samples of the CLI:
+  tests/test_doc_samples.py; links: tests/test_doc_links.py).
 * The reference pages document every name of ``feldera_events.__all__`` and
   ``feldera_events.testing.__all__`` (a ``::: name`` directive each), and nothing
   that is not exported.
@@ -10,7 +11,8 @@
   as the classes are, and as the tree in ``feldera_events._errors``' docstring says) and
   ``wait``'s exit codes for the CI guide.
 * What the pages show that is not a code block: every ``feldera-events`` command of a
-  CI recipe (``yaml`` blocks) parses; the fidelity table is the README's; the picture of
+  CI recipe (``yaml`` blocks) parses; the fidelity table has one source, docs/fidelity.md
+  (the README links to it); the stderr a FakeFeldera script shows is what it prints; the picture of
   the live display (docs/images/wait-live.svg) is what the CLI shows today; the diagram
   of the resources status has the moves the simulated manager makes.
 
@@ -26,6 +28,7 @@ import importlib.util
 import itertools
 import re
 import shlex
+import sys
 from types import ModuleType
 
 import pytest
@@ -34,11 +37,13 @@ from doc_blocks import (
     KNOWN,
     RUNNABLE,
     Block,
+    FakeFactory,
     check_data_block,
     fenced_blocks,
     file_blocks,
     output_matches,
     output_sample,
+    run_against,
     run_block,
 )
 
@@ -340,14 +345,41 @@ def _fidelity(text: str) -> tuple[list[str], str]:
     return lines[start:end], " ".join(differs.split())
 
 
-def test_the_fidelity_page_is_the_readmes_fidelity_section() -> None:
-    """docs/fidelity.md is the source; while the README still has the table, it must
-    say the same (one source: the README's landing page will link to the page)."""
+def test_the_fidelity_table_has_one_source_that_the_readme_links_to() -> None:
+    """docs/fidelity.md is the one source of the fidelity table and of what still
+    differs; the README links to it instead of repeating it, and so does the testing
+    guide."""
     page = _fidelity((DOCS / "fidelity.md").read_text(encoding="utf-8"))
-    assert len(page[0]) > 20 and "**Timing.**" in page[1]
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    if "| upstream test file |" in readme:
-        assert _fidelity(readme) == page
+    assert len(page[0]) > 20 and "**Timing.**" in page[1] and "**Validation.**" in page[1]
+    for other in (ROOT / "README.md", DOCS / "guides" / "testing.md"):
+        text = other.read_text(encoding="utf-8")
+        assert "| upstream test file |" not in text and "**Timing.**" not in text, other
+        assert re.search(r"\]\((?:docs/|\.\./)?fidelity\.md\)", text), other
+
+
+async def test_the_testing_guide_shows_what_its_script_prints_on_stderr() -> None:
+    """The testing guide shows the two warnings its FakeFeldera script prints on stderr
+    (the two injected 503s, retried) and says why they appear: every line printed there
+    matches one shown (``PORT``: any port)."""
+    blocks = BLOCKS_BY_PAGE[DOCS / "guides" / "testing.md"]
+    at = next(
+        i
+        for i, b in enumerate(blocks)
+        if b.info == "python" and "Fault.lock_took_too_long" in b.code
+    )
+    assert blocks[at + 1].title == "Output", blocks[at + 1]  # stdout: checked by its block test
+    shown = blocks[at + 2]
+    assert shown.info == "text" and shown.code.startswith("polling failed"), shown
+    async with FakeFactory()() as fake:
+        ran = await run_against(fake, [sys.executable, "-c", blocks[at].code], what=shown.id)
+    assert ran.returncode == 0, ran
+    printed = ran.stderr.splitlines()
+    expected = shown.code.splitlines()
+    assert len(printed) == len(expected), (printed, expected)
+    for line, pattern in zip(printed, expected, strict=True):
+        assert re.fullmatch(re.escape(pattern).replace("PORT", r"\d+"), line), (line, pattern)
+    text = (DOCS / "guides" / "testing.md").read_text(encoding="utf-8")
+    assert "The two warnings are the two injected 503s" in text
 
 
 def _mermaid_moves(page: str) -> tuple[set[str], set[tuple[str, str]]]:

@@ -104,7 +104,7 @@ async def test_a_deploy_run_twice_ends_in_seconds() -> None:
         assert match, first
         url = match.group(1).decode()
         for attempt in (1, 2):
-            argv = ["pipeline-1", "pipeline-2", "--timeout", "300"]  # as the README says
+            argv = ["pipeline-1", "pipeline-2", "--timeout", "300"]  # as the docs say
             ran = await run(
                 [sys.executable, str(EXAMPLES / "orchestrator.py"), *argv],
                 env=clean_env({"FELDERA_HOST": url}),
@@ -127,7 +127,7 @@ async def test_orchestrator_reports_a_failure(fake: FakeFeldera) -> None:
 
 
 async def test_orchestrator_unknown_pipelines_end_with_a_summary(fake: FakeFeldera) -> None:
-    # As the README shows it against `fake-server --pipelines 2`: the names do not exist.
+    # As the docs show it against `fake-server --pipelines 2`: the names do not exist.
     fake.create_pipeline("pipeline-1")
     code, out, err = await run_example(
         "orchestrator.py", "orders", "pipeline-1", "--timeout", "30", url=fake.url

@@ -18,13 +18,14 @@ from feldera_events import (
     ProgramStatus,
     ResourcesDesiredStatus,
     ResourcesStatus,
+    ResponseValidationError,
     RuntimeDesiredStatus,
     RuntimeStatus,
     Selector,
     StorageStatus,
     Unset,
 )
-from feldera_events._convert import structure
+from feldera_events._convert import structure, structure_list
 
 ALL_ENUMS: list[type[OpenEnum]] = [
     Selector,
@@ -354,6 +355,188 @@ def test_the_status_hook_leaves_anything_else_to_the_generated_function(
     missing = event_json()
     del missing["storage_status"]
     assert structure_status_event(missing) is None
+
+
+def test_the_status_hook_wants_its_own_keys_even_when_there_are_as_many() -> None:
+    """Nine keys, one of them not a status key in place of one that is: the generated
+    function's to structure (the unknown key kept, or the missing one named)."""
+    from feldera_events._status_event import structure_status_event
+
+    swapped = event_json()
+    del swapped["deployment_runtime_status"]
+    swapped["surprise"] = 1
+    assert len(swapped) == len(event_json())
+    assert structure_status_event(swapped) is None
+    event = structure(swapped, PipelineEvent)
+    assert event.additional_properties == {"surprise": 1}
+    assert event.deployment_runtime_status is None
+    swapped = event_json(surprise=1)
+    del swapped["storage_status"]
+    assert structure_status_event(swapped) is None
+    with pytest.raises(ResponseValidationError, match="storage_status"):
+        structure(swapped, PipelineEvent)
+
+
+def test_the_status_hook_parses_an_id_and_time_it_has_seen_once() -> None:
+    """A poll that finds no change answers the event the previous one did: its id and
+    time come from the memo (the same immutable objects); a new time for the same id,
+    or a malformed one, is parsed (and refused) as if never seen."""
+    from feldera_events._status_event import _PARSED, _PARSED_SIZE, structure_status_event
+
+    first = structure_status_event(event_json())
+    again = structure_status_event(event_json())
+    assert first is not None and again is not None and first == again
+    assert first.event_id is again.event_id and first.recorded_at is again.recorded_at
+    assert first.additional_properties is not again.additional_properties
+    later = structure_status_event(event_json(recorded_at="2030-01-02T03:04:05.5+01:00"))
+    assert later is not None and later.event_id == first.event_id
+    assert later.recorded_at == dt.datetime(2030, 1, 2, 2, 4, 5, 500000, tzinfo=dt.UTC)
+    for malformed in ("2030-01-02 03:04:05Z", "2030-01-02T03:04:05", "never"):
+        assert structure_status_event(event_json(recorded_at=malformed)) is None
+        with pytest.raises(ResponseValidationError, match="recorded_at"):
+            structure(event_json(recorded_at=malformed), PipelineEvent)
+    for n in range(_PARSED_SIZE + 10):  # bounded
+        assert structure_status_event(event_json(event_id=str(uuid.UUID(int=n)))) is not None
+        assert len(_PARSED) <= _PARSED_SIZE
+
+
+def test_the_memo_holds_4096_ids_and_starts_again_when_full() -> None:
+    """4,096 ids at most; the one after them empties it (and is kept), and an id parsed
+    again after the clear gives the same event as before it."""
+    from feldera_events._status_event import _PARSED, _PARSED_SIZE, structure_status_event
+
+    assert _PARSED_SIZE == 4096
+    _PARSED.clear()
+    ids = [str(uuid.UUID(int=n)) for n in range(_PARSED_SIZE + 1)]
+    before = [structure_status_event(event_json(event_id=text)) for text in ids[:_PARSED_SIZE]]
+    assert len(_PARSED) == _PARSED_SIZE
+    assert structure_status_event(event_json(event_id=ids[-1])) is not None
+    assert list(_PARSED) == [ids[-1]]
+    after = [structure_status_event(event_json(event_id=text)) for text in ids[:3]]
+    assert after == before[:3] and all(event is not None for event in after)
+
+
+def test_a_memo_hit_is_an_event_of_its_own() -> None:
+    """Events made from the memo are equal, hash alike and share only immutable values:
+    a user's change to one's ``additional_properties`` or an ``evolve`` leaves the next
+    poll's event as it was."""
+    from feldera_events._status_event import structure_status_event
+
+    first = structure(event_json(), PipelineEvent)
+    second = structure(event_json(), PipelineEvent)
+    assert first is not second and first == second and hash(first) == hash(second)
+    assert repr(first) == repr(second)
+    first.additional_properties["mine"] = 1
+    third = structure_status_event(event_json())
+    assert third is not None and third.additional_properties == {}
+    assert second.additional_properties == {}
+    import attrs
+
+    moved = attrs.evolve(second, recorded_at=dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
+    assert structure(event_json(), PipelineEvent).recorded_at == second.recorded_at
+    assert moved.recorded_at != second.recorded_at
+
+
+# Texts at the hot path's edges: UUIDs in every form uuid.UUID takes and near misses;
+# aware times at several offsets and precisions, a lower-case t, naive ones, no T at all,
+# out of range, garbage. Few enough that an id comes back with another time (the memo).
+_EDGE_IDS = [
+    EVENT_ID,
+    EVENT_ID.upper(),
+    EVENT_ID.replace("-", ""),
+    f"urn:uuid:{EVENT_ID}",
+    f"{{{EVENT_ID}}}",
+    "+" + EVENT_ID.replace("-", "")[1:],
+    EVENT_ID[:-1],
+    EVENT_ID[:-1] + "g",
+    "not-a-uuid",
+    "",
+]
+_EDGE_TIMES = [
+    "2026-08-20T10:11:12.123456Z",
+    "2026-08-20t10:11:12Z",
+    "2026-08-20T12:11:12.1234+02:00",
+    "2026-08-20T04:41:12.123456789-05:30",
+    "2026-08-20T10:11:12+00:00",
+    "2026-08-20T10:11:12",
+    "2026-08-20T10:11:12.5",
+    "2026-08-20 10:11:12Z",
+    "2026-08-20",
+    "2026-08-20T25:11:12Z",
+    "never",
+]
+
+
+def _before(data: dict[str, object]) -> PipelineEvent | list[tuple[str, str]]:
+    """What structuring ``data`` gave before the hot path changed: ``uuid.UUID`` on the
+    id, the datetime hook on the time, the generated function for the rest. An event,
+    or each refused field with its exception (type and words), in field order."""
+    from feldera_events._convert import _structure_datetime
+
+    errors: list[tuple[str, str]] = []
+    values: dict[str, object] = {}
+    for name, parse in (("event_id", uuid.UUID), ("recorded_at", _structure_datetime)):
+        try:
+            values[name] = parse(data[name]) if name == "event_id" else parse(data[name], dt)
+        except ValueError as exc:
+            errors.append((name, f"{type(exc).__name__}: {exc}"))
+    return errors or _generated({**data, "event_id": values["event_id"]})
+
+
+def _check_same_as_before(data: dict[str, object]) -> None:
+    from feldera_events._status_event import structure_status_event
+
+    expected = _before(data)
+    for _ in range(2):  # the second time, what the first left in the memo is there
+        if isinstance(expected, PipelineEvent):
+            for event in (
+                structure(data, PipelineEvent),
+                structure_status_event(data),
+                *structure_list([data], PipelineEvent),
+            ):
+                assert event == expected
+                for field in attrs_fields(PipelineEvent):
+                    assert type(getattr(event, field)) is type(getattr(expected, field)), field
+                assert event.recorded_at.utcoffset() == expected.recorded_at.utcoffset()
+                assert event.event_id.is_safe is expected.event_id.is_safe
+                assert repr(event) == repr(expected) and hash(event) == hash(expected)
+            continue
+        assert structure_status_event(data) is None
+        kinds = {"event_id": "UUID", "recorded_at": "datetime"}
+        for call in (
+            lambda: structure(data, PipelineEvent),
+            lambda: structure_list([data], PipelineEvent),
+        ):
+            with pytest.raises(ResponseValidationError) as info:
+                call()
+            message = str(info.value)
+            for name, _words in expected:
+                assert f"invalid value for type, expected {kinds[name]} @ $" in message
+                assert name in message
+            causes = info.value.__cause__
+            leaves = getattr(causes, "exceptions", None) or []
+            while len(leaves) == 1 and getattr(leaves[0], "exceptions", None):
+                leaves = leaves[0].exceptions
+            assert [f"{type(exc).__name__}: {exc}" for exc in leaves] == [
+                words for _name, words in expected
+            ]
+
+
+@pytest.mark.parametrize("recorded_at", _EDGE_TIMES)
+@pytest.mark.parametrize("event_id", _EDGE_IDS)
+def test_every_public_path_gives_what_it_gave_before(event_id: str, recorded_at: str) -> None:
+    """structure, structure_list and the status hook, each twice (a memo hit the second
+    time), give the event ``uuid.UUID`` and the datetime hook gave (equal, the same types,
+    offset, repr and hash), or the same errors (fields, words, the exceptions' own)."""
+    _check_same_as_before(event_json(event_id=event_id, recorded_at=recorded_at))
+
+
+def test_an_id_seen_with_one_time_is_judged_afresh_with_another() -> None:
+    """Every id with every time, in an order where an id parsed with an aware time comes
+    back with a naive, malformed or other aware one (and the other way round)."""
+    for recorded_at in [*_EDGE_TIMES, *reversed(_EDGE_TIMES)]:
+        for event_id in _EDGE_IDS:
+            _check_same_as_before(event_json(event_id=event_id, recorded_at=recorded_at))
 
 
 def test_unknown_status_values_still_structure_through_the_full_hook() -> None:

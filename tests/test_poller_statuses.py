@@ -1,6 +1,6 @@
 """How a wait treats each kind of answer, and the failure at ``Stopping``.
 
-README promises checked here, through the public API against the simulated manager:
+Promises of the docs (docs/guides/asyncio.md, docs/concepts.md) checked here, through the public API against the simulated manager:
 
 * a deployment failure is raised as soon as the pipeline is ``Stopping`` with an error
   (the stop is slowed down so it never reaches ``Stopped``: no race decides it);
@@ -80,7 +80,7 @@ async def test_failure_is_raised_at_stopping_with_the_error(
 
 
 async def test_a_wait_begun_after_the_failure_reports_it(fake: FakeFeldera, poller: Poller) -> None:
-    """README: a wait that first sees the pipeline after it has already failed reports
+    """docs/guides/asyncio.md: a wait that first sees the pipeline after it has already failed reports
     that failure at its first poll (the error stays until a new /start); with ``since``
     at the failure, it waits past it."""
     fake.create_pipeline("p")

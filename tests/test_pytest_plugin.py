@@ -127,11 +127,11 @@ def test_marker_is_registered(tmp_path: Path) -> None:
     assert "@pytest.mark.feldera_fake(**options)" in ran.stdout
 
 
-def test_readme_example_runs_as_a_project(tmp_path: Path) -> None:
-    """README's test file and pytest configuration, copied into an empty project, pass
-    with warnings as errors (so no deprecation warning either)."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```(\w+)\n(.*?)```", readme, flags=re.S)
+def test_the_testing_guides_example_runs_as_a_project(tmp_path: Path) -> None:
+    """The testing guide's test file and pytest configuration, copied into an empty
+    project, pass with warnings as errors (so no deprecation warning either)."""
+    guide = (ROOT / "docs" / "guides" / "testing.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```(\w+)\n(.*?)```", guide, flags=re.S)
     test_file = next(code for info, code in blocks if info == "python" and "feldera_fake" in code)
     config = next(code for info, code in blocks if info == "toml" and "asyncio_default" in code)
     (tmp_path / "pyproject.toml").write_text(config)

@@ -1,31 +1,31 @@
-"""Every fenced code block of README.md is executed (or, for install commands, checked).
+"""README.md, the landing page: every fenced code block is executed (or, for install
+commands, checked), and it stays a landing page that links into the docs.
 
 How a block is run, by its info string, and the simulated manager it runs against:
-tests/doc_blocks.py (docs/ pages run the same way: tests/test_docs.py). README
-examples must use the pipeline names of ``doc_blocks.PIPELINES``.
+tests/doc_blocks.py (docs/ pages run the same way: tests/test_docs.py; links:
+tests/test_doc_links.py). README examples must use the pipeline names of
+``doc_blocks.PIPELINES``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
-import sys
 import tomllib
 
 import pytest
-from cli_support import ROOT, Ran
+from cli_support import ROOT
 from doc_blocks import (
     KNOWN,
     RUNNABLE,
     SHELL,
     Block,
-    FakeFactory,
     check_data_block,
     commands,
     file_blocks,
-    run_against,
     run_block,
 )
+
+from feldera_events import RetryPolicy
 
 README = ROOT / "README.md"
 BLOCKS = file_blocks(README)
@@ -89,27 +89,33 @@ def test_no_install_from_an_index_that_does_not_have_it() -> None:
     assert "feldera-events is not on PyPI yet" in texts["README.md"]
 
 
-def test_the_fakefeldera_block_prints_what_the_readme_shows() -> None:
-    """The README shows the output of its FakeFeldera example, warnings included, and
-    says why they appear: every line it prints matches one shown (``PORT``: any port)."""
-    at = next(
-        i for i, b in enumerate(BLOCKS) if "FakeFeldera, Fault" in b.code and b.info == "python"
-    )
-    shown = BLOCKS[at + 1]
-    assert shown.info == "text", shown
-    ran = asyncio.run(_run_block(BLOCKS[at]))
-    assert ran.returncode == 0, ran
-    printed = ran.stderr.splitlines() + ran.stdout.splitlines()
-    expected = shown.code.splitlines()
-    assert len(printed) == len(expected), (printed, expected)
-    for line, pattern in zip(printed, expected, strict=True):
-        # The port is the fake's; how many events "orders" has by then may vary.
-        regex = re.escape(pattern).replace("PORT", r"\d+").replace("6\\ events", r"\d+\ events")
-        assert re.fullmatch(regex, line), (line, pattern)
+def test_the_retried_statuses_are_the_default_everywhere_they_are_listed() -> None:
+    """Every list of retried statuses (README, docs) is ``RetryPolicy``'s default: the
+    README's "Retries and timeouts" once left out 500."""
+    pages = [README, *sorted((ROOT / "docs").rglob("*.md"))]
+    default = RetryPolicy().retry_statuses
+    found = 0
+    for page in pages:
+        text = " ".join(page.read_text(encoding="utf-8").split())
+        for listed in re.finditer(r"408(?:,? (?:and )?\d{3})+", text):
+            found += 1
+            statuses = {int(n) for n in re.findall(r"\d{3}", listed.group())}
+            assert statuses == default, (page.name, listed.group())
+    assert found >= 3
+
+
+def test_the_readme_is_a_landing_page() -> None:
+    """At most about 200 lines: what it is, install, the quick start, three examples,
+    and links into every page of the docs; the guides themselves live in docs/."""
     text = README.read_text(encoding="utf-8")
-    assert "The two warnings are the two injected 503s" in text
-
-
-async def _run_block(block: Block) -> Ran:
-    async with FakeFactory()() as fake:
-        return await run_against(fake, [sys.executable, "-c", block.code], what=block.id)
+    assert len(text.splitlines()) <= 200
+    headings = re.findall(r"^## (.+)$", text, flags=re.MULTILINE)
+    assert headings == ["Install", "Quick start", "Examples", "Documentation"], headings
+    examples = text[text.index("## Examples") : text.index("## Documentation")]
+    assert len([b for b in file_blocks(README) if f"```{b.info}\n{b.code}" in examples]) == 3
+    pages = sorted((ROOT / "docs").rglob("*.md"))
+    linked = set(re.findall(r"\]\((docs/[\w/.-]+\.md)(?:#[\w-]+)?\)", text))
+    unlinked = {p.relative_to(ROOT).as_posix() for p in pages} - linked
+    assert not unlinked, f"docs pages the README does not link to: {sorted(unlinked)}"
+    # The fidelity table lives in docs/fidelity.md (tests/test_docs.py checks it there).
+    assert "| upstream test file |" not in text

@@ -11,12 +11,14 @@ import pytest
 from feldera_events import (
     AuthenticationError,
     EventsClient,
+    PipelineEvent,
     Poller,
     PollPolicy,
     WaitTimeoutError,
     _shared_poll,
 )
 from feldera_events.testing import FakeFeldera
+from tests.helpers import VirtualTime
 
 INTERVAL = 0.2
 POLICY = PollPolicy(initial=INTERVAL, maximum=INTERVAL, jitter=0.2)
@@ -316,3 +318,45 @@ async def test_an_error_goes_to_every_member_of_the_round() -> None:
         asyncio.gather(*(shared.answer(at) for _ in range(3)), return_exceptions=True), 10
     )
     assert all(isinstance(r, RuntimeError) for r in results)
+
+
+# -- the shared poll with an injected clock and sleep -----------------------------------
+
+
+async def test_waiters_on_one_pipeline_share_rounds_timed_by_an_injected_clock(
+    fake: FakeFeldera, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An injected clock and sleep run the shared poll too (as the event loop's do): exact
+    rounds, one request each, every waiter's own deadline, poll count and progress lines."""
+    vt = VirtualTime()
+    caplog.set_level("INFO", logger="feldera_events")
+    async with EventsClient(fake.url) as client:
+        poller = Poller(
+            client, poll=PollPolicy(initial=1, maximum=1, jitter=0), clock=vt.clock, sleep=vt.sleep
+        )
+
+        async def start() -> None:
+            fake.start("p")
+            await fake.wait_for_status("p", deployment_resources_status="Provisioned", timeout=30)
+
+        vt.at(7.5, start)
+        waits = [
+            poller.wait_until_provisioned("p", timeout=6),
+            poller.wait_until_provisioned("p", timeout=6),
+            poller.wait_until_provisioned("p", timeout=30),
+        ]
+        results = await asyncio.wait_for(asyncio.gather(*waits, return_exceptions=True), 30)
+        for err in results[:2]:
+            assert isinstance(err, WaitTimeoutError)
+            assert (err.elapsed, err.polls) == (6.0, 7)  # 0, 1, ... 5 s, and 5.5 s
+        assert isinstance(results[2], PipelineEvent) and results[2].is_provisioned
+        # The third waiter, answered early at 5.5 s, polls again at 6.5 and 7.5 s (started
+        # at 7.5 s: provisioned by its round).
+        assert vt.now - vt.start == 7.5
+        # Rounds at 0, 1, ..., 5, 5.5, 6.5 and 7.5 s: one request each, and the first
+        # waiter's first poll, its own (made before the others joined).
+        assert _latest_polls(fake) == 10
+        progress = [r.getMessage() for r in caplog.records if "still waiting" in r.getMessage()]
+        assert len(progress) == 3 and all("after 5s (6 polls" in line for line in progress)
+        assert _shared_poll.active(client) == 0
+        assert _no_other_task()

@@ -1,6 +1,6 @@
 """TLS against a real HTTPS server on loopback, with a throwaway CA made at test time.
 
-The README promises: a CA bundle (``verify=PATH``, ``FELDERA_HTTPS_TLS_CERT``,
+The docs promise (docs/guides/configuration.md, TLS): a CA bundle (``verify=PATH``, ``FELDERA_HTTPS_TLS_CERT``,
 ``--ca-cert``), turning verification off (``verify=False``, ``FELDERA_TLS_INSECURE``,
 ``--insecure``), and verification on by default. Each is checked here against an
 ``https://127.0.0.1`` server whose certificate only the throwaway CA vouches for.

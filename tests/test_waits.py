@@ -163,7 +163,7 @@ def test_provisioned_while_being_stopped_is_not_a_success() -> None:
 def test_a_stop_seen_under_way_ends_the_wait_as_stopped_or_failed(error: bool, since: bool) -> None:
     # Without `since`, the stop seen under way ends the wait at Stopping (stopped, or
     # failed with the error). After a `since`, a stop alone may be the first half of a
-    # restart: there the error alone must end the wait, already at Stopping (README:
+    # restart: there the error alone must end the wait, already at Stopping (docs:
     # "raised as soon as the pipeline is Stopping with an error and desired Stopped").
     up = event("Provisioned", "Provisioned", "Running", "Running", at=-1)
     m = machine(since=up if since else None)
@@ -681,7 +681,7 @@ def _holds(row: Row, running: bool) -> bool:
 def expected_end(
     rows: list[Row], running: bool, *, since: Row | None = None, counted_from: int = 0
 ) -> tuple[int, str] | None:
-    """Where the README's rules end a wait fed ``rows[counted_from:]`` one by one, and how
+    """Where the documented rules (docs/guides/asyncio.md) end a wait fed ``rows[counted_from:]`` one by one, and how
     (``"succeeded"``, ``"failed"``, ``"stopped"``); None: it polls on.
 
     * Failed: resources Stopping or Stopped, desired Stopped, with an error.
@@ -742,7 +742,7 @@ def run_wait(m: PipelineWait, history: list[PipelineEvent]) -> tuple[int, str] |
 @settings(max_examples=150, deadline=None)
 @given(st.lists(statuses, min_size=1, max_size=30))
 def test_waits_property_verdicts(rows: list[Row]) -> None:
-    """Fed any sequence, a provisioned or running wait ends exactly where the README's
+    """Fed any sequence, a provisioned or running wait ends exactly where the documented
     rules say (succeeded, failed or stopped), and how; it never ends before, and never
     polls on past it."""
     history = [event(*r[:4], error=r[4], at=i) for i, r in enumerate(rows)]
@@ -763,7 +763,7 @@ def test_waits_property_nothing_at_or_before_since_is_terminal(
     rows: list[Row], data: st.DataObject
 ) -> None:
     """Events recorded at or before ``since`` (several may share its recorded_at) never
-    end a wait; after it, the wait ends exactly where the README's rules say (a stop
+    end a wait; after it, the wait ends exactly where the documented rules say (a stop
     alone is not counted, a success must be a new one when it held at ``since``)."""
     history = [event(*r[:4], error=r[4], at=i // 2) for i, r in enumerate(rows)]
     at = data.draw(st.integers(0, len(history) - 1))

@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TextIO, TypeVar
+from typing import Any, Final, Literal, TextIO, TypeVar
 
 from .._cluster_event import ClusterEvent
 from .._errors import APIConnectionError, FelderaError, NoEventsYetError
@@ -69,6 +69,10 @@ def _setup_logging(verbosity: int) -> None:
     lib.propagate = False
 
 
+#: ``wait --fleet``: Poller's ``fleet=``.
+_FLEET: Final[dict[str, bool | Literal["auto"]]] = {"auto": "auto", "on": True, "off": False}
+
+
 async def _cmd_wait(args: argparse.Namespace) -> int:
     # The server's latest event anchors --since-now (read first): no client clock.
     since = "now" if args.since_now else None
@@ -83,6 +87,7 @@ async def _cmd_wait(args: argparse.Namespace) -> int:
             poll=poll,
             json_output=args.json,
             wait_for_approval=args.wait_for_approval,
+            fleet=_FLEET[args.fleet],
         )
 
 

@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any, Final
 
-from ._render import EXIT_INTERRUPTED, UsageError
+from ._render import EXIT_INTERRUPTED, UsageError, quoted, safe_text
 
 __all__ = [
     "START_FAILURES",
@@ -184,7 +184,7 @@ def add_fake_server_options(fake: argparse.ArgumentParser) -> None:
 
 async def _serve(args: argparse.Namespace) -> None:
     # Here, not at the top: aiohttp's server side (some 50 ms) only for this command.
-    from ..testing import FakeFeldera, Fault
+    from ..testing import FakeAPIError, FakeFeldera, Fault
 
     programs: dict[str, str | None] = {f"pipeline-{i}": None for i in range(1, args.pipelines + 1)}
     for name, program in args.pipeline or []:
@@ -216,7 +216,10 @@ async def _serve(args: argparse.Namespace) -> None:
             program = programs[name]
             if program is not None:  # compiled by the simulated compiler, step by step
                 options.update(program_code=program, compile=True)
-            fake.create_pipeline(name, **options)
+            try:
+                fake.create_pipeline(name, **options)
+            except FakeAPIError as exc:  # a name the manager would refuse
+                raise UsageError(f"--pipeline {quoted(name)}: {safe_text(exc.message)}") from None
             if name in failing:
                 fake.fail_next_start(name, failing[name])
         for name in args.fail_next_input or []:
@@ -261,12 +264,18 @@ async def _serve(args: argparse.Namespace) -> None:
             out.write(f"  cluster service {service}: unhealthy\n")
         new = next(n for n in ("my-pipeline", "new-pipeline", "pipeline-x") if n not in names)
         body = json.dumps({"name": new, "program_code": ""})
+        # With keys required, the lines send one from FELDERA_API_KEY (the shell expands
+        # it; the watch reads it): the key itself is never printed.
+        auth = ""
+        if args.server_api_keys:
+            out.write("a key is required: export FELDERA_API_KEY=<an --api-key value> first\n")
+            auth = ' -H "Authorization: Bearer $FELDERA_API_KEY"'
         out.write(
-            f"create one: curl -X POST {fake.url}/v0/pipelines "
+            f"create one: curl -X POST {fake.url}/v0/pipelines{auth} "
             f"-H 'Content-Type: application/json' -d '{body}'\n"
         )
         first = names[0] if names else new
-        out.write(f"start one:  curl -X POST {fake.url}/v0/pipelines/{first}/start\n")
+        out.write(f"start one:  curl -X POST {fake.url}/v0/pipelines/{first}/start{auth}\n")
         out.write(f"watch it:   feldera-events --url {fake.url} watch {first}\n")
         out.write("Ctrl-C stops the server.\n")
         out.flush()

@@ -395,6 +395,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how often to poll while the pipelines move (default 1; backs off to 5 after a minute)",
     )
+    wait.add_argument(
+        "--fleet",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="with several pipelines, poll them all with one request to the pipelines list "
+        "per interval and read only the ones that changed: auto (default) while the list "
+        "has at most 8 entries per pipeline waited on beyond the first; on: whatever its "
+        "size; off: poll each pipeline",
+    )
 
     get = add(
         "get",

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import io
 import os
+import select
 import signal
+import stat
 import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import Any, Final, TextIO, TypeVar
@@ -68,7 +72,9 @@ class SafeStream:
     """A text stream whose writes never raise because the reader went away or it is closed.
 
     A failed write sets ``broken`` and keeps the error (``error``: None when the stream
-    was closed from the start); a character the stream's encoding cannot show
+    was closed from the start); ``dropped`` says whether some output was lost (a write
+    to a broken stream, a failed write or flush, a watch ended by the loss): a command
+    that wrote nothing lost nothing. A character the stream's encoding cannot show
     (``PYTHONIOENCODING=ascii``, a C locale) is replaced (``→`` by ``->``, others by
     ``?``) instead of failing the write.
     """
@@ -77,10 +83,21 @@ class SafeStream:
         self._stream = stream
         self.broken = stream is None
         self.error: BaseException | None = None
+        self.dropped = False
         self.lost: list[asyncio.Future[None]] = []  # resolved when a write fails
+
+    def reader_gone(self) -> None:
+        """The reader went away (seen without a write): as a write would have failed."""
+        if not self.broken:
+            self._failed(BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE)))
+
+    def output_lost(self) -> None:
+        """Output was lost without a write (a watch ended because the stream was gone)."""
+        self.dropped = True
 
     def _failed(self, exc: BaseException) -> None:
         self.broken = True
+        self.dropped = True  # what was being written (or flushed)
         self.error = exc
         for waiter in self.lost:
             if not waiter.done():
@@ -99,7 +116,9 @@ class SafeStream:
         return text.translate(_FALLBACK).encode(encoding, "replace").decode(encoding)
 
     def write(self, text: str) -> int:
-        if not self.broken:
+        if self.broken:
+            self.dropped = self.dropped or bool(text)
+        else:
             assert self._stream is not None
             try:
                 try:
@@ -135,13 +154,14 @@ class SafeStream:
 
 def output_failure() -> tuple[int, str | None] | None:
     """How a command whose output is the point ends when stdout could not take it: None
-    when it could; ``(EXIT_BROKEN_PIPE, None)`` when the reader went away (quietly, as a
-    process killed by SIGPIPE); ``(EXIT_OUTPUT, message)`` for anything else (a full
-    disk, a stdout closed from the start), as ``ls`` does."""
+    when it could, or when it had nothing to write (a command that failed before its
+    output says only its own error); ``(EXIT_BROKEN_PIPE, None)`` when the reader went
+    away (quietly, as a process killed by SIGPIPE); ``(EXIT_OUTPUT, message)`` for
+    anything else (a full disk, a stdout closed from the start), as ``ls`` does."""
     stdout = sys.stdout
     with contextlib.suppress(Exception):
         stdout.flush()
-    if not getattr(stdout, "broken", False):
+    if not getattr(stdout, "broken", False) or not getattr(stdout, "dropped", True):
         return None
     error = getattr(stdout, "error", None)
     if isinstance(error, BrokenPipeError):
@@ -150,25 +170,63 @@ def output_failure() -> tuple[int, str | None] | None:
     return EXIT_OUTPUT, f"cannot write the output to stdout: {why}"
 
 
-async def _stdout_lost() -> None:
-    """Return once a write to stdout has failed (at once if one has, or if stdout was
-    closed from the start); never for a stream that is not a :class:`SafeStream`."""
-    stream = sys.stdout
-    waiter = asyncio.get_running_loop().create_future()
-    if isinstance(stream, SafeStream):
-        if stream.broken:
-            return
-        stream.lost.append(waiter)
+#: How often a watch looks whether the reader of its stdout pipe went away.
+READER_CHECK_INTERVAL: Final = 0.25
+
+
+def _pipe_fd(stream: SafeStream) -> int | None:
+    """The descriptor of ``stream`` when it is a pipe or a socket, whose reader can go
+    away while nothing is written (a file or a terminal has no reader to lose)."""
+    if not hasattr(select, "poll"):  # pragma: no cover - Windows
+        return None
     try:
+        fd = stream.fileno()
+        mode = os.fstat(fd).st_mode
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return None
+    return fd if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) else None
+
+
+def _reader_gone(fd: int) -> bool:
+    """Whether the read end of ``fd`` is closed: poll() reports POLLERR for a pipe whose
+    readers are all gone, POLLHUP for a socket closed by its peer (both always reported,
+    whatever is asked for; asking for nothing else never blocks or reads)."""
+    poller = select.poll()
+    poller.register(fd, 0)
+    try:
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+    except OSError:  # pragma: no cover - poll itself failed: nothing known
+        return False
+
+
+async def _stdout_lost() -> None:
+    """Return once stdout's reader is gone (at once if stdout was closed from the
+    start): a write to it failed, or, for a pipe or a socket, its reader closed its end
+    while nothing was written (checked every :data:`READER_CHECK_INTERVAL`). Never for a
+    stream that is not a :class:`SafeStream`."""
+    stream = sys.stdout
+    waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    if not isinstance(stream, SafeStream):
         await waiter
+        return
+    if stream.broken:
+        return
+    stream.lost.append(waiter)
+    fd = _pipe_fd(stream)
+    try:
+        while not waiter.done():
+            await asyncio.wait({waiter}, timeout=None if fd is None else READER_CHECK_INTERVAL)
+            if fd is not None and not waiter.done() and _reader_gone(fd):
+                stream.reader_gone()
     finally:
-        if isinstance(stream, SafeStream) and waiter in stream.lost:
+        if waiter in stream.lost:
             stream.lost.remove(waiter)
 
 
 async def until_stdout_lost(items: AsyncIterator[_T]) -> AsyncGenerator[_T, None]:
-    """``items`` until a write to stdout fails: a watch whose reader went away
-    (``| head -1`` has its line) ends at once, even while no event comes."""
+    """``items`` until stdout's reader is gone: a watch whose reader went away
+    (``| head -1`` has its line) ends on the next write, or, for a pipe or a socket,
+    within :data:`READER_CHECK_INTERVAL` while no event comes."""
     lost = asyncio.ensure_future(_stdout_lost())
     step: asyncio.Future[_T] | None = None
     try:
@@ -176,13 +234,16 @@ async def until_stdout_lost(items: AsyncIterator[_T]) -> AsyncGenerator[_T, None
             step = asyncio.ensure_future(items.__anext__())
             await asyncio.wait({step, lost}, return_when=asyncio.FIRST_COMPLETED)
             if not step.done():
-                return
+                break
             try:
                 item = step.result()
             except StopAsyncIteration:
                 return
             step = None
             yield item
+        # Ended by the loss: the items still to come are output that was lost.
+        if isinstance(sys.stdout, SafeStream):
+            sys.stdout.output_lost()
     finally:
         # Also when cancelled (Ctrl-C): nothing left running, no exception unretrieved.
         pending = [task for task in (step, lost) if task is not None]

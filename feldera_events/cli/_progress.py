@@ -38,6 +38,7 @@ from ._render import (
     OUTCOMES,
     approval_words,
     format_time,
+    name_text,
     outcome_style,
     outcome_word,
     short_name,
@@ -177,7 +178,7 @@ class LineProgress:
         # A long name shortened, as in every other line (whole when two would look alike).
         self._labels = {name: short_name(name) for name in names}
         if len(set(self._labels.values())) < len(names):
-            self._labels = {name: name for name in names}
+            self._labels = {name: name_text(name) for name in names}
         self._width = max((len(n) for n in self._labels.values()), default=0)
         self._rows = {name: _Row() for name in names}
         self._loop = asyncio.get_running_loop()
@@ -254,7 +255,8 @@ def wrap_for(stream: TextIO, text: str) -> str:
     Each line keeps its indent; its continuation lines hang under the text after a list
     marker, else two columns deeper. No word is split (one longer than a line stays
     whole), none at a hyphen, and no line reaches the last column (where a terminal
-    would wrap on its own).
+    would wrap on its own; a continuation line hangs less where its longest word would
+    otherwise reach it).
     """
     isatty = getattr(stream, "isatty", None)
     if isatty is None or not isatty():
@@ -270,6 +272,9 @@ def _wrap_line(line: str, width: int) -> str:
     indent = " " * (len(line) - len(body))
     lead = _MARKER.match(line)
     hang = len(lead.group()) if lead and len(lead.group()) > len(indent) else len(indent) + 2
+    # Less hang where the longest word would otherwise reach the last column (a path of
+    # 34 characters under 7 spaces at 40 columns: the terminal wrapped its last letter).
+    hang = max(0, min(hang, width - max((len(word) for word in body.split()), default=0)))
     return textwrap.fill(
         body,
         width,
@@ -303,6 +308,8 @@ class LiveProgress:
             width=terminal_columns(stream),
         )
         self._names = names
+        # The names as people see them (escaped), the rows' keys.
+        self._shown = {name: name_text(name) for name in names}
         self._rows = {name: _Row() for name in names}
         self._loop = asyncio.get_running_loop()
         self._start = self._loop.time()
@@ -341,7 +348,7 @@ class LiveProgress:
         at most); narrower, names are cut (:func:`cut_names`)."""
         fixed = 1 + self._ELAPSED + self._WORD + 4  # mark, elapsed, word, four gaps
         room = self._console.width - self._MARGIN - fixed  # for the name and the status
-        longest = max((len(n) for n in self._names), default=1)
+        longest = max((len(n) for n in self._shown.values()), default=1)
         # A very long name (or a wide terminal's worth of it) leaves a third to the status.
         most = max(room - self._MIN_STATUS_CELLS, self._MIN_NAME)
         name = min(longest, most, max(2 * room // 3, self._MIN_NAME))
@@ -364,7 +371,7 @@ class LiveProgress:
         table.add_column(no_wrap=True, justify="right", width=self._ELAPSED)
         table.add_column(no_wrap=True, overflow="ellipsis", width=self._WORD)
         now = self._loop.time()
-        labels = cut_names(self._names, name_width)
+        labels = cut_names(list(self._shown.values()), name_width)
         for name in self._names:
             row = self._rows[name]
             status = self._status(row, status_width)
@@ -382,7 +389,7 @@ class LiveProgress:
                 mark = row.spinner
                 elapsed = now - self._start
                 word = Text("")
-            table.add_row(mark, Text(labels[name]), status, f"{elapsed:.1f}s", word)
+            table.add_row(mark, Text(labels[self._shown[name]]), status, f"{elapsed:.1f}s", word)
         return table
 
     #: The least of the status worth showing beside a retry note (else the note alone).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
+import shlex
 from collections.abc import Sequence
 from typing import Final
 from urllib.parse import quote
@@ -23,6 +24,7 @@ from .._errors import (
     PipelineNotFoundError,
     ResponseValidationError,
 )
+from .._fields import UNSET
 from .._pipeline_event import DeploymentError, PipelineEvent
 from .._poller import WaitResult
 from .._text import STATUS_LIMIT, safe_text
@@ -55,6 +57,7 @@ __all__ = [
     "format_time",
     "github_annotation",
     "in_github_actions",
+    "name_text",
     "names_shortened",
     "outcome_exit_code",
     "outcome_style",
@@ -162,8 +165,17 @@ LINE_LIMIT: Final = 1000
 MESSAGE_LIMIT: Final = 1000
 
 
+def name_text(name: str) -> str:
+    """A pipeline name as people see it: whole, its control characters escaped
+    (:func:`safe_text`), since a name may come from a server (a fleet script passes on
+    the names a manager lists) or a hostile argument; ``--json`` keeps the exact name."""
+    return safe_text(name, None)
+
+
 def short_name(name: str, limit: int = MAX_NAME) -> str:
-    """``name`` shortened to ``limit`` characters with an ellipsis in the middle."""
+    """``name`` as people see it (:func:`name_text`), shortened to ``limit`` characters
+    with an ellipsis in the middle."""
+    name = name_text(name)
     if len(name) <= limit:
         return name
     keep = limit - 1
@@ -179,14 +191,19 @@ def names_shortened(text: str, name: str | None) -> str:
 
 
 def quoted(name: str) -> str:
-    """A pipeline name for a message: quoted, and shortened when very long."""
-    return repr(short_name(name))
+    """A pipeline name for a message: quoted, escaped, and shortened when very long."""
+    return f"'{short_name(name)}'"
 
 
 def approval_words(name: str, event: PipelineEvent) -> str:
-    """That the pipeline awaits approval, of what (the event's details, when read in full),
-    and how to give it."""
-    changes = approval_text(event) or "the event does not say which"
+    """That the pipeline awaits approval, of what (the event's details, when read in full:
+    else how to read them), and how to give it."""
+    changes = approval_text(event)
+    if not changes and event.deployment_runtime_status_details is UNSET:
+        # A status event (a wait's poll): the details were not read, not empty.
+        get = f"feldera-events get {shlex.quote(name_text(name))}"
+        changes = f"its details were not read: `{get}` shows them"
+    changes = changes or "the event does not say which"
     path = f"/v0/pipelines/{quote(name, safe='')}/approve"
     return f"it awaits approval of its changes ({changes}): POST {path}, or `fda approve`"
 

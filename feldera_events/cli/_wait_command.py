@@ -8,7 +8,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any, Final, TextIO
+from typing import Any, Final, Literal, TextIO
 from urllib.parse import unquote, urlsplit
 
 from .._acceptors import Until
@@ -317,12 +317,14 @@ async def run_wait(
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
     wait_for_approval: bool = True,
+    fleet: bool | Literal["auto"] = "auto",
 ) -> int:
     """The ``wait`` command on an open client; returns the exit code.
 
     ``until``: ``"provisioned"`` or ``"running"`` (see :meth:`Poller.as_completed`);
     ``since``: as the poller's (the CLI's ``--since-now`` passes ``"now"``: the
-    server's latest event, never this machine's clock). No request starts after the
+    server's latest event, never this machine's clock); ``fleet``: as the poller's. No
+    request starts after the
     deadline: the failure timelines are read within what is left of it.
 
     Interrupted (SIGINT/SIGTERM cancel it), it still prints its ``--json`` document,
@@ -332,7 +334,7 @@ async def run_wait(
     stderr = stderr or sys.stderr
     names = list(dict.fromkeys(names))
     progress_stream = stderr if json_output else stdout
-    poller = Poller(client, poll=poll)
+    poller = Poller(client, poll=poll, fleet=fleet)
     first_seen: dict[str, PipelineEvent] = {}
     seen: dict[str, list[PipelineEvent]] = {name: [] for name in names}
     failures: dict[str, list[str]] = {name: [] for name in names}

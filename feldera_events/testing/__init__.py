@@ -3,8 +3,9 @@
 ``FakeFeldera`` is a real aiohttp server on loopback that behaves like Feldera's
 pipeline manager for everything an events client can observe: the pipeline and
 cluster monitor events endpoints, the pipeline API the official ``feldera`` SDK drives
-a lifecycle with (upstream's own platform tests that need no SQL engine pass against
-it), a simulated compiler, ingress and stats without a SQL engine, API keys, tenants,
+a lifecycle with (upstream's lifecycle, cluster and API key platform tests that need
+neither the SQL engine nor the enterprise edition pass against it; README "Fidelity"
+lists the rest), a simulated compiler, ingress and stats without a SQL engine, API keys, tenants,
 retention and scripted faults.  It does not import the client SDK; it speaks wire JSON
 only.  ``python -m feldera_events.testing`` runs it as ``feldera-events fake-server``.
 :func:`set_testing` turns the SDK's testing mode on (retries without waiting).

@@ -413,6 +413,14 @@ class Automaton:
         if p.s["deployment_resources_status"] == "Stopped":
             self.write(p, ts, refresh=True, deployment_error=error, **_NOT_DESIRED_PROVISIONED)
             return
+        self._to_stopping(p, ts, deployment_error=error)
+
+    def _suspended_to_stopping(self, p: Pipeline) -> None:
+        self._system_stop(p, None)
+
+    def _to_stopping(self, p: Pipeline, ts: dt.datetime | None = None, **error: Any) -> None:
+        self.stop_realism(p)
+        p.runtime_target = None
         self.write(
             p,
             ts,
@@ -423,25 +431,7 @@ class Automaton:
             deployment_runtime_status=None,
             deployment_runtime_status_details=None,
             deployment_runtime_desired_status=None,
-            deployment_error=error,
-        )
-        self.reconcile(p)
-
-    def _suspended_to_stopping(self, p: Pipeline) -> None:
-        self._system_stop(p, None)
-
-    def _to_stopping(self, p: Pipeline) -> None:
-        self.stop_realism(p)
-        p.runtime_target = None
-        self.write(
-            p,
-            refresh=True,
-            **_NOT_DESIRED_PROVISIONED,
-            deployment_resources_status="Stopping",
-            deployment_resources_status_details=None,
-            deployment_runtime_status=None,
-            deployment_runtime_status_details=None,
-            deployment_runtime_desired_status=None,
+            **error,
         )
         self.reconcile(p)
 

@@ -9,7 +9,7 @@ duplicates away).  A refused action writes nothing.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from feldera_events.testing._background import Automaton
 from feldera_events.testing._model import FakeAPIError
@@ -57,16 +57,20 @@ class DeploymentRules:
     def start(
         self,
         name: str,
-        initial: str = "running",
+        initial: Literal["running", "paused", "standby"] | str = "running",
         *,
-        bootstrap_policy: str | None = None,
+        bootstrap_policy: Literal["allow", "reject", "await_approval"] | str | None = None,
         silent_bootstrap: bool = False,
         concurrent_bootstrap: bool = False,
         dismiss_error: bool = True,
     ) -> None:
-        """``/start``: desired Provisioned with ``initial`` and the bootstrap settings.
+        """``POST /start``: desired Provisioned (one event, also when already started),
+        then the runner provisions.
 
-        Checked in the manager's order: the bootstrap settings and ``initial``; a stop
+        ``bootstrap_policy`` defaults to the manager's ``await_approval``: a program
+        changed since the pipeline last ran on its storage then stops at runtime
+        ``AwaitingApproval`` until :meth:`approve` (``"allow"`` bootstraps at once).
+        Refused as the manager refuses it, checked in its order: the bootstrap settings and ``initial``; a stop
         still under way (``IllegalPipelineAction``); an error not dismissed; storage
         being cleared; a failed compilation; a different ``initial`` or bootstrap
         setting than the start already in force (``InitialImmutableUnlessStopped``,
@@ -174,8 +178,10 @@ class DeploymentRules:
             a.reconcile(p)  # else: already (being) started, the runner is on its way
 
     def stop(self, name: str, force: bool = True) -> None:
-        """``/stop``: ``force=True`` sets desired Stopped (one event, also when it already
-        was); ``force=False`` on a Provisioned pipeline asks it to suspend first."""
+        """``POST /stop``: ``force=True`` (this method's default) sets desired Stopped and
+        deprovisions right away (one event, also when it already was); ``force=False``
+        (the REST default) on a Provisioned pipeline suspends first: runtime Suspended,
+        then Stopping."""
         a = self.automaton
         p = a.get(name)
         rs = p.s["deployment_resources_status"]
@@ -223,15 +229,20 @@ class DeploymentRules:
         a.reconcile(p)
 
     def pause(self, name: str) -> None:
+        """``POST /pause``: the pipeline pauses; the runner's next probe records runtime and
+        runtime desired Paused together (one event)."""
         self._runtime_action(name, "Paused", "PauseWhileNotProvisioned", "pause")
 
     def resume(self, name: str) -> None:
+        """``POST /resume``: the pipeline runs again; the runner's next probe records runtime
+        and runtime desired Running together (one event)."""
         self._runtime_action(name, "Running", "ResumeWhileNotProvisioned", "resume")
 
     def clear(self, name: str) -> None:
-        """``/clear``: storage InUse -> Clearing (one event) -> Cleared (one event); only
-        while fully stopped.  Cleared: nothing to do, no event; Clearing: one more
-        Clearing event (the manager writes the row again)."""
+        """``POST /clear``: storage InUse -> Clearing (one event) -> Cleared (one event);
+        only while fully stopped (not while a start waits,
+        ``StorageStatusImmutableUnlessStopped``).  Cleared: nothing to do, no event;
+        Clearing: one more Clearing event (the manager writes the row again)."""
         a = self.automaton
         p = a.get(name)
         storage = p.s["storage_status"]
@@ -277,8 +288,9 @@ class DeploymentRules:
         self.automaton.approve(p)
 
     def dismiss_error(self, name: str) -> None:
-        """``/dismiss_error``: clears ``deployment_error`` (one event, also without an
-        error); refused while an error is set and the pipeline is not fully stopped."""
+        """``POST /dismiss_error``: clears ``deployment_error`` (one event, also without an
+        error, as the manager); refused while an error is set and the pipeline is not
+        fully stopped."""
         a = self.automaton
         p = a.get(name)
         if p.s["deployment_error"] is not None and not fully_stopped(p):

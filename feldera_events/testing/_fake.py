@@ -10,14 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Concatenate, Generic, Literal, ParamSpec, Self, TypeVar, overload
 
 from aiohttp import web
 
-from feldera_events.testing._background import CompileError, StartFailure
-from feldera_events.testing._faults import Fault, FaultHandle
 from feldera_events.testing._http import build_app
 from feldera_events.testing._loop import ChangeSignal, LoopScheduler, Waits
 from feldera_events.testing._model import (
@@ -26,11 +24,36 @@ from feldera_events.testing._model import (
     Timings,
     UUIDv7Factory,
 )
-from feldera_events.testing._monitor import ClusterMonitor, MonitorStatus
+from feldera_events.testing._monitor import ClusterMonitor
 from feldera_events.testing._operations import Engine
 from feldera_events.testing._traffic import ResponseObserver, Traffic
 
-__all__ = ["FakeFeldera"]
+__all__ = ["Delegate", "FakeFeldera"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Delegate(Generic[P, R]):
+    """A method of the facade that is a method of one of its parts, defined once:
+    ``start = Delegate("_engine", Engine.start)`` makes ``fake.start`` the bound
+    ``fake._engine.start``, with its signature and docstring (docs/griffe_roles.py
+    documents it as the part's method)."""
+
+    def __init__(self, part: str, method: Callable[Concatenate[Any, P], R]) -> None:
+        self.part = part
+        self.method = method
+        self.__doc__ = method.__doc__
+
+    @overload
+    def __get__(self, fake: None, owner: type) -> Callable[Concatenate[Any, P], R]: ...
+    @overload
+    def __get__(self, fake: object, owner: type) -> Callable[P, R]: ...
+    def __get__(self, fake: object, owner: type) -> Callable[..., R]:
+        if fake is None:
+            return self.method  # as a method of the class: help(), inspect.signature
+        bound: Callable[P, R] = getattr(getattr(fake, self.part), self.method.__name__)
+        return bound
 
 
 class FakeFeldera(Waits):
@@ -61,7 +84,7 @@ class FakeFeldera(Waits):
     **Fidelity.**  Upstream's own platform tests are its judge: driven through the
     official SDK, it passes those of ``test_pipeline_lifecycle.py``,
     ``test_cluster_events.py``, ``test_cluster_health.py`` and ``test_api_keys.py`` that
-    need no SQL engine, and records the 34 events of ``test_pipeline_events.py`` exactly
+    need neither the SQL engine nor the enterprise edition, and records the 34 events of ``test_pipeline_events.py`` exactly
     (our ``tests/testing/test_official_sdk.py``).  README "Fidelity" lists, per upstream
     test file, what runs and what does not, and what still differs, with its source:
     fixed ``Timings`` instead of the runner's polls; a simulated compiler that checks only
@@ -254,163 +277,24 @@ class FakeFeldera(Waits):
         await self.close()
 
     # ================================================================== pipelines
-    def create_pipeline(
-        self,
-        name: str,
-        *,
-        program_status: str = "Success",
-        compile: bool = False,
-        compile_error: CompileError | None = None,
-        record_events: bool = True,
-        program_code: str = "CREATE TABLE t (x INT);",
-        description: str = "",
-        runtime_config: dict[str, Any] | None = None,
-        timings: Timings | None = None,
-        provisioning_timeout: float | None = None,
-        start_failures: Iterable[StartFailure] = (),
-    ) -> None:
-        """Create a pipeline (as ``POST /v0/pipelines``), writing its first event.
-
-        By default the program is already compiled (``program_status="Success"``);
-        ``compile=True`` runs the simulated compiler's steps on ``program_code``, one
-        event each (README "Fidelity": the empty program and ordinary DDL compile,
-        ``invalid-sql`` ends in ``SqlError``); ``compile_error="sql"|"rust"|"system"``
-        makes them fail whatever the text.  ``record_events=False`` makes a pipeline that predates
-        event recording: no events until its first status change.
-        ``start_failures`` scripts how the next starts fail (``fail_next_start``).
-        """
-        self._engine.create_pipeline(
-            name,
-            program_status=program_status,
-            compile=compile,
-            compile_error=compile_error,
-            record_events=record_events,
-            program_code=program_code,
-            description=description,
-            runtime_config=runtime_config,
-            timings=timings,
-            provisioning_timeout=provisioning_timeout,
-            start_failures=start_failures,
-        )
-
-    def update_pipeline(
-        self,
-        name: str,
-        *,
-        program_code: str | None = None,
-        description: str | None = None,
-        runtime_config: dict[str, Any] | None = None,
-        compile_error: CompileError | None = None,
-        tags: list[str] | None = None,
-    ) -> None:
-        """Edit a pipeline, as ``PATCH`` does: ``None`` leaves a field as it is.  The
-        description and tags change at any time, without an event; any other change needs
-        a stopped pipeline, writes one event, and a new program recompiles
-        (``compile_error`` fails that compilation whatever the text)."""
-        self._engine.update_pipeline(
-            name,
-            program_code=program_code,
-            description=description,
-            runtime_config=runtime_config,
-            compile_error=compile_error,
-            tags=tags,
-        )
-
-    def start(
-        self,
-        name: str,
-        initial: Literal["running", "paused", "standby"] | str = "running",
-        *,
-        bootstrap_policy: Literal["allow", "reject", "await_approval"] | None = None,
-        dismiss_error: bool = True,
-    ) -> None:
-        """``POST /start``: desired Provisioned (one event, also when already started),
-        then the runner provisions.  Refused as the manager refuses it: a different
-        ``initial`` or ``bootstrap_policy`` than the start in force, ``initial="standby"``
-        without file storage that syncs, storage being cleared, a failed compilation.
-        ``bootstrap_policy`` defaults to the manager's ``await_approval``: a program
-        changed since the pipeline last ran on its storage then stops at runtime
-        ``AwaitingApproval`` until :meth:`approve` (``"allow"`` bootstraps at once)."""
-        self._engine.start(
-            name, initial, bootstrap_policy=bootstrap_policy, dismiss_error=dismiss_error
-        )
-
-    def approve(self, name: str) -> None:
-        """``POST /approve``: a pipeline at ``AwaitingApproval`` bootstraps, then runs."""
-        self._engine.approve(name)
-
-    def stop(self, name: str, force: bool = True) -> None:
-        """``POST /stop``: ``force=True`` (this method's default) deprovisions right away;
-        ``force=False`` (the REST default) suspends first: runtime Suspended, then Stopping."""
-        self._engine.stop(name, force=force)
-
-    def pause(self, name: str) -> None:
-        """``POST /pause``: runtime desired Paused (event), then the runtime follows (event)."""
-        self._engine.pause(name)
-
-    def resume(self, name: str) -> None:
-        """``POST /resume``: runtime desired Running (event), then the runtime follows (event)."""
-        self._engine.resume(name)
-
-    def clear(self, name: str) -> None:
-        """``POST /clear``: storage InUse -> Clearing -> Cleared (only while fully stopped:
-        not while a start waits, ``StorageStatusImmutableUnlessStopped``)."""
-        self._engine.clear(name)
-
-    def dismiss_error(self, name: str) -> None:
-        """``POST /dismiss_error``: clears ``deployment_error``, one event (also without an
-        error, as the manager); refused while an error is set and not fully stopped."""
-        self._engine.dismiss_error(name)
-
-    def delete_pipeline(self, name: str) -> None:
-        """``DELETE``: only when fully stopped with storage cleared; drops its events."""
-        self._engine.delete_pipeline(name)
+    create_pipeline = Delegate("_engine", Engine.create_pipeline)
+    update_pipeline = Delegate("_engine", Engine.update_pipeline)
+    start = Delegate("_engine", Engine.start)
+    approve = Delegate("_engine", Engine.approve)
+    stop = Delegate("_engine", Engine.stop)
+    pause = Delegate("_engine", Engine.pause)
+    resume = Delegate("_engine", Engine.resume)
+    clear = Delegate("_engine", Engine.clear)
+    dismiss_error = Delegate("_engine", Engine.dismiss_error)
+    delete_pipeline = Delegate("_engine", Engine.delete_pipeline)
 
     # ---------------------------------------------------------------- failures
-    def fail_next_start(
-        self, name: str, kind: StartFailure = "worker_panic", *, message: str | None = None
-    ) -> None:
-        """Script how the pipeline's next start fails.
-
-        - ``"provision_check"``: early start failure; stays Stopped with an error,
-          desired set to Stopped.
-        - ``"provisioning_timeout"``: Provisioning lasts the provisioning timeout, then
-          Stopping with ``PipelineProvisioningTimeout``, then Stopped (error kept).
-        - ``"worker_panic"``: Provisioned/Initializing, then ``RuntimeError.WorkerPanic``.
-        """
-        self._engine.fail_next_start(name, kind, message=message)
-
-    def fail_next_compile(self, name: str, kind: CompileError = "sql") -> None:
-        """The next compilation of pipeline ``name`` to start ends in ``SqlError``
-        (``"sql"``), ``RustError`` or ``SystemError``, whatever its program.  The pipeline
-        need not exist yet: a ``POST``/``PUT`` creating it starts that compilation; for an
-        existing one, an edit of its program does."""
-        self._engine.fail_next_compile(name, kind)
-
-    def fail_next_input(self, name: str, message: str | None = None) -> None:
-        """The next input pushed to pipeline ``name`` (``POST .../ingress/{table}``, as
-        upstream's panicking ``ELEMENT(ARRAY [2, 3])`` view gets) is accepted, then a
-        worker panics: ``RuntimeError.WorkerPanic`` with ``message``, as ``panic()``.
-        The pipeline need not exist yet; called N times, the next N inputs each panic it
-        (one per run: a panic stops the pipeline)."""
-        self._engine.fail_next_input(name, message)
-
-    def panic(self, name: str, message: str | None = None) -> None:
-        """Make a Provisioned pipeline fail now with ``RuntimeError.WorkerPanic``: two events
-        with one ``recorded_at`` (desired Stopped, then Stopping with the error)."""
-        self._engine.panic(name, message)
-
-    def set_runtime_status(
-        self, name: str, runtime_status: str, details: dict[str, Any] | None = None
-    ) -> None:
-        """Force a runtime status on a Provisioned pipeline (e.g. ``AwaitingApproval``,
-        ``Bootstrapping``, ``Unavailable``) with ``details`` (default: what a pipeline
-        reports, never ``null``); one event.  The engine does not move it on."""
-        self._engine.set_runtime_status(name, runtime_status, details)
-
-    def heartbeat(self, name: str) -> None:
-        """Write a duplicate event (same status fields), as the runner does every 600 s."""
-        self._engine.heartbeat(name)
+    fail_next_start = Delegate("_engine", Engine.fail_next_start)
+    fail_next_compile = Delegate("_engine", Engine.fail_next_compile)
+    fail_next_input = Delegate("_engine", Engine.fail_next_input)
+    panic = Delegate("_engine", Engine.panic)
+    set_runtime_status = Delegate("_engine", Engine.set_runtime_status)
+    heartbeat = Delegate("_engine", Engine.heartbeat)
 
     # ---------------------------------------------------------------- inspection
     def pipelines(self) -> list[str]:
@@ -445,16 +329,7 @@ class FakeFeldera(Waits):
             self.run_cleanup()
 
     # ================================================================== cluster
-    def set_cluster_health(
-        self,
-        *,
-        api: MonitorStatus | None = None,
-        compiler: MonitorStatus | None = None,
-        runner: MonitorStatus | None = None,
-        message: str | None = None,
-    ) -> None:
-        """Set service health; writes one cluster event if anything changed."""
-        self._monitor.set_health(api=api, compiler=compiler, runner=runner, message=message)
+    set_cluster_health = Delegate("_monitor", ClusterMonitor.set_health)
 
     def degrade_cluster(
         self, service: Literal["api", "compiler", "runner"] = "runner", message: str | None = None
@@ -473,51 +348,13 @@ class FakeFeldera(Waits):
         """Retained cluster events, newest first (``selector=all`` fields)."""
         return self._monitor.events.newest_first()
 
-    def cluster_health(self) -> dict[str, Any]:
-        """The ``HealthStatus`` body ``/v0/cluster_healthz`` would send now."""
-        return self._monitor.health_body()
+    cluster_health = Delegate("_monitor", ClusterMonitor.health_body)
 
     # ================================================================== faults and log
-    def inject(
-        self,
-        fault: Fault,
-        *,
-        pipeline: str | None = None,
-        operations: Iterable[str] | Literal["*"] | None = None,
-        path_contains: str | None = None,
-        times: int | None = None,
-        probability: float | None = None,
-    ) -> FaultHandle:
-        """Inject ``fault`` into matching requests.
-
-        :param pipeline: only requests about this pipeline (decoded name).
-        :param operations: OpenAPI operationIds; default the two pipeline events
-            operations (``list_pipeline_events``, ``get_pipeline_event``); ``"*"`` = all.
-        :param path_contains: only requests whose raw path contains this.
-        :param times: fire on the next N matching requests, then stop (``None`` = forever).
-        :param probability: fire on each matching request with this (seeded) probability.
-        Rules are tried in injection order; the first that fires wins.
-        """
-        return self._traffic.inject(
-            fault,
-            pipeline=pipeline,
-            operations=operations,
-            path_contains=path_contains,
-            times=times,
-            probability=probability,
-        )
-
-    def clear_faults(self) -> None:
-        """Remove every injected fault."""
-        self._traffic.clear_faults()
-
-    def stop_answering(self) -> None:
-        """Keep accepting connections but answer nothing until ``resume_answering``."""
-        self._traffic.stop_answering()
-
-    def resume_answering(self) -> None:
-        """Answer again (held requests proceed)."""
-        self._traffic.resume_answering()
+    inject = Delegate("_traffic", Traffic.inject)
+    clear_faults = Delegate("_traffic", Traffic.clear_faults)
+    stop_answering = Delegate("_traffic", Traffic.stop_answering)
+    resume_answering = Delegate("_traffic", Traffic.resume_answering)
 
     @property
     def requests(self) -> list[RequestRecord]:
@@ -529,26 +366,6 @@ class FakeFeldera(Waits):
         """How many requests were answered (or aborted) so far, beyond the log's limit."""
         return self._traffic.served
 
-    def request_counts(self) -> dict[str, int]:
-        """Requests answered (or aborted) per operation since the server started or the
-        last :meth:`reset_request_counts`, e.g. ``{"get_pipeline_event": 120,
-        "list_pipelines": 2}``: a new dict, keys in name order, only operations that were
-        requested.
-
-        Keys are the OpenAPI operationIds (the names ``inject(operations=...)`` takes),
-        ``"healthz"`` for ``GET /healthz`` (not in the spec), and ``"unrouted"`` for a
-        request that matched no route (a plain 404) or was dropped before routing (held
-        by ``stop_answering`` when the server closed).  A request counts under its
-        operation whatever its answer: an error, a 401, an injected fault.  The counts
-        do not depend on ``request_log_limit``; their sum grows as ``requests_served``.
-        """
-        return self._traffic.request_counts()
-
-    def reset_request_counts(self) -> None:
-        """Start :meth:`request_counts` from zero (``requests_served`` and the request log
-        are left as they are)."""
-        self._traffic.reset_request_counts()
-
-    def clear_requests(self) -> None:
-        """Empty the request log."""
-        self._traffic.clear_requests()
+    request_counts = Delegate("_traffic", Traffic.request_counts)
+    reset_request_counts = Delegate("_traffic", Traffic.reset_request_counts)
+    clear_requests = Delegate("_traffic", Traffic.clear_requests)

@@ -8,6 +8,7 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 from urllib.parse import unquote
 
@@ -226,9 +227,9 @@ class FakeApp:
             if n == 2:
                 key_name = seg[1]
                 if method == "GET":
-                    return _Route("get_api_key", self._bind(keys.get_api_key, key_name))
+                    return _Route("get_api_key", partial(keys.get_api_key, name=key_name))
                 return only(
-                    "DELETE", _Route("delete_api_key", self._bind(keys.delete_api_key, key_name))
+                    "DELETE", _Route("delete_api_key", partial(keys.delete_api_key, name=key_name))
                 )
         if seg == ["cluster_healthz"] and self.cluster_events:
             return only("GET", _Route("get_cluster_health", self.cluster_health))
@@ -236,12 +237,8 @@ class FakeApp:
             if n == 2:
                 return only("GET", _Route("list_cluster_events", self.list_cluster_events))
             if n == 3:
-                event_id = seg[2]
-
-                async def get_cluster_event(request: web.Request) -> web.StreamResponse:
-                    return await self.get_cluster_event(request, event_id)
-
-                return only("GET", _Route("get_cluster_event", get_cluster_event))
+                get_event = partial(self.get_cluster_event, event_id=seg[2])
+                return only("GET", _Route("get_cluster_event", get_event))
         if seg and seg[0] == "pipelines":
             if n == 1:
                 if method == "GET":
@@ -256,44 +253,25 @@ class FakeApp:
                     ("DELETE", "delete_pipeline", rest.delete_pipeline),
                 ):
                     if method == verb:
-                        return _Route(operation, self._bind(handler, name), name)
+                        return _Route(operation, partial(handler, name=name), name)
                 return web.Response(status=404)
             if n == 3 and seg[2] == "stats":
-                return only("GET", _Route("get_pipeline_stats", self._bind(rest.stats, name), name))
+                return only(
+                    "GET", _Route("get_pipeline_stats", partial(rest.stats, name=name), name)
+                )
             if n == 4 and seg[2] == "ingress":
-                table = seg[3]
-
-                async def ingress(request: web.Request) -> web.StreamResponse:
-                    return await rest.ingress(request, name, table)
-
+                ingress = partial(rest.ingress, name=name, table=seg[3])
                 return only("POST", _Route("http_input", ingress, name))
             if n == 3 and seg[2] == "events":
-                listing = self._bind(self.list_pipeline_events, name)
+                listing = partial(self.list_pipeline_events, name=name)
                 return only("GET", _Route("list_pipeline_events", listing, name))
             if n == 4 and seg[2] == "events":
-                event_id = seg[3]
-
-                async def get_event(request: web.Request) -> web.StreamResponse:
-                    return await self.get_pipeline_event(request, name, event_id)
-
+                get_event = partial(self.get_pipeline_event, name=name, event_id=seg[3])
                 return only("GET", _Route("get_pipeline_event", get_event, name))
             if n == 3 and seg[2] in PIPELINE_ACTIONS:
-                action = seg[2]
-
-                async def act(request: web.Request) -> web.StreamResponse:
-                    return await rest.action(request, name, action)
-
-                return only("POST", _Route(PIPELINE_ACTIONS[action], act, name))
+                act = partial(rest.action, name=name, action=seg[2])
+                return only("POST", _Route(PIPELINE_ACTIONS[seg[2]], act, name))
         return web.Response(status=404)
-
-    @staticmethod
-    def _bind(
-        fn: Callable[[web.Request, str], Awaitable[web.StreamResponse]], name: str
-    ) -> Handler:
-        async def handler(request: web.Request) -> web.StreamResponse:
-            return await fn(request, name)
-
-        return handler
 
     # ------------------------------------------------------------------ events endpoints
     async def list_pipeline_events(self, request: web.Request, name: str) -> web.StreamResponse:

@@ -97,6 +97,7 @@ class ClusterMonitor:
         runner: MonitorStatus | None = None,
         message: str | None = None,
     ) -> None:
+        """Set service health; writes one cluster event if anything changed."""
         now = self._now()
         changed = False
         for service, value in (("api", api), ("compiler", compiler), ("runner", runner)):

@@ -11,9 +11,10 @@ methods; neither reaches into the engine's state.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Final
 
 from feldera_events.testing._background import Automaton, StartFailure, runtime_details
 from feldera_events.testing._compiler import CompileError, compile_outcome, program_error_after
@@ -26,7 +27,86 @@ from feldera_events.testing._pipeline_process import (
 from feldera_events.testing._rows import Pipeline
 from feldera_events.testing._runtime_config import normalize_runtime_config, restricted_edits
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "check_metadata", "check_pipeline_name"]
+
+# -- what the manager accepts as a name, tags and a description (v0.337:
+# crates/pipeline-manager/src/db/types/utils.rs, validate_pipeline_name and friends).
+
+#: A Kubernetes label value, without dots: letters, digits, '-' and '_', neither first nor last.
+NAME_PATTERN: Final = "^([A-Za-z0-9][-A-Za-z0-9_]*)?[A-Za-z0-9]$"
+_NAME_DESCRIPTION: Final = (
+    "be non-empty and only contain lowercase (a-z), uppercase (A-Z), number (0-9), "
+    "underscore (_) or hyphen (-) characters, but cannot start or end with hyphen or "
+    "underscore"
+)
+_NAME: Final = re.compile(NAME_PATTERN.removeprefix("^").removesuffix("$"))
+#: In bytes (a Kubernetes label value's limit).
+MAX_NAME_BYTES: Final = 63
+_TAG: Final = re.compile(r"[a-zA-Z0-9 ._/|\\:=-]+")
+MAX_TAG_CHARS: Final = 50
+MAX_TAGS: Final = 50
+MAX_DESCRIPTION_CHARS: Final = 300
+
+
+def check_pipeline_name(name: str) -> None:
+    """Raise the manager's 400 for a pipeline name it refuses (``EmptyName``,
+    ``TooLongName``, ``NameDoesNotMatchPattern``)."""
+    if not name:
+        raise FakeAPIError(400, "EmptyName", "Name cannot be be empty")
+    size = len(name.encode("utf-8", "surrogatepass"))
+    if size > MAX_NAME_BYTES:
+        raise FakeAPIError(
+            400,
+            "TooLongName",
+            f"Name '{name}' is longer ({size}) than maximum allowed ({MAX_NAME_BYTES})",
+            {"name": name, "length": size, "maximum": MAX_NAME_BYTES},
+        )
+    if not _NAME.fullmatch(name):
+        raise FakeAPIError(
+            400,
+            "NameDoesNotMatchPattern",
+            f"Name '{name}' should {_NAME_DESCRIPTION} (pattern: '{NAME_PATTERN}')",
+            {"name": name, "pattern": NAME_PATTERN, "pattern_description": _NAME_DESCRIPTION},
+        )
+
+
+def check_metadata(description: str | None, tags: Iterable[str] | None) -> None:
+    """Raise the manager's 400 for a description or tags it refuses
+    (``TooLongDescription``, ``TooManyTags``, ``InvalidTag`` naming the first rule the
+    first bad tag breaks); None: not given."""
+    if description is not None and len(description) > MAX_DESCRIPTION_CHARS:
+        raise FakeAPIError(
+            400,
+            "TooLongDescription",
+            f"Description is longer ({len(description)}) than maximum allowed "
+            f"({MAX_DESCRIPTION_CHARS})",
+            {"length": len(description), "maximum": MAX_DESCRIPTION_CHARS},
+        )
+    tags = None if tags is None else list(tags)
+    if tags is None:
+        return
+    if len(tags) > MAX_TAGS:
+        raise FakeAPIError(
+            400,
+            "TooManyTags",
+            f"Pipeline has more tags ({len(tags)}) than the maximum allowed ({MAX_TAGS})",
+            {"count": len(tags), "maximum": MAX_TAGS},
+        )
+    for tag in tags:
+        if not tag:
+            reason = "it cannot be empty"
+        elif len(tag) > MAX_TAG_CHARS:
+            reason = f"it is {len(tag)} characters long, but the maximum is {MAX_TAG_CHARS}"
+        elif not _TAG.fullmatch(tag):
+            reason = (
+                "it may contain only ASCII letters (a-z, A-Z), numbers (0-9), or one of "
+                "space, '.', '_', '/', '|', '\\', ':', '=' and '-'"
+            )
+        else:
+            continue
+        raise FakeAPIError(
+            400, "InvalidTag", f"Tag '{tag}' is invalid: {reason}", {"tag": tag, "reason": reason}
+        )
 
 
 class Engine(DeploymentRules):
@@ -109,12 +189,27 @@ class Engine(DeploymentRules):
         timings: Timings | None = None,
         provisioning_timeout: float | None = None,
         start_failures: Iterable[StartFailure] = (),
-    ) -> Pipeline:
+        tags: Iterable[str] | None = None,
+    ) -> None:
+        """Create a pipeline (as ``POST /v0/pipelines``), writing its first event.
+
+        By default the program is already compiled (``program_status="Success"``);
+        ``compile=True`` runs the simulated compiler's steps on ``program_code``, one
+        event each (README "Fidelity": the empty program and ordinary DDL compile,
+        ``invalid-sql`` ends in ``SqlError``); ``compile_error="sql"|"rust"|"system"``
+        makes them fail whatever the text.  ``record_events=False`` makes a pipeline that predates
+        event recording: no events until its first status change.
+        ``start_failures`` scripts how the next starts fail (``fail_next_start``).
+        A name, description or tags the manager refuses raise its ``FakeAPIError`` (400
+        ``EmptyName``, ``TooLongName``: over 63 bytes, ``NameDoesNotMatchPattern``:
+        letters, digits, ``-`` and ``_``, neither first nor last; ``TooLongDescription``,
+        ``TooManyTags``, ``InvalidTag``).
+        """
         a = self.automaton
+        check_pipeline_name(name)
+        check_metadata(description, tags)
         if name in a.pipelines:
             raise FakeAPIError(409, "DuplicateName", "An entity with this name already exists")
-        if not name:
-            raise FakeAPIError(400, "EmptyName", "Name cannot be be empty")
         compiling = compile or compile_error is not None
         now = a.now()
         p = Pipeline(
@@ -139,6 +234,7 @@ class Engine(DeploymentRules):
             if rc_timeout is not None
             else self.provisioning_timeout
         )
+        p.tags = list(tags or [])
         p.record_events = record_events
         p.start_failures.extend(start_failures)
         a.pipelines[name] = p
@@ -146,7 +242,6 @@ class Engine(DeploymentRules):
         p.record_events = True
         if compiling:
             self._compile(p, compile_error)
-        return p
 
     def update_pipeline(
         self,
@@ -160,8 +255,9 @@ class Engine(DeploymentRules):
         udf_toml: str | None = None,
         program_config: dict[str, Any] | None = None,
         tags: list[str] | None = None,
-    ) -> Pipeline:
-        """``PUT``/``PATCH`` of an existing pipeline: ``None`` leaves a field as it is.
+    ) -> None:
+        """Edit a pipeline, as ``PATCH`` does (``PUT`` of an existing one too): ``None``
+        leaves a field as it is.
 
         As the manager: an edit that changes nothing is a no-op (no event); one that
         changes only the description or tags is allowed at any time and writes no event;
@@ -169,10 +265,17 @@ class Engine(DeploymentRules):
         and some ``runtime_config`` fields also cleared storage
         (``EditRestrictedToClearedStorage``, ``details.not_allowed`` naming them).  It
         increments ``version`` and ``refresh_version`` and writes one event; a changed
-        program (code, UDFs, program config) goes back to ``Pending`` and recompiles.
+        program (code, UDFs, program config) goes back to ``Pending`` and recompiles
+        (``compile_error`` fails that compilation whatever the text).
         """
         a = self.automaton
         p = a.get(name)
+        # As the manager: only what changes is checked (a value stored before a rule
+        # existed stays until changed).
+        check_metadata(
+            None if description == p.description else description,
+            None if tags is None or list(tags) == p.tags else tags,
+        )
         new_config = None if runtime_config is None else normalize_runtime_config(runtime_config)
         program = {
             "program_code": program_code,
@@ -197,7 +300,7 @@ class Engine(DeploymentRules):
         if not core_changed:
             p.changed()  # listed, without an event (the manager's client-metadata path)
             a.on_change()
-            return p
+            return
         if new_config is not None and p.s["storage_status"] != "Cleared":
             not_allowed = restricted_edits(p.runtime_config, new_config)
             if not_allowed:
@@ -214,7 +317,7 @@ class Engine(DeploymentRules):
             p.runtime_config = new_config
         if not program_changed:
             a.record(p)
-            return p
+            return
         for attr, value in program.items():
             if value is not None:
                 setattr(p, attr, value)
@@ -222,11 +325,10 @@ class Engine(DeploymentRules):
         p.program_error = program_error_after("Pending", p.program_code)
         a.write(p, program_status="Pending")
         self._compile(p, compile_error)
-        return p
 
     def delete_pipeline(self, name: str) -> None:
         """``DELETE``: only when fully stopped with storage cleared, also while its
-        program compiles (the compilation is dropped with it)."""
+        program compiles (the compilation is dropped with it); drops its events."""
         a = self.automaton
         p = a.get(name)
         if not fully_stopped(p):
@@ -251,21 +353,34 @@ class Engine(DeploymentRules):
     def fail_next_start(
         self, name: str, kind: StartFailure = "worker_panic", *, message: str | None = None
     ) -> None:
+        """Script how the pipeline's next start fails.
+
+        - ``"provision_check"``: early start failure; stays Stopped with an error,
+          desired set to Stopped.
+        - ``"provisioning_timeout"``: Provisioning lasts the provisioning timeout, then
+          Stopping with ``PipelineProvisioningTimeout``, then Stopped (error kept).
+        - ``"worker_panic"``: Provisioned/Initializing, then ``RuntimeError.WorkerPanic``.
+        """
         p = self.automaton.get(name)
         p.start_failures.append(kind)
         if message is not None:
             p.failure_message[kind] = message
 
     def fail_next_compile(self, name: str, kind: CompileError = "sql") -> None:
-        """The next compilation of pipeline ``name`` to start ends in ``kind``; the
-        pipeline need not exist yet (a ``POST`` creating it starts that compilation)."""
+        """The next compilation of pipeline ``name`` to start ends in ``SqlError``
+        (``"sql"``), ``RustError`` or ``SystemError``, whatever its program.  The pipeline
+        need not exist yet: a ``POST``/``PUT`` creating it starts that compilation; for an
+        existing one, an edit of its program does."""
         if kind not in ("sql", "rust", "system"):
             raise ValueError(f"kind must be 'sql', 'rust' or 'system': {kind!r}")
         self.compile_scripts[name] = kind
 
     def fail_next_input(self, name: str, message: str | None = None) -> None:
-        """The next input pushed to pipeline ``name`` (``/ingress``) makes a worker panic;
-        the pipeline need not exist yet.  Called again, the input after that one too."""
+        """The next input pushed to pipeline ``name`` (``POST .../ingress/{table}``, as
+        upstream's panicking ``ELEMENT(ARRAY [2, 3])`` view gets) is accepted, then a
+        worker panics: ``RuntimeError.WorkerPanic`` with ``message``, as ``panic()``.
+        The pipeline need not exist yet; called N times, the next N inputs each panic it
+        (one per run: a panic stops the pipeline)."""
         self.input_scripts.setdefault(name, deque()).append(message)
 
     def ingress(self, name: str, table: str, records: int, size: int) -> str:
@@ -292,6 +407,8 @@ class Engine(DeploymentRules):
         return controller_status(p, self.automaton.now())
 
     def panic(self, name: str, message: str | None = None) -> None:
+        """Make a Provisioned pipeline fail now with ``RuntimeError.WorkerPanic``: two events
+        with one ``recorded_at`` (desired Stopped, then Stopping with the error)."""
         p = self.automaton.get(name)
         if p.s["deployment_resources_status"] != "Provisioned":
             raise FakeAPIError(
@@ -304,6 +421,9 @@ class Engine(DeploymentRules):
     def set_runtime_status(
         self, name: str, runtime_status: str, details: dict[str, Any] | None = None
     ) -> None:
+        """Force a runtime status on a Provisioned pipeline (e.g. ``AwaitingApproval``,
+        ``Bootstrapping``, ``Unavailable``) with ``details`` (default: what a pipeline
+        reports, never ``null``); one event.  The engine does not move it on."""
         a = self.automaton
         p = a.get(name)
         if p.s["deployment_resources_status"] != "Provisioned":
@@ -321,6 +441,7 @@ class Engine(DeploymentRules):
         )
 
     def heartbeat(self, name: str) -> None:
+        """Write a duplicate event (same status fields), as the runner does every 600 s."""
         p = self.automaton.get(name)
         p.refresh_version += 1  # the runner's "remain" write
         self.automaton.record(p)

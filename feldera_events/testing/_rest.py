@@ -118,14 +118,15 @@ class PipelineREST:
 
     def _create_from_body(self, body: dict[str, Any]) -> dict[str, Any]:
         code: str = body["program_code"]
-        p = self.engine.create_pipeline(
+        self.engine.create_pipeline(
             body["name"],
             compile=True,  # the simulated compiler (or a fail_next_compile) decides
             program_code=code,
             description=body.get("description") or "",
             runtime_config=body.get("runtime_config") or None,
+            tags=body.get("tags") or [],
         )
-        p.tags = list(body.get("tags") or [])
+        p = self.engine.get(body["name"])
         p.udf_rust = body.get("udf_rust") or ""
         p.udf_toml = body.get("udf_toml") or ""
         if body.get("program_config"):
@@ -155,7 +156,7 @@ class PipelineREST:
                 )
             return json_response(self._create_from_body(body), 201)
         # A full update: the fields it leaves out become their empty values.
-        p = engine.update_pipeline(
+        engine.update_pipeline(
             name,
             program_code=body["program_code"],
             description=body.get("description") or "",
@@ -165,7 +166,7 @@ class PipelineREST:
             udf_toml=body.get("udf_toml") or "",
             program_config=body.get("program_config") or None,
         )
-        return json_response(p.info("all"), 200)
+        return json_response(engine.get(name).info("all"), 200)
 
     async def patch_pipeline(self, request: web.Request, name: str) -> web.StreamResponse:
         body = await _json_object(request)
@@ -176,7 +177,7 @@ class PipelineREST:
         if new_name is not None and new_name != name:
             return web.Response(status=501, text="FakeFeldera does not rename pipelines")
         tags = body.get("tags")
-        p = self.engine.update_pipeline(
+        self.engine.update_pipeline(
             name,
             program_code=body.get("program_code"),
             description=body.get("description"),
@@ -186,7 +187,7 @@ class PipelineREST:
             program_config=body.get("program_config"),
             tags=None if tags is None else list(tags),
         )
-        return json_response(p.info("all"), 200)
+        return json_response(self.engine.get(name).info("all"), 200)
 
     async def delete_pipeline(self, request: web.Request, name: str) -> web.StreamResponse:
         self.engine.delete_pipeline(name)

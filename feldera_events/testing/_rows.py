@@ -25,12 +25,6 @@ STATUS_KEYS = (
     "program_status",
     "storage_status",
 )
-DETAIL_KEYS = (
-    "deployment_resources_status_details",
-    "deployment_runtime_status_details",
-    "storage_status_details",
-    "deployment_error",
-)
 
 #: Which ``*_since`` timestamp follows which field: it moves to the write's time when the
 #: field's value changes, and is ``None`` while the field is (the manager's ``CASE WHEN``).

@@ -56,19 +56,17 @@ class Traffic:
 
     # ---------------------------------------------------------------- the gate
     def stop_answering(self) -> None:
+        """Keep accepting connections but answer nothing until ``resume_answering``."""
         self._answering.clear()
 
     def resume_answering(self) -> None:
+        """Answer again (held requests proceed)."""
         self._answering.set()
 
     def close(self) -> None:
         """Release held requests (they are aborted) and hanging faults."""
         self._closing.set()
         self._answering.set()
-
-    @property
-    def closing(self) -> bool:
-        return self._closing.is_set()
 
     async def hold(self) -> bool:
         """Wait while answering is stopped; ``False`` when the server closes meanwhile."""
@@ -106,10 +104,23 @@ class Traffic:
         self._on_change()
 
     def request_counts(self) -> dict[str, int]:
-        """Requests per route (an operationId, ``healthz`` or ``unrouted``), by name."""
+        """Requests answered (or aborted) per operation since the server started or the
+        last :meth:`reset_request_counts`, e.g. ``{"get_pipeline_event": 120,
+        "list_pipelines": 2}``: a new dict, keys in name order, only operations that were
+        requested.
+
+        Keys are the OpenAPI operationIds (the names ``inject(operations=...)`` takes),
+        ``"healthz"`` for ``GET /healthz`` (not in the spec), and ``"unrouted"`` for a
+        request that matched no route (a plain 404) or was dropped before routing (held
+        by ``stop_answering`` when the server closed).  A request counts under its
+        operation whatever its answer: an error, a 401, an injected fault.  The counts
+        do not depend on ``request_log_limit``; their sum grows as ``requests_served``.
+        """
         return dict(sorted(self._counts.items()))
 
     def reset_request_counts(self) -> None:
+        """Start :meth:`request_counts` from zero (``requests_served`` and the request log
+        are left as they are)."""
         self._counts.clear()
 
     @property
@@ -122,6 +133,7 @@ class Traffic:
         return list(self._requests)
 
     def clear_requests(self) -> None:
+        """Empty the request log."""
         self._requests.clear()
 
     def matching_requests(self, **fields: object) -> list[RequestRecord]:
@@ -138,6 +150,16 @@ class Traffic:
         times: int | None = None,
         probability: float | None = None,
     ) -> FaultHandle:
+        """Inject ``fault`` into matching requests.
+
+        :param pipeline: only requests about this pipeline (decoded name).
+        :param operations: OpenAPI operationIds; default the two pipeline events
+            operations (``list_pipeline_events``, ``get_pipeline_event``); ``"*"`` = all.
+        :param path_contains: only requests whose raw path contains this.
+        :param times: fire on the next N matching requests, then stop (``None`` = forever).
+        :param probability: fire on each matching request with this (seeded) probability.
+        Rules are tried in injection order; the first that fires wins.
+        """
         rule = FaultRule(
             fault=fault,
             pipeline=pipeline,
@@ -150,6 +172,7 @@ class Traffic:
         return FaultHandle(rule, self._fault_rules)
 
     def clear_faults(self) -> None:
+        """Remove every injected fault."""
         self._fault_rules.clear()
 
     def pick_fault(self, operation: str | None, pipeline: str | None, path: str) -> Fault | None:

@@ -29,8 +29,8 @@ ALL_KEYS = STATUS_KEYS | {
     "storage_status_details",
     "deployment_error",
 }
-NAME = "a/b c"
-QUOTED = "a%2Fb%20c"
+NAME = "a-b_c"  # a name the manager accepts, its every character percent-encoded
+QUOTED = "%61%2D%62%5F%63"
 
 
 async def get(

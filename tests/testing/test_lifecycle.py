@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 
+import aiohttp
 import pytest
 
 from feldera_events.testing import FakeAPIError, FakeFeldera, Timings
@@ -366,3 +367,28 @@ async def test_cluster_health_transitions() -> None:
         fake.recover_cluster()
         assert fake.cluster_events()[0]["all_healthy"] is True
         assert len(fake.cluster_events()) == 4
+
+
+async def test_the_control_methods_take_what_the_rest_operations_take(fake: FakeFeldera) -> None:
+    """The facade's methods are its engine's (one definition): tags, UDFs and the
+    bootstrap flags too, each with its docstring for help() and the reference."""
+    fake.create_pipeline("p", tags=["team:a"])
+    fake.update_pipeline("p", udf_toml="[dependencies]", program_config={"profile": "dev"})
+    pipeline = await _get_pipeline(fake, "p")
+    assert pipeline["tags"] == ["team:a"]
+    assert pipeline["udf_toml"] == "[dependencies]"
+    assert pipeline["program_config"]["profile"] == "dev"
+    with pytest.raises(FakeAPIError, match="InvalidBootstrapConfig"):
+        fake.start("p", silent_bootstrap=True, concurrent_bootstrap=True)
+    with pytest.raises(FakeAPIError, match="InvalidTag"):
+        fake.create_pipeline("q", tags=[""])
+    for name in ("create_pipeline", "start", "set_cluster_health", "inject", "request_counts"):
+        assert getattr(FakeFeldera, name).__doc__, name
+        assert getattr(fake, name).__doc__ == getattr(FakeFeldera, name).__doc__
+
+
+async def _get_pipeline(fake: FakeFeldera, name: str) -> dict[str, object]:
+    url = f"{fake.url}/v0/pipelines/{name}"
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        body: dict[str, object] = await response.json()
+        return body

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from feldera_events.testing import FakeFeldera, Timings
+from feldera_events.testing import FakeAPIError, FakeFeldera, Timings
 
 Json = Any
 
@@ -61,6 +61,94 @@ async def info(
 def error_code(reply: tuple[int, Json]) -> tuple[int, str]:
     status, body = reply
     return status, body["error_code"] if isinstance(body, dict) else body
+
+
+# -- names, tags and descriptions (upstream's test_pipeline_crud.py) ------------------------
+
+NAME_PATTERN = "^([A-Za-z0-9][-A-Za-z0-9_]*)?[A-Za-z0-9]$"
+
+
+@pytest.mark.parametrize(
+    ("name", "code", "details"),
+    [
+        ("", "EmptyName", None),
+        ("a" * 64, "TooLongName", {"name": "a" * 64, "length": 64, "maximum": 63}),
+        ("a" * 101, "TooLongName", {"name": "a" * 101, "length": 101, "maximum": 63}),
+        ("é" * 32, "TooLongName", {"name": "é" * 32, "length": 64, "maximum": 63}),  # bytes
+        *(
+            (bad, "NameDoesNotMatchPattern", {"name": bad, "pattern": NAME_PATTERN})
+            for bad in ("%abc", "bad/name", ".", "..", "a.b", "a b", "-a", "a-", "_a", "a_", "é")
+        ),
+    ],
+)
+async def test_names_the_manager_refuses_are_refused(
+    fake: FakeFeldera, session: aiohttp.ClientSession, name: str, code: str, details: Json
+) -> None:
+    # The manager's rule (validate_pipeline_name): non-empty, at most 63 bytes (a Kubernetes
+    # label value), letters, digits, '-' and '_', neither first nor last.
+    reply = await call(
+        session, "POST", f"{fake.url}/v0/pipelines", {"name": name, "program_code": ""}
+    )
+    assert error_code(reply) == (400, code)
+    if code == "NameDoesNotMatchPattern":
+        assert reply[1]["message"].startswith(f"Name '{name}' should be non-empty and only contain")
+        assert {k: reply[1]["details"][k] for k in ("name", "pattern")} == details
+    else:
+        assert reply[1]["details"] == details
+    with pytest.raises(FakeAPIError) as info:  # from Python alike
+        fake.create_pipeline(name)
+    assert (info.value.status, info.value.error_code) == (400, code)
+    assert fake.pipelines() == []
+
+
+@pytest.mark.parametrize("name", ["a", "A", "0", "a" * 63, "A-b_9", "my_pipeline-1", "a--b"])
+async def test_names_the_manager_accepts_are_accepted(
+    fake: FakeFeldera, session: aiohttp.ClientSession, name: str
+) -> None:
+    await create(fake, session, name, "")
+    assert fake.pipelines() == [name]
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"tags": ["bad,tag"]}, "InvalidTag"),
+        ({"tags": ["a" * 51]}, "InvalidTag"),
+        ({"tags": [""]}, "InvalidTag"),
+        ({"tags": ["ok", "also,bad"]}, "InvalidTag"),
+        ({"tags": [f"t{i}" for i in range(51)]}, "TooManyTags"),
+        ({"description": "a" * 301}, "TooLongDescription"),
+    ],
+)
+async def test_tags_and_descriptions_the_manager_refuses_are_refused(
+    fake: FakeFeldera, session: aiohttp.ClientSession, body: Json, code: str
+) -> None:
+    url = f"{fake.url}/v0/pipelines"
+    reply = await call(session, "POST", url, {"name": "p", "program_code": "", **body})
+    assert error_code(reply) == (400, code)
+    assert fake.pipelines() == []
+    await create(fake, session, "p", "")
+    assert error_code(await call(session, "PATCH", f"{url}/p", body)) == (400, code)
+    put = {"name": "p", "program_code": "", **body}
+    assert error_code(await call(session, "PUT", f"{url}/p", put)) == (400, code)
+    assert (await info(fake, session, "p", "all"))[next(iter(body))] in ("", [])
+
+
+async def test_tag_rules_say_why_and_valid_metadata_is_kept(
+    fake: FakeFeldera, session: aiohttp.ClientSession
+) -> None:
+    url = f"{fake.url}/v0/pipelines"
+    _, body = await call(session, "POST", url, {"name": "p", "program_code": "", "tags": ["x?"]})
+    assert body["message"] == (
+        "Tag 'x?' is invalid: it may contain only ASCII letters (a-z, A-Z), numbers (0-9), or "
+        "one of space, '.', '_', '/', '|', '\\', ':', '=' and '-'"
+    )
+    assert body["details"]["tag"] == "x?"
+    tags = ["a-z_0/9", "with space", "pipe|sep", "back\\slash", "dot.dot", "k:v=w", "t" * 50]
+    meta = {"tags": tags, "description": "é" * 300}  # characters, not bytes
+    status, body = await call(session, "POST", url, {"name": "p", "program_code": "", **meta})
+    assert status == 201, body
+    assert (body["tags"], body["description"]) == (tags, "é" * 300)
 
 
 # -- the simulated compiler through the API ---------------------------------------------

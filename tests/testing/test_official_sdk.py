@@ -8,8 +8,11 @@ the SDK, scripted with ``fake.fail_next_input`` (there is no SQL engine to evalu
 panicking view).
 
 The other tests state, each in our own words, a behaviour upstream's
-``test_pipeline_lifecycle.py`` and ``test_api_keys.py`` pin, driven through the SDK as
-those tests drive a real manager (``feldera-events-api.md`` section 9).
+``test_pipeline_lifecycle.py``, ``test_api_keys.py``, ``test_cluster_events.py`` and
+``test_cluster_health.py`` pin, driven through the SDK (and its ``requests``, for the
+routes upstream's tests call raw) as those tests drive a real manager
+(``feldera-events-api.md`` section 9). ``tests/testing/test_manager_rules.py`` states the
+same rules over plain HTTP in the normal suite.
 
 Runs only where the SDK is installed (CI: its own venv, ``.ci/run`` leg 3), e.g.::
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -31,6 +35,7 @@ pytest.importorskip(
     "feldera", reason="official SDK not installed (pip install feldera) -- runs in .ci/run leg 3"
 )
 
+import requests  # the official SDK's own HTTP library
 from feldera import FelderaClient, Pipeline, PipelineBuilder
 from feldera.enums import (
     BootstrapPolicy,
@@ -313,27 +318,85 @@ def storage_and_clear(url: str) -> None:
     pipeline.stop(force=True)
     assert pipeline.storage_status() == StorageStatus.INUSE
     assert pipeline.storage_status_details() == {"checkpoints": []}
+    # Paused is not stopped: clear is refused (400), storage stays in use.
+    pipeline.start()
+    pipeline.pause()
+    error = api_error(lambda: client.http.post(path="/pipelines/storage/clear"))
+    assert (error.status_code, error.error_code) == (400, "StorageStatusImmutableUnlessStopped")
+    pipeline.stop(force=True)
+    assert pipeline.storage_status() == StorageStatus.INUSE
     # A start waiting on a recompilation: still Stopped, but storage may not be cleared.
     client.patch_pipeline(name="storage", sql="CREATE TABLE t1 (c1 INT);")
     pipeline.start(wait=False)
     error = api_error(lambda: pipeline.clear_storage(wait=False))
     assert error.error_code == "StorageStatusImmutableUnlessStopped"
     pipeline.stop(force=True)
-    pipeline.clear_storage(wait=False)
-    assert pipeline.storage_status() == StorageStatus.CLEARING  # for 3 s (the test's timings)
-    assert api_error(pipeline.start).error_code == "CannotStartWhileClearingStorage"
-    pipeline.stop(force=True)
     pipeline.clear_storage()
     assert pipeline.storage_status() == StorageStatus.CLEARED
     assert pipeline.storage_status_details() is None
+
+
+def clearing(url: str) -> None:
+    """While storage clears (for as long as the test runs: its timings), a start is
+    refused and another clear is accepted."""
+    client = sdk_client(url)
+    pipeline = PipelineBuilder(client, "clearing", "").create_or_replace()
+    pipeline.start()
+    pipeline.stop(force=True)
+    pipeline.clear_storage(wait=False)
+    assert pipeline.storage_status() == StorageStatus.CLEARING
+    error = api_error(pipeline.start)
+    assert (error.status_code, error.error_code) == (400, "CannotStartWhileClearingStorage")
+    pipeline.stop(force=True)
+    pipeline.clear_storage(wait=False)  # clearing already: accepted
+    assert pipeline.storage_status() == StorageStatus.CLEARING
 
 
 async def test_official_sdk_storage_and_clear(
     fake: FakeFeldera, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.ERROR)
-    fake.timings = dataclasses.replace(Timings(), clearing=150.0)  # 3 s at speed 50
     await asyncio.to_thread(storage_and_clear, fake.url)
+    # No window to race: clearing takes hours (at speed 50) for pipelines made from now on.
+    fake.timings = dataclasses.replace(fake.timings, clearing=1e6)
+    await asyncio.to_thread(clearing, fake.url)
+
+
+#: The runtime_config fields only cleared storage lets change (open-source edition):
+#: field as the error names it, the edit, the value read back at the edit's path.
+RESTRICTED_EDITS: list[tuple[str, dict[str, Any], Any]] = [
+    ("workers", {"workers": 16}, 16),
+    ("resources.storage_mb_max", {"resources": {"storage_mb_max": 10000}}, 10000),
+    ("resources.namespace", {"resources": {"namespace": "example"}}, "example"),
+    ("resources.storage_class", {"resources": {"storage_class": "example"}}, "example"),
+]
+
+
+def read_config(client: FelderaClient, name: str, path: str) -> Any:
+    value: Any = client.http.get(f"/pipelines/{name}?selector=all")["runtime_config"]
+    for key in path.split("."):
+        value = value[key]
+    return value
+
+
+def restricted_edit(
+    client: FelderaClient, pipeline: Pipeline, field: str, edit: dict[str, Any], value: Any
+) -> None:
+    """With storage in use the edit is refused, naming the field, and changes nothing;
+    after a clear it is made; an empty runtime_config restores the defaults."""
+    name = pipeline.name
+    pipeline.start()
+    pipeline.stop(force=True)
+    config = {**client.http.get(f"/pipelines/{name}?selector=all")["runtime_config"], **edit}
+    error = api_error(lambda: client.patch_pipeline(name=name, runtime_config=config))
+    assert (error.status_code, error.error_code) == (400, "EditRestrictedToClearedStorage")
+    assert error.details["not_allowed"] == [f"`runtime_config.{field}`"]
+    assert read_config(client, name, field) != value
+    pipeline.clear_storage()
+    client.patch_pipeline(name=name, runtime_config=config)
+    assert read_config(client, name, field) == value
+    client.patch_pipeline(name=name, runtime_config={})
+    assert read_config(client, name, field) != value
 
 
 def edits_and_versions(url: str) -> None:
@@ -342,16 +405,10 @@ def edits_and_versions(url: str) -> None:
     pipeline.start()
     assert refresh_version(client, "edits") <= 15
     pipeline.stop(force=True)
-    config = client.http.get("/pipelines/edits?selector=all")["runtime_config"]
-    error = api_error(
-        lambda: client.patch_pipeline(name="edits", runtime_config={**config, "workers": 16})
-    )
-    assert error.error_code == "EditRestrictedToClearedStorage"
-    assert error.details["not_allowed"] == ["`runtime_config.workers`"]
     pipeline.clear_storage()
     assert refresh_version(client, "edits") <= 25
-    client.patch_pipeline(name="edits", runtime_config={**config, "workers": 16})
-    assert client.http.get("/pipelines/edits?selector=all")["runtime_config"]["workers"] == 16
+    for field, edit, value in RESTRICTED_EDITS:
+        restricted_edit(client, pipeline, field, edit, value)
     # Deleted while its program compiles, then made again: it compiles from scratch.
     client.patch_pipeline(name="edits", sql="CREATE TABLE t (x INT);")
     client.delete_pipeline("edits")
@@ -391,3 +448,132 @@ async def test_official_sdk_api_keys(caplog: pytest.LogCaptureFixture) -> None:
         audit = attach_audit(server)
         await asyncio.to_thread(api_keys, server.url)
         assert not audit.errors, audit.errors
+
+
+# -- stop and start rules ---------------------------------------------------------------------
+
+
+def stops(url: str) -> None:
+    client = sdk_client(url)
+    pipeline = PipelineBuilder(client, "stops", "").create_or_replace()
+    before = len(client.get_pipeline_events("stops"))
+    pipeline.stop(force=True)  # already stopped: accepted, and the manager writes its row
+    assert pipeline.status() == PipelineStatus.STOPPED
+    assert len(client.get_pipeline_events("stops")) == before + 1
+    pipeline.start()
+    pipeline.stop(force=True, wait=False)
+    # Stopping (for as long as this test runs: its timings) must end before a start.
+    assert client.get_pipeline("stops", PipelineFieldSelector.STATUS).deployment_status == (
+        "Stopping"
+    )
+    error = api_error(pipeline.start)
+    assert (error.status_code, error.error_code) == (400, "IllegalPipelineAction")
+    pipeline.stop(force=True, wait=False)  # stopping again: accepted
+
+
+async def test_official_sdk_stop_rules(fake: FakeFeldera, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.ERROR)
+    fake.timings = dataclasses.replace(fake.timings, stopping=1e6)  # hours at speed 50
+    await asyncio.to_thread(stops, fake.url)
+
+
+def start_after_early_compilation(url: str) -> None:
+    """Upstream's steps: start once the program is past Pending/CompilingSql."""
+    client = sdk_client(url)
+    pipeline = PipelineBuilder(
+        client, "early", "CREATE TABLE foo (bar INTEGER);"
+    ).create_or_replace(wait=False)
+    deadline = time.monotonic() + 60
+    while pipeline.program_status() in (ProgramStatus.Pending, ProgramStatus.CompilingSql):
+        assert time.monotonic() < deadline, "the program never got past CompilingSql"
+        time.sleep(0.05)  # as upstream polls
+    pipeline.start(wait=False)  # accepted, compiled or not
+    pipeline.wait_for_status(PipelineStatus.RUNNING, timeout=60)
+
+
+def start_while_compiling(url: str) -> None:
+    """A start while the program compiles is accepted: the pipeline waits, Stopped with
+    desired Provisioned, for the compiler."""
+    client = sdk_client(url)
+    pipeline = PipelineBuilder(client, "compiling", "CREATE TABLE t (x INT);").create_or_replace(
+        wait=False
+    )
+    pipeline.start(wait=False)
+    status = client.get_pipeline("compiling", PipelineFieldSelector.STATUS)
+    assert pipeline.program_status() in (ProgramStatus.Pending, ProgramStatus.CompilingSql)
+    assert (status.deployment_status, status.deployment_desired_status) == ("Stopped", "Running")
+
+
+async def test_official_sdk_start_during_compilation(
+    fake: FakeFeldera, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR)
+    await asyncio.to_thread(start_after_early_compilation, fake.url)
+    fake.timings = dataclasses.replace(fake.timings, compile_step=1e6)  # never compiles here
+    await asyncio.to_thread(start_while_compiling, fake.url)
+
+
+# -- cluster health and events (upstream's test_cluster_health.py, test_cluster_events.py) ----
+
+#: The keys of a cluster event, exactly (upstream compares sorted key lists).
+CLUSTER_STATUS_KEYS = {
+    "id",
+    "recorded_at",
+    "all_healthy",
+    "api_status",
+    "compiler_status",
+    "runner_status",
+}
+CLUSTER_ALL_KEYS = CLUSTER_STATUS_KEYS | {
+    "api_self_info",
+    "api_resources_info",
+    "compiler_self_info",
+    "compiler_resources_info",
+    "runner_self_info",
+    "runner_resources_info",
+}
+
+
+def health(url: str) -> tuple[int, Any, int, Any]:
+    """``/healthz`` (unversioned: the API server and its database) and
+    ``/v0/cluster_healthz``: (status, body) each, as upstream reads them."""
+    server = requests.get(f"{url}/healthz", timeout=30)
+    cluster = requests.get(f"{url}/v0/cluster_healthz", timeout=30)
+    return server.status_code, server.json(), cluster.status_code, cluster.json()
+
+
+async def test_official_sdk_health_endpoints(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.ERROR)
+    # A cluster start-up that does not end by itself: the 503 is not a race with a timer.
+    async with FakeFeldera(speed=50, timings=Timings(cluster_startup=1e9)) as server:
+        audit = attach_audit(server)
+        status, body, cluster_status, cluster = await asyncio.to_thread(health, server.url)
+        assert (status, body) == (200, {"status": "healthy"})
+        assert (cluster_status, cluster["all_healthy"]) == (503, False)  # not healthy: 503
+        server.recover_cluster()
+        status, body, cluster_status, cluster = await asyncio.to_thread(health, server.url)
+        assert (status, body) == (200, {"status": "healthy"})
+        assert (cluster_status, cluster["all_healthy"]) == (200, True)  # healthy: 200
+        assert not audit.errors, audit.errors
+
+
+def cluster_events(url: str) -> None:
+    client = sdk_client(url)
+    latest_all = client.get_cluster_event("latest", selector="all")
+    latest = client.get_cluster_event("latest")
+    by_id_all = client.get_cluster_event(latest_all["id"], selector="all")
+    by_id = client.get_cluster_event(latest["id"])
+    listed = client.get_cluster_events()
+    assert latest in listed
+    assert latest == by_id
+    assert latest_all == by_id_all
+    assert set(latest_all) == set(by_id_all) == CLUSTER_ALL_KEYS
+    assert set(latest) == set(by_id) == CLUSTER_STATUS_KEYS
+    assert listed and all(set(event) == CLUSTER_STATUS_KEYS for event in listed)
+
+
+async def test_official_sdk_cluster_events(
+    fake: FakeFeldera, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR)
+    await asyncio.to_thread(cluster_events, fake.url)

@@ -1,7 +1,7 @@
 """The simulated manager as a process: ``feldera-events fake-server``, the same command as
 ``python -m feldera_events.testing``, and ``run_fake_server``.
 
-Start-up lines, options and exit codes are one command's: the README's pipeline names
+Start-up lines, options and exit codes are one command's: the docs' pipeline names
 exist with ``--pipeline``, and the lines say how to create and start one (curl commands
 that work as printed).
 """
@@ -20,9 +20,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.cli_support import cli_argv, finish, run, spawn
+from tests.cli_support import clean_env, cli_argv, finish, run, spawn
 
 MODULE = [sys.executable, "-m", "feldera_events.testing"]
+#: The CLI as a shell command (``feldera-events`` may not be on PATH in a test venv).
+CLI = " ".join(shlex.quote(part) for part in cli_argv())
 
 
 async def start(argv: list[str]) -> tuple[asyncio.subprocess.Process, str, list[str]]:
@@ -116,6 +118,34 @@ async def test_pipelines_by_name_with_programs_and_the_curl_lines(tmp_path: Path
         await stop(proc, started)
 
 
+async def test_with_an_api_key_the_printed_lines_send_it() -> None:
+    # Review of issue 26: with --api-key the printed curl lines answered 401 and the
+    # watch line exited 4. They now send the key from FELDERA_API_KEY (never printed).
+    key = "sekret-key-123"
+    started = time.monotonic()
+    proc, _, lines = await start(
+        cli_argv("fake-server", "--port", "0", "--speed", "50", "--api-key", key,
+                 "--pipeline", "orders")
+    )  # fmt: skip
+    try:
+        assert not any(key in line for line in lines), lines
+        assert any("export FELDERA_API_KEY=" in line for line in lines), lines
+        env = clean_env({"FELDERA_API_KEY": key})
+        create = next(line for line in lines if line.startswith("create one: "))
+        start_line = next(line for line in lines if line.startswith("start one:  "))
+        watch = next(line for line in lines if line.startswith("watch it:   "))
+        for line in (create, start_line):  # as a shell runs them: -w prints the status
+            command = line.split(": ", 1)[1] + " -s -o /dev/null -w '%{http_code}'"
+            ran = await run(["bash", "-c", command], env=env)
+            assert ran.stdout in ("201", "202"), (line, ran)
+        # The watch line prints the pipeline's events (it exited 4 on a 401).
+        command = watch.removeprefix("watch it:   ").replace("feldera-events", CLI, 1)
+        ran = await run(["bash", "-c", f"{command} | head -1"], env=env)
+        assert re.match(r"\d{4}-\d\d-\d\dT\S+Z  \S", ran.stdout), ran  # an event's line
+    finally:
+        await stop(proc, started)
+
+
 async def wait_for(
     session: aiohttp.ClientSession, url: str, name: str, field: str, value: str
 ) -> dict[str, object]:
@@ -138,6 +168,9 @@ async def wait_for(
         (("--pipeline", "=CREATE TABLE t (x INT);"), "expected NAME or NAME=PROGRAM"),
         (("--pipeline", "a=@/nonexistent/program.sql"), "cannot read the program of 'a'"),
         (("--fail-next-start", "orders=worker_panic"), "not among the created pipelines"),
+        (("--pipeline", "bad/name"), "--pipeline 'bad/name': Name 'bad/name' should be"),
+        (("--pipeline", "."), "--pipeline '.': Name '.' should be non-empty"),
+        (("--pipeline", "a" * 64), "is longer (64) than maximum allowed (63)"),
     ],
 )
 async def test_bad_pipeline_options_exit_2(args: tuple[str, ...], message: str) -> None:

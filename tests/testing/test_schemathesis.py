@@ -56,7 +56,7 @@ class ThreadedFake:
 
     async def _setup(self) -> None:
         await self.fake.start_server()
-        for name in ("p", "a/b c", "0"):
+        for name in ("p", "a-b_c", "0"):
             self.fake.create_pipeline(name)
             self.fake.start(name)
         self.fake.create_pipeline("empty", record_events=False)

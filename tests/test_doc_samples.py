@@ -1,4 +1,5 @@
-"""The README's sample outputs in ``text`` blocks (CLI output) against real output.
+"""The sample outputs in ``text`` blocks (CLI output) of README.md and the docs pages,
+against real output.
 
 tests/doc_blocks.py runs every command block and compares a ``console`` block's sample
 output with what its command printed; samples in ``text`` blocks need a situation the
@@ -23,15 +24,16 @@ from doc_blocks import Block, file_blocks
 
 from feldera_events.testing import FakeFeldera, Fault
 
-BLOCKS = file_blocks(ROOT / "README.md")
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+BLOCKS = [block for page in PAGES for block in file_blocks(page)]
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def sample(starts_with: str) -> Block:
-    """The README ``text`` block whose first line starts with ``starts_with``."""
+    """The ``text`` block (of any page) whose first line starts with ``starts_with``."""
     found = [b for b in BLOCKS if b.info == "text" and b.code.startswith(starts_with)]
-    assert len(found) == 1, f"no single README text block starts with {starts_with!r}"
+    assert len(found) == 1, f"no single text block starts with {starts_with!r}: {found}"
     return found[0]
 
 
@@ -68,7 +70,7 @@ async def test_fake_server_start_up_lines() -> None:
 
 
 async def test_list_table() -> None:
-    """`list --format table`, `--limit 3` after a start and a /pause (as the README says)."""
+    """`list --format table`, `--limit 3` after a start and a /pause (as the sample says)."""
     block = sample("RECORDED_AT ")
     async with FakeFeldera(speed=20) as fake:
         fake.create_pipeline("p")
@@ -141,3 +143,31 @@ async def test_wait_log_lines() -> None:
     shown = [line for line in lines_of(block.code) if line.strip() != "..."]
     missing = [line for line in shown if wait_line_shape(line) not in real]
     assert not missing, (missing, ran.stdout, block.id)
+
+
+async def test_watch_lines() -> None:
+    """`watch` of a pipeline being started (docs/guides/watching.md): the current status,
+    then one line per event, each status as the sample shows it (the watch reads the
+    list when several events came between two polls, so none is missed: no race)."""
+    block = sample("2026-11-27T03:46:19.934Z  Stopped")
+    expected = [masked(line) for line in lines_of(block.code)]
+    async with FakeFeldera(speed=20) as fake:
+        fake.create_pipeline("my-pipeline")
+        started = time.monotonic()
+        proc = await spawn(
+            cli_argv("watch", "my-pipeline"), env=clean_env({"FELDERA_HOST": fake.url})
+        )
+        assert proc.stdout is not None
+        got: list[str] = []
+        try:
+            while len(got) < len(expected):
+                line = await asyncio.wait_for(proc.stdout.readline(), 60)
+                assert line, got
+                got.append(line.decode().rstrip())
+                if len(got) == 1:
+                    fake.start("my-pipeline")  # after the watch has shown where it began
+        finally:
+            proc.send_signal(signal.SIGINT)
+            ran = await finish(proc, started, 60)
+    assert ran.returncode == 130, ran
+    assert [masked(line) for line in got] == expected, (got, block.id)
