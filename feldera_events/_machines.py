@@ -359,6 +359,7 @@ class PipelineWait(Machine):
         self.since = SinceRule.of(since, anew=anew)
         self.candidate: PipelineEvent | None = None  # awaiting confirmation or a full read
         self.stopped = False
+        self.detail_failures = 0  # failed full reads of the failure the status showed
 
     def _begin(self, now: float) -> Decision:
         point = self.since.point
@@ -419,6 +420,7 @@ class PipelineWait(Machine):
                     # Read in full, for the error; or, if clean-up removed it, the latest.
                     self.candidate = ev
                     self.stopped = acceptor is not None and acceptor.stopped
+                    self.detail_failures = 0
                     full = Request("event", ev.event_id, _ALL, or_latest=True)
                     return self._need(now, full, emit)
                 if changed and self.approval is not None and awaits_approval(ev):
@@ -438,10 +440,15 @@ class PipelineWait(Machine):
         why = "the deadline came before the full event could be read"
         return self._unreadable(why) or super().deadline_error(now)
 
+    def _reading_failure(self) -> bool:
+        """Whether the request pending is the full read of a failure the status showed."""
+        pending = self.pending
+        return self.candidate is not None and pending.op == "event" and pending.selector is _ALL
+
     def _unreadable(self, why: str) -> DeploymentFailedError | None:
         """The failure the status showed while the wait reads it in full (else None)."""
-        ev, pending = self.candidate, self.pending
-        if ev is None or pending.op != "event" or pending.selector is not _ALL:
+        ev = self.candidate
+        if ev is None or not self._reading_failure():
             return None
         return failure_error(self.name, ev, stopped=self.stopped, what=self.what, unavailable=why)
 
@@ -456,6 +463,12 @@ class PipelineWait(Machine):
         return self._schedule(now, self._next_interval(now, True), LATEST, (full,))
 
     def _on_error(self, request: Request, exc: BaseException, now: float) -> Decision | None:
+        if self._reading_failure():
+            # The failure's details get the retry policy's attempts, as one client call
+            # would, whatever the deadline (none: forever): then the failure, its details
+            # unavailable (``_failed``). Every error counts, those polled through too.
+            self.detail_failures += 1
+            return Fail(exc) if self.detail_failures >= self.retry.attempts else None
         pending = self.approval_pending
         if pending is not None and isinstance(exc, EventNotFoundError):
             return self._awaiting_approval(pending, now)  # cleaned up: the poll's event

@@ -74,6 +74,9 @@ def test_the_machine_reads_the_approval_then_waits_or_ends(wait: bool) -> None:
     awaiting = event("Provisioned", "Provisioned", "AwaitingApproval", "Running", at=1)
     # Not emitted yet: it is read in full first, and emitted with its details.
     assert m.answered(awaiting, 1.0) == Need(Request("event", awaiting.event_id, Selector.ALL))
+    # Of that event only: cleaned up, it is the poll's event that awaits approval, never
+    # whatever `latest` says by then (`or_latest` is the failure's read alone).
+    assert m.pending.or_latest is False
     full = with_details(awaiting, {"approval_diff": DIFF})
     decision = m.answered(full, 1.1)
     assert decision.emit == (full,)
@@ -91,6 +94,31 @@ def test_the_machine_reads_the_approval_then_waits_or_ends(wait: bool) -> None:
         assert isinstance(decision, Fail) and isinstance(decision.error, ApprovalRequiredError)
         assert decision.error.approval_diff == DIFF and decision.error.event == full
         assert decision.error.changes == f"{CHANGES}; input connectors added: kafka_in"
+
+
+def test_a_timeout_names_an_approval_only_while_the_last_event_awaits_it() -> None:
+    m = machine(RUNNING, what="Running", approval=True)
+    m.begin(0.0)
+    awaiting = event("Provisioned", "Provisioned", "AwaitingApproval", "Running", at=1)
+    m.answered(awaiting, 1.0)
+    m.answered(with_details(awaiting, {"approval_diff": DIFF}), 1.1)
+    assert m.timeout_error(50.0).awaiting_approval is not None
+    # Approved: the runtime moves on; a timeout now says nothing of an approval.
+    m.answered(event("Provisioned", "Provisioned", "Initializing", "Running", at=2), 2.0)
+    err = m.timeout_error(100.0)
+    assert err.awaiting_approval is None and "approval" not in str(err)
+
+
+def test_after_reading_an_approval_the_wait_polls_at_the_initial_interval() -> None:
+    growing = PollPolicy(initial=1.0, factor=2.0, maximum=64.0, jitter=0.0, grow_after=0.0)
+    m = machine(RUNNING, what="Running", approval=True, poll=growing, timeout=None)
+    m.begin(0.0)
+    starting = event("Provisioned", "Provisioned", "Initializing", "Running")
+    assert [m.answered(starting, t).at for t in (0.0, 1.0, 3.0)] == [1.0, 3.0, 7.0]
+    awaiting = event("Provisioned", "Provisioned", "AwaitingApproval", "Running", at=7)
+    m.answered(awaiting, 7.0)
+    decision = m.answered(with_details(awaiting, {"approval_diff": DIFF}), 7.0)
+    assert isinstance(decision, PollAt) and decision.at == 8.0  # something moved: 1 s
 
 
 def test_an_approval_cleaned_up_before_its_read_still_ends_the_wait() -> None:

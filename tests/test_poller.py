@@ -917,14 +917,43 @@ async def test_transient_errors_on_the_full_read_of_a_failure_do_not_end_the_wai
     fake.fail_next_start("p", "provision_check", message="boom")
     fake.start("p")
 
+    # All but the last of the retry policy's attempts at the details fail.
+    fails = poller.client.retry_policy.attempts - 1
+
     def on_event(ev: PipelineEvent) -> None:
         if ev.deployment_has_error:
-            fake.inject(Fault.lock_took_too_long(), path_contains=str(ev.event_id), times=5)
+            fake.inject(Fault.lock_took_too_long(), path_contains=str(ev.event_id), times=fails)
 
     with pytest.raises(DeploymentFailedError) as info:
         await poller.wait_until_provisioned("p", timeout=10, on_event=on_event)
     assert info.value.message == "boom"
-    assert sum(r.status == 503 for r in fake.requests) == 5
+    assert fails >= 1 and sum(r.status == 503 for r in fake.requests) == fails
+
+
+@pytest.mark.parametrize("timeout", [60.0, None], ids=["deadline", "no-deadline"])
+async def test_a_failure_whose_full_read_always_fails_ends_after_the_retry_attempts(
+    fake: FakeFeldera, poller: Poller, timeout: float | None
+) -> None:
+    # Issue 24 (review): latest Stopped with an error, `selector=all` always a 500: the
+    # wait took its whole 60 s deadline, and never ended without one. Now: the retry
+    # policy's attempts at the details, then the failure, its details unavailable.
+    fake.create_pipeline("p")
+    fake.fail_next_start("p", "provision_check", message="boom")
+    fake.start("p")
+    reads: list[str] = []
+
+    def on_event(ev: PipelineEvent) -> None:
+        if ev.deployment_has_error and not reads:
+            reads.append(str(ev.event_id))
+            fake.inject(Fault.status(500, body="db down"), path_contains=reads[0])
+
+    async with asyncio.timeout(STREAM_TIMEOUT):
+        with pytest.raises(DeploymentFailedError) as info:
+            await poller.wait_until_provisioned("p", timeout=timeout, on_event=on_event)
+    assert "the error details are unavailable (reading the full event failed" in str(info.value)
+    assert info.value.event.deployment_has_error
+    attempts = poller.client.retry_policy.attempts
+    assert sum(r.status == 500 and reads[0] in r.path for r in fake.requests) == attempts
 
 
 async def test_server_never_reached_before_the_deadline_is_not_a_timeout(

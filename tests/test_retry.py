@@ -146,6 +146,14 @@ async def test_retries_transient_then_succeeds() -> None:
     assert len(calls) == 4
 
 
+async def test_a_retry_that_fails_for_good_is_not_retried_again() -> None:
+    gone = NotFoundError("m", status_code=404)
+    call, calls = failing(status(503), gone)
+    with pytest.raises(NotFoundError) as info:
+        await call_with_retry(call, RetryPolicy(attempts=4), describe="GET /x")
+    assert info.value is gone and len(calls) == 2
+
+
 @pytest.mark.parametrize(
     "error",
     [
@@ -277,3 +285,88 @@ async def test_the_first_attempts_time_counts_against_the_policy_timeout() -> No
             sleep=t.sleep,
         )
     assert t.sleeps == []
+
+
+# -- the policy's deadline and the read after clean-up (issue 24, mutation testing) ------
+
+
+async def test_a_retry_due_at_the_policy_deadline_gets_no_time_left() -> None:
+    t = FakeTime()
+    calls: list[int] = []
+
+    async def call() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            t.now += 10  # the first attempt uses the whole 10 s
+            raise status(503)
+        await asyncio.sleep(0.01)  # the retries, due at the deadline, have no time left
+        return "ok"
+
+    with pytest.raises(
+        APITimeoutError, match="did not finish within the retry policy's timeout of 10s"
+    ):
+        await call_with_retry(
+            call,
+            RetryPolicy(attempts=3, timeout=10),
+            describe="GET /x",
+            sleep=t.sleep,
+            clock=t.clock,
+        )
+    assert len(calls) == 3  # each a timeout, itself transient: until the attempts run out
+
+
+async def test_an_attempt_that_awaits_within_the_policy_timeout_succeeds() -> None:
+    t = FakeTime()
+    calls: list[int] = []
+
+    async def call() -> str:
+        calls.append(1)
+        await asyncio.sleep(0.01)  # under a timer: the 10 s the policy leaves
+        return "ok"
+
+    policy = RetryPolicy(attempts=3, timeout=10)
+    assert (
+        await call_with_retry(call, policy, describe="GET /x", sleep=t.sleep, clock=t.clock) == "ok"
+    )
+    assert len(calls) == 1  # the first attempt, not a retry after a timeout
+
+
+async def test_a_cleaned_up_event_is_read_as_latest_once() -> None:
+    from feldera_events import EventNotFoundError
+    from feldera_events._retry import event_or_latest
+
+    reads: list[object] = []
+
+    async def read(event_id: object) -> str:
+        reads.append(event_id)
+        if event_id != "latest":
+            raise EventNotFoundError("gone", status_code=404)
+        return "the latest"
+
+    assert await event_or_latest(read, "e1") == "the latest"
+    assert reads == ["e1", "latest"]
+    gone = EventNotFoundError("gone too", status_code=404)
+
+    async def always_gone(event_id: object) -> str:
+        reads.append(event_id)
+        raise gone
+
+    reads.clear()
+    with pytest.raises(EventNotFoundError) as info:
+        await event_or_latest(always_gone, "e1")
+    assert info.value is gone and reads == ["e1", "latest"]
+
+
+async def test_an_attempt_bounded_by_its_own_timeouts_gets_no_timer_of_the_policy() -> None:
+    # ends_within says the call ends by its own timeouts within that many seconds: at
+    # (or under) the policy's timeout it runs without a timer of the policy. A call that
+    # breaks that promise shows it: it is not cut at the policy's 0.01 s.
+    async def call() -> str:
+        await asyncio.sleep(0.05)
+        return "ok"
+
+    policy = RetryPolicy(attempts=1, timeout=0.01)
+    for bound in (0.01, 0.005):
+        assert await call_with_retry(call, policy, describe="GET /x", ends_within=bound) == "ok"
+    with pytest.raises(APITimeoutError):  # a bound above the policy's: its timer
+        await call_with_retry(call, policy, describe="GET /x", ends_within=0.02)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,13 +24,35 @@ from feldera_events import (
     ServerError,
     WaitTimeoutError,
 )
-from feldera_events._acceptors import PROVISIONED, RUNNING
+from feldera_events._acceptors import (
+    PROVISIONED,
+    RUNNING,
+    STOPPED,
+    WAITS,
+    Seen,
+    Verdict,
+    accept,
+    condition_acceptors,
+)
 from feldera_events._convert import structure
-from feldera_events._decisions import Fail, Need, PollAt, Request, Succeed
+from feldera_events._decisions import (
+    CLUSTER,
+    DEBUG,
+    INFO,
+    LATEST,
+    LIST,
+    WARNING,
+    Fail,
+    Need,
+    PollAt,
+    Request,
+    Succeed,
+)
 from feldera_events._errors import APIStatusError, status_error_class
 from feldera_events._machines import PipelineWait
 from feldera_events._policies import PollPolicy
-from feldera_events._watch import Watch
+from feldera_events._since import SinceRule
+from feldera_events._watch import Watch, is_duplicate
 
 POLL = PollPolicy(initial=1.0, maximum=1.0, jitter=0.0)
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -96,6 +120,23 @@ def full_of(ev: PipelineEvent, *, error: bool) -> PipelineEvent:
     )
     result: PipelineEvent = structure(data, PipelineEvent)
     return result
+
+
+# -- what a machine asks for and says --------------------------------------------------
+
+
+def test_the_log_levels_of_decisions_are_the_logging_modules() -> None:
+    # The machines may not import logging; the driver hands these numbers to a logger.
+    assert (DEBUG, INFO, WARNING) == (logging.DEBUG, logging.INFO, logging.WARNING)
+
+
+def test_only_the_read_of_a_failure_may_fall_back_to_the_latest_event() -> None:
+    assert not any(r.or_latest for r in (LATEST, LIST, CLUSTER, Request("event", "x")))
+    m = machine()
+    m.begin(0.0)
+    failed = event("Stopping", "Stopped", error=True)
+    decision = m.answered(failed, 0.0)
+    assert isinstance(decision, Need) and decision.request.or_latest is True
 
 
 # -- what ends a wait ------------------------------------------------------------------
@@ -376,7 +417,7 @@ def test_a_failure_whose_full_read_fails_until_the_deadline_is_still_a_failure()
     decision = m.failed(http(500), 0.0)  # retried (the wait's one retry rule)...
     while isinstance(decision, PollAt):
         decision = m.failed(http(500), decision.at)
-    assert isinstance(decision, Fail)  # ...until the deadline or the rule says no more
+    assert isinstance(decision, Fail)  # ...within the policy's attempts and the deadline
     assert isinstance(decision.error, DeploymentFailedError)
     assert "the error details are unavailable" in decision.error.message
     # The same when the deadline passes with the full read in flight (the driver's call).
@@ -392,6 +433,56 @@ def test_a_failure_whose_full_read_fails_until_the_deadline_is_still_a_failure()
     stop.answered(event("Provisioning", "Provisioned"), 0.0)
     stop.answered(event("Stopping", "Stopped", at=1.0), 1.0)
     assert type(stop.expired(10.0).error) is DeploymentStoppedError
+
+
+@pytest.mark.parametrize("timeout", [60.0, None], ids=["deadline", "no-deadline"])
+@pytest.mark.parametrize(
+    "error",
+    [http(500), http(404, "NoPipelineMonitorEventsAvailable"), http(404, "UnknownPipelineName")],
+    ids=["500", "no-events", "pipeline-gone"],
+)
+def test_a_failure_whose_full_read_keeps_failing_ends_after_the_retry_attempts(
+    timeout: float | None, error: Exception
+) -> None:
+    # Issue 24 (review): status latest = Stopped with an error, `selector=all` always
+    # failing: the wait read the details until its deadline (60 s), and forever without
+    # one. The details get the retry policy's attempts, as one client call would; then
+    # the failure, its details said to be unavailable, at once.
+    m = machine(timeout=timeout, retry=RetryPolicy(attempts=3), wait_for_pipeline=True)
+    m.begin(0.0)
+    failed = event("Stopped", "Stopped", error=True)
+    full = Request("event", failed.event_id, Selector.ALL, or_latest=True)
+    assert m.answered(failed, 0.0) == Need(full, (failed,))
+    reads, now = 1, 0.0
+    decision = m.failed(error, now)
+    while isinstance(decision, PollAt) and reads < 50:
+        assert decision.request == full
+        now, reads = decision.at, reads + 1
+        decision = m.failed(error, now)
+    assert reads == 3
+    assert isinstance(decision, Fail) and decision.at is None  # now, not at the deadline
+    err = decision.error
+    assert type(err) is DeploymentFailedError and err.event is failed
+    assert "the error details are unavailable (reading the full event failed" in err.message
+    assert not any("polling again" in line.msg for line in decision.log)
+
+
+def test_the_attempts_at_a_failures_details_start_anew_with_each_failure() -> None:
+    m = machine(retry=RetryPolicy(attempts=2))
+    m.begin(0.0)
+    failed = event("Stopping", "Stopped", error=True)
+    m.answered(failed, 0.0)
+    decision = m.failed(http(503), 0.0)
+    assert isinstance(decision, PollAt)  # one more attempt
+    restarted = full_of(event("Provisioning", "Provisioned", at=2), error=False)
+    assert isinstance(m.answered(restarted, decision.at), PollAt)  # restarted meanwhile
+    again = event("Stopping", "Stopped", error=True, at=3)
+    m.answered(again, 5.0)
+    decision = m.failed(http(503), 5.0)  # the new failure's first attempt, not a third
+    assert isinstance(decision, PollAt)
+    decision = m.answered(full_of(again, error=True), decision.at)
+    assert isinstance(decision, Fail) and isinstance(decision.error, DeploymentFailedError)
+    assert decision.error.error_code == "RuntimeError.WorkerPanic"
 
 
 def test_since_now_sees_a_failure_after_an_anchor_dated_in_the_future() -> None:
@@ -697,3 +788,311 @@ def test_watch_since_now_starts_after_the_servers_latest_event() -> None:
     new = event("Stopped", "Provisioned", at=6)
     assert w.answered(new, 1.0) == Need(Request("list"))
     assert w.answered([new, old, older], 1.1).emit == (new,)
+
+
+# -- since: the point and the restart rule, case by case (issue 24, mutation testing) ----
+
+
+class _NoOffset(dt.tzinfo):
+    def utcoffset(self, when: dt.datetime | None) -> dt.timedelta | None:
+        return None
+
+
+def test_since_refuses_a_datetime_whose_zone_has_no_offset() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        machine(since=dt.datetime(2026, 1, 1, tzinfo=_NoOffset()))
+
+
+def test_since_refuses_a_string_that_is_neither_now_nor_an_id_in_its_own_words() -> None:
+    with pytest.raises(ValueError, match="since must be an event, an event id") as info:
+        machine(since="yesterday")
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def test_since_now_whose_first_read_fails_transiently_reads_it_again() -> None:
+    # Only "no event (or pipeline) yet" makes every event new; a 500 is retried, and the
+    # point is then the event that read answers.
+    up = event("Provisioned", "Provisioned", "Running", "Running")
+    m = machine(since="now")
+    m.begin(0.0)
+    decision = m.failed(http(500), 0.0)
+    assert isinstance(decision, PollAt) and decision.request == LATEST
+    assert isinstance(m.answered(up, decision.at), PollAt)  # the point: not a success
+    assert m.since.point is not None and m.since.point.event is up
+
+
+def _after(ev: PipelineEvent, seconds: float, **kwargs: Any) -> PipelineEvent:
+    return event(at=(ev.recorded_at - T0).total_seconds() + seconds, **kwargs)
+
+
+UP: dict[str, Any] = {
+    "resources": "Provisioned",
+    "desired": "Provisioned",
+    "runtime": "Running",
+    "runtime_desired": "Running",
+}
+
+
+def test_since_a_success_seen_to_leave_and_come_back_counts_without_the_list() -> None:
+    point = event(**UP)
+    m = machine(RUNNING, since=point)
+    m.begin(0.0)
+    assert isinstance(m.answered(_after(point, 1, **UP), 0.0), Need)  # the list decides
+    m.answered([point], 0.5)  # the same deployment: go on
+    m.answered(_after(point, 2, resources="Stopping", desired="Stopped"), 1.0)  # left
+    back = _after(point, 3, **UP)
+    assert m.answered(back, 2.0) == Succeed(back, (back,))
+
+
+def test_since_a_success_the_list_showed_to_be_the_old_one_does_not_count_later() -> None:
+    point = event(**UP)
+    m = machine(RUNNING, since=point)
+    m.begin(0.0)
+    same = _after(point, 1, **UP)
+    assert m.answered(same, 0.0) == Need(LIST, (same,))
+    assert isinstance(m.answered([same, point], 0.5), PollAt)  # held all along
+    assert isinstance(m.answered(same, 1.5), PollAt)  # polled again: still not new
+    assert m.polls == 3
+
+
+@pytest.mark.parametrize(
+    ("before", "counts"),
+    [
+        ([], True),  # nothing known at or before the point: new
+        (["up"], False),  # it held at the point: the same success
+        (["up", "stopped"], True),  # it did not hold at the point: new
+    ],
+    ids=["nothing-before", "held-before", "not-held-before"],
+)
+def test_since_a_datetime_a_success_is_new_by_the_last_event_at_the_point(
+    before: list[str], counts: bool
+) -> None:
+    # A point known without its event (a datetime, a cleaned-up id): the list says what
+    # held at the last event at or before it.
+    at = T0 + dt.timedelta(seconds=100)
+    m = machine(RUNNING, since=at)
+    m.begin(0.0)
+    kinds = {"up": UP, "stopped": {"resources": "Stopped", "desired": "Stopped"}}
+    history = [event(at=90 + i, **kinds[k]) for i, k in enumerate(before)]
+    candidate = event(at=110, **UP)
+    assert m.answered(candidate, 0.0) == Need(LIST, (candidate,))
+    decision = m.answered([candidate, *reversed(history)], 0.5)
+    assert decision == Succeed(candidate) if counts else isinstance(decision, PollAt)
+
+
+def _held_rule(**kwargs: Any) -> SinceRule:
+    point = event(**UP)
+    rule = SinceRule.of(point, anew=kwargs.pop("anew", True))
+    return attrs.evolve(rule, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("rule", "last", "held"),
+    [
+        ({}, "up", True),
+        ({"anew": False}, "up", False),
+        ({"point": None}, "up", False),
+        ({"left": True}, "up", False),
+        ({}, None, False),
+        ({}, "stopped", False),
+    ],
+    ids=["held", "not-anew", "no-point", "left", "no-last", "not-holding"],
+)
+def test_since_held_at_the_point_only_when_every_part_says_so(
+    rule: dict[str, Any], last: str | None, held: bool
+) -> None:
+    # What a timeout says (held_at_since): the success held at the point and still does.
+    events = {"up": event(**UP), "stopped": event("Stopped", "Stopped"), None: None}
+
+    def holds(ev: PipelineEvent) -> bool:
+        return ev.deployment_resources_status.value == "Provisioned"
+
+    assert _held_rule(**rule).held(events[last], holds) is held
+
+
+# -- the table of waits and the acceptors of wait_for (issue 24, mutation testing) -------
+
+
+def test_the_table_of_waits() -> None:
+    # provisioned and running: a success that held at `since` must be a new one (a
+    # restart); stopped: already stopped at `since` is stopped. Only `running` looks at
+    # approvals (wait_for_approval=).
+    assert {name: (w.anew, w.approval) for name, w in WAITS.items()} == {
+        "provisioned": (True, False),
+        "running": (True, True),
+        "stopped": (False, False),
+    }
+
+
+def test_the_stopped_wait_succeeds_at_stopped_only() -> None:
+    m = machine(STOPPED, what="Stopped")
+    m.begin(0.0)
+    assert isinstance(m.answered(event("Provisioned", "Provisioned"), 0.0), PollAt)
+    assert isinstance(m.answered(event("Stopping", "Stopped", at=1), 1.0), PollAt)
+    stopped = event("Stopped", "Stopped", at=2)
+    assert m.answered(stopped, 2.0) == Succeed(stopped, (stopped,))
+
+
+def test_wait_for_checks_its_failure_first_and_only_when_given() -> None:
+    def up(ev: PipelineEvent) -> bool:
+        return ev.deployment_resources_status.value == "Provisioned"
+
+    def broken(ev: PipelineEvent) -> bool:
+        return ev.deployment_has_error
+
+    failing_up = event("Provisioned", "Provisioned", error=True)
+    verdicts = condition_acceptors(up, broken)
+    assert accept(verdicts, failing_up, Seen())[0] is Verdict.FAILURE
+    assert accept(condition_acceptors(up, None), failing_up, Seen())[0] is Verdict.SUCCESS
+
+
+# -- the watch, case by case (issue 24, mutation testing) ---------------------------------
+
+
+def _with(ev: PipelineEvent, **fields: Any) -> PipelineEvent:
+    """``ev`` under a new id, with ``fields`` changed (a heartbeat, or not)."""
+    data = {**ev.to_dict(), **fields, "event_id": str(uuid.UUID(int=ev.event_id.int + 1))}
+    result: PipelineEvent = structure(data, PipelineEvent)
+    return result
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"deployment_error": {"error_code": "E", "message": "m", "details": None}},
+        {"deployment_resources_status_details": {"reason": "r"}},
+        {"deployment_runtime_status_details": {"reason": "r"}},
+        {"storage_status_details": {"reason": "r"}},
+    ],
+    ids=["heartbeat", "error", "resources-details", "runtime-details", "storage-details"],
+)
+def test_a_duplicate_is_the_same_status_details_and_error(change: dict[str, Any]) -> None:
+    ev = full_of(event("Provisioned", "Provisioned", "Running", "Running"), error=False)
+    assert is_duplicate(_with(ev, **change), ev) is (change == {})
+
+
+def test_a_watch_leaves_out_heartbeat_duplicates_by_default() -> None:
+    w = watch()
+    w.begin(0.0)
+    first = event("Provisioned", "Provisioned", "Running", "Running", at=1)
+    w.answered(first, 0.0)
+    beat = _with(first, recorded_at=(T0 + dt.timedelta(seconds=2)).isoformat())
+    assert w.answered(beat, 1.0) == Need(LIST)
+    assert w.answered([beat, first], 1.1).emit == ()
+
+
+def test_a_watch_never_gives_up_on_a_server_it_never_reached() -> None:
+    w = watch(retry=RetryPolicy(attempts=2, timeout=1.0))
+    decision = w.begin(0.0)
+    for n in range(5):
+        decision = w.failed(APIConnectionError("refused", url="http://h"), 10.0 * n)
+        assert isinstance(decision, PollAt)
+
+
+def test_a_watch_that_finds_nothing_new_polls_without_reading_the_list() -> None:
+    w = watch()
+    w.begin(0.0)
+    first = event(at=1)
+    w.answered(first, 0.0)
+    assert isinstance(w.answered(first, 1.0), PollAt)
+
+
+def test_a_watch_started_before_any_event_yields_every_event() -> None:
+    # No events yet: every event to come is new, those between two polls too (the list).
+    poll = PollPolicy(initial=1.0, factor=2.0, maximum=8.0, jitter=0.0, grow_after=0.0)
+    w = watch(poll=poll, include_duplicates=True)
+    w.begin(0.0)
+    none_yet = http(404, "NoPipelineMonitorEventsAvailable")
+    decision, now, waits = w.failed(none_yet, 0.0), 0.0, []
+    for _ in range(3):  # polled at the policy's growing intervals
+        assert isinstance(decision, PollAt) and decision.request == LATEST
+        waits.append(decision.at - now)
+        now = decision.at
+        decision = w.failed(none_yet, now)
+    assert waits == [1.0, 2.0, 4.0]
+    history = [event(at=i) for i in range(3)]
+    assert w.answered(history[-1], now) == Need(LIST)
+    assert w.answered(list(reversed(history)), now).emit == tuple(history)
+
+
+def test_a_watch_retries_a_failed_first_poll_and_starts_at_its_answer() -> None:
+    w = watch()
+    w.begin(0.0)
+    assert isinstance(w.failed(http(500), 0.0), PollAt)  # not "no events yet"
+    first = event(at=1)
+    assert w.answered(first, 1.0).emit == (first,)
+
+
+def test_a_watch_since_an_event_keeps_it_through_no_events_yet() -> None:
+    point = event(at=5)
+    w = watch(since=point)
+    w.begin(0.0)
+    assert isinstance(w.failed(http(404, "NoPipelineMonitorEventsAvailable"), 0.0), PollAt)
+    after = event(at=6)
+    assert w.answered(after, 1.0) == Need(LIST)
+    assert w.answered([after, point, event(at=4)], 1.1).emit == (after,)
+
+
+def test_a_watch_since_a_cleaned_up_id_starts_after_it_and_other_errors_retry() -> None:
+    since = uuid.UUID(int=(1000 << 80) | (7 << 76) | (2 << 62) | 5)
+    w = watch(since=str(since))
+    assert w.begin(0.0) == Need(Request("event", since))
+    assert isinstance(w.failed(http(500), 0.0), PollAt)  # retried, as any poll
+    gone = http(404, "UnknownPipelineMonitorEvent")
+    assert w.failed(gone, 1.0) == Need(LATEST)  # the id is the point (UUIDv7 order)
+    newer = with_id(event(at=0), uuid.UUID(int=since.int + 1))
+    older = with_id(event(at=9), uuid.UUID(int=since.int - 1))
+    assert w.answered(newer, 1.0) == Need(LIST)
+    assert w.answered([newer, older], 1.1).emit == (newer,)
+    not_v7 = watch(since=uuid.UUID("0197a2b4-6f1e-4c3a-9d2e-1b2c3d4e5f60"))
+    not_v7.begin(0.0)
+    assert not_v7.failed(gone, 0.0) == Fail(gone)
+
+
+def test_a_watch_forgets_ids_beyond_its_lookback_and_never_yields_them_again() -> None:
+    w = watch(lookback=1, include_duplicates=True)
+    w.begin(0.0)
+    first = event(at=10)
+    w.answered(first, 0.0)
+    a, b = event(at=11), event(at=12)
+    w.answered(b, 1.0)
+    assert w.answered([b, a, first], 1.1).emit == (a, b)  # a's id forgotten already
+    c = event(at=13)
+    w.answered(c, 2.0)
+    assert w.answered([c, b, a, first], 2.1).emit == (c,)  # a: at or before the floor
+
+
+def test_a_watch_floor_only_rises_as_ids_are_forgotten() -> None:
+    # A late commit remembered after newer events is forgotten after them: the floor
+    # stays at the newest forgotten event, so none of them comes back as new.
+    w = watch(lookback=2, include_duplicates=True)
+    w.begin(0.0)
+    first = event(at=10)
+    w.answered(first, 0.0)
+    b = event(at=13)
+    w.answered(b, 1.0)
+    assert w.answered([b, first], 1.1).emit == (b,)
+    late, c = event(at=12), event(at=14)
+    w.answered(c, 2.0)
+    assert w.answered([c, b, late, first], 2.1).emit == (late, c)
+    d = event(at=15)
+    w.answered(d, 3.0)
+    assert w.answered([d, c, b, late, first], 3.1).emit == (d,)
+    e = event(at=16)
+    w.answered(e, 4.0)
+    assert w.answered([e, d, c, b, late, first], 4.1).emit == (e,)
+
+
+def test_a_watch_remembers_exactly_lookback_ids() -> None:
+    # Two ids remembered: the floor stays at the start, and a late commit after it is new.
+    w = watch(lookback=2, include_duplicates=True)
+    w.begin(0.0)
+    first = event(at=10)
+    w.answered(first, 0.0)
+    a, b = event(at=12), event(at=13)
+    w.answered(b, 1.0)
+    assert w.answered([b, a, first], 1.1).emit == (a, b)
+    late, c = event(at=11), event(at=14)
+    w.answered(c, 2.0)
+    assert w.answered([c, b, a, late, first], 2.1).emit == (late, c)
