@@ -119,7 +119,7 @@ class Machine:
         self.interval: float | None = None
         self.final_poll_done = False
         self.failures = 0  # failed requests in a row
-        self.attempts = 0  # connection attempts before the server first answered
+        self.attempts = 0  # connection attempts before it first answered (cluster waits count)
         self.last_error: BaseException | None = None
         self.last_connection_error: APIConnectionError | None = None
         self.next_log = FIRST_PROGRESS_LOG
@@ -175,8 +175,6 @@ class Machine:
     def _failed(self, exc: BaseException, now: float) -> Decision:
         if isinstance(exc, APIConnectionError):
             self.last_connection_error = exc
-            if not self.reached:
-                self.attempts += 1
         else:
             self.polls += 1
             self.reached = True
