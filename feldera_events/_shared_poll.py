@@ -400,8 +400,6 @@ class FleetPoll:
         #: How many entries the last list had (None: not listed yet).
         self.size: int | None = None
         self.engaged = False
-        #: Lists made: for tests and benchmarks.
-        self.lists = 0
         self._next_at = math.inf
         self._timer: asyncio.Task[None] | None = None
         self._timer_at = math.inf
@@ -491,7 +489,6 @@ class FleetPoll:
             return
         round_.open = len(members)
         self._round = round_
-        self.lists += 1
         round_.task = asyncio.ensure_future(self._list_round(round_, members))
 
     async def _list_round(self, round_: _Round, members: list[SharedPoll]) -> None:
@@ -630,7 +627,7 @@ def active(client: Any) -> int:
 
 
 def fleet_of(client: Any) -> list[FleetPoll]:
-    """``client``'s fleet polls (for tests and benchmarks)."""
+    """``client``'s fleet polls (for tests)."""
     state = _REGISTRY.get(client)
     hubs = () if state is None else state.hubs.values()
     return [hub.fleet for hub in hubs if hub.fleet is not None]
