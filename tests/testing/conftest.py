@@ -13,6 +13,26 @@ from tests.testing.schema_check import SchemaChecker, SchemaMismatch
 #: Fast but not instantaneous: transitions take milliseconds.
 SPEED = 200.0
 
+#: The keys of an event with ``selector=status`` and with ``selector=all``: the spec's
+#: PipelineMonitorEvent, written out here (not taken from the fake) so the tests check it.
+STATUS_KEYS = {
+    "event_id",
+    "recorded_at",
+    "deployment_resources_status",
+    "deployment_resources_desired_status",
+    "deployment_runtime_status",
+    "deployment_runtime_desired_status",
+    "deployment_has_error",
+    "program_status",
+    "storage_status",
+}
+ALL_KEYS = STATUS_KEYS | {
+    "deployment_resources_status_details",
+    "deployment_runtime_status_details",
+    "storage_status_details",
+    "deployment_error",
+}
+
 
 class ResponseAudit:
     """Server-side observer: validates every complete response the fake sends."""

@@ -10,25 +10,8 @@ import aiohttp
 import pytest
 
 from feldera_events.testing import FakeFeldera, Fault, Timings
-from tests.testing.conftest import SPEED, attach_audit
+from tests.testing.conftest import ALL_KEYS, SPEED, STATUS_KEYS, attach_audit
 
-STATUS_KEYS = {
-    "event_id",
-    "recorded_at",
-    "deployment_resources_status",
-    "deployment_resources_desired_status",
-    "deployment_runtime_status",
-    "deployment_runtime_desired_status",
-    "deployment_has_error",
-    "program_status",
-    "storage_status",
-}
-ALL_KEYS = STATUS_KEYS | {
-    "deployment_resources_status_details",
-    "deployment_runtime_status_details",
-    "storage_status_details",
-    "deployment_error",
-}
 NAME = "a-b_c"  # a name the manager accepts, its every character percent-encoded
 QUOTED = "%61%2D%62%5F%63"
 

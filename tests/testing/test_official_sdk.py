@@ -47,7 +47,7 @@ from feldera.enums import (
 from feldera.rest.errors import FelderaAPIError
 
 from feldera_events.testing import FakeFeldera, Timings
-from tests.testing.conftest import attach_audit
+from tests.testing.conftest import ALL_KEYS, STATUS_KEYS, attach_audit
 
 NAME = "sdk-pipeline_1"  # the SDK does not quote names in PUT; real names are [A-Za-z0-9_-]
 SQL = "CREATE TABLE t1(i1 INTEGER); CREATE VIEW v1 AS SELECT * FROM t1;"
@@ -56,23 +56,6 @@ PANIC_SQL = (
     "CREATE VIEW v1 AS SELECT i1 / 0 AS crash FROM t1;"
 )
 
-STATUS_KEYS = {
-    "event_id",
-    "recorded_at",
-    "deployment_resources_status",
-    "deployment_resources_desired_status",
-    "deployment_runtime_status",
-    "deployment_runtime_desired_status",
-    "deployment_has_error",
-    "program_status",
-    "storage_status",
-}
-ALL_KEYS = STATUS_KEYS | {
-    "deployment_resources_status_details",
-    "deployment_runtime_status_details",
-    "storage_status_details",
-    "deployment_error",
-}
 
 _ = None
 # feldera-events-api.md section 7, oldest first: resources, resources desired, runtime,
