@@ -44,7 +44,6 @@ from ._transport import (
     DEFAULT_MAX_BODY_SIZE,
     follow,
     read_body,
-    request_options,
     scrub,
     speaks_tls,
     transport_error,
@@ -480,11 +479,23 @@ class EventsClient:
         return keys
 
     def _options(self, key: str | None) -> dict[str, Any]:
-        """A request's keyword arguments, ``key`` sent with it (None: none, or on the session)."""
-        if self._owns_session:  # fixed headers, a str key and the timeouts are on it
-            return request_options(None, key, None, None)
-        ssl = self._ssl if self._verify_given else None
-        return request_options(self._headers, key, self._aiohttp_timeout, ssl)
+        """A request's keyword arguments, ``key`` sent with it (None: none, or on the session).
+
+        Redirects are followed by :meth:`_attempt` (same origin only, :func:`follow`),
+        bodies decoded by :func:`read_body`; our own session carries the fixed headers,
+        a str key and the timeouts.
+        """
+        options: dict[str, Any] = {"allow_redirects": False, "auto_decompress": False}
+        headers = {} if self._owns_session else dict(self._headers)
+        if key is not None:
+            headers["Authorization"] = f"Bearer {key}"
+        if headers:
+            options["headers"] = headers
+        if not self._owns_session:
+            options["timeout"] = self._aiohttp_timeout
+            if self._verify_given:
+                options["ssl"] = self._ssl
+        return options
 
     async def _attempt(
         self,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Final
+from typing import Final
 from urllib.parse import unquote
 
 import aiohttp
@@ -36,7 +36,6 @@ __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
     "follow",
     "read_body",
-    "request_options",
     "scrub",
     "speaks_tls",
     "transport_error",
@@ -71,6 +70,10 @@ def _origin(url: str) -> str:
 def follow(visited: list[str], location: str, status: int, keys: list[str]) -> str:
     """The URL a same-origin redirect leads to; a RedirectError for anything else."""
     current = visited[-1]
+
+    def refused(message: str, location: str | None = None) -> RedirectError:
+        return RedirectError(message, status_code=status, url=current, location=location)
+
     # Seen through percent-encoding too: yarl decodes the Location when it shows it.
     secret = contains_key(location, keys) or contains_key(unquote(location), keys)
     shown = f"(Location {WITHHELD})" if secret else None
@@ -81,48 +84,31 @@ def follow(visited: list[str], location: str, status: int, keys: list[str]) -> s
         target = None
     if target is None:
         # Raised outside the except block: yarl's error quotes the Location.
-        shown = shown or repr(excerpt(location, 200))
-        raise RedirectError(
-            f"redirect with an invalid Location {shown}", status_code=status, url=current
-        )
+        raise refused(f"redirect with an invalid Location {shown or repr(excerpt(location, 200))}")
     nxt = str(target)
     shown = shown or excerpt(nxt, 300)
     if target.user is not None or target.password is not None:
         # Credentials in a URL are never ours to send, nor to show.
         if not secret:
             shown = excerpt(str(target.with_user(None)), 300) + " (its user info left out)"
-        raise RedirectError(
-            f"redirect to a URL with credentials not followed: GET {current} -> {shown}",
-            status_code=status,
-            url=current,
-        )
+        raise refused(f"redirect to a URL with credentials not followed: GET {current} -> {shown}")
     if secret:
         # The key is never sent in a URL, nor shown in the errors that name the next hop.
-        raise RedirectError(
-            f"redirect not followed: GET {current} -> {shown}", status_code=status, url=current
-        )
+        raise refused(f"redirect not followed: GET {current} -> {shown}")
+    target_shown = nxt if shown == nxt else None
     if target_origin != URL(current, encoded=True).origin():
-        raise RedirectError(
+        raise refused(
             f"redirect to another origin not followed: GET {current} -> {shown} "
             "(Feldera does not redirect this route: use the final URL)",
-            status_code=status,
-            url=current,
-            location=nxt if shown == nxt else None,
+            target_shown,
         )
     if nxt in visited:
         chain = " -> ".join([*visited[visited.index(nxt) :], shown])
-        raise RedirectError(
-            f"redirect loop: {chain}",
-            status_code=status,
-            url=current,
-            location=nxt if shown == nxt else None,
-        )
+        raise refused(f"redirect loop: {chain}", target_shown)
     if len(visited) > MAX_REDIRECTS:
-        raise RedirectError(
+        raise refused(
             f"too many redirects: GET {visited[0]} was redirected {len(visited)} times "
-            f"(last to {shown})",
-            status_code=status,
-            url=current,
+            f"(last to {shown})"
         )
     visited.append(nxt)
     return nxt
@@ -263,46 +249,22 @@ async def read_body(
         raise ResponseValidationError(problem, status_code=resp.status, url=url)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in resp.content.iter_chunked(65536):
-        try:
-            pieces = decoder.feed(chunk, cap - size)
-        except ValueError as exc:
-            raise ResponseValidationError(str(exc), status_code=resp.status, url=url) from None
-        size += sum(map(len, pieces))
-        if size > cap:
-            what = "decoded " if decoder.mode else ""
-            raise ResponseTooLargeError(
-                f"{what}response body is larger than max_body_size={cap} bytes (stopped reading)",
-                status_code=resp.status,
-                url=url,
-            )
-        chunks.extend(pieces)
     try:
+        async for chunk in resp.content.iter_chunked(65536):
+            pieces = decoder.feed(chunk, cap - size)
+            size += sum(map(len, pieces))
+            if size > cap:
+                what = "decoded " if decoder.mode else ""
+                raise ResponseTooLargeError(
+                    f"{what}response body is larger than max_body_size={cap} bytes (stopped reading)",
+                    status_code=resp.status,
+                    url=url,
+                )
+            chunks.extend(pieces)
         decoder.finish()
-    except ValueError as exc:
+    except ValueError as exc:  # not valid gzip or deflate
         raise ResponseValidationError(str(exc), status_code=resp.status, url=url) from None
     return b"".join(chunks)
-
-
-def request_options(
-    headers: dict[str, str] | None,
-    key: str | None,
-    timeout: aiohttp.ClientTimeout | None,
-    ssl_context: bool | ssl.SSLContext | None,
-) -> dict[str, Any]:
-    """The keyword arguments of a GET: ``key`` as a bearer token (None: none to add);
-    None for what the session carries already. Redirects are followed by the client,
-    within the origin only (:func:`follow`), and bodies decoded by :func:`read_body`."""
-    kwargs: dict[str, Any] = {"allow_redirects": False, "auto_decompress": False}
-    if key is not None:
-        headers = {**(headers or {}), "Authorization": f"Bearer {key}"}
-    if headers is not None:
-        kwargs["headers"] = headers
-    if timeout is not None:
-        kwargs["timeout"] = timeout
-    if ssl_context is not None:
-        kwargs["ssl"] = ssl_context
-    return kwargs
 
 
 def scrub(exc: BaseException, keys: Sequence[str] = ()) -> BaseException:
