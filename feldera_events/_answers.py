@@ -15,7 +15,6 @@ from typing import Any, Final
 
 from ._body import JSONRefused, parse_json
 from ._errors import (
-    CLUSTER_UNSUPPORTED_MESSAGE,
     NOT_FOUND_CODES,
     APIStatusError,
     ClusterEventsUnsupportedError,
@@ -101,7 +100,10 @@ def status_error(
         shown_body = ""
     cls = status_error_class(status, error_code, route)
     if cls is ClusterEventsUnsupportedError:
-        message = CLUSTER_UNSUPPORTED_MESSAGE.format(said=message)
+        message = (
+            "this server does not support cluster events (Feldera < v0.292: the route "
+            f"/v0/cluster/events does not exist); server said: {message}"
+        )
     return cls(
         message,
         status_code=status,
