@@ -157,14 +157,12 @@ _INFO_FIELDS: Final = tuple(
 )
 
 
-def _structure_info(value: Any, _: Any) -> str | Unset | None:
-    if value is None or value is UNSET:
-        return value
-    if not isinstance(value, str):
+def _structure_info(value: Any, _: Any) -> str | None:
+    # UNSET is never sent: an absent key keeps the field's default.
+    if value is not None and not isinstance(value, str):
         raise TypeError(f"expected a string or null, got {_json_type(value)}")
     return value
 
 
 converter.register_structure_hook(OptionalInfo, _structure_info)
-converter.register_unstructure_hook(OptionalInfo, lambda value: value)
 _object_hooks(ClusterEvent, unset_fields=_INFO_FIELDS)

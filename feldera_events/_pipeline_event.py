@@ -245,21 +245,10 @@ def _status_key(ev: PipelineEvent) -> tuple[object, ...]:
     )
 
 
-def _structure_optional_error(value: Any, _: Any) -> DeploymentError | Unset | None:
-    if value is None:
-        return None
-    if value is UNSET:
-        return Unset.UNSET
-    error: DeploymentError = converter.structure(value, DeploymentError)
-    return error
-
-
-def _unstructure_optional_error(value: DeploymentError | Unset | None) -> Any:
-    if value is None or value is UNSET:
-        return value
-    return converter.unstructure(value, DeploymentError)
+def _structure_optional_error(value: Any, _: Any) -> DeploymentError | None:
+    # UNSET is never sent: an absent key keeps the field's default.
+    return None if value is None else converter.structure(value, DeploymentError)
 
 
 converter.register_structure_hook(DeploymentError | None | Unset, _structure_optional_error)
-converter.register_unstructure_hook(DeploymentError | None | Unset, _unstructure_optional_error)
 _object_hooks(DeploymentError)
