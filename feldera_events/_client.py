@@ -61,9 +61,10 @@ from ._validate import (
     ssl_setting,
 )
 
-__all__ = ["CLUSTER_EVENTS_PATH", "CLUSTER_HEALTH_PATH", "ApiKey", "EventsClient", "attempt_bound"]
+__all__ = ["CLUSTER_EVENTS_PATH", "ApiKey", "EventsClient", "attempt_bound"]
 
-T = TypeVar("T")
+M = TypeVar("M")  # a model
+R = TypeVar("R")  # a model, or a list of them
 logger = logging.getLogger("feldera_events")
 
 #: An API key or token, or a zero-argument callable (sync or async) returning one.
@@ -83,13 +84,11 @@ _PATH_CACHE_SIZE: Final = 1024
 _ATTEMPT_SLACK: Final = 1.0
 
 CLUSTER_EVENTS_PATH: Final = "/v0/cluster/events"
-_PIPELINES_PATH: Final = "/v0/pipelines"
 #: What every entry of ``GET /v0/pipelines?selector=status`` must hold for fleet polling
 #: to tell a change (required by the spec): without them, the list is refused.
 _LISTED_STATUS_FIELDS: Final = frozenset(
     {"deployment_status", "deployment_resources_status", "deployment_resources_status_since"}
 )
-CLUSTER_HEALTH_PATH: Final = "/v0/cluster_healthz"
 
 
 class EventsClient:
@@ -272,31 +271,23 @@ class EventsClient:
         event, :class:`EventNotFoundError` for an id that is not (or no longer)
         retained, :class:`PipelineNotFoundError` for an unknown pipeline.
         """
-        if (
-            event_id is LATEST
-            and selector is Selector.STATUS
-            and type(pipeline_name) is str
-            and (path := self._latest_paths.get(pipeline_name)) is not None
-        ):
-            # The polls' request, for a name this client has checked before.
-            sel = Selector.STATUS
-        else:
+        # The polls' request, for a name this client has checked before: checked once.
+        polls = event_id is LATEST and selector is Selector.STATUS and type(pipeline_name) is str
+        path = self._latest_paths.get(pipeline_name) if polls else None
+        if path is None:
             name = check_pipeline_name(pipeline_name)
             eid = normalize_event_id(event_id)
             sel = normalize_selector(selector)
-            path = f"/v0/pipelines/{segment(name)}/events/{eid}"
-            if eid is LATEST and sel is Selector.STATUS and type(pipeline_name) is str:
+            path = f"/v0/pipelines/{segment(name)}/events/{eid}?selector={sel.value}"
+            if polls:
                 if len(self._latest_paths) >= _PATH_CACHE_SIZE:
                     self._latest_paths.clear()
                 self._latest_paths[pipeline_name] = path
-        data = await self._get_json(path, sel, retry=retry)
+        data = await self._get_json(path, retry=retry)
         # The hand-written hook first (what the converter would try first too).
         if type(data) is dict and (event := structure_status_event(data)) is not None:
             return event
-        full: PipelineEvent = self._structure(
-            structure, data, PipelineEvent, f"{path}?selector={sel.value}"
-        )
-        return full
+        return self._structure(structure, data, PipelineEvent, path)
 
     async def list_events(
         self,
@@ -308,9 +299,9 @@ class EventsClient:
         """Every retained event of a pipeline, newest first (``[]`` when it has none yet)."""
         name = check_pipeline_name(pipeline_name)
         sel = normalize_selector(selector)
-        path = f"/v0/pipelines/{segment(name)}/events"
-        data = await self._get_json(path, sel, retry=retry)
-        return self._structure(structure_list, data, PipelineEvent, f"{path}?selector={sel.value}")
+        path = f"/v0/pipelines/{segment(name)}/events?selector={sel.value}"
+        data = await self._get_json(path, retry=retry)
+        return self._structure(structure_list, data, PipelineEvent, path)
 
     async def _pipeline_statuses(self, *, retry: RetryPolicy | None = None) -> list[dict[str, Any]]:
         """``GET /v0/pipelines?selector=status``: every pipeline's entry as the manager sends
@@ -320,18 +311,18 @@ class EventsClient:
         Raises :class:`ResponseValidationError` for any other shape, and for entries
         without the status fields that tell a change (a list that could never show one).
         """
-        data = await self._get_json(_PIPELINES_PATH, Selector.STATUS, retry=retry)
+        path = "/v0/pipelines?selector=status"
+        data = await self._get_json(path, retry=retry)
         if type(data) is not list or not all(
             type(entry) is dict
             and type(entry.get("name")) is str
             and entry.keys() >= _LISTED_STATUS_FIELDS
             for entry in data
         ):
-            url = f"{self._url}{_PIPELINES_PATH}?selector=status"
             raise ResponseValidationError(
                 "not a list of pipelines, each with a name and "
                 + ", ".join(sorted(_LISTED_STATUS_FIELDS)),
-                url=url,
+                url=self._url + path,
             )
         return data
 
@@ -351,12 +342,9 @@ class EventsClient:
         """
         eid = normalize_event_id(event_id)
         sel = normalize_selector(selector)
-        path = f"{CLUSTER_EVENTS_PATH}/{eid}"
-        data = await self._get_json(path, sel, retry=retry, route="cluster")
-        event: ClusterEvent = self._structure(
-            structure, data, ClusterEvent, f"{path}?selector={sel.value}"
-        )
-        return event
+        path = f"{CLUSTER_EVENTS_PATH}/{eid}?selector={sel.value}"
+        data = await self._get_json(path, retry=retry, route="cluster")
+        return self._structure(structure, data, ClusterEvent, path)
 
     async def list_cluster_events(
         self,
@@ -373,7 +361,7 @@ class EventsClient:
         """
         sel = normalize_selector(selector)
         # The list endpoint takes no selector and always sends the status fields.
-        data = await self._get_json(CLUSTER_EVENTS_PATH, None, retry=retry, route="cluster")
+        data = await self._get_json(CLUSTER_EVENTS_PATH, retry=retry, route="cluster")
         events: list[ClusterEvent] = self._structure(
             structure_list, data, ClusterEvent, CLUSTER_EVENTS_PATH
         )
@@ -418,9 +406,7 @@ class EventsClient:
 
     # -- one request -------------------------------------------------------------------
 
-    def _structure(
-        self, fn: Callable[[Any, type[Any]], T], data: Any, cls: type[Any], path: str
-    ) -> T:
+    def _structure(self, fn: Callable[[Any, type[M]], R], data: Any, cls: type[M], path: str) -> R:
         try:
             return fn(data, cls)
         except ResponseValidationError as exc:
@@ -432,21 +418,20 @@ class EventsClient:
     async def _get_json(
         self,
         path: str,
-        selector: Selector | None,
         *,
         retry: RetryPolicy | None,
         route: str = "pipeline",
         accept: frozenset[int] = frozenset(),
     ) -> Any:
-        """The parsed JSON of a GET on ``path``, retried by ``retry`` (the client's policy
-        when None); ``route`` (``"pipeline"`` or ``"cluster"``) picks the status table row."""
+        """The parsed JSON of a GET on ``path`` (with its query), retried by ``retry`` (the
+        client's policy when None); ``route`` (``"pipeline"`` or ``"cluster"``) picks the
+        status table row."""
         session = self._ensure_session()
-        query = f"?selector={selector.value}" if selector is not None else ""
-        url = self._url + path + query
+        url = self._url + path
         policy = retry or self._retry
         # A partial, not a closure: one coroutine layer less per request.
         attempt = functools.partial(self._attempt, session, url, route, accept)
-        describe = f"GET {self._base_path}{path}{query}"
+        describe = f"GET {self._base_path}{path}"
         bound = self._attempt_bound
         try:
             return await call_with_retry(attempt, policy, describe=describe, ends_within=bound)
@@ -572,10 +557,9 @@ class EventsClient:
         reports the present). Raises :class:`APIStatusError` for any other answer (also
         a 503 with a Feldera error body such as ``LockTookTooLong``).
         """
-        path = CLUSTER_HEALTH_PATH
+        path = "/v0/cluster_healthz"
         data = await self._get_json(
             path,
-            None,
             retry=retry or RetryPolicy(attempts=1),
             route="cluster",
             accept=frozenset({503}),  # "unhealthy", with the same HealthStatus body
