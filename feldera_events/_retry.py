@@ -116,12 +116,6 @@ async def _retry(
             return True
         return limit is not None and clock() + (state.upcoming_sleep or 0.0) > limit
 
-    def retry(state: tenacity.RetryCallState) -> bool:
-        if state.outcome is None or not state.outcome.failed:
-            return False
-        exc = state.outcome.exception()
-        return isinstance(exc, FelderaError) and policy.is_transient(exc)
-
     def before_sleep(state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome is not None else None
         logger.warning(
@@ -135,7 +129,9 @@ async def _retry(
         )
 
     retrying = tenacity.AsyncRetrying(
-        retry=retry,
+        retry=tenacity.retry_if_exception(
+            lambda exc: isinstance(exc, FelderaError) and policy.is_transient(exc)
+        ),
         stop=stop,
         wait=wait,
         before_sleep=before_sleep,
