@@ -67,11 +67,10 @@ def status_error(
     body: bytes,
     url: str,
     retry_after: str | None,
-    keys: list[str] | None = None,
-    route: str = "pipeline",
+    keys: list[str],
+    route: str,
 ) -> APIStatusError:
     """The error for an HTTP error answer on a ``route`` (see :func:`status_error_class`)."""
-    keys = keys or []
     error_code: str | None = None
     details: Any = None
     message = ""

@@ -96,30 +96,17 @@ def parse_json(body: bytes, max_values: int | None = None) -> Any:
     # A string can only hold a surrogate that UTF-8 cannot encode through a \uD8xx-\uDFxx
     # escape (raw bytes are decoded strictly): look for strings only if there is one.
     if b"\\u" in body and _SURROGATE_ESCAPE.search(body):
-        _check_strings(data)
+        try:  # every string, keys too, as UTF-8: only an unpaired surrogate fails
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise JSONRefused(
+                "a JSON string holds an unpaired surrogate (\\ud800-\\udfff), "
+                "which cannot be printed"
+            ) from None
     return data
 
 
 _SURROGATE_ESCAPE: Final = re.compile(rb"\\u[dD][89abcdefABCDEF]")
-
-
-def _check_strings(data: Any) -> None:
-    todo: list[Any] = [data]
-    while todo:
-        item = todo.pop()
-        if isinstance(item, str):
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                raise JSONRefused(
-                    "a JSON string holds an unpaired surrogate (\\ud800-\\udfff), "
-                    "which cannot be printed"
-                ) from None
-        elif isinstance(item, dict):
-            todo.extend(item.keys())
-            todo.extend(item.values())
-        elif isinstance(item, list):
-            todo.extend(item)
 
 
 class BodyDecoder:

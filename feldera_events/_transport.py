@@ -278,11 +278,10 @@ def scrub(exc: BaseException, keys: Sequence[str] = ()) -> BaseException:
     such a value is replaced, whole, by a note that it was withheld.
     """
     seen: set[int] = set()
-    item: BaseException | None = exc
     todo = [exc]
     while todo:
         item = todo.pop()
-        if item is None or id(item) in seen:
+        if id(item) in seen:
             continue
         seen.add(id(item))
         if isinstance(item, aiohttp.ClientResponseError):

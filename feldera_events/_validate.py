@@ -21,7 +21,6 @@ from ._fields import Selector
 __all__ = [
     "LATEST",
     "check_base_url",
-    "check_header_name",
     "check_header_value",
     "check_headers",
     "check_pipeline_name",
@@ -171,17 +170,6 @@ def check_header_value(what: str, value: object) -> str:
     return value
 
 
-def check_header_name(name: object) -> str:
-    if not isinstance(name, str):
-        raise TypeError(f"header names must be strings, got {type(name).__name__}")
-    if not name or not set(name) <= _TOKEN_CHARS:
-        raise ValueError(
-            f"header name {name!r} is not a valid HTTP header name (letters, digits and "
-            "!#$%&'*+-.^_`|~ only)"
-        )
-    return name
-
-
 def check_headers(tenant: str | None, headers: object) -> dict[str, str]:
     """The ``Feldera-Tenant`` header (when ``tenant`` is set) and the caller's headers, checked."""
     checked: dict[str, str] = {}
@@ -190,7 +178,13 @@ def check_headers(tenant: str | None, headers: object) -> dict[str, str]:
     if headers is not None and not isinstance(headers, Mapping):
         raise TypeError(f"headers must be a mapping, got {type(headers).__name__}")
     for name, value in (headers or {}).items():
-        name = check_header_name(name)
+        if not isinstance(name, str):
+            raise TypeError(f"header names must be strings, got {type(name).__name__}")
+        if not name or not set(name) <= _TOKEN_CHARS:
+            raise ValueError(
+                f"header name {name!r} is not a valid HTTP header name (letters, digits and "
+                "!#$%&'*+-.^_`|~ only)"
+            )
         if name.lower() == "authorization":
             # The key is known as a key only through api_key= (withheld from every error).
             raise ValueError(
