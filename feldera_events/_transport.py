@@ -1,9 +1,7 @@
-"""One request over HTTP: its options, same-origin redirects, reading a body within a cap,
-the TLS probe, and aiohttp's exceptions turned into ours (request headers and keys out).
+"""One request over HTTP: same-origin redirects, reading a body within a cap, the TLS
+probe, and aiohttp's exceptions turned into ours (request headers and keys out).
 
-:class:`EventsClient` holds the state and calls in; everything here is a function of
-what it is given (the keys to withhold among it). The body is decoded by ``_body``
-and an answer's meaning (its JSON, or the exception for its status) made by ``_answers``.
+Functions of what :class:`EventsClient` gives them (the keys to withhold among it).
 """
 
 from __future__ import annotations
@@ -48,15 +46,9 @@ DEFAULT_MAX_BODY_SIZE: Final = 32 * 1024 * 1024
 _READ_AT_ONCE: Final = 65536
 #: The content codings the client asks for and decodes itself (bounded by max_body_size).
 ACCEPT_ENCODING: Final = "gzip, deflate"
-
-
+#: What OpenSSL says when the server answers a TLS hello with something else.
 _NOT_TLS_REASONS: Final = frozenset(
     {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "UNKNOWN_PROTOCOL"}
-)
-
-TLS_HINT: Final = (
-    "pass the CA bundle that signed its certificate (--ca-cert, FELDERA_HTTPS_TLS_CERT) "
-    "or turn verification off (--insecure, FELDERA_TLS_INSECURE=1)"
 )
 
 
@@ -139,7 +131,8 @@ async def transport_error(
         return ConnectionSetupError(
             f"TLS certificate verification failed for {origin}: {detail}",
             url=url,
-            hint=TLS_HINT,
+            hint="pass the CA bundle that signed its certificate (--ca-cert, "
+            "FELDERA_HTTPS_TLS_CERT) or turn verification off (--insecure, FELDERA_TLS_INSECURE=1)",
         )
     if isinstance(exc, aiohttp.ClientSSLError):
         os_error = getattr(exc, "os_error", None)
@@ -205,26 +198,23 @@ async def speaks_tls(url: str, connect_timeout: float | None, budget: float | No
     if limit <= 0:
         return False
     writer: asyncio.StreamWriter | None = None
-    spoke = False
     try:
         async with asyncio.timeout(limit):
             _, writer = await asyncio.open_connection(parsed.host, parsed.port, ssl=context)
-            spoke = True
             writer.close()
             await writer.wait_closed()
     except (OSError, TimeoutError, ssl.SSLError):
-        if writer is not None:
-            writer.transport.abort()
-    return spoke
+        if writer is None:
+            return False
+        writer.transport.abort()  # it spoke TLS: only the close failed
+    return True
 
 
 async def read_body(
     resp: aiohttp.ClientResponse, url: str, cap: int, keys: Callable[[], list[str]]
 ) -> bytes:
-    """The decoded body, read in chunks and refused once above max_body_size.
-
-    ``keys`` gives the keys to withhold from errors (asked only when there is one).
-    """
+    """The decoded body, read in chunks and refused once above ``cap`` (max_body_size);
+    ``keys`` gives the keys to withhold from errors (asked only when there is one)."""
     length = resp.content_length
     if length is not None and length > cap:
         raise ResponseTooLargeError(
