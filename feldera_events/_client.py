@@ -304,9 +304,8 @@ class EventsClient:
         return self._structure(structure_list, data, PipelineEvent, path)
 
     async def _pipeline_statuses(self, *, retry: RetryPolicy | None = None) -> list[dict[str, Any]]:
-        """``GET /v0/pipelines?selector=status``: every pipeline's entry as the manager sends
-        it (JSON objects, each with a ``name``), for fleet polling's change detector
-        (:mod:`feldera_events._shared_poll`). Private: it compares entries, it types none.
+        """Every pipeline's entry of ``GET /v0/pipelines?selector=status`` as the manager
+        sends it, for fleet polling (``_shared_poll``), which compares entries and types none.
 
         Raises :class:`ResponseValidationError` for any other shape, and for entries
         without the status fields that tell a change (a list that could never show one).
@@ -365,21 +364,12 @@ class EventsClient:
         events: list[ClusterEvent] = self._structure(
             structure_list, data, ClusterEvent, CLUSTER_EVENTS_PATH
         )
-        if sel is not Selector.ALL or not events:
+        if sel is not Selector.ALL:
             return events
         if len(events) > _FULL_FETCH_LIMIT:
             left, events = len(events) - _FULL_FETCH_LIMIT, events[:_FULL_FETCH_LIMIT]
             logger.warning("cluster events: the newest 1000 read in full, %d older left out", left)
-        return await self._cluster_events_in_full(events, retry=retry)
-
-    async def _cluster_events_in_full(
-        self, events: list[ClusterEvent], *, retry: RetryPolicy | None
-    ) -> list[ClusterEvent]:
-        """Each listed event again with ``selector=all`` (one request each, by a few
-        workers: never more requests, nor tasks, in flight than that).
-
-        An event cleaned up between the list and its own request is left out.
-        """
+        # Each event again by a few workers: never more requests, nor tasks, in flight.
         results: list[ClusterEvent | None] = [None] * len(events)
         todo = iter(enumerate(events))
 
