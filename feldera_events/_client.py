@@ -129,7 +129,6 @@ class EventsClient:
         self._api_key: ApiKey | None = key
         # The keys a callable handed out lately: withheld from errors like a str key.
         self._recent_keys: deque[str] = deque(maxlen=4)
-        tenant = tenant if tenant is not None else env.tenant
         self._timeouts = Timeouts.of(timeout)
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
@@ -141,12 +140,12 @@ class EventsClient:
         self._verify_given = verify is not None
         self._ssl = ssl_setting(verify if verify is not None else env.ca_cert or not env.insecure)
 
-        self._tenant = tenant
+        self._tenant = tenant if tenant is not None else env.tenant
         self._headers = {
             "User-Agent": user_agent(),
             "Accept": "application/json",
             "Accept-Encoding": ACCEPT_ENCODING,
-            **check_headers(tenant, headers),
+            **check_headers(self._tenant, headers),
         }
         self._aiohttp_timeout = self._timeouts.to_aiohttp()
 
@@ -162,7 +161,6 @@ class EventsClient:
         self._session = session
         self._owns_session = session is None
         # A callable key is asked per request; a str one is on our own session.
-        key = self._api_key
         fixed = None if self._owns_session or not isinstance(key, str) else key
         self._fixed_kwargs = None if callable(key) else self._options(fixed)
         self._closed = False

@@ -171,14 +171,11 @@ async def transport_error(
             url=url,
             hint="check the URL's port",
         )
-    if isinstance(exc, aiohttp.ClientError):
+    if isinstance(exc, aiohttp.ClientError | OSError):
         detail = str(exc) or type(exc).__name__
-        return APIConnectionError(f"connection error on GET {url}: {detail}", url=url)
-    if isinstance(exc, OSError):
-        return APIConnectionError(f"connection error on GET {url}: {exc}", url=url)
-    return APIConnectionError(
-        f"connection error on GET {url}: {type(exc).__name__}: {exc}", url=url
-    )
+    else:
+        detail = f"{type(exc).__name__}: {exc}"
+    return APIConnectionError(f"connection error on GET {url}: {detail}", url=url)
 
 
 async def speaks_tls(url: str, connect_timeout: float | None, budget: float | None = None) -> bool:
