@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any, Final, Self, TypeAlias, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 from yarl import URL
@@ -57,7 +57,6 @@ from ._validate import (
     check_positive_int,
     normalize_event_id,
     normalize_selector,
-    segment,
     ssl_setting,
 )
 
@@ -276,7 +275,7 @@ class EventsClient:
             name = check_pipeline_name(pipeline_name)
             eid = normalize_event_id(event_id)
             sel = normalize_selector(selector)
-            path = f"/v0/pipelines/{segment(name)}/events/{eid}?selector={sel.value}"
+            path = f"/v0/pipelines/{quote(name, safe='')}/events/{eid}?selector={sel.value}"
             if polls:
                 if len(self._latest_paths) >= _PATH_CACHE_SIZE:
                     self._latest_paths.clear()
@@ -297,7 +296,7 @@ class EventsClient:
         """Every retained event of a pipeline, newest first (``[]`` when it has none yet)."""
         name = check_pipeline_name(pipeline_name)
         sel = normalize_selector(selector)
-        path = f"/v0/pipelines/{segment(name)}/events?selector={sel.value}"
+        path = f"/v0/pipelines/{quote(name, safe='')}/events?selector={sel.value}"
         data = await self._get_json(path, retry=retry)
         return self._structure(structure_list, data, PipelineEvent, path)
 

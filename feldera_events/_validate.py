@@ -12,7 +12,7 @@ import ssl
 import uuid
 from collections.abc import Mapping
 from typing import Final
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from yarl import URL
 
@@ -27,14 +27,11 @@ __all__ = [
     "check_positive_int",
     "normalize_event_id",
     "normalize_selector",
-    "segment",
     "shown_url",
     "ssl_setting",
 ]
 
 LATEST: Final = "latest"
-
-TENANT_HEADER: Final = "Feldera-Tenant"
 
 
 def check_pipeline_name(pipeline_name: object) -> str:
@@ -78,16 +75,10 @@ def normalize_event_id(event_id: object) -> str:
 
 def normalize_selector(selector: object) -> Selector:
     """A :class:`Selector` from a member or its string value; anything else is a ValueError."""
-    if isinstance(selector, Selector) and selector.is_known:
-        return selector
     if isinstance(selector, str) and selector in Selector._value2member_map_:
         return Selector(selector)
     allowed = ", ".join(repr(s.value) for s in Selector)
     raise ValueError(f"selector must be one of {allowed}, got {selector!r}")
-
-
-def segment(value: str) -> str:
-    return quote(value, safe="")
 
 
 def shown_url(url: str) -> str:
@@ -174,7 +165,7 @@ def check_headers(tenant: str | None, headers: object) -> dict[str, str]:
     """The ``Feldera-Tenant`` header (when ``tenant`` is set) and the caller's headers, checked."""
     checked: dict[str, str] = {}
     if tenant:
-        checked[TENANT_HEADER] = check_header_value("the tenant", tenant)
+        checked["Feldera-Tenant"] = check_header_value("the tenant", tenant)
     if headers is not None and not isinstance(headers, Mapping):
         raise TypeError(f"headers must be a mapping, got {type(headers).__name__}")
     for name, value in (headers or {}).items():
