@@ -73,7 +73,6 @@ def status_error(
     """The error for an HTTP error answer on a ``route`` (see :func:`status_error_class`)."""
     error_code: str | None = None
     details: Any = None
-    message = ""
     try:
         # Feldera's 401 is JSON served as text/plain: ignore the content type. A body
         # larger than any Feldera error is quoted, never parsed.
