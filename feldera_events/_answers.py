@@ -153,16 +153,14 @@ def shape_error(
     The excerpt is serialised lazily and only as far as it is shown (the body may be
     32 MiB of small values): its cost does not grow with the body.
     """
-    pieces: list[str] = []
-    size = 0
     # Room for a key that starts within the excerpt, however it is escaped (6 per char).
     want = 2 * BODY_EXCERPT_LIMIT + 6 * max((len(k) for k in keys), default=0)
+    start = ""
     for piece in json.JSONEncoder(default=str).iterencode(data):
-        pieces.append(piece)
-        size += len(piece)
-        if size >= want:
+        start += piece
+        if len(start) >= want:
+            start = start[:want]
             break
-    start = "".join(pieces)[:want]
     cause = error.__cause__
     if contains_key(start, keys) or contains_key(error.reason, keys) or _holds_key(cause, keys):
         # No cause: the converter's exceptions hold the offending values.

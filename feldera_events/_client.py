@@ -483,7 +483,6 @@ class EventsClient:
         # The hops of a redirect share one request timeout: the attempt as a whole
         # ends within Timeouts.request (call_with_retry relies on it, see ends_within).
         hop_deadline = time.monotonic() + self._timeouts.request if self._timeouts.request else None
-        reason, retry_after = "", None
         while True:
             location: str | None = None
             try:
@@ -494,9 +493,7 @@ class EventsClient:
                         body = b""
                     else:
                         body = await read_body(resp, current, self._max_body_size, self._keys)
-                    if not 200 <= status < 300:
-                        reason = resp.reason or ""
-                        retry_after = resp.headers.get("Retry-After")
+                    reason, retry_after = resp.reason or "", resp.headers.get("Retry-After")
             except (ResponseValidationError, asyncio.CancelledError):
                 raise
             except Exception as exc:
