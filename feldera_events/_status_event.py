@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import attrs
 
-from ._convert import _object_hooks, parse_uuid
+from ._convert import _object_hooks, _structure_datetime, parse_uuid
 from ._pipeline_event import (
     PipelineEvent,
     ProgramStatus,
@@ -107,14 +107,10 @@ def structure_status_event(data: dict[str, Any]) -> PipelineEvent | None:
     if parsed is not None and parsed[0] == recorded_at:
         uid, when = parsed[1], parsed[2]  # a poll that found no change: parsed before
     else:
-        if "T" not in recorded_at and "t" not in recorded_at:
-            return None
         try:
             uid = parse_uuid(event_id)
-            when = _dt.datetime.fromisoformat(recorded_at)
+            when = _structure_datetime(recorded_at, _dt.datetime)
         except ValueError:
-            return None
-        if when.tzinfo is None:
             return None
         if len(_PARSED) >= _PARSED_SIZE:
             _PARSED.clear()
