@@ -152,11 +152,6 @@ class ClusterEvent:
         return result
 
 
-_INFO_FIELDS: Final = tuple(
-    f"{component}_{kind}_info" for component in COMPONENTS for kind in ("self", "resources")
-)
-
-
 def _structure_info(value: Any, _: Any) -> str | None:
     # UNSET is never sent: an absent key keeps the field's default.
     if value is not None and not isinstance(value, str):
@@ -165,4 +160,7 @@ def _structure_info(value: Any, _: Any) -> str | None:
 
 
 converter.register_structure_hook(OptionalInfo, _structure_info)
-_object_hooks(ClusterEvent, unset_fields=_INFO_FIELDS)
+_object_hooks(
+    ClusterEvent,
+    unset_fields=tuple(f"{c}_{kind}_info" for c in COMPONENTS for kind in ("self", "resources")),
+)

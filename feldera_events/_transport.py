@@ -264,6 +264,7 @@ def scrub(exc: BaseException, keys: Sequence[str] = ()) -> BaseException:
     it refused (a header, a status line: an echoed key) in messages and attributes:
     such a value is replaced, whole, by a note that it was withheld.
     """
+    note = f"details {WITHHELD}"
     seen: set[int] = set()
     todo = [exc]
     while todo:
@@ -280,19 +281,15 @@ def scrub(exc: BaseException, keys: Sequence[str] = ()) -> BaseException:
             item.history = ()
             item.args = (bare, ())
         if keys:
-            _withhold_keys(item, keys)
+            item.args = tuple(note if contains_key(repr(a), keys) else a for a in item.args)
+            for name, value in list(vars(item).items()):
+                if not contains_key(repr(value), keys):
+                    continue
+                if isinstance(value, str):
+                    setattr(item, name, note)
+                elif isinstance(value, bytes | bytearray):
+                    setattr(item, name, note.encode())
+                else:
+                    setattr(item, name, None)
         todo += [c for c in (item.__cause__, item.__context__) if c is not None]
     return exc
-
-
-def _withhold_keys(item: BaseException, keys: Sequence[str]) -> None:
-    note = f"details {WITHHELD}"
-    item.args = tuple(note if contains_key(repr(a), keys) else a for a in item.args)
-    for name, value in list(vars(item).items()):
-        if contains_key(repr(value), keys):
-            if isinstance(value, str):
-                setattr(item, name, note)
-            elif isinstance(value, bytes | bytearray):
-                setattr(item, name, note.encode())
-            else:
-                setattr(item, name, None)
