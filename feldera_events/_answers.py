@@ -1,8 +1,6 @@
 """What an answer means: the JSON of a 2xx body, and the exception for an error status or
-for a 2xx body of the wrong shape, with every text that holds an API key withheld.
-
-The exception classes and the status table are ``_errors``'; the bytes are decoded by
-``_body``. No text that contains an API key leaves this module in an exception.
+for a 2xx body of the wrong shape. No text that holds an API key leaves this module in
+an exception.
 """
 
 from __future__ import annotations

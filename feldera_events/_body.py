@@ -1,8 +1,5 @@
-"""A response body as bytes to its meaning's raw material: its content coding undone
-within a byte budget, and strict JSON.
-
-Pure: no I/O, nothing but the standard library. The transport (``_transport``) feeds it
-what it reads; ``_answers`` makes errors from what it refuses.
+"""A response body's bytes: its content coding undone within a byte budget, and strict
+JSON. Pure: no I/O, nothing but the standard library.
 """
 
 from __future__ import annotations

@@ -1,8 +1,4 @@
-"""EventsClient: the public client (session, keys, the four routes, retries around each request).
-
-Checks of its arguments live in :mod:`feldera_events._validate`, the transport of one
-request (redirects, bodies, errors from answers) in :mod:`feldera_events._transport`.
-"""
+"""EventsClient: the public client (session, keys, the routes, retries around each request)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""The one cattrs converter: wire JSON primitives, model hooks, structuring with clear errors.
-
-Models register their own hooks here (:func:`_object_hooks`); this module knows
-no model.
+"""The one cattrs converter: wire JSON primitives, model hooks (:func:`_object_hooks`, which
+models call: this module knows no model), structuring with clear errors.
 
 Strict where the spec is precise (booleans are booleans, ids are UUIDs, timestamps
 carry a timezone), lenient where servers evolve (unknown enum values and unknown

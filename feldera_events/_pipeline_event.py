@@ -1,9 +1,6 @@
-"""The pipeline monitor event: :class:`PipelineEvent`, its status enums, the deployment
-error it may carry, and its status in one line of text.
-
-The model mirrors the upstream OpenAPI schema (``PipelineMonitorEventSelectedInfo``)
-field for field, with the wire names. Its converter hooks, which try the hand-written
-``selector=status`` path first, are registered by ``_status_event``.
+"""The pipeline monitor event: :class:`PipelineEvent` (``PipelineMonitorEventSelectedInfo``
+field for field, with the wire names), its status enums, the deployment error it may
+carry, and its status in one line. Its converter hooks are ``_status_event``'s.
 """
 
 from __future__ import annotations

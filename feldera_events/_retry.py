@@ -1,10 +1,9 @@
 """Retries with tenacity: the loop around one request (``call_with_retry``), and the
 read of an event that clean-up may have removed (``event_or_latest``).
 
-Built on tenacity: the policy (:class:`~feldera_events.RetryPolicy`, in ``_policies``)
-says what is transient and how long to wait; this module draws the jitter, reads the
-testing switch (no waiting between attempts) and runs the loop. After the last attempt
-the real exception is raised, never ``tenacity.RetryError``.
+The policy (``_policies``) says what is transient and how long to wait; this module
+draws the jitter and reads the testing switch. The real exception is raised after the
+last attempt, never ``tenacity.RetryError``.
 """
 
 from __future__ import annotations

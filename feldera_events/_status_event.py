@@ -1,9 +1,6 @@
 """A ``selector=status`` :class:`PipelineEvent` built by hand (every poll's answer), and
-the converter hooks of :class:`PipelineEvent`, which try it first.
-
-The generated cattrs functions structure everything else, and say what is wrong with
-data that is not an event. The hand-written path does for the data it accepts exactly
-what they would do, at a fraction of the cost (benchmarks/bench_parse.py).
+the converter hooks of :class:`PipelineEvent`, which try it first: the generated cattrs
+functions structure everything else (benchmarks/bench_parse.py: the cost).
 """
 
 from __future__ import annotations
