@@ -105,29 +105,24 @@ def excerpt(body: bytes | str | None, limit: int = BODY_EXCERPT_LIMIT) -> str:
     size = 0
     end = 0  # where in ``body`` the shown text ends
     last = -1  # where the previous match ended (adjacent matches are one word)
-    cut = False
     words = _WORD_STR.finditer(body) if isinstance(body, str) else _WORD_BYTES.finditer(body)
     for match in words:
         piece = match.group()
         word = piece if isinstance(piece, str) else piece.decode("utf-8", errors="replace")
         gap = " " if shown and match.start() != last else ""
-        if size + len(gap) + len(word) > limit:
-            room = limit - size - len(gap)
+        room = limit - size - len(gap)
+        if len(word) > room:
             if room > 0:
                 part = word[:room]
                 shown.append(gap + part)
                 used = len(part) if text_input else len(part.encode("utf-8", errors="replace"))
                 end = match.start() + min(used, len(piece))
-            cut = True
-            break
+            unit = "characters" if text_input else "bytes"
+            return f"{safe_text(''.join(shown), None)}... ({len(body) - end} more {unit})"
         shown.append(gap + word)
         size += len(gap) + len(word)
         end = last = match.end()
-    text = safe_text("".join(shown), None)
-    if not cut:
-        return text
-    unit = "characters" if text_input else "bytes"
-    return f"{text}... ({len(body) - end} more {unit})"
+    return safe_text("".join(shown), None)
 
 
 #: What replaces a server text that contains the API key.
