@@ -43,11 +43,6 @@ CODE_LIMIT = 100
 STATUS_LIMIT = 200
 
 
-def _escape(ch: str) -> str:
-    """``ch`` (not printable) as its Python escape: ``\\n``, ``\\x1b``, ``\\u202e``."""
-    return repr(ch)[1:-1]
-
-
 def safe_text(text: object, limit: int | None = SAFE_TEXT_LIMIT) -> str:
     """THE rendering of untrusted text (what a server sent) for people and logs.
 
@@ -69,15 +64,14 @@ def safe_text(text: object, limit: int | None = SAFE_TEXT_LIMIT) -> str:
         shown, used = head, len(head)
     else:
         pieces: list[str] = []
-        size = used = 0
+        size = 0
         for ch in head:
-            piece = ch if ch.isprintable() else _escape(ch)
+            piece = ch if ch.isprintable() else repr(ch)[1:-1]  # its Python escape
             if limit is not None and size + len(piece) > limit:
                 break
             pieces.append(piece)
             size += len(piece)
-            used += 1
-        shown = "".join(pieces)
+        shown, used = "".join(pieces), len(pieces)
     left = len(text) - used
     if left > 0:
         return f"{shown}… ({left} more characters)"
