@@ -26,8 +26,6 @@ except ImportError:  # pragma: no cover - exercised only without pytest-asyncio
 __all__ = ["feldera_client", "feldera_fake", "feldera_fake_options"]
 
 MARKER = "feldera_fake"
-#: ``FakeFeldera`` options the fixture uses unless told otherwise: fast simulated time.
-DEFAULT_OPTIONS: dict[str, Any] = {"speed": 100.0}
 _NEEDS_ASYNCIO = "the {name} fixture needs pytest-asyncio (pip install pytest-asyncio)"
 
 
@@ -37,21 +35,6 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{MARKER}(**options): FakeFeldera keyword arguments for the feldera_fake fixture "
         "(e.g. speed=50, api_keys=['apikey:k'])",
     )
-
-
-def fake_options(request: pytest.FixtureRequest, base: dict[str, Any]) -> dict[str, Any]:
-    """Defaults, then ``base`` (the options fixture), then markers from the farthest
-    (module) to the closest (the test)."""
-    options = {**DEFAULT_OPTIONS, **base}
-    for marker in reversed(list(request.node.iter_markers(MARKER))):
-        if marker.args:
-            pytest.fail(
-                f"@pytest.mark.{MARKER} takes keyword arguments only (FakeFeldera options), "
-                f"got positional {marker.args!r}",
-                pytrace=False,
-            )
-        options.update(marker.kwargs)
-    return options
 
 
 @pytest.fixture
@@ -88,7 +71,15 @@ if pytest_asyncio is not None:
         """
         from feldera_events.testing import FakeFeldera
 
-        options = fake_options(request, feldera_fake_options)
+        options = {"speed": 100.0, **feldera_fake_options}
+        for marker in reversed(list(request.node.iter_markers(MARKER))):  # the closest last
+            if marker.args:
+                pytest.fail(
+                    f"@pytest.mark.{MARKER} takes keyword arguments only (FakeFeldera options), "
+                    f"got positional {marker.args!r}",
+                    pytrace=False,
+                )
+            options.update(marker.kwargs)
         try:
             fake = FakeFeldera(**options)
         except TypeError as exc:
