@@ -52,13 +52,6 @@ _NOT_TLS_REASONS: Final = frozenset(
 )
 
 
-def _origin(url: str) -> str:
-    try:
-        return str(URL(url).origin())
-    except ValueError:
-        return url
-
-
 def follow(visited: list[str], location: str, status: int, keys: list[str]) -> str:
     """The URL a same-origin redirect leads to; a RedirectError for anything else."""
     current = visited[-1]
@@ -117,7 +110,10 @@ async def transport_error(
     ``probe_tls`` (None: do not probe) asks whether a plain-HTTP server that hung up
     speaks TLS.
     """
-    origin = _origin(url)
+    try:
+        origin = str(URL(url).origin())
+    except ValueError:
+        origin = url
     if isinstance(exc, TimeoutError):
         return APITimeoutError(
             f"GET {url} timed out (per-request timeouts: connect={timeouts.connect}s, "
