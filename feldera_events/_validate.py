@@ -115,14 +115,13 @@ def check_base_url(url: object, what: str = "url") -> str:
         raise ValueError(f"{what} must be an http:// or https:// URL with a host, got {shown}")
     try:
         port = parts.port
-    except ValueError:
-        raise ValueError(f"{what} has an invalid port (not 1-65535): {shown}") from None
+    except ValueError:  # out of range
+        port = 0
     if port == 0:
         raise ValueError(f"{what} has an invalid port (not 1-65535): {shown}")
     base = url.strip().rstrip("/")
     try:
-        parsed = URL(base)
-        host = parsed.raw_host
+        host = URL(base).raw_host
     except (ValueError, TypeError, UnicodeError):
         host = None
     if not host or any(ch.isspace() or _is_control(ch) for ch in parts.netloc):
