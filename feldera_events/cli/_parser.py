@@ -264,30 +264,13 @@ def _add_connection_options(parser: argparse.ArgumentParser, *, suppress: bool) 
         return argparse.SUPPRESS if suppress else value
 
     group = parser.add_argument_group("connection options")
-    group.add_argument(
-        "--url",
-        metavar="URL",
-        default=default(None),
-        help="manager URL (default: $FELDERA_HOST, else http://localhost:8080)",
-    )
-    group.add_argument(
-        "--api-key",
-        metavar="KEY",
-        default=default(None),
-        help="API key (default: $FELDERA_API_KEY); never printed",
-    )
-    group.add_argument(
-        "--tenant",
-        metavar="TENANT",
-        default=default(None),
-        help="tenant (default: $FELDERA_TENANT)",
-    )
-    group.add_argument(
-        "--ca-cert",
-        metavar="PATH",
-        default=default(None),
-        help="CA bundle for https (default: $FELDERA_HTTPS_TLS_CERT)",
-    )
+    for flag, metavar, help in (
+        ("--url", "URL", "manager URL (default: $FELDERA_HOST, else http://localhost:8080)"),
+        ("--api-key", "KEY", "API key (default: $FELDERA_API_KEY); never printed"),
+        ("--tenant", "TENANT", "tenant (default: $FELDERA_TENANT)"),
+        ("--ca-cert", "PATH", "CA bundle for https (default: $FELDERA_HTTPS_TLS_CERT)"),
+    ):
+        group.add_argument(flag, metavar=metavar, default=default(None), help=help)
     group.add_argument(
         "--insecure",
         action="store_true",
@@ -307,6 +290,35 @@ def _add_connection_options(parser: argparse.ArgumentParser, *, suppress: bool) 
         action="count",
         default=default(0),
         help="log the feldera_events logger to stderr (-vv: debug)",
+    )
+
+
+def _add_pipeline(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "pipeline",
+        metavar="PIPELINE",
+        type=_pipeline_name,
+        help="pipeline name (as in the Feldera UI or `fda`)",
+    )
+
+
+def _add_timeout(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--timeout",
+        required=True,
+        type=_timeout,
+        metavar="SECONDS",
+        help="overall deadline of the wait (required): seconds, or 'none' to wait forever",
+    )
+
+
+def _add_list_options(parser: argparse.ArgumentParser) -> None:
+    """``list`` and ``cluster-events``: how many, and in which format."""
+    parser.add_argument("--limit", type=_positive_int, metavar="N", help="only the newest N events")
+    parser.add_argument(
+        "--format",
+        choices=["table", "json", "jsonl"],
+        help="output format (default: table on a terminal, json otherwise)",
     )
 
 
@@ -351,13 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_pipeline_name,
         help="pipeline name(s) to wait on, concurrently",
     )
-    wait.add_argument(
-        "--timeout",
-        required=True,
-        type=_timeout,
-        metavar="SECONDS",
-        help="overall deadline of the wait (required): seconds, or 'none' to wait forever",
-    )
+    _add_timeout(wait)
     wait.add_argument(
         "--until",
         choices=["provisioned", "running"],
@@ -411,12 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Print one monitor event of a pipeline as JSON: the latest one, or EVENT_ID.",
         [common],
     )
-    get.add_argument(
-        "pipeline",
-        metavar="PIPELINE",
-        type=_pipeline_name,
-        help="pipeline name (as in the Feldera UI or `fda`)",
-    )
+    _add_pipeline(get)
     get.add_argument(
         "event_id", nargs="?", default="latest", type=_event_id, metavar="EVENT_ID",
         help="'latest' (default) or an event id (UUID)",
@@ -434,24 +435,14 @@ def build_parser() -> argparse.ArgumentParser:
         "List the retained monitor events of a pipeline, newest first.",
         [common],
     )
-    lst.add_argument(
-        "pipeline",
-        metavar="PIPELINE",
-        type=_pipeline_name,
-        help="pipeline name (as in the Feldera UI or `fda`)",
-    )
+    _add_pipeline(lst)
     lst.add_argument(
         "--selector",
         choices=[s.value for s in Selector],
         default="status",
         help="which fields: status (default) or all (adds details and deployment_error)",
     )
-    lst.add_argument("--limit", type=_positive_int, metavar="N", help="only the newest N events")
-    lst.add_argument(
-        "--format",
-        choices=["table", "json", "jsonl"],
-        help="output format (default: table on a terminal, json otherwise)",
-    )
+    _add_list_options(lst)
 
     watch = add(
         "watch",
@@ -459,12 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Print the pipeline's current status, then one line per new event, until Ctrl-C.",
         [common],
     )
-    watch.add_argument(
-        "pipeline",
-        metavar="PIPELINE",
-        type=_pipeline_name,
-        help="pipeline name (as in the Feldera UI or `fda`)",
-    )
+    _add_pipeline(watch)
     watch.add_argument(
         "--jsonl",
         action="store_true",
@@ -480,13 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
         "manager never reached by then exits 4, an unhealthy one 3.",
         [common],
     )
-    wait_cluster.add_argument(
-        "--timeout",
-        required=True,
-        type=_timeout,
-        metavar="SECONDS",
-        help="overall deadline of the wait (required): seconds, or 'none' to wait forever",
-    )
+    _add_timeout(wait_cluster)
     wait_cluster.add_argument(
         "--json", action="store_true", help="print one JSON result object on stdout"
     )
@@ -504,14 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="status",
         help="status (default) or all (fetches each event in full: one request per event)",
     )
-    cluster_events.add_argument(
-        "--limit", type=_positive_int, metavar="N", help="only the newest N events"
-    )
-    cluster_events.add_argument(
-        "--format",
-        choices=["table", "json", "jsonl"],
-        help="output format (default: table on a terminal, json otherwise)",
-    )
+    _add_list_options(cluster_events)
 
     fake = add(
         "fake-server",
