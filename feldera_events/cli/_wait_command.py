@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any, Final, Literal, TextIO
@@ -25,7 +26,7 @@ from .._policies import PollPolicy, RetryPolicy
 from .._poller import Outcome, Poller, Since, WaitResult
 from .._wait_errors import ApprovalRequiredError, DeploymentFailedError, WaitTimeoutError
 from ._process import interrupt_exit_code
-from ._progress import Progress, make_progress, wrap_for
+from ._progress import LineProgress, LiveProgress, make_progress, wrap_for
 from ._render import (
     EXIT_OK,
     MESSAGE_LIMIT,
@@ -50,7 +51,7 @@ from ._render import (
 __all__ = ["failure_text", "reporting_retries", "run_wait"]
 
 #: The path of every request a wait makes: ``/v0/pipelines/{name}/events[/...]``.
-_EVENTS_PATH: Final = "/v0/pipelines/"
+_EVENTS_PATH: Final = re.compile(r"/v0/pipelines/([^/]*)/events")
 
 
 def pipeline_of(exc: BaseException) -> str | None:
@@ -60,16 +61,8 @@ def pipeline_of(exc: BaseException) -> str | None:
     context of ours tells them apart; the failed request's URL does.
     """
     url = getattr(exc, "url", None)
-    if not isinstance(url, str):
-        return None
-    path = urlsplit(url).path
-    at = path.find(_EVENTS_PATH)
-    if at < 0:
-        return None
-    segment, sep, rest = path[at + len(_EVENTS_PATH) :].partition("/")
-    if not sep or not rest.startswith("events"):
-        return None
-    return unquote(segment)
+    match = _EVENTS_PATH.search(urlsplit(url).path) if isinstance(url, str) else None
+    return unquote(match[1]) if match else None
 
 
 def failure_text(exc: BaseException) -> str:
@@ -196,9 +189,9 @@ def _failure_report(
     name = result.pipeline_name
     err = result.error
     word = outcome_style(result).word
+    title = f"Pipeline {short_name(name)} {word}"
     lines: list[str] = []
     if isinstance(err, DeploymentFailedError):
-        title = f"Pipeline {short_name(name)} {word}"
         # The server's words, each on its one line (safe_text: no line of theirs).
         code = safe_text(err.error_code, STATUS_LIMIT) if err.error_code else None
         message = safe_text(err.message, MESSAGE_LIMIT)
@@ -207,7 +200,6 @@ def _failure_report(
         lines.append(f"  error_code: {code or '-'}")
         lines.append(f"  message:    {message}")
     elif isinstance(err, WaitTimeoutError):
-        title = f"Pipeline {short_name(name)} {word}"
         last = err.last_event.status_text() if err.last_event is not None else "no event seen"
         if err.held_at_since:  # only a new success counted, and none came
             summary = (
@@ -229,7 +221,6 @@ def _failure_report(
         lines.append(f"pipeline {quoted(name)} {word} after {result.elapsed:.1f}s: {summary}")
         lines.append("  (--no-wait-for-approval: the wait ends here; approving lets it run)")
     elif outcome_style(result).key == "timed_out":  # the deadline came before any answer
-        title = f"Pipeline {short_name(name)} {word}"
         summary = f"no answer within the --timeout ({result.elapsed:.3g}s)"
         lines.append(f"pipeline {quoted(name)} {word}: {summary}")
     else:
@@ -301,10 +292,6 @@ def _result_json(
     return out
 
 
-def _interrupted(name: str, elapsed: float, last: PipelineEvent | None, until: Until) -> WaitResult:
-    return WaitResult(name, Outcome.CANCELLED, last, None, elapsed, until)
-
-
 async def run_wait(
     client: EventsClient,
     names: list[str],
@@ -341,7 +328,7 @@ async def run_wait(
     results: dict[str, WaitResult] = {}
     loop = asyncio.get_running_loop()
     start = loop.time()
-    progress: Progress
+    progress: LiveProgress | LineProgress
 
     def on_failure(name: str, exc: BaseException) -> None:
         text = failure_text(exc)
@@ -377,7 +364,7 @@ async def run_wait(
             for name in names:
                 if name not in results:
                     last = seen[name][-1] if seen[name] else None
-                    results[name] = _interrupted(name, elapsed, last, until)
+                    results[name] = WaitResult(name, Outcome.CANCELLED, last, None, elapsed, until)
             code = interrupt_exit_code()
             doc = _json_document(client, names, results, {}, failures, code, elapsed)
             for pipeline in doc["pipelines"].values():
