@@ -91,10 +91,6 @@ class SafeStream:
         if not self.broken:
             self._failed(BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE)))
 
-    def output_lost(self) -> None:
-        """Output was lost without a write (a watch ended because the stream was gone)."""
-        self.dropped = True
-
     def _failed(self, exc: BaseException) -> None:
         self.broken = True
         self.dropped = True  # what was being written (or flushed)
@@ -159,11 +155,12 @@ def output_failure() -> tuple[int, str | None] | None:
     away (quietly, as a process killed by SIGPIPE); ``(EXIT_OUTPUT, message)`` for
     anything else (a full disk, a stdout closed from the start), as ``ls`` does."""
     stdout = sys.stdout
-    with contextlib.suppress(Exception):
-        stdout.flush()
-    if not getattr(stdout, "broken", False) or not getattr(stdout, "dropped", True):
+    if not isinstance(stdout, SafeStream):
         return None
-    error = getattr(stdout, "error", None)
+    stdout.flush()
+    if not stdout.broken or not stdout.dropped:
+        return None
+    error = stdout.error
     if isinstance(error, BrokenPipeError):
         return EXIT_BROKEN_PIPE, None
     why = "it is closed" if error is None else (getattr(error, "strerror", None) or str(error))
@@ -243,7 +240,7 @@ async def until_stdout_lost(items: AsyncIterator[_T]) -> AsyncGenerator[_T, None
             yield item
         # Ended by the loss: the items still to come are output that was lost.
         if isinstance(sys.stdout, SafeStream):
-            sys.stdout.output_lost()
+            sys.stdout.dropped = True
     finally:
         # Also when cancelled (Ctrl-C): nothing left running, no exception unretrieved.
         pending = [task for task in (step, lost) if task is not None]
