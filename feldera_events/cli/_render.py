@@ -46,6 +46,7 @@ __all__ = [
     "OUTCOMES",
     "OutcomeStyle",
     "STATUS_LIMIT",
+    "CommandError",
     "UsageError",
     "approval_words",
     "combine_exit_codes",
@@ -97,8 +98,19 @@ def format_time(when: _dt.datetime) -> str:
     return format_datetime(when, "milliseconds", utc=True)
 
 
-class UsageError(Exception):
+class CommandError(Exception):
+    """How a command ends, in words: one line on stderr (``error: ...``), and its exit code."""
+
+    def __init__(self, line: str, code: int) -> None:
+        super().__init__(line)
+        self.code = code
+
+
+class UsageError(CommandError):
     """Bad input found before any request: exit 2."""
+
+    def __init__(self, line: str) -> None:
+        super().__init__(line, EXIT_USAGE)
 
 
 # -- outcomes ---------------------------------------------------------------------------

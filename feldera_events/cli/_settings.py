@@ -24,10 +24,11 @@ import attrs
 
 from .._client import EventsClient
 from .._config import Timeouts
+from .._errors import FelderaError
 from .._validate import check_base_url, shown_url
-from ._render import UsageError
+from ._render import CommandError, UsageError, error_line, exit_code_for
 
-__all__ = ["Settings", "make_client", "open_client", "resolve_settings"]
+__all__ = ["Settings", "open_client", "resolve_settings"]
 
 DEFAULT_URL = "http://localhost:8080"
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -159,37 +160,22 @@ def _traced_session(
     and tells ``on_response`` the status of every answer."""
     log = logging.getLogger("feldera_events.http")
 
-    async def on_start(
-        _: Any, ctx: SimpleNamespace, params: aiohttp.TraceRequestStartParams
-    ) -> None:
+    async def on_start(_: Any, ctx: SimpleNamespace, params: Any) -> None:
         ctx.started = time.monotonic()
 
     async def on_end(_: Any, ctx: SimpleNamespace, params: aiohttp.TraceRequestEndParams) -> None:
-        ms = (time.monotonic() - ctx.started) * 1000
         if on_response is not None:
             on_response(params.response.status)
         if log_requests:
-            log.debug(
-                "%s %s -> %d in %.1f ms",
-                params.method,
-                params.url.path_qs,
-                params.response.status,
-                ms,
-            )
+            said = f"-> {params.response.status} in"
+            log.debug("%s %s %s %.1f ms", params.method, params.url.path_qs, said, _ms(ctx))
 
     async def on_error(
         _: Any, ctx: SimpleNamespace, params: aiohttp.TraceRequestExceptionParams
     ) -> None:
-        ms = (time.monotonic() - ctx.started) * 1000
-        if not log_requests:
-            return
-        log.debug(
-            "%s %s -> %s after %.1f ms",
-            params.method,
-            params.url.path_qs,
-            type(params.exception).__name__,
-            ms,
-        )
+        if log_requests:
+            said = f"-> {type(params.exception).__name__} after"
+            log.debug("%s %s %s %.1f ms", params.method, params.url.path_qs, said, _ms(ctx))
 
     trace = aiohttp.TraceConfig()
     trace.on_request_start.append(on_start)
@@ -198,39 +184,43 @@ def _traced_session(
     return aiohttp.ClientSession(trace_configs=[trace])
 
 
+def _ms(ctx: SimpleNamespace) -> float:
+    return (time.monotonic() - float(ctx.started)) * 1000
+
+
 @contextlib.asynccontextmanager
 async def open_client(
     args: argparse.Namespace, *, on_response: Callable[[int], None] | None = None
 ) -> AsyncIterator[EventsClient]:
-    """:func:`make_client` as a context; with ``-vv`` each request is logged at DEBUG;
-    ``on_response(status)`` after every answer."""
-    session = None
-    if args.verbose >= 2 or on_response is not None:
-        session = _traced_session(log_requests=args.verbose >= 2, on_response=on_response)
-    try:
-        async with make_client(args, session=session) as client:
-            yield client
-    finally:
-        if session is not None:
-            await session.close()
-
-
-def make_client(
-    args: argparse.Namespace, *, session: aiohttp.ClientSession | None = None
-) -> EventsClient:
-    """The client from the global options; a bad value is a :class:`UsageError`."""
+    """The client from the global options (a bad value is a :class:`UsageError`); with
+    ``-vv`` each request is logged at DEBUG; ``on_response(status)`` after every answer.
+    An error of the SDK inside becomes a :class:`CommandError`: its line (naming the
+    client's URL and the command's pipeline) and its exit code."""
     settings = resolve_settings(args)
     timeout: Timeouts | None = None
     if args.request_timeout is not None:
         timeout = Timeouts(connect=min(10.0, args.request_timeout), request=args.request_timeout)
+    session = None
+    if args.verbose >= 2 or on_response is not None:
+        session = _traced_session(log_requests=args.verbose >= 2, on_response=on_response)
     try:
-        return EventsClient(
-            settings.url,
-            api_key=settings.api_key,
-            tenant=settings.tenant,
-            timeout=timeout,
-            verify=settings.verify,
-            session=session,
-        )
-    except (ValueError, TypeError) as exc:
-        raise UsageError(_cli_words(str(exc), settings)) from None
+        try:
+            client = EventsClient(
+                settings.url,
+                api_key=settings.api_key,
+                tenant=settings.tenant,
+                timeout=timeout,
+                verify=settings.verify,
+                session=session,
+            )
+        except (ValueError, TypeError) as exc:
+            raise UsageError(_cli_words(str(exc), settings)) from None
+        async with client:
+            try:
+                yield client
+            except FelderaError as exc:
+                line = error_line(exc, client.url, getattr(args, "pipeline", None))
+                raise CommandError(line, exit_code_for(exc)) from None
+    finally:
+        if session is not None:
+            await session.close()
