@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -385,9 +386,9 @@ async def run_wait(
                 client, name, first_seen.get(name), seen[name], remaining
             )
 
-    codes = [outcome_exit_code(results[name]) for name in names]
-    code = combine_exit_codes(codes)
+    code = combine_exit_codes([outcome_exit_code(results[name]) for name in names])
     github = in_github_actions()
+    annotations = stderr if json_output else stdout
     reported_errors: set[str] = set()
     for name in names:
         result = results[name]
@@ -399,16 +400,15 @@ async def run_wait(
                 reported_errors.add(line)
                 stderr.write(f"error: {line}\n")
             if github:
-                (stderr if json_output else stdout).write(
-                    github_annotation(f"Pipeline {short_name(name)}: error", line) + "\n"
-                )
+                title = f"Pipeline {short_name(name)}: error"
+                annotations.write(github_annotation(title, line) + "\n")
             continue
         report, title, summary = _failure_report(
             result, timelines.get(name, []), client.url, failures[name], until, first_seen.get(name)
         )
         progress_stream.write(wrap_for(progress_stream, report) + "\n")
         if github:
-            (stderr if json_output else stdout).write(github_annotation(title, summary) + "\n")
+            annotations.write(github_annotation(title, summary) + "\n")
     elapsed = loop.time() - start
     if json_output:
         doc = _json_document(client, names, results, timelines, failures, code, elapsed)
@@ -425,10 +425,8 @@ def _summary(results: list[WaitResult], until: Until, elapsed: float) -> str:
     12.3s``, or how many ended how: ``29 provisioned, 1 failed (30 pipelines, 12.3s)``."""
     if all(r.ok for r in results):
         return f"all {len(results)} pipelines {until} in {elapsed:.1f}s"
-    counts: dict[str, int] = {}
-    for result in sorted(results, key=lambda r: list(OUTCOMES).index(outcome_style(r).key)):
-        word = outcome_word(result).lower()
-        counts[word] = counts.get(word, 0) + 1
+    ordered = sorted(results, key=lambda r: list(OUTCOMES).index(outcome_style(r).key))
+    counts = collections.Counter(outcome_word(result).lower() for result in ordered)
     said = ", ".join(f"{n} {word}" for word, n in counts.items())
     return f"{said} ({len(results)} pipelines, {elapsed:.1f}s)"
 
