@@ -275,23 +275,12 @@ class LiveProgress(Progress):
     #: Redraws per second (for the elapsed time and the spinner).
     FPS = 8
 
-    def __init__(
-        self,
-        stream: TextIO,
-        names: list[str],
-        *,
-        colour: bool | None = None,
-    ) -> None:
-        no_colour = bool(os.environ.get("NO_COLOR")) if colour is None else not colour
+    def __init__(self, stream: TextIO, names: list[str]) -> None:
         self._stream = stream
+        # (rich reads NO_COLOR itself.)
         self._console = Console(
-            file=stream,
-            force_terminal=True,
-            no_color=no_colour,
-            highlight=False,
-            width=terminal_columns(stream),
+            file=stream, force_terminal=True, highlight=False, width=terminal_columns(stream)
         )
-        self._names = names
         # The names as people see them (escaped), the rows' keys.
         self._shown = {name: name_text(name) for name in names}
         super().__init__(names)
@@ -354,8 +343,7 @@ class LiveProgress(Progress):
         table.add_column(no_wrap=True, overflow="ellipsis", width=self._WORD)
         now = self._loop.time()
         labels = cut_names(list(self._shown.values()), name_width)
-        for name in self._names:
-            row = self._rows[name]
+        for name, row in self._rows.items():
             status = self._status(row, status_width)
             if row.result is not None:
                 style = outcome_style(row.result)
