@@ -37,17 +37,15 @@ _FALSE = frozenset({"", "0", "false", "no", "off"})
 
 @attrs.frozen
 class Settings:
-    """Resolved connection settings, with where each came from (for messages)."""
+    """Resolved connection settings, and where each came from: ``sources`` names the option
+    or variable behind each of the client's arguments (for messages)."""
 
     url: str
-    url_source: str
     api_key: str | None = attrs.field(repr=False)
-    api_key_source: str
     tenant: str | None
-    tenant_source: str
     #: False (no verification), True (system CAs) or the CA bundle's context (loaded once).
     verify: bool | ssl.SSLContext
-    verify_source: str
+    sources: dict[str, str]
 
 
 def _pick(
@@ -123,32 +121,21 @@ def resolve_settings(
                 f"{ca_source} {ca_cert!r} could not be loaded as a CA bundle: {exc}"
             ) from None
         verify_source = ca_source
-    return Settings(
-        url=url,
-        url_source=url_source,
-        api_key=api_key or None,
-        api_key_source=key_source,
-        tenant=tenant or None,
-        tenant_source=tenant_source,
-        verify=verify,
-        verify_source=verify_source,
-    )
+    sources = {
+        "api_key": key_source or "--api-key",
+        "tenant": tenant_source or "--tenant",
+        "verify": verify_source or "--ca-cert",
+        "url": url_source,
+    }
+    return Settings(url, api_key or None, tenant or None, verify, sources)
 
 
-def _cli_words(message: str, settings: Settings) -> str:
+def _cli_words(message: str, sources: dict[str, str]) -> str:
     """A library message in CLI words: ``api_key=`` becomes ``--api-key``/``FELDERA_API_KEY``."""
     # The client's own words for its arguments ("the API key contains ...").
-    for phrase, source in (
-        ("the API key", settings.api_key_source or "--api-key"),
-        ("the tenant", settings.tenant_source or "--tenant"),
-    ):
-        message = message.replace(phrase, source)
-    for python_name, source in (
-        ("api_key", settings.api_key_source or "--api-key"),
-        ("tenant", settings.tenant_source or "--tenant"),
-        ("verify", settings.verify_source or "--ca-cert"),
-        ("url", settings.url_source),
-    ):
+    message = message.replace("the API key", sources["api_key"])
+    message = message.replace("the tenant", sources["tenant"])
+    for python_name, source in sources.items():
         message = re.sub(rf"(?<![-\w]){python_name}\b=?", source, message)
     return message
 
@@ -214,7 +201,7 @@ async def open_client(
                 session=session,
             )
         except (ValueError, TypeError) as exc:
-            raise UsageError(_cli_words(str(exc), settings)) from None
+            raise UsageError(_cli_words(str(exc), settings.sources)) from None
         async with client:
             try:
                 yield client
