@@ -67,31 +67,23 @@ def _run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     with safe_std_streams():
-        return _main(argv)
-
-
-def _main(argv: list[str] | None) -> int:
-    try:
-        parser = build_parser()
-        args = parser.parse_args(argv)
-        if args.command is None:
-            parser.print_help(sys.stdout)
-            return EXIT_USAGE
-        _setup_logging(args.verbose)
         try:
-            code = _run(args)
-        except CommandError as exc:
-            sys.stderr.write(f"error: {exc}\n")
-            code = exc.code
-        failure = output_failure() if args.command in _OUTPUT_COMMANDS else None
-        if failure is not None:
-            if failure[1] is not None:
-                sys.stderr.write(f"error: {failure[1]}\n")
-            if code == EXIT_OK:  # a failure the command saw itself stays its code
-                code = failure[0]
-        return code
-    except KeyboardInterrupt:
-        return _interrupted()
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            if args.command is None:
+                parser.print_help(sys.stdout)
+                return EXIT_USAGE
+            _setup_logging(args.verbose)
+            try:
+                code = _run(args)
+            except CommandError as exc:
+                sys.stderr.write(f"error: {exc}\n")
+                code = exc.code
+            failure = output_failure() if args.command in _OUTPUT_COMMANDS else None
+            # A failure the command saw itself stays its code.
+            return failure if failure is not None and code == EXIT_OK else code
+        except KeyboardInterrupt:
+            return _interrupted()
 
 
 def _interrupted() -> int:

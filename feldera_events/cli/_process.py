@@ -148,12 +148,12 @@ class SafeStream:
         return getattr(self._stream, name)
 
 
-def output_failure() -> tuple[int, str | None] | None:
-    """How a command whose output is the point ends when stdout could not take it: None
-    when it could, or when it had nothing to write (a command that failed before its
-    output says only its own error); ``(EXIT_BROKEN_PIPE, None)`` when the reader went
-    away (quietly, as a process killed by SIGPIPE); ``(EXIT_OUTPUT, message)`` for
-    anything else (a full disk, a stdout closed from the start), as ``ls`` does."""
+def output_failure() -> int | None:
+    """The exit code of a command whose output is the point when stdout could not take it:
+    None when it could, or when it had nothing to write (a command that failed before its
+    output says only its own error); ``EXIT_BROKEN_PIPE`` when the reader went away
+    (quietly, as a process killed by SIGPIPE); ``EXIT_OUTPUT`` for anything else (a full
+    disk, a stdout closed from the start), said on stderr, as ``ls`` does."""
     stdout = sys.stdout
     if not isinstance(stdout, SafeStream):
         return None
@@ -162,9 +162,10 @@ def output_failure() -> tuple[int, str | None] | None:
         return None
     error = stdout.error
     if isinstance(error, BrokenPipeError):
-        return EXIT_BROKEN_PIPE, None
+        return EXIT_BROKEN_PIPE
     why = "it is closed" if error is None else (getattr(error, "strerror", None) or str(error))
-    return EXIT_OUTPUT, f"cannot write the output to stdout: {why}"
+    sys.stderr.write(f"error: cannot write the output to stdout: {why}\n")
+    return EXIT_OUTPUT
 
 
 #: How often a watch looks whether the reader of its stdout pipe went away.
