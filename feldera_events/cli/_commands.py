@@ -104,13 +104,10 @@ async def _cmd_get(args: argparse.Namespace) -> int:
 
 
 async def _cmd_list(args: argparse.Namespace) -> int:
-    fmt = args.format or ("table" if sys.stdout.isatty() else "json")
     async with open_client(args) as client:
         events = await client.list_events(args.pipeline, selector=args.selector)
-    if fmt == "table" and not events[: args.limit]:
-        sys.stdout.write(f"pipeline {quoted(args.pipeline)} has no events recorded yet\n")
-        return EXIT_OK
-    return _print_list(fmt, args.limit, events, EVENT_COLUMNS, event_row)
+    empty = f"pipeline {quoted(args.pipeline)} has no events recorded yet"
+    return _print_list(args, events, EVENT_COLUMNS, event_row, empty)
 
 
 def _watch_line(text: str, out: TextIO) -> None:
@@ -243,22 +240,25 @@ def _cluster_row(ev: ClusterEvent) -> tuple[str, ...]:
 
 
 async def _cmd_cluster_events(args: argparse.Namespace) -> int:
-    fmt = args.format or ("table" if sys.stdout.isatty() else "json")
     async with open_client(args) as client:
         events = await client.list_cluster_events(selector=args.selector)
-    return _print_list(fmt, args.limit, events, CLUSTER_COLUMNS, _cluster_row)
+    return _print_list(args, events, CLUSTER_COLUMNS, _cluster_row)
 
 
 def _print_list(
-    fmt: str,
-    limit: int | None,
+    args: argparse.Namespace,
     events: Sequence[_E],
     columns: Sequence[str],
     row: Callable[[_E], Sequence[str]],
+    empty: str | None = None,
 ) -> int:
-    """``list`` and ``cluster-events`` output: a table, JSON lines or one JSON array."""
-    events = events[:limit]
-    if fmt == "table":
+    """``list`` and ``cluster-events`` output (``--format``, ``--limit``): a table (or
+    ``empty`` instead of one without rows), JSON lines or one JSON array."""
+    fmt = args.format or ("table" if sys.stdout.isatty() else "json")
+    events = events[: args.limit]
+    if fmt == "table" and not events and empty:
+        sys.stdout.write(empty + "\n")
+    elif fmt == "table":
         sys.stdout.write(render_table(columns, [row(ev) for ev in events]) + "\n")
     elif fmt == "jsonl":
         for ev in events:
