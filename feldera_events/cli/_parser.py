@@ -335,12 +335,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_connection_options(common, suppress=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def add(name: str, help: str, description: str, parents: list[argparse.ArgumentParser]) -> Any:
+    def add(name: str, help: str, description: str, *, connection: bool = True) -> Any:
         return sub.add_parser(
             name,
             help=help,
             description=description,
-            parents=parents,
+            parents=[common] if connection else [],
             epilog=COMMAND_EXIT_CODES[name],
             formatter_class=_Formatter,
         )
@@ -354,7 +354,6 @@ def build_parser() -> argparse.ArgumentParser:
         "Progress goes to stdout (to stderr with --json): a live line per pipeline on a "
         "terminal, one timestamped line per status change otherwise. A failure prints the "
         "pipeline, the server's error_code and message, and the events since the wait began.",
-        [common],
     )
     wait.add_argument(
         "pipelines",
@@ -415,7 +414,6 @@ def build_parser() -> argparse.ArgumentParser:
         "get",
         "print one event as JSON",
         "Print one monitor event of a pipeline as JSON: the latest one, or EVENT_ID.",
-        [common],
     )
     _add_pipeline(get)
     get.add_argument(
@@ -433,7 +431,6 @@ def build_parser() -> argparse.ArgumentParser:
         "list",
         "list a pipeline's events, newest first",
         "List the retained monitor events of a pipeline, newest first.",
-        [common],
     )
     _add_pipeline(lst)
     lst.add_argument(
@@ -448,7 +445,6 @@ def build_parser() -> argparse.ArgumentParser:
         "watch",
         "print a line per new event until Ctrl-C",
         "Print the pipeline's current status, then one line per new event, until Ctrl-C.",
-        [common],
     )
     _add_pipeline(watch)
     watch.add_argument(
@@ -464,7 +460,6 @@ def build_parser() -> argparse.ArgumentParser:
         "compiler, runner) are healthy: a first CI step after starting a manager. Connection "
         "errors are polled through until --timeout (the manager may still be starting); a "
         "manager never reached by then exits 4, an unhealthy one 3.",
-        [common],
     )
     _add_timeout(wait_cluster)
     wait_cluster.add_argument(
@@ -476,7 +471,6 @@ def build_parser() -> argparse.ArgumentParser:
         "list the manager's cluster monitor events, newest first",
         "List the retained cluster monitor events (health of the API server, compiler and "
         "runner), newest first.",
-        [common],
     )
     cluster_events.add_argument(
         "--selector",
@@ -494,7 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the pipelines that --pipelines and --pipeline create, stopped; create more with POST "
         "/v0/pipelines, start one with POST /v0/pipelines/NAME/start (its start-up lines "
         "show both as curl commands to paste).",
-        [],
+        connection=False,
     )
     add_fake_server_options(fake)
 
@@ -504,7 +498,6 @@ def build_parser() -> argparse.ArgumentParser:
         "Ask the manager (GET /v0/cluster_healthz) how its services are: for the API "
         "server, the compiler and the runner, whether it is healthy, since when, and its "
         "last health-check message. One request, no waiting: see wait-cluster for that.",
-        [common],
     )
     health.add_argument("--json", action="store_true", help="print the answer as JSON")
 
@@ -514,6 +507,6 @@ def build_parser() -> argparse.ArgumentParser:
         "Start a simulated manager in this process, create two pipelines, start both through "
         "the REST API and wait on them with the progress display of `wait`: one is "
         "provisioned, the other fails with PipelineProvisioningTimeout. Needs no server.",
-        [],
+        connection=False,
     )
     return parser
