@@ -242,8 +242,7 @@ def wrap_for(stream: TextIO, text: str) -> str:
     would wrap on its own; a continuation line hangs less where its longest word would
     otherwise reach it).
     """
-    isatty = getattr(stream, "isatty", None)
-    if isatty is None or not isatty():
+    if not stream.isatty():
         return text
     width = (terminal_columns(stream) or 80) - 1
     return "\n".join(_wrap_line(line, width) for line in text.split("\n"))
@@ -409,7 +408,6 @@ class LiveProgress(Progress):
 def make_progress(stream: TextIO, names: list[str]) -> LiveProgress | LineProgress:
     """The display that fits ``stream``: live rows on a terminal, log lines otherwise
     (a success says what was waited for: ``WaitResult.until``)."""
-    isatty = getattr(stream, "isatty", None)
-    if isatty is not None and isatty() and os.environ.get("TERM") != "dumb":
+    if stream.isatty() and os.environ.get("TERM") != "dumb":
         return LiveProgress(stream, names)
     return LineProgress(stream, names)
