@@ -52,18 +52,7 @@ from ._render import (
 __all__ = ["failure_text", "reporting_retries", "run_wait"]
 
 #: The path of every request a wait makes: ``/v0/pipelines/{name}/events[/...]``.
-_EVENTS_PATH: Final = re.compile(r"/v0/pipelines/([^/]*)/events")
-
-
-def pipeline_of(exc: BaseException) -> str | None:
-    """The pipeline whose request failed with ``exc``, from the URL the error names.
-
-    The waits of one ``as_completed`` call all run in tasks the poller creates, so no
-    context of ours tells them apart; the failed request's URL does.
-    """
-    url = getattr(exc, "url", None)
-    match = _EVENTS_PATH.search(urlsplit(url).path) if isinstance(url, str) else None
-    return unquote(match[1]) if match else None
+_EVENTS_PATH: Final = re.compile(r"/v0/pipelines/([^/]+)/events")
 
 
 def failure_text(exc: BaseException) -> str:
@@ -110,7 +99,11 @@ class _RetryReporter(logging.Handler):
         exc = next((a for a in args if isinstance(a, BaseException)), None)
         if exc is None:
             return
-        name = pipeline_of(exc) or self._default
+        # The waits of one as_completed call all run in tasks the poller creates, so no
+        # context of ours tells them apart; the failed request's URL does.
+        url = getattr(exc, "url", None)
+        match = _EVENTS_PATH.search(urlsplit(url).path) if isinstance(url, str) else None
+        name = unquote(match[1]) if match else self._default
         if name is not None:
             self._report(name, exc)
 
