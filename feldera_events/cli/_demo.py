@@ -20,7 +20,7 @@ from .._policies import PollPolicy
 from ._progress import terminal_columns, wrap_for
 from ._wait_command import run_wait
 
-__all__ = ["DEMO_PIPELINES", "TRY_NEXT", "run_demo"]
+__all__ = ["TRY_NEXT", "run_demo"]
 
 GOOD: Final = "orders"
 BAD: Final = "fraud-detector"

@@ -15,16 +15,9 @@ from typing import Any, Final
 
 from ._render import EXIT_INTERRUPTED, UsageError, quoted, safe_text
 
-__all__ = [
-    "START_FAILURES",
-    "add_fake_server_options",
-    "cmd_fake_server",
-    "parse_fault",
-    "parse_pipeline",
-]
+__all__ = ["add_fake_server_options", "cmd_fake_server"]
 
 START_FAILURES: Final = ("provisioning_timeout", "worker_panic", "provision_check")
-SERVICES: Final = ("api", "compiler", "runner")
 #: Seconds of Provisioning before a scripted ``provisioning_timeout`` fails (simulated).
 _PROVISIONING_TIMEOUT = 10.0
 
@@ -177,7 +170,7 @@ def add_fake_server_options(fake: argparse.ArgumentParser) -> None:
     fake.add_argument(
         "--degrade-cluster",
         action="append",
-        choices=SERVICES,
+        choices=("api", "compiler", "runner"),
         metavar="SERVICE",
         help="mark a cluster service unhealthy: api, compiler or runner; repeatable",
     )

@@ -23,7 +23,6 @@ from typing import Any, Final, TextIO, TypeVar
 from ._render import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_OUTPUT, EXIT_TERMINATED
 
 __all__ = [
-    "SafeStream",
     "handle_signals",
     "interrupt_exit_code",
     "output_failure",

@@ -28,7 +28,7 @@ from .._errors import FelderaError
 from .._validate import check_base_url, shown_url
 from ._render import CommandError, UsageError, error_line, exit_code_for
 
-__all__ = ["Settings", "open_client", "resolve_settings"]
+__all__ = ["open_client"]
 
 DEFAULT_URL = "http://localhost:8080"
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -84,11 +84,9 @@ def _check_url(url: str, source: str) -> str:
     return url.strip()
 
 
-def resolve_settings(
-    args: argparse.Namespace, environ: Mapping[str, str] | None = None
-) -> Settings:
+def resolve_settings(args: argparse.Namespace) -> Settings:
     """The settings from ``args`` and the environment, or a :class:`UsageError`."""
-    env = os.environ if environ is None else environ
+    env = os.environ
     url, url_source = _pick(args.url, "--url", env, "FELDERA_HOST")
     if url is None:
         url, url_source = DEFAULT_URL, "default"
