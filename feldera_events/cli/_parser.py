@@ -256,13 +256,10 @@ def _event_id(text: str) -> str:
 # -- the parser -------------------------------------------------------------------------
 
 
-def _add_connection_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
-    """The global options. Sub-commands get them too (with SUPPRESS defaults, so a value
-    given before the sub-command is kept), so they may come before or after it."""
-
-    def default(value: Any) -> Any:
-        return argparse.SUPPRESS if suppress else value
-
+def _add_connection_options(parser: argparse.ArgumentParser) -> None:
+    """The global options. Sub-commands get them too (from a parser whose defaults are
+    SUPPRESS, so a value given before the sub-command is kept), so they may come before or
+    after it."""
     group = parser.add_argument_group("connection options")
     for flag, metavar, help in (
         ("--url", "URL", "manager URL (default: $FELDERA_HOST, else http://localhost:8080)"),
@@ -270,25 +267,18 @@ def _add_connection_options(parser: argparse.ArgumentParser, *, suppress: bool) 
         ("--tenant", "TENANT", "tenant (default: $FELDERA_TENANT)"),
         ("--ca-cert", "PATH", "CA bundle for https (default: $FELDERA_HTTPS_TLS_CERT)"),
     ):
-        group.add_argument(flag, metavar=metavar, default=default(None), help=help)
-    group.add_argument(
-        "--insecure",
-        action="store_true",
-        default=default(False),
-        help="do not verify TLS certificates",
-    )
+        group.add_argument(flag, metavar=metavar, help=help)
+    group.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
     group.add_argument(
         "--request-timeout",
         metavar="SECONDS",
         type=_positive_float,
-        default=default(None),
         help="time limit of one HTTP request (default 30); not the overall --timeout of a wait",
     )
     group.add_argument(
         "-v",
         "--verbose",
         action="count",
-        default=default(0),
         help="log the feldera_events logger to stderr (-vv: debug)",
     )
 
@@ -330,9 +320,10 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_Formatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
-    _add_connection_options(parser, suppress=False)
-    common = argparse.ArgumentParser(add_help=False)
-    _add_connection_options(common, suppress=True)
+    _add_connection_options(parser)
+    parser.set_defaults(verbose=0)
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    _add_connection_options(common)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(name: str, help: str, description: str, *, connection: bool = True) -> Any:
