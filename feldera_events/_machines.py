@@ -119,7 +119,6 @@ class Machine:
         self.interval: float | None = None
         self.final_poll_done = False
         self.failures = 0  # failed requests in a row
-        self.attempts = 0  # connection attempts before it first answered (cluster waits count)
         self.last_error: BaseException | None = None
         self.last_connection_error: APIConnectionError | None = None
         self.next_log = FIRST_PROGRESS_LOG
@@ -202,16 +201,13 @@ class Machine:
         return decision
 
     def _progress_line(self, elapsed: float) -> str:
-        last = self._last_seen()
+        last = self.last_event.describe() if self.last_event is not None else "no event yet"
         if self.failures and self.last_error is not None:
             last += f"; the last {self.failures} requests failed: {self.last_error}"
         return (
             f"still waiting for pipeline {self.name!r} to reach {self.what} after "
             f"{elapsed:.0f}s ({self.polls} polls; {last})"
         )
-
-    def _last_seen(self) -> str:
-        return self.last_event.describe() if self.last_event is not None else "no event yet"
 
     def timeout_error(self, now: float) -> WaitTimeoutError:
         return WaitTimeoutError(
@@ -516,7 +512,7 @@ class ClusterWait(Machine):
         super().__init__(error_acceptors=(no_events,), **kwargs)
         self.poll_request = CLUSTER
         self.event: ClusterEvent | None = None
-        self.ever_reached = False
+        self.attempts = 0  # connection attempts before it first answered
 
     @property
     def label(self) -> str:
@@ -526,7 +522,7 @@ class ClusterWait(Machine):
         return self._need(now, CLUSTER)
 
     def _failed(self, exc: BaseException, now: float) -> Decision:
-        if isinstance(exc, APIConnectionError) and not self.ever_reached:
+        if isinstance(exc, APIConnectionError) and not self.reached:
             self.attempts += 1
             self.last_connection_error = exc
             # The manager is not listening (yet): say so once, then at DEBUG level.
@@ -538,13 +534,10 @@ class ClusterWait(Machine):
                 exc,
             )
             return self._schedule(now, self._next_interval(now, False), CLUSTER)
-        if not isinstance(exc, APIConnectionError):
-            self.ever_reached = True
-        self.reached = True  # the one retry rule, as for a server that answered
+        # A server that answered once: the one retry rule, as for a pipeline wait.
         return super()._failed(exc, now)
 
     def _on_answer(self, request: Request, value: Any, now: float) -> Decision:
-        self.ever_reached = True
         ev: ClusterEvent = value
         changed = self.event is None or ev.id != self.event.id
         self.event = ev
@@ -555,14 +548,14 @@ class ClusterWait(Machine):
 
     def deadline_error(self, now: float) -> FelderaError:
         err = self.timeout_error(now)
-        if not self.ever_reached:
+        if not self.reached:
             err.__cause__ = self.last_connection_error
         elif self.failures:
             err.__cause__ = self.last_error
         return err
 
     def _progress_line(self, elapsed: float) -> str:
-        if not self.ever_reached:
+        if not self.reached:
             where = f"{self.url} not reached yet, {self.attempts} connection attempts"
         elif self.event is None:
             where = f"{self.polls} polls; no event yet"
@@ -571,13 +564,13 @@ class ClusterWait(Machine):
         return f"still waiting for the cluster to be healthy after {elapsed:.0f}s ({where})"
 
     def timeout_error(self, now: float) -> ClusterWaitTimeoutError:
-        last = self.last_connection_error if not self.ever_reached else self.last_error
+        last = self.last_connection_error if not self.reached else self.last_error
         return ClusterWaitTimeoutError(
             timeout=self.timeout,
             elapsed=now - self.start,
             polls=self.polls,
             event=self.event,
-            reached=self.ever_reached,
+            reached=self.reached,
             url=self.url,
             attempts=self.attempts,
             last_error=None if last is None else str(last),
