@@ -223,9 +223,6 @@ class WatchStream(AsyncIterator[PipelineEvent]):
         self._step: asyncio.Task[PipelineEvent | None] | None = None
         self._closed = False
 
-    def __aiter__(self) -> WatchStream:
-        return self
-
     async def _next(self) -> PipelineEvent | None:
         try:
             item = await self._gen.__anext__()

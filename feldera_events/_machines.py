@@ -185,7 +185,7 @@ class Machine:
             if isinstance(exc, acceptor.error):
                 if acceptor.state is Verdict.FAILURE:
                     return Fail(exc)
-                return self._schedule(now, self._next_interval(now, changed=False), request)
+                return self._poll_later(now, False, request=request)
         self.failures += 1
         self.last_error = exc
         if not self.retry.should_retry(
@@ -282,14 +282,19 @@ class Machine:
         times = "once" if self.failures == 1 else f"{self.failures} times"
         return f"{error_excerpt(self.last_error)} ({times})"
 
-    def _next_interval(self, now: float, changed: bool) -> float:
+    def _poll_later(
+        self, now: float, changed: bool, emit: tuple[Any, ...] = (), request: Request | None = None
+    ) -> Decision:
+        """The next poll (of ``request``, by default the periodic one) after the poll
+        interval, which starts over when something ``changed``."""
         if changed:
             self.interval = None
         self.interval = self.poll.next_interval(self.interval, now - self.start)
-        return self.poll.jittered(self.interval, self.draw())
+        delay = self.poll.jittered(self.interval, self.draw())
+        return self._schedule(now, delay, request or self.poll_request, emit)
 
-    def _poll_now(self, now: float, emit: tuple[Any, ...] = ()) -> Decision:
-        return self._schedule(now, 0.0, self.poll_request, emit=emit)
+    def _poll_now(self, now: float) -> Decision:
+        return self._schedule(now, 0.0, self.poll_request)
 
     def _need(self, now: float, request: Request, emit: tuple[Any, ...] = ()) -> Decision:
         if self.deadline is not None and now >= self.deadline:
@@ -421,7 +426,7 @@ class PipelineWait(Machine):
                     # Read what awaits approval; the event is emitted with its details.
                     self.approval_pending = ev
                     return self._need(now, Request("event", ev.event_id, _ALL))
-        return self._schedule(now, self._next_interval(now, changed), LATEST, emit)
+        return self._poll_later(now, changed, emit)
 
     def _failed(self, exc: BaseException, now: float) -> Decision:
         decision = super()._failed(exc, now)
@@ -454,7 +459,7 @@ class PipelineWait(Machine):
             return Fail(said, (full,))
         waiting = "Waiting for it (wait_for_approval=False ends the wait instead)"
         self._say(WARNING, "%s", f"{said}. {waiting}")  # text: no retry to report
-        return self._schedule(now, self._next_interval(now, True), LATEST, (full,))
+        return self._poll_later(now, True, (full,))
 
     def _on_error(self, request: Request, exc: BaseException, now: float) -> Decision | None:
         if self._reading_failure():
@@ -485,7 +490,7 @@ class PipelineWait(Machine):
         if self.since.confirm(events, candidate, self._holds):
             return Succeed(candidate)
         # The same deployment: later polls need not read the list again for this event.
-        return self._schedule(now, self._next_interval(now, False), LATEST)
+        return self._poll_later(now, False)
 
     def _failure(self, full: PipelineEvent, now: float) -> Decision:
         """The failed event read in full, or the latest one if clean-up removed it."""
@@ -495,7 +500,7 @@ class PipelineWait(Machine):
         if full.event_id != candidate.event_id:
             verdict, acceptor = accept(self.acceptors, full, self.seen)
             if verdict is not Verdict.FAILURE:
-                return self._schedule(now, self._next_interval(now, True), LATEST)
+                return self._poll_later(now, True)
             self.stopped = acceptor is not None and acceptor.stopped
         return Fail(failure_error(self.name, full, stopped=self.stopped, what=self.what))
 
@@ -533,7 +538,7 @@ class ClusterWait(Machine):
                 self.url,
                 exc,
             )
-            return self._schedule(now, self._next_interval(now, False), CLUSTER)
+            return self._poll_later(now, False)
         # A server that answered once: the one retry rule, as for a pipeline wait.
         return super()._failed(exc, now)
 
@@ -544,7 +549,7 @@ class ClusterWait(Machine):
         emit = (ev,) if changed else ()
         if ev.all_healthy:
             return Succeed(ev, emit)
-        return self._schedule(now, self._next_interval(now, changed), CLUSTER, emit)
+        return self._poll_later(now, changed, emit)
 
     def deadline_error(self, now: float) -> FelderaError:
         err = self.timeout_error(now)
