@@ -163,7 +163,7 @@ class Machine:
     # for subclasses ------------------------------------------------------------------
 
     def _begin(self, now: float) -> Decision:
-        return self._poll_now(now)
+        raise NotImplementedError
 
     def _on_answer(self, request: Request, value: Any, now: float) -> Decision:
         raise NotImplementedError
@@ -293,9 +293,6 @@ class Machine:
         delay = self.poll.jittered(self.interval, self.draw())
         return self._schedule(now, delay, request or self.poll_request, emit)
 
-    def _poll_now(self, now: float) -> Decision:
-        return self._schedule(now, 0.0, self.poll_request)
-
     def _need(self, now: float, request: Request, emit: tuple[Any, ...] = ()) -> Decision:
         if self.deadline is not None and now >= self.deadline:
             return Fail(self.deadline_error(now), emit)
@@ -361,16 +358,14 @@ class PipelineWait(Machine):
         self.detail_failures = 0  # failed full reads of the failure the status showed
 
     def _begin(self, now: float) -> Decision:
-        point = self.since.point
+        first = self.since.first_read()
+        return self._resolved(self.since.point, now) if first is None else self._need(now, first)
+
+    def _resolved(self, point: SincePoint | None, now: float) -> Decision:
+        """Poll, the since point known (if any): the wait has seen its event."""
         if point is not None and point.event is not None:
             self.seen = self.seen.observe(point.event)
-        first = self.since.first_read()
-        return self._poll_now(now) if first is None else self._need(now, first)
-
-    def _resolved(self, point: SincePoint, now: float) -> Decision:
-        if point.event is not None:
-            self.seen = self.seen.observe(point.event)
-        return self._poll_now(now)
+        return self._schedule(now, 0.0, LATEST)
 
     def _holds(self, ev: PipelineEvent) -> bool:
         """Whether the wait's success state holds at ``ev`` (its SUCCESS acceptors)."""
@@ -383,11 +378,9 @@ class PipelineWait(Machine):
     def _awaiting(self) -> PipelineEvent | None:
         """The approval the pipeline still waits for (its last event, read in full)."""
         last, full = self.last_event, self.approval_event
-        return (
-            full
-            if last is not None and full is not None and last.event_id == full.event_id
-            else None
-        )
+        if last is None or full is None or last.event_id != full.event_id:
+            return None
+        return full
 
     def _on_answer(self, request: Request, value: Any, now: float) -> Decision:
         since = self.since

@@ -362,14 +362,12 @@ class SharedPoll(_Timed):
         self._forget(self)
 
 
+@attrs.define
 class _Round:
     """A fleet round: its list request, and how many shared polls still await it."""
 
-    __slots__ = ("open", "task")
-
-    def __init__(self) -> None:
-        self.open = 0
-        self.task: asyncio.Task[None] | None = None
+    open: int = 0
+    task: asyncio.Task[None] | None = None
 
     def left(self) -> None:
         self.open -= 1
@@ -449,10 +447,9 @@ class FleetPoll(_Timed):
         if engaged == self.engaged:
             return
         self.engaged = engaged
-        what = "on" if engaged else "off"
         logger.debug(
             "fleet polling %s: %d pipelines waited on, %s in the list",
-            what,
+            "on" if engaged else "off",
             len(self.polls),
             "?" if self.size is None else self.size,
         )
