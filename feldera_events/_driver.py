@@ -83,7 +83,7 @@ class Driver:
         self._no_retry = (
             RetryPolicy(attempts=1, timeout=None) if bounded else RetryPolicy.disabled()
         )
-        self._time = Timebase(clock, sleep)
+        self._time = Timebase(clock, sleep or asyncio.sleep)
         self.sleep = self._time.sleep
         self.draw = draw
         self.fleet = fleet

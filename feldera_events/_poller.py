@@ -500,12 +500,10 @@ class Poller:
         cancels every wait and raises :class:`asyncio.CancelledError`.
         """
         names = _names(pipeline_names)
-        results: dict[str, WaitResult] = {}
         stream = self.as_completed(names, timeout=timeout, **options)
-        async with contextlib.aclosing(stream) as results_stream:
-            async for result in results_stream:
-                results[result.pipeline_name] = result
-        return {name: results[name] for name in names}
+        async with contextlib.aclosing(stream) as results:
+            ended = {result.pipeline_name: result async for result in results}
+        return {name: ended[name] for name in names}
 
     # -- cluster ---------------------------------------------------------------------
 
@@ -571,11 +569,8 @@ class Poller:
             selector=sel,
             **self._machine_args(timeout, name),
         )
-        stream = WatchStream(self._driver.run(machine))
-        try:
+        async with contextlib.aclosing(WatchStream(self._driver.run(machine))) as stream:
             yield stream
-        finally:
-            await stream.aclose()
 
 
 # -- one-shot waits ---------------------------------------------------------------------

@@ -118,23 +118,13 @@ def refusal(exc: BaseException) -> bool:
     return isinstance(exc, APIStatusError) and exc.status_code in _REFUSED_STATUSES
 
 
+@attrs.frozen
 class Timebase:
     """The clock and sleep rounds are timed with: the event loop's by default, else the
-    ones a :class:`~feldera_events.Poller` was given."""
+    ones a :class:`~feldera_events.Poller` was given (equal for the same two)."""
 
-    __slots__ = ("clock", "sleep")
-
-    def __init__(
-        self,
-        clock: Callable[[], float] | None = None,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
-    ) -> None:
-        self.clock = clock
-        self.sleep = sleep or asyncio.sleep
-
-    @property
-    def key(self) -> Hashable:
-        return (self.clock, self.sleep)
+    clock: Callable[[], float] | None = None
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     def now(self) -> float:
         return self.clock() if self.clock is not None else asyncio.get_running_loop().time()
@@ -573,7 +563,7 @@ def subscribe(
     state = _REGISTRY.get(client)
     if state is None:
         state = _REGISTRY[client] = _ClientState()
-    hub_key = (time.key, None if fleet is None else fleet.forced)
+    hub_key = (time, None if fleet is None else fleet.forced)
     hub = state.hubs.get(hub_key)
     if hub is None:
         hub = state.hubs[hub_key] = _Hub()
