@@ -209,13 +209,7 @@ class SharedPoll(_Timed):
     def shared(self) -> bool:
         """Whether its polls go through :meth:`answer` (else the driver polls alone):
         more than one wait polls through it, or a fleet poll makes its rounds."""
-        return (
-            self.fleet is not None
-            or self.subscribers > 1
-            or bool(self._waiting)
-            or self._task is not None
-            or self._listed is not None
-        )
+        return self.fleet is not None or self.subscribers > 1 or bool(self._waiting) or self.busy
 
     @property
     def busy(self) -> bool:
@@ -560,13 +554,9 @@ def subscribe(
     a fleet poll may make its rounds (for the request ``latest``). Call
     :meth:`SharedPoll.unsubscribe` when the wait ends."""
     time = time or _LOOP_TIME
-    state = _REGISTRY.get(client)
-    if state is None:
-        state = _REGISTRY[client] = _ClientState()
+    state = _REGISTRY.setdefault(client, _ClientState())
     hub_key = (time, None if fleet is None else fleet.forced)
-    hub = state.hubs.get(hub_key)
-    if hub is None:
-        hub = state.hubs[hub_key] = _Hub()
+    hub = state.hubs.setdefault(hub_key, _Hub())
     shared = hub.polls.get(key)
     if shared is None:
         name, request = key if isinstance(key, tuple) else ("", None)
