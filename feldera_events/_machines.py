@@ -362,7 +362,7 @@ class PipelineWait(Machine):
         return self._resolved(self.since.point, now) if first is None else self._need(now, first)
 
     def _resolved(self, point: SincePoint | None, now: float) -> Decision:
-        """Poll, the since point known (if any): the wait has seen its event."""
+        """Poll now that the since point is known (None: no since); its event counts as seen."""
         if point is not None and point.event is not None:
             self.seen = self.seen.observe(point.event)
         return self._schedule(now, 0.0, LATEST)

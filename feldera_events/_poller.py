@@ -418,7 +418,7 @@ class Poller:
         per_wait = {k: given[k] for k in (_RUNNING if until == "running" else _WAIT)}
 
         def ended(
-            name: str, outcome: Outcome, error: BaseException | None, event: PipelineEvent | None
+            name: str, outcome: Outcome, event: PipelineEvent | None, error: BaseException | None
         ) -> WaitResult:
             return WaitResult(name, outcome, event, error, self._driver.now() - start, until)
 
@@ -437,14 +437,14 @@ class Poller:
                     await self._driver.sleep(delay)
                 ev = await self._until(until, name, remaining, {**per_wait, "on_event": seen})
             except DeploymentFailedError as exc:
-                return ended(name, Outcome.FAILED, exc, exc.event or last_seen.get(name))
+                return ended(name, Outcome.FAILED, exc.event or last_seen.get(name), exc)
             except WaitTimeoutError as exc:
-                return ended(name, Outcome.TIMED_OUT, exc, exc.last_event)
+                return ended(name, Outcome.TIMED_OUT, exc.last_event, exc)
             except ApprovalRequiredError as exc:
-                return ended(name, Outcome.AWAITING_APPROVAL, exc, exc.event)
+                return ended(name, Outcome.AWAITING_APPROVAL, exc.event, exc)
             except Exception as exc:  # CancelledError is a BaseException: it propagates
-                return ended(name, Outcome.ERROR, exc, last_seen.get(name))
-            return ended(name, Outcome.SUCCEEDED, None, ev)
+                return ended(name, Outcome.ERROR, last_seen.get(name), exc)
+            return ended(name, Outcome.SUCCEEDED, ev, None)
 
         tasks = {asyncio.ensure_future(one(name)): name for name in names}
         order = {name: i for i, name in enumerate(names)}
@@ -471,7 +471,7 @@ class Poller:
                     if task.cancelled():
                         err = asyncio.CancelledError("cancelled by fail_fast")
                         name = tasks[task]
-                        yield ended(name, Outcome.CANCELLED, err, last_seen.get(name))
+                        yield ended(name, Outcome.CANCELLED, last_seen.get(name), err)
                         continue
                     result = task.result()
                     yield result
