@@ -113,9 +113,9 @@ def unchanged(entry: dict[str, Any], before: dict[str, Any]) -> bool:
 def refusal(exc: BaseException) -> bool:
     """Whether the list's error says the manager will not list (404, 403, 405...; a
     body of another shape), rather than that this round failed."""
-    if isinstance(exc, ResponseValidationError):
-        return True
-    return isinstance(exc, APIStatusError) and exc.status_code in _REFUSED_STATUSES
+    return isinstance(exc, ResponseValidationError) or (
+        isinstance(exc, APIStatusError) and exc.status_code in _REFUSED_STATUSES
+    )
 
 
 @attrs.frozen
