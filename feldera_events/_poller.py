@@ -477,8 +477,7 @@ class Poller:
                     yield result
                     if fail_fast and not result.ok:
                         for other in tasks:
-                            if not other.done():
-                                other.cancel()
+                            other.cancel()  # a no-op for those that ended
         finally:
             for task in tasks:
                 task.cancel()
