@@ -100,7 +100,6 @@ class Machine:
         testing: bool = False,
         name: str = "",
         error_acceptors: Sequence[ErrorAcceptor] = (),
-        reached: bool = False,
     ) -> None:
         self.name = name
         self.url = url
@@ -115,7 +114,7 @@ class Machine:
         self.testing = testing
         self.error_acceptors = tuple(error_acceptors)
         self.polls = 0
-        self.reached = reached
+        self.reached = False
         self.interval: float | None = None
         self.final_poll_done = False
         self.failures = 0  # failed requests in a row

@@ -57,7 +57,8 @@ class Watch(Machine):
         lookback: int = WATCH_LOOKBACK,
         **kwargs: Any,
     ) -> None:
-        super().__init__(reached=True, **kwargs)  # never gives up on a server by itself
+        super().__init__(**kwargs)
+        self.reached = True  # never gives up on a server by itself
         self.since = SinceRule.of(since)
         self.floor: SincePoint | None = self.since.point
         self.include_duplicates = include_duplicates
