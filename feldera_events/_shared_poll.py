@@ -129,18 +129,10 @@ class Timebase:
     def now(self) -> float:
         return self.clock() if self.clock is not None else asyncio.get_running_loop().time()
 
-    def timer(self, at: float, fire: Callable[[], None]) -> asyncio.Task[None]:
-        """A task that sleeps until ``at``, then calls ``fire`` (cancel it to disarm)."""
-        return asyncio.ensure_future(self._wake(at, fire))
-
-    async def _wake(self, at: float, fire: Callable[[], None]) -> None:
-        await self.sleep(max(at - self.now(), 0.0))
-        fire()
-
 
 class _Timed:
-    """What makes rounds at the earliest time asked for (``_next_at``): a timer that
-    calls ``_fire`` then."""
+    """What makes rounds at the earliest time asked for (``_next_at``): a timer (a task
+    that sleeps until then; cancelled to disarm) calls ``_fire`` then."""
 
     def __init__(self, time: Timebase) -> None:
         self._time = time
@@ -151,7 +143,7 @@ class _Timed:
     def _arm(self) -> None:
         self._disarm()
         self._timer_at = self._next_at
-        self._timer = self._time.timer(self._next_at, self._fired)
+        self._timer = asyncio.ensure_future(self._wake(self._next_at))
 
     def _disarm(self) -> None:
         if self._timer is not None:
@@ -163,7 +155,8 @@ class _Timed:
         self._disarm()
         self._next_at = math.inf
 
-    def _fired(self) -> None:
+    async def _wake(self, at: float) -> None:
+        await self._time.sleep(max(at - self._time.now(), 0.0))
         self._timer, self._timer_at = None, math.inf
         self._fire()
 
