@@ -1,8 +1,6 @@
 """What an answer means: the JSON of a 2xx body, and the exception for an error status or
-for a 2xx body of the wrong shape, with every text that holds an API key withheld.
-
-The exception classes and the status table are ``_errors``'; the bytes are decoded by
-``_body``. No text that contains an API key leaves this module in an exception.
+for a 2xx body of the wrong shape. No text that holds an API key leaves this module in
+an exception.
 """
 
 from __future__ import annotations
@@ -15,7 +13,6 @@ from typing import Any, Final
 
 from ._body import JSONRefused, parse_json
 from ._errors import (
-    CLUSTER_UNSUPPORTED_MESSAGE,
     NOT_FOUND_CODES,
     APIStatusError,
     ClusterEventsUnsupportedError,
@@ -68,14 +65,12 @@ def status_error(
     body: bytes,
     url: str,
     retry_after: str | None,
-    keys: list[str] | None = None,
-    route: str = "pipeline",
+    keys: list[str],
+    route: str,
 ) -> APIStatusError:
     """The error for an HTTP error answer on a ``route`` (see :func:`status_error_class`)."""
-    keys = keys or []
     error_code: str | None = None
     details: Any = None
-    message = ""
     try:
         # Feldera's 401 is JSON served as text/plain: ignore the content type. A body
         # larger than any Feldera error is quoted, never parsed.
@@ -101,7 +96,10 @@ def status_error(
         shown_body = ""
     cls = status_error_class(status, error_code, route)
     if cls is ClusterEventsUnsupportedError:
-        message = CLUSTER_UNSUPPORTED_MESSAGE.format(said=message)
+        message = (
+            "this server does not support cluster events (Feldera < v0.292: the route "
+            f"/v0/cluster/events does not exist); server said: {message}"
+        )
     return cls(
         message,
         status_code=status,
@@ -153,16 +151,14 @@ def shape_error(
     The excerpt is serialised lazily and only as far as it is shown (the body may be
     32 MiB of small values): its cost does not grow with the body.
     """
-    pieces: list[str] = []
-    size = 0
     # Room for a key that starts within the excerpt, however it is escaped (6 per char).
     want = 2 * BODY_EXCERPT_LIMIT + 6 * max((len(k) for k in keys), default=0)
+    start = ""
     for piece in json.JSONEncoder(default=str).iterencode(data):
-        pieces.append(piece)
-        size += len(piece)
-        if size >= want:
+        start += piece
+        if len(start) >= want:
+            start = start[:want]
             break
-    start = "".join(pieces)[:want]
     cause = error.__cause__
     if contains_key(start, keys) or contains_key(error.reason, keys) or _holds_key(cause, keys):
         # No cause: the converter's exceptions hold the offending values.

@@ -1,8 +1,5 @@
-"""A response body as bytes to its meaning's raw material: its content coding undone
-within a byte budget, and strict JSON.
-
-Pure: no I/O, nothing but the standard library. The transport (``_transport``) feeds it
-what it reads; ``_answers`` makes errors from what it refuses.
+"""A response body's bytes: its content coding undone within a byte budget, and strict
+JSON. Pure: no I/O, nothing but the standard library.
 """
 
 from __future__ import annotations
@@ -96,30 +93,17 @@ def parse_json(body: bytes, max_values: int | None = None) -> Any:
     # A string can only hold a surrogate that UTF-8 cannot encode through a \uD8xx-\uDFxx
     # escape (raw bytes are decoded strictly): look for strings only if there is one.
     if b"\\u" in body and _SURROGATE_ESCAPE.search(body):
-        _check_strings(data)
+        try:  # every string, keys too, as UTF-8: only an unpaired surrogate fails
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise JSONRefused(
+                "a JSON string holds an unpaired surrogate (\\ud800-\\udfff), "
+                "which cannot be printed"
+            ) from None
     return data
 
 
 _SURROGATE_ESCAPE: Final = re.compile(rb"\\u[dD][89abcdefABCDEF]")
-
-
-def _check_strings(data: Any) -> None:
-    todo: list[Any] = [data]
-    while todo:
-        item = todo.pop()
-        if isinstance(item, str):
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                raise JSONRefused(
-                    "a JSON string holds an unpaired surrogate (\\ud800-\\udfff), "
-                    "which cannot be printed"
-                ) from None
-        elif isinstance(item, dict):
-            todo.extend(item.keys())
-            todo.extend(item.values())
-        elif isinstance(item, list):
-            todo.extend(item)
 
 
 class BodyDecoder:

@@ -1,8 +1,4 @@
-"""EventsClient: the public client (session, keys, the four routes, retries around each request).
-
-Checks of its arguments live in :mod:`feldera_events._validate`, the transport of one
-request (redirects, bodies, errors from answers) in :mod:`feldera_events._transport`.
-"""
+"""EventsClient: the public client (session, keys, the routes, retries around each request)."""
 
 from __future__ import annotations
 
@@ -18,7 +14,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any, Final, Self, TypeAlias, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 from yarl import URL
@@ -44,7 +40,6 @@ from ._transport import (
     DEFAULT_MAX_BODY_SIZE,
     follow,
     read_body,
-    request_options,
     scrub,
     speaks_tls,
     transport_error,
@@ -58,13 +53,13 @@ from ._validate import (
     check_positive_int,
     normalize_event_id,
     normalize_selector,
-    segment,
     ssl_setting,
 )
 
-__all__ = ["CLUSTER_EVENTS_PATH", "CLUSTER_HEALTH_PATH", "ApiKey", "EventsClient", "attempt_bound"]
+__all__ = ["CLUSTER_EVENTS_PATH", "ApiKey", "EventsClient", "attempt_bound"]
 
-T = TypeVar("T")
+M = TypeVar("M")  # a model
+R = TypeVar("R")  # a model, or a list of them
 logger = logging.getLogger("feldera_events")
 
 #: An API key or token, or a zero-argument callable (sync or async) returning one.
@@ -84,13 +79,11 @@ _PATH_CACHE_SIZE: Final = 1024
 _ATTEMPT_SLACK: Final = 1.0
 
 CLUSTER_EVENTS_PATH: Final = "/v0/cluster/events"
-_PIPELINES_PATH: Final = "/v0/pipelines"
 #: What every entry of ``GET /v0/pipelines?selector=status`` must hold for fleet polling
 #: to tell a change (required by the spec): without them, the list is refused.
 _LISTED_STATUS_FIELDS: Final = frozenset(
     {"deployment_status", "deployment_resources_status", "deployment_resources_status_since"}
 )
-CLUSTER_HEALTH_PATH: Final = "/v0/cluster_healthz"
 
 
 class EventsClient:
@@ -131,7 +124,6 @@ class EventsClient:
         self._api_key: ApiKey | None = key
         # The keys a callable handed out lately: withheld from errors like a str key.
         self._recent_keys: deque[str] = deque(maxlen=4)
-        tenant = tenant if tenant is not None else env.tenant
         self._timeouts = Timeouts.of(timeout)
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
@@ -143,12 +135,12 @@ class EventsClient:
         self._verify_given = verify is not None
         self._ssl = ssl_setting(verify if verify is not None else env.ca_cert or not env.insecure)
 
-        self._tenant = tenant
+        self._tenant = tenant if tenant is not None else env.tenant
         self._headers = {
             "User-Agent": user_agent(),
             "Accept": "application/json",
             "Accept-Encoding": ACCEPT_ENCODING,
-            **check_headers(tenant, headers),
+            **check_headers(self._tenant, headers),
         }
         self._aiohttp_timeout = self._timeouts.to_aiohttp()
 
@@ -164,7 +156,6 @@ class EventsClient:
         self._session = session
         self._owns_session = session is None
         # A callable key is asked per request; a str one is on our own session.
-        key = self._api_key
         fixed = None if self._owns_session or not isinstance(key, str) else key
         self._fixed_kwargs = None if callable(key) else self._options(fixed)
         self._closed = False
@@ -273,31 +264,23 @@ class EventsClient:
         event, :class:`EventNotFoundError` for an id that is not (or no longer)
         retained, :class:`PipelineNotFoundError` for an unknown pipeline.
         """
-        if (
-            event_id is LATEST
-            and selector is Selector.STATUS
-            and type(pipeline_name) is str
-            and (path := self._latest_paths.get(pipeline_name)) is not None
-        ):
-            # The polls' request, for a name this client has checked before.
-            sel = Selector.STATUS
-        else:
+        # The polls' request, for a name this client has checked before: checked once.
+        polls = event_id is LATEST and selector is Selector.STATUS and type(pipeline_name) is str
+        path = self._latest_paths.get(pipeline_name) if polls else None
+        if path is None:
             name = check_pipeline_name(pipeline_name)
             eid = normalize_event_id(event_id)
             sel = normalize_selector(selector)
-            path = f"/v0/pipelines/{segment(name)}/events/{eid}"
-            if eid is LATEST and sel is Selector.STATUS and type(pipeline_name) is str:
+            path = f"/v0/pipelines/{quote(name, safe='')}/events/{eid}?selector={sel.value}"
+            if polls:
                 if len(self._latest_paths) >= _PATH_CACHE_SIZE:
                     self._latest_paths.clear()
                 self._latest_paths[pipeline_name] = path
-        data = await self._get_json(path, sel, retry=retry)
+        data = await self._get_json(path, retry=retry)
         # The hand-written hook first (what the converter would try first too).
         if type(data) is dict and (event := structure_status_event(data)) is not None:
             return event
-        full: PipelineEvent = self._structure(
-            structure, data, PipelineEvent, f"{path}?selector={sel.value}"
-        )
-        return full
+        return self._structure(structure, data, PipelineEvent, path)
 
     async def list_events(
         self,
@@ -309,30 +292,29 @@ class EventsClient:
         """Every retained event of a pipeline, newest first (``[]`` when it has none yet)."""
         name = check_pipeline_name(pipeline_name)
         sel = normalize_selector(selector)
-        path = f"/v0/pipelines/{segment(name)}/events"
-        data = await self._get_json(path, sel, retry=retry)
-        return self._structure(structure_list, data, PipelineEvent, f"{path}?selector={sel.value}")
+        path = f"/v0/pipelines/{quote(name, safe='')}/events?selector={sel.value}"
+        data = await self._get_json(path, retry=retry)
+        return self._structure(structure_list, data, PipelineEvent, path)
 
     async def _pipeline_statuses(self, *, retry: RetryPolicy | None = None) -> list[dict[str, Any]]:
-        """``GET /v0/pipelines?selector=status``: every pipeline's entry as the manager sends
-        it (JSON objects, each with a ``name``), for fleet polling's change detector
-        (:mod:`feldera_events._shared_poll`). Private: it compares entries, it types none.
+        """Every pipeline's entry of ``GET /v0/pipelines?selector=status`` as the manager
+        sends it, for fleet polling (``_shared_poll``), which compares entries and types none.
 
         Raises :class:`ResponseValidationError` for any other shape, and for entries
         without the status fields that tell a change (a list that could never show one).
         """
-        data = await self._get_json(_PIPELINES_PATH, Selector.STATUS, retry=retry)
+        path = "/v0/pipelines?selector=status"
+        data = await self._get_json(path, retry=retry)
         if type(data) is not list or not all(
             type(entry) is dict
             and type(entry.get("name")) is str
             and entry.keys() >= _LISTED_STATUS_FIELDS
             for entry in data
         ):
-            url = f"{self._url}{_PIPELINES_PATH}?selector=status"
             raise ResponseValidationError(
                 "not a list of pipelines, each with a name and "
                 + ", ".join(sorted(_LISTED_STATUS_FIELDS)),
-                url=url,
+                url=self._url + path,
             )
         return data
 
@@ -352,12 +334,9 @@ class EventsClient:
         """
         eid = normalize_event_id(event_id)
         sel = normalize_selector(selector)
-        path = f"{CLUSTER_EVENTS_PATH}/{eid}"
-        data = await self._get_json(path, sel, retry=retry, route="cluster")
-        event: ClusterEvent = self._structure(
-            structure, data, ClusterEvent, f"{path}?selector={sel.value}"
-        )
-        return event
+        path = f"{CLUSTER_EVENTS_PATH}/{eid}?selector={sel.value}"
+        data = await self._get_json(path, retry=retry, route="cluster")
+        return self._structure(structure, data, ClusterEvent, path)
 
     async def list_cluster_events(
         self,
@@ -374,25 +353,16 @@ class EventsClient:
         """
         sel = normalize_selector(selector)
         # The list endpoint takes no selector and always sends the status fields.
-        data = await self._get_json(CLUSTER_EVENTS_PATH, None, retry=retry, route="cluster")
+        data = await self._get_json(CLUSTER_EVENTS_PATH, retry=retry, route="cluster")
         events: list[ClusterEvent] = self._structure(
             structure_list, data, ClusterEvent, CLUSTER_EVENTS_PATH
         )
-        if sel is not Selector.ALL or not events:
+        if sel is not Selector.ALL:
             return events
         if len(events) > _FULL_FETCH_LIMIT:
             left, events = len(events) - _FULL_FETCH_LIMIT, events[:_FULL_FETCH_LIMIT]
             logger.warning("cluster events: the newest 1000 read in full, %d older left out", left)
-        return await self._cluster_events_in_full(events, retry=retry)
-
-    async def _cluster_events_in_full(
-        self, events: list[ClusterEvent], *, retry: RetryPolicy | None
-    ) -> list[ClusterEvent]:
-        """Each listed event again with ``selector=all`` (one request each, by a few
-        workers: never more requests, nor tasks, in flight than that).
-
-        An event cleaned up between the list and its own request is left out.
-        """
+        # Each event again by a few workers: never more requests, nor tasks, in flight.
         results: list[ClusterEvent | None] = [None] * len(events)
         todo = iter(enumerate(events))
 
@@ -419,9 +389,7 @@ class EventsClient:
 
     # -- one request -------------------------------------------------------------------
 
-    def _structure(
-        self, fn: Callable[[Any, type[Any]], T], data: Any, cls: type[Any], path: str
-    ) -> T:
+    def _structure(self, fn: Callable[[Any, type[M]], R], data: Any, cls: type[M], path: str) -> R:
         try:
             return fn(data, cls)
         except ResponseValidationError as exc:
@@ -433,21 +401,20 @@ class EventsClient:
     async def _get_json(
         self,
         path: str,
-        selector: Selector | None,
         *,
         retry: RetryPolicy | None,
         route: str = "pipeline",
         accept: frozenset[int] = frozenset(),
     ) -> Any:
-        """The parsed JSON of a GET on ``path``, retried by ``retry`` (the client's policy
-        when None); ``route`` (``"pipeline"`` or ``"cluster"``) picks the status table row."""
+        """The parsed JSON of a GET on ``path`` (with its query), retried by ``retry`` (the
+        client's policy when None); ``route`` (``"pipeline"`` or ``"cluster"``) picks the
+        status table row."""
         session = self._ensure_session()
-        query = f"?selector={selector.value}" if selector is not None else ""
-        url = self._url + path + query
+        url = self._url + path
         policy = retry or self._retry
         # A partial, not a closure: one coroutine layer less per request.
         attempt = functools.partial(self._attempt, session, url, route, accept)
-        describe = f"GET {self._base_path}{path}{query}"
+        describe = f"GET {self._base_path}{path}"
         bound = self._attempt_bound
         try:
             return await call_with_retry(attempt, policy, describe=describe, ends_within=bound)
@@ -480,11 +447,23 @@ class EventsClient:
         return keys
 
     def _options(self, key: str | None) -> dict[str, Any]:
-        """A request's keyword arguments, ``key`` sent with it (None: none, or on the session)."""
-        if self._owns_session:  # fixed headers, a str key and the timeouts are on it
-            return request_options(None, key, None, None)
-        ssl = self._ssl if self._verify_given else None
-        return request_options(self._headers, key, self._aiohttp_timeout, ssl)
+        """A request's keyword arguments, ``key`` sent with it (None: none, or on the session).
+
+        Redirects are followed by :meth:`_attempt` (same origin only, :func:`follow`),
+        bodies decoded by :func:`read_body`; our own session carries the fixed headers,
+        a str key and the timeouts.
+        """
+        options: dict[str, Any] = {"allow_redirects": False, "auto_decompress": False}
+        headers = {} if self._owns_session else dict(self._headers)
+        if key is not None:
+            headers["Authorization"] = f"Bearer {key}"
+        if headers:
+            options["headers"] = headers
+        if not self._owns_session:
+            options["timeout"] = self._aiohttp_timeout
+            if self._verify_given:
+                options["ssl"] = self._ssl
+        return options
 
     async def _attempt(
         self,
@@ -500,7 +479,6 @@ class EventsClient:
         # The hops of a redirect share one request timeout: the attempt as a whole
         # ends within Timeouts.request (call_with_retry relies on it, see ends_within).
         hop_deadline = time.monotonic() + self._timeouts.request if self._timeouts.request else None
-        reason, retry_after = "", None
         while True:
             location: str | None = None
             try:
@@ -511,9 +489,7 @@ class EventsClient:
                         body = b""
                     else:
                         body = await read_body(resp, current, self._max_body_size, self._keys)
-                    if not 200 <= status < 300:
-                        reason = resp.reason or ""
-                        retry_after = resp.headers.get("Retry-After")
+                    reason, retry_after = resp.reason or "", resp.headers.get("Retry-After")
             except (ResponseValidationError, asyncio.CancelledError):
                 raise
             except Exception as exc:
@@ -561,10 +537,9 @@ class EventsClient:
         reports the present). Raises :class:`APIStatusError` for any other answer (also
         a 503 with a Feldera error body such as ``LockTookTooLong``).
         """
-        path = CLUSTER_HEALTH_PATH
+        path = "/v0/cluster_healthz"
         data = await self._get_json(
             path,
-            None,
             retry=retry or RetryPolicy(attempts=1),
             route="cluster",
             accept=frozenset({503}),  # "unhealthy", with the same HealthStatus body

@@ -6,24 +6,24 @@ from __future__ import annotations
 
 import datetime as _dt
 import uuid
-from typing import Any, Final, Self
+from typing import Any, Final, Self, TypeVar
 
 import attrs
 
-from ._convert import _json_type, _object_hooks, converter
+from ._convert import _json_type, _object_hooks, converter, structure
+from ._errors import ResponseValidationError
 from ._fields import UNSET, OpenEnum, Unset
 
 __all__ = ["COMPONENTS", "ClusterEvent", "ClusterHealth", "MonitorStatus", "ServiceHealth"]
 
+T = TypeVar("T")
 
-def _health_time(data: dict[str, Any], key: str) -> _dt.datetime:
-    value = data.get(key)
-    if not isinstance(value, str):
-        raise ValueError(f"{key} must be a date-time string, got {value!r}")
-    when = _dt.datetime.fromisoformat(value)
-    if when.tzinfo is None:
-        raise ValueError(f"{key} must carry a time zone, got {value!r}")
-    return when
+
+def _from_json(cls: type[T], data: Any) -> T:
+    try:
+        return structure(data, cls)
+    except ResponseValidationError as exc:
+        raise ValueError(exc.reason) from None
 
 
 @attrs.frozen
@@ -41,17 +41,7 @@ class ServiceHealth:
     @classmethod
     def from_json(cls, data: Any) -> Self:
         """Parse the wire JSON; :class:`ValueError` when it is not a ``ServiceStatus``."""
-        if not isinstance(data, dict):
-            raise ValueError(f"a service status must be an object, got {type(data).__name__}")
-        healthy, message = data.get("healthy"), data.get("message")
-        if not isinstance(healthy, bool) or not isinstance(message, str):
-            raise ValueError("a service status needs a boolean 'healthy' and a string 'message'")
-        return cls(
-            healthy,
-            message,
-            _health_time(data, "unchanged_since"),
-            _health_time(data, "checked_at"),
-        )
+        return _from_json(cls, data)
 
 
 @attrs.frozen
@@ -71,12 +61,7 @@ class ClusterHealth:
     @classmethod
     def from_json(cls, data: Any) -> Self:
         """Parse the wire JSON; :class:`ValueError` when it is not a ``HealthStatus``."""
-        if not isinstance(data, dict) or not isinstance(data.get("all_healthy"), bool):
-            raise ValueError("a health status must be an object with a boolean 'all_healthy'")
-        return cls(
-            data["all_healthy"],
-            *(ServiceHealth.from_json(data.get(name)) for name in ("api", "compiler", "runner")),
-        )
+        return _from_json(cls, data)
 
     def to_dict(self) -> dict[str, Any]:
         """Wire JSON (times in RFC 3339)."""
@@ -167,19 +152,15 @@ class ClusterEvent:
         return result
 
 
-_INFO_FIELDS: Final = tuple(
-    f"{component}_{kind}_info" for component in COMPONENTS for kind in ("self", "resources")
-)
-
-
-def _structure_info(value: Any, _: Any) -> str | Unset | None:
-    if value is None or value is UNSET:
-        return value
-    if not isinstance(value, str):
+def _structure_info(value: Any, _: Any) -> str | None:
+    # UNSET is never sent: an absent key keeps the field's default.
+    if value is not None and not isinstance(value, str):
         raise TypeError(f"expected a string or null, got {_json_type(value)}")
     return value
 
 
 converter.register_structure_hook(OptionalInfo, _structure_info)
-converter.register_unstructure_hook(OptionalInfo, lambda value: value)
-_object_hooks(ClusterEvent, unset_fields=_INFO_FIELDS)
+_object_hooks(
+    ClusterEvent,
+    unset_fields=tuple(f"{c}_{kind}_info" for c in COMPONENTS for kind in ("self", "resources")),
+)

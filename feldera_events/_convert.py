@@ -1,7 +1,5 @@
-"""The one cattrs converter: wire JSON primitives, model hooks, structuring with clear errors.
-
-Models register their own hooks here (:func:`_object_hooks`); this module knows
-no model.
+"""The one cattrs converter: wire JSON primitives, model hooks (:func:`_object_hooks`, which
+models call: this module knows no model), structuring with clear errors.
 
 Strict where the spec is precise (booleans are booleans, ids are UUIDs, timestamps
 carry a timezone), lenient where servers evolve (unknown enum values and unknown
@@ -29,16 +27,15 @@ T = TypeVar("T")
 converter = cattrs.Converter(detailed_validation=True)
 
 
-def _structure_str(value: Any, _: type) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {_json_type(value)}")
-    return value
+def _exactly(kind: type[T], words: str) -> Callable[[Any, type], T]:
+    """A structure hook that takes only values of ``kind`` (cattrs' own converts them)."""
 
+    def hook(value: Any, _: type) -> T:
+        if not isinstance(value, kind):
+            raise TypeError(f"expected {words}, got {_json_type(value)}")
+        return value
 
-def _structure_bool(value: Any, _: type) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"expected a boolean, got {_json_type(value)}")
-    return value
+    return hook
 
 
 def _slot_setter(cls: type, name: str) -> Callable[[Any, Any], None] | None:
@@ -124,8 +121,8 @@ def _json_type(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
-converter.register_structure_hook(str, _structure_str)
-converter.register_structure_hook(bool, _structure_bool)
+converter.register_structure_hook(str, _exactly(str, "a string"))
+converter.register_structure_hook(bool, _exactly(bool, "a boolean"))
 converter.register_structure_hook(uuid.UUID, _structure_uuid)
 converter.register_unstructure_hook(uuid.UUID, str)
 converter.register_structure_hook(_dt.datetime, _structure_datetime)
@@ -184,10 +181,9 @@ def _object_hooks(
             if done is not None:
                 return done
         obj = structure_fn(data, cls)
-        if len(data) > len(known) or not known.issuperset(data):
+        if len(data) > len(known) or not known.issuperset(data):  # keys we do not know
             extra = {k: v for k, v in data.items() if k not in known}
-            if extra:
-                obj = attrs.evolve(obj, additional_properties=extra)  # type: ignore[misc]
+            obj = attrs.evolve(obj, additional_properties=extra)  # type: ignore[misc]
         return obj
 
     def unstructure_hook(obj: T) -> dict[str, Any]:
@@ -228,12 +224,9 @@ def structure_list(data: Any, cls: type[T], *, what: str = "$") -> list[T]:
         raise ResponseValidationError(f"expected a JSON array, got {_json_type(data)} @ {what}")
     hook: Callable[[Any, type[T]], T] = converter.get_structure_hook(cls)
     out: list[T] = []
-    try:
-        for index, item in enumerate(data):
-            try:
-                out.append(hook(item, cls))
-            except _VALIDATION_ERRORS as exc:
-                raise ResponseValidationError(_reason(exc, f"{what}[{index}]")) from exc
-    except ResponseValidationError:
-        raise
+    for index, item in enumerate(data):
+        try:
+            out.append(hook(item, cls))
+        except _VALIDATION_ERRORS as exc:
+            raise ResponseValidationError(_reason(exc, f"{what}[{index}]")) from exc
     return out

@@ -162,19 +162,17 @@ class APIStatusError(FelderaError):
         self.method = method
         self.url = url
         self.body = body
-        super().__init__(self._text())
-
-    def _text(self) -> str:
         # The server's texts, each bounded (safe_text): the attributes keep them whole.
-        head = f"HTTP {self.status_code}"
-        if self.error_code:
-            head += f" {safe_text(self.error_code, CODE_LIMIT)}"
-        text = f"{head}: {safe_text(self.message)}" if self.message else head
-        if self.url:
-            text += f" ({self.method} {self.url})"
-        if self.retry_after is not None:
-            text += f" [Retry-After: {self.retry_after:g}s]"
-        return text
+        text = f"HTTP {status_code}"
+        if error_code:
+            text += f" {safe_text(error_code, CODE_LIMIT)}"
+        if message:
+            text += f": {safe_text(message)}"
+        if url:
+            text += f" ({method} {url})"
+        if retry_after is not None:
+            text += f" [Retry-After: {retry_after:g}s]"
+        super().__init__(text)
 
     def __repr__(self) -> str:
         return (
@@ -298,19 +296,6 @@ NOT_FOUND_CODES: dict[str, type[NotFoundError]] = {
 }
 
 
-#: Answers without a Feldera error code that mean something on one kind of route:
-#: a plain 404 on a cluster route means the server has no cluster routes at all.
-ROUTE_CLASSES: dict[tuple[str, int], type[APIStatusError]] = {
-    ("cluster", 404): ClusterEventsUnsupportedError,
-}
-
-#: What a :class:`ClusterEventsUnsupportedError` says (``{said}``: the server's text).
-CLUSTER_UNSUPPORTED_MESSAGE = (
-    "this server does not support cluster events (Feldera < v0.292: the route "
-    "/v0/cluster/events does not exist); server said: {said}"
-)
-
-
 def status_error_class(
     status_code: int, error_code: str | None, route: str = "pipeline"
 ) -> type[APIStatusError]:
@@ -320,8 +305,9 @@ def status_error_class(
     """
     if status_code == 404 and error_code in NOT_FOUND_CODES:
         return NOT_FOUND_CODES[error_code]
-    if error_code is None and (route, status_code) in ROUTE_CLASSES:
-        return ROUTE_CLASSES[route, status_code]
+    if status_code == 404 and error_code is None and route == "cluster":
+        # No cluster routes at all: a manager older than the cluster events (v0.292).
+        return ClusterEventsUnsupportedError
     if status_code >= 500:
         return ServerError
     return STATUS_CLASSES.get(status_code, APIStatusError)

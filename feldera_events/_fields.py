@@ -78,12 +78,9 @@ JSON: TypeAlias = Any
 
 
 def _structure_open_enum(value: Any, cls: type[OpenEnum]) -> OpenEnum:
-    member = cls._value2member_map_.get(value) if isinstance(value, str) else None
-    if member is not None:
-        return member  # type: ignore[return-value]
     if not isinstance(value, str):
         raise TypeError(f"expected a string for {cls.__name__}, got {_json_type(value)}")
-    return cls(value)
+    return cls._value2member_map_.get(value) or cls(value)  # type: ignore[return-value]
 
 
 # Class-based hooks dispatch on subclasses too (functools.singledispatch), so the

@@ -1,9 +1,6 @@
-"""The pipeline monitor event: :class:`PipelineEvent`, its status enums, the deployment
-error it may carry, and its status in one line of text.
-
-The model mirrors the upstream OpenAPI schema (``PipelineMonitorEventSelectedInfo``)
-field for field, with the wire names. Its converter hooks, which try the hand-written
-``selector=status`` path first, are registered by ``_status_event``.
+"""The pipeline monitor event: :class:`PipelineEvent` (``PipelineMonitorEventSelectedInfo``
+field for field, with the wire names), its status enums, the deployment error it may
+carry, and its status in one line. Its converter hooks are ``_status_event``'s.
 """
 
 from __future__ import annotations
@@ -245,21 +242,10 @@ def _status_key(ev: PipelineEvent) -> tuple[object, ...]:
     )
 
 
-def _structure_optional_error(value: Any, _: Any) -> DeploymentError | Unset | None:
-    if value is None:
-        return None
-    if value is UNSET:
-        return Unset.UNSET
-    error: DeploymentError = converter.structure(value, DeploymentError)
-    return error
-
-
-def _unstructure_optional_error(value: DeploymentError | Unset | None) -> Any:
-    if value is None or value is UNSET:
-        return value
-    return converter.unstructure(value, DeploymentError)
+def _structure_optional_error(value: Any, _: Any) -> DeploymentError | None:
+    # UNSET is never sent: an absent key keeps the field's default.
+    return None if value is None else converter.structure(value, DeploymentError)
 
 
 converter.register_structure_hook(DeploymentError | None | Unset, _structure_optional_error)
-converter.register_unstructure_hook(DeploymentError | None | Unset, _unstructure_optional_error)
 _object_hooks(DeploymentError)

@@ -1,24 +1,8 @@
-"""Owns the pytest plugin (``pytest11`` entry point): fixtures ``feldera_fake`` and ``feldera_client``.
+"""The pytest plugin (``pytest11`` entry point): fixtures ``feldera_fake`` and ``feldera_client``.
 
-Installed with the package, so a project that installed feldera-events (with
-``pytest`` and ``pytest-asyncio``) gets, with no import and no conftest:
-
-* ``feldera_fake``: a running :class:`~feldera_events.testing.FakeFeldera` (default
-  ``speed=100``), closed after the test.  Options are its constructor's keyword
-  arguments, from the ``feldera_fake_options`` fixture (override it in a conftest or a
-  module for many tests) and then from ``@pytest.mark.feldera_fake(...)`` on the test,
-  its class or its module (the closest marker wins per option).
-* ``feldera_client``: an :class:`~feldera_events.EventsClient` on it (with the fake's
-  first API key, in sorted order, when it has ``api_keys``), closed after the test.
-* Both switch the SDK's testing mode on (retries without waiting between attempts)
-  for the test and restore the previous mode after it.
-
-It lives here, at the top of the package, and not in ``feldera_events.testing``:
-``testing`` is a simulated server that speaks only wire JSON and never imports the
-SDK, while this plugin hands out an ``EventsClient``, so it has to import both.
-``feldera_events.testing`` (aiohttp's server side, some 50 ms) is imported by the
-``feldera_fake`` fixture, not when pytest loads the plugin: a pytest run that never
-uses the fixture does not pay for it (importing this module imports the SDK anyway).
+It lives here, not in ``feldera_events.testing``, which never imports the SDK: it hands
+out an ``EventsClient``. ``feldera_events.testing`` (aiohttp's server side, some 50 ms)
+is imported by the ``feldera_fake`` fixture, not when pytest loads the plugin.
 """
 
 from __future__ import annotations
@@ -42,8 +26,6 @@ except ImportError:  # pragma: no cover - exercised only without pytest-asyncio
 __all__ = ["feldera_client", "feldera_fake", "feldera_fake_options"]
 
 MARKER = "feldera_fake"
-#: ``FakeFeldera`` options the fixture uses unless told otherwise: fast simulated time.
-DEFAULT_OPTIONS: dict[str, Any] = {"speed": 100.0}
 _NEEDS_ASYNCIO = "the {name} fixture needs pytest-asyncio (pip install pytest-asyncio)"
 
 
@@ -53,21 +35,6 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{MARKER}(**options): FakeFeldera keyword arguments for the feldera_fake fixture "
         "(e.g. speed=50, api_keys=['apikey:k'])",
     )
-
-
-def fake_options(request: pytest.FixtureRequest, base: dict[str, Any]) -> dict[str, Any]:
-    """Defaults, then ``base`` (the options fixture), then markers from the farthest
-    (module) to the closest (the test)."""
-    options = {**DEFAULT_OPTIONS, **base}
-    for marker in reversed(list(request.node.iter_markers(MARKER))):
-        if marker.args:
-            pytest.fail(
-                f"@pytest.mark.{MARKER} takes keyword arguments only (FakeFeldera options), "
-                f"got positional {marker.args!r}",
-                pytrace=False,
-            )
-        options.update(marker.kwargs)
-    return options
 
 
 @pytest.fixture
@@ -95,10 +62,24 @@ if pytest_asyncio is not None:
         feldera_fake_options: dict[str, Any],
         _feldera_testing_mode: None,
     ) -> AsyncIterator[FakeFeldera]:
-        """A running ``FakeFeldera`` for this test (see the module docstring)."""
+        """A running ``FakeFeldera`` (default ``speed=100``), closed after the test.
+
+        Its options are the constructor's keyword arguments, from ``feldera_fake_options``
+        and then from ``@pytest.mark.feldera_fake(...)`` on the test, its class or its
+        module (the closest marker wins per option). The SDK's testing mode (retries
+        without waiting) is on for the test and restored after it.
+        """
         from feldera_events.testing import FakeFeldera
 
-        options = fake_options(request, feldera_fake_options)
+        options = {"speed": 100.0, **feldera_fake_options}
+        for marker in reversed(list(request.node.iter_markers(MARKER))):  # the closest last
+            if marker.args:
+                pytest.fail(
+                    f"@pytest.mark.{MARKER} takes keyword arguments only (FakeFeldera options), "
+                    f"got positional {marker.args!r}",
+                    pytrace=False,
+                )
+            options.update(marker.kwargs)
         try:
             fake = FakeFeldera(**options)
         except TypeError as exc:
@@ -110,7 +91,8 @@ if pytest_asyncio is not None:
     async def feldera_client(
         feldera_fake: FakeFeldera, _feldera_testing_mode: None
     ) -> AsyncIterator[EventsClient]:
-        """An ``EventsClient`` on ``feldera_fake`` (with its first API key, if any)."""
+        """An ``EventsClient`` on ``feldera_fake`` (with its first API key in sorted order,
+        when it has ``api_keys``), closed after the test."""
         keys = feldera_fake.api_keys
         api_key = min(keys) if keys else None
         async with EventsClient(feldera_fake.url, api_key=api_key) as client:

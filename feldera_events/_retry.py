@@ -1,10 +1,9 @@
 """Retries with tenacity: the loop around one request (``call_with_retry``), and the
 read of an event that clean-up may have removed (``event_or_latest``).
 
-Built on tenacity: the policy (:class:`~feldera_events.RetryPolicy`, in ``_policies``)
-says what is transient and how long to wait; this module draws the jitter, reads the
-testing switch (no waiting between attempts) and runs the loop. After the last attempt
-the real exception is raised, never ``tenacity.RetryError``.
+The policy (``_policies``) says what is transient and how long to wait; this module
+draws the jitter and reads the testing switch. The real exception is raised after the
+last attempt, never ``tenacity.RetryError``.
 """
 
 from __future__ import annotations
@@ -116,12 +115,6 @@ async def _retry(
             return True
         return limit is not None and clock() + (state.upcoming_sleep or 0.0) > limit
 
-    def retry(state: tenacity.RetryCallState) -> bool:
-        if state.outcome is None or not state.outcome.failed:
-            return False
-        exc = state.outcome.exception()
-        return isinstance(exc, FelderaError) and policy.is_transient(exc)
-
     def before_sleep(state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome is not None else None
         logger.warning(
@@ -135,7 +128,9 @@ async def _retry(
         )
 
     retrying = tenacity.AsyncRetrying(
-        retry=retry,
+        retry=tenacity.retry_if_exception(
+            lambda exc: isinstance(exc, FelderaError) and policy.is_transient(exc)
+        ),
         stop=stop,
         wait=wait,
         before_sleep=before_sleep,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 __all__ = [
@@ -43,11 +43,6 @@ CODE_LIMIT = 100
 STATUS_LIMIT = 200
 
 
-def _escape(ch: str) -> str:
-    """``ch`` (not printable) as its Python escape: ``\\n``, ``\\x1b``, ``\\u202e``."""
-    return repr(ch)[1:-1]
-
-
 def safe_text(text: object, limit: int | None = SAFE_TEXT_LIMIT) -> str:
     """THE rendering of untrusted text (what a server sent) for people and logs.
 
@@ -69,15 +64,14 @@ def safe_text(text: object, limit: int | None = SAFE_TEXT_LIMIT) -> str:
         shown, used = head, len(head)
     else:
         pieces: list[str] = []
-        size = used = 0
+        size = 0
         for ch in head:
-            piece = ch if ch.isprintable() else _escape(ch)
+            piece = ch if ch.isprintable() else repr(ch)[1:-1]  # its Python escape
             if limit is not None and size + len(piece) > limit:
                 break
             pieces.append(piece)
             size += len(piece)
-            used += 1
-        shown = "".join(pieces)
+        shown, used = "".join(pieces), len(pieces)
     left = len(text) - used
     if left > 0:
         return f"{shown}… ({left} more characters)"
@@ -105,29 +99,24 @@ def excerpt(body: bytes | str | None, limit: int = BODY_EXCERPT_LIMIT) -> str:
     size = 0
     end = 0  # where in ``body`` the shown text ends
     last = -1  # where the previous match ended (adjacent matches are one word)
-    cut = False
     words = _WORD_STR.finditer(body) if isinstance(body, str) else _WORD_BYTES.finditer(body)
     for match in words:
         piece = match.group()
         word = piece if isinstance(piece, str) else piece.decode("utf-8", errors="replace")
         gap = " " if shown and match.start() != last else ""
-        if size + len(gap) + len(word) > limit:
-            room = limit - size - len(gap)
+        room = limit - size - len(gap)
+        if len(word) > room:
             if room > 0:
                 part = word[:room]
                 shown.append(gap + part)
                 used = len(part) if text_input else len(part.encode("utf-8", errors="replace"))
                 end = match.start() + min(used, len(piece))
-            cut = True
-            break
+            unit = "characters" if text_input else "bytes"
+            return f"{safe_text(''.join(shown), None)}... ({len(body) - end} more {unit})"
         shown.append(gap + word)
         size += len(gap) + len(word)
         end = last = match.end()
-    text = safe_text("".join(shown), None)
-    if not cut:
-        return text
-    unit = "characters" if text_input else "bytes"
-    return f"{text}... ({len(body) - end} more {unit})"
+    return safe_text("".join(shown), None)
 
 
 #: What replaces a server text that contains the API key.
@@ -139,12 +128,12 @@ def _hex(value: int, digits: int) -> str:
     return "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in f"{value:0{digits}x}")
 
 
-def _char_forms(ch: str) -> list[str]:
-    """Regexes (str) for one character of a key in every form a server may echo it:
-    raw, percent-encoded (its UTF-8 bytes, either hex case; ``+`` for a space),
+def _escaped_forms(ch: str) -> list[str]:
+    """Regexes (ASCII) for one character of a key in every form a server may echo it
+    but raw: percent-encoded (its UTF-8 bytes, either hex case; ``+`` for a space),
     a JSON ``\\u`` escape (either case; a surrogate pair beyond the BMP) or a JSON
     short escape (``\\/``, ``\\"``, ``\\\\``)."""
-    forms = [re.escape(ch), "".join("%" + _hex(b, 2) for b in ch.encode("utf-8"))]
+    forms = ["".join("%" + _hex(b, 2) for b in ch.encode("utf-8"))]
     if ch == " ":
         forms.append(r"\+")
     code = ord(ch)
@@ -160,20 +149,19 @@ def _char_forms(ch: str) -> list[str]:
 
 @functools.lru_cache(maxsize=16)
 def _key_patterns(keys: tuple[str, ...]) -> tuple[re.Pattern[str], re.Pattern[bytes]]:
-    """One regex (for text, and for UTF-8 bytes) that finds any of ``keys`` in any of the
-    forms of :func:`_char_forms`, each character on its own (a key echoed half escaped
-    is found too)."""
-    texts = ["".join("(?:" + "|".join(_char_forms(ch)) + ")" for ch in key) for key in keys]
-    text = "|".join(texts)
-    # The same for bytes: a raw character is its UTF-8 bytes, every other form is ASCII.
-    raw = []
-    for key in keys:
-        parts = []
-        for ch in key:
-            forms = [re.escape(ch.encode("utf-8")).decode("latin-1"), *_char_forms(ch)[1:]]
-            parts.append("(?:" + "|".join(forms) + ")")
-        raw.append("".join(parts))
-    return re.compile(text), re.compile("|".join(raw).encode("latin-1"))
+    """One regex (for text, and for UTF-8 bytes) that finds any of ``keys`` raw or in any
+    of the forms of :func:`_escaped_forms`, each character on its own (a key echoed half
+    escaped is found too)."""
+
+    def pattern(raw: Callable[[str], str]) -> str:
+        return "|".join(
+            "".join("(?:" + "|".join([raw(ch), *_escaped_forms(ch)]) + ")" for ch in key)
+            for key in keys
+        )
+
+    # For bytes, a raw character is its UTF-8 bytes (every other form is ASCII).
+    as_bytes = pattern(lambda ch: re.escape(ch.encode("utf-8")).decode("latin-1"))
+    return re.compile(pattern(re.escape)), re.compile(as_bytes.encode("latin-1"))
 
 
 @functools.lru_cache(maxsize=16)
@@ -205,7 +193,7 @@ def _holds(text: str | bytes, keys: tuple[str, ...]) -> bool:
 def contains_key(value: Any, keys: Iterable[str]) -> bool:
     """Whether ``value`` (text, bytes or parsed JSON) contains one of ``keys``.
 
-    In every form a server may echo a key (:func:`_char_forms`: raw, JSON-escaped with
+    In every form a server may echo a key (:func:`_escaped_forms`: raw, JSON-escaped with
     ``\\/`` or ``\\u`` escapes in either case, percent-encoded in either case or with
     ``+`` for a space, each character on its own); parsed JSON is walked (keys and
     values). Costs one pass over the text, no copy of it: a body is searched as bytes

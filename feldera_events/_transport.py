@@ -1,9 +1,7 @@
-"""One request over HTTP: its options, same-origin redirects, reading a body within a cap,
-the TLS probe, and aiohttp's exceptions turned into ours (request headers and keys out).
+"""One request over HTTP: same-origin redirects, reading a body within a cap, the TLS
+probe, and aiohttp's exceptions turned into ours (request headers and keys out).
 
-:class:`EventsClient` holds the state and calls in; everything here is a function of
-what it is given (the keys to withhold among it). The body is decoded by ``_body``
-and an answer's meaning (its JSON, or the exception for its status) made by ``_answers``.
+Functions of what :class:`EventsClient` gives them (the keys to withhold among it).
 """
 
 from __future__ import annotations
@@ -11,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Final
+from typing import Final
 from urllib.parse import unquote
 
 import aiohttp
@@ -36,7 +34,6 @@ __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
     "follow",
     "read_body",
-    "request_options",
     "scrub",
     "speaks_tls",
     "transport_error",
@@ -49,28 +46,19 @@ DEFAULT_MAX_BODY_SIZE: Final = 32 * 1024 * 1024
 _READ_AT_ONCE: Final = 65536
 #: The content codings the client asks for and decodes itself (bounded by max_body_size).
 ACCEPT_ENCODING: Final = "gzip, deflate"
-
-
+#: What OpenSSL says when the server answers a TLS hello with something else.
 _NOT_TLS_REASONS: Final = frozenset(
     {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "UNKNOWN_PROTOCOL"}
 )
-
-TLS_HINT: Final = (
-    "pass the CA bundle that signed its certificate (--ca-cert, FELDERA_HTTPS_TLS_CERT) "
-    "or turn verification off (--insecure, FELDERA_TLS_INSECURE=1)"
-)
-
-
-def _origin(url: str) -> str:
-    try:
-        return str(URL(url).origin())
-    except ValueError:
-        return url
 
 
 def follow(visited: list[str], location: str, status: int, keys: list[str]) -> str:
     """The URL a same-origin redirect leads to; a RedirectError for anything else."""
     current = visited[-1]
+
+    def refused(message: str, location: str | None = None) -> RedirectError:
+        return RedirectError(message, status_code=status, url=current, location=location)
+
     # Seen through percent-encoding too: yarl decodes the Location when it shows it.
     secret = contains_key(location, keys) or contains_key(unquote(location), keys)
     shown = f"(Location {WITHHELD})" if secret else None
@@ -81,48 +69,31 @@ def follow(visited: list[str], location: str, status: int, keys: list[str]) -> s
         target = None
     if target is None:
         # Raised outside the except block: yarl's error quotes the Location.
-        shown = shown or repr(excerpt(location, 200))
-        raise RedirectError(
-            f"redirect with an invalid Location {shown}", status_code=status, url=current
-        )
+        raise refused(f"redirect with an invalid Location {shown or repr(excerpt(location, 200))}")
     nxt = str(target)
     shown = shown or excerpt(nxt, 300)
     if target.user is not None or target.password is not None:
         # Credentials in a URL are never ours to send, nor to show.
         if not secret:
             shown = excerpt(str(target.with_user(None)), 300) + " (its user info left out)"
-        raise RedirectError(
-            f"redirect to a URL with credentials not followed: GET {current} -> {shown}",
-            status_code=status,
-            url=current,
-        )
+        raise refused(f"redirect to a URL with credentials not followed: GET {current} -> {shown}")
     if secret:
         # The key is never sent in a URL, nor shown in the errors that name the next hop.
-        raise RedirectError(
-            f"redirect not followed: GET {current} -> {shown}", status_code=status, url=current
-        )
+        raise refused(f"redirect not followed: GET {current} -> {shown}")
+    target_shown = nxt if shown == nxt else None
     if target_origin != URL(current, encoded=True).origin():
-        raise RedirectError(
+        raise refused(
             f"redirect to another origin not followed: GET {current} -> {shown} "
             "(Feldera does not redirect this route: use the final URL)",
-            status_code=status,
-            url=current,
-            location=nxt if shown == nxt else None,
+            target_shown,
         )
     if nxt in visited:
         chain = " -> ".join([*visited[visited.index(nxt) :], shown])
-        raise RedirectError(
-            f"redirect loop: {chain}",
-            status_code=status,
-            url=current,
-            location=nxt if shown == nxt else None,
-        )
+        raise refused(f"redirect loop: {chain}", target_shown)
     if len(visited) > MAX_REDIRECTS:
-        raise RedirectError(
+        raise refused(
             f"too many redirects: GET {visited[0]} was redirected {len(visited)} times "
-            f"(last to {shown})",
-            status_code=status,
-            url=current,
+            f"(last to {shown})"
         )
     visited.append(nxt)
     return nxt
@@ -139,7 +110,10 @@ async def transport_error(
     ``probe_tls`` (None: do not probe) asks whether a plain-HTTP server that hung up
     speaks TLS.
     """
-    origin = _origin(url)
+    try:
+        origin = str(URL(url).origin())
+    except ValueError:
+        origin = url
     if isinstance(exc, TimeoutError):
         return APITimeoutError(
             f"GET {url} timed out (per-request timeouts: connect={timeouts.connect}s, "
@@ -153,7 +127,8 @@ async def transport_error(
         return ConnectionSetupError(
             f"TLS certificate verification failed for {origin}: {detail}",
             url=url,
-            hint=TLS_HINT,
+            hint="pass the CA bundle that signed its certificate (--ca-cert, "
+            "FELDERA_HTTPS_TLS_CERT) or turn verification off (--insecure, FELDERA_TLS_INSECURE=1)",
         )
     if isinstance(exc, aiohttp.ClientSSLError):
         os_error = getattr(exc, "os_error", None)
@@ -192,14 +167,11 @@ async def transport_error(
             url=url,
             hint="check the URL's port",
         )
-    if isinstance(exc, aiohttp.ClientError):
+    if isinstance(exc, aiohttp.ClientError | OSError):
         detail = str(exc) or type(exc).__name__
-        return APIConnectionError(f"connection error on GET {url}: {detail}", url=url)
-    if isinstance(exc, OSError):
-        return APIConnectionError(f"connection error on GET {url}: {exc}", url=url)
-    return APIConnectionError(
-        f"connection error on GET {url}: {type(exc).__name__}: {exc}", url=url
-    )
+    else:
+        detail = f"{type(exc).__name__}: {exc}"
+    return APIConnectionError(f"connection error on GET {url}: {detail}", url=url)
 
 
 async def speaks_tls(url: str, connect_timeout: float | None, budget: float | None = None) -> bool:
@@ -219,26 +191,23 @@ async def speaks_tls(url: str, connect_timeout: float | None, budget: float | No
     if limit <= 0:
         return False
     writer: asyncio.StreamWriter | None = None
-    spoke = False
     try:
         async with asyncio.timeout(limit):
             _, writer = await asyncio.open_connection(parsed.host, parsed.port, ssl=context)
-            spoke = True
             writer.close()
             await writer.wait_closed()
     except (OSError, TimeoutError, ssl.SSLError):
-        if writer is not None:
-            writer.transport.abort()
-    return spoke
+        if writer is None:
+            return False
+        writer.transport.abort()  # it spoke TLS: only the close failed
+    return True
 
 
 async def read_body(
     resp: aiohttp.ClientResponse, url: str, cap: int, keys: Callable[[], list[str]]
 ) -> bytes:
-    """The decoded body, read in chunks and refused once above max_body_size.
-
-    ``keys`` gives the keys to withhold from errors (asked only when there is one).
-    """
+    """The decoded body, read in chunks and refused once above ``cap`` (max_body_size);
+    ``keys`` gives the keys to withhold from errors (asked only when there is one)."""
     length = resp.content_length
     if length is not None and length > cap:
         raise ResponseTooLargeError(
@@ -263,46 +232,22 @@ async def read_body(
         raise ResponseValidationError(problem, status_code=resp.status, url=url)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in resp.content.iter_chunked(65536):
-        try:
-            pieces = decoder.feed(chunk, cap - size)
-        except ValueError as exc:
-            raise ResponseValidationError(str(exc), status_code=resp.status, url=url) from None
-        size += sum(map(len, pieces))
-        if size > cap:
-            what = "decoded " if decoder.mode else ""
-            raise ResponseTooLargeError(
-                f"{what}response body is larger than max_body_size={cap} bytes (stopped reading)",
-                status_code=resp.status,
-                url=url,
-            )
-        chunks.extend(pieces)
     try:
+        async for chunk in resp.content.iter_chunked(65536):
+            pieces = decoder.feed(chunk, cap - size)
+            size += sum(map(len, pieces))
+            if size > cap:
+                what = "decoded " if decoder.mode else ""
+                raise ResponseTooLargeError(
+                    f"{what}response body is larger than max_body_size={cap} bytes (stopped reading)",
+                    status_code=resp.status,
+                    url=url,
+                )
+            chunks.extend(pieces)
         decoder.finish()
-    except ValueError as exc:
+    except ValueError as exc:  # not valid gzip or deflate
         raise ResponseValidationError(str(exc), status_code=resp.status, url=url) from None
     return b"".join(chunks)
-
-
-def request_options(
-    headers: dict[str, str] | None,
-    key: str | None,
-    timeout: aiohttp.ClientTimeout | None,
-    ssl_context: bool | ssl.SSLContext | None,
-) -> dict[str, Any]:
-    """The keyword arguments of a GET: ``key`` as a bearer token (None: none to add);
-    None for what the session carries already. Redirects are followed by the client,
-    within the origin only (:func:`follow`), and bodies decoded by :func:`read_body`."""
-    kwargs: dict[str, Any] = {"allow_redirects": False, "auto_decompress": False}
-    if key is not None:
-        headers = {**(headers or {}), "Authorization": f"Bearer {key}"}
-    if headers is not None:
-        kwargs["headers"] = headers
-    if timeout is not None:
-        kwargs["timeout"] = timeout
-    if ssl_context is not None:
-        kwargs["ssl"] = ssl_context
-    return kwargs
 
 
 def scrub(exc: BaseException, keys: Sequence[str] = ()) -> BaseException:
@@ -315,12 +260,12 @@ def scrub(exc: BaseException, keys: Sequence[str] = ()) -> BaseException:
     it refused (a header, a status line: an echoed key) in messages and attributes:
     such a value is replaced, whole, by a note that it was withheld.
     """
+    note = f"details {WITHHELD}"
     seen: set[int] = set()
-    item: BaseException | None = exc
     todo = [exc]
     while todo:
         item = todo.pop()
-        if item is None or id(item) in seen:
+        if id(item) in seen:
             continue
         seen.add(id(item))
         if isinstance(item, aiohttp.ClientResponseError):
@@ -332,19 +277,15 @@ def scrub(exc: BaseException, keys: Sequence[str] = ()) -> BaseException:
             item.history = ()
             item.args = (bare, ())
         if keys:
-            _withhold_keys(item, keys)
+            item.args = tuple(note if contains_key(repr(a), keys) else a for a in item.args)
+            for name, value in list(vars(item).items()):
+                if not contains_key(repr(value), keys):
+                    continue
+                if isinstance(value, str):
+                    setattr(item, name, note)
+                elif isinstance(value, bytes | bytearray):
+                    setattr(item, name, note.encode())
+                else:
+                    setattr(item, name, None)
         todo += [c for c in (item.__cause__, item.__context__) if c is not None]
     return exc
-
-
-def _withhold_keys(item: BaseException, keys: Sequence[str]) -> None:
-    note = f"details {WITHHELD}"
-    item.args = tuple(note if contains_key(repr(a), keys) else a for a in item.args)
-    for name, value in list(vars(item).items()):
-        if contains_key(repr(value), keys):
-            if isinstance(value, str):
-                setattr(item, name, note)
-            elif isinstance(value, bytes | bytearray):
-                setattr(item, name, note.encode())
-            else:
-                setattr(item, name, None)

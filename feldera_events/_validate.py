@@ -12,7 +12,7 @@ import ssl
 import uuid
 from collections.abc import Mapping
 from typing import Final
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from yarl import URL
 
@@ -21,21 +21,17 @@ from ._fields import Selector
 __all__ = [
     "LATEST",
     "check_base_url",
-    "check_header_name",
     "check_header_value",
     "check_headers",
     "check_pipeline_name",
     "check_positive_int",
     "normalize_event_id",
     "normalize_selector",
-    "segment",
     "shown_url",
     "ssl_setting",
 ]
 
 LATEST: Final = "latest"
-
-TENANT_HEADER: Final = "Feldera-Tenant"
 
 
 def check_pipeline_name(pipeline_name: object) -> str:
@@ -79,16 +75,10 @@ def normalize_event_id(event_id: object) -> str:
 
 def normalize_selector(selector: object) -> Selector:
     """A :class:`Selector` from a member or its string value; anything else is a ValueError."""
-    if isinstance(selector, Selector) and selector.is_known:
-        return selector
     if isinstance(selector, str) and selector in Selector._value2member_map_:
         return Selector(selector)
     allowed = ", ".join(repr(s.value) for s in Selector)
     raise ValueError(f"selector must be one of {allowed}, got {selector!r}")
-
-
-def segment(value: str) -> str:
-    return quote(value, safe="")
 
 
 def shown_url(url: str) -> str:
@@ -125,14 +115,13 @@ def check_base_url(url: object, what: str = "url") -> str:
         raise ValueError(f"{what} must be an http:// or https:// URL with a host, got {shown}")
     try:
         port = parts.port
-    except ValueError:
-        raise ValueError(f"{what} has an invalid port (not 1-65535): {shown}") from None
+    except ValueError:  # out of range
+        port = 0
     if port == 0:
         raise ValueError(f"{what} has an invalid port (not 1-65535): {shown}")
     base = url.strip().rstrip("/")
     try:
-        parsed = URL(base)
-        host = parsed.raw_host
+        host = URL(base).raw_host
     except (ValueError, TypeError, UnicodeError):
         host = None
     if not host or any(ch.isspace() or _is_control(ch) for ch in parts.netloc):
@@ -171,26 +160,21 @@ def check_header_value(what: str, value: object) -> str:
     return value
 
 
-def check_header_name(name: object) -> str:
-    if not isinstance(name, str):
-        raise TypeError(f"header names must be strings, got {type(name).__name__}")
-    if not name or not set(name) <= _TOKEN_CHARS:
-        raise ValueError(
-            f"header name {name!r} is not a valid HTTP header name (letters, digits and "
-            "!#$%&'*+-.^_`|~ only)"
-        )
-    return name
-
-
 def check_headers(tenant: str | None, headers: object) -> dict[str, str]:
     """The ``Feldera-Tenant`` header (when ``tenant`` is set) and the caller's headers, checked."""
     checked: dict[str, str] = {}
     if tenant:
-        checked[TENANT_HEADER] = check_header_value("the tenant", tenant)
+        checked["Feldera-Tenant"] = check_header_value("the tenant", tenant)
     if headers is not None and not isinstance(headers, Mapping):
         raise TypeError(f"headers must be a mapping, got {type(headers).__name__}")
     for name, value in (headers or {}).items():
-        name = check_header_name(name)
+        if not isinstance(name, str):
+            raise TypeError(f"header names must be strings, got {type(name).__name__}")
+        if not name or not set(name) <= _TOKEN_CHARS:
+            raise ValueError(
+                f"header name {name!r} is not a valid HTTP header name (letters, digits and "
+                "!#$%&'*+-.^_`|~ only)"
+            )
         if name.lower() == "authorization":
             # The key is known as a key only through api_key= (withheld from every error).
             raise ValueError(
