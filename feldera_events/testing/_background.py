@@ -2,7 +2,7 @@
 the runner's automaton.
 
 Pure: no sockets and no asyncio.  Time comes from an injected ``now`` and every delay
-goes through an injected :class:`~feldera_events.testing._model.Scheduler`, so the
+goes through an injected ``call_later``, so the
 engine's unit tests drive it with a manual clock.  The control rules (what a request
 may do) live in ``_operations``; they write through :meth:`Automaton.write` and hand the
 pipeline back with :meth:`Automaton.reconcile`.
@@ -13,14 +13,16 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Literal
 
 from feldera_events.testing._compiler import CompileError, program_error_after
 from feldera_events.testing._model import (
+    CallLater,
     Cancellable,
     FakeAPIError,
-    Scheduler,
+    Timings,
     UUIDv7Factory,
     format_timestamp,
 )
@@ -93,7 +95,7 @@ def unknown_pipeline(name: str) -> FakeAPIError:
 class Automaton:
     """The pipelines, how their events are written, and the steps nobody asked for.
 
-    :param scheduler: runs delayed steps (delays are divided by ``speed`` first).
+    :param call_later: runs delayed steps (delays are divided by ``speed`` first).
     :param now: the ``recorded_at`` of the next event (must not go backwards).
     :param on_change: called after every state change (wakes the facade's waits).
     """
@@ -101,27 +103,38 @@ class Automaton:
     def __init__(
         self,
         *,
-        scheduler: Scheduler,
+        call_later: CallLater,
         now: Callable[[], dt.datetime],
         ids: UUIDv7Factory,
-        on_change: Callable[[], None],
-        speed: float,
+        on_change: Callable[[], None] = lambda: None,
+        speed: float = 1.0,
+        timings: Timings | None = None,
+        provisioning_timeout: float = 20.0,
+        version: str = "0.337.0",
         unavailable_blips: bool = False,
         heartbeats: bool = False,
     ) -> None:
-        self.scheduler = scheduler
+        self.call_later = call_later
         self.now = now
         self.ids = ids
         self.on_change = on_change
         self.speed = speed
+        self.timings = timings or Timings()
+        self.provisioning_timeout = provisioning_timeout
+        self.version = version
         self.unavailable_blips = unavailable_blips
         self.heartbeats = heartbeats
         self.pipelines: dict[str, Pipeline] = {}
+        #: ``fail_next_compile``: pipeline name -> how its next compilation ends.
+        self.compile_scripts: dict[str, CompileError] = {}
+        #: ``fail_next_input``: pipeline name -> the panic messages of its next inputs, in
+        #: order (``None``: a default message).
+        self.input_scripts: dict[str, deque[str | None]] = {}
 
     # ---------------------------------------------------------------- primitives
     def later(self, seconds: float, callback: Callable[[], None]) -> Cancellable:
         """Run ``callback`` after ``seconds`` of simulated time."""
-        return self.scheduler.call_later(max(0.0, seconds / self.speed), callback)
+        return self.call_later(max(0.0, seconds / self.speed), callback)
 
     def get(self, name: str) -> Pipeline:
         p = self.pipelines.get(name)
@@ -348,18 +361,6 @@ class Automaton:
             deployment_runtime_status="AwaitingApproval",
             deployment_runtime_status_details={"approval_diff": diff},
         )
-
-    def approve(self, p: Pipeline) -> None:
-        """The pipeline may bootstrap its changes: Bootstrapping, then its initial status."""
-        if p.s["deployment_runtime_status"] == "AwaitingApproval":
-            p.checkpoint_program = p.program_code
-            self.write(
-                p,
-                refresh=True,
-                deployment_runtime_status="Bootstrapping",
-                deployment_runtime_status_details=runtime_details("Bootstrapping"),
-            )
-            self.schedule(p, p.timings.initializing, self._runtime_follows)
 
     def _to_provisioned(self, p: Pipeline) -> None:
         p.runtime_target = None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from feldera_events.testing._background import Automaton
+from feldera_events.testing._background import Automaton, runtime_details
 from feldera_events.testing._model import FakeAPIError
 from feldera_events.testing._rows import PROGRAM_FAILED, Pipeline
 from feldera_events.testing._runtime_config import standby_allowed
@@ -49,10 +49,8 @@ def _illegal_action(p: Pipeline, new_desired: str, hint: str) -> FakeAPIError:
     )
 
 
-class DeploymentRules:
+class DeploymentRules(Automaton):
     """The deployment actions of :class:`~feldera_events.testing._operations.Engine`."""
-
-    automaton: Automaton
 
     def start(
         self,
@@ -77,7 +75,6 @@ class DeploymentRules:
         ``BootstrapPolicyImmutableUnlessStopped``); ``initial=standby`` without a file
         storage backend that syncs (``InitialStandbyNotAllowed``).
         """
-        a = self.automaton
         policy = "await_approval" if bootstrap_policy is None else bootstrap_policy
         if policy not in BOOTSTRAP_POLICIES:
             raise ValueError(f"bootstrap_policy must be one of {BOOTSTRAP_POLICIES}: {policy!r}")
@@ -98,7 +95,7 @@ class DeploymentRules:
                 "'standby')",
                 {"initial": initial},
             )
-        p = a.get(name)
+        p = self.get(name)
         s = p.s
         rs, desired = s["deployment_resources_status"], s["deployment_resources_desired_status"]
         if desired == "Stopped" and rs != "Stopped":
@@ -167,7 +164,7 @@ class DeploymentRules:
                 "`runtime_config.storage.backend.name` is set to `file`, and (2) "
                 "`runtime_config.storage.backend.config.sync` is configured.",
             )
-        a.write(
+        self.write(
             p,
             deployment_resources_desired_status="Provisioned",
             deployment_initial=runtime_initial,
@@ -175,15 +172,14 @@ class DeploymentRules:
             **bootstrap,
         )
         if desired == "Stopped":
-            a.reconcile(p)  # else: already (being) started, the runner is on its way
+            self.reconcile(p)  # else: already (being) started, the runner is on its way
 
     def stop(self, name: str, force: bool = True) -> None:
         """``POST /stop``: ``force=True`` (this method's default) sets desired Stopped and
         deprovisions right away (one event, also when it already was); ``force=False``
         (the REST default) on a Provisioned pipeline suspends first: runtime Suspended,
         then Stopping."""
-        a = self.automaton
-        p = a.get(name)
+        p = self.get(name)
         rs = p.s["deployment_resources_status"]
         desired = p.s["deployment_resources_desired_status"]
         if force or rs != "Provisioned" or desired == "Stopped":
@@ -196,19 +192,18 @@ class DeploymentRules:
                     concurrent_bootstrap=False,
                 )
                 if desired == "Provisioned":
-                    a.cancel_step(p)  # the runner's pending step towards Provisioning
-            a.write(p, **changes)
+                    self.cancel_step(p)  # the runner's pending step towards Provisioning
+            self.write(p, **changes)
             if desired == "Provisioned":
-                a.reconcile(p)
+                self.reconcile(p)
             return
         if p.s["deployment_runtime_desired_status"] == "Suspended":
             return  # already suspending
-        a.write(p, deployment_runtime_desired_status="Suspended")
-        a.reconcile(p)
+        self.write(p, deployment_runtime_desired_status="Suspended")
+        self.reconcile(p)
 
     def _runtime_action(self, name: str, target: str, code: str, verb: str) -> None:
-        a = self.automaton
-        p = a.get(name)
+        p = self.get(name)
         if (
             p.s["deployment_resources_status"] != "Provisioned"
             or p.s["deployment_resources_desired_status"] != "Provisioned"
@@ -226,7 +221,7 @@ class DeploymentRules:
         # No event now: the pipeline process pauses or resumes at once, and the runner
         # records runtime and runtime desired together at its next probe.
         p.runtime_target = target
-        a.reconcile(p)
+        self.reconcile(p)
 
     def pause(self, name: str) -> None:
         """``POST /pause``: the pipeline pauses; the runner's next probe records runtime and
@@ -243,8 +238,7 @@ class DeploymentRules:
         only while fully stopped (not while a start waits,
         ``StorageStatusImmutableUnlessStopped``).  Cleared: nothing to do, no event;
         Clearing: one more Clearing event (the manager writes the row again)."""
-        a = self.automaton
-        p = a.get(name)
+        p = self.get(name)
         storage = p.s["storage_status"]
         if storage == "Cleared":
             return
@@ -264,20 +258,20 @@ class DeploymentRules:
                     "new_status": "Clearing",
                 },
             )
-        a.write(p, storage_status="Clearing", storage_status_details=None)
+        self.write(p, storage_status="Clearing", storage_status_details=None)
         if storage == "Clearing":
             return  # the clearing under way goes on
 
         def cleared(q: Pipeline) -> None:
             q.checkpoint_program = None  # nothing left to bootstrap from
-            a.write(q, storage_status="Cleared", storage_status_details=None)
+            self.write(q, storage_status="Cleared", storage_status_details=None)
 
-        a.schedule(p, p.timings.clearing, cleared)
+        self.schedule(p, p.timings.clearing, cleared)
 
     def approve(self, name: str) -> None:
         """``POST /approve``: a pipeline at ``AwaitingApproval`` bootstraps and runs; a
         pipeline that is not deployed answers 503, as the manager does."""
-        p = self.automaton.get(name)
+        p = self.get(name)
         if p.s["deployment_resources_status"] != "Provisioned":
             raise FakeAPIError(
                 503,
@@ -285,14 +279,21 @@ class DeploymentRules:
                 f"Unable to interact with pipeline '{name}' because it is not deployed.",
                 {"status": p.combined_status(), "desired_status": p.combined_desired_status()},
             )
-        self.automaton.approve(p)
+        if p.s["deployment_runtime_status"] == "AwaitingApproval":
+            p.checkpoint_program = p.program_code
+            self.write(
+                p,
+                refresh=True,
+                deployment_runtime_status="Bootstrapping",
+                deployment_runtime_status_details=runtime_details("Bootstrapping"),
+            )
+            self.schedule(p, p.timings.initializing, self._runtime_follows)
 
     def dismiss_error(self, name: str) -> None:
         """``POST /dismiss_error``: clears ``deployment_error`` (one event, also without an
         error, as the manager); refused while an error is set and the pipeline is not
         fully stopped."""
-        a = self.automaton
-        p = a.get(name)
+        p = self.get(name)
         if p.s["deployment_error"] is not None and not fully_stopped(p):
             raise FakeAPIError(
                 400,
@@ -300,4 +301,4 @@ class DeploymentRules:
                 "The pipeline must have both status `Stopped` and desired status `Stopped` to "
                 "dismiss the `deployment_error` if it is set.",
             )
-        a.write(p, deployment_error=None)
+        self.write(p, deployment_error=None)

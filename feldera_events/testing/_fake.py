@@ -1,37 +1,36 @@
-"""Owns ``FakeFeldera``, the public facade: server lifecycle, control methods, waits.
+"""Owns ``FakeFeldera``, the public facade: server lifecycle, settings, control methods,
+waits, and ``run_fake_server``.
 
 A thin layer: the lifecycle engine (``_operations``/``_background``), the cluster monitor
 (``_monitor``), the traffic layer (``_traffic``) and the HTTP application (``_http``)
-do the work; this module wires them to an asyncio loop and a TCP site.
+do the work; this module ties them to an asyncio loop and a TCP site.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import random
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Concatenate, Generic, Literal, ParamSpec, Self, TypeVar, overload
 
 from aiohttp import web
 
 from feldera_events.testing._http import build_app
-from feldera_events.testing._loop import ChangeSignal, LoopScheduler, Waits
-from feldera_events.testing._model import (
-    Clock,
-    RequestRecord,
-    Timings,
-    UUIDv7Factory,
-)
+from feldera_events.testing._model import RequestRecord, Timings, UUIDv7Factory
 from feldera_events.testing._monitor import ClusterMonitor
 from feldera_events.testing._operations import Engine
 from feldera_events.testing._traffic import ResponseObserver, Traffic
 
-__all__ = ["Delegate", "FakeFeldera"]
+__all__ = ["Delegate", "FakeFeldera", "Setting", "run_fake_server"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
+S = TypeVar("S")
 
 
 class Delegate(Generic[P, R]):
@@ -56,7 +55,39 @@ class Delegate(Generic[P, R]):
         return bound
 
 
-class FakeFeldera(Waits):
+class Setting(Generic[T, S]):
+    """A setting of the facade kept by one of its parts: ``timings = Setting("_engine",
+    "timings", doc)`` reads and writes ``fake._engine.timings``; ``convert`` turns what is
+    assigned (``S``) into what is kept (``T``)."""
+
+    def __init__(
+        self, part: str, name: str, doc: str, convert: Callable[[S], T] | None = None
+    ) -> None:
+        self.part = part
+        self.name = name
+        self.convert = convert
+        self.__doc__ = doc
+
+    @overload
+    def __get__(self, fake: None, owner: type) -> Self: ...
+    @overload
+    def __get__(self, fake: object, owner: type) -> T: ...
+    def __get__(self, fake: object, owner: type) -> T | Self:
+        if fake is None:
+            return self
+        value: T = getattr(getattr(fake, self.part), self.name)
+        return value
+
+    def __set__(self, fake: object, value: S) -> None:
+        kept = value if self.convert is None else self.convert(value)
+        setattr(getattr(fake, self.part), self.name, kept)
+
+
+def _frozen(values: Iterable[str] | None) -> frozenset[str] | None:
+    return None if values is None else frozenset(values)
+
+
+class FakeFeldera:
     """A simulated Feldera pipeline manager on loopback.
 
     Use it as ``async with FakeFeldera(speed=100) as fake:`` (or ``await
@@ -124,15 +155,15 @@ class FakeFeldera(Waits):
         self.cluster_events_enabled = cluster_events
         self.cluster_retention = cluster_retention
         self.version = version
-        self._signal = ChangeSignal()
-        self._scheduler = LoopScheduler()
-        clock = Clock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._changed = asyncio.Event()
+        self._last_now = dt.datetime.fromtimestamp(0, dt.UTC)
         ids = UUIDv7Factory(random.Random(seed))
         self._engine = Engine(
-            scheduler=self._scheduler,
-            now=clock.now,
+            call_later=self._call_later,
+            now=self._now,
             ids=ids,
-            on_change=self._signal.notify,
+            on_change=self._notify,
             speed=speed,
             timings=timings,
             provisioning_timeout=provisioning_timeout,
@@ -141,81 +172,63 @@ class FakeFeldera(Waits):
             heartbeats=heartbeats,
         )
         self._monitor = ClusterMonitor(
-            scheduler=self._scheduler, now=clock.now, ids=ids, on_change=self._signal.notify
+            call_later=self._call_later, now=self._now, ids=ids, on_change=self._notify
         )
         self._traffic = Traffic(
             api_keys=api_keys,
             tenants=tenants,
             seed=seed,
             request_log_limit=request_log_limit,
-            on_change=self._signal.notify,
+            on_change=self._notify,
         )
         self._runner: web.AppRunner | None = None
         self._cleaner: asyncio.Task[None] | None = None
         self._url: str | None = None
 
+    # ================================================================== ties to asyncio
+    def _call_later(self, delay: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
+        """The engine's timers, on the loop the fake first ran on."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop.call_later(delay, callback)
+
+    def _now(self) -> dt.datetime:
+        """Wall-clock timestamps that never go backwards (``recorded_at`` ordering)."""
+        self._last_now = max(self._last_now, dt.datetime.now(dt.UTC))
+        return self._last_now
+
+    def _notify(self) -> None:
+        """Wakes every waiter once per state change (a fresh event per change)."""
+        self._changed.set()
+        self._changed = asyncio.Event()
+
     # ================================================================== settings
-    @property
-    def timings(self) -> Timings:
-        """Default phase durations of new pipelines."""
-        return self._engine.timings
-
-    @timings.setter
-    def timings(self, value: Timings) -> None:
-        self._engine.timings = value
-
-    @property
-    def provisioning_timeout(self) -> float:
-        """Default provisioning timeout of new pipelines (seconds at ``speed=1``)."""
-        return self._engine.provisioning_timeout
-
-    @provisioning_timeout.setter
-    def provisioning_timeout(self, value: float) -> None:
-        self._engine.provisioning_timeout = value
-
-    @property
-    def unavailable_blips(self) -> bool:
-        return self._engine.automaton.unavailable_blips
-
-    @unavailable_blips.setter
-    def unavailable_blips(self, value: bool) -> None:
-        self._engine.automaton.unavailable_blips = value
-
-    @property
-    def heartbeats(self) -> bool:
-        return self._engine.automaton.heartbeats
-
-    @heartbeats.setter
-    def heartbeats(self, value: bool) -> None:
-        self._engine.automaton.heartbeats = value
-
-    @property
-    def api_keys(self) -> frozenset[str] | None:
-        """Accepted API keys (``None``: no auth)."""
-        return self._traffic.api_keys
-
-    @api_keys.setter
-    def api_keys(self, value: Iterable[str] | None) -> None:
-        self._traffic.api_keys = None if value is None else frozenset(value)
-
-    @property
-    def tenants(self) -> frozenset[str] | None:
-        """Accepted ``Feldera-Tenant`` values (``None``: no check)."""
-        return self._traffic.tenants
-
-    @tenants.setter
-    def tenants(self, value: Iterable[str] | None) -> None:
-        self._traffic.tenants = None if value is None else frozenset(value)
-
-    @property
-    def response_observer(self) -> ResponseObserver | None:
-        """Test hook: called as ``observer(operation_id, status, content_type, body)`` for
-        every complete response (not for resets); used to validate against the spec."""
-        return self._traffic.response_observer
-
-    @response_observer.setter
-    def response_observer(self, value: ResponseObserver | None) -> None:
-        self._traffic.response_observer = value
+    timings = Setting[Timings, Timings](
+        "_engine", "timings", "Default phase durations of new pipelines."
+    )
+    provisioning_timeout = Setting[float, float](
+        "_engine",
+        "provisioning_timeout",
+        "Default provisioning timeout of new pipelines (seconds at ``speed=1``).",
+    )
+    unavailable_blips = Setting[bool, bool](
+        "_engine", "unavailable_blips", "Whether provisioned pipelines blip ``Unavailable``."
+    )
+    heartbeats = Setting[bool, bool](
+        "_engine", "heartbeats", "Whether provisioned pipelines write heartbeat events."
+    )
+    api_keys = Setting[frozenset[str] | None, Iterable[str] | None](
+        "_traffic", "api_keys", "Accepted API keys (``None``: no auth).", _frozen
+    )
+    tenants = Setting[frozenset[str] | None, Iterable[str] | None](
+        "_traffic", "tenants", "Accepted ``Feldera-Tenant`` values (``None``: no check).", _frozen
+    )
+    response_observer = Setting[ResponseObserver | None, ResponseObserver | None](
+        "_traffic",
+        "response_observer",
+        "Test hook: called as ``observer(operation_id, status, content_type, body)`` for "
+        "every complete response (not for resets); used to validate against the spec.",
+    )
 
     # ================================================================== server lifecycle
     @property
@@ -229,7 +242,7 @@ class FakeFeldera(Waits):
         """Bind and serve; writes the first cluster event and starts the cleaner."""
         if self._runner is not None:
             raise RuntimeError("FakeFeldera already started")
-        self._scheduler.loop = asyncio.get_running_loop()
+        self._loop = asyncio.get_running_loop()
         app = build_app(
             self._engine,
             self._monitor,
@@ -296,10 +309,93 @@ class FakeFeldera(Waits):
     set_runtime_status = Delegate("_engine", Engine.set_runtime_status)
     heartbeat = Delegate("_engine", Engine.heartbeat)
 
+    # ================================================================== waits
+    async def wait_for(
+        self, predicate: Callable[[], Any], *, timeout: float = 5.0, what: str = "condition"
+    ) -> Any:
+        """Wait until ``predicate()`` returns something truthy (re-checked after every
+        state change); return it.  Raises ``TimeoutError``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            changed = self._changed
+            result = predicate()
+            if result:
+                return result
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), remaining)
+
+    async def wait_for_status(
+        self, name: str, *, timeout: float = 5.0, **fields: Any
+    ) -> dict[str, Any]:
+        """Wait until every given field of ``status(name)`` equals its value, e.g.
+        ``await fake.wait_for_status("p", deployment_resources_status="Provisioned")``."""
+
+        def check() -> dict[str, Any] | None:
+            p = self._engine.pipelines.get(name)
+            view = None if p is None else p.status_view()
+            return view if view and all(view.get(k) == v for k, v in fields.items()) else None
+
+        p = self._engine.pipelines.get(name)
+        now = "missing" if p is None else str(p.status_view())
+        result: dict[str, Any] = await self.wait_for(
+            check, timeout=timeout, what=f"{name} to reach {fields}; now {now}"
+        )
+        return result
+
+    async def wait_for_event(
+        self,
+        name: str,
+        predicate: Callable[[dict[str, Any]], bool] | None = None,
+        *,
+        timeout: float = 5.0,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Wait until a retained event (``selector=all``) matches ``predicate`` and/or the
+        given fields; return the newest such event."""
+
+        def check() -> dict[str, Any] | None:
+            p = self._engine.pipelines.get(name)
+            if p is None:
+                return None
+            for event in reversed(p.events.items):
+                data = event.data
+                if all(data.get(k) == v for k, v in fields.items()) and (
+                    predicate is None or predicate(data)
+                ):
+                    return dict(data)
+            return None
+
+        result: dict[str, Any] = await self.wait_for(
+            check, timeout=timeout, what=f"an event of {name} matching {fields or predicate}"
+        )
+        return result
+
+    async def wait_for_requests(
+        self, count: int, *, timeout: float = 5.0, **fields: Any
+    ) -> list[RequestRecord]:
+        """Wait until at least ``count`` logged requests match the given record fields."""
+
+        def check() -> tuple[list[RequestRecord]] | None:
+            hits = self._traffic.matching_requests(**fields)
+            return (hits,) if len(hits) >= count else None
+
+        result: tuple[list[RequestRecord]] = await self.wait_for(
+            check, timeout=timeout, what=f"{count} requests matching {fields}"
+        )
+        return result[0]
+
+    @property
+    def in_flight(self) -> int:
+        """Requests received and not yet answered (e.g. held by ``stop_answering``)."""
+        return self._traffic.in_flight
+
     # ---------------------------------------------------------------- inspection
     def pipelines(self) -> list[str]:
         """Names of the existing pipelines."""
-        return [p.name for p in self._engine.all()]
+        return list(self._engine.pipelines)
 
     def events(self, name: str) -> list[dict[str, Any]]:
         """Retained events, newest first, as wire JSON with ``selector=all``."""
@@ -320,7 +416,7 @@ class FakeFeldera(Waits):
         removed = self._engine.trim_events(self.retention)
         removed += self._monitor.events.trim(max(1, self.cluster_retention))
         if removed:
-            self._signal.notify()
+            self._notify()
         return removed
 
     async def _cleaner_loop(self) -> None:
@@ -369,3 +465,33 @@ class FakeFeldera(Waits):
     request_counts = Delegate("_traffic", Traffic.request_counts)
     reset_request_counts = Delegate("_traffic", Traffic.reset_request_counts)
     clear_requests = Delegate("_traffic", Traffic.clear_requests)
+
+
+async def _serve(
+    host: str,
+    port: int,
+    api_keys: Sequence[str] | None,
+    pipelines: int,
+    speed: float,
+    ready: asyncio.Event | None = None,
+) -> None:
+    async with FakeFeldera(host=host, port=port, api_keys=api_keys, speed=speed) as fake:
+        for i in range(1, pipelines + 1):
+            fake.create_pipeline(f"pipeline-{i}")
+        print(f"FakeFeldera listening on {fake.url} (speed={speed:g})", flush=True)
+        if ready is not None:
+            ready.set()
+        await asyncio.Event().wait()  # until cancelled (Ctrl-C)
+
+
+def run_fake_server(
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    api_keys: Sequence[str] | None = None,
+    pipelines: int = 0,
+    speed: float = 1.0,
+) -> None:
+    """Serve a FakeFeldera until Ctrl-C (blocking).  ``pipelines`` compiled, stopped
+    pipelines named ``pipeline-1``... are created up front.  Returns normally on SIGINT."""
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(host, port, list(api_keys) if api_keys else None, pipelines, speed))

@@ -9,7 +9,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any, Literal
 
-from feldera_events.testing._model import Cancellable, Scheduler, UUIDv7Factory, format_timestamp
+from feldera_events.testing._model import CallLater, Cancellable, UUIDv7Factory, format_timestamp
 from feldera_events.testing._rows import Event, EventLog
 
 __all__ = ["CLUSTER_SERVICES", "ClusterMonitor", "MonitorStatus"]
@@ -31,12 +31,12 @@ class ClusterMonitor:
     def __init__(
         self,
         *,
-        scheduler: Scheduler,
+        call_later: CallLater,
         now: Callable[[], dt.datetime],
         ids: UUIDv7Factory,
         on_change: Callable[[], None] = lambda: None,
     ) -> None:
-        self._scheduler = scheduler
+        self._call_later = call_later
         self._now = now
         self._ids = ids
         self._on_change = on_change
@@ -82,7 +82,7 @@ class ClusterMonitor:
             self._startup = None
             self.set_health(api="Healthy", compiler="Healthy", runner="Healthy")
 
-        self._startup = self._scheduler.call_later(max(0.0, startup), healthy)
+        self._startup = self._call_later(max(0.0, startup), healthy)
 
     def cancel(self) -> None:
         if self._startup is not None:

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, Final
 
-from feldera_events.testing._background import Automaton, StartFailure, runtime_details
+from feldera_events.testing._background import StartFailure, runtime_details
 from feldera_events.testing._compiler import CompileError, compile_outcome, program_error_after
 from feldera_events.testing._deployment import DeploymentRules, fully_stopped
-from feldera_events.testing._model import FakeAPIError, Scheduler, Timings, UUIDv7Factory
+from feldera_events.testing._model import FakeAPIError, Timings
 from feldera_events.testing._pipeline_process import (
     controller_status,
     require_reachable,
@@ -110,61 +110,13 @@ def check_metadata(description: str | None, tags: Iterable[str] | None) -> None:
 
 
 class Engine(DeploymentRules):
-    """The simulated manager's pipelines: control rules over the runner automaton.
-
-    :param scheduler: runs delayed steps; an asyncio loop in production, a manual
-        scheduler in unit tests.
-    :param now: ``recorded_at`` source (must not go backwards).
-    :param on_change: called after every state change.
-    """
-
-    def __init__(
-        self,
-        *,
-        scheduler: Scheduler,
-        now: Callable[[], Any],
-        ids: UUIDv7Factory,
-        on_change: Callable[[], None] = lambda: None,
-        speed: float = 1.0,
-        timings: Timings | None = None,
-        provisioning_timeout: float = 20.0,
-        version: str = "0.337.0",
-        unavailable_blips: bool = False,
-        heartbeats: bool = False,
-    ) -> None:
-        self.automaton = Automaton(
-            scheduler=scheduler,
-            now=now,
-            ids=ids,
-            on_change=on_change,
-            speed=speed,
-            unavailable_blips=unavailable_blips,
-            heartbeats=heartbeats,
-        )
-        self.timings = timings or Timings()
-        self.provisioning_timeout = provisioning_timeout
-        self.version = version
-        #: ``fail_next_compile``: pipeline name -> how its next compilation ends.
-        self.compile_scripts: dict[str, CompileError] = {}
-        #: ``fail_next_input``: pipeline name -> the panic messages of its next inputs, in
-        #: order (``None``: a default message).
-        self.input_scripts: dict[str, deque[str | None]] = {}
-
-    # ---------------------------------------------------------------- lookup
-    def get(self, name: str) -> Pipeline:
-        """The pipeline row, or ``UnknownPipelineName``."""
-        return self.automaton.get(name)
-
-    def find(self, name: str) -> Pipeline | None:
-        return self.automaton.pipelines.get(name)
-
-    def all(self) -> list[Pipeline]:
-        return list(self.automaton.pipelines.values())
+    """The simulated manager's pipelines: the rules of each REST operation over the
+    deployment actions and the runner automaton (their constructor's parameters)."""
 
     def status_list(self) -> bytes:
         """The body of ``GET /v0/pipelines?selector=status``: every pipeline's entry, in
         creation order, each serialised once per change (thousands cost a join)."""
-        entries = b",".join([p.status_entry() for p in self.automaton.pipelines.values()])
+        entries = b",".join([p.status_entry() for p in self.pipelines.values()])
         return b"[" + entries + b"]"
 
     # ---------------------------------------------------------------- pipelines
@@ -173,7 +125,7 @@ class Engine(DeploymentRules):
         ``fail_next_compile``, else what the simulated compiler says of the text."""
         scripted = self.compile_scripts.pop(p.name, None)
         outcome = error or scripted or compile_outcome(p.program_code)
-        self.automaton.begin_compile(p, outcome)
+        self.begin_compile(p, outcome)
 
     def create_pipeline(
         self,
@@ -205,13 +157,12 @@ class Engine(DeploymentRules):
         letters, digits, ``-`` and ``_``, neither first nor last; ``TooLongDescription``,
         ``TooManyTags``, ``InvalidTag``).
         """
-        a = self.automaton
         check_pipeline_name(name)
         check_metadata(description, tags)
-        if name in a.pipelines:
+        if name in self.pipelines:
             raise FakeAPIError(409, "DuplicateName", "An entity with this name already exists")
         compiling = compile or compile_error is not None
-        now = a.now()
+        now = self.now()
         p = Pipeline(
             name,
             now=now,
@@ -237,8 +188,8 @@ class Engine(DeploymentRules):
         p.tags = list(tags or [])
         p.record_events = record_events
         p.start_failures.extend(start_failures)
-        a.pipelines[name] = p
-        a.record(p, now)
+        self.pipelines[name] = p
+        self.record(p, now)
         p.record_events = True
         if compiling:
             self._compile(p, compile_error)
@@ -268,8 +219,7 @@ class Engine(DeploymentRules):
         program (code, UDFs, program config) goes back to ``Pending`` and recompiles
         (``compile_error`` fails that compilation whatever the text).
         """
-        a = self.automaton
-        p = a.get(name)
+        p = self.get(name)
         # As the manager: only what changes is checked (a value stored before a rule
         # existed stays until changed).
         check_metadata(
@@ -299,7 +249,7 @@ class Engine(DeploymentRules):
             p.tags = list(tags)
         if not core_changed:
             p.changed()  # listed, without an event (the manager's client-metadata path)
-            a.on_change()
+            self.on_change()
             return
         if new_config is not None and p.s["storage_status"] != "Cleared":
             not_allowed = restricted_edits(p.runtime_config, new_config)
@@ -316,21 +266,20 @@ class Engine(DeploymentRules):
         if new_config is not None:
             p.runtime_config = new_config
         if not program_changed:
-            a.record(p)
+            self.record(p)
             return
         for attr, value in program.items():
             if value is not None:
                 setattr(p, attr, value)
         p.program_version += 1
         p.program_error = program_error_after("Pending", p.program_code)
-        a.write(p, program_status="Pending")
+        self.write(p, program_status="Pending")
         self._compile(p, compile_error)
 
     def delete_pipeline(self, name: str) -> None:
         """``DELETE``: only when fully stopped with storage cleared, also while its
         program compiles (the compilation is dropped with it); drops its events."""
-        a = self.automaton
-        p = a.get(name)
+        p = self.get(name)
         if not fully_stopped(p):
             raise FakeAPIError(
                 400,
@@ -346,8 +295,8 @@ class Engine(DeploymentRules):
                 "using `/clear`.",
             )
         p.cancel_timers()
-        del a.pipelines[name]
-        a.on_change()
+        del self.pipelines[name]
+        self.on_change()
 
     # ---------------------------------------------------------------- scripted failures
     def fail_next_start(
@@ -361,7 +310,7 @@ class Engine(DeploymentRules):
           Stopping with ``PipelineProvisioningTimeout``, then Stopped (error kept).
         - ``"worker_panic"``: Provisioned/Initializing, then ``RuntimeError.WorkerPanic``.
         """
-        p = self.automaton.get(name)
+        p = self.get(name)
         p.start_failures.append(kind)
         if message is not None:
             p.failure_message[kind] = message
@@ -388,35 +337,34 @@ class Engine(DeploymentRules):
         was read: the data is counted and discarded (no table is checked:
         no SQL engine); a completion token comes back.  A scripted ``fail_next_input``
         makes the pipeline panic right after it accepted the data."""
-        a = self.automaton
-        p = a.get(name)
+        p = self.get(name)
         require_reachable(p, f"/ingress/{table}")
         p.input_records += records
         p.input_bytes += size
         scripted = self.input_scripts.get(name)
         if scripted:
             message = scripted.popleft()
-            a.schedule(p, p.timings.runner_reaction, lambda q: a.fail_runtime(q, message))
+            self.schedule(p, p.timings.runner_reaction, lambda q: self.fail_runtime(q, message))
         p.completion_tokens += 1
         return f"{p.s['deployment_id']}:{p.completion_tokens}"
 
     def stats(self, name: str) -> dict[str, Any]:
         """``GET /stats`` of a running or paused pipeline (503 otherwise)."""
-        p = self.automaton.get(name)
+        p = self.get(name)
         require_reachable(p, "/stats")
-        return controller_status(p, self.automaton.now())
+        return controller_status(p, self.now())
 
     def panic(self, name: str, message: str | None = None) -> None:
         """Make a Provisioned pipeline fail now with ``RuntimeError.WorkerPanic``: two events
         with one ``recorded_at`` (desired Stopped, then Stopping with the error)."""
-        p = self.automaton.get(name)
+        p = self.get(name)
         if p.s["deployment_resources_status"] != "Provisioned":
             raise FakeAPIError(
                 400,
                 "IllegalPipelineAction",
                 f"Pipeline '{name}' is not Provisioned; only a running pipeline can panic.",
             )
-        self.automaton.fail_runtime(p, message)
+        self.fail_runtime(p, message)
 
     def set_runtime_status(
         self, name: str, runtime_status: str, details: dict[str, Any] | None = None
@@ -424,14 +372,13 @@ class Engine(DeploymentRules):
         """Force a runtime status on a Provisioned pipeline (e.g. ``AwaitingApproval``,
         ``Bootstrapping``, ``Unavailable``) with ``details`` (default: what a pipeline
         reports, never ``null``); one event.  The engine does not move it on."""
-        a = self.automaton
-        p = a.get(name)
+        p = self.get(name)
         if p.s["deployment_resources_status"] != "Provisioned":
             raise FakeAPIError(
                 400, "IllegalPipelineAction", f"Pipeline '{name}' is not Provisioned."
             )
-        a.cancel_step(p)
-        a.write(
+        self.cancel_step(p)
+        self.write(
             p,
             refresh=True,
             deployment_runtime_status=runtime_status,
@@ -442,15 +389,15 @@ class Engine(DeploymentRules):
 
     def heartbeat(self, name: str) -> None:
         """Write a duplicate event (same status fields), as the runner does every 600 s."""
-        p = self.automaton.get(name)
+        p = self.get(name)
         p.refresh_version += 1  # the runner's "remain" write
-        self.automaton.record(p)
+        self.record(p)
 
     # ---------------------------------------------------------------- retention, shutdown
     def trim_events(self, keep: int) -> int:
         """Delete all but the newest ``keep`` events of every pipeline; how many went."""
-        return sum(p.events.trim(keep) for p in self.automaton.pipelines.values())
+        return sum(p.events.trim(keep) for p in self.pipelines.values())
 
     def cancel_timers(self) -> None:
-        for p in self.automaton.pipelines.values():
+        for p in self.pipelines.values():
             p.cancel_timers()

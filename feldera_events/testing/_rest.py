@@ -95,7 +95,9 @@ class PipelineREST:
             return selector
         if selector == "status":  # the monitoring list: cached entries
             return raw_json(self.engine.status_list(), headers=NO_CACHE)
-        return json_response([p.info(selector) for p in self.engine.all()], headers=NO_CACHE)
+        return json_response(
+            [p.info(selector) for p in self.engine.pipelines.values()], headers=NO_CACHE
+        )
 
     async def get_pipeline(self, request: web.Request, name: str) -> web.StreamResponse:
         selector = query_choice(request, _PIPELINE_SELECTORS, "all")
@@ -145,7 +147,7 @@ class PipelineREST:
         if isinstance(body, web.Response):
             return body
         engine = self.engine
-        if engine.find(name) is None:
+        if engine.pipelines.get(name) is None:
             if body["name"] != name:
                 raise FakeAPIError(
                     400,
