@@ -1,5 +1,6 @@
-"""Owns what happens to requests on their way in: the answering gate, auth settings, the
-request log, in-flight counting, injected faults and the response observer.
+"""Owns what happens to requests on their way in: the answering gate, auth settings and the
+API keys made through the API, the request log, in-flight counting, injected faults and
+the response observer.
 
 It knows nothing about pipelines; the HTTP application asks it before and after each
 request.  Asyncio-bound only through the gate (two ``asyncio.Event``).
@@ -9,21 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import random
+import secrets
+import string
+import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from typing import Literal
+from typing import Any, Literal
 
-from feldera_events.testing._api_keys import ApiKeyRegistry
 from feldera_events.testing._faults import Fault, FaultHandle, FaultRule, normalize_operations
-from feldera_events.testing._model import RequestRecord
+from feldera_events.testing._model import FakeAPIError, RequestRecord
 
-__all__ = ["UNROUTED", "ResponseObserver", "Traffic"]
+__all__ = ["UNROUTED", "ApiKeyRegistry", "ResponseObserver", "Traffic"]
 
 #: The count of requests that matched no route (a plain 404), or were dropped before one.
 UNROUTED = "unrouted"
 
 #: ``observer(operation_id, status, content_type, body)`` for every complete response.
 ResponseObserver = Callable[[str | None, int, str, bytes], None]
+
+_ALPHABET = string.ascii_letters + string.digits
 
 
 class Traffic:
@@ -181,3 +186,41 @@ class Traffic:
             if rule.matches(operation, pipeline, path) and rule.fire(self._fault_rng):
                 return rule.fault
         return None
+
+
+class ApiKeyRegistry:
+    """The API keys made through ``POST /v0/api_keys``, by name: accepted like a key given
+    to ``FakeFeldera(api_keys=...)`` until deleted.  Their role (``read`` or ``write``, the
+    manager's default ``read``) is stored and listed, not enforced: the fake has no roles."""
+
+    def __init__(self) -> None:
+        #: name -> (its ``ApiKeyDescr``, its secret)
+        self._keys: dict[str, tuple[dict[str, Any], str]] = {}
+
+    def create(self, name: str, role: str = "read") -> dict[str, Any]:
+        """A new key: the ``NewApiKeyResponse`` (the only time the secret is shown)."""
+        if name in self._keys:
+            raise FakeAPIError(409, "DuplicateName", "An entity with this name already exists")
+        descr = {"id": str(uuid.uuid4()), "name": name, "role": role}
+        secret = "apikey:" + "".join(secrets.choice(_ALPHABET) for _ in range(128))
+        self._keys[name] = (descr, secret)
+        return {"id": descr["id"], "name": name, "api_key": secret}
+
+    def describe_all(self) -> list[dict[str, Any]]:
+        return [self._keys[name][0] for name in sorted(self._keys)]
+
+    def describe(self, name: str) -> dict[str, Any]:
+        return self._get(name)[0]
+
+    def delete(self, name: str) -> None:
+        self._get(name)
+        del self._keys[name]
+
+    def _get(self, name: str) -> tuple[dict[str, Any], str]:
+        if name not in self._keys:
+            raise FakeAPIError(404, "UnknownApiKey", f"Unknown API key '{name}'", {"name": name})
+        return self._keys[name]
+
+    def accepts(self, token: str) -> bool:
+        """Whether ``token`` is a key created here and not deleted since."""
+        return any(secret == token for _, secret in self._keys.values())
