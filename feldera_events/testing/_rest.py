@@ -16,10 +16,9 @@ from typing import Any
 
 from aiohttp import web
 
-from feldera_events.testing._deployment import BOOTSTRAP_POLICIES
 from feldera_events.testing._model import FakeAPIError
 from feldera_events.testing._monitor import ClusterMonitor
-from feldera_events.testing._operations import Engine
+from feldera_events.testing._operations import BOOTSTRAP_POLICIES, Engine
 from feldera_events.testing._pipeline_process import RecordCounter, require_reachable
 from feldera_events.testing._rows import EventLog
 from feldera_events.testing._traffic import ApiKeyRegistry
