@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Literal
 
-from feldera_events.testing._compiler import CompileError, program_error_after
+from feldera_events.testing._compiler import CompileError, compile_outcome, program_error_after
 from feldera_events.testing._model import (
     CallLater,
     Cancellable,
@@ -181,45 +181,44 @@ class Automaton:
             p.refresh_version += 1
         self.record(p, ts)
 
-    def schedule(self, p: Pipeline, seconds: float, step: Callable[[Pipeline], None]) -> None:
-        """The pipeline's one pending runner step (replaces any earlier one)."""
-        self.cancel_step(p)
+    def schedule(
+        self, p: Pipeline, seconds: float, step: Callable[[Pipeline], None], timer: str = "step"
+    ) -> None:
+        """Run ``step(p)`` after ``seconds`` unless ``p`` is gone by then: the pipeline's one
+        pending ``timer`` of its kind (a runner ``step``, a ``compile`` step, a ``blip``, a
+        ``heartbeat``), replacing any earlier one."""
+        self.cancel(p, timer)
 
         def fire() -> None:
-            p.timer = None
+            p.timers.pop(timer, None)
             if self.alive(p):
                 step(p)
 
-        p.timer = self.later(seconds, fire)
+        p.timers[timer] = self.later(seconds, fire)
 
     @staticmethod
-    def cancel_step(p: Pipeline) -> None:
-        if p.timer is not None:
-            p.timer.cancel()
-            p.timer = None
+    def cancel(p: Pipeline, *timers: str) -> None:
+        for timer in timers:
+            handle = p.timers.pop(timer, None)
+            if handle is not None:
+                handle.cancel()
 
     # ---------------------------------------------------------------- compiler
     def begin_compile(self, p: Pipeline, error: CompileError | None) -> None:
-        """Run the compiler's steps (one event each) from ``Pending``."""
-        if p.compile_timer is not None:
-            p.compile_timer.cancel()
-        p.compile_plan = list(_COMPILE_PLANS[error])
-        self._schedule_compile(p)
-
-    def _schedule_compile(self, p: Pipeline) -> None:
-        def fire() -> None:
-            p.compile_timer = None
-            if self.alive(p) and p.compile_plan:
-                self._compile_step(p)
-
-        p.compile_timer = self.later(p.timings.compile_step, fire)
+        """Run the compiler's steps (one event each) from ``Pending``, ending as ``error``
+        if given, else as a scripted ``fail_next_compile``, else as the simulated compiler
+        says of the text."""
+        scripted = self.compile_scripts.pop(p.name, None)  # spent even when ``error`` wins
+        outcome = error or scripted or compile_outcome(p.program_code)
+        p.compile_plan = list(_COMPILE_PLANS[outcome])
+        self.schedule(p, p.timings.compile_step, self._compile_step, "compile")
 
     def _compile_step(self, p: Pipeline) -> None:
         status = p.compile_plan.pop(0)
         p.program_error = program_error_after(status, p.program_code)
         self.write(p, refresh=status in _REFRESHING_PROGRAM_STATUSES, program_status=status)
         if p.compile_plan:
-            self._schedule_compile(p)
+            self.schedule(p, p.timings.compile_step, self._compile_step, "compile")
         else:
             self.reconcile(p)
 
@@ -256,7 +255,7 @@ class Automaton:
             if desired == "Stopped":
                 self.schedule(p, t.runner_reaction, self._to_stopping)
             elif runtime == "Suspended":
-                self.schedule(p, t.runner_reaction, self._suspended_to_stopping)
+                self.schedule(p, t.runner_reaction, lambda q: self._system_stop(q, None))
             elif runtime_desired == "Suspended":
                 self.schedule(p, t.suspending, self._to_suspended)
             elif runtime == "Initializing":
@@ -275,45 +274,33 @@ class Automaton:
         elif rs == "Stopping":
             self.schedule(p, t.stopping, self._to_stopped)
 
-    def stop_realism(self, p: Pipeline) -> None:
-        for attr in ("blip_timer", "heartbeat_timer"):
-            handle = getattr(p, attr)
-            if handle is not None:
-                handle.cancel()
-                setattr(p, attr, None)
-
     def _start_realism(self, p: Pipeline) -> None:
-        t = p.timings
-        if self.unavailable_blips and p.blip_timer is None:
+        if self.unavailable_blips and "blip" not in p.timers:
+            self.schedule(p, p.timings.blip_interval, self._blip, "blip")
+        if self.heartbeats and "heartbeat" not in p.timers:
+            self.schedule(p, p.timings.heartbeat, self._beat, "heartbeat")
 
-            def blip() -> None:
-                p.blip_timer = None
-                if (
-                    self.alive(p)
-                    and p.s["deployment_resources_status"] == "Provisioned"
-                    and p.s["deployment_runtime_status"] == p.s["deployment_runtime_desired_status"]
-                ):
-                    self.write(
-                        p,
-                        refresh=True,
-                        deployment_runtime_status="Unavailable",
-                        deployment_runtime_status_details={
-                            "reason": "Unable to reach pipeline: status probe timed out"
-                        },
-                    )
-                    self.schedule(p, t.blip_duration, self._runtime_follows)
+    def _blip(self, p: Pipeline) -> None:
+        s = p.s
+        if (
+            s["deployment_resources_status"] == "Provisioned"
+            and s["deployment_runtime_status"] == s["deployment_runtime_desired_status"]
+        ):
+            self.write(
+                p,
+                refresh=True,
+                deployment_runtime_status="Unavailable",
+                deployment_runtime_status_details={
+                    "reason": "Unable to reach pipeline: status probe timed out"
+                },
+            )
+            self.schedule(p, p.timings.blip_duration, self._runtime_follows)
 
-            p.blip_timer = self.later(t.blip_interval, blip)
-        if self.heartbeats and p.heartbeat_timer is None:
-
-            def beat() -> None:
-                p.heartbeat_timer = None
-                if self.alive(p) and p.s["deployment_resources_status"] == "Provisioned":
-                    p.refresh_version += 1  # the runner's "remain" write
-                    self.record(p)
-                    self._start_realism(p)
-
-            p.heartbeat_timer = self.later(t.heartbeat, beat)
+    def _beat(self, p: Pipeline) -> None:
+        if p.s["deployment_resources_status"] == "Provisioned":
+            p.refresh_version += 1  # the runner's "remain" write
+            self.record(p)
+            self._start_realism(p)
 
     def _to_provisioning(self, p: Pipeline) -> None:
         # One transaction, two events with one recorded_at: storage claimed (InUse, also
@@ -407,7 +394,7 @@ class Automaton:
     def _system_stop(self, p: Pipeline, error: dict[str, Any] | None) -> None:
         """The runner sets desired Stopped and moves on, in one transaction: two events
         with the same ``recorded_at`` (the first without the error)."""
-        self.stop_realism(p)
+        self.cancel(p, "blip", "heartbeat")
         p.runtime_target = None
         ts = self.now()
         self.write(p, ts, deployment_resources_desired_status="Stopped")
@@ -416,11 +403,8 @@ class Automaton:
             return
         self._to_stopping(p, ts, deployment_error=error)
 
-    def _suspended_to_stopping(self, p: Pipeline) -> None:
-        self._system_stop(p, None)
-
     def _to_stopping(self, p: Pipeline, ts: dt.datetime | None = None, **error: Any) -> None:
-        self.stop_realism(p)
+        self.cancel(p, "blip", "heartbeat")
         p.runtime_target = None
         self.write(
             p,

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from typing import Any, Final, Literal
 
 from feldera_events.testing._background import Automaton, StartFailure, runtime_details
-from feldera_events.testing._compiler import CompileError, compile_outcome, program_error_after
+from feldera_events.testing._compiler import CompileError, program_error_after
 from feldera_events.testing._model import FakeAPIError, Timings
 from feldera_events.testing._pipeline_process import (
     controller_status,
@@ -157,13 +157,6 @@ class Engine(Automaton):
         return b"[" + entries + b"]"
 
     # ---------------------------------------------------------------- pipelines
-    def _compile(self, p: Pipeline, error: CompileError | None) -> None:
-        """Start compiling ``p``'s program: ``error`` if given, else a scripted
-        ``fail_next_compile``, else what the simulated compiler says of the text."""
-        scripted = self.compile_scripts.pop(p.name, None)
-        outcome = error or scripted or compile_outcome(p.program_code)
-        self.begin_compile(p, outcome)
-
     def create_pipeline(
         self,
         name: str,
@@ -229,7 +222,7 @@ class Engine(Automaton):
         self.record(p, now)
         p.record_events = True
         if compiling:
-            self._compile(p, compile_error)
+            self.begin_compile(p, compile_error)
 
     def update_pipeline(
         self,
@@ -311,7 +304,7 @@ class Engine(Automaton):
         p.program_version += 1
         p.program_error = program_error_after("Pending", p.program_code)
         self.write(p, program_status="Pending")
-        self._compile(p, compile_error)
+        self.begin_compile(p, compile_error)
 
     def delete_pipeline(self, name: str) -> None:
         """``DELETE``: only when fully stopped with storage cleared, also while its
@@ -331,7 +324,7 @@ class Engine(Automaton):
                 "Cannot delete pipeline unless its storage is cleared. Clear storage first "
                 "using `/clear`.",
             )
-        p.cancel_timers()
+        self.cancel(p, *p.timers)
         del self.pipelines[name]
         self.on_change()
 
@@ -476,7 +469,7 @@ class Engine(Automaton):
                     concurrent_bootstrap=False,
                 )
                 if desired == "Provisioned":
-                    self.cancel_step(p)  # the runner's pending step towards Provisioning
+                    self.cancel(p, "step")  # the runner's pending step towards Provisioning
             self.write(p, **changes)
             if desired == "Provisioned":
                 self.reconcile(p)
@@ -666,7 +659,7 @@ class Engine(Automaton):
             raise FakeAPIError(
                 400, "IllegalPipelineAction", f"Pipeline '{name}' is not Provisioned."
             )
-        self.cancel_step(p)
+        self.cancel(p, "step")
         self.write(
             p,
             refresh=True,
@@ -689,4 +682,4 @@ class Engine(Automaton):
 
     def cancel_timers(self) -> None:
         for p in self.pipelines.values():
-            p.cancel_timers()
+            self.cancel(p, *p.timers)

@@ -173,10 +173,8 @@ class Pipeline:
         #: ``info("status")`` as wire bytes, until the next :meth:`changed`.
         self._status_entry: bytes | None = None
         # Engine bookkeeping.
-        self.timer: Cancellable | None = None
-        self.compile_timer: Cancellable | None = None
-        self.blip_timer: Cancellable | None = None
-        self.heartbeat_timer: Cancellable | None = None
+        #: Pending timers by kind (``Automaton.schedule``).
+        self.timers: dict[str, Cancellable] = {}
         self.compile_plan: list[str] = []
         self.start_failures: deque[str] = deque()
         self.failure_message: dict[str, str] = {}
@@ -231,13 +229,6 @@ class Pipeline:
             or self.s["deployment_initial"]
             or "Unavailable"
         )
-
-    def cancel_timers(self) -> None:
-        for attr in ("timer", "compile_timer", "blip_timer", "heartbeat_timer"):
-            handle = getattr(self, attr)
-            if handle is not None:
-                handle.cancel()
-                setattr(self, attr, None)
 
     def snapshot(self) -> dict[str, Any]:
         """The event fields (``selector=all``) without id and timestamp."""
