@@ -2,7 +2,7 @@
 waits, and ``run_fake_server``.
 
 A thin layer: the lifecycle engine (``_operations``/``_background``), the cluster monitor
-(``_monitor``), the traffic layer (``_traffic``) and the HTTP application (``_http``)
+(``_monitor``) and the HTTP application (``_http``)
 do the work; this module ties them to an asyncio loop and a TCP site.
 """
 
@@ -19,11 +19,10 @@ from typing import Any, Concatenate, Generic, Literal, ParamSpec, Self, TypeVar,
 
 from aiohttp import web
 
-from feldera_events.testing._http import build_app
+from feldera_events.testing._http import FakeApp, ResponseObserver
 from feldera_events.testing._model import RequestRecord, Timings, UUIDv7Factory
 from feldera_events.testing._monitor import ClusterMonitor
 from feldera_events.testing._operations import Engine
-from feldera_events.testing._traffic import ResponseObserver, Traffic
 
 __all__ = ["Delegate", "FakeFeldera", "Setting", "run_fake_server"]
 
@@ -174,12 +173,16 @@ class FakeFeldera:
         self._monitor = ClusterMonitor(
             call_later=self._call_later, now=self._now, ids=ids, on_change=self._notify
         )
-        self._traffic = Traffic(
+        self._app = FakeApp(
+            self._engine,
+            self._monitor,
             api_keys=api_keys,
             tenants=tenants,
             seed=seed,
             request_log_limit=request_log_limit,
             on_change=self._notify,
+            cluster_events=cluster_events,
+            version=version,
         )
         self._runner: web.AppRunner | None = None
         self._cleaner: asyncio.Task[None] | None = None
@@ -218,13 +221,13 @@ class FakeFeldera:
         "_engine", "heartbeats", "Whether provisioned pipelines write heartbeat events."
     )
     api_keys = Setting[frozenset[str] | None, Iterable[str] | None](
-        "_traffic", "api_keys", "Accepted API keys (``None``: no auth).", _frozen
+        "_app", "api_keys", "Accepted API keys (``None``: no auth).", _frozen
     )
     tenants = Setting[frozenset[str] | None, Iterable[str] | None](
-        "_traffic", "tenants", "Accepted ``Feldera-Tenant`` values (``None``: no check).", _frozen
+        "_app", "tenants", "Accepted ``Feldera-Tenant`` values (``None``: no check).", _frozen
     )
     response_observer = Setting[ResponseObserver | None, ResponseObserver | None](
-        "_traffic",
+        "_app",
         "response_observer",
         "Test hook: called as ``observer(operation_id, status, content_type, body)`` for "
         "every complete response (not for resets); used to validate against the spec.",
@@ -243,13 +246,8 @@ class FakeFeldera:
         if self._runner is not None:
             raise RuntimeError("FakeFeldera already started")
         self._loop = asyncio.get_running_loop()
-        app = build_app(
-            self._engine,
-            self._monitor,
-            self._traffic,
-            cluster_events=self.cluster_events_enabled,
-            version=self.version,
-        )
+        app = web.Application(handler_args={"max_field_size": 65536})
+        app.router.add_route("*", "/{tail:.*}", self._app.dispatch)
         runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
@@ -264,7 +262,7 @@ class FakeFeldera:
 
     async def close(self) -> None:
         """Stop serving, abort hanging requests, cancel timers and the cleaner."""
-        self._traffic.close()
+        self._app.close()
         if self._cleaner is not None:
             self._cleaner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -379,7 +377,7 @@ class FakeFeldera:
         """Wait until at least ``count`` logged requests match the given record fields."""
 
         def check() -> tuple[list[RequestRecord]] | None:
-            hits = self._traffic.matching_requests(**fields)
+            hits = [r for r in self._app.log if all(getattr(r, k) == v for k, v in fields.items())]
             return (hits,) if len(hits) >= count else None
 
         result: tuple[list[RequestRecord]] = await self.wait_for(
@@ -390,7 +388,7 @@ class FakeFeldera:
     @property
     def in_flight(self) -> int:
         """Requests received and not yet answered (e.g. held by ``stop_answering``)."""
-        return self._traffic.in_flight
+        return self._app.in_flight
 
     # ---------------------------------------------------------------- inspection
     def pipelines(self) -> list[str]:
@@ -447,24 +445,24 @@ class FakeFeldera:
     cluster_health = Delegate("_monitor", ClusterMonitor.health_body)
 
     # ================================================================== faults and log
-    inject = Delegate("_traffic", Traffic.inject)
-    clear_faults = Delegate("_traffic", Traffic.clear_faults)
-    stop_answering = Delegate("_traffic", Traffic.stop_answering)
-    resume_answering = Delegate("_traffic", Traffic.resume_answering)
+    inject = Delegate("_app", FakeApp.inject)
+    clear_faults = Delegate("_app", FakeApp.clear_faults)
+    stop_answering = Delegate("_app", FakeApp.stop_answering)
+    resume_answering = Delegate("_app", FakeApp.resume_answering)
 
     @property
     def requests(self) -> list[RequestRecord]:
         """The request log, oldest first (bounded by ``request_log_limit``)."""
-        return self._traffic.requests
+        return list(self._app.log)
 
     @property
     def requests_served(self) -> int:
         """How many requests were answered (or aborted) so far, beyond the log's limit."""
-        return self._traffic.served
+        return self._app.served
 
-    request_counts = Delegate("_traffic", Traffic.request_counts)
-    reset_request_counts = Delegate("_traffic", Traffic.reset_request_counts)
-    clear_requests = Delegate("_traffic", Traffic.clear_requests)
+    request_counts = Delegate("_app", FakeApp.request_counts)
+    reset_request_counts = Delegate("_app", FakeApp.reset_request_counts)
+    clear_requests = Delegate("_app", FakeApp.clear_requests)
 
 
 async def _serve(

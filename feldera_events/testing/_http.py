@@ -1,32 +1,38 @@
-"""Owns the fake's HTTP application: routing on the raw path (the manager's route table),
-auth and fault delivery; the handlers are ``_rest``'s.  Built from the lifecycle engine,
-the cluster monitor and the traffic layer."""
+"""Owns the fake's HTTP application: what happens to each request (the answering gate,
+the request log and counts, auth, injected faults, the response observer) and routing on
+the raw path (the manager's route table); the handlers are ``_rest``'s."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
-from typing import Any
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from typing import Any, Literal
 from urllib.parse import unquote
 
 from aiohttp import web
 
-from feldera_events.testing._faults import Fault
+from feldera_events.testing._faults import Fault, FaultHandle, FaultRule, normalize_operations
 from feldera_events.testing._model import FakeAPIError, RequestRecord
 from feldera_events.testing._monitor import ClusterMonitor
 from feldera_events.testing._operations import Engine
 from feldera_events.testing._rest import (
     JSON,
     PIPELINE_ACTIONS,
+    ApiKeyRegistry,
     Handlers,
     error_response,
     json_response,
     raw_json,
 )
-from feldera_events.testing._traffic import UNROUTED, Traffic
 
-__all__ = ["build_app"]
+__all__ = ["FakeApp", "ResponseObserver"]
+
+#: ``observer(operation_id, status, content_type, body)`` for every complete response.
+ResponseObserver = Callable[[str | None, int, str, bytes], None]
 
 #: The manager's routes under ``/v0``: (method, path, operationId, the ``Handlers`` method
 #: that answers it).  A ``{param}`` segment matches any one (decoded) segment and is handed
@@ -75,28 +81,141 @@ class _Reset(Exception):
 
 
 class FakeApp:
-    """Request handling over one engine, cluster monitor and traffic layer."""
+    """One fake server's requests, over one engine and cluster monitor."""
 
     def __init__(
         self,
         engine: Engine,
         monitor: ClusterMonitor,
-        traffic: Traffic,
         *,
-        cluster_events: bool = True,
-        version: str = "0.337.0",
+        api_keys: Iterable[str] | None,
+        tenants: Iterable[str] | None,
+        seed: int,
+        request_log_limit: int,
+        on_change: Callable[[], None],
+        cluster_events: bool,
+        version: str,
     ) -> None:
-        self.traffic = traffic
-        self.handlers = Handlers(engine, monitor, traffic.created_keys, version)
+        self.api_keys: frozenset[str] | None = None if api_keys is None else frozenset(api_keys)
+        self.tenants: frozenset[str] | None = None if tenants is None else frozenset(tenants)
+        self.response_observer: ResponseObserver | None = None
+        #: Keys made through ``POST /v0/api_keys`` are accepted too while auth is on.
+        self.handlers = Handlers(engine, monitor, ApiKeyRegistry(), version)
         #: (method, number of segments) -> the routes' segments and operationIds.
         self.routes: dict[tuple[str, int], list[tuple[list[str], str]]] = {}
         for method, path, operation in ROUTES + (CLUSTER_ROUTES if cluster_events else ()):
             parts = path.split("/")
             self.routes.setdefault((method, len(parts)), []).append((parts, operation))
+        self.log: deque[RequestRecord] = deque(maxlen=request_log_limit)
+        self.served = 0
+        self.in_flight = 0
+        self._counts: Counter[str] = Counter()
+        self._on_change = on_change
+        self._fault_rng = random.Random(seed + 1)
+        self._fault_rules: list[FaultRule] = []
+        self._answering = asyncio.Event()
+        self._answering.set()
+        self._closing = asyncio.Event()
+
+    # ---------------------------------------------------------------- the gate
+    def stop_answering(self) -> None:
+        """Keep accepting connections but answer nothing until ``resume_answering``."""
+        self._answering.clear()
+
+    def resume_answering(self) -> None:
+        """Answer again (held requests proceed)."""
+        self._answering.set()
+
+    def close(self) -> None:
+        """Release held requests (they are aborted) and hanging faults."""
+        self._closing.set()
+        self._answering.set()
+
+    async def _hold(self) -> bool:
+        """Wait while answering is stopped; ``False`` when the server closes meanwhile."""
+        if self._answering.is_set():
+            return True
+        waiters = [
+            asyncio.ensure_future(self._answering.wait()),
+            asyncio.ensure_future(self._closing.wait()),
+        ]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+        return not self._closing.is_set()
+
+    # ---------------------------------------------------------------- the log
+    def request_counts(self) -> dict[str, int]:
+        """Requests answered (or aborted) per operation since the server started or the
+        last :meth:`reset_request_counts`, e.g. ``{"get_pipeline_event": 120,
+        "list_pipelines": 2}``: a new dict, keys in name order, only operations that were
+        requested.
+
+        Keys are the OpenAPI operationIds (the names ``inject(operations=...)`` takes),
+        ``"healthz"`` for ``GET /healthz`` (not in the spec), and ``"unrouted"`` for a
+        request that matched no route (a plain 404) or was dropped before routing (held
+        by ``stop_answering`` when the server closed).  A request counts under its
+        operation whatever its answer: an error, a 401, an injected fault.  The counts
+        do not depend on ``request_log_limit``; their sum grows as ``requests_served``.
+        """
+        return dict(sorted(self._counts.items()))
+
+    def reset_request_counts(self) -> None:
+        """Start :meth:`request_counts` from zero (``requests_served`` and the request log
+        are left as they are)."""
+        self._counts.clear()
+
+    def clear_requests(self) -> None:
+        """Empty the request log."""
+        self.log.clear()
+
+    # ---------------------------------------------------------------- faults
+    def inject(
+        self,
+        fault: Fault,
+        *,
+        pipeline: str | None = None,
+        operations: Iterable[str] | Literal["*"] | None = None,
+        path_contains: str | None = None,
+        times: int | None = None,
+        probability: float | None = None,
+    ) -> FaultHandle:
+        """Inject ``fault`` into matching requests.
+
+        :param pipeline: only requests about this pipeline (decoded name).
+        :param operations: OpenAPI operationIds; default the two pipeline events
+            operations (``list_pipeline_events``, ``get_pipeline_event``); ``"*"`` = all.
+        :param path_contains: only requests whose raw path contains this.
+        :param times: fire on the next N matching requests, then stop (``None`` = forever).
+        :param probability: fire on each matching request with this (seeded) probability.
+        Rules are tried in injection order; the first that fires wins.
+        """
+        rule = FaultRule(
+            fault=fault,
+            pipeline=pipeline,
+            operations=normalize_operations(operations),
+            path_contains=path_contains,
+            remaining=times,
+            probability=probability,
+        )
+        self._fault_rules.append(rule)
+        return FaultHandle(rule, self._fault_rules)
+
+    def clear_faults(self) -> None:
+        """Remove every injected fault."""
+        self._fault_rules.clear()
+
+    def _pick_fault(self, operation: str, pipeline: str | None, path: str) -> Fault | None:
+        """The first injected fault that fires for this request (budgets are spent here)."""
+        for rule in list(self._fault_rules):
+            if rule.matches(operation, pipeline, path) and rule.fire(self._fault_rng):
+                return rule.fault
+        return None
 
     # ------------------------------------------------------------------ entry point
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
-        traffic = self.traffic
         raw_path = request.raw_path.split("?", 1)[0]
         record: dict[str, Any] = {
             "method": request.method,
@@ -106,13 +225,14 @@ class FakeApp:
             "status": None,
             "tenant": request.headers.get("Feldera-Tenant"),
         }
-        traffic.begin()
+        self.in_flight += 1
+        self._on_change()
         try:
-            if not await traffic.hold():
+            if not await self._hold():
                 self._abort(request)
             response = await self._dispatch(request, raw_path, record)
             record["status"] = response.status
-            observer = traffic.response_observer
+            observer = self.response_observer
             if (
                 observer is not None
                 and record.get("fault") is None
@@ -124,8 +244,12 @@ class FakeApp:
         except _Reset:
             raise web.HTTPException() from None  # never reached by the client
         finally:
-            route = record.pop("route", None) or record.get("operation") or UNROUTED
-            traffic.end(RequestRecord(**record), route)
+            # Answered or aborted: logged, and counted under its operation (or route).
+            self.in_flight -= 1
+            self.served += 1
+            self._counts[record.pop("route", None) or record.get("operation") or "unrouted"] += 1
+            self.log.append(RequestRecord(**record))
+            self._on_change()
 
     @staticmethod
     def _abort(request: web.Request) -> None:
@@ -152,7 +276,7 @@ class FakeApp:
         denied = self._authenticate(request)
         if denied is not None:
             return denied
-        fault = self.traffic.pick_fault(operation, record["pipeline"], raw_path)
+        fault = self._pick_fault(operation, record["pipeline"], raw_path)
         if fault is not None:
             record["fault"] = fault.name
             early = await self._pre_fault(request, fault)
@@ -177,13 +301,13 @@ class FakeApp:
 
     # ------------------------------------------------------------------ auth
     def _authenticate(self, request: web.Request) -> web.Response | None:
-        api_keys, tenants = self.traffic.api_keys, self.traffic.tenants
+        api_keys, tenants = self.api_keys, self.tenants
         if api_keys is not None:
             header = request.headers.get("Authorization")
             if header is None or not header.startswith("Bearer "):
                 return web.Response(status=401, headers={"WWW-Authenticate": "Bearer"})
             token = header[len("Bearer ") :].strip()
-            if token not in api_keys and not self.traffic.created_keys.accepts(token):
+            if token not in api_keys and not self.handlers.keys.accepts(token):
                 # actix ErrorUnauthorized: JSON text served as text/plain, no `details`.
                 return web.Response(
                     status=401,
@@ -210,7 +334,7 @@ class FakeApp:
             await asyncio.sleep(fault.seconds)
             return None
         if fault.kind == "hang":
-            await self.traffic.wait_closed()
+            await self._closing.wait()
             self._abort(request)
         if fault.kind == "reset_before_headers":
             self._abort(request)
@@ -237,18 +361,3 @@ class FakeApp:
             else:
                 transport.close()
         raise _Reset()
-
-
-def build_app(
-    engine: Engine,
-    monitor: ClusterMonitor,
-    traffic: Traffic,
-    *,
-    cluster_events: bool = True,
-    version: str = "0.337.0",
-) -> web.Application:
-    """The aiohttp application answering for ``engine``, ``monitor`` and ``traffic``."""
-    handler = FakeApp(engine, monitor, traffic, cluster_events=cluster_events, version=version)
-    app = web.Application(handler_args={"max_field_size": 65536})
-    app.router.add_route("*", "/{tail:.*}", handler.dispatch)
-    return app

@@ -10,6 +10,8 @@ HTTP application.
 from __future__ import annotations
 
 import json
+import secrets
+import string
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -21,9 +23,16 @@ from feldera_events.testing._monitor import ClusterMonitor
 from feldera_events.testing._operations import BOOTSTRAP_POLICIES, Engine
 from feldera_events.testing._pipeline_process import RecordCounter, require_reachable
 from feldera_events.testing._rows import EventLog
-from feldera_events.testing._traffic import ApiKeyRegistry
 
-__all__ = ["JSON", "PIPELINE_ACTIONS", "Handlers", "error_response", "json_response", "raw_json"]
+__all__ = [
+    "JSON",
+    "PIPELINE_ACTIONS",
+    "ApiKeyRegistry",
+    "Handlers",
+    "error_response",
+    "json_response",
+    "raw_json",
+]
 
 JSON = "application/json"
 NO_CACHE = {"Cache-Control": "no-cache"}
@@ -32,6 +41,7 @@ PIPELINE_ACTIONS = ("start", "stop", "pause", "resume", "clear", "dismiss_error"
 _PIPELINE_SELECTORS = ("all", "status", "status_with_connectors")
 _EVENT_SELECTORS = ("all", "status")
 _HEX = set("0123456789abcdefABCDEF-")
+_ALPHABET = string.ascii_letters + string.digits
 
 
 def json_response(
@@ -171,6 +181,44 @@ _CONFIG = {
     "update_info": None,
     "unstable_features": None,
 }
+
+
+class ApiKeyRegistry:
+    """The API keys made through ``POST /v0/api_keys``, by name: accepted like a key given
+    to ``FakeFeldera(api_keys=...)`` until deleted.  Their role (``read`` or ``write``, the
+    manager's default ``read``) is stored and listed, not enforced: the fake has no roles."""
+
+    def __init__(self) -> None:
+        #: name -> (its ``ApiKeyDescr``, its secret)
+        self._keys: dict[str, tuple[dict[str, Any], str]] = {}
+
+    def create(self, name: str, role: str = "read") -> dict[str, Any]:
+        """A new key: the ``NewApiKeyResponse`` (the only time the secret is shown)."""
+        if name in self._keys:
+            raise FakeAPIError(409, "DuplicateName", "An entity with this name already exists")
+        descr = {"id": str(uuid.uuid4()), "name": name, "role": role}
+        secret = "apikey:" + "".join(secrets.choice(_ALPHABET) for _ in range(128))
+        self._keys[name] = (descr, secret)
+        return {"id": descr["id"], "name": name, "api_key": secret}
+
+    def describe_all(self) -> list[dict[str, Any]]:
+        return [self._keys[name][0] for name in sorted(self._keys)]
+
+    def describe(self, name: str) -> dict[str, Any]:
+        return self._get(name)[0]
+
+    def delete(self, name: str) -> None:
+        self._get(name)
+        del self._keys[name]
+
+    def _get(self, name: str) -> tuple[dict[str, Any], str]:
+        if name not in self._keys:
+            raise FakeAPIError(404, "UnknownApiKey", f"Unknown API key '{name}'", {"name": name})
+        return self._keys[name]
+
+    def accepts(self, token: str) -> bool:
+        """Whether ``token`` is a key created here and not deleted since."""
+        return any(secret == token for _, secret in self._keys.values())
 
 
 class Handlers:
