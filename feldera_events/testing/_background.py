@@ -35,7 +35,14 @@ from feldera_events.testing._rows import (
     Pipeline,
 )
 
-__all__ = ["Automaton", "CompileError", "StartFailure", "runtime_details", "unknown_pipeline"]
+__all__ = [
+    "NOT_DESIRED_PROVISIONED",
+    "Automaton",
+    "CompileError",
+    "StartFailure",
+    "runtime_details",
+    "unknown_pipeline",
+]
 
 #: ``CREATE TABLE name ...;`` / ``CREATE [MATERIALIZED] VIEW name ...;`` of a program.
 _RELATION = re.compile(r"create\s+(?:materialized\s+)?(table|view)\s+([\w\"]+)[^;]*", re.IGNORECASE)
@@ -69,7 +76,7 @@ _REFRESHING_PROGRAM_STATUSES = frozenset(
 
 #: What the move to Stopping (or an early start that fails and stays Stopped) forgets: the
 #: ``initial`` and ``bootstrap_policy`` a ``/start`` set.
-_NOT_DESIRED_PROVISIONED: dict[str, Any] = {
+NOT_DESIRED_PROVISIONED: dict[str, Any] = {
     "deployment_initial": None,
     "bootstrap_policy": None,
     "silent_bootstrap": False,
@@ -399,7 +406,7 @@ class Automaton:
         ts = self.now()
         self.write(p, ts, deployment_resources_desired_status="Stopped")
         if p.s["deployment_resources_status"] == "Stopped":
-            self.write(p, ts, refresh=True, deployment_error=error, **_NOT_DESIRED_PROVISIONED)
+            self.write(p, ts, refresh=True, deployment_error=error, **NOT_DESIRED_PROVISIONED)
             return
         self._to_stopping(p, ts, deployment_error=error)
 
@@ -410,7 +417,7 @@ class Automaton:
             p,
             ts,
             refresh=True,
-            **_NOT_DESIRED_PROVISIONED,
+            **NOT_DESIRED_PROVISIONED,
             deployment_resources_status="Stopping",
             deployment_resources_status_details=None,
             deployment_runtime_status=None,

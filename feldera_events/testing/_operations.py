@@ -19,7 +19,12 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any, Final, Literal
 
-from feldera_events.testing._background import Automaton, StartFailure, runtime_details
+from feldera_events.testing._background import (
+    NOT_DESIRED_PROVISIONED,
+    Automaton,
+    StartFailure,
+    runtime_details,
+)
 from feldera_events.testing._compiler import CompileError, program_error_after
 from feldera_events.testing._model import FakeAPIError, Timings
 from feldera_events.testing._pipeline_process import (
@@ -42,6 +47,11 @@ _INITIAL = {"running": "Running", "paused": "Paused", "standby": "Standby"}
 BOOTSTRAP_POLICIES = ("allow", "reject", "await_approval")
 
 
+def _bad_request(error_code: str, message: str, details: Any = None) -> FakeAPIError:
+    """The manager's refusal of a request it will not carry out: a 400 ``ErrorResponse``."""
+    return FakeAPIError(400, error_code, message, details)
+
+
 def fully_stopped(p: Pipeline) -> bool:
     return bool(
         p.s["deployment_resources_status"] == "Stopped"
@@ -52,8 +62,7 @@ def fully_stopped(p: Pipeline) -> bool:
 def _illegal_action(p: Pipeline, new_desired: str, hint: str) -> FakeAPIError:
     status = p.s["deployment_resources_status"]
     desired = p.s["deployment_resources_desired_status"]
-    return FakeAPIError(
-        400,
+    return _bad_request(
         "IllegalPipelineAction",
         f"Deployment resources status (current: '{status}', desired: '{desired}') cannot have "
         f"desired changed to '{new_desired}'. {hint}",
@@ -89,18 +98,16 @@ def check_pipeline_name(name: str) -> None:
     """Raise the manager's 400 for a pipeline name it refuses (``EmptyName``,
     ``TooLongName``, ``NameDoesNotMatchPattern``)."""
     if not name:
-        raise FakeAPIError(400, "EmptyName", "Name cannot be be empty")
+        raise _bad_request("EmptyName", "Name cannot be be empty")
     size = len(name.encode("utf-8", "surrogatepass"))
     if size > MAX_NAME_BYTES:
-        raise FakeAPIError(
-            400,
+        raise _bad_request(
             "TooLongName",
             f"Name '{name}' is longer ({size}) than maximum allowed ({MAX_NAME_BYTES})",
             {"name": name, "length": size, "maximum": MAX_NAME_BYTES},
         )
     if not _NAME.fullmatch(name):
-        raise FakeAPIError(
-            400,
+        raise _bad_request(
             "NameDoesNotMatchPattern",
             f"Name '{name}' should {_NAME_DESCRIPTION} (pattern: '{NAME_PATTERN}')",
             {"name": name, "pattern": NAME_PATTERN, "pattern_description": _NAME_DESCRIPTION},
@@ -112,8 +119,7 @@ def check_metadata(description: str | None, tags: Iterable[str] | None) -> None:
     (``TooLongDescription``, ``TooManyTags``, ``InvalidTag`` naming the first rule the
     first bad tag breaks); None: not given."""
     if description is not None and len(description) > MAX_DESCRIPTION_CHARS:
-        raise FakeAPIError(
-            400,
+        raise _bad_request(
             "TooLongDescription",
             f"Description is longer ({len(description)}) than maximum allowed "
             f"({MAX_DESCRIPTION_CHARS})",
@@ -123,8 +129,7 @@ def check_metadata(description: str | None, tags: Iterable[str] | None) -> None:
     if tags is None:
         return
     if len(tags) > MAX_TAGS:
-        raise FakeAPIError(
-            400,
+        raise _bad_request(
             "TooManyTags",
             f"Pipeline has more tags ({len(tags)}) than the maximum allowed ({MAX_TAGS})",
             {"count": len(tags), "maximum": MAX_TAGS},
@@ -141,8 +146,8 @@ def check_metadata(description: str | None, tags: Iterable[str] | None) -> None:
             )
         else:
             continue
-        raise FakeAPIError(
-            400, "InvalidTag", f"Tag '{tag}' is invalid: {reason}", {"tag": tag, "reason": reason}
+        raise _bad_request(
+            "InvalidTag", f"Tag '{tag}' is invalid: {reason}", {"tag": tag, "reason": reason}
         )
 
 
@@ -268,8 +273,7 @@ class Engine(Automaton):
             new_config is not None and new_config != p.runtime_config
         )
         if core_changed and not fully_stopped(p):
-            raise FakeAPIError(
-                400,
+            raise _bad_request(
                 "UpdateRestrictedToStopped",
                 "Pipeline can only be updated while stopped. Stop it first by invoking '/stop'.",
             )
@@ -284,8 +288,7 @@ class Engine(Automaton):
         if new_config is not None and p.s["storage_status"] != "Cleared":
             not_allowed = restricted_edits(p.runtime_config, new_config)
             if not_allowed:
-                raise FakeAPIError(
-                    400,
+                raise _bad_request(
                     "EditRestrictedToClearedStorage",
                     "The following pipeline edits are not allowed while storage is not "
                     f"cleared: {', '.join(not_allowed)}",
@@ -311,15 +314,13 @@ class Engine(Automaton):
         program compiles (the compilation is dropped with it); drops its events."""
         p = self.get(name)
         if not fully_stopped(p):
-            raise FakeAPIError(
-                400,
+            raise _bad_request(
                 "DeleteRestrictedToFullyStopped",
                 "Cannot delete a pipeline which is not fully stopped. Stop the pipeline first "
                 "fully by invoking the '/stop' endpoint.",
             )
         if p.s["storage_status"] != "Cleared":
-            raise FakeAPIError(
-                400,
+            raise _bad_request(
                 "DeleteRestrictedToClearedStorage",
                 "Cannot delete pipeline unless its storage is cleared. Clear storage first "
                 "using `/clear`.",
@@ -356,8 +357,7 @@ class Engine(Automaton):
         if policy not in BOOTSTRAP_POLICIES:
             raise ValueError(f"bootstrap_policy must be one of {BOOTSTRAP_POLICIES}: {policy!r}")
         if silent_bootstrap and concurrent_bootstrap:
-            raise FakeAPIError(
-                400,
+            raise _bad_request(
                 "InvalidBootstrapConfig",
                 "Invalid bootstrap configuration: silent_bootstrap and concurrent_bootstrap "
                 "cannot both be set",
@@ -365,8 +365,7 @@ class Engine(Automaton):
             )
         runtime_initial = _INITIAL.get(initial)
         if runtime_initial is None:
-            raise FakeAPIError(
-                400,
+            raise _bad_request(
                 "InvalidInitialParameter",
                 f"Invalid value for 'initial': '{initial}' (must be 'running', 'paused' or "
                 "'standby')",
@@ -389,34 +388,29 @@ class Engine(Automaton):
                 "Cannot restart the pipeline while it is suspending. Wait for it to stop "
                 "before starting a new instance of the pipeline.",
             )
-        error = None if dismiss_error else s["deployment_error"]
-        if error is not None:
-            raise FakeAPIError(
-                400,
+        if not dismiss_error and s["deployment_error"] is not None:
+            raise _bad_request(
                 "CannotStartWithUndismissedError",
                 "Cannot process `/start?dismiss_error=false` if the `deployment_error` is set. "
                 "Dismiss it first by calling `/dismiss_error`, or start with "
                 "`/start?dismiss_error=true`.",
             )
         if s["storage_status"] == "Clearing":
-            raise FakeAPIError(
-                400,
+            raise _bad_request(
                 "CannotStartWhileClearingStorage",
                 "Cannot process `/start` if the `storage_status` is `Clearing`. Wait for the "
                 "storage to become cleared before trying again.",
             )
         program = s["program_status"]
         if program in PROGRAM_FAILED:
-            raise FakeAPIError(
-                400,
+            raise _bad_request(
                 "CannotStartWithCompilationError",
                 "Cannot process `/start` if the `program_status` is `SqlError`, `RustError` or "
                 f"`SystemError` (it is `{program}`). Make changes to fix the error, which will "
                 "trigger recompilation.",
             )
         if s["deployment_initial"] is not None and s["deployment_initial"] != runtime_initial:
-            raise FakeAPIError(
-                400,
+            raise _bad_request(
                 "InitialImmutableUnlessStopped",
                 "Initial desired runtime status cannot be changed unless the pipeline is "
                 "desired to become Stopped.",
@@ -427,15 +421,13 @@ class Engine(Automaton):
             "concurrent_bootstrap": concurrent_bootstrap,
         }
         if s["bootstrap_policy"] is not None and any(s[k] != v for k, v in bootstrap.items()):
-            raise FakeAPIError(
-                400,
+            raise _bad_request(
                 "BootstrapPolicyImmutableUnlessStopped",
                 "Bootstrap policy cannot be changed unless the pipeline is desired to become "
                 "Stopped.",
             )
         if runtime_initial == "Standby" and not standby_allowed(p.runtime_config):
-            raise FakeAPIError(
-                400,
+            raise _bad_request(
                 "InitialStandbyNotAllowed",
                 "Initial desired runtime status can only be set to Standby if: (1) "
                 "`runtime_config.storage.backend.name` is set to `file`, and (2) "
@@ -462,12 +454,7 @@ class Engine(Automaton):
         if force or rs != "Provisioned" or desired == "Stopped":
             changes: dict[str, Any] = {"deployment_resources_desired_status": "Stopped"}
             if rs == "Stopped":  # nothing was provisioned: the start is forgotten at once
-                changes.update(
-                    deployment_initial=None,
-                    bootstrap_policy=None,
-                    silent_bootstrap=False,
-                    concurrent_bootstrap=False,
-                )
+                changes.update(NOT_DESIRED_PROVISIONED)
                 if desired == "Provisioned":
                     self.cancel(p, "step")  # the runner's pending step towards Provisioning
             self.write(p, **changes)
@@ -485,14 +472,13 @@ class Engine(Automaton):
             p.s["deployment_resources_status"] != "Provisioned"
             or p.s["deployment_resources_desired_status"] != "Provisioned"
         ):
-            raise FakeAPIError(
-                400,
+            raise _bad_request(
                 code,
                 f"You can only call /{verb} when the pipeline is not Stopped, Provisioning or "
                 "Stopping.",
             )
         if p.s["deployment_runtime_desired_status"] == "Suspended":
-            raise FakeAPIError(400, code, f"Cannot /{verb} a pipeline that is suspending.")
+            raise _bad_request(code, f"Cannot /{verb} a pipeline that is suspending.")
         if (p.runtime_target or p.s["deployment_runtime_desired_status"]) == target:
             return
         # No event now: the pipeline process pauses or resumes at once, and the runner
@@ -522,8 +508,7 @@ class Engine(Automaton):
         if not fully_stopped(p):
             rs = p.s["deployment_resources_status"]
             desired = p.s["deployment_resources_desired_status"]
-            raise FakeAPIError(
-                400,
+            raise _bad_request(
                 "StorageStatusImmutableUnlessStopped",
                 f"Cannot transition storage status from '{storage}' to 'Clearing' with "
                 f"resources status '{rs}' and desired status '{desired}'. Storage status "
@@ -572,8 +557,7 @@ class Engine(Automaton):
         fully stopped."""
         p = self.get(name)
         if p.s["deployment_error"] is not None and not fully_stopped(p):
-            raise FakeAPIError(
-                400,
+            raise _bad_request(
                 "DismissErrorRestrictedToFullyStopped",
                 "The pipeline must have both status `Stopped` and desired status `Stopped` to "
                 "dismiss the `deployment_error` if it is set.",
@@ -641,8 +625,7 @@ class Engine(Automaton):
         with one ``recorded_at`` (desired Stopped, then Stopping with the error)."""
         p = self.get(name)
         if p.s["deployment_resources_status"] != "Provisioned":
-            raise FakeAPIError(
-                400,
+            raise _bad_request(
                 "IllegalPipelineAction",
                 f"Pipeline '{name}' is not Provisioned; only a running pipeline can panic.",
             )
@@ -656,9 +639,7 @@ class Engine(Automaton):
         reports, never ``null``); one event.  The engine does not move it on."""
         p = self.get(name)
         if p.s["deployment_resources_status"] != "Provisioned":
-            raise FakeAPIError(
-                400, "IllegalPipelineAction", f"Pipeline '{name}' is not Provisioned."
-            )
+            raise _bad_request("IllegalPipelineAction", f"Pipeline '{name}' is not Provisioned.")
         self.cancel(p, "step")
         self.write(
             p,
