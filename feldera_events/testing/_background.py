@@ -24,14 +24,11 @@ from feldera_events.testing._model import (
     FakeAPIError,
     Timings,
     UUIDv7Factory,
-    format_timestamp,
 )
 from feldera_events.testing._rows import (
-    EVENT_STATUS_KEYS,
     PROGRAM_COMPILING,
     PROGRAM_FAILED,
     SINCE_OF,
-    Event,
     Pipeline,
 )
 
@@ -164,16 +161,8 @@ class Automaton:
     def record(self, p: Pipeline, ts: dt.datetime | None = None) -> None:
         """Write one event: a snapshot of the pipeline's status fields."""
         p.changed()  # what was written before it (refresh_version, the row) is listed now
-        if not p.record_events:
-            self.on_change()
-            return
         ts = ts or self.now()
-        data: dict[str, Any] = {
-            "event_id": str(self.ids.new(int(ts.timestamp() * 1000))),
-            "recorded_at": format_timestamp(ts),
-        }
-        data.update(p.snapshot())
-        p.events.append(Event(data, EVENT_STATUS_KEYS))
+        p.events.append(self.ids.new(ts), ts, p.snapshot())
         self.on_change()
 
     def write(

@@ -7,7 +7,6 @@ import dataclasses
 import datetime as dt
 import json
 import random
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -127,8 +126,9 @@ class UUIDv7Factory:
         self._last_ms = 0
         self._seq = 0
 
-    def new(self, now_ms: int | None = None) -> uuid.UUID:
-        ms = int(time.time() * 1000) if now_ms is None else now_ms
+    def new(self, at: dt.datetime) -> str:
+        """The id of an event recorded ``at``."""
+        ms = int(at.timestamp() * 1000)
         if ms <= self._last_ms:
             ms = self._last_ms
             self._seq += 1
@@ -143,4 +143,4 @@ class UUIDv7Factory:
         value |= self._seq << 64
         value |= 0b10 << 62
         value |= self._rng.getrandbits(62)
-        return uuid.UUID(int=value)
+        return str(uuid.UUID(int=value))

@@ -10,15 +10,14 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from feldera_events.testing._model import CallLater, Cancellable, UUIDv7Factory, format_timestamp
-from feldera_events.testing._rows import Event, EventLog
+from feldera_events.testing._rows import EventLog
 
 __all__ = ["CLUSTER_SERVICES", "ClusterMonitor", "MonitorStatus"]
 
 MonitorStatus = Literal["InitialUnhealthy", "Unhealthy", "Healthy"]
 
 CLUSTER_SERVICES = ("api", "compiler", "runner")
-CLUSTER_STATUS_KEYS = ("id", "recorded_at", "all_healthy", "api_status", "compiler_status",
-                       "runner_status")  # fmt: skip
+CLUSTER_STATUS_KEYS = ("all_healthy", "api_status", "compiler_status", "runner_status")
 
 
 class ClusterMonitor:
@@ -44,7 +43,7 @@ class ClusterMonitor:
         self.status: dict[str, str] = dict.fromkeys(CLUSTER_SERVICES, "InitialUnhealthy")
         self.messages: dict[str, str] = dict.fromkeys(CLUSTER_SERVICES, "Starting up")
         self.unchanged_since: dict[str, dt.datetime] = dict.fromkeys(CLUSTER_SERVICES, start)
-        self.events = EventLog()
+        self.events = EventLog("id", CLUSTER_STATUS_KEYS)
         self._startup: Cancellable | None = None
 
     def healthy(self, service: str) -> bool:
@@ -66,12 +65,7 @@ class ClusterMonitor:
 
     def _write(self) -> None:
         ts = self._now()
-        data: dict[str, Any] = {
-            "id": str(self._ids.new(int(ts.timestamp() * 1000))),
-            "recorded_at": format_timestamp(ts),
-        }
-        data.update(self.snapshot())
-        self.events.append(Event(data, CLUSTER_STATUS_KEYS))
+        self.events.append(self._ids.new(ts), ts, self.snapshot())
         self._on_change()
 
     def begin(self, startup: float) -> None:

@@ -200,17 +200,17 @@ class Engine(Automaton):
         now = self.now()
         p = Pipeline(
             name,
-            now=now,
-            timings=timings or self.timings,
-            program_code=program_code,
-            description=description,
-            runtime_config=normalize_runtime_config(runtime_config),
-            program_status="Pending" if compiling else program_status,
-            platform_version=self.version,
+            now,
+            timings or self.timings,
+            program_code,
+            description,
+            list(tags or []),
+            normalize_runtime_config(runtime_config),
+            self.version,
+            "Pending" if compiling else program_status,
         )
-        if not compiling:
-            # Created as if compiled already: the compiler's writes are in its history.
-            p.program_error = program_error_after(program_status, program_code)
+        p.program_error = program_error_after(p.s["program_status"], program_code)
+        if not compiling:  # compiled already: the compiler's writes are in its history
             p.refresh_version = 3 if program_status == "Success" else 2
         rc_timeout = p.runtime_config.get("provisioning_timeout_secs")
         p.provisioning_timeout = (
@@ -220,12 +220,12 @@ class Engine(Automaton):
             if rc_timeout is not None
             else self.provisioning_timeout
         )
-        p.tags = list(tags or [])
-        p.record_events = record_events
         p.start_failures.extend(start_failures)
         self.pipelines[name] = p
-        self.record(p, now)
-        p.record_events = True
+        if record_events:
+            self.record(p, now)
+        else:
+            self.on_change()  # a pipeline that predates event recording: listed, no event
         if compiling:
             self.begin_compile(p, compile_error)
 
