@@ -1,10 +1,9 @@
 """Owns what happens to pipelines in the background, by itself: the compiler's steps and
 the runner's automaton.
 
-Pure: no sockets and no asyncio.  Time comes from an injected ``now`` and every delay
-goes through an injected ``call_later``, so the
-engine's unit tests drive it with a manual clock.  The control rules (what a request
-may do) live in ``_operations``; they write through :meth:`Automaton.write` and hand the
+Pure: time comes from an injected ``now`` and every delay goes through an injected
+``call_later``, so the engine's unit tests drive it with a manual clock.  The rules of
+the requests (``_operations``) write through :meth:`Automaton.write` and hand the
 pipeline back with :meth:`Automaton.reconcile`.
 """
 
@@ -20,7 +19,6 @@ from typing import Any, Literal
 from feldera_events.testing._compiler import CompileError, compile_outcome, program_error_after
 from feldera_events.testing._model import (
     CallLater,
-    Cancellable,
     FakeAPIError,
     Timings,
     UUIDv7Factory,
@@ -32,27 +30,18 @@ from feldera_events.testing._rows import (
     Pipeline,
 )
 
-__all__ = [
-    "NOT_DESIRED_PROVISIONED",
-    "Automaton",
-    "CompileError",
-    "StartFailure",
-    "runtime_details",
-    "unknown_pipeline",
-]
+__all__ = ["NOT_DESIRED_PROVISIONED", "Automaton", "StartFailure", "runtime_details"]
 
 #: ``CREATE TABLE name ...;`` / ``CREATE [MATERIALIZED] VIEW name ...;`` of a program.
 _RELATION = re.compile(r"create\s+(?:materialized\s+)?(table|view)\s+([\w\"]+)[^;]*", re.IGNORECASE)
 
 
-_CHANGES = ("added", "modified", "removed")
-
-
-def _relations(program: str) -> dict[tuple[str, str], str]:
-    """``{("tables" | "views", name): statement}`` of a program."""
+def _relations(program: str, kind: str) -> dict[str, str]:
+    """``{name: statement}`` of a program's ``tables`` or ``views`` (``kind``)."""
     return {
-        (m.group(1).lower() + "s", m.group(2).strip('"').lower()): " ".join(m.group(0).split())
+        m.group(2).strip('"').lower(): " ".join(m.group(0).split())
         for m in _RELATION.finditer(program)
+        if m.group(1).lower() + "s" == kind
     }
 
 
@@ -88,12 +77,6 @@ def runtime_details(runtime_status: str) -> dict[str, Any]:
     if runtime_status in ("Running", "Paused"):
         return {"connector_stats": {"num_errors": 0}}
     return {}
-
-
-def unknown_pipeline(name: str) -> FakeAPIError:
-    return FakeAPIError(
-        404, "UnknownPipelineName", f"Unknown pipeline name '{name}'", {"pipeline_name": name}
-    )
 
 
 class Automaton:
@@ -136,14 +119,15 @@ class Automaton:
         self.input_scripts: dict[str, deque[str | None]] = {}
 
     # ---------------------------------------------------------------- primitives
-    def later(self, seconds: float, callback: Callable[[], None]) -> Cancellable:
-        """Run ``callback`` after ``seconds`` of simulated time."""
-        return self.call_later(max(0.0, seconds / self.speed), callback)
-
     def get(self, name: str) -> Pipeline:
         p = self.pipelines.get(name)
         if p is None:
-            raise unknown_pipeline(name)
+            raise FakeAPIError(
+                404,
+                "UnknownPipelineName",
+                f"Unknown pipeline name '{name}'",
+                {"pipeline_name": name},
+            )
         return p
 
     def alive(self, p: Pipeline) -> bool:
@@ -190,7 +174,7 @@ class Automaton:
             if self.alive(p):
                 step(p)
 
-        p.timers[timer] = self.later(seconds, fire)
+        p.timers[timer] = self.call_later(max(0.0, seconds / self.speed), fire)
 
     @staticmethod
     def cancel(p: Pipeline, *timers: str) -> None:
@@ -251,7 +235,7 @@ class Automaton:
             if desired == "Stopped":
                 self.schedule(p, t.runner_reaction, self._to_stopping)
             elif runtime == "Suspended":
-                self.schedule(p, t.runner_reaction, lambda q: self._system_stop(q, None))
+                self.schedule(p, t.runner_reaction, self._system_stop)
             elif runtime_desired == "Suspended":
                 self.schedule(p, t.suspending, self._to_suspended)
             elif runtime == "Initializing":
@@ -322,18 +306,18 @@ class Automaton:
         policy = p.s["bootstrap_policy"]
         if policy != "await_approval" or old is None or old == p.program_code:
             return None
-        before, after = _relations(old), _relations(p.program_code)
         diff: dict[str, Any] = {}
         for kind in ("tables", "views"):
-            was = {n: sql for (k, n), sql in before.items() if k == kind}
-            now = {n: sql for (k, n), sql in after.items() if k == kind}
+            was, now = _relations(old, kind), _relations(p.program_code, kind)
             diff[f"added_{kind}"] = sorted(now.keys() - was.keys())
             diff[f"removed_{kind}"] = sorted(was.keys() - now.keys())
             diff[f"modified_{kind}"] = sorted(
                 n for n in now.keys() & was.keys() if now[n] != was[n]
             )
         connectors: dict[str, list[str]] = {
-            f"{c}_{d}_connectors": [] for c in _CHANGES for d in ("input", "output")
+            f"{c}_{d}_connectors": []
+            for c in ("added", "modified", "removed")
+            for d in ("input", "output")
         }
         return {"program_diff": diff, "program_diff_error": None, **connectors}
 
@@ -387,9 +371,14 @@ class Automaton:
         )
         self.reconcile(p)
 
-    def _system_stop(self, p: Pipeline, error: dict[str, Any] | None) -> None:
+    def _system_stop(
+        self, p: Pipeline, error_code: str | None = None, message: str = "", details: Any = None
+    ) -> None:
         """The runner sets desired Stopped and moves on, in one transaction: two events
-        with the same ``recorded_at`` (the first without the error)."""
+        with the same ``recorded_at`` (the first without the error, if any)."""
+        error = None
+        if error_code is not None:
+            error = {"message": message, "error_code": error_code, "details": details}
         self.cancel(p, "blip", "heartbeat")
         p.runtime_target = None
         ts = self.now()
@@ -429,43 +418,34 @@ class Automaton:
 
     # ---------------------------------------------------------------- failures
     def _fail_compilation(self, p: Pipeline) -> None:
-        program = p.s["program_status"]
-        what = {"SqlError": "SQL", "RustError": "Rust", "SystemError": "System"}[program]
+        what = {"SqlError": "SQL", "RustError": "Rust", "SystemError": "System"}
         self._system_stop(
             p,
+            "StartFailedDueToFailedCompilation",
+            "Not possible to start the pipeline because the program failed to compile",
             {
-                "message": "Not possible to start the pipeline because the program failed "
-                "to compile",
-                "error_code": "StartFailedDueToFailedCompilation",
-                "details": {
-                    "compiler_error": f"{what} error occurred (see `program_error` for more "
-                    "information)"
-                },
+                "compiler_error": f"{what[p.s['program_status']]} error occurred (see "
+                "`program_error` for more information)"
             },
         )
 
     def _fail_provision_check(self, p: Pipeline) -> None:
-        message = p.failure_message.pop(
-            "provision_check", "Provision check failed: the requested resources are unavailable"
-        )
         self._system_stop(
             p,
-            {
-                "message": message,
-                "error_code": "RunnerProvisionCheckFailed",
-                "details": {"pipeline_id": p.id},
-            },
+            "RunnerProvisionCheckFailed",
+            p.failure_message.pop(
+                "provision_check", "Provision check failed: the requested resources are unavailable"
+            ),
+            {"pipeline_id": p.id},
         )
 
     def _fail_provisioning_timeout(self, p: Pipeline) -> None:
         timeout = p.provisioning_timeout
         self._system_stop(
             p,
-            {
-                "message": f"Pipeline {p.id} provisioning timed out (timeout: {timeout:g}s)",
-                "error_code": "PipelineProvisioningTimeout",
-                "details": {"pipeline_id": p.id, "timeout": {"secs": int(timeout), "nanos": 0}},
-            },
+            "PipelineProvisioningTimeout",
+            f"Pipeline {p.id} provisioning timed out (timeout: {timeout:g}s)",
+            {"pipeline_id": p.id, "timeout": {"secs": int(timeout), "nanos": 0}},
         )
 
     def fail_runtime(self, p: Pipeline, message: str | None) -> None:
@@ -476,9 +456,7 @@ class Automaton:
         )
         self._system_stop(
             p,
-            {
-                "message": f"A fatal error occurred in the pipeline runtime: {text}",
-                "error_code": "RuntimeError.WorkerPanic",
-                "details": {"panic_info": [{"worker": 0, "message": text}]},
-            },
+            "RuntimeError.WorkerPanic",
+            f"A fatal error occurred in the pipeline runtime: {text}",
+            {"panic_info": [{"worker": 0, "message": text}]},
         )
