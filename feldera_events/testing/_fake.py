@@ -268,7 +268,8 @@ class FakeFeldera:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._cleaner
             self._cleaner = None
-        self._engine.cancel_timers()
+        for p in self._engine.pipelines.values():
+            self._engine.cancel(p, *p.timers)
         self._monitor.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -309,8 +310,8 @@ class FakeFeldera:
 
     # ================================================================== waits
     async def wait_for(
-        self, predicate: Callable[[], Any], *, timeout: float = 5.0, what: str = "condition"
-    ) -> Any:
+        self, predicate: Callable[[], T | None], *, timeout: float = 5.0, what: str = "condition"
+    ) -> T:
         """Wait until ``predicate()`` returns something truthy (re-checked after every
         state change); return it.  Raises ``TimeoutError``."""
         deadline = time.monotonic() + timeout
@@ -338,10 +339,9 @@ class FakeFeldera:
 
         p = self._engine.pipelines.get(name)
         now = "missing" if p is None else str(p.status_view())
-        result: dict[str, Any] = await self.wait_for(
+        return await self.wait_for(
             check, timeout=timeout, what=f"{name} to reach {fields}; now {now}"
         )
-        return result
 
     async def wait_for_event(
         self,
@@ -366,10 +366,9 @@ class FakeFeldera:
                     return dict(data)
             return None
 
-        result: dict[str, Any] = await self.wait_for(
+        return await self.wait_for(
             check, timeout=timeout, what=f"an event of {name} matching {fields or predicate}"
         )
-        return result
 
     async def wait_for_requests(
         self, count: int, *, timeout: float = 5.0, **fields: Any
@@ -380,10 +379,8 @@ class FakeFeldera:
             hits = [r for r in self._app.log if all(getattr(r, k) == v for k, v in fields.items())]
             return (hits,) if len(hits) >= count else None
 
-        result: tuple[list[RequestRecord]] = await self.wait_for(
-            check, timeout=timeout, what=f"{count} requests matching {fields}"
-        )
-        return result[0]
+        what = f"{count} requests matching {fields}"
+        return (await self.wait_for(check, timeout=timeout, what=what))[0]
 
     @property
     def in_flight(self) -> int:
@@ -411,7 +408,7 @@ class FakeFeldera:
 
     def run_cleanup(self) -> int:
         """Run the retention cleaner now; returns how many events it deleted."""
-        removed = self._engine.trim_events(self.retention)
+        removed = sum(p.events.trim(self.retention) for p in self._engine.pipelines.values())
         removed += self._monitor.events.trim(max(1, self.cluster_retention))
         if removed:
             self._notify()
@@ -471,14 +468,11 @@ async def _serve(
     api_keys: Sequence[str] | None,
     pipelines: int,
     speed: float,
-    ready: asyncio.Event | None = None,
 ) -> None:
     async with FakeFeldera(host=host, port=port, api_keys=api_keys, speed=speed) as fake:
         for i in range(1, pipelines + 1):
             fake.create_pipeline(f"pipeline-{i}")
         print(f"FakeFeldera listening on {fake.url} (speed={speed:g})", flush=True)
-        if ready is not None:
-            ready.set()
         await asyncio.Event().wait()  # until cancelled (Ctrl-C)
 
 

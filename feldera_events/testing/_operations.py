@@ -1,7 +1,6 @@
 """Owns the rules of the REST operations on pipelines (the lifecycle engine, ``Engine``):
 create, edit and delete, the deployment actions (``/start``, ``/stop``, ...) and which
-events each writes, the simulated compiler's scripted outcomes, scripted failures, and
-retention.
+events each writes, the simulated compiler's scripted outcomes and scripted failures.
 
 Pure like the automaton underneath (no sockets, no asyncio): every method here is one
 REST operation's rules, applied to the rows and raising the ``FakeAPIError`` the
@@ -655,12 +654,3 @@ class Engine(Automaton):
         p = self.get(name)
         p.refresh_version += 1  # the runner's "remain" write
         self.record(p)
-
-    # ---------------------------------------------------------------- retention, shutdown
-    def trim_events(self, keep: int) -> int:
-        """Delete all but the newest ``keep`` events of every pipeline; how many went."""
-        return sum(p.events.trim(keep) for p in self.pipelines.values())
-
-    def cancel_timers(self) -> None:
-        for p in self.pipelines.values():
-            self.cancel(p, *p.timers)
