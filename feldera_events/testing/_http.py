@@ -22,7 +22,6 @@ from feldera_events.testing._operations import Engine
 from feldera_events.testing._rest import (
     JSON,
     PIPELINE_ACTIONS,
-    ApiKeyRegistry,
     Handlers,
     error_response,
     json_response,
@@ -99,8 +98,7 @@ class FakeApp:
         self.api_keys: frozenset[str] | None = None if api_keys is None else frozenset(api_keys)
         self.tenants: frozenset[str] | None = None if tenants is None else frozenset(tenants)
         self.response_observer: ResponseObserver | None = None
-        #: Keys made through ``POST /v0/api_keys`` are accepted too while auth is on.
-        self.handlers = Handlers(engine, monitor, ApiKeyRegistry(), version)
+        self.handlers = Handlers(engine, monitor, version)
         #: (method, number of segments) -> the routes' segments and operationIds.
         self.routes: dict[tuple[str, int], list[tuple[list[str], str]]] = {}
         for method, path, operation in ROUTES + (CLUSTER_ROUTES if cluster_events else ()):
@@ -307,7 +305,8 @@ class FakeApp:
             if header is None or not header.startswith("Bearer "):
                 return web.Response(status=401, headers={"WWW-Authenticate": "Bearer"})
             token = header[len("Bearer ") :].strip()
-            if token not in api_keys and not self.handlers.keys.accepts(token):
+            created = (secret for _, secret in self.handlers.api_keys.values())
+            if token not in api_keys and token not in created:
                 # actix ErrorUnauthorized: JSON text served as text/plain, no `details`.
                 return web.Response(
                     status=401,

@@ -2,7 +2,7 @@
 the operationIds), and the wire details of their answers: JSON bodies, actix-style
 plain-text 400s for a query or body it cannot read, the ``uuid`` crate's parse errors.
 
-Each handler turns a request into one engine, cluster monitor or key registry call and
+Each handler turns a request into one engine, cluster monitor or API key call and
 its answer into the manager's response; a ``FakeAPIError`` raised here is answered by the
 HTTP application.
 """
@@ -27,7 +27,6 @@ from feldera_events.testing._rows import EventLog
 __all__ = [
     "JSON",
     "PIPELINE_ACTIONS",
-    "ApiKeyRegistry",
     "Handlers",
     "error_response",
     "json_response",
@@ -183,54 +182,17 @@ _CONFIG = {
 }
 
 
-class ApiKeyRegistry:
-    """The API keys made through ``POST /v0/api_keys``, by name: accepted like a key given
-    to ``FakeFeldera(api_keys=...)`` until deleted.  Their role (``read`` or ``write``, the
-    manager's default ``read``) is stored and listed, not enforced: the fake has no roles."""
-
-    def __init__(self) -> None:
-        #: name -> (its ``ApiKeyDescr``, its secret)
-        self._keys: dict[str, tuple[dict[str, Any], str]] = {}
-
-    def create(self, name: str, role: str = "read") -> dict[str, Any]:
-        """A new key: the ``NewApiKeyResponse`` (the only time the secret is shown)."""
-        if name in self._keys:
-            raise FakeAPIError(409, "DuplicateName", "An entity with this name already exists")
-        descr = {"id": str(uuid.uuid4()), "name": name, "role": role}
-        secret = "apikey:" + "".join(secrets.choice(_ALPHABET) for _ in range(128))
-        self._keys[name] = (descr, secret)
-        return {"id": descr["id"], "name": name, "api_key": secret}
-
-    def describe_all(self) -> list[dict[str, Any]]:
-        return [self._keys[name][0] for name in sorted(self._keys)]
-
-    def describe(self, name: str) -> dict[str, Any]:
-        return self._get(name)[0]
-
-    def delete(self, name: str) -> None:
-        self._get(name)
-        del self._keys[name]
-
-    def _get(self, name: str) -> tuple[dict[str, Any], str]:
-        if name not in self._keys:
-            raise FakeAPIError(404, "UnknownApiKey", f"Unknown API key '{name}'", {"name": name})
-        return self._keys[name]
-
-    def accepts(self, token: str) -> bool:
-        """Whether ``token`` is a key created here and not deleted since."""
-        return any(secret == token for _, secret in self._keys.values())
-
-
 class Handlers:
-    """The manager's operations over one engine, cluster monitor and key registry."""
+    """The manager's operations over one engine and cluster monitor."""
 
-    def __init__(
-        self, engine: Engine, monitor: ClusterMonitor, keys: ApiKeyRegistry, version: str
-    ) -> None:
+    def __init__(self, engine: Engine, monitor: ClusterMonitor, version: str) -> None:
         self.engine = engine
         self.monitor = monitor
-        self.keys = keys
         self.version = version
+        #: The API keys made through ``POST /v0/api_keys``, by name: their ``ApiKeyDescr``
+        #: and secret.  Accepted like a key given to ``FakeFeldera(api_keys=...)`` until
+        #: deleted; their role is stored and listed, not enforced (the fake has no roles).
+        self.api_keys: dict[str, tuple[dict[str, Any], str]] = {}
 
     async def handle(self, operation: str, request: web.Request, **params: str) -> web.Response:
         """Answer ``request`` with the handler of ``operation``."""
@@ -403,22 +365,36 @@ class Handlers:
         return json_response(body, 200 if body["all_healthy"] else 503)
 
     # ------------------------------------------------------------------ API keys
+    def _api_key(self, name: str) -> dict[str, Any]:
+        """The ``ApiKeyDescr`` of a key made through the API, or 404 ``UnknownApiKey``."""
+        if name not in self.api_keys:
+            raise FakeAPIError(404, "UnknownApiKey", f"Unknown API key '{name}'", {"name": name})
+        return self.api_keys[name][0]
+
     async def list_api_keys(self, request: web.Request) -> web.Response:
-        return json_response(self.keys.describe_all(), headers=NO_CACHE)
+        described = [self.api_keys[name][0] for name in sorted(self.api_keys)]
+        return json_response(described, headers=NO_CACHE)
 
     async def get_api_key(self, request: web.Request, key: str) -> web.Response:
-        return json_response([self.keys.describe(key)], headers=NO_CACHE)
+        return json_response([self._api_key(key)], headers=NO_CACHE)
 
     async def post_api_key(self, request: web.Request) -> web.Response:
         body = await _json_object(request, "name")
-        role = body.get("role")
+        name, role = body["name"], body.get("role")
         if role is not None and role not in ("read", "write"):
             raise _BadRequest(
                 f"Json deserialize error: unknown variant `{role}`, expected `read` or `write`"
             )
-        created = self.keys.create(body["name"], role or "read")
+        if name in self.api_keys:
+            raise FakeAPIError(409, "DuplicateName", "An entity with this name already exists")
+        described = {"id": str(uuid.uuid4()), "name": name, "role": role or "read"}
+        secret = "apikey:" + "".join(secrets.choice(_ALPHABET) for _ in range(128))
+        self.api_keys[name] = (described, secret)
+        # The NewApiKeyResponse: the only time the secret is shown.
+        created = {"id": described["id"], "name": name, "api_key": secret}
         return json_response(created, 201, headers=NO_CACHE)
 
     async def delete_api_key(self, request: web.Request, key: str) -> web.Response:
-        self.keys.delete(key)
+        self._api_key(key)
+        del self.api_keys[key]
         return web.Response(status=200)
