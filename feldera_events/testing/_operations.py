@@ -27,7 +27,6 @@ from feldera_events.testing._background import (
 from feldera_events.testing._compiler import CompileError, program_error_after
 from feldera_events.testing._model import FakeAPIError, Timings
 from feldera_events.testing._pipeline_process import (
-    controller_status,
     require_reachable,
 )
 from feldera_events.testing._rows import PROGRAM_FAILED, Pipeline
@@ -612,12 +611,6 @@ class Engine(Automaton):
             self.schedule(p, p.timings.runner_reaction, lambda q: self.fail_runtime(q, message))
         p.completion_tokens += 1
         return f"{p.s['deployment_id']}:{p.completion_tokens}"
-
-    def stats(self, name: str) -> dict[str, Any]:
-        """``GET /stats`` of a running or paused pipeline (503 otherwise)."""
-        p = self.get(name)
-        require_reachable(p, "/stats")
-        return controller_status(p, self.now())
 
     def panic(self, name: str, message: str | None = None) -> None:
         """Make a Provisioned pipeline fail now with ``RuntimeError.WorkerPanic``: two events

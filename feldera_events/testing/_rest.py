@@ -21,7 +21,11 @@ from aiohttp import web
 from feldera_events.testing._model import FakeAPIError
 from feldera_events.testing._monitor import ClusterMonitor
 from feldera_events.testing._operations import BOOTSTRAP_POLICIES, Engine
-from feldera_events.testing._pipeline_process import RecordCounter, require_reachable
+from feldera_events.testing._pipeline_process import (
+    RecordCounter,
+    controller_status,
+    require_reachable,
+)
 from feldera_events.testing._rows import EventLog
 
 __all__ = [
@@ -38,6 +42,16 @@ NO_CACHE = {"Cache-Control": "no-cache"}
 #: ``POST /v0/pipelines/{name}/{action}``, each the operation ``post_pipeline_{action}``.
 PIPELINE_ACTIONS = ("start", "stop", "pause", "resume", "clear", "dismiss_error", "approve")
 _PIPELINE_SELECTORS = ("all", "status", "status_with_connectors")
+#: What ``PUT`` and ``PATCH`` may change, and the empty value a ``PUT`` leaving it out sets.
+_EDITS: dict[str, Any] = {
+    "program_code": "",
+    "description": "",
+    "tags": [],
+    "runtime_config": {},
+    "udf_rust": "",
+    "udf_toml": "",
+    "program_config": None,
+}
 _EVENT_SELECTORS = ("all", "status")
 _HEX = set("0123456789abcdefABCDEF-")
 _ALPHABET = string.ascii_letters + string.digits
@@ -255,16 +269,7 @@ class Handlers:
                 )
             return self._create(body)
         # A full update: the fields it leaves out become their empty values.
-        self.engine.update_pipeline(
-            name,
-            program_code=body["program_code"],
-            description=body.get("description") or "",
-            tags=list(body.get("tags") or []),
-            runtime_config=body.get("runtime_config") or {},
-            udf_rust=body.get("udf_rust") or "",
-            udf_toml=body.get("udf_toml") or "",
-            program_config=body.get("program_config") or None,
-        )
+        self.engine.update_pipeline(name, **{k: body.get(k) or e for k, e in _EDITS.items()})
         return json_response(self.engine.get(name).info("all"), 200)
 
     async def patch_pipeline(self, request: web.Request, name: str) -> web.Response:
@@ -273,17 +278,7 @@ class Handlers:
         new_name = body.get("name")
         if new_name is not None and new_name != name:
             return web.Response(status=501, text="FakeFeldera does not rename pipelines")
-        tags = body.get("tags")
-        self.engine.update_pipeline(
-            name,
-            program_code=body.get("program_code"),
-            description=body.get("description"),
-            runtime_config=body.get("runtime_config"),
-            udf_rust=body.get("udf_rust"),
-            udf_toml=body.get("udf_toml"),
-            program_config=body.get("program_config"),
-            tags=None if tags is None else list(tags),
-        )
+        self.engine.update_pipeline(name, **{k: body.get(k) for k in _EDITS})
         return json_response(self.engine.get(name).info("all"), 200)
 
     async def delete_pipeline(self, request: web.Request, name: str) -> web.Response:
@@ -340,7 +335,9 @@ class Handlers:
         return json_response({"token": token})
 
     async def get_pipeline_stats(self, request: web.Request, name: str) -> web.Response:
-        return json_response(self.engine.stats(name))
+        p = self.engine.get(name)
+        require_reachable(p, "/stats")
+        return json_response(controller_status(p, self.engine.now()))
 
     # ------------------------------------------------------------------ monitor events
     async def list_pipeline_events(self, request: web.Request, name: str) -> web.Response:
