@@ -1,23 +1,13 @@
 """Owns the simulated SQL compiler: which program texts compile, and the ``program_error``
 bodies each final program status carries.
 
-Pure: no I/O.  The rule (README "Fidelity" says the same):
-
-- A program is a list of statements separated by ``;``.  Comments (``-- ...`` to the end
-  of the line, ``/* ... */``) and empty statements are ignored, so the empty program
-  compiles (a valid program without tables, as the real compiler says).
-- Each statement must begin as the statements of Feldera's SQL grammar do: ``CREATE``
-  followed by ``TABLE``, ``VIEW``, ``LOCAL VIEW``, ``MATERIALIZED VIEW``, ``FUNCTION``,
-  ``TYPE``, ``INDEX``, ``AGGREGATE`` or ``LINEAR AGGREGATE``; ``DECLARE RECURSIVE VIEW``;
-  ``LATENESS``; or ``SET``.  Quotes and parentheses must be closed.
-- Anything else (``invalid-sql``, ``SELEKT 1``, a bare ``SELECT``) ends in ``SqlError``
-  with one message of error type ``Error parsing SQL`` naming the first offending token,
-  its line and column, and a snippet, in the real compiler's message shape.
-
-What the real compiler checks beyond that (types, names, connectors) is not simulated:
-such a program compiles here.  Scripted outcomes win over the rule: the
-``-- fake: sql_error`` / ``-- fake: rust_error`` markers, ``compile_error=`` and
-``fail_next_compile``.
+Pure.  The rule is README "Fidelity"'s: comments and empty statements are ignored (the
+empty program compiles, as the real compiler's); each statement must begin as one of
+Feldera's SQL grammar does (``_STATEMENTS``), with quotes and parentheses closed;
+anything else ends in ``SqlError`` with one ``Error parsing SQL`` message in the real
+compiler's shape, naming the first offending token.  Types, names and connectors are
+not checked.  Scripted outcomes win over the rule: the ``-- fake: sql_error`` /
+``-- fake: rust_error`` markers, ``compile_error=`` and ``fail_next_compile``.
 """
 
 from __future__ import annotations

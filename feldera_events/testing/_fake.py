@@ -1,8 +1,7 @@
 """Owns ``FakeFeldera``, the public facade: server lifecycle, settings, control methods,
 waits, and ``run_fake_server``.
 
-A thin layer: the lifecycle engine (``_operations``/``_background``), the cluster monitor
-(``_monitor``) and the HTTP application (``_http``)
+A thin layer: the engine (``_operations``), the cluster monitor and the HTTP application
 do the work; this module ties them to an asyncio loop and a TCP site.
 """
 
@@ -112,16 +111,12 @@ class FakeFeldera:
     :param cluster_retention: cluster events kept (real: 1000).
 
     **Fidelity.**  Upstream's own platform tests are its judge: driven through the
-    official SDK, it passes those of ``test_pipeline_lifecycle.py``,
-    ``test_cluster_events.py``, ``test_cluster_health.py`` and ``test_api_keys.py`` that
-    need neither the SQL engine nor the enterprise edition, and records the 34 events of ``test_pipeline_events.py`` exactly
-    (our ``tests/testing/test_official_sdk.py``).  README "Fidelity" lists, per upstream
-    test file, what runs and what does not, and what still differs, with its source:
-    fixed ``Timings`` instead of the runner's polls; a simulated compiler that checks only
-    the shape of each statement (``_compiler``); no pipeline process (ingress is counted
-    and dropped, ``/stats`` is zeros, a panic on input only when scripted with
-    ``fail_next_input``); API keys without roles; the routes an events client, the SDK's
-    lifecycle calls and those tests use, and no others (plain 404).
+    official SDK, it passes those of the lifecycle, cluster events, cluster health and
+    API key tests that need neither the SQL engine nor the enterprise edition, and records
+    the 34 events of ``test_pipeline_events.py`` exactly.  README "Fidelity" lists what
+    runs and what still differs: fixed ``Timings``; a compiler that checks only the shape
+    of each statement; no pipeline process (ingress is counted and dropped, ``/stats`` is
+    zeros); API keys without roles; only the routes a client and those tests use.
     """
 
     def __init__(

@@ -1,7 +1,5 @@
-"""Owns the simulated cluster monitor: per-service health, its event log, ``/cluster_healthz``.
-
-Pure like the pipeline engine: time and the start-up delay are injected.
-"""
+"""Owns the simulated cluster monitor: per-service health, its event log, ``/cluster_healthz``
+(pure, like the pipeline engine)."""
 
 from __future__ import annotations
 

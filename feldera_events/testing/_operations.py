@@ -2,13 +2,11 @@
 create, edit and delete, the deployment actions (``/start``, ``/stop``, ...) and which
 events each writes, the simulated compiler's scripted outcomes and scripted failures.
 
-Pure like the automaton underneath (no sockets, no asyncio): every method here is one
-REST operation's rules, applied to the rows and raising the ``FakeAPIError`` the
-manager would answer; ``FakeFeldera`` (the facade) and the HTTP application both call
-these methods; neither reaches into the engine's state.  Each accepted ``/start`` and
-``/stop?force=true``, and each ``/dismiss_error``, is one write of the pipeline row, so
-it writes one event even when nothing changed (as the manager does; upstream's own
-events test folds such duplicates away).  A refused action writes nothing.
+Pure like the automaton underneath: each method applies one operation's rules and
+raises the ``FakeAPIError`` the manager would answer; the facade and the HTTP
+application call them alike.  Each accepted ``/start``, ``/stop?force=true`` and
+``/dismiss_error`` is one write of the row, so one event even when nothing changed (as
+the manager; upstream's events test folds such duplicates away); a refusal writes none.
 """
 
 from __future__ import annotations

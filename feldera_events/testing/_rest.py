@@ -1,11 +1,6 @@
-"""Owns the fake's REST handlers, one per operation (``Handlers``, its methods named after
-the operationIds), and the wire details of their answers: JSON bodies, actix-style
-plain-text 400s for a query or body it cannot read, the ``uuid`` crate's parse errors.
-
-Each handler turns a request into one engine, cluster monitor or API key call and
-its answer into the manager's response; a ``FakeAPIError`` raised here is answered by the
-HTTP application.
-"""
+"""Owns the fake's REST handlers, one per operation (``Handlers``' methods are named after
+the operationIds), and the wire details of their answers: JSON bodies, actix's
+plain-text 400s for a query or body it cannot read, the ``uuid`` crate's parse errors."""
 
 from __future__ import annotations
 

@@ -1,10 +1,8 @@
 """Owns the rules on a pipeline's ``runtime_config``: how the manager stores it (with every
 default filled in), which edits need cleared storage, and when ``initial=standby`` is allowed.
 
-Pure.  The defaults are those the upstream OpenAPI spec gives for ``RuntimeConfig`` and
-``ResourceConfig`` (v0.337); the restricted fields and the standby condition are those the
-manager's error messages name (``EditRestrictedToClearedStorage``,
-``InitialStandbyNotAllowed``).
+Pure.  The defaults are the upstream OpenAPI spec's (v0.337); the restricted fields and
+the standby condition are those the manager's error messages name.
 """
 
 from __future__ import annotations
