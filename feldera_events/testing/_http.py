@@ -281,13 +281,9 @@ class FakeApp:
             if early is not None:
                 return early
         response = await self.handlers.handle(operation, request, **params)
-        if fault is not None and fault.kind in (
-            "reset_mid_body",
-            "truncated_body",
-            "malformed_json",
-        ):
-            return await self._post_fault(request, fault, response)
-        return response
+        if fault is None or fault.kind == "latency":
+            return response
+        return await self._post_fault(request, fault, response)
 
     def _route(self, method: str, segments: list[str]) -> tuple[str, dict[str, str]] | None:
         """The operationId and the ``{param}`` values of the route ``segments`` match."""
@@ -340,17 +336,15 @@ class FakeApp:
         return None
 
     async def _post_fault(
-        self, request: web.Request, fault: Fault, response: web.StreamResponse
+        self, request: web.Request, fault: Fault, response: web.Response
     ) -> web.StreamResponse:
-        body = response.body if isinstance(response, web.Response) else b""
-        payload = body if isinstance(body, bytes) else b""
+        """Spoil the answer: a body that is not JSON, or half of it sent before the
+        connection is aborted (``reset_mid_body``) or closed short of its length."""
         if fault.kind == "malformed_json":
             return raw_json(fault.body, 200)
+        payload = response.body if isinstance(response.body, bytes) else b""
         stream = web.StreamResponse(status=response.status, headers={"Content-Type": JSON})
-        if fault.kind == "truncated_body":
-            stream.content_length = len(payload) + 64
-        else:
-            stream.content_length = len(payload)
+        stream.content_length = len(payload) + (64 if fault.kind == "truncated_body" else 0)
         await stream.prepare(request)
         await stream.write(payload[: max(1, len(payload) // 2)])
         transport = request.transport
