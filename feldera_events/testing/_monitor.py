@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -69,11 +70,9 @@ class ClusterMonitor:
     def begin(self, startup: float) -> None:
         """The first event (every service InitialUnhealthy), then Healthy after ``startup``."""
         self._write()
-
-        def healthy() -> None:
-            self._startup = None
-            self.set_health(api="Healthy", compiler="Healthy", runner="Healthy")
-
+        healthy = functools.partial(
+            self.set_health, api="Healthy", compiler="Healthy", runner="Healthy"
+        )
         self._startup = self._call_later(max(0.0, startup), healthy)
 
     def cancel(self) -> None:
