@@ -130,18 +130,11 @@ class FakeApp:
         self._answering.set()
 
     async def _hold(self) -> bool:
-        """Wait while answering is stopped; ``False`` when the server closes meanwhile."""
+        """Wait while answering is stopped; ``False`` when the server closes meanwhile
+        (``close`` releases the gate too)."""
         if self._answering.is_set():
             return True
-        waiters = [
-            asyncio.ensure_future(self._answering.wait()),
-            asyncio.ensure_future(self._closing.wait()),
-        ]
-        try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waiters:
-                w.cancel()
+        await self._answering.wait()
         return not self._closing.is_set()
 
     # ---------------------------------------------------------------- the log
