@@ -278,8 +278,7 @@ class Automaton:
 
     def _beat(self, p: Pipeline) -> None:
         if p.s["deployment_resources_status"] == "Provisioned":
-            p.refresh_version += 1  # the runner's "remain" write
-            self.record(p)
+            self.write(p, refresh=True)  # the runner's "remain" write
             self._start_realism(p)
 
     def _to_provisioning(self, p: Pipeline) -> None:

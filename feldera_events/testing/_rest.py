@@ -70,9 +70,6 @@ class _BadRequest(Exception):
     """A query or body actix cannot read: its plain-text 400 (``QueryConfig``,
     ``JsonConfig``'s default error handlers)."""
 
-    def response(self) -> web.Response:
-        return web.Response(status=400, text=str(self))
-
 
 def _query_choice(
     request: web.Request, allowed: tuple[str, ...], default: str, param: str = "selector"
@@ -210,7 +207,7 @@ class Handlers:
         except FakeAPIError as exc:
             return error_response(exc)
         except _BadRequest as exc:
-            return exc.response()
+            return web.Response(status=400, text=str(exc))
         return response
 
     async def get_config(self, request: web.Request) -> web.Response:
