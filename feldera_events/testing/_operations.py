@@ -121,9 +121,9 @@ def check_metadata(description: str | None, tags: Iterable[str] | None) -> None:
             f"({MAX_DESCRIPTION_CHARS})",
             {"length": len(description), "maximum": MAX_DESCRIPTION_CHARS},
         )
-    tags = None if tags is None else list(tags)
     if tags is None:
         return
+    tags = list(tags)
     if len(tags) > MAX_TAGS:
         raise _bad_request(
             "TooManyTags",
@@ -208,14 +208,10 @@ class Engine(Automaton):
         p.program_error = program_error_after(p.s["program_status"], program_code)
         if not compiling:  # compiled already: the compiler's writes are in its history
             p.refresh_version = 3 if program_status == "Success" else 2
-        rc_timeout = p.runtime_config.get("provisioning_timeout_secs")
-        p.provisioning_timeout = (
-            provisioning_timeout
-            if provisioning_timeout is not None
-            else float(rc_timeout)
-            if rc_timeout is not None
-            else self.provisioning_timeout
-        )
+        if provisioning_timeout is None:
+            configured = p.runtime_config.get("provisioning_timeout_secs")
+            provisioning_timeout = self.provisioning_timeout if configured is None else configured
+        p.provisioning_timeout = float(provisioning_timeout)
         p.start_failures.extend(start_failures)
         self.pipelines[name] = p
         if record_events:
