@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import uuid
 from collections import deque
-from typing import Any
+from typing import Any, NamedTuple
 
 from feldera_events.testing._model import Cancellable, Timings, format_timestamp
 
@@ -42,17 +42,14 @@ def _dumps(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
-class Event:
+class Event(NamedTuple):
     """One stored monitor event, serialized once per selector."""
 
-    __slots__ = ("all_bytes", "data", "event_id", "recorded_at", "status_bytes")
-
-    def __init__(self, event_id: str, data: dict[str, Any], status_keys: tuple[str, ...]) -> None:
-        self.event_id = event_id
-        self.data = data
-        self.recorded_at: str = data["recorded_at"]
-        self.all_bytes = _dumps(data)
-        self.status_bytes = _dumps({k: data[k] for k in status_keys})
+    event_id: str
+    recorded_at: str
+    data: dict[str, Any]
+    all_bytes: bytes
+    status_bytes: bytes
 
     def body(self, selector: str) -> bytes:
         return self.all_bytes if selector == "all" else self.status_bytes
@@ -76,8 +73,10 @@ class EventLog:
 
     def append(self, event_id: str, ts: dt.datetime, fields: dict[str, Any]) -> None:
         """Record an event with these ``fields`` (``selector=all``) after its id and time."""
-        data = {self.id_key: event_id, "recorded_at": format_timestamp(ts), **fields}
-        event = Event(event_id, data, self.status_keys)
+        recorded_at = format_timestamp(ts)
+        data = {self.id_key: event_id, "recorded_at": recorded_at, **fields}
+        status = {k: data[k] for k in self.status_keys}
+        event = Event(event_id, recorded_at, data, _dumps(data), _dumps(status))
         self.items.append(event)
         self.by_id[event_id] = event
         self._list_cache.clear()
@@ -86,11 +85,9 @@ class EventLog:
         return self.items[-1] if self.items else None
 
     def trim(self, keep: int) -> int:
-        removed = 0
-        while len(self.items) > keep:
-            old = self.items.popleft()
-            del self.by_id[old.event_id]
-            removed += 1
+        removed = max(0, len(self.items) - keep)
+        for _ in range(removed):
+            del self.by_id[self.items.popleft().event_id]
         if removed:
             self._list_cache.clear()
         return removed
