@@ -33,9 +33,9 @@ __all__ = ["FakeApp", "ResponseObserver"]
 #: ``observer(operation_id, status, content_type, body)`` for every complete response.
 ResponseObserver = Callable[[str | None, int, str, bytes], None]
 
-#: The manager's routes under ``/v0``: (method, path, operationId, the ``Handlers`` method
-#: that answers it).  A ``{param}`` segment matches any one (decoded) segment and is handed
-#: to the handler.  Feldera registers each endpoint with actix's method macros
+#: The manager's routes under ``/v0``: (method, path, operationId, also the name of the
+#: ``Handlers`` method that answers it).  A ``{param}`` segment matches any one (decoded)
+#: segment and is handed to the handler.  Feldera registers each endpoint with actix's method macros
 #: (``#[get(...)]``), so a wrong method matches no route at all: a plain 404, like an
 #: unknown path.
 ROUTES = (
@@ -65,7 +65,7 @@ CLUSTER_ROUTES = (
 
 
 def _match(parts: list[str], segments: list[str]) -> dict[str, str] | None:
-    """The ``{param}`` segments of a route whose other segments are ``segments``'."""
+    """The ``{param}`` values if ``segments`` match a route's ``parts``, else None."""
     params = {}
     for part, segment in zip(parts, segments, strict=True):
         if part.startswith("{"):
