@@ -178,15 +178,13 @@ class Engine(Automaton):
 
         By default the program is already compiled (``program_status="Success"``);
         ``compile=True`` runs the simulated compiler's steps on ``program_code``, one
-        event each (README "Fidelity": the empty program and ordinary DDL compile,
-        ``invalid-sql`` ends in ``SqlError``); ``compile_error="sql"|"rust"|"system"``
-        makes them fail whatever the text.  ``record_events=False`` makes a pipeline that predates
-        event recording: no events until its first status change.
-        ``start_failures`` scripts how the next starts fail (``fail_next_start``).
-        A name, description or tags the manager refuses raise its ``FakeAPIError`` (400
-        ``EmptyName``, ``TooLongName``: over 63 bytes, ``NameDoesNotMatchPattern``:
-        letters, digits, ``-`` and ``_``, neither first nor last; ``TooLongDescription``,
-        ``TooManyTags``, ``InvalidTag``).
+        event each (README "Fidelity" says what compiles); ``compile_error`` (``"sql"``,
+        ``"rust"``, ``"system"``) makes them fail whatever the text.  ``record_events=False``
+        makes a pipeline that predates event recording: no events until its first status
+        change.
+        ``start_failures`` scripts how the next starts fail (``fail_next_start``).  A name
+        (over 63 bytes; other than letters, digits, ``-`` and ``_``, neither first nor
+        last), description or tags the manager refuses raise its 400 ``FakeAPIError``.
         """
         check_pipeline_name(name)
         check_metadata(description, tags)
@@ -338,12 +336,10 @@ class Engine(Automaton):
         ``bootstrap_policy`` defaults to the manager's ``await_approval``: a program
         changed since the pipeline last ran on its storage then stops at runtime
         ``AwaitingApproval`` until :meth:`approve` (``"allow"`` bootstraps at once).
-        Refused as the manager refuses it, checked in its order: the bootstrap settings and ``initial``; a stop
-        still under way (``IllegalPipelineAction``); an error not dismissed; storage
-        being cleared; a failed compilation; a different ``initial`` or bootstrap
-        setting than the start already in force (``InitialImmutableUnlessStopped``,
-        ``BootstrapPolicyImmutableUnlessStopped``); ``initial=standby`` without a file
-        storage backend that syncs (``InitialStandbyNotAllowed``).
+        Refused as the manager refuses it, in its order: bad bootstrap settings or
+        ``initial``; a stop under way; an error not dismissed; storage being cleared; a
+        failed compilation; another ``initial`` or bootstrap setting than the start in
+        force; ``initial=standby`` without a file storage backend that syncs.
         """
         policy = "await_approval" if bootstrap_policy is None else bootstrap_policy
         if policy not in BOOTSTRAP_POLICIES:
