@@ -17,18 +17,8 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from feldera_events.testing._compiler import CompileError, compile_outcome, program_error_after
-from feldera_events.testing._model import (
-    CallLater,
-    FakeAPIError,
-    Timings,
-    UUIDv7Factory,
-)
-from feldera_events.testing._rows import (
-    PROGRAM_COMPILING,
-    PROGRAM_FAILED,
-    SINCE_OF,
-    Pipeline,
-)
+from feldera_events.testing._model import CallLater, FakeAPIError, Timings, UUIDv7Factory
+from feldera_events.testing._rows import PROGRAM_COMPILING, PROGRAM_FAILED, Pipeline
 
 __all__ = ["NOT_DESIRED_PROVISIONED", "Automaton", "StartFailure", "runtime_details"]
 
@@ -135,10 +125,13 @@ class Automaton:
         return self.pipelines.get(p.name) is p
 
     def update(self, p: Pipeline, ts: dt.datetime, **fields: Any) -> None:
-        """Change status fields and their ``*_since`` stamps (no event)."""
+        """Change status fields and their ``*_since`` stamps (no event): a field's stamp
+        moves to the write's time when its value changes, and is ``None`` while the field
+        is (the manager's ``CASE WHEN``)."""
         for key, value in fields.items():
-            if key in SINCE_OF and p.s[key] != value:
-                p.since[SINCE_OF[key]] = ts if value is not None else None
+            since = f"{key}_since"
+            if since in p.since and p.s[key] != value:
+                p.since[since] = ts if value is not None else None
             p.s[key] = value
         p.changed()
 

@@ -24,9 +24,7 @@ from feldera_events.testing._background import (
 )
 from feldera_events.testing._compiler import CompileError, program_error_after
 from feldera_events.testing._model import FakeAPIError, Timings
-from feldera_events.testing._pipeline_process import (
-    require_reachable,
-)
+from feldera_events.testing._pipeline_process import require_reachable
 from feldera_events.testing._rows import PROGRAM_FAILED, Pipeline
 from feldera_events.testing._runtime_config import (
     normalize_runtime_config,

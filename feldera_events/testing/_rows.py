@@ -27,16 +27,6 @@ STATUS_KEYS = (
     "storage_status",
 )
 
-#: Which ``*_since`` timestamp follows which field: it moves to the write's time when the
-#: field's value changes, and is ``None`` while the field is (the manager's ``CASE WHEN``).
-SINCE_OF = {
-    "program_status": "program_status_since",
-    "deployment_resources_status": "deployment_resources_status_since",
-    "deployment_resources_desired_status": "deployment_resources_desired_status_since",
-    "deployment_runtime_status": "deployment_runtime_status_since",
-    "deployment_runtime_desired_status": "deployment_runtime_desired_status_since",
-}
-
 
 def _dumps(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
