@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import logging
 import random
@@ -33,13 +34,6 @@ from ._testing_mode import is_testing
 __all__ = ["Driver", "WatchStream", "check_callback", "call"]
 
 logger = logging.getLogger("feldera_events")
-
-
-_NO_RETRY = RetryPolicy.disabled()
-#: A poll's one attempt when the client bounds every request itself (``attempt_bound``):
-#: no policy timeout, so no second ``asyncio.timeout`` scope per poll (the wait's deadline
-#: and the request timeout bound it; the machine retries under the client's policy).
-_ONE_ATTEMPT = RetryPolicy(attempts=1, timeout=None)
 
 
 def check_callback(on_event: object, what: str) -> None:
@@ -82,15 +76,22 @@ class Driver:
         self.client = client
         #: A request can never outlast this (None: nothing bounds it but the deadline).
         self._request_bound = attempt_bound(client)
-        self._no_retry = _NO_RETRY if self._request_bound is None else _ONE_ATTEMPT
-        self._time = Timebase(clock, sleep)
+        # One attempt (the machine retries under the client's policy). When the client
+        # bounds every request itself, no policy timeout: no second ``asyncio.timeout``
+        # scope per poll (the wait's deadline and the request timeout bound it).
+        bounded = self._request_bound is not None
+        self._no_retry = (
+            RetryPolicy(attempts=1, timeout=None) if bounded else RetryPolicy.disabled()
+        )
+        self._time = Timebase(clock, sleep or asyncio.sleep)
         self.sleep = self._time.sleep
         self.draw = draw
         self.fleet = fleet
+        list_pipelines = functools.partial(client._pipeline_statuses, retry=self._no_retry)
         self._fleet = (
             None
             if fleet is False
-            else FleetSetting(fleet is True, self._list_pipelines, client.connection_limit())
+            else FleetSetting(fleet is True, list_pipelines, client.connection_limit())
         )
 
     def now(self) -> float:
@@ -115,8 +116,16 @@ class Driver:
     async def run(self, machine: Machine) -> AsyncGenerator[Any, None]:
         """Run ``machine``: yield each event it emits, then a :class:`_Done` on success;
         raise what it fails with. Every request is bounded by the machine's deadline."""
-        shared = self._subscribe(machine)
-        shared_req = machine.poll_request
+        # The poll it shares with the other waits on its pipeline through this client,
+        # and with the client's other pipelines' as a fleet (``_shared_poll``).
+        name, shared_req = machine.name, machine.poll_request
+        shared = subscribe(
+            self.client,
+            (name, shared_req),
+            lambda: self._perform(name, shared_req),
+            time=self._time,
+            fleet=self._fleet,
+        )
         decision = machine.begin(self.now())
         try:
             while True:
@@ -144,22 +153,6 @@ class Driver:
             shared.unsubscribe()
             for line in machine.ended(self.now()):
                 logger.log(line.level, line.msg, *line.args)
-
-    def _subscribe(self, machine: Machine) -> SharedPoll:
-        """Join the poll ``machine`` shares with the other waits on its pipeline through
-        this client, and with the client's other pipelines' as a fleet (see
-        :mod:`feldera_events._shared_poll`)."""
-        name, request = machine.name, machine.poll_request
-        return subscribe(
-            self.client,
-            (name, request),
-            lambda: self._perform(name, request),
-            time=self._time,
-            fleet=self._fleet,
-        )
-
-    async def _list_pipelines(self) -> list[dict[str, Any]]:
-        return await self.client._pipeline_statuses(retry=self._no_retry)
 
     async def _request(
         self,
@@ -199,20 +192,14 @@ class Driver:
 
     async def _perform(self, name: str, request: Request) -> Any:
         client, retry = self.client, self._no_retry
-        if request.op == "event":
-            if request.or_latest:  # the event, or latest if clean-up removed it (tenacity)
-                return await event_or_latest(
-                    lambda event_id: client.get_event(
-                        name, event_id, selector=request.selector, retry=retry
-                    ),
-                    request.event_id,
-                )
-            return await client.get_event(
-                name, request.event_id, selector=request.selector, retry=retry
-            )
         if request.op == "cluster":
             return await client.get_cluster_event(retry=retry)
-        return await client.list_events(name, selector=request.selector, retry=retry)
+        if request.op == "list":
+            return await client.list_events(name, selector=request.selector, retry=retry)
+        read = functools.partial(client.get_event, name, selector=request.selector, retry=retry)
+        if request.or_latest:  # the event, or latest if clean-up removed it (tenacity)
+            return await event_or_latest(read, request.event_id)
+        return await read(request.event_id)
 
     async def wait(self, machine: Machine, on_event: Callable[[Any], Any] | None) -> Any:
         async with contextlib.aclosing(self.run(machine)) as steps:
@@ -235,9 +222,6 @@ class WatchStream(AsyncIterator[PipelineEvent]):
         self._gen = gen
         self._step: asyncio.Task[PipelineEvent | None] | None = None
         self._closed = False
-
-    def __aiter__(self) -> WatchStream:
-        return self
 
     async def _next(self) -> PipelineEvent | None:
         try:

@@ -100,7 +100,6 @@ class Machine:
         testing: bool = False,
         name: str = "",
         error_acceptors: Sequence[ErrorAcceptor] = (),
-        reached: bool = False,
     ) -> None:
         self.name = name
         self.url = url
@@ -115,11 +114,10 @@ class Machine:
         self.testing = testing
         self.error_acceptors = tuple(error_acceptors)
         self.polls = 0
-        self.reached = reached
+        self.reached = False
         self.interval: float | None = None
         self.final_poll_done = False
         self.failures = 0  # failed requests in a row
-        self.attempts = 0  # connection attempts before it first answered (cluster waits count)
         self.last_error: BaseException | None = None
         self.last_connection_error: APIConnectionError | None = None
         self.next_log = FIRST_PROGRESS_LOG
@@ -164,7 +162,7 @@ class Machine:
     # for subclasses ------------------------------------------------------------------
 
     def _begin(self, now: float) -> Decision:
-        return self._poll_now(now)
+        raise NotImplementedError
 
     def _on_answer(self, request: Request, value: Any, now: float) -> Decision:
         raise NotImplementedError
@@ -186,7 +184,7 @@ class Machine:
             if isinstance(exc, acceptor.error):
                 if acceptor.state is Verdict.FAILURE:
                     return Fail(exc)
-                return self._schedule(now, self._next_interval(now, changed=False), request)
+                return self._poll_later(now, False, request=request)
         self.failures += 1
         self.last_error = exc
         if not self.retry.should_retry(
@@ -202,16 +200,13 @@ class Machine:
         return decision
 
     def _progress_line(self, elapsed: float) -> str:
-        last = self._last_seen()
+        last = self.last_event.describe() if self.last_event is not None else "no event yet"
         if self.failures and self.last_error is not None:
             last += f"; the last {self.failures} requests failed: {self.last_error}"
         return (
             f"still waiting for pipeline {self.name!r} to reach {self.what} after "
             f"{elapsed:.0f}s ({self.polls} polls; {last})"
         )
-
-    def _last_seen(self) -> str:
-        return self.last_event.describe() if self.last_event is not None else "no event yet"
 
     def timeout_error(self, now: float) -> WaitTimeoutError:
         return WaitTimeoutError(
@@ -286,14 +281,16 @@ class Machine:
         times = "once" if self.failures == 1 else f"{self.failures} times"
         return f"{error_excerpt(self.last_error)} ({times})"
 
-    def _next_interval(self, now: float, changed: bool) -> float:
+    def _poll_later(
+        self, now: float, changed: bool, emit: tuple[Any, ...] = (), request: Request | None = None
+    ) -> Decision:
+        """The next poll (of ``request``, by default the periodic one) after the poll
+        interval, which starts over when something ``changed``."""
         if changed:
             self.interval = None
         self.interval = self.poll.next_interval(self.interval, now - self.start)
-        return self.poll.jittered(self.interval, self.draw())
-
-    def _poll_now(self, now: float, emit: tuple[Any, ...] = ()) -> Decision:
-        return self._schedule(now, 0.0, self.poll_request, emit=emit)
+        delay = self.poll.jittered(self.interval, self.draw())
+        return self._schedule(now, delay, request or self.poll_request, emit)
 
     def _need(self, now: float, request: Request, emit: tuple[Any, ...] = ()) -> Decision:
         if self.deadline is not None and now >= self.deadline:
@@ -360,16 +357,14 @@ class PipelineWait(Machine):
         self.detail_failures = 0  # failed full reads of the failure the status showed
 
     def _begin(self, now: float) -> Decision:
-        point = self.since.point
+        first = self.since.first_read()
+        return self._resolved(self.since.point, now) if first is None else self._need(now, first)
+
+    def _resolved(self, point: SincePoint | None, now: float) -> Decision:
+        """Poll now that the since point is known (None: no since); its event counts as seen."""
         if point is not None and point.event is not None:
             self.seen = self.seen.observe(point.event)
-        first = self.since.first_read()
-        return self._poll_now(now) if first is None else self._need(now, first)
-
-    def _resolved(self, point: SincePoint, now: float) -> Decision:
-        if point.event is not None:
-            self.seen = self.seen.observe(point.event)
-        return self._poll_now(now)
+        return self._schedule(now, 0.0, LATEST)
 
     def _holds(self, ev: PipelineEvent) -> bool:
         """Whether the wait's success state holds at ``ev`` (its SUCCESS acceptors)."""
@@ -382,11 +377,9 @@ class PipelineWait(Machine):
     def _awaiting(self) -> PipelineEvent | None:
         """The approval the pipeline still waits for (its last event, read in full)."""
         last, full = self.last_event, self.approval_event
-        return (
-            full
-            if last is not None and full is not None and last.event_id == full.event_id
-            else None
-        )
+        if last is None or full is None or last.event_id != full.event_id:
+            return None
+        return full
 
     def _on_answer(self, request: Request, value: Any, now: float) -> Decision:
         since = self.since
@@ -425,7 +418,7 @@ class PipelineWait(Machine):
                     # Read what awaits approval; the event is emitted with its details.
                     self.approval_pending = ev
                     return self._need(now, Request("event", ev.event_id, _ALL))
-        return self._schedule(now, self._next_interval(now, changed), LATEST, emit)
+        return self._poll_later(now, changed, emit)
 
     def _failed(self, exc: BaseException, now: float) -> Decision:
         decision = super()._failed(exc, now)
@@ -458,7 +451,7 @@ class PipelineWait(Machine):
             return Fail(said, (full,))
         waiting = "Waiting for it (wait_for_approval=False ends the wait instead)"
         self._say(WARNING, "%s", f"{said}. {waiting}")  # text: no retry to report
-        return self._schedule(now, self._next_interval(now, True), LATEST, (full,))
+        return self._poll_later(now, True, (full,))
 
     def _on_error(self, request: Request, exc: BaseException, now: float) -> Decision | None:
         if self._reading_failure():
@@ -489,7 +482,7 @@ class PipelineWait(Machine):
         if self.since.confirm(events, candidate, self._holds):
             return Succeed(candidate)
         # The same deployment: later polls need not read the list again for this event.
-        return self._schedule(now, self._next_interval(now, False), LATEST)
+        return self._poll_later(now, False)
 
     def _failure(self, full: PipelineEvent, now: float) -> Decision:
         """The failed event read in full, or the latest one if clean-up removed it."""
@@ -499,7 +492,7 @@ class PipelineWait(Machine):
         if full.event_id != candidate.event_id:
             verdict, acceptor = accept(self.acceptors, full, self.seen)
             if verdict is not Verdict.FAILURE:
-                return self._schedule(now, self._next_interval(now, True), LATEST)
+                return self._poll_later(now, True)
             self.stopped = acceptor is not None and acceptor.stopped
         return Fail(failure_error(self.name, full, stopped=self.stopped, what=self.what))
 
@@ -516,7 +509,7 @@ class ClusterWait(Machine):
         super().__init__(error_acceptors=(no_events,), **kwargs)
         self.poll_request = CLUSTER
         self.event: ClusterEvent | None = None
-        self.ever_reached = False
+        self.attempts = 0  # connection attempts before it first answered
 
     @property
     def label(self) -> str:
@@ -526,7 +519,7 @@ class ClusterWait(Machine):
         return self._need(now, CLUSTER)
 
     def _failed(self, exc: BaseException, now: float) -> Decision:
-        if isinstance(exc, APIConnectionError) and not self.ever_reached:
+        if isinstance(exc, APIConnectionError) and not self.reached:
             self.attempts += 1
             self.last_connection_error = exc
             # The manager is not listening (yet): say so once, then at DEBUG level.
@@ -537,32 +530,29 @@ class ClusterWait(Machine):
                 self.url,
                 exc,
             )
-            return self._schedule(now, self._next_interval(now, False), CLUSTER)
-        if not isinstance(exc, APIConnectionError):
-            self.ever_reached = True
-        self.reached = True  # the one retry rule, as for a server that answered
+            return self._poll_later(now, False)
+        # A server that answered once: the one retry rule, as for a pipeline wait.
         return super()._failed(exc, now)
 
     def _on_answer(self, request: Request, value: Any, now: float) -> Decision:
-        self.ever_reached = True
         ev: ClusterEvent = value
         changed = self.event is None or ev.id != self.event.id
         self.event = ev
         emit = (ev,) if changed else ()
         if ev.all_healthy:
             return Succeed(ev, emit)
-        return self._schedule(now, self._next_interval(now, changed), CLUSTER, emit)
+        return self._poll_later(now, changed, emit)
 
     def deadline_error(self, now: float) -> FelderaError:
         err = self.timeout_error(now)
-        if not self.ever_reached:
+        if not self.reached:
             err.__cause__ = self.last_connection_error
         elif self.failures:
             err.__cause__ = self.last_error
         return err
 
     def _progress_line(self, elapsed: float) -> str:
-        if not self.ever_reached:
+        if not self.reached:
             where = f"{self.url} not reached yet, {self.attempts} connection attempts"
         elif self.event is None:
             where = f"{self.polls} polls; no event yet"
@@ -571,13 +561,13 @@ class ClusterWait(Machine):
         return f"still waiting for the cluster to be healthy after {elapsed:.0f}s ({where})"
 
     def timeout_error(self, now: float) -> ClusterWaitTimeoutError:
-        last = self.last_connection_error if not self.ever_reached else self.last_error
+        last = self.last_connection_error if not self.reached else self.last_error
         return ClusterWaitTimeoutError(
             timeout=self.timeout,
             elapsed=now - self.start,
             polls=self.polls,
             event=self.event,
-            reached=self.ever_reached,
+            reached=self.reached,
             url=self.url,
             attempts=self.attempts,
             last_error=None if last is None else str(last),

@@ -55,12 +55,9 @@ from ._errors import APIConnectionError, APIStatusError
 __all__ = ["DEFAULT_RETRY_STATUSES", "PollPolicy", "RetryPolicy", "number"]
 
 
-Validator = Callable[[object, "attrs.Attribute[Any]", Any], None]
-
-
 def number(
     ok: Callable[[float], bool], must: str, *, optional: bool = False, integer: bool = False
-) -> Validator:
+) -> Callable[[object, attrs.Attribute[Any], Any], None]:
     """An attrs validator: a real number (never a bool) for which ``ok`` holds.
 
     ``None`` passes when ``optional``; ``integer`` refuses floats. The ValueError names

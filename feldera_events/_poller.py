@@ -230,11 +230,7 @@ class Poller:
             raise TypeError(f"client must be an EventsClient, got {type(client).__name__}")
         if poll is not None and not isinstance(poll, PollPolicy):
             raise TypeError(f"poll must be a PollPolicy, got {type(poll).__name__}")
-        if (
-            fleet is not True
-            and fleet is not False
-            and not (isinstance(fleet, str) and fleet == "auto")
-        ):
+        if fleet is not True and fleet is not False and fleet != "auto":
             raise ValueError(
                 "fleet must be True (list the pipelines whatever the list's size), False "
                 f"(poll each pipeline) or 'auto' (the default), got {fleet!r}"
@@ -421,6 +417,11 @@ class Poller:
         last_seen: dict[str, PipelineEvent] = {}
         per_wait = {k: given[k] for k in (_RUNNING if until == "running" else _WAIT)}
 
+        def ended(
+            name: str, outcome: Outcome, event: PipelineEvent | None, error: BaseException | None
+        ) -> WaitResult:
+            return WaitResult(name, outcome, event, error, self._driver.now() - start, until)
+
         async def one(name: str) -> WaitResult:
             async def seen(ev: PipelineEvent) -> None:
                 last_seen[name] = ev
@@ -436,17 +437,14 @@ class Poller:
                     await self._driver.sleep(delay)
                 ev = await self._until(until, name, remaining, {**per_wait, "on_event": seen})
             except DeploymentFailedError as exc:
-                return self._result(
-                    name, Outcome.FAILED, exc.event or last_seen.get(name), exc, start, until
-                )
+                return ended(name, Outcome.FAILED, exc.event or last_seen.get(name), exc)
             except WaitTimeoutError as exc:
-                return self._result(name, Outcome.TIMED_OUT, exc.last_event, exc, start, until)
+                return ended(name, Outcome.TIMED_OUT, exc.last_event, exc)
             except ApprovalRequiredError as exc:
-                outcome = Outcome.AWAITING_APPROVAL
-                return self._result(name, outcome, exc.event, exc, start, until)
+                return ended(name, Outcome.AWAITING_APPROVAL, exc.event, exc)
             except Exception as exc:  # CancelledError is a BaseException: it propagates
-                return self._result(name, Outcome.ERROR, last_seen.get(name), exc, start, until)
-            return self._result(name, Outcome.SUCCEEDED, ev, None, start, until)
+                return ended(name, Outcome.ERROR, last_seen.get(name), exc)
+            return ended(name, Outcome.SUCCEEDED, ev, None)
 
         tasks = {asyncio.ensure_future(one(name)): name for name in names}
         order = {name: i for i, name in enumerate(names)}
@@ -473,30 +471,17 @@ class Poller:
                     if task.cancelled():
                         err = asyncio.CancelledError("cancelled by fail_fast")
                         name = tasks[task]
-                        last = last_seen.get(name)
-                        yield self._result(name, Outcome.CANCELLED, last, err, start, until)
+                        yield ended(name, Outcome.CANCELLED, last_seen.get(name), err)
                         continue
                     result = task.result()
                     yield result
                     if fail_fast and not result.ok:
                         for other in tasks:
-                            if not other.done():
-                                other.cancel()
+                            other.cancel()  # a no-op for those that ended
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-
-    def _result(
-        self,
-        name: str,
-        outcome: Outcome,
-        event: PipelineEvent | None,
-        error: BaseException | None,
-        start: float,
-        until: Until,
-    ) -> WaitResult:
-        return WaitResult(name, outcome, event, error, self._driver.now() - start, until)
 
     async def wait_many(
         self,
@@ -514,12 +499,10 @@ class Poller:
         cancels every wait and raises :class:`asyncio.CancelledError`.
         """
         names = _names(pipeline_names)
-        results: dict[str, WaitResult] = {}
         stream = self.as_completed(names, timeout=timeout, **options)
-        async with contextlib.aclosing(stream) as results_stream:
-            async for result in results_stream:
-                results[result.pipeline_name] = result
-        return {name: results[name] for name in names}
+        async with contextlib.aclosing(stream) as results:
+            ended = {result.pipeline_name: result async for result in results}
+        return {name: ended[name] for name in names}
 
     # -- cluster ---------------------------------------------------------------------
 
@@ -585,11 +568,8 @@ class Poller:
             selector=sel,
             **self._machine_args(timeout, name),
         )
-        stream = WatchStream(self._driver.run(machine))
-        try:
+        async with contextlib.aclosing(WatchStream(self._driver.run(machine))) as stream:
             yield stream
-        finally:
-            await stream.aclose()
 
 
 # -- one-shot waits ---------------------------------------------------------------------

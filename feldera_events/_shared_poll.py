@@ -113,39 +113,55 @@ def unchanged(entry: dict[str, Any], before: dict[str, Any]) -> bool:
 def refusal(exc: BaseException) -> bool:
     """Whether the list's error says the manager will not list (404, 403, 405...; a
     body of another shape), rather than that this round failed."""
-    if isinstance(exc, ResponseValidationError):
-        return True
-    return isinstance(exc, APIStatusError) and exc.status_code in _REFUSED_STATUSES
+    return isinstance(exc, ResponseValidationError) or (
+        isinstance(exc, APIStatusError) and exc.status_code in _REFUSED_STATUSES
+    )
 
 
+@attrs.frozen
 class Timebase:
     """The clock and sleep rounds are timed with: the event loop's by default, else the
-    ones a :class:`~feldera_events.Poller` was given."""
+    ones a :class:`~feldera_events.Poller` was given (equal for the same two)."""
 
-    __slots__ = ("clock", "sleep")
-
-    def __init__(
-        self,
-        clock: Callable[[], float] | None = None,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
-    ) -> None:
-        self.clock = clock
-        self.sleep = sleep or asyncio.sleep
-
-    @property
-    def key(self) -> Hashable:
-        return (self.clock, self.sleep)
+    clock: Callable[[], float] | None = None
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     def now(self) -> float:
         return self.clock() if self.clock is not None else asyncio.get_running_loop().time()
 
-    def timer(self, at: float, fire: Callable[[], None]) -> asyncio.Task[None]:
-        """A task that sleeps until ``at``, then calls ``fire`` (cancel it to disarm)."""
-        return asyncio.ensure_future(self._wake(at, fire))
 
-    async def _wake(self, at: float, fire: Callable[[], None]) -> None:
-        await self.sleep(max(at - self.now(), 0.0))
-        fire()
+class _Timed:
+    """What makes rounds at the earliest time asked for (``_next_at``): a timer (a task
+    that sleeps until then; cancelled to disarm) calls ``_fire`` then."""
+
+    def __init__(self, time: Timebase) -> None:
+        self._time = time
+        self._next_at = math.inf
+        self._timer: asyncio.Task[None] | None = None
+        self._timer_at = math.inf
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._timer_at = self._next_at
+        self._timer = asyncio.ensure_future(self._wake(self._next_at))
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._timer_at = None, math.inf
+
+    def clear(self) -> None:
+        """No round to make (nobody waits, or another makes the rounds)."""
+        self._disarm()
+        self._next_at = math.inf
+
+    async def _wake(self, at: float) -> None:
+        await self._time.sleep(max(at - self._time.now(), 0.0))
+        self._timer, self._timer_at = None, math.inf
+        self._fire()
+
+    def _fire(self) -> None:
+        raise NotImplementedError
 
 
 @attrs.frozen
@@ -159,43 +175,34 @@ class FleetSetting:
     limit: int
 
 
-class SharedPoll:
+class SharedPoll(_Timed):
     """One poll shared by the waits subscribed to it (see the module's docstring)."""
 
     def __init__(
         self,
         perform: Callable[[], Awaitable[Any]],
-        forget: Callable[[], None],
+        forget: Callable[[SharedPoll], None],
         time: Timebase,
         name: str = "",
     ) -> None:
-        self._perform = perform
+        super().__init__(time)
+        self.perform = perform
         self._forget = forget
-        self._time = time
         self.name = name
         self.subscribers = 0
         #: The fleet poll this poll is part of, and (``fleet``) while that one makes its rounds.
         self.member_of: FleetPoll | None = None
         self.fleet: FleetPoll | None = None
         self._waiting: list[asyncio.Future[Any]] = []  # the next round
-        self._next_at = math.inf
         self._batch: list[asyncio.Future[Any]] = []  # the round under way
         self._task: asyncio.Task[Any] | None = None  # its request
         self._listed: _Round | None = None  # or the fleet round whose list it awaits
-        self._timer: asyncio.Task[None] | None = None
-        self._timer_at = math.inf
 
     @property
     def shared(self) -> bool:
         """Whether its polls go through :meth:`answer` (else the driver polls alone):
         more than one wait polls through it, or a fleet poll makes its rounds."""
-        return (
-            self.fleet is not None
-            or self.subscribers > 1
-            or bool(self._waiting)
-            or self._task is not None
-            or self._listed is not None
-        )
+        return self.fleet is not None or self.subscribers > 1 or bool(self._waiting) or self.busy
 
     @property
     def busy(self) -> bool:
@@ -204,17 +211,14 @@ class SharedPoll:
 
     def unsubscribe(self) -> None:
         self.subscribers -= 1
-        if self.subscribers <= 0 and not self._waiting and not self._batch:
-            self._stop()
-            self._forget()
+        self._end_if_unused()
 
     async def answer(self, at: float) -> Any:
         """The answer of the first round made at or after the call, made no later than
         ``at`` (the timebase's time); raises what that round's request raised."""
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiting.append(fut)
-        if at < self._next_at:
-            self._next_at = at
+        self._next_at = min(self._next_at, at)
         if not self.busy:
             self._schedule()
         try:
@@ -256,15 +260,10 @@ class SharedPoll:
         self._listed = listed
         return True
 
-    def read(
-        self,
-        limit: asyncio.Semaphore | None = None,
-        then: Callable[[Any], None] | None = None,
-    ) -> None:
-        """Answer the round under way with the request (``then`` gets its answer)."""
+    def read(self, pending: Awaitable[Any] | None = None) -> None:
+        """Answer the round under way with ``pending`` (by default, its request made now)."""
         self._listed = None
-        pending = self._perform() if limit is None else self._read(limit, then)
-        self._task = asyncio.ensure_future(pending)
+        self._task = asyncio.ensure_future(pending or self.perform())
         self._task.add_done_callback(self._deliver)
 
     def settle(self, value: Any) -> None:
@@ -275,31 +274,13 @@ class SharedPoll:
 
     # -- internals ---------------------------------------------------------------------
 
-    async def _read(self, limit: asyncio.Semaphore, then: Callable[[Any], None] | None) -> Any:
-        async with limit:
-            value = await self._perform()
-        if then is not None:
-            then(value)
-        return value
-
     def _schedule(self) -> None:
         if self.fleet is not None:
             self.fleet.due(self._next_at)
         elif self._next_at < self._timer_at:
             self._arm()
 
-    def _arm(self) -> None:
-        self._disarm()
-        self._timer_at = self._next_at
-        self._timer = self._time.timer(self._next_at, self._fire)
-
-    def _disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer, self._timer_at = None, math.inf
-
     def _fire(self) -> None:
-        self._timer, self._timer_at = None, math.inf
         if self.open_round():
             self.read()
 
@@ -325,8 +306,7 @@ class SharedPoll:
                 fut.set_result(value)
         if self._waiting:
             self._schedule()
-        elif self.subscribers <= 0:
-            self._forget()
+        self._end_if_unused()
 
     def _withdraw(self, fut: asyncio.Future[Any]) -> None:
         if fut in self._waiting:
@@ -336,8 +316,7 @@ class SharedPoll:
         else:
             return  # answered: its round is over
         if not self._waiting:
-            self._disarm()
-            self._next_at = math.inf
+            self.clear()
             if not self._batch and self._task is not None:
                 self._task.cancel()  # nobody waits for it any more
         if not self._batch and self._listed is not None:
@@ -345,28 +324,27 @@ class SharedPoll:
             listed.left()  # nobody awaits the list for this pipeline any more
             if self._waiting:
                 self._schedule()
-        if self.subscribers <= 0 and not self._waiting and not self._batch:
-            self._stop()
-            self._forget()
+        self._end_if_unused()
 
-    def _stop(self) -> None:
-        self._disarm()
-        self._next_at = math.inf
+    def _end_if_unused(self) -> None:
+        """Once no wait subscribes or awaits an answer: stop, and leave the registry."""
+        if self.subscribers > 0 or self._waiting or self._batch:
+            return
+        self.clear()
         if self._task is not None:
             self._task.cancel()
         if self._listed is not None:
             listed, self._listed = self._listed, None
             listed.left()
+        self._forget(self)
 
 
+@attrs.define
 class _Round:
     """A fleet round: its list request, and how many shared polls still await it."""
 
-    __slots__ = ("open", "task")
-
-    def __init__(self) -> None:
-        self.open = 0
-        self.task: asyncio.Task[None] | None = None
+    open: int = 0
+    task: asyncio.Task[None] | None = None
 
     def left(self) -> None:
         self.open -= 1
@@ -383,12 +361,12 @@ class _ClientState:
     refused: bool = False
 
 
-class FleetPoll:
+class FleetPoll(_Timed):
     """The rounds of the ``latest`` polls of every pipeline waited on through one client,
     made with one list each (see the module's docstring)."""
 
     def __init__(self, time: Timebase, setting: FleetSetting, client: _ClientState) -> None:
-        self._time = time
+        super().__init__(time)
         self._list = setting.list_pipelines
         self.forced = setting.forced
         self._limit = asyncio.Semaphore(max(setting.limit, 1))
@@ -400,9 +378,6 @@ class FleetPoll:
         #: How many entries the last list had (None: not listed yet).
         self.size: int | None = None
         self.engaged = False
-        self._next_at = math.inf
-        self._timer: asyncio.Task[None] | None = None
-        self._timer_at = math.inf
         self._round: _Round | None = None
 
     def pays(self) -> bool:
@@ -438,8 +413,7 @@ class FleetPoll:
 
     def due(self, at: float) -> None:
         """A shared poll it makes the rounds of has a waiter for ``at``."""
-        if at < self._next_at:
-            self._next_at = at
+        self._next_at = min(self._next_at, at)
         if self._round is None and self._next_at < self._timer_at:
             self._arm()
 
@@ -450,10 +424,9 @@ class FleetPoll:
         if engaged == self.engaged:
             return
         self.engaged = engaged
-        what = "on" if engaged else "off"
         logger.debug(
             "fleet polling %s: %d pipelines waited on, %s in the list",
-            what,
+            "on" if engaged else "off",
             len(self.polls),
             "?" if self.size is None else self.size,
         )
@@ -463,22 +436,10 @@ class FleetPoll:
             else:
                 poll.leave()
         if not engaged:
-            self.disarm()
-
-    def _arm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer_at = self._next_at
-        self._timer = self._time.timer(self._next_at, self._fire)
-
-    def disarm(self) -> None:
-        """No round to make (nobody waits through it, or it stopped listing)."""
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer, self._timer_at, self._next_at = None, math.inf, math.inf
+            self.clear()
 
     def _fire(self) -> None:
-        self._timer, self._timer_at, self._next_at = None, math.inf, math.inf
+        self._next_at = math.inf
         round_ = _Round()
         members = [
             poll
@@ -522,7 +483,7 @@ class FleetPoll:
                     seen[name] = (entry, before[1])  # details moved, the status did not
                 quiet.append((poll, before[1]))
             else:
-                poll.read(self._limit, functools.partial(self._read, name, entry))
+                poll.read(self._read(poll, entry))
         # The reads are on their way before the waits of the pipelines that did not change
         # take their turns, a batch at a time: a thousand waits keep the loop busy a while,
         # and the answers of the reads are handled in between.
@@ -535,14 +496,17 @@ class FleetPoll:
         if self._next_at < math.inf and self._timer is None and self.engaged:
             self._arm()
 
-    def _read(self, name: str, entry: dict[str, Any] | None, value: Any) -> None:
-        """The ``latest`` read for ``name`` after a list that showed ``entry``."""
-        if not isinstance(value, PipelineEvent) or self.polls.get(name) is None:
-            return
-        if entry is not None:
-            self._seen[name] = (entry, value)
-        else:
-            self.saw(name, value)
+    async def _read(self, poll: SharedPoll, entry: dict[str, Any] | None) -> Any:
+        """The ``latest`` read of ``poll``'s pipeline after a list that showed ``entry``."""
+        async with self._limit:
+            value = await poll.perform()
+        name = poll.name
+        if isinstance(value, PipelineEvent) and self.polls.get(name) is not None:
+            if entry is not None:
+                self._seen[name] = (entry, value)
+            else:
+                self.saw(name, value)
+        return value
 
     def _refuse(self, exc: BaseException) -> None:
         if not self._client.refused:
@@ -557,14 +521,12 @@ class FleetPoll:
         self._engage()
 
 
+@attrs.define
 class _Hub:
     """The shared polls of one client for one timebase and fleet setting."""
 
-    __slots__ = ("fleet", "polls")
-
-    def __init__(self) -> None:
-        self.polls: dict[Hashable, SharedPoll] = {}
-        self.fleet: FleetPoll | None = None
+    polls: dict[Hashable, SharedPoll] = attrs.Factory(dict)
+    fleet: FleetPoll | None = None
 
 
 #: client -> its polls. Weak: a client that is gone takes its polls with it.
@@ -585,18 +547,14 @@ def subscribe(
     a fleet poll may make its rounds (for the request ``latest``). Call
     :meth:`SharedPoll.unsubscribe` when the wait ends."""
     time = time or _LOOP_TIME
-    state = _REGISTRY.get(client)
-    if state is None:
-        state = _REGISTRY[client] = _ClientState()
-    hub_key = (time.key, None if fleet is None else fleet.forced)
-    hub = state.hubs.get(hub_key)
-    if hub is None:
-        hub = state.hubs[hub_key] = _Hub()
+    state = _REGISTRY.setdefault(client, _ClientState())
+    hub_key = (time, None if fleet is None else fleet.forced)
+    hub = state.hubs.setdefault(hub_key, _Hub())
     shared = hub.polls.get(key)
     if shared is None:
         name, request = key if isinstance(key, tuple) else ("", None)
-        shared = hub.polls[key] = SharedPoll(perform, lambda: None, time, name)
-        shared._forget = functools.partial(_forget, client, hub_key, key, shared)
+        forget = functools.partial(_forget, client, hub_key, key)
+        shared = hub.polls[key] = SharedPoll(perform, forget, time, name)
         if fleet is not None and request == LATEST:
             if hub.fleet is None:
                 hub.fleet = FleetPoll(time, fleet, state)
@@ -616,7 +574,7 @@ def _forget(client: Any, hub_key: Hashable, key: Hashable, shared: SharedPoll) -
         hub.fleet.remove(shared)
     if not hub.polls:
         if hub.fleet is not None:
-            hub.fleet.disarm()
+            hub.fleet.clear()
         del state.hubs[hub_key]
 
 

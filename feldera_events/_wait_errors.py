@@ -188,25 +188,20 @@ def failure_error(
         return DeploymentFailedError(
             name, full, error_code=error.error_code, message=error.message, details=error.details
         )
+    status = f"(status {full.describe()})"
+    if unavailable is not None:
+        status += f"; the error details are unavailable ({unavailable})"
     if stopped:
         how = " without an error" if unavailable is None else ""
-        message = f"it was stopped{how} while waiting for {what}"
-        return DeploymentStoppedError(
-            name, full, message=f"{message} (status {full.describe()}){_no_details(unavailable)}"
-        )
+        message = f"it was stopped{how} while waiting for {what} {status}"
+        return DeploymentStoppedError(name, full, message=message)
     if unavailable is not None:
-        message = f"deployment failed (status {full.describe()})"
+        message = f"deployment failed {status}"
     elif full.deployment_has_error:
-        message = f"deployment failed (status {full.describe()}); the server sent no error"
+        message = f"deployment failed {status}; the server sent no error"
     else:
-        message = f"the failure condition matched (status {full.describe()})"
-    return DeploymentFailedError(
-        name, full, error_code=None, message=message + _no_details(unavailable)
-    )
-
-
-def _no_details(unavailable: str | None) -> str:
-    return "" if unavailable is None else f"; the error details are unavailable ({unavailable})"
+        message = f"the failure condition matched {status}"
+    return DeploymentFailedError(name, full, error_code=None, message=message)
 
 
 class WaitTimeoutError(WaitError, TimeoutError):

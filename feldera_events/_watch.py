@@ -57,7 +57,8 @@ class Watch(Machine):
         lookback: int = WATCH_LOOKBACK,
         **kwargs: Any,
     ) -> None:
-        super().__init__(reached=True, **kwargs)  # never gives up on a server by itself
+        super().__init__(**kwargs)
+        self.reached = True  # never gives up on a server by itself
         self.since = SinceRule.of(since)
         self.floor: SincePoint | None = self.since.point
         self.include_duplicates = include_duplicates
@@ -101,7 +102,7 @@ class Watch(Machine):
             self.since.to_read = None
             if self.floor is None and self.previous is None:
                 self.floor = BEGINNING  # no events yet: every one to come is new
-            return self._schedule(now, self._next_interval(now, False), self.latest)
+            return self._poll_later(now, False)
         if isinstance(exc, EventNotFoundError) and self.since.to_read is not None:
             point = self.since.unread(exc)  # an id cleaned up: its UUIDv7 order
             if point is None:
@@ -137,4 +138,4 @@ class Watch(Machine):
                 self.floor = SincePoint.of(old)  # forgotten ids must never come back as new
 
     def _poll(self, now: float, new: list[PipelineEvent]) -> Decision:
-        return self._schedule(now, self._next_interval(now, bool(new)), self.latest, tuple(new))
+        return self._poll_later(now, bool(new), tuple(new))

@@ -103,7 +103,8 @@ async def test_a_502_page_is_not_quoted_whole_in_the_timeout(fake: FakeFeldera) 
     ran = await run_cli("wait", "p", "--timeout", "1.5", *FAST, url=fake.url)
     assert ran.returncode == EXIT_TIMEOUT, ran
     assert "<html>" not in ran.stdout and "nginx" not in ran.stdout, ran.stdout
-    assert re.search(r"last error: HTTP 502: 502 Bad Gateway \(\d+ times\)", ran.stdout), ran
+    # One 502 or more: the retry's jittered backoff may outlast the 1.5 s timeout.
+    assert re.search(r"last error: HTTP 502: 502 Bad Gateway \((once|\d+ times)\)", ran.stdout), ran
 
 
 def test_error_excerpt_is_short() -> None:

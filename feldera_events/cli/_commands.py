@@ -19,7 +19,6 @@ from .._pipeline_event import PipelineEvent
 from .._policies import PollPolicy
 from .._poller import Poller
 from .._wait_errors import ClusterWaitTimeoutError
-from ._demo import run_demo
 from ._process import until_stdout_lost
 from ._render import (
     EVENT_COLUMNS,
@@ -56,17 +55,16 @@ class _SafeFormatter(logging.Formatter):
 
 def _setup_logging(verbosity: int) -> None:
     lib = logging.getLogger("feldera_events")
+    lib.propagate = False
     if verbosity <= 0:
         # No handler would send WARNING records to Python's last-resort handler on
         # stderr; the CLI reports errors itself, in one line.
         lib.addHandler(logging.NullHandler())
-        lib.propagate = False
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     lib.addHandler(handler)
     lib.setLevel(logging.DEBUG if verbosity > 1 else logging.INFO)
-    lib.propagate = False
 
 
 #: ``wait --fleet``: Poller's ``fleet=``.
@@ -100,29 +98,19 @@ def _dumps(data: Any) -> str:
 
 async def _cmd_get(args: argparse.Namespace) -> int:
     async with open_client(args) as client:
-        try:
-            ev = await client.get_event(args.pipeline, args.event_id, selector=args.selector)
-        except FelderaError as exc:
-            return _report_error(exc, client.url, args.pipeline)
+        ev = await client.get_event(args.pipeline, args.event_id, selector=args.selector)
     sys.stdout.write(_dumps(ev.to_dict()) + "\n")
     return EXIT_OK
 
 
 async def _cmd_list(args: argparse.Namespace) -> int:
-    fmt = args.format or ("table" if sys.stdout.isatty() else "json")
     async with open_client(args) as client:
-        try:
-            events = await client.list_events(args.pipeline, selector=args.selector)
-        except FelderaError as exc:
-            return _report_error(exc, client.url, args.pipeline)
-    if fmt == "table" and not events[: args.limit]:
-        sys.stdout.write(f"pipeline {quoted(args.pipeline)} has no events recorded yet\n")
-        return EXIT_OK
-    return _print_list(fmt, args.limit, events, EVENT_COLUMNS, event_row)
+        events = await client.list_events(args.pipeline, selector=args.selector)
+    empty = f"pipeline {quoted(args.pipeline)} has no events recorded yet"
+    return _print_list(args, events, EVENT_COLUMNS, event_row, empty)
 
 
-def _watch_line(text: str, out: TextIO | None = None) -> None:
-    out = out or sys.stdout
+def _watch_line(text: str, out: TextIO) -> None:
     out.write(f"{format_time(_dt.datetime.now(_dt.UTC))}  {text}\n")
     out.flush()
 
@@ -150,34 +138,25 @@ async def _cmd_watch(args: argparse.Namespace) -> int:
             failures.clear()
 
     async with open_client(args, on_response=on_response) as client:
-        try:
-            # Fail fast (exit 4) on a wrong URL, key or name: the watch itself retries
-            # forever once it runs.
-            with contextlib.suppress(NoEventsYetError):
-                await client.get_event(args.pipeline, "latest")
-            previous: PipelineEvent | None = None
-            with reporting_retries(on_failure, args.pipeline):
-                watching = Poller(client).watch(args.pipeline, selector=Selector.ALL)
-                # Until stdout is lost (| head -1 has its line): main then exits as for a
-                # broken pipe.
-                async with (
-                    watching as events,
-                    contextlib.aclosing(until_stdout_lost(events)) as lines,
-                ):
-                    async for ev in lines:
-                        line = json.dumps(ev.to_dict()) if args.jsonl else event_line(ev, previous)
-                        previous = ev
-                        sys.stdout.write(line + "\n")
-                        sys.stdout.flush()
-
-        except FelderaError as exc:
-            return _report_error(exc, client.url, args.pipeline)
+        # Fail fast (exit 4) on a wrong URL, key or name: the watch itself retries
+        # forever once it runs.
+        with contextlib.suppress(NoEventsYetError):
+            await client.get_event(args.pipeline, "latest")
+        previous: PipelineEvent | None = None
+        with reporting_retries(on_failure, args.pipeline):
+            watching = Poller(client).watch(args.pipeline, selector=Selector.ALL)
+            # Until stdout is lost (| head -1 has its line): main then exits as for a
+            # broken pipe.
+            async with (
+                watching as events,
+                contextlib.aclosing(until_stdout_lost(events)) as lines,
+            ):
+                async for ev in lines:
+                    line = json.dumps(ev.to_dict()) if args.jsonl else event_line(ev, previous)
+                    previous = ev
+                    sys.stdout.write(line + "\n")
+                    sys.stdout.flush()
     return EXIT_OK  # stdout was lost (else a watch ends by Ctrl-C or an error)
-
-
-def _report_error(exc: FelderaError, url: str, pipeline: str | None) -> int:
-    sys.stderr.write(f"error: {error_line(exc, url, pipeline)}\n")
-    return exit_code_for(exc)
 
 
 # -- cluster ----------------------------------------------------------------------------
@@ -185,14 +164,15 @@ def _report_error(exc: FelderaError, url: str, pipeline: str | None) -> int:
 
 async def _cmd_wait_cluster(args: argparse.Namespace) -> int:
     out = sys.stderr if args.json else sys.stdout
+    failures: list[BaseException] = []
+    event_seen = False
 
     def on_event(ev: ClusterEvent) -> None:
-        stamp = format_time(_dt.datetime.now(_dt.UTC))
+        nonlocal event_seen
+        event_seen = True
+        failures.clear()
         said = safe_text(ev.describe(), STATUS_LIMIT)
-        out.write(f"{stamp}  cluster  {said}  (recorded {format_time(ev.recorded_at)})\n")
-        out.flush()
-
-    failures: list[BaseException] = []
+        _watch_line(f"cluster  {said}  (recorded {format_time(ev.recorded_at)})", out)
 
     def on_failure(_: str, exc: BaseException) -> None:
         # On stderr: the manager not answering yet (once), then failed polls (1, 2, 4...).
@@ -205,14 +185,6 @@ async def _cmd_wait_cluster(args: argparse.Namespace) -> int:
         elif n & (n - 1) == 0:
             _watch_line(f"retrying: {what}, {'once' if n == 1 else f'{n} times'}", sys.stderr)
 
-    event_seen = False
-
-    def on_cluster_event(ev: ClusterEvent) -> None:
-        nonlocal event_seen
-        event_seen = True
-        failures.clear()
-        on_event(ev)
-
     async with open_client(args) as client:
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -221,25 +193,19 @@ async def _cmd_wait_cluster(args: argparse.Namespace) -> int:
         try:
             with reporting_retries(on_failure, "cluster", level=logging.INFO):
                 event = await Poller(client).wait_until_cluster_healthy(
-                    timeout=args.timeout, on_event=on_cluster_event
+                    timeout=args.timeout, on_event=on_event
                 )
             code = EXIT_OK
         except ClusterWaitTimeoutError as exc:
-            error = exc
-            event = exc.event
+            error, event = exc, exc.event
             code = EXIT_TIMEOUT if exc.reached else EXIT_API
+            # (timeout is set: the wait ended by it)
+            reach = f"cannot reach the Feldera manager at {client.url} within {args.timeout:g}s"
+            line = str(exc) if exc.reached else reach
         except FelderaError as exc:
-            error = exc
-            code = exit_code_for(exc)
+            error, code, line = exc, exit_code_for(exc), error_line(exc, client.url)
         elapsed = loop.time() - start
-        url = client.url
     if error is not None:
-        if isinstance(error, ClusterWaitTimeoutError) and error.reached:
-            line = str(error)
-        elif isinstance(error, ClusterWaitTimeoutError):
-            line = f"cannot reach the Feldera manager at {url} within {args.timeout:g}s"  # timeout is set
-        else:
-            line = error_line(error, url)
         sys.stderr.write(f"error: {line}\n")
         if in_github_actions():
             out.write(github_annotation("Feldera cluster not healthy", line) + "\n")
@@ -250,7 +216,7 @@ async def _cmd_wait_cluster(args: argparse.Namespace) -> int:
             "ok": code == EXIT_OK,
             "exit_code": code,
             "elapsed": round(elapsed, 3),
-            "url": url,
+            "url": client.url,
             "event": event.to_dict() if event is not None else None,
             "unhealthy_components": event.unhealthy_components if event is not None else None,
             "message": str(error) if error is not None else None,
@@ -274,25 +240,25 @@ def _cluster_row(ev: ClusterEvent) -> tuple[str, ...]:
 
 
 async def _cmd_cluster_events(args: argparse.Namespace) -> int:
-    fmt = args.format or ("table" if sys.stdout.isatty() else "json")
     async with open_client(args) as client:
-        try:
-            events = await client.list_cluster_events(selector=args.selector)
-        except FelderaError as exc:
-            return _report_error(exc, client.url, None)
-    return _print_list(fmt, args.limit, events, CLUSTER_COLUMNS, _cluster_row)
+        events = await client.list_cluster_events(selector=args.selector)
+    return _print_list(args, events, CLUSTER_COLUMNS, _cluster_row)
 
 
 def _print_list(
-    fmt: str,
-    limit: int | None,
+    args: argparse.Namespace,
     events: Sequence[_E],
     columns: Sequence[str],
     row: Callable[[_E], Sequence[str]],
+    empty: str | None = None,
 ) -> int:
-    """``list`` and ``cluster-events`` output: a table, JSON lines or one JSON array."""
-    events = events[:limit]
-    if fmt == "table":
+    """``list`` and ``cluster-events`` output (``--format``, ``--limit``): a table (or
+    ``empty`` instead of one without rows), JSON lines or one JSON array."""
+    fmt = args.format or ("table" if sys.stdout.isatty() else "json")
+    events = events[: args.limit]
+    if fmt == "table" and not events and empty:
+        sys.stdout.write(empty + "\n")
+    elif fmt == "table":
         sys.stdout.write(render_table(columns, [row(ev) for ev in events]) + "\n")
     elif fmt == "jsonl":
         for ev in events:
@@ -300,13 +266,6 @@ def _print_list(
     else:
         sys.stdout.write(_dumps([ev.to_dict() for ev in events]) + "\n")
     return EXIT_OK
-
-
-# -- fake-server / demo -----------------------------------------------------------------
-
-
-async def _cmd_demo(args: argparse.Namespace) -> int:
-    return await run_demo()
 
 
 # -- health -----------------------------------------------------------------------------
@@ -325,10 +284,7 @@ def _since(when: _dt.datetime) -> str:
 
 async def _cmd_health(args: argparse.Namespace) -> int:
     async with open_client(args) as client:
-        try:
-            health = await client.cluster_health()
-        except FelderaError as exc:
-            return _report_error(exc, client.url, None)
+        health = await client.cluster_health()
     code = EXIT_OK if health.all_healthy else EXIT_UNHEALTHY
     if args.json:
         doc = {"ok": health.all_healthy, "exit_code": code, "url": client.url}

@@ -7,6 +7,7 @@ deploy script would), and the ``wait`` command's own code and progress display.
 
 from __future__ import annotations
 
+import argparse
 import sys
 import textwrap
 from typing import Final, TextIO
@@ -19,7 +20,7 @@ from .._policies import PollPolicy
 from ._progress import terminal_columns, wrap_for
 from ._wait_command import run_wait
 
-__all__ = ["DEMO_PIPELINES", "TRY_NEXT", "run_demo"]
+__all__ = ["TRY_NEXT", "run_demo"]
 
 GOOD: Final = "orders"
 BAD: Final = "fraud-detector"
@@ -79,12 +80,12 @@ def _command(out: TextIO, command: str, comment: str = "") -> None:
     out.flush()
 
 
-async def run_demo(out: TextIO | None = None) -> int:
-    """Run the demo, writing to ``out`` (stdout); returns 0."""
+async def run_demo(_: argparse.Namespace) -> int:
+    """The ``demo`` command: runs the demo on stdout; returns 0."""
     # Here, not at the top: aiohttp's server side (some 50 ms) only for this command.
     from ..testing import FakeFeldera
 
-    out = out or sys.stdout
+    out = sys.stdout
     _say(out, "feldera-events demo: a simulated Feldera manager, two pipelines, one wait.")
     _say(out)
     async with FakeFeldera(speed=1.0) as fake:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import json
 import sys
@@ -14,16 +15,9 @@ from typing import Any, Final
 
 from ._render import EXIT_INTERRUPTED, UsageError, quoted, safe_text
 
-__all__ = [
-    "START_FAILURES",
-    "add_fake_server_options",
-    "cmd_fake_server",
-    "parse_fault",
-    "parse_pipeline",
-]
+__all__ = ["add_fake_server_options", "cmd_fake_server"]
 
 START_FAILURES: Final = ("provisioning_timeout", "worker_panic", "provision_check")
-SERVICES: Final = ("api", "compiler", "runner")
 #: Seconds of Provisioning before a scripted ``provisioning_timeout`` fails (simulated).
 _PROVISIONING_TIMEOUT = 10.0
 
@@ -176,7 +170,7 @@ def add_fake_server_options(fake: argparse.ArgumentParser) -> None:
     fake.add_argument(
         "--degrade-cluster",
         action="append",
-        choices=SERVICES,
+        choices=("api", "compiler", "runner"),
         metavar="SERVICE",
         help="mark a cluster service unhealthy: api, compiler or runner; repeatable",
     )
@@ -191,13 +185,12 @@ async def _serve(args: argparse.Namespace) -> None:
         if name in programs:
             raise UsageError(f"pipeline {name!r} is named twice (--pipeline, --pipelines)")
         programs[name] = program
-    names = list(programs)
     failing = dict(args.fail_next_start or [])
-    unknown = sorted(set(failing) - set(names))
+    unknown = sorted(set(failing) - set(programs))
     if unknown:
         raise UsageError(
             f"--fail-next-start names {unknown[0]!r}, which is not among the created "
-            f"pipelines ({', '.join(names) or 'none: use --pipelines N'})"
+            f"pipelines ({', '.join(programs) or 'none: use --pipelines N'})"
         )
     fake = FakeFeldera(
         host=args.host, port=args.port, api_keys=args.server_api_keys, speed=args.speed
@@ -209,11 +202,10 @@ async def _serve(args: argparse.Namespace) -> None:
             f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
         ) from None
     try:
-        for name in names:
+        for name, program in programs.items():
             options: dict[str, Any] = {}
             if failing.get(name) == "provisioning_timeout":
                 options["provisioning_timeout"] = _PROVISIONING_TIMEOUT
-            program = programs[name]
             if program is not None:  # compiled by the simulated compiler, step by step
                 options.update(program_code=program, compile=True)
             try:
@@ -245,13 +237,11 @@ async def _serve(args: argparse.Namespace) -> None:
             fake.degrade_cluster(service)
         out = sys.stdout
         out.write(f"FakeFeldera listening on {fake.url} (speed={args.speed:g})\n")
-        for name in names:
+        for name in programs:
             note = f"  (next start fails: {failing[name]})" if name in failing else ""
             state = "compiled" if programs[name] is None else "compiling its program"
             out.write(f"  pipeline {name}: {state}, stopped{note}\n")
-        panics = args.fail_next_input or []
-        for name in dict.fromkeys(panics):
-            count = panics.count(name)
+        for name, count in collections.Counter(args.fail_next_input or []).items():
             what = "next input" if count == 1 else f"next {count} inputs"
             out.write(f"  {what} to {name} (POST .../ingress/TABLE): a worker panics\n")
         for kind, number in args.fault or []:
@@ -262,7 +252,7 @@ async def _serve(args: argparse.Namespace) -> None:
             )
         for service in args.degrade_cluster or []:
             out.write(f"  cluster service {service}: unhealthy\n")
-        new = next(n for n in ("my-pipeline", "new-pipeline", "pipeline-x") if n not in names)
+        new = next(n for n in ("my-pipeline", "new-pipeline", "pipeline-x") if n not in programs)
         body = json.dumps({"name": new, "program_code": ""})
         # With keys required, the lines send one from FELDERA_API_KEY (the shell expands
         # it; the watch reads it): the key itself is never printed.
@@ -274,7 +264,7 @@ async def _serve(args: argparse.Namespace) -> None:
             f"create one: curl -X POST {fake.url}/v0/pipelines{auth} "
             f"-H 'Content-Type: application/json' -d '{body}'\n"
         )
-        first = names[0] if names else new
+        first = next(iter(programs), new)
         out.write(f"start one:  curl -X POST {fake.url}/v0/pipelines/{first}/start{auth}\n")
         out.write(f"watch it:   feldera-events --url {fake.url} watch {first}\n")
         out.write("Ctrl-C stops the server.\n")

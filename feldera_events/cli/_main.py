@@ -15,10 +15,8 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from .._errors import FelderaError
 from ._commands import (
     _cmd_cluster_events,
-    _cmd_demo,
     _cmd_get,
     _cmd_health,
     _cmd_list,
@@ -27,10 +25,11 @@ from ._commands import (
     _cmd_watch,
     _setup_logging,
 )
+from ._demo import run_demo
 from ._fake_server import cmd_fake_server
 from ._parser import build_parser
 from ._process import handle_signals, interrupt_exit_code, output_failure, safe_std_streams
-from ._render import EXIT_OK, EXIT_USAGE, UsageError, error_line, exit_code_for
+from ._render import EXIT_OK, EXIT_USAGE, CommandError
 
 __all__ = ["main"]
 
@@ -39,7 +38,7 @@ _ASYNC_COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, in
     "get": _cmd_get,
     "list": _cmd_list,
     "watch": _cmd_watch,
-    "demo": _cmd_demo,
+    "demo": run_demo,
     "wait-cluster": _cmd_wait_cluster,
     "cluster-events": _cmd_cluster_events,
     "health": _cmd_health,
@@ -68,34 +67,23 @@ def _run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     with safe_std_streams():
-        return _main(argv)
-
-
-def _main(argv: list[str] | None) -> int:
-    try:
-        parser = build_parser()
-        args = parser.parse_args(argv)
-        if args.command is None:
-            parser.print_help(sys.stdout)
-            return EXIT_USAGE
-        _setup_logging(args.verbose)
         try:
-            code = _run(args)
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            if args.command is None:
+                parser.print_help(sys.stdout)
+                return EXIT_USAGE
+            _setup_logging(args.verbose)
+            try:
+                code = _run(args)
+            except CommandError as exc:
+                sys.stderr.write(f"error: {exc}\n")
+                code = exc.code
             failure = output_failure() if args.command in _OUTPUT_COMMANDS else None
-            if failure is not None:
-                if failure[1] is not None:
-                    sys.stderr.write(f"error: {failure[1]}\n")
-                if code == EXIT_OK:  # a failure the command saw itself stays its code
-                    code = failure[0]
-            return code
-        except UsageError as exc:
-            sys.stderr.write(f"error: {exc}\n")
-            return EXIT_USAGE
-        except FelderaError as exc:  # pragma: no cover - commands report their own
-            sys.stderr.write(f"error: {error_line(exc, args.url or '(FELDERA_HOST)')}\n")
-            return exit_code_for(exc)
-    except KeyboardInterrupt:
-        return _interrupted()
+            # A failure the command saw itself stays its code.
+            return failure if failure is not None and code == EXIT_OK else code
+        except KeyboardInterrupt:
+            return _interrupted()
 
 
 def _interrupted() -> int:

@@ -256,57 +256,59 @@ def _event_id(text: str) -> str:
 # -- the parser -------------------------------------------------------------------------
 
 
-def _add_connection_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
-    """The global options. Sub-commands get them too (with SUPPRESS defaults, so a value
-    given before the sub-command is kept), so they may come before or after it."""
-
-    def default(value: Any) -> Any:
-        return argparse.SUPPRESS if suppress else value
-
+def _add_connection_options(parser: argparse.ArgumentParser) -> None:
+    """The global options. Sub-commands get them too (from a parser whose defaults are
+    SUPPRESS, so a value given before the sub-command is kept), so they may come before or
+    after it."""
     group = parser.add_argument_group("connection options")
-    group.add_argument(
-        "--url",
-        metavar="URL",
-        default=default(None),
-        help="manager URL (default: $FELDERA_HOST, else http://localhost:8080)",
-    )
-    group.add_argument(
-        "--api-key",
-        metavar="KEY",
-        default=default(None),
-        help="API key (default: $FELDERA_API_KEY); never printed",
-    )
-    group.add_argument(
-        "--tenant",
-        metavar="TENANT",
-        default=default(None),
-        help="tenant (default: $FELDERA_TENANT)",
-    )
-    group.add_argument(
-        "--ca-cert",
-        metavar="PATH",
-        default=default(None),
-        help="CA bundle for https (default: $FELDERA_HTTPS_TLS_CERT)",
-    )
-    group.add_argument(
-        "--insecure",
-        action="store_true",
-        default=default(False),
-        help="do not verify TLS certificates",
-    )
+    for flag, metavar, help in (
+        ("--url", "URL", "manager URL (default: $FELDERA_HOST, else http://localhost:8080)"),
+        ("--api-key", "KEY", "API key (default: $FELDERA_API_KEY); never printed"),
+        ("--tenant", "TENANT", "tenant (default: $FELDERA_TENANT)"),
+        ("--ca-cert", "PATH", "CA bundle for https (default: $FELDERA_HTTPS_TLS_CERT)"),
+    ):
+        group.add_argument(flag, metavar=metavar, help=help)
+    group.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
     group.add_argument(
         "--request-timeout",
         metavar="SECONDS",
         type=_positive_float,
-        default=default(None),
         help="time limit of one HTTP request (default 30); not the overall --timeout of a wait",
     )
     group.add_argument(
         "-v",
         "--verbose",
         action="count",
-        default=default(0),
         help="log the feldera_events logger to stderr (-vv: debug)",
+    )
+
+
+def _add_pipeline(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "pipeline",
+        metavar="PIPELINE",
+        type=_pipeline_name,
+        help="pipeline name (as in the Feldera UI or `fda`)",
+    )
+
+
+def _add_timeout(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--timeout",
+        required=True,
+        type=_timeout,
+        metavar="SECONDS",
+        help="overall deadline of the wait (required): seconds, or 'none' to wait forever",
+    )
+
+
+def _add_list_options(parser: argparse.ArgumentParser) -> None:
+    """``list`` and ``cluster-events``: how many, and in which format."""
+    parser.add_argument("--limit", type=_positive_int, metavar="N", help="only the newest N events")
+    parser.add_argument(
+        "--format",
+        choices=["table", "json", "jsonl"],
+        help="output format (default: table on a terminal, json otherwise)",
     )
 
 
@@ -318,17 +320,18 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_Formatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
-    _add_connection_options(parser, suppress=False)
-    common = argparse.ArgumentParser(add_help=False)
-    _add_connection_options(common, suppress=True)
+    _add_connection_options(parser)
+    parser.set_defaults(verbose=0)
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    _add_connection_options(common)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def add(name: str, help: str, description: str, parents: list[argparse.ArgumentParser]) -> Any:
+    def add(name: str, help: str, description: str, *, connection: bool = True) -> Any:
         return sub.add_parser(
             name,
             help=help,
             description=description,
-            parents=parents,
+            parents=[common] if connection else [],
             epilog=COMMAND_EXIT_CODES[name],
             formatter_class=_Formatter,
         )
@@ -342,7 +345,6 @@ def build_parser() -> argparse.ArgumentParser:
         "Progress goes to stdout (to stderr with --json): a live line per pipeline on a "
         "terminal, one timestamped line per status change otherwise. A failure prints the "
         "pipeline, the server's error_code and message, and the events since the wait began.",
-        [common],
     )
     wait.add_argument(
         "pipelines",
@@ -351,13 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_pipeline_name,
         help="pipeline name(s) to wait on, concurrently",
     )
-    wait.add_argument(
-        "--timeout",
-        required=True,
-        type=_timeout,
-        metavar="SECONDS",
-        help="overall deadline of the wait (required): seconds, or 'none' to wait forever",
-    )
+    _add_timeout(wait)
     wait.add_argument(
         "--until",
         choices=["provisioned", "running"],
@@ -409,14 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
         "get",
         "print one event as JSON",
         "Print one monitor event of a pipeline as JSON: the latest one, or EVENT_ID.",
-        [common],
     )
-    get.add_argument(
-        "pipeline",
-        metavar="PIPELINE",
-        type=_pipeline_name,
-        help="pipeline name (as in the Feldera UI or `fda`)",
-    )
+    _add_pipeline(get)
     get.add_argument(
         "event_id", nargs="?", default="latest", type=_event_id, metavar="EVENT_ID",
         help="'latest' (default) or an event id (UUID)",
@@ -432,39 +422,22 @@ def build_parser() -> argparse.ArgumentParser:
         "list",
         "list a pipeline's events, newest first",
         "List the retained monitor events of a pipeline, newest first.",
-        [common],
     )
-    lst.add_argument(
-        "pipeline",
-        metavar="PIPELINE",
-        type=_pipeline_name,
-        help="pipeline name (as in the Feldera UI or `fda`)",
-    )
+    _add_pipeline(lst)
     lst.add_argument(
         "--selector",
         choices=[s.value for s in Selector],
         default="status",
         help="which fields: status (default) or all (adds details and deployment_error)",
     )
-    lst.add_argument("--limit", type=_positive_int, metavar="N", help="only the newest N events")
-    lst.add_argument(
-        "--format",
-        choices=["table", "json", "jsonl"],
-        help="output format (default: table on a terminal, json otherwise)",
-    )
+    _add_list_options(lst)
 
     watch = add(
         "watch",
         "print a line per new event until Ctrl-C",
         "Print the pipeline's current status, then one line per new event, until Ctrl-C.",
-        [common],
     )
-    watch.add_argument(
-        "pipeline",
-        metavar="PIPELINE",
-        type=_pipeline_name,
-        help="pipeline name (as in the Feldera UI or `fda`)",
-    )
+    _add_pipeline(watch)
     watch.add_argument(
         "--jsonl",
         action="store_true",
@@ -478,15 +451,8 @@ def build_parser() -> argparse.ArgumentParser:
         "compiler, runner) are healthy: a first CI step after starting a manager. Connection "
         "errors are polled through until --timeout (the manager may still be starting); a "
         "manager never reached by then exits 4, an unhealthy one 3.",
-        [common],
     )
-    wait_cluster.add_argument(
-        "--timeout",
-        required=True,
-        type=_timeout,
-        metavar="SECONDS",
-        help="overall deadline of the wait (required): seconds, or 'none' to wait forever",
-    )
+    _add_timeout(wait_cluster)
     wait_cluster.add_argument(
         "--json", action="store_true", help="print one JSON result object on stdout"
     )
@@ -496,7 +462,6 @@ def build_parser() -> argparse.ArgumentParser:
         "list the manager's cluster monitor events, newest first",
         "List the retained cluster monitor events (health of the API server, compiler and "
         "runner), newest first.",
-        [common],
     )
     cluster_events.add_argument(
         "--selector",
@@ -504,14 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="status",
         help="status (default) or all (fetches each event in full: one request per event)",
     )
-    cluster_events.add_argument(
-        "--limit", type=_positive_int, metavar="N", help="only the newest N events"
-    )
-    cluster_events.add_argument(
-        "--format",
-        choices=["table", "json", "jsonl"],
-        help="output format (default: table on a terminal, json otherwise)",
-    )
+    _add_list_options(cluster_events)
 
     fake = add(
         "fake-server",
@@ -521,7 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the pipelines that --pipelines and --pipeline create, stopped; create more with POST "
         "/v0/pipelines, start one with POST /v0/pipelines/NAME/start (its start-up lines "
         "show both as curl commands to paste).",
-        [],
+        connection=False,
     )
     add_fake_server_options(fake)
 
@@ -531,7 +489,6 @@ def build_parser() -> argparse.ArgumentParser:
         "Ask the manager (GET /v0/cluster_healthz) how its services are: for the API "
         "server, the compiler and the runner, whether it is healthy, since when, and its "
         "last health-check message. One request, no waiting: see wait-cluster for that.",
-        [common],
     )
     health.add_argument("--json", action="store_true", help="print the answer as JSON")
 
@@ -541,6 +498,6 @@ def build_parser() -> argparse.ArgumentParser:
         "Start a simulated manager in this process, create two pipelines, start both through "
         "the REST API and wait on them with the progress display of `wait`: one is "
         "provisioned, the other fails with PipelineProvisioningTimeout. Needs no server.",
-        [],
+        connection=False,
     )
     return parser

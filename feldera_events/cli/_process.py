@@ -23,7 +23,6 @@ from typing import Any, Final, TextIO, TypeVar
 from ._render import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_OUTPUT, EXIT_TERMINATED
 
 __all__ = [
-    "SafeStream",
     "handle_signals",
     "interrupt_exit_code",
     "output_failure",
@@ -91,10 +90,6 @@ class SafeStream:
         if not self.broken:
             self._failed(BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE)))
 
-    def output_lost(self) -> None:
-        """Output was lost without a write (a watch ended because the stream was gone)."""
-        self.dropped = True
-
     def _failed(self, exc: BaseException) -> None:
         self.broken = True
         self.dropped = True  # what was being written (or flushed)
@@ -152,22 +147,24 @@ class SafeStream:
         return getattr(self._stream, name)
 
 
-def output_failure() -> tuple[int, str | None] | None:
-    """How a command whose output is the point ends when stdout could not take it: None
-    when it could, or when it had nothing to write (a command that failed before its
-    output says only its own error); ``(EXIT_BROKEN_PIPE, None)`` when the reader went
-    away (quietly, as a process killed by SIGPIPE); ``(EXIT_OUTPUT, message)`` for
-    anything else (a full disk, a stdout closed from the start), as ``ls`` does."""
+def output_failure() -> int | None:
+    """The exit code of a command whose output is the point when stdout could not take it:
+    None when it could, or when it had nothing to write (a command that failed before its
+    output says only its own error); ``EXIT_BROKEN_PIPE`` when the reader went away
+    (quietly, as a process killed by SIGPIPE); ``EXIT_OUTPUT`` for anything else (a full
+    disk, a stdout closed from the start), said on stderr, as ``ls`` does."""
     stdout = sys.stdout
-    with contextlib.suppress(Exception):
-        stdout.flush()
-    if not getattr(stdout, "broken", False) or not getattr(stdout, "dropped", True):
+    if not isinstance(stdout, SafeStream):
         return None
-    error = getattr(stdout, "error", None)
+    stdout.flush()
+    if not stdout.broken or not stdout.dropped:
+        return None
+    error = stdout.error
     if isinstance(error, BrokenPipeError):
-        return EXIT_BROKEN_PIPE, None
+        return EXIT_BROKEN_PIPE
     why = "it is closed" if error is None else (getattr(error, "strerror", None) or str(error))
-    return EXIT_OUTPUT, f"cannot write the output to stdout: {why}"
+    sys.stderr.write(f"error: cannot write the output to stdout: {why}\n")
+    return EXIT_OUTPUT
 
 
 #: How often a watch looks whether the reader of its stdout pipe went away.
@@ -243,7 +240,7 @@ async def until_stdout_lost(items: AsyncIterator[_T]) -> AsyncGenerator[_T, None
             yield item
         # Ended by the loss: the items still to come are output that was lost.
         if isinstance(sys.stdout, SafeStream):
-            sys.stdout.output_lost()
+            sys.stdout.dropped = True
     finally:
         # Also when cancelled (Ctrl-C): nothing left running, no exception unretrieved.
         pending = [task for task in (step, lost) if task is not None]

@@ -1,6 +1,6 @@
 """Progress displays of ``wait`` (and the demo): a rich live block on a terminal, one line per change elsewhere.
 
-Two displays with one interface (:class:`Progress`):
+Two displays with one interface, and their shared rows (:class:`Progress`):
 
 * :class:`LiveProgress` on a terminal: one row per pipeline (mark, name, status, elapsed
   time, outcome) redrawn in place by :mod:`rich`, which handles the cursor and
@@ -22,8 +22,9 @@ import datetime as _dt
 import os
 import re
 import textwrap
-from typing import Protocol, TextIO
+from typing import TextIO
 
+import attrs
 from rich.cells import cell_len
 from rich.console import Console
 from rich.live import Live
@@ -55,45 +56,20 @@ __all__ = [
 ]
 
 
-class Progress(Protocol):
-    """What the wait reports to a display."""
-
-    def event(self, name: str, ev: PipelineEvent) -> None: ...
-
-    def retrying(self, name: str, failure: str) -> None: ...
-
-    def finished(self, result: WaitResult) -> None: ...
-
-    async def __aenter__(self) -> Progress: ...
-
-    async def __aexit__(self, *exc: object) -> None: ...
-
-
+@attrs.define
 class _Row:
     """What one pipeline's row shows."""
 
-    __slots__ = (
-        "approval",
-        "failure",
-        "failures",
-        "interrupted",
-        "last",
-        "result",
-        "spinner",
-        "status",
-    )
-
-    def __init__(self) -> None:
-        self.status = "waiting for the first event"
-        self.last: PipelineEvent | None = None
-        self.result: WaitResult | None = None
-        #: Seconds the wait had run when it was interrupted (Ctrl-C, SIGTERM) before its end.
-        self.interrupted: float | None = None
-        self.failure = ""
-        self.failures = 0
-        #: The event, while the runtime waits for an approval of its changes.
-        self.approval: PipelineEvent | None = None
-        self.spinner = Spinner("line")
+    status: str = "waiting for the first event"
+    last: PipelineEvent | None = None
+    result: WaitResult | None = None
+    #: Seconds the wait had run when it was interrupted (Ctrl-C, SIGTERM) before its end.
+    interrupted: float | None = None
+    failure: str = ""
+    failures: int = 0
+    #: The event, while the runtime waits for an approval of its changes.
+    approval: PipelineEvent | None = None
+    spinner: Spinner = attrs.field(factory=lambda: Spinner("line"))
 
     @property
     def done(self) -> bool:
@@ -170,7 +146,27 @@ def cut_names(names: list[str], width: int) -> dict[str, str]:
     return fallback
 
 
-class LineProgress:
+class Progress:
+    """What both displays share: a row per pipeline, and the time the wait began."""
+
+    def __init__(self, names: list[str]) -> None:
+        self._rows = {name: _Row() for name in names}
+        self._loop = asyncio.get_running_loop()
+        self._start = self._loop.time()
+
+    def _interrupted(self, exc: BaseException | None) -> list[str]:
+        """When ``__aexit__``'s ``exc`` is Ctrl-C or SIGTERM (a cancelled wait): the rows
+        not done, marked interrupted."""
+        if not isinstance(exc, asyncio.CancelledError | KeyboardInterrupt):
+            return []
+        names = [name for name, row in self._rows.items() if not row.done]
+        elapsed = self._loop.time() - self._start
+        for name in names:
+            self._rows[name].interrupted = elapsed
+        return names
+
+
+class LineProgress(Progress):
     """One timestamped line per status change or retry (not a terminal)."""
 
     def __init__(self, stream: TextIO, names: list[str]) -> None:
@@ -180,9 +176,7 @@ class LineProgress:
         if len(set(self._labels.values())) < len(names):
             self._labels = {name: name_text(name) for name in names}
         self._width = max((len(n) for n in self._labels.values()), default=0)
-        self._rows = {name: _Row() for name in names}
-        self._loop = asyncio.get_running_loop()
-        self._start = self._loop.time()
+        super().__init__(names)
 
     def _write(self, name: str, text: str) -> None:
         stamp = format_time(_dt.datetime.now(_dt.UTC))
@@ -213,19 +207,9 @@ class LineProgress:
     async def __aenter__(self) -> LineProgress:
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        if _interrupted(exc):
-            elapsed = self._loop.time() - self._start
-            for name, row in self._rows.items():
-                if not row.done:
-                    row.interrupted = elapsed
-                    self._write(name, f"interrupted after {elapsed:.1f}s")
-
-
-def _interrupted(exc: tuple[object, ...]) -> bool:
-    """Whether ``__aexit__``'s ``exc`` is Ctrl-C or SIGTERM (a cancelled wait)."""
-    kind = exc[0] if exc else None
-    return isinstance(kind, type) and issubclass(kind, asyncio.CancelledError | KeyboardInterrupt)
+    async def __aexit__(self, _: object, exc: BaseException | None, __: object) -> None:
+        for name in self._interrupted(exc):
+            self._write(name, f"interrupted after {self._rows[name].interrupted:.1f}s")
 
 
 def terminal_columns(stream: TextIO) -> int | None:
@@ -258,8 +242,7 @@ def wrap_for(stream: TextIO, text: str) -> str:
     would wrap on its own; a continuation line hangs less where its longest word would
     otherwise reach it).
     """
-    isatty = getattr(stream, "isatty", None)
-    if isatty is None or not isatty():
+    if not stream.isatty():
         return text
     width = (terminal_columns(stream) or 80) - 1
     return "\n".join(_wrap_line(line, width) for line in text.split("\n"))
@@ -285,34 +268,21 @@ def _wrap_line(line: str, width: int) -> str:
     )
 
 
-class LiveProgress:
+class LiveProgress(Progress):
     """A live row per pipeline, redrawn in place by rich (a terminal)."""
 
     #: Redraws per second (for the elapsed time and the spinner).
     FPS = 8
 
-    def __init__(
-        self,
-        stream: TextIO,
-        names: list[str],
-        *,
-        colour: bool | None = None,
-    ) -> None:
-        no_colour = bool(os.environ.get("NO_COLOR")) if colour is None else not colour
+    def __init__(self, stream: TextIO, names: list[str]) -> None:
         self._stream = stream
+        # (rich reads NO_COLOR itself.)
         self._console = Console(
-            file=stream,
-            force_terminal=True,
-            no_color=no_colour,
-            highlight=False,
-            width=terminal_columns(stream),
+            file=stream, force_terminal=True, highlight=False, width=terminal_columns(stream)
         )
-        self._names = names
         # The names as people see them (escaped), the rows' keys.
         self._shown = {name: name_text(name) for name in names}
-        self._rows = {name: _Row() for name in names}
-        self._loop = asyncio.get_running_loop()
-        self._start = self._loop.time()
+        super().__init__(names)
         self._live = Live(
             console=self._console,
             get_renderable=self._render,
@@ -372,8 +342,7 @@ class LiveProgress:
         table.add_column(no_wrap=True, overflow="ellipsis", width=self._WORD)
         now = self._loop.time()
         labels = cut_names(list(self._shown.values()), name_width)
-        for name in self._names:
-            row = self._rows[name]
+        for name, row in self._rows.items():
             status = self._status(row, status_width)
             if row.result is not None:
                 style = outcome_style(row.result)
@@ -426,16 +395,12 @@ class LiveProgress:
         self._ticker = asyncio.create_task(self._tick())
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, _: object, exc: BaseException | None, __: object) -> None:
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
-        if _interrupted(exc):  # the rows not done say so, instead of spinning on
-            elapsed = self._loop.time() - self._start
-            for row in self._rows.values():
-                if not row.done:
-                    row.interrupted = elapsed
+        self._interrupted(exc)  # the rows not done say so, instead of spinning on
         # The last frame stays on screen; the cursor comes back (also on Ctrl-C).
         self._live.stop()
 
@@ -443,7 +408,6 @@ class LiveProgress:
 def make_progress(stream: TextIO, names: list[str]) -> LiveProgress | LineProgress:
     """The display that fits ``stream``: live rows on a terminal, log lines otherwise
     (a success says what was waited for: ``WaitResult.until``)."""
-    isatty = getattr(stream, "isatty", None)
-    if isatty is not None and isatty() and os.environ.get("TERM") != "dumb":
+    if stream.isatty() and os.environ.get("TERM") != "dumb":
         return LiveProgress(stream, names)
     return LineProgress(stream, names)

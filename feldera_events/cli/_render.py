@@ -46,6 +46,7 @@ __all__ = [
     "OUTCOMES",
     "OutcomeStyle",
     "STATUS_LIMIT",
+    "CommandError",
     "UsageError",
     "approval_words",
     "combine_exit_codes",
@@ -97,8 +98,19 @@ def format_time(when: _dt.datetime) -> str:
     return format_datetime(when, "milliseconds", utc=True)
 
 
-class UsageError(Exception):
+class CommandError(Exception):
+    """How a command ends, in words: one line on stderr (``error: ...``), and its exit code."""
+
+    def __init__(self, line: str, code: int) -> None:
+        super().__init__(line)
+        self.code = code
+
+
+class UsageError(CommandError):
     """Bad input found before any request: exit 2."""
+
+    def __init__(self, line: str) -> None:
+        super().__init__(line, EXIT_USAGE)
 
 
 # -- outcomes ---------------------------------------------------------------------------
@@ -242,22 +254,18 @@ def event_row(ev: PipelineEvent) -> tuple[str, ...]:
 # -- errors -----------------------------------------------------------------------------
 
 
-def _cause_text(exc: BaseException) -> str:
-    cause = exc.__cause__
-    while cause is not None and isinstance(cause, APIConnectionError):
-        cause = cause.__cause__
-    if cause is not None and str(cause):
-        return str(cause)
-    return getattr(exc, "message", None) or str(exc)
-
-
 #: aiohttp's connector names its TLS setting even for http:// (``ssl:default``).
 _SSL_NOTE = re.compile(r" ssl:(?:default|None|True|False|<[^>]*>)")
 
 
 def connection_text(exc: BaseException) -> str:
-    """Why a connection failed, without aiohttp's ``ssl:default`` noise."""
-    return _SSL_NOTE.sub("", _cause_text(exc))
+    """Why a connection failed (the first cause that is not ours), without aiohttp's
+    ``ssl:default`` noise."""
+    cause = exc.__cause__
+    while isinstance(cause, APIConnectionError):
+        cause = cause.__cause__
+    text = str(cause or "") or getattr(exc, "message", None) or str(exc)
+    return _SSL_NOTE.sub("", text)
 
 
 def error_line(exc: BaseException, url: str, pipeline: str | None = None) -> str:

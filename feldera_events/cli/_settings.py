@@ -24,10 +24,11 @@ import attrs
 
 from .._client import EventsClient
 from .._config import Timeouts
+from .._errors import FelderaError
 from .._validate import check_base_url, shown_url
-from ._render import UsageError
+from ._render import CommandError, UsageError, error_line, exit_code_for
 
-__all__ = ["Settings", "make_client", "open_client", "resolve_settings"]
+__all__ = ["open_client"]
 
 DEFAULT_URL = "http://localhost:8080"
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -36,17 +37,15 @@ _FALSE = frozenset({"", "0", "false", "no", "off"})
 
 @attrs.frozen
 class Settings:
-    """Resolved connection settings, with where each came from (for messages)."""
+    """Resolved connection settings, and where each came from: ``sources`` names the option
+    or variable behind each of the client's arguments (for messages)."""
 
     url: str
-    url_source: str
     api_key: str | None = attrs.field(repr=False)
-    api_key_source: str
     tenant: str | None
-    tenant_source: str
     #: False (no verification), True (system CAs) or the CA bundle's context (loaded once).
     verify: bool | ssl.SSLContext
-    verify_source: str
+    sources: dict[str, str]
 
 
 def _pick(
@@ -85,11 +84,9 @@ def _check_url(url: str, source: str) -> str:
     return url.strip()
 
 
-def resolve_settings(
-    args: argparse.Namespace, environ: Mapping[str, str] | None = None
-) -> Settings:
+def resolve_settings(args: argparse.Namespace) -> Settings:
     """The settings from ``args`` and the environment, or a :class:`UsageError`."""
-    env = os.environ if environ is None else environ
+    env = os.environ
     url, url_source = _pick(args.url, "--url", env, "FELDERA_HOST")
     if url is None:
         url, url_source = DEFAULT_URL, "default"
@@ -122,32 +119,21 @@ def resolve_settings(
                 f"{ca_source} {ca_cert!r} could not be loaded as a CA bundle: {exc}"
             ) from None
         verify_source = ca_source
-    return Settings(
-        url=url,
-        url_source=url_source,
-        api_key=api_key or None,
-        api_key_source=key_source,
-        tenant=tenant or None,
-        tenant_source=tenant_source,
-        verify=verify,
-        verify_source=verify_source,
-    )
+    sources = {
+        "api_key": key_source or "--api-key",
+        "tenant": tenant_source or "--tenant",
+        "verify": verify_source or "--ca-cert",
+        "url": url_source,
+    }
+    return Settings(url, api_key or None, tenant or None, verify, sources)
 
 
-def _cli_words(message: str, settings: Settings) -> str:
+def _cli_words(message: str, sources: dict[str, str]) -> str:
     """A library message in CLI words: ``api_key=`` becomes ``--api-key``/``FELDERA_API_KEY``."""
     # The client's own words for its arguments ("the API key contains ...").
-    for phrase, source in (
-        ("the API key", settings.api_key_source or "--api-key"),
-        ("the tenant", settings.tenant_source or "--tenant"),
-    ):
-        message = message.replace(phrase, source)
-    for python_name, source in (
-        ("api_key", settings.api_key_source or "--api-key"),
-        ("tenant", settings.tenant_source or "--tenant"),
-        ("verify", settings.verify_source or "--ca-cert"),
-        ("url", settings.url_source),
-    ):
+    message = message.replace("the API key", sources["api_key"])
+    message = message.replace("the tenant", sources["tenant"])
+    for python_name, source in sources.items():
         message = re.sub(rf"(?<![-\w]){python_name}\b=?", source, message)
     return message
 
@@ -159,37 +145,22 @@ def _traced_session(
     and tells ``on_response`` the status of every answer."""
     log = logging.getLogger("feldera_events.http")
 
-    async def on_start(
-        _: Any, ctx: SimpleNamespace, params: aiohttp.TraceRequestStartParams
-    ) -> None:
+    async def on_start(_: Any, ctx: SimpleNamespace, params: Any) -> None:
         ctx.started = time.monotonic()
 
     async def on_end(_: Any, ctx: SimpleNamespace, params: aiohttp.TraceRequestEndParams) -> None:
-        ms = (time.monotonic() - ctx.started) * 1000
         if on_response is not None:
             on_response(params.response.status)
         if log_requests:
-            log.debug(
-                "%s %s -> %d in %.1f ms",
-                params.method,
-                params.url.path_qs,
-                params.response.status,
-                ms,
-            )
+            said = f"-> {params.response.status} in"
+            log.debug("%s %s %s %.1f ms", params.method, params.url.path_qs, said, _ms(ctx))
 
     async def on_error(
         _: Any, ctx: SimpleNamespace, params: aiohttp.TraceRequestExceptionParams
     ) -> None:
-        ms = (time.monotonic() - ctx.started) * 1000
-        if not log_requests:
-            return
-        log.debug(
-            "%s %s -> %s after %.1f ms",
-            params.method,
-            params.url.path_qs,
-            type(params.exception).__name__,
-            ms,
-        )
+        if log_requests:
+            said = f"-> {type(params.exception).__name__} after"
+            log.debug("%s %s %s %.1f ms", params.method, params.url.path_qs, said, _ms(ctx))
 
     trace = aiohttp.TraceConfig()
     trace.on_request_start.append(on_start)
@@ -198,39 +169,43 @@ def _traced_session(
     return aiohttp.ClientSession(trace_configs=[trace])
 
 
+def _ms(ctx: SimpleNamespace) -> float:
+    return (time.monotonic() - float(ctx.started)) * 1000
+
+
 @contextlib.asynccontextmanager
 async def open_client(
     args: argparse.Namespace, *, on_response: Callable[[int], None] | None = None
 ) -> AsyncIterator[EventsClient]:
-    """:func:`make_client` as a context; with ``-vv`` each request is logged at DEBUG;
-    ``on_response(status)`` after every answer."""
-    session = None
-    if args.verbose >= 2 or on_response is not None:
-        session = _traced_session(log_requests=args.verbose >= 2, on_response=on_response)
-    try:
-        async with make_client(args, session=session) as client:
-            yield client
-    finally:
-        if session is not None:
-            await session.close()
-
-
-def make_client(
-    args: argparse.Namespace, *, session: aiohttp.ClientSession | None = None
-) -> EventsClient:
-    """The client from the global options; a bad value is a :class:`UsageError`."""
+    """The client from the global options (a bad value is a :class:`UsageError`); with
+    ``-vv`` each request is logged at DEBUG; ``on_response(status)`` after every answer.
+    An error of the SDK inside becomes a :class:`CommandError`: its line (naming the
+    client's URL and the command's pipeline) and its exit code."""
     settings = resolve_settings(args)
     timeout: Timeouts | None = None
     if args.request_timeout is not None:
         timeout = Timeouts(connect=min(10.0, args.request_timeout), request=args.request_timeout)
+    session = None
+    if args.verbose >= 2 or on_response is not None:
+        session = _traced_session(log_requests=args.verbose >= 2, on_response=on_response)
     try:
-        return EventsClient(
-            settings.url,
-            api_key=settings.api_key,
-            tenant=settings.tenant,
-            timeout=timeout,
-            verify=settings.verify,
-            session=session,
-        )
-    except (ValueError, TypeError) as exc:
-        raise UsageError(_cli_words(str(exc), settings)) from None
+        try:
+            client = EventsClient(
+                settings.url,
+                api_key=settings.api_key,
+                tenant=settings.tenant,
+                timeout=timeout,
+                verify=settings.verify,
+                session=session,
+            )
+        except (ValueError, TypeError) as exc:
+            raise UsageError(_cli_words(str(exc), settings.sources)) from None
+        async with client:
+            try:
+                yield client
+            except FelderaError as exc:
+                line = error_line(exc, client.url, getattr(args, "pipeline", None))
+                raise CommandError(line, exit_code_for(exc)) from None
+    finally:
+        if session is not None:
+            await session.close()

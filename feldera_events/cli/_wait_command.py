@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any, Final, Literal, TextIO
@@ -25,7 +27,7 @@ from .._policies import PollPolicy, RetryPolicy
 from .._poller import Outcome, Poller, Since, WaitResult
 from .._wait_errors import ApprovalRequiredError, DeploymentFailedError, WaitTimeoutError
 from ._process import interrupt_exit_code
-from ._progress import Progress, make_progress, wrap_for
+from ._progress import LineProgress, LiveProgress, make_progress, wrap_for
 from ._render import (
     EXIT_OK,
     MESSAGE_LIMIT,
@@ -50,26 +52,7 @@ from ._render import (
 __all__ = ["failure_text", "reporting_retries", "run_wait"]
 
 #: The path of every request a wait makes: ``/v0/pipelines/{name}/events[/...]``.
-_EVENTS_PATH: Final = "/v0/pipelines/"
-
-
-def pipeline_of(exc: BaseException) -> str | None:
-    """The pipeline whose request failed with ``exc``, from the URL the error names.
-
-    The waits of one ``as_completed`` call all run in tasks the poller creates, so no
-    context of ours tells them apart; the failed request's URL does.
-    """
-    url = getattr(exc, "url", None)
-    if not isinstance(url, str):
-        return None
-    path = urlsplit(url).path
-    at = path.find(_EVENTS_PATH)
-    if at < 0:
-        return None
-    segment, sep, rest = path[at + len(_EVENTS_PATH) :].partition("/")
-    if not sep or not rest.startswith("events"):
-        return None
-    return unquote(segment)
+_EVENTS_PATH: Final = re.compile(r"/v0/pipelines/([^/]+)/events")
 
 
 def failure_text(exc: BaseException) -> str:
@@ -116,7 +99,11 @@ class _RetryReporter(logging.Handler):
         exc = next((a for a in args if isinstance(a, BaseException)), None)
         if exc is None:
             return
-        name = pipeline_of(exc) or self._default
+        # The waits of one as_completed call all run in tasks the poller creates, so no
+        # context of ours tells them apart; the failed request's URL does.
+        url = getattr(exc, "url", None)
+        match = _EVENTS_PATH.search(urlsplit(url).path) if isinstance(url, str) else None
+        name = unquote(match[1]) if match else self._default
         if name is not None:
             self._report(name, exc)
 
@@ -196,9 +183,9 @@ def _failure_report(
     name = result.pipeline_name
     err = result.error
     word = outcome_style(result).word
+    title = f"Pipeline {short_name(name)} {word}"
     lines: list[str] = []
     if isinstance(err, DeploymentFailedError):
-        title = f"Pipeline {short_name(name)} {word}"
         # The server's words, each on its one line (safe_text: no line of theirs).
         code = safe_text(err.error_code, STATUS_LIMIT) if err.error_code else None
         message = safe_text(err.message, MESSAGE_LIMIT)
@@ -207,7 +194,6 @@ def _failure_report(
         lines.append(f"  error_code: {code or '-'}")
         lines.append(f"  message:    {message}")
     elif isinstance(err, WaitTimeoutError):
-        title = f"Pipeline {short_name(name)} {word}"
         last = err.last_event.status_text() if err.last_event is not None else "no event seen"
         if err.held_at_since:  # only a new success counted, and none came
             summary = (
@@ -229,7 +215,6 @@ def _failure_report(
         lines.append(f"pipeline {quoted(name)} {word} after {result.elapsed:.1f}s: {summary}")
         lines.append("  (--no-wait-for-approval: the wait ends here; approving lets it run)")
     elif outcome_style(result).key == "timed_out":  # the deadline came before any answer
-        title = f"Pipeline {short_name(name)} {word}"
         summary = f"no answer within the --timeout ({result.elapsed:.3g}s)"
         lines.append(f"pipeline {quoted(name)} {word}: {summary}")
     else:
@@ -301,10 +286,6 @@ def _result_json(
     return out
 
 
-def _interrupted(name: str, elapsed: float, last: PipelineEvent | None, until: Until) -> WaitResult:
-    return WaitResult(name, Outcome.CANCELLED, last, None, elapsed, until)
-
-
 async def run_wait(
     client: EventsClient,
     names: list[str],
@@ -341,7 +322,7 @@ async def run_wait(
     results: dict[str, WaitResult] = {}
     loop = asyncio.get_running_loop()
     start = loop.time()
-    progress: Progress
+    progress: LiveProgress | LineProgress
 
     def on_failure(name: str, exc: BaseException) -> None:
         text = failure_text(exc)
@@ -377,7 +358,7 @@ async def run_wait(
             for name in names:
                 if name not in results:
                     last = seen[name][-1] if seen[name] else None
-                    results[name] = _interrupted(name, elapsed, last, until)
+                    results[name] = WaitResult(name, Outcome.CANCELLED, last, None, elapsed, until)
             code = interrupt_exit_code()
             doc = _json_document(client, names, results, {}, failures, code, elapsed)
             for pipeline in doc["pipelines"].values():
@@ -398,9 +379,9 @@ async def run_wait(
                 client, name, first_seen.get(name), seen[name], remaining
             )
 
-    codes = [outcome_exit_code(results[name]) for name in names]
-    code = combine_exit_codes(codes)
+    code = combine_exit_codes([outcome_exit_code(results[name]) for name in names])
     github = in_github_actions()
+    annotations = stderr if json_output else stdout
     reported_errors: set[str] = set()
     for name in names:
         result = results[name]
@@ -412,16 +393,15 @@ async def run_wait(
                 reported_errors.add(line)
                 stderr.write(f"error: {line}\n")
             if github:
-                (stderr if json_output else stdout).write(
-                    github_annotation(f"Pipeline {short_name(name)}: error", line) + "\n"
-                )
+                title = f"Pipeline {short_name(name)}: error"
+                annotations.write(github_annotation(title, line) + "\n")
             continue
         report, title, summary = _failure_report(
             result, timelines.get(name, []), client.url, failures[name], until, first_seen.get(name)
         )
         progress_stream.write(wrap_for(progress_stream, report) + "\n")
         if github:
-            (stderr if json_output else stdout).write(github_annotation(title, summary) + "\n")
+            annotations.write(github_annotation(title, summary) + "\n")
     elapsed = loop.time() - start
     if json_output:
         doc = _json_document(client, names, results, timelines, failures, code, elapsed)
@@ -438,10 +418,8 @@ def _summary(results: list[WaitResult], until: Until, elapsed: float) -> str:
     12.3s``, or how many ended how: ``29 provisioned, 1 failed (30 pipelines, 12.3s)``."""
     if all(r.ok for r in results):
         return f"all {len(results)} pipelines {until} in {elapsed:.1f}s"
-    counts: dict[str, int] = {}
-    for result in sorted(results, key=lambda r: list(OUTCOMES).index(outcome_style(r).key)):
-        word = outcome_word(result).lower()
-        counts[word] = counts.get(word, 0) + 1
+    ordered = sorted(results, key=lambda r: list(OUTCOMES).index(outcome_style(r).key))
+    counts = collections.Counter(outcome_word(result).lower() for result in ordered)
     said = ", ".join(f"{n} {word}" for word, n in counts.items())
     return f"{said} ({len(results)} pipelines, {elapsed:.1f}s)"
 
