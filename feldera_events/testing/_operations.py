@@ -180,9 +180,11 @@ class Engine(Automaton):
         ``"rust"``, ``"system"``) makes them fail whatever the text.  ``record_events=False``
         makes a pipeline that predates event recording: no events until its first status
         change.
-        ``start_failures`` scripts how the next starts fail (``fail_next_start``).  A name
-        (over 63 bytes; other than letters, digits, ``-`` and ``_``, neither first nor
-        last), description or tags the manager refuses raise its 400 ``FakeAPIError``.
+        ``start_failures`` scripts how the next starts fail (``fail_next_start``).  A name,
+        description or tags the manager refuses raise its 400 ``FakeAPIError``:
+        ``EmptyName``, ``TooLongName`` (over 63 bytes), ``NameDoesNotMatchPattern``
+        (letters, digits, ``-`` and ``_``, neither first nor last), ``TooLongDescription``,
+        ``TooManyTags``, ``InvalidTag``.
         """
         check_pipeline_name(name)
         check_metadata(description, tags)
@@ -335,9 +337,11 @@ class Engine(Automaton):
         changed since the pipeline last ran on its storage then stops at runtime
         ``AwaitingApproval`` until :meth:`approve` (``"allow"`` bootstraps at once).
         Refused as the manager refuses it, in its order: bad bootstrap settings or
-        ``initial``; a stop under way; an error not dismissed; storage being cleared; a
-        failed compilation; another ``initial`` or bootstrap setting than the start in
-        force; ``initial=standby`` without a file storage backend that syncs.
+        ``initial``; a stop under way (``IllegalPipelineAction``); an error not dismissed;
+        storage being cleared; a failed compilation; another ``initial`` or bootstrap
+        setting than the start in force (``InitialImmutableUnlessStopped``,
+        ``BootstrapPolicyImmutableUnlessStopped``); ``initial=standby`` without a file
+        storage backend that syncs (``InitialStandbyNotAllowed``).
         """
         policy = "await_approval" if bootstrap_policy is None else bootstrap_policy
         if policy not in BOOTSTRAP_POLICIES:
