@@ -4,6 +4,7 @@ plain-text 400s for a query or body it cannot read, the ``uuid`` crate's parse e
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import string
@@ -188,6 +189,15 @@ _CONFIG = {
 }
 
 
+@dataclasses.dataclass(frozen=True)
+class CreatedKey:
+    """An API key made through ``POST /v0/api_keys``: its ``ApiKeyDescr``, and its secret
+    (never in a repr)."""
+
+    described: dict[str, Any]
+    secret: str = dataclasses.field(repr=False)
+
+
 class Handlers:
     """The manager's operations over one engine and cluster monitor."""
 
@@ -195,10 +205,11 @@ class Handlers:
         self.engine = engine
         self.monitor = monitor
         self.version = version
-        #: The API keys made through ``POST /v0/api_keys``, by name: their ``ApiKeyDescr``
-        #: and secret.  Accepted like a key given to ``FakeFeldera(api_keys=...)`` until
-        #: deleted; their role is stored and listed, not enforced (the fake has no roles).
-        self.api_keys: dict[str, tuple[dict[str, Any], str]] = {}
+        #: The API keys made through ``POST /v0/api_keys``, by name, and their secrets.
+        #: Accepted like a key given to ``FakeFeldera(api_keys=...)`` until deleted; their
+        #: role is stored and listed, not enforced (the fake has no roles).
+        self.api_keys: dict[str, CreatedKey] = {}
+        self.created_secrets: set[str] = set()
 
     async def handle(self, operation: str, request: web.Request, **params: str) -> web.Response:
         """Answer ``request`` with the handler of ``operation``."""
@@ -358,10 +369,10 @@ class Handlers:
         """The ``ApiKeyDescr`` of a key made through the API, or 404 ``UnknownApiKey``."""
         if name not in self.api_keys:
             raise FakeAPIError(404, "UnknownApiKey", f"Unknown API key '{name}'", {"name": name})
-        return self.api_keys[name][0]
+        return self.api_keys[name].described
 
     async def list_api_keys(self, request: web.Request) -> web.Response:
-        described = [self.api_keys[name][0] for name in sorted(self.api_keys)]
+        described = [self.api_keys[name].described for name in sorted(self.api_keys)]
         return json_response(described, headers=NO_CACHE)
 
     async def get_api_key(self, request: web.Request, key: str) -> web.Response:
@@ -378,12 +389,13 @@ class Handlers:
             raise FakeAPIError(409, "DuplicateName", "An entity with this name already exists")
         described = {"id": str(uuid.uuid4()), "name": name, "role": role or "read"}
         secret = "apikey:" + "".join(secrets.choice(_ALPHABET) for _ in range(128))
-        self.api_keys[name] = (described, secret)
+        self.api_keys[name] = CreatedKey(described, secret)
+        self.created_secrets.add(secret)
         # The NewApiKeyResponse: the only time the secret is shown.
         created = {"id": described["id"], "name": name, "api_key": secret}
         return json_response(created, 201, headers=NO_CACHE)
 
     async def delete_api_key(self, request: web.Request, key: str) -> web.Response:
         self._api_key(key)
-        del self.api_keys[key]
+        self.created_secrets.discard(self.api_keys.pop(key).secret)
         return web.Response(status=200)
