@@ -96,6 +96,18 @@ def _bool_param(request: web.Request, name: str, default: bool) -> bool:
     return value == "true"
 
 
+#: The JSON type of each field a request body may carry, as the manager's serde reads it
+#: (another is its 400, as a missing field is).
+_FIELD_TYPES: dict[str, tuple[type, str]] = {
+    **dict.fromkeys(
+        ("name", "program_code", "description", "udf_rust", "udf_toml", "role"), (str, "a string")
+    ),
+    "tags": (list, "a sequence of strings"),
+    "runtime_config": (dict, "a map"),
+    "program_config": (dict, "a map"),
+}
+
+
 async def _json_object(request: web.Request, *required: str) -> dict[str, Any]:
     """The request's JSON object with a string at each ``required`` field."""
     try:
@@ -104,6 +116,15 @@ async def _json_object(request: web.Request, *required: str) -> dict[str, Any]:
         raise _BadRequest(f"Json deserialize error: {exc}") from None
     if not isinstance(body, dict):
         raise _BadRequest("Json deserialize error: expected a JSON object")
+    for field, value in body.items():
+        kind, words = _FIELD_TYPES.get(field, (object, ""))
+        tags = value if kind is list and isinstance(value, list) else ()
+        if value is not None and (
+            not isinstance(value, kind) or not all(isinstance(tag, str) for tag in tags)
+        ):
+            raise _BadRequest(
+                f"Json deserialize error: invalid type of `{field}`, expected {words}"
+            )
     for field in required:
         if not isinstance(body.get(field), str):
             raise _BadRequest(f"Json deserialize error: missing field `{field}`")
