@@ -14,11 +14,14 @@ Markdown as it is).
 
 A facade method defined once as ``start = Delegate("_engine", Engine.start)``
 (``feldera_events.testing._fake``) is documented as the method it is: the part's
-signature and docstring, in the facade's scope.
+signature and docstring, in the facade's scope; a setting defined as
+``timings = Setting[Timings, Timings]("_engine", "timings", doc)`` as the writable
+property it is, of the kept type, with that doc.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 from typing import Any
 
@@ -102,6 +105,20 @@ def delegate_as_method(attr: Any, package: Any) -> Any:
     return method
 
 
+def setting_as_property(attr: Any) -> bool:
+    """Make ``attr`` (``name = Setting[T, S]("_part", "name", doc)``) read as a writable
+    property of type ``T`` with that doc; whether it was one."""
+    value = attr.value if attr.is_attribute else None
+    function = value.function if isinstance(value, griffe.ExprCall) else None
+    if not isinstance(function, griffe.ExprSubscript) or str(function.left) != "Setting":
+        return False
+    attr.annotation = function.slice.elements[0]
+    attr.value = None
+    attr.labels = {"property", "writable"}
+    attr.docstring = griffe.Docstring(ast.literal_eval(value.arguments[2]), parent=attr)
+    return True
+
+
 class SphinxRoles(griffe.Extension):
     """Rewrites every docstring of the package once it is loaded."""
 
@@ -117,6 +134,8 @@ class SphinxRoles(griffe.Extension):
                 method = None if member.is_alias else delegate_as_method(member, pkg)
                 if method is not None:
                     obj.set_member(name, method)
+                elif not member.is_alias:
+                    setting_as_property(member)
             if obj.docstring is not None:
                 obj.docstring.value = rewrite(obj.docstring.value, obj, pkg)
             todo.extend(m for m in obj.members.values() if not m.is_alias)

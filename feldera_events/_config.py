@@ -40,7 +40,7 @@ class EnvConfig:
         )
 
 
-_SECONDS_OR_NONE = number(lambda v: v > 0, "a number of seconds > 0 or None", optional=True)
+_POSITIVE_SECONDS = number(lambda v: v > 0, "a number of seconds > 0 or None", optional=True)
 
 
 @attrs.frozen(kw_only=True)
@@ -52,8 +52,8 @@ class Timeouts:
     the overall deadline of a wait: waits take their own ``timeout=``.
     """
 
-    connect: float | None = attrs.field(default=10.0, validator=_SECONDS_OR_NONE)
-    request: float | None = attrs.field(default=30.0, validator=_SECONDS_OR_NONE)
+    connect: float | None = attrs.field(default=10.0, validator=_POSITIVE_SECONDS)
+    request: float | None = attrs.field(default=30.0, validator=_POSITIVE_SECONDS)
 
     @classmethod
     def of(cls, timeout: Timeouts | float | None) -> Timeouts:

@@ -56,8 +56,8 @@ def follow(visited: list[str], location: str, status: int, keys: list[str]) -> s
     """The URL a same-origin redirect leads to; a RedirectError for anything else."""
     current = visited[-1]
 
-    def refused(message: str, location: str | None = None) -> RedirectError:
-        return RedirectError(message, status_code=status, url=current, location=location)
+    def refused(message: str, shown_location: str | None = None) -> RedirectError:
+        return RedirectError(message, status_code=status, url=current, location=shown_location)
 
     # Seen through percent-encoding too: yarl decodes the Location when it shows it.
     secret = contains_key(location, keys) or contains_key(unquote(location), keys)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import signal
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +24,13 @@ import pytest
 
 import feldera_events
 import feldera_events.testing
+
+# A shell starts a background job (``cmd &`` without job control, as a CI script may) with
+# SIGINT ignored, and every process it starts inherits that: the tests that press Ctrl-C on
+# a CLI subprocess would wait for an exit that never comes. Python's own handler here makes
+# each subprocess start with the default one, as it would from a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 AIOHTTP_VERSION = tuple(int(p) for p in aiohttp.__version__.split(".")[:2])
 AIORESPONSES_BROKEN = AIOHTTP_VERSION >= (3, 14)

@@ -172,14 +172,18 @@ async def test_one_line_per_pipeline_at_any_width(
     assert not term.screen.cursor.hidden  # the cursor came back
 
 
-@pytest.mark.parametrize(("no_color", "expected"), [(False, "green"), (True, "default")])
+@pytest.mark.parametrize(
+    ("no_color", "expected"),
+    # An empty NO_COLOR is no request (no-color.org: "present and not an empty string").
+    [(None, "green"), ("", "green"), ("1", "default")],
+)
 async def test_outcome_colour_and_no_color(
-    fake: FakeFeldera, no_color: bool, expected: str
+    fake: FakeFeldera, no_color: str | None, expected: str
 ) -> None:
     fake.create_pipeline("p")
     fake.start("p")
     term = Terminal(80)
-    env = {"FELDERA_HOST": fake.url, **({"NO_COLOR": "1"} if no_color else {})}
+    env = {"FELDERA_HOST": fake.url, **({"NO_COLOR": no_color} if no_color is not None else {})}
     await term.start("wait", "p", "--timeout", "30", *FAST, env=env)
     assert await term.finish() == EXIT_OK
     # One pipeline: its row says how it ended; no second line says it again.

@@ -127,6 +127,11 @@ def test_safe_text_stops_at_the_first_escape_that_does_not_fit() -> None:
     assert safe_text("abcd\x1bx", 6) == "abcd… (2 more characters)"
 
 
+def test_an_escape_that_fills_the_limit_exactly_is_the_last_thing_shown() -> None:
+    # "\x00" is 4 characters: the limit of 4 is full, so the "a" after it is not shown.
+    assert safe_text("\x00ab", 4) == "\\x00… (2 more characters)"
+
+
 def test_a_status_line_is_bounded_at_200_characters() -> None:
     from feldera_events import PipelineEvent
     from feldera_events._convert import structure

@@ -220,12 +220,10 @@ EQUIVALENT: dict[str, dict[str, str]] = {
     },
     "machines": {
         "__init__ | testing: bool = True,": "every machine is made with Driver.machine_args, which always passes the switch's value",
-        "_failed | self.attempts += 0": "a pipeline wait's `attempts` is never read (the cluster wait counts its own before it calls this)",
-        "_failed | self.attempts += 2": "the same: never read for a pipeline wait",
         "_failed | backoff = -1.0 if self.testing else self.retry.backoff(self.failures, exc, draw=self.draw())": "a negative delay is clamped to 0 (_schedule), and a server reached waits the poll interval anyway",
         "_progress | threshold = max(self.next_log, -0.999)": "next_log starts at 5 s and only doubles: the floor (against a loop from 0) never applies",
         "_progress | threshold = max(self.next_log, 1.001)": "the same: next_log is never below 5 s",
-        "_poll_now | return self._schedule(now, -1.0, self.poll_request, emit=emit)": "_schedule clamps a delay below 0 to 0",
+        "_resolved | return self._schedule(now, -1.0, LATEST)": "_schedule clamps a delay below 0 to 0",
         "_schedule | delay = max(delay, -1.0)": "no caller passes a negative delay (intervals, backoffs, 0): the clamp never applies",
         "__init__ | anew: bool = True,": "the one caller (Poller._pipeline_wait) passes anew from WAITS",
         "__init__ | self.stopped = True": "set whenever the status shows a failure (_on_answer), before anything reads it",

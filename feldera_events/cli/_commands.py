@@ -199,7 +199,7 @@ async def _cmd_wait_cluster(args: argparse.Namespace) -> int:
         except ClusterWaitTimeoutError as exc:
             error, event = exc, exc.event
             code = EXIT_TIMEOUT if exc.reached else EXIT_API
-            # (timeout is set: the wait ended by it)
+            # The manager was never reached: say so, with the timeout the wait ran out of.
             reach = f"cannot reach the Feldera manager at {client.url} within {args.timeout:g}s"
             line = str(exc) if exc.reached else reach
         except FelderaError as exc:

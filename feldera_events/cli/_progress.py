@@ -276,9 +276,13 @@ class LiveProgress(Progress):
 
     def __init__(self, stream: TextIO, names: list[str]) -> None:
         self._stream = stream
-        # (rich reads NO_COLOR itself.)
         self._console = Console(
-            file=stream, force_terminal=True, highlight=False, width=terminal_columns(stream)
+            file=stream,
+            force_terminal=True,
+            # An empty NO_COLOR leaves colour on (no-color.org); some rich versions disagree.
+            no_color=bool(os.environ.get("NO_COLOR")),
+            highlight=False,
+            width=terminal_columns(stream),
         )
         # The names as people see them (escaped), the rows' keys.
         self._shown = {name: name_text(name) for name in names}

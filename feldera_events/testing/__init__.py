@@ -17,10 +17,9 @@ only.  ``python -m feldera_events.testing`` runs it as ``feldera-events fake-ser
 """
 
 from feldera_events._testing_mode import set_testing
-from feldera_events.testing._fake import FakeFeldera
+from feldera_events.testing._fake import FakeFeldera, run_fake_server
 from feldera_events.testing._faults import Fault, FaultHandle
 from feldera_events.testing._model import FakeAPIError, RequestRecord, Timings
-from feldera_events.testing._runner import run_fake_server
 
 __all__ = [
     "FakeAPIError",

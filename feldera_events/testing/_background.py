@@ -1,10 +1,9 @@
 """Owns what happens to pipelines in the background, by itself: the compiler's steps and
 the runner's automaton.
 
-Pure: no sockets and no asyncio.  Time comes from an injected ``now`` and every delay
-goes through an injected :class:`~feldera_events.testing._model.Scheduler`, so the
-engine's unit tests drive it with a manual clock.  The control rules (what a request
-may do) live in ``_operations``; they write through :meth:`Automaton.write` and hand the
+Pure: time comes from an injected ``now`` and every delay goes through an injected
+``call_later``, so the engine's unit tests drive it with a manual clock.  The rules of
+the requests (``_operations``) write through :meth:`Automaton.write` and hand the
 pipeline back with :meth:`Automaton.reconcile`.
 """
 
@@ -13,40 +12,26 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Literal
 
-from feldera_events.testing._compiler import CompileError, program_error_after
-from feldera_events.testing._model import (
-    Cancellable,
-    FakeAPIError,
-    Scheduler,
-    UUIDv7Factory,
-    format_timestamp,
-)
-from feldera_events.testing._rows import (
-    EVENT_STATUS_KEYS,
-    PROGRAM_COMPILING,
-    PROGRAM_FAILED,
-    SINCE_OF,
-    Event,
-    Pipeline,
-)
+from feldera_events.testing._compiler import CompileError, compile_outcome, program_error_after
+from feldera_events.testing._model import CallLater, FakeAPIError, Timings, UUIDv7Factory
+from feldera_events.testing._rows import PROGRAM_COMPILING, PROGRAM_FAILED, Pipeline
 
-__all__ = ["Automaton", "CompileError", "StartFailure", "runtime_details", "unknown_pipeline"]
+__all__ = ["NOT_DESIRED_PROVISIONED", "Automaton", "StartFailure", "runtime_details"]
 
 #: ``CREATE TABLE name ...;`` / ``CREATE [MATERIALIZED] VIEW name ...;`` of a program.
 _RELATION = re.compile(r"create\s+(?:materialized\s+)?(table|view)\s+([\w\"]+)[^;]*", re.IGNORECASE)
 
 
-_CHANGES = ("added", "modified", "removed")
-
-
-def _relations(program: str) -> dict[tuple[str, str], str]:
-    """``{("tables" | "views", name): statement}`` of a program."""
+def _relations(program: str, kind: str) -> dict[str, str]:
+    """``{name: statement}`` of a program's ``tables`` or ``views`` (``kind``)."""
     return {
-        (m.group(1).lower() + "s", m.group(2).strip('"').lower()): " ".join(m.group(0).split())
+        m.group(2).strip('"').lower(): " ".join(m.group(0).split())
         for m in _RELATION.finditer(program)
+        if m.group(1).lower() + "s" == kind
     }
 
 
@@ -67,7 +52,7 @@ _REFRESHING_PROGRAM_STATUSES = frozenset(
 
 #: What the move to Stopping (or an early start that fails and stays Stopped) forgets: the
 #: ``initial`` and ``bootstrap_policy`` a ``/start`` set.
-_NOT_DESIRED_PROVISIONED: dict[str, Any] = {
+NOT_DESIRED_PROVISIONED: dict[str, Any] = {
     "deployment_initial": None,
     "bootstrap_policy": None,
     "silent_bootstrap": False,
@@ -84,16 +69,10 @@ def runtime_details(runtime_status: str) -> dict[str, Any]:
     return {}
 
 
-def unknown_pipeline(name: str) -> FakeAPIError:
-    return FakeAPIError(
-        404, "UnknownPipelineName", f"Unknown pipeline name '{name}'", {"pipeline_name": name}
-    )
-
-
 class Automaton:
     """The pipelines, how their events are written, and the steps nobody asked for.
 
-    :param scheduler: runs delayed steps (delays are divided by ``speed`` first).
+    :param call_later: runs delayed steps (delays are divided by ``speed`` first).
     :param now: the ``recorded_at`` of the next event (must not go backwards).
     :param on_change: called after every state change (wakes the facade's waits).
     """
@@ -101,32 +80,44 @@ class Automaton:
     def __init__(
         self,
         *,
-        scheduler: Scheduler,
+        call_later: CallLater,
         now: Callable[[], dt.datetime],
         ids: UUIDv7Factory,
-        on_change: Callable[[], None],
-        speed: float,
+        on_change: Callable[[], None] = lambda: None,
+        speed: float = 1.0,
+        timings: Timings | None = None,
+        provisioning_timeout: float = 20.0,
+        version: str = "0.337.0",
         unavailable_blips: bool = False,
         heartbeats: bool = False,
     ) -> None:
-        self.scheduler = scheduler
+        self.call_later = call_later
         self.now = now
         self.ids = ids
         self.on_change = on_change
         self.speed = speed
+        self.timings = timings or Timings()
+        self.provisioning_timeout = provisioning_timeout
+        self.version = version
         self.unavailable_blips = unavailable_blips
         self.heartbeats = heartbeats
         self.pipelines: dict[str, Pipeline] = {}
+        #: ``fail_next_compile``: pipeline name -> how its next compilation ends.
+        self.compile_scripts: dict[str, CompileError] = {}
+        #: ``fail_next_input``: pipeline name -> the panic messages of its next inputs, in
+        #: order (``None``: a default message).
+        self.input_scripts: dict[str, deque[str | None]] = {}
 
     # ---------------------------------------------------------------- primitives
-    def later(self, seconds: float, callback: Callable[[], None]) -> Cancellable:
-        """Run ``callback`` after ``seconds`` of simulated time."""
-        return self.scheduler.call_later(max(0.0, seconds / self.speed), callback)
-
     def get(self, name: str) -> Pipeline:
         p = self.pipelines.get(name)
         if p is None:
-            raise unknown_pipeline(name)
+            raise FakeAPIError(
+                404,
+                "UnknownPipelineName",
+                f"Unknown pipeline name '{name}'",
+                {"pipeline_name": name},
+            )
         return p
 
     def alive(self, p: Pipeline) -> bool:
@@ -134,26 +125,21 @@ class Automaton:
         return self.pipelines.get(p.name) is p
 
     def update(self, p: Pipeline, ts: dt.datetime, **fields: Any) -> None:
-        """Change status fields and their ``*_since`` stamps (no event)."""
+        """Change status fields and their ``*_since`` stamps (no event): a field's stamp
+        moves to the write's time when its value changes, and is ``None`` while the field
+        is (the manager's ``CASE WHEN``)."""
         for key, value in fields.items():
-            if key in SINCE_OF and p.s[key] != value:
-                p.since[SINCE_OF[key]] = ts if value is not None else None
+            since = f"{key}_since"
+            if since in p.since and p.s[key] != value:
+                p.since[since] = ts if value is not None else None
             p.s[key] = value
         p.changed()
 
     def record(self, p: Pipeline, ts: dt.datetime | None = None) -> None:
         """Write one event: a snapshot of the pipeline's status fields."""
         p.changed()  # what was written before it (refresh_version, the row) is listed now
-        if not p.record_events:
-            self.on_change()
-            return
         ts = ts or self.now()
-        data: dict[str, Any] = {
-            "event_id": str(self.ids.new(int(ts.timestamp() * 1000))),
-            "recorded_at": format_timestamp(ts),
-        }
-        data.update(p.snapshot())
-        p.events.append(Event(data, EVENT_STATUS_KEYS))
+        p.events.append(self.ids.new(ts), ts, p.snapshot())
         self.on_change()
 
     def write(
@@ -168,45 +154,44 @@ class Automaton:
             p.refresh_version += 1
         self.record(p, ts)
 
-    def schedule(self, p: Pipeline, seconds: float, step: Callable[[Pipeline], None]) -> None:
-        """The pipeline's one pending runner step (replaces any earlier one)."""
-        self.cancel_step(p)
+    def schedule(
+        self, p: Pipeline, seconds: float, step: Callable[[Pipeline], None], timer: str = "step"
+    ) -> None:
+        """Run ``step(p)`` after ``seconds`` unless ``p`` is gone by then: the pipeline's one
+        pending ``timer`` of its kind (a runner ``step``, a ``compile`` step, a ``blip``, a
+        ``heartbeat``), replacing any earlier one."""
+        self.cancel(p, timer)
 
         def fire() -> None:
-            p.timer = None
+            p.timers.pop(timer, None)
             if self.alive(p):
                 step(p)
 
-        p.timer = self.later(seconds, fire)
+        p.timers[timer] = self.call_later(max(0.0, seconds / self.speed), fire)
 
     @staticmethod
-    def cancel_step(p: Pipeline) -> None:
-        if p.timer is not None:
-            p.timer.cancel()
-            p.timer = None
+    def cancel(p: Pipeline, *timers: str) -> None:
+        for timer in timers:
+            handle = p.timers.pop(timer, None)
+            if handle is not None:
+                handle.cancel()
 
     # ---------------------------------------------------------------- compiler
     def begin_compile(self, p: Pipeline, error: CompileError | None) -> None:
-        """Run the compiler's steps (one event each) from ``Pending``."""
-        if p.compile_timer is not None:
-            p.compile_timer.cancel()
-        p.compile_plan = list(_COMPILE_PLANS[error])
-        self._schedule_compile(p)
-
-    def _schedule_compile(self, p: Pipeline) -> None:
-        def fire() -> None:
-            p.compile_timer = None
-            if self.alive(p) and p.compile_plan:
-                self._compile_step(p)
-
-        p.compile_timer = self.later(p.timings.compile_step, fire)
+        """Run the compiler's steps (one event each) from ``Pending``, ending as ``error``
+        if given, else as a scripted ``fail_next_compile``, else as the simulated compiler
+        says of the text."""
+        scripted = self.compile_scripts.pop(p.name, None)  # spent even when ``error`` wins
+        outcome = error or scripted or compile_outcome(p.program_code)
+        p.compile_plan = list(_COMPILE_PLANS[outcome])
+        self.schedule(p, p.timings.compile_step, self._compile_step, "compile")
 
     def _compile_step(self, p: Pipeline) -> None:
         status = p.compile_plan.pop(0)
         p.program_error = program_error_after(status, p.program_code)
         self.write(p, refresh=status in _REFRESHING_PROGRAM_STATUSES, program_status=status)
         if p.compile_plan:
-            self._schedule_compile(p)
+            self.schedule(p, p.timings.compile_step, self._compile_step, "compile")
         else:
             self.reconcile(p)
 
@@ -243,7 +228,7 @@ class Automaton:
             if desired == "Stopped":
                 self.schedule(p, t.runner_reaction, self._to_stopping)
             elif runtime == "Suspended":
-                self.schedule(p, t.runner_reaction, self._suspended_to_stopping)
+                self.schedule(p, t.runner_reaction, self._system_stop)
             elif runtime_desired == "Suspended":
                 self.schedule(p, t.suspending, self._to_suspended)
             elif runtime == "Initializing":
@@ -262,45 +247,32 @@ class Automaton:
         elif rs == "Stopping":
             self.schedule(p, t.stopping, self._to_stopped)
 
-    def stop_realism(self, p: Pipeline) -> None:
-        for attr in ("blip_timer", "heartbeat_timer"):
-            handle = getattr(p, attr)
-            if handle is not None:
-                handle.cancel()
-                setattr(p, attr, None)
-
     def _start_realism(self, p: Pipeline) -> None:
-        t = p.timings
-        if self.unavailable_blips and p.blip_timer is None:
+        if self.unavailable_blips and "blip" not in p.timers:
+            self.schedule(p, p.timings.blip_interval, self._blip, "blip")
+        if self.heartbeats and "heartbeat" not in p.timers:
+            self.schedule(p, p.timings.heartbeat, self._beat, "heartbeat")
 
-            def blip() -> None:
-                p.blip_timer = None
-                if (
-                    self.alive(p)
-                    and p.s["deployment_resources_status"] == "Provisioned"
-                    and p.s["deployment_runtime_status"] == p.s["deployment_runtime_desired_status"]
-                ):
-                    self.write(
-                        p,
-                        refresh=True,
-                        deployment_runtime_status="Unavailable",
-                        deployment_runtime_status_details={
-                            "reason": "Unable to reach pipeline: status probe timed out"
-                        },
-                    )
-                    self.schedule(p, t.blip_duration, self._runtime_follows)
+    def _blip(self, p: Pipeline) -> None:
+        s = p.s
+        if (
+            s["deployment_resources_status"] == "Provisioned"
+            and s["deployment_runtime_status"] == s["deployment_runtime_desired_status"]
+        ):
+            self.write(
+                p,
+                refresh=True,
+                deployment_runtime_status="Unavailable",
+                deployment_runtime_status_details={
+                    "reason": "Unable to reach pipeline: status probe timed out"
+                },
+            )
+            self.schedule(p, p.timings.blip_duration, self._runtime_follows)
 
-            p.blip_timer = self.later(t.blip_interval, blip)
-        if self.heartbeats and p.heartbeat_timer is None:
-
-            def beat() -> None:
-                p.heartbeat_timer = None
-                if self.alive(p) and p.s["deployment_resources_status"] == "Provisioned":
-                    p.refresh_version += 1  # the runner's "remain" write
-                    self.record(p)
-                    self._start_realism(p)
-
-            p.heartbeat_timer = self.later(t.heartbeat, beat)
+    def _beat(self, p: Pipeline) -> None:
+        if p.s["deployment_resources_status"] == "Provisioned":
+            self.write(p, refresh=True)  # the runner's "remain" write
+            self._start_realism(p)
 
     def _to_provisioning(self, p: Pipeline) -> None:
         # One transaction, two events with one recorded_at: storage claimed (InUse, also
@@ -326,18 +298,18 @@ class Automaton:
         policy = p.s["bootstrap_policy"]
         if policy != "await_approval" or old is None or old == p.program_code:
             return None
-        before, after = _relations(old), _relations(p.program_code)
         diff: dict[str, Any] = {}
         for kind in ("tables", "views"):
-            was = {n: sql for (k, n), sql in before.items() if k == kind}
-            now = {n: sql for (k, n), sql in after.items() if k == kind}
+            was, now = _relations(old, kind), _relations(p.program_code, kind)
             diff[f"added_{kind}"] = sorted(now.keys() - was.keys())
             diff[f"removed_{kind}"] = sorted(was.keys() - now.keys())
             diff[f"modified_{kind}"] = sorted(
                 n for n in now.keys() & was.keys() if now[n] != was[n]
             )
         connectors: dict[str, list[str]] = {
-            f"{c}_{d}_connectors": [] for c in _CHANGES for d in ("input", "output")
+            f"{c}_{d}_connectors": []
+            for c in ("added", "modified", "removed")
+            for d in ("input", "output")
         }
         return {"program_diff": diff, "program_diff_error": None, **connectors}
 
@@ -348,18 +320,6 @@ class Automaton:
             deployment_runtime_status="AwaitingApproval",
             deployment_runtime_status_details={"approval_diff": diff},
         )
-
-    def approve(self, p: Pipeline) -> None:
-        """The pipeline may bootstrap its changes: Bootstrapping, then its initial status."""
-        if p.s["deployment_runtime_status"] == "AwaitingApproval":
-            p.checkpoint_program = p.program_code
-            self.write(
-                p,
-                refresh=True,
-                deployment_runtime_status="Bootstrapping",
-                deployment_runtime_status_details=runtime_details("Bootstrapping"),
-            )
-            self.schedule(p, p.timings.initializing, self._runtime_follows)
 
     def _to_provisioned(self, p: Pipeline) -> None:
         p.runtime_target = None
@@ -403,29 +363,31 @@ class Automaton:
         )
         self.reconcile(p)
 
-    def _system_stop(self, p: Pipeline, error: dict[str, Any] | None) -> None:
+    def _system_stop(
+        self, p: Pipeline, error_code: str | None = None, message: str = "", details: Any = None
+    ) -> None:
         """The runner sets desired Stopped and moves on, in one transaction: two events
-        with the same ``recorded_at`` (the first without the error)."""
-        self.stop_realism(p)
+        with the same ``recorded_at`` (the first without the error, if any)."""
+        error = None
+        if error_code is not None:
+            error = {"message": message, "error_code": error_code, "details": details}
+        self.cancel(p, "blip", "heartbeat")
         p.runtime_target = None
         ts = self.now()
         self.write(p, ts, deployment_resources_desired_status="Stopped")
         if p.s["deployment_resources_status"] == "Stopped":
-            self.write(p, ts, refresh=True, deployment_error=error, **_NOT_DESIRED_PROVISIONED)
+            self.write(p, ts, refresh=True, deployment_error=error, **NOT_DESIRED_PROVISIONED)
             return
         self._to_stopping(p, ts, deployment_error=error)
 
-    def _suspended_to_stopping(self, p: Pipeline) -> None:
-        self._system_stop(p, None)
-
     def _to_stopping(self, p: Pipeline, ts: dt.datetime | None = None, **error: Any) -> None:
-        self.stop_realism(p)
+        self.cancel(p, "blip", "heartbeat")
         p.runtime_target = None
         self.write(
             p,
             ts,
             refresh=True,
-            **_NOT_DESIRED_PROVISIONED,
+            **NOT_DESIRED_PROVISIONED,
             deployment_resources_status="Stopping",
             deployment_resources_status_details=None,
             deployment_runtime_status=None,
@@ -448,43 +410,34 @@ class Automaton:
 
     # ---------------------------------------------------------------- failures
     def _fail_compilation(self, p: Pipeline) -> None:
-        program = p.s["program_status"]
-        what = {"SqlError": "SQL", "RustError": "Rust", "SystemError": "System"}[program]
+        what = {"SqlError": "SQL", "RustError": "Rust", "SystemError": "System"}
         self._system_stop(
             p,
+            "StartFailedDueToFailedCompilation",
+            "Not possible to start the pipeline because the program failed to compile",
             {
-                "message": "Not possible to start the pipeline because the program failed "
-                "to compile",
-                "error_code": "StartFailedDueToFailedCompilation",
-                "details": {
-                    "compiler_error": f"{what} error occurred (see `program_error` for more "
-                    "information)"
-                },
+                "compiler_error": f"{what[p.s['program_status']]} error occurred (see "
+                "`program_error` for more information)"
             },
         )
 
     def _fail_provision_check(self, p: Pipeline) -> None:
-        message = p.failure_message.pop(
-            "provision_check", "Provision check failed: the requested resources are unavailable"
-        )
         self._system_stop(
             p,
-            {
-                "message": message,
-                "error_code": "RunnerProvisionCheckFailed",
-                "details": {"pipeline_id": p.id},
-            },
+            "RunnerProvisionCheckFailed",
+            p.failure_message.pop(
+                "provision_check", "Provision check failed: the requested resources are unavailable"
+            ),
+            {"pipeline_id": p.id},
         )
 
     def _fail_provisioning_timeout(self, p: Pipeline) -> None:
         timeout = p.provisioning_timeout
         self._system_stop(
             p,
-            {
-                "message": f"Pipeline {p.id} provisioning timed out (timeout: {timeout:g}s)",
-                "error_code": "PipelineProvisioningTimeout",
-                "details": {"pipeline_id": p.id, "timeout": {"secs": int(timeout), "nanos": 0}},
-            },
+            "PipelineProvisioningTimeout",
+            f"Pipeline {p.id} provisioning timed out (timeout: {timeout:g}s)",
+            {"pipeline_id": p.id, "timeout": {"secs": int(timeout), "nanos": 0}},
         )
 
     def fail_runtime(self, p: Pipeline, message: str | None) -> None:
@@ -495,9 +448,7 @@ class Automaton:
         )
         self._system_stop(
             p,
-            {
-                "message": f"A fatal error occurred in the pipeline runtime: {text}",
-                "error_code": "RuntimeError.WorkerPanic",
-                "details": {"panic_info": [{"worker": 0, "message": text}]},
-            },
+            "RuntimeError.WorkerPanic",
+            f"A fatal error occurred in the pipeline runtime: {text}",
+            {"panic_info": [{"worker": 0, "message": text}]},
         )

@@ -1,37 +1,34 @@
-"""Owns ``FakeFeldera``, the public facade: server lifecycle, control methods, waits.
+"""Owns ``FakeFeldera``, the public facade: server lifecycle, settings, control methods,
+waits, and ``run_fake_server``.
 
-A thin layer: the lifecycle engine (``_operations``/``_background``), the cluster monitor
-(``_monitor``), the traffic layer (``_traffic``) and the HTTP application (``_http``)
-do the work; this module wires them to an asyncio loop and a TCP site.
+A thin layer: the engine (``_operations``), the cluster monitor and the HTTP application
+do the work; this module ties them to an asyncio loop and a TCP site.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import random
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Concatenate, Generic, Literal, ParamSpec, Self, TypeVar, overload
 
 from aiohttp import web
 
-from feldera_events.testing._http import build_app
-from feldera_events.testing._loop import ChangeSignal, LoopScheduler, Waits
-from feldera_events.testing._model import (
-    Clock,
-    RequestRecord,
-    Timings,
-    UUIDv7Factory,
-)
+from feldera_events.testing._http import FakeApp, ResponseObserver
+from feldera_events.testing._model import RequestRecord, Timings, UUIDv7Factory
 from feldera_events.testing._monitor import ClusterMonitor
 from feldera_events.testing._operations import Engine
-from feldera_events.testing._traffic import ResponseObserver, Traffic
 
-__all__ = ["Delegate", "FakeFeldera"]
+__all__ = ["Delegate", "FakeFeldera", "Setting", "run_fake_server"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
+S = TypeVar("S")
 
 
 class Delegate(Generic[P, R]):
@@ -56,7 +53,39 @@ class Delegate(Generic[P, R]):
         return bound
 
 
-class FakeFeldera(Waits):
+class Setting(Generic[T, S]):
+    """A setting of the facade kept by one of its parts: ``timings = Setting("_engine",
+    "timings", doc)`` reads and writes ``fake._engine.timings``; ``convert`` turns what is
+    assigned (``S``) into what is kept (``T``)."""
+
+    def __init__(
+        self, part: str, name: str, doc: str, convert: Callable[[S], T] | None = None
+    ) -> None:
+        self.part = part
+        self.name = name
+        self.convert = convert
+        self.__doc__ = doc
+
+    @overload
+    def __get__(self, fake: None, owner: type) -> Self: ...
+    @overload
+    def __get__(self, fake: object, owner: type) -> T: ...
+    def __get__(self, fake: object, owner: type) -> T | Self:
+        if fake is None:
+            return self
+        value: T = getattr(getattr(fake, self.part), self.name)
+        return value
+
+    def __set__(self, fake: object, value: S) -> None:
+        kept = value if self.convert is None else self.convert(value)
+        setattr(getattr(fake, self.part), self.name, kept)
+
+
+def _frozen(values: Iterable[str] | None) -> frozenset[str] | None:
+    return None if values is None else frozenset(values)
+
+
+class FakeFeldera:
     """A simulated Feldera pipeline manager on loopback.
 
     Use it as ``async with FakeFeldera(speed=100) as fake:`` (or ``await
@@ -82,16 +111,12 @@ class FakeFeldera(Waits):
     :param cluster_retention: cluster events kept (real: 1000).
 
     **Fidelity.**  Upstream's own platform tests are its judge: driven through the
-    official SDK, it passes those of ``test_pipeline_lifecycle.py``,
-    ``test_cluster_events.py``, ``test_cluster_health.py`` and ``test_api_keys.py`` that
-    need neither the SQL engine nor the enterprise edition, and records the 34 events of ``test_pipeline_events.py`` exactly
-    (our ``tests/testing/test_official_sdk.py``).  README "Fidelity" lists, per upstream
-    test file, what runs and what does not, and what still differs, with its source:
-    fixed ``Timings`` instead of the runner's polls; a simulated compiler that checks only
-    the shape of each statement (``_compiler``); no pipeline process (ingress is counted
-    and dropped, ``/stats`` is zeros, a panic on input only when scripted with
-    ``fail_next_input``); API keys without roles; the routes an events client, the SDK's
-    lifecycle calls and those tests use, and no others (plain 404).
+    official SDK, it passes those of the lifecycle, cluster events, cluster health and
+    API key tests that need neither the SQL engine nor the enterprise edition, and records
+    the 34 events of ``test_pipeline_events.py`` exactly.  README "Fidelity" lists what
+    runs and what still differs: fixed ``Timings``; a compiler that checks only the shape
+    of each statement; no pipeline process (ingress is counted and dropped, ``/stats`` is
+    zeros); API keys without roles; only the routes a client and those tests use.
     """
 
     def __init__(
@@ -124,15 +149,15 @@ class FakeFeldera(Waits):
         self.cluster_events_enabled = cluster_events
         self.cluster_retention = cluster_retention
         self.version = version
-        self._signal = ChangeSignal()
-        self._scheduler = LoopScheduler()
-        clock = Clock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._changed = asyncio.Event()
+        self._last_now = dt.datetime.fromtimestamp(0, dt.UTC)
         ids = UUIDv7Factory(random.Random(seed))
         self._engine = Engine(
-            scheduler=self._scheduler,
-            now=clock.now,
+            call_later=self._call_later,
+            now=self._now,
             ids=ids,
-            on_change=self._signal.notify,
+            on_change=self._notify,
             speed=speed,
             timings=timings,
             provisioning_timeout=provisioning_timeout,
@@ -141,81 +166,67 @@ class FakeFeldera(Waits):
             heartbeats=heartbeats,
         )
         self._monitor = ClusterMonitor(
-            scheduler=self._scheduler, now=clock.now, ids=ids, on_change=self._signal.notify
+            call_later=self._call_later, now=self._now, ids=ids, on_change=self._notify
         )
-        self._traffic = Traffic(
+        self._app = FakeApp(
+            self._engine,
+            self._monitor,
             api_keys=api_keys,
             tenants=tenants,
             seed=seed,
             request_log_limit=request_log_limit,
-            on_change=self._signal.notify,
+            on_change=self._notify,
+            cluster_events=cluster_events,
+            version=version,
         )
         self._runner: web.AppRunner | None = None
         self._cleaner: asyncio.Task[None] | None = None
         self._url: str | None = None
 
+    # ================================================================== ties to asyncio
+    def _call_later(self, delay: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
+        """The engine's timers, on the loop the fake first ran on."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop.call_later(delay, callback)
+
+    def _now(self) -> dt.datetime:
+        """Wall-clock timestamps that never go backwards (``recorded_at`` ordering)."""
+        self._last_now = max(self._last_now, dt.datetime.now(dt.UTC))
+        return self._last_now
+
+    def _notify(self) -> None:
+        """Wakes every waiter once per state change (a fresh event per change)."""
+        self._changed.set()
+        self._changed = asyncio.Event()
+
     # ================================================================== settings
-    @property
-    def timings(self) -> Timings:
-        """Default phase durations of new pipelines."""
-        return self._engine.timings
-
-    @timings.setter
-    def timings(self, value: Timings) -> None:
-        self._engine.timings = value
-
-    @property
-    def provisioning_timeout(self) -> float:
-        """Default provisioning timeout of new pipelines (seconds at ``speed=1``)."""
-        return self._engine.provisioning_timeout
-
-    @provisioning_timeout.setter
-    def provisioning_timeout(self, value: float) -> None:
-        self._engine.provisioning_timeout = value
-
-    @property
-    def unavailable_blips(self) -> bool:
-        return self._engine.automaton.unavailable_blips
-
-    @unavailable_blips.setter
-    def unavailable_blips(self, value: bool) -> None:
-        self._engine.automaton.unavailable_blips = value
-
-    @property
-    def heartbeats(self) -> bool:
-        return self._engine.automaton.heartbeats
-
-    @heartbeats.setter
-    def heartbeats(self, value: bool) -> None:
-        self._engine.automaton.heartbeats = value
-
-    @property
-    def api_keys(self) -> frozenset[str] | None:
-        """Accepted API keys (``None``: no auth)."""
-        return self._traffic.api_keys
-
-    @api_keys.setter
-    def api_keys(self, value: Iterable[str] | None) -> None:
-        self._traffic.api_keys = None if value is None else frozenset(value)
-
-    @property
-    def tenants(self) -> frozenset[str] | None:
-        """Accepted ``Feldera-Tenant`` values (``None``: no check)."""
-        return self._traffic.tenants
-
-    @tenants.setter
-    def tenants(self, value: Iterable[str] | None) -> None:
-        self._traffic.tenants = None if value is None else frozenset(value)
-
-    @property
-    def response_observer(self) -> ResponseObserver | None:
-        """Test hook: called as ``observer(operation_id, status, content_type, body)`` for
-        every complete response (not for resets); used to validate against the spec."""
-        return self._traffic.response_observer
-
-    @response_observer.setter
-    def response_observer(self, value: ResponseObserver | None) -> None:
-        self._traffic.response_observer = value
+    timings = Setting[Timings, Timings](
+        "_engine", "timings", "Default phase durations of new pipelines."
+    )
+    provisioning_timeout = Setting[float, float](
+        "_engine",
+        "provisioning_timeout",
+        "Default provisioning timeout of new pipelines (seconds at ``speed=1``).",
+    )
+    unavailable_blips = Setting[bool, bool](
+        "_engine", "unavailable_blips", "Whether provisioned pipelines blip ``Unavailable``."
+    )
+    heartbeats = Setting[bool, bool](
+        "_engine", "heartbeats", "Whether provisioned pipelines write heartbeat events."
+    )
+    api_keys = Setting[frozenset[str] | None, Iterable[str] | None](
+        "_app", "api_keys", "Accepted API keys (``None``: no auth).", _frozen
+    )
+    tenants = Setting[frozenset[str] | None, Iterable[str] | None](
+        "_app", "tenants", "Accepted ``Feldera-Tenant`` values (``None``: no check).", _frozen
+    )
+    response_observer = Setting[ResponseObserver | None, ResponseObserver | None](
+        "_app",
+        "response_observer",
+        "Test hook: called as ``observer(operation_id, status, content_type, body)`` for "
+        "every complete response (not for resets); used to validate against the spec.",
+    )
 
     # ================================================================== server lifecycle
     @property
@@ -229,14 +240,9 @@ class FakeFeldera(Waits):
         """Bind and serve; writes the first cluster event and starts the cleaner."""
         if self._runner is not None:
             raise RuntimeError("FakeFeldera already started")
-        self._scheduler.loop = asyncio.get_running_loop()
-        app = build_app(
-            self._engine,
-            self._monitor,
-            self._traffic,
-            cluster_events=self.cluster_events_enabled,
-            version=self.version,
-        )
+        self._loop = asyncio.get_running_loop()
+        app = web.Application(handler_args={"max_field_size": 65536})
+        app.router.add_route("*", "/{tail:.*}", self._app.dispatch)
         runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
@@ -251,13 +257,14 @@ class FakeFeldera(Waits):
 
     async def close(self) -> None:
         """Stop serving, abort hanging requests, cancel timers and the cleaner."""
-        self._traffic.close()
+        self._app.close()
         if self._cleaner is not None:
             self._cleaner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._cleaner
             self._cleaner = None
-        self._engine.cancel_timers()
+        for p in self._engine.pipelines.values():
+            self._engine.cancel(p, *p.timers)
         self._monitor.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -296,10 +303,89 @@ class FakeFeldera(Waits):
     set_runtime_status = Delegate("_engine", Engine.set_runtime_status)
     heartbeat = Delegate("_engine", Engine.heartbeat)
 
+    # ================================================================== waits
+    async def wait_for(
+        self, predicate: Callable[[], T | None], *, timeout: float = 5.0, what: str = "condition"
+    ) -> T:
+        """Wait until ``predicate()`` returns something truthy (re-checked after every
+        state change); return it.  Raises ``TimeoutError``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            changed = self._changed
+            result = predicate()
+            if result:
+                return result
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), remaining)
+
+    async def wait_for_status(
+        self, name: str, *, timeout: float = 5.0, **fields: Any
+    ) -> dict[str, Any]:
+        """Wait until every given field of ``status(name)`` equals its value, e.g.
+        ``await fake.wait_for_status("p", deployment_resources_status="Provisioned")``."""
+
+        def check() -> dict[str, Any] | None:
+            p = self._engine.pipelines.get(name)
+            view = None if p is None else p.status_view()
+            return view if view and all(view.get(k) == v for k, v in fields.items()) else None
+
+        p = self._engine.pipelines.get(name)
+        now = "missing" if p is None else str(p.status_view())
+        return await self.wait_for(
+            check, timeout=timeout, what=f"{name} to reach {fields}; now {now}"
+        )
+
+    async def wait_for_event(
+        self,
+        name: str,
+        predicate: Callable[[dict[str, Any]], bool] | None = None,
+        *,
+        timeout: float = 5.0,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Wait until a retained event (``selector=all``) matches ``predicate`` and/or the
+        given fields; return the newest such event."""
+
+        def check() -> dict[str, Any] | None:
+            p = self._engine.pipelines.get(name)
+            if p is None:
+                return None
+            for event in reversed(p.events.items):
+                data = event.data
+                if all(data.get(k) == v for k, v in fields.items()) and (
+                    predicate is None or predicate(data)
+                ):
+                    return dict(data)
+            return None
+
+        return await self.wait_for(
+            check, timeout=timeout, what=f"an event of {name} matching {fields or predicate}"
+        )
+
+    async def wait_for_requests(
+        self, count: int, *, timeout: float = 5.0, **fields: Any
+    ) -> list[RequestRecord]:
+        """Wait until at least ``count`` logged requests match the given record fields."""
+
+        def check() -> tuple[list[RequestRecord]] | None:
+            hits = [r for r in self._app.log if all(getattr(r, k) == v for k, v in fields.items())]
+            return (hits,) if len(hits) >= count else None
+
+        what = f"{count} requests matching {fields}"
+        return (await self.wait_for(check, timeout=timeout, what=what))[0]
+
+    @property
+    def in_flight(self) -> int:
+        """Requests received and not yet answered (e.g. held by ``stop_answering``)."""
+        return self._app.in_flight
+
     # ---------------------------------------------------------------- inspection
     def pipelines(self) -> list[str]:
         """Names of the existing pipelines."""
-        return [p.name for p in self._engine.all()]
+        return list(self._engine.pipelines)
 
     def events(self, name: str) -> list[dict[str, Any]]:
         """Retained events, newest first, as wire JSON with ``selector=all``."""
@@ -317,10 +403,10 @@ class FakeFeldera(Waits):
 
     def run_cleanup(self) -> int:
         """Run the retention cleaner now; returns how many events it deleted."""
-        removed = self._engine.trim_events(self.retention)
+        removed = sum(p.events.trim(self.retention) for p in self._engine.pipelines.values())
         removed += self._monitor.events.trim(max(1, self.cluster_retention))
         if removed:
-            self._signal.notify()
+            self._notify()
         return removed
 
     async def _cleaner_loop(self) -> None:
@@ -351,21 +437,48 @@ class FakeFeldera(Waits):
     cluster_health = Delegate("_monitor", ClusterMonitor.health_body)
 
     # ================================================================== faults and log
-    inject = Delegate("_traffic", Traffic.inject)
-    clear_faults = Delegate("_traffic", Traffic.clear_faults)
-    stop_answering = Delegate("_traffic", Traffic.stop_answering)
-    resume_answering = Delegate("_traffic", Traffic.resume_answering)
+    inject = Delegate("_app", FakeApp.inject)
+    clear_faults = Delegate("_app", FakeApp.clear_faults)
+    stop_answering = Delegate("_app", FakeApp.stop_answering)
+    resume_answering = Delegate("_app", FakeApp.resume_answering)
 
     @property
     def requests(self) -> list[RequestRecord]:
         """The request log, oldest first (bounded by ``request_log_limit``)."""
-        return self._traffic.requests
+        return list(self._app.log)
 
     @property
     def requests_served(self) -> int:
         """How many requests were answered (or aborted) so far, beyond the log's limit."""
-        return self._traffic.served
+        return self._app.served
 
-    request_counts = Delegate("_traffic", Traffic.request_counts)
-    reset_request_counts = Delegate("_traffic", Traffic.reset_request_counts)
-    clear_requests = Delegate("_traffic", Traffic.clear_requests)
+    request_counts = Delegate("_app", FakeApp.request_counts)
+    reset_request_counts = Delegate("_app", FakeApp.reset_request_counts)
+    clear_requests = Delegate("_app", FakeApp.clear_requests)
+
+
+async def _serve(
+    host: str,
+    port: int,
+    api_keys: Sequence[str] | None,
+    pipelines: int,
+    speed: float,
+) -> None:
+    async with FakeFeldera(host=host, port=port, api_keys=api_keys, speed=speed) as fake:
+        for i in range(1, pipelines + 1):
+            fake.create_pipeline(f"pipeline-{i}")
+        print(f"FakeFeldera listening on {fake.url} (speed={speed:g})", flush=True)
+        await asyncio.Event().wait()  # until cancelled (Ctrl-C)
+
+
+def run_fake_server(
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    api_keys: Sequence[str] | None = None,
+    pipelines: int = 0,
+    speed: float = 1.0,
+) -> None:
+    """Serve a FakeFeldera until Ctrl-C (blocking).  ``pipelines`` compiled, stopped
+    pipelines named ``pipeline-1``... are created up front.  Returns normally on SIGINT."""
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(host, port, list(api_keys) if api_keys else None, pipelines, speed))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 from collections.abc import Iterable
 from typing import Any, Literal
@@ -58,8 +59,6 @@ class Fault:
     ) -> Fault:
         """Answer with ``status``; a Feldera ``ErrorResponse`` body when ``error_code`` is given,
         else ``body`` (default empty).  ``retry_after`` adds a ``Retry-After`` header."""
-        import json
-
         if error_code is not None:
             payload = {
                 "message": message if message is not None else f"Injected {error_code}",

@@ -1,49 +1,78 @@
-"""Owns the fake's HTTP application: routing on the raw path, auth, fault delivery, and the
-monitor events handlers; the other REST handlers are ``_rest``'s.  Built from the lifecycle
-engine, the cluster monitor and the traffic layer."""
+"""Owns the fake's HTTP application: what happens to each request (the answering gate,
+the request log and counts, auth, injected faults, the response observer) and routing on
+the raw path (the manager's route table); the handlers are ``_rest``'s."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
-from collections.abc import Awaitable, Callable
-from functools import partial
-from typing import Any
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from typing import Any, Literal
 from urllib.parse import unquote
 
 from aiohttp import web
 
-from feldera_events.testing._faults import Fault
+from feldera_events.testing._faults import Fault, FaultHandle, FaultRule, normalize_operations
 from feldera_events.testing._model import FakeAPIError, RequestRecord
 from feldera_events.testing._monitor import ClusterMonitor
 from feldera_events.testing._operations import Engine
-from feldera_events.testing._rest import PIPELINE_ACTIONS, ApiKeysREST, PipelineREST
-from feldera_events.testing._rows import EventLog
-from feldera_events.testing._traffic import UNROUTED, Traffic
-from feldera_events.testing._wire import (
+from feldera_events.testing._rest import (
     JSON,
-    NO_CACHE,
+    PIPELINE_ACTIONS,
+    Handlers,
     error_response,
     json_response,
-    parse_event_id,
-    query_choice,
     raw_json,
-    uuid_error_reason,
 )
 
-__all__ = ["build_app"]
+__all__ = ["FakeApp", "ResponseObserver"]
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: ``observer(operation_id, status, content_type, body)`` for every complete response.
+ResponseObserver = Callable[[str | None, int, str, bytes], None]
+
+#: The manager's routes under ``/v0``: (method, path, operationId, also the name of the
+#: ``Handlers`` method that answers it).  A ``{param}`` segment matches any one (decoded)
+#: segment and is handed to the handler.  Feldera registers each endpoint with actix's method macros
+#: (``#[get(...)]``), so a wrong method matches no route at all: a plain 404, like an
+#: unknown path.
+ROUTES = (
+    ("GET", "config", "get_config"),
+    ("GET", "api_keys", "list_api_keys"),
+    ("POST", "api_keys", "post_api_key"),
+    ("GET", "api_keys/{key}", "get_api_key"),
+    ("DELETE", "api_keys/{key}", "delete_api_key"),
+    ("GET", "pipelines", "list_pipelines"),
+    ("POST", "pipelines", "post_pipeline"),
+    ("GET", "pipelines/{name}", "get_pipeline"),
+    ("PUT", "pipelines/{name}", "put_pipeline"),
+    ("PATCH", "pipelines/{name}", "patch_pipeline"),
+    ("DELETE", "pipelines/{name}", "delete_pipeline"),
+    ("GET", "pipelines/{name}/stats", "get_pipeline_stats"),
+    ("POST", "pipelines/{name}/ingress/{table}", "http_input"),
+    ("GET", "pipelines/{name}/events", "list_pipeline_events"),
+    ("GET", "pipelines/{name}/events/{event_id}", "get_pipeline_event"),
+    *(("POST", f"pipelines/{{name}}/{a}", f"post_pipeline_{a}") for a in PIPELINE_ACTIONS),
+)
+#: Served only with ``cluster_events=True`` (a manager older than v0.292 has none).
+CLUSTER_ROUTES = (
+    ("GET", "cluster_healthz", "get_cluster_health"),
+    ("GET", "cluster/events", "list_cluster_events"),
+    ("GET", "cluster/events/{event_id}", "get_cluster_event"),
+)
 
 
-class _Route:
-    __slots__ = ("handler", "operation", "pipeline")
-
-    def __init__(self, operation: str, handler: Handler, pipeline: str | None = None) -> None:
-        self.operation = operation
-        self.handler = handler
-        self.pipeline = pipeline
+def _match(parts: list[str], segments: list[str]) -> dict[str, str] | None:
+    """The ``{param}`` values if ``segments`` match a route's ``parts``, else None."""
+    params = {}
+    for part, segment in zip(parts, segments, strict=True):
+        if part.startswith("{"):
+            params[part[1:-1]] = segment
+        elif part != segment:
+            return None
+    return params
 
 
 class _Reset(Exception):
@@ -51,27 +80,133 @@ class _Reset(Exception):
 
 
 class FakeApp:
-    """Request handling over one engine, cluster monitor and traffic layer."""
+    """One fake server's requests, over one engine and cluster monitor."""
 
     def __init__(
         self,
         engine: Engine,
         monitor: ClusterMonitor,
-        traffic: Traffic,
         *,
-        cluster_events: bool = True,
-        version: str = "0.337.0",
+        api_keys: Iterable[str] | None,
+        tenants: Iterable[str] | None,
+        seed: int,
+        request_log_limit: int,
+        on_change: Callable[[], None],
+        cluster_events: bool,
+        version: str,
     ) -> None:
-        self.engine = engine
-        self.monitor = monitor
-        self.traffic = traffic
-        self.cluster_events = cluster_events
-        self.pipelines = PipelineREST(engine, version)
-        self.api_keys = ApiKeysREST(traffic.created_keys)
+        self.api_keys: frozenset[str] | None = None if api_keys is None else frozenset(api_keys)
+        self.tenants: frozenset[str] | None = None if tenants is None else frozenset(tenants)
+        self.response_observer: ResponseObserver | None = None
+        self.handlers = Handlers(engine, monitor, version)
+        #: (method, number of segments) -> the routes' segments and operationIds.
+        self.routes: dict[tuple[str, int], list[tuple[list[str], str]]] = {}
+        for method, path, operation in ROUTES + (CLUSTER_ROUTES if cluster_events else ()):
+            parts = path.split("/")
+            self.routes.setdefault((method, len(parts)), []).append((parts, operation))
+        self.log: deque[RequestRecord] = deque(maxlen=request_log_limit)
+        self.served = 0
+        self.in_flight = 0
+        self._counts: Counter[str] = Counter()
+        self._on_change = on_change
+        self._fault_rng = random.Random(seed + 1)
+        self._fault_rules: list[FaultRule] = []
+        self._answering = asyncio.Event()
+        self._answering.set()
+        self._closing = asyncio.Event()
+
+    # ---------------------------------------------------------------- the gate
+    def stop_answering(self) -> None:
+        """Keep accepting connections but answer nothing until ``resume_answering``."""
+        self._answering.clear()
+
+    def resume_answering(self) -> None:
+        """Answer again (held requests proceed)."""
+        self._answering.set()
+
+    def close(self) -> None:
+        """Release held requests (they are aborted) and hanging faults."""
+        self._closing.set()
+        self._answering.set()
+
+    async def _hold(self) -> bool:
+        """Wait while answering is stopped; ``False`` when the server closes meanwhile
+        (``close`` releases the gate too)."""
+        if self._answering.is_set():
+            return True
+        await self._answering.wait()
+        return not self._closing.is_set()
+
+    # ---------------------------------------------------------------- the log
+    def request_counts(self) -> dict[str, int]:
+        """Requests answered (or aborted) per operation since the server started or the
+        last :meth:`reset_request_counts`, e.g. ``{"get_pipeline_event": 120,
+        "list_pipelines": 2}``: a new dict, keys in name order, only operations that were
+        requested.
+
+        Keys are the OpenAPI operationIds (the names ``inject(operations=...)`` takes),
+        ``"healthz"`` for ``GET /healthz`` (not in the spec), and ``"unrouted"`` for a
+        request that matched no route (a plain 404) or was dropped before routing (held
+        by ``stop_answering`` when the server closed).  A request counts under its
+        operation whatever its answer: an error, a 401, an injected fault.  The counts
+        do not depend on ``request_log_limit``; their sum grows as ``requests_served``.
+        """
+        return dict(sorted(self._counts.items()))
+
+    def reset_request_counts(self) -> None:
+        """Start :meth:`request_counts` from zero (``requests_served`` and the request log
+        are left as they are)."""
+        self._counts.clear()
+
+    def clear_requests(self) -> None:
+        """Empty the request log."""
+        self.log.clear()
+
+    # ---------------------------------------------------------------- faults
+    def inject(
+        self,
+        fault: Fault,
+        *,
+        pipeline: str | None = None,
+        operations: Iterable[str] | Literal["*"] | None = None,
+        path_contains: str | None = None,
+        times: int | None = None,
+        probability: float | None = None,
+    ) -> FaultHandle:
+        """Inject ``fault`` into matching requests.
+
+        :param pipeline: only requests about this pipeline (decoded name).
+        :param operations: OpenAPI operationIds; default the two pipeline events
+            operations (``list_pipeline_events``, ``get_pipeline_event``); ``"*"`` = all.
+        :param path_contains: only requests whose raw path contains this.
+        :param times: fire on the next N matching requests, then stop (``None`` = forever).
+        :param probability: fire on each matching request with this (seeded) probability.
+        Rules are tried in injection order; the first that fires wins.
+        """
+        rule = FaultRule(
+            fault=fault,
+            pipeline=pipeline,
+            operations=normalize_operations(operations),
+            path_contains=path_contains,
+            remaining=times,
+            probability=probability,
+        )
+        self._fault_rules.append(rule)
+        return FaultHandle(rule, self._fault_rules)
+
+    def clear_faults(self) -> None:
+        """Remove every injected fault."""
+        self._fault_rules.clear()
+
+    def _pick_fault(self, operation: str, pipeline: str | None, path: str) -> Fault | None:
+        """The first injected fault that fires for this request (budgets are spent here)."""
+        for rule in list(self._fault_rules):
+            if rule.matches(operation, pipeline, path) and rule.fire(self._fault_rng):
+                return rule.fault
+        return None
 
     # ------------------------------------------------------------------ entry point
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
-        traffic = self.traffic
         raw_path = request.raw_path.split("?", 1)[0]
         record: dict[str, Any] = {
             "method": request.method,
@@ -81,13 +216,14 @@ class FakeApp:
             "status": None,
             "tenant": request.headers.get("Feldera-Tenant"),
         }
-        traffic.begin()
+        self.in_flight += 1
+        self._on_change()
         try:
-            if not await traffic.hold():
+            if not await self._hold():
                 self._abort(request)
             response = await self._dispatch(request, raw_path, record)
             record["status"] = response.status
-            observer = traffic.response_observer
+            observer = self.response_observer
             if (
                 observer is not None
                 and record.get("fault") is None
@@ -99,8 +235,12 @@ class FakeApp:
         except _Reset:
             raise web.HTTPException() from None  # never reached by the client
         finally:
-            route = record.pop("route", None) or record.get("operation") or UNROUTED
-            traffic.end(RequestRecord(**record), route)
+            # Answered or aborted: logged, and counted under its operation (or route).
+            self.in_flight -= 1
+            self.served += 1
+            self._counts[record.pop("route", None) or record.get("operation") or "unrouted"] += 1
+            self.log.append(RequestRecord(**record))
+            self._on_change()
 
     @staticmethod
     def _abort(request: web.Request) -> None:
@@ -119,40 +259,42 @@ class FakeApp:
                 return json_response({"status": "healthy"})
             return web.Response(status=404)
         route = self._route(request.method, segments[1:])
-        if isinstance(route, web.Response):
-            return route
-        record["operation"] = route.operation
-        record["pipeline"] = route.pipeline
+        if route is None:
+            return web.Response(status=404)
+        operation, params = route
+        record["operation"] = operation
+        record["pipeline"] = params.get("name")
         denied = self._authenticate(request)
         if denied is not None:
             return denied
-        fault = self.traffic.pick_fault(route.operation, route.pipeline, raw_path)
+        fault = self._pick_fault(operation, record["pipeline"], raw_path)
         if fault is not None:
             record["fault"] = fault.name
             early = await self._pre_fault(request, fault)
             if early is not None:
                 return early
-        try:
-            response = await route.handler(request)
-        except FakeAPIError as exc:
-            response = error_response(exc)
-        if fault is not None and fault.kind in (
-            "reset_mid_body",
-            "truncated_body",
-            "malformed_json",
-        ):
-            return await self._post_fault(request, fault, response)
-        return response
+        response = await self.handlers.handle(operation, request, **params)
+        if fault is None or fault.kind == "latency":
+            return response
+        return await self._post_fault(request, fault, response)
+
+    def _route(self, method: str, segments: list[str]) -> tuple[str, dict[str, str]] | None:
+        """The operationId and the ``{param}`` values of the route ``segments`` match."""
+        for parts, operation in self.routes.get((method, len(segments)), ()):
+            params = _match(parts, segments)
+            if params is not None:
+                return operation, params
+        return None
 
     # ------------------------------------------------------------------ auth
     def _authenticate(self, request: web.Request) -> web.Response | None:
-        api_keys, tenants = self.traffic.api_keys, self.traffic.tenants
+        api_keys, tenants = self.api_keys, self.tenants
         if api_keys is not None:
             header = request.headers.get("Authorization")
             if header is None or not header.startswith("Bearer "):
                 return web.Response(status=401, headers={"WWW-Authenticate": "Bearer"})
             token = header[len("Bearer ") :].strip()
-            if token not in api_keys and not self.traffic.created_keys.accepts(token):
+            if token not in api_keys and token not in self.handlers.created_secrets:
                 # actix ErrorUnauthorized: JSON text served as text/plain, no `details`.
                 return web.Response(
                     status=401,
@@ -179,24 +321,22 @@ class FakeApp:
             await asyncio.sleep(fault.seconds)
             return None
         if fault.kind == "hang":
-            await self.traffic.wait_closed()
+            await self._closing.wait()
             self._abort(request)
         if fault.kind == "reset_before_headers":
             self._abort(request)
         return None
 
     async def _post_fault(
-        self, request: web.Request, fault: Fault, response: web.StreamResponse
+        self, request: web.Request, fault: Fault, response: web.Response
     ) -> web.StreamResponse:
-        body = response.body if isinstance(response, web.Response) else b""
-        payload = body if isinstance(body, bytes) else b""
+        """Spoil the answer: a body that is not JSON, or half of it sent before the
+        connection is aborted (``reset_mid_body``) or closed short of its length."""
         if fault.kind == "malformed_json":
             return raw_json(fault.body, 200)
+        payload = response.body if isinstance(response.body, bytes) else b""
         stream = web.StreamResponse(status=response.status, headers={"Content-Type": JSON})
-        if fault.kind == "truncated_body":
-            stream.content_length = len(payload) + 64
-        else:
-            stream.content_length = len(payload)
+        stream.content_length = len(payload) + (64 if fault.kind == "truncated_body" else 0)
         await stream.prepare(request)
         await stream.write(payload[: max(1, len(payload) // 2)])
         transport = request.transport
@@ -206,157 +346,3 @@ class FakeApp:
             else:
                 transport.close()
         raise _Reset()
-
-    # ------------------------------------------------------------------ routing
-    def _route(self, method: str, seg: list[str]) -> _Route | web.Response:
-        n = len(seg)
-
-        # Feldera registers each endpoint with actix's method macros (`#[get(...)]`), so a
-        # wrong method matches no route at all: a plain 404, like an unknown path.
-        def only(allowed: str, route: _Route) -> _Route | web.Response:
-            return route if method == allowed else web.Response(status=404)
-
-        rest, keys = self.pipelines, self.api_keys
-        if seg == ["config"]:
-            return only("GET", _Route("get_config", rest.get_config))
-        if seg and seg[0] == "api_keys":
-            if n == 1:
-                if method == "GET":
-                    return _Route("list_api_keys", keys.list_api_keys)
-                return only("POST", _Route("post_api_key", keys.post_api_key))
-            if n == 2:
-                key_name = seg[1]
-                if method == "GET":
-                    return _Route("get_api_key", partial(keys.get_api_key, name=key_name))
-                return only(
-                    "DELETE", _Route("delete_api_key", partial(keys.delete_api_key, name=key_name))
-                )
-        if seg == ["cluster_healthz"] and self.cluster_events:
-            return only("GET", _Route("get_cluster_health", self.cluster_health))
-        if n >= 2 and seg[0] == "cluster" and seg[1] == "events" and self.cluster_events:
-            if n == 2:
-                return only("GET", _Route("list_cluster_events", self.list_cluster_events))
-            if n == 3:
-                get_event = partial(self.get_cluster_event, event_id=seg[2])
-                return only("GET", _Route("get_cluster_event", get_event))
-        if seg and seg[0] == "pipelines":
-            if n == 1:
-                if method == "GET":
-                    return _Route("list_pipelines", rest.list_pipelines)
-                return only("POST", _Route("post_pipeline", rest.post_pipeline))
-            name = seg[1]
-            if n == 2:
-                for verb, operation, handler in (
-                    ("GET", "get_pipeline", rest.get_pipeline),
-                    ("PUT", "put_pipeline", rest.put_pipeline),
-                    ("PATCH", "patch_pipeline", rest.patch_pipeline),
-                    ("DELETE", "delete_pipeline", rest.delete_pipeline),
-                ):
-                    if method == verb:
-                        return _Route(operation, partial(handler, name=name), name)
-                return web.Response(status=404)
-            if n == 3 and seg[2] == "stats":
-                return only(
-                    "GET", _Route("get_pipeline_stats", partial(rest.stats, name=name), name)
-                )
-            if n == 4 and seg[2] == "ingress":
-                ingress = partial(rest.ingress, name=name, table=seg[3])
-                return only("POST", _Route("http_input", ingress, name))
-            if n == 3 and seg[2] == "events":
-                listing = partial(self.list_pipeline_events, name=name)
-                return only("GET", _Route("list_pipeline_events", listing, name))
-            if n == 4 and seg[2] == "events":
-                get_event = partial(self.get_pipeline_event, name=name, event_id=seg[3])
-                return only("GET", _Route("get_pipeline_event", get_event, name))
-            if n == 3 and seg[2] in PIPELINE_ACTIONS:
-                act = partial(rest.action, name=name, action=seg[2])
-                return only("POST", _Route(PIPELINE_ACTIONS[seg[2]], act, name))
-        return web.Response(status=404)
-
-    # ------------------------------------------------------------------ events endpoints
-    async def list_pipeline_events(self, request: web.Request, name: str) -> web.StreamResponse:
-        selector = query_choice(request, ("all", "status"))
-        if isinstance(selector, web.Response):
-            return selector
-        p = self.engine.get(name)
-        return raw_json(p.events.list_body(selector), headers=NO_CACHE)
-
-    async def get_pipeline_event(
-        self, request: web.Request, name: str, event_id: str
-    ) -> web.StreamResponse:
-        return _one_event(request, event_id, lambda: self.engine.get(name).events, "Pipeline")
-
-    async def list_cluster_events(self, request: web.Request) -> web.StreamResponse:
-        # The list endpoint has no selector: always the status fields.
-        return raw_json(self.monitor.events.list_body("status"), headers=NO_CACHE)
-
-    async def get_cluster_event(self, request: web.Request, event_id: str) -> web.StreamResponse:
-        return _one_event(request, event_id, lambda: self.monitor.events, "Cluster")
-
-    async def cluster_health(self, request: web.Request) -> web.StreamResponse:
-        body = self.monitor.health_body()
-        return json_response(body, 200 if body["all_healthy"] else 503)
-
-
-def build_app(
-    engine: Engine,
-    monitor: ClusterMonitor,
-    traffic: Traffic,
-    *,
-    cluster_events: bool = True,
-    version: str = "0.337.0",
-) -> web.Application:
-    """The aiohttp application answering for ``engine``, ``monitor`` and ``traffic``."""
-    handler = FakeApp(engine, monitor, traffic, cluster_events=cluster_events, version=version)
-    app = web.Application(handler_args={"max_field_size": 65536})
-    app.router.add_route("*", "/{tail:.*}", handler.dispatch)
-    return app
-
-
-def _event_id_or_400(event_id: str) -> str:
-    """The canonical form of a UUID event id; 400 ``InvalidUuidParam`` if it is not one
-    (checked before any lookup, as the manager does)."""
-    canonical = parse_event_id(event_id)
-    if canonical is None:
-        reason = uuid_error_reason(event_id)
-        raise FakeAPIError(
-            400,
-            "InvalidUuidParam",
-            f"Invalid UUID string '{event_id}': {reason}",
-            {"value": event_id, "error": reason},
-        )
-    return canonical
-
-
-def _one_event(
-    request: web.Request, event_id: str, log_of: Callable[[], EventLog], kind: str
-) -> web.StreamResponse:
-    """``GET .../events/{event_id}`` of a pipeline's or the cluster's (``kind``) event log,
-    as the manager answers: the selector and the id are checked before the log is looked
-    up (an unknown pipeline is a 404 only for a well-formed request)."""
-    selector = query_choice(request, ("all", "status"))
-    if isinstance(selector, web.Response):
-        return selector
-    canonical = None if event_id == "latest" else _event_id_or_400(event_id)
-    log = log_of()
-    if canonical is None:
-        event = log.latest()
-        if event is None:
-            raise FakeAPIError(
-                404,
-                f"No{kind}MonitorEventsAvailable",
-                f"There are not yet any {kind.lower()} monitor events recorded",
-                None,
-            )
-    else:
-        found = log.by_id.get(canonical)
-        if found is None:
-            raise FakeAPIError(
-                404,
-                f"Unknown{kind}MonitorEvent",
-                f"{kind} monitor event with identifier '{canonical}' does not exist -- it "
-                "might have been deleted as only a limited number of events are retained",
-                {"event_id": canonical},
-            )
-        event = found
-    return raw_json(event.body(selector), headers=NO_CACHE)

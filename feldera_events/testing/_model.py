@@ -7,16 +7,14 @@ import dataclasses
 import datetime as dt
 import json
 import random
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
 __all__ = [
     "Cancellable",
-    "Clock",
+    "CallLater",
     "FakeAPIError",
-    "Scheduler",
     "RequestRecord",
     "Timings",
     "UUIDv7Factory",
@@ -30,14 +28,10 @@ class Cancellable(Protocol):
     def cancel(self) -> None: ...
 
 
-class Scheduler(Protocol):
-    """Runs ``callback`` after ``delay`` seconds (already scaled by ``speed``).
-
-    An asyncio loop is one (``loop.call_later``); the engine's unit tests use a manual
-    one whose time only moves when the test says so.
-    """
-
-    def call_later(self, delay: float, callback: Callable[[], None], /) -> Cancellable: ...
+#: Runs a callback after a delay in seconds (already scaled by ``speed``), as
+#: ``loop.call_later``; the engine's unit tests pass a manual one whose time only moves
+#: when the test says so.
+CallLater = Callable[[float, Callable[[], None]], Cancellable]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -132,8 +126,9 @@ class UUIDv7Factory:
         self._last_ms = 0
         self._seq = 0
 
-    def new(self, now_ms: int | None = None) -> uuid.UUID:
-        ms = int(time.time() * 1000) if now_ms is None else now_ms
+    def new(self, at: dt.datetime) -> str:
+        """The id of an event recorded ``at``."""
+        ms = int(at.timestamp() * 1000)
         if ms <= self._last_ms:
             ms = self._last_ms
             self._seq += 1
@@ -148,20 +143,4 @@ class UUIDv7Factory:
         value |= self._seq << 64
         value |= 0b10 << 62
         value |= self._rng.getrandbits(62)
-        return uuid.UUID(int=value)
-
-
-class Clock:
-    """Timestamps that never go backwards (``recorded_at`` ordering); wall clock by default,
-    or any ``source`` (the engine's unit tests pass a manual one)."""
-
-    def __init__(self, source: Callable[[], dt.datetime] | None = None) -> None:
-        self._source = source or (lambda: dt.datetime.now(dt.UTC))
-        self._last = dt.datetime.fromtimestamp(0, dt.UTC)
-
-    def now(self) -> dt.datetime:
-        current = self._source()
-        if current < self._last:
-            current = self._last
-        self._last = current
-        return current
+        return str(uuid.UUID(int=value))

@@ -1,24 +1,22 @@
-"""Owns the simulated cluster monitor: per-service health, its event log, ``/cluster_healthz``.
-
-Pure like the pipeline engine: time and the start-up delay are injected.
-"""
+"""Owns the simulated cluster monitor: per-service health, its event log, ``/cluster_healthz``
+(pure, like the pipeline engine)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from typing import Any, Literal
 
-from feldera_events.testing._model import Cancellable, Scheduler, UUIDv7Factory, format_timestamp
-from feldera_events.testing._rows import Event, EventLog
+from feldera_events.testing._model import CallLater, Cancellable, UUIDv7Factory, format_timestamp
+from feldera_events.testing._rows import EventLog
 
 __all__ = ["CLUSTER_SERVICES", "ClusterMonitor", "MonitorStatus"]
 
 MonitorStatus = Literal["InitialUnhealthy", "Unhealthy", "Healthy"]
 
 CLUSTER_SERVICES = ("api", "compiler", "runner")
-CLUSTER_STATUS_KEYS = ("id", "recorded_at", "all_healthy", "api_status", "compiler_status",
-                       "runner_status")  # fmt: skip
+CLUSTER_STATUS_KEYS = ("all_healthy", "api_status", "compiler_status", "runner_status")
 
 
 class ClusterMonitor:
@@ -31,12 +29,12 @@ class ClusterMonitor:
     def __init__(
         self,
         *,
-        scheduler: Scheduler,
+        call_later: CallLater,
         now: Callable[[], dt.datetime],
         ids: UUIDv7Factory,
         on_change: Callable[[], None] = lambda: None,
     ) -> None:
-        self._scheduler = scheduler
+        self._call_later = call_later
         self._now = now
         self._ids = ids
         self._on_change = on_change
@@ -44,7 +42,7 @@ class ClusterMonitor:
         self.status: dict[str, str] = dict.fromkeys(CLUSTER_SERVICES, "InitialUnhealthy")
         self.messages: dict[str, str] = dict.fromkeys(CLUSTER_SERVICES, "Starting up")
         self.unchanged_since: dict[str, dt.datetime] = dict.fromkeys(CLUSTER_SERVICES, start)
-        self.events = EventLog()
+        self.events = EventLog("id", CLUSTER_STATUS_KEYS)
         self._startup: Cancellable | None = None
 
     def healthy(self, service: str) -> bool:
@@ -66,23 +64,16 @@ class ClusterMonitor:
 
     def _write(self) -> None:
         ts = self._now()
-        data: dict[str, Any] = {
-            "id": str(self._ids.new(int(ts.timestamp() * 1000))),
-            "recorded_at": format_timestamp(ts),
-        }
-        data.update(self.snapshot())
-        self.events.append(Event(data, CLUSTER_STATUS_KEYS))
+        self.events.append(self._ids.new(ts), ts, self.snapshot())
         self._on_change()
 
     def begin(self, startup: float) -> None:
         """The first event (every service InitialUnhealthy), then Healthy after ``startup``."""
         self._write()
-
-        def healthy() -> None:
-            self._startup = None
-            self.set_health(api="Healthy", compiler="Healthy", runner="Healthy")
-
-        self._startup = self._scheduler.call_later(max(0.0, startup), healthy)
+        healthy = functools.partial(
+            self.set_health, api="Healthy", compiler="Healthy", runner="Healthy"
+        )
+        self._startup = self._call_later(max(0.0, startup), healthy)
 
     def cancel(self) -> None:
         if self._startup is not None:

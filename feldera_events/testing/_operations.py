@@ -1,33 +1,73 @@
 """Owns the rules of the REST operations on pipelines (the lifecycle engine, ``Engine``):
-create, edit and delete, the simulated compiler's scripted outcomes, scripted failures,
-and retention.
+create, edit and delete, the deployment actions (``/start``, ``/stop``, ...) and which
+events each writes, the simulated compiler's scripted outcomes and scripted failures.
 
-Pure like the automaton underneath (no sockets, no asyncio): every method here is one
-REST operation's rules, applied to the rows and raising the ``FakeAPIError`` the
-manager would answer.  The deployment actions (``/start``, ``/stop``, ...) come from
-``_deployment``; ``FakeFeldera`` (the facade) and the HTTP application both call these
-methods; neither reaches into the engine's state.
+Pure like the automaton underneath: each method applies one operation's rules and
+raises the ``FakeAPIError`` the manager would answer; the facade and the HTTP
+application call them alike.  Each accepted ``/start``, ``/stop?force=true`` and
+``/dismiss_error`` is one write of the row, so one event even when nothing changed (as
+the manager; upstream's events test folds such duplicates away); a refusal writes none.
 """
 
 from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Callable, Iterable
-from typing import Any, Final
+from collections.abc import Iterable
+from typing import Any, Final, Literal
 
-from feldera_events.testing._background import Automaton, StartFailure, runtime_details
-from feldera_events.testing._compiler import CompileError, compile_outcome, program_error_after
-from feldera_events.testing._deployment import DeploymentRules, fully_stopped
-from feldera_events.testing._model import FakeAPIError, Scheduler, Timings, UUIDv7Factory
-from feldera_events.testing._pipeline_process import (
-    controller_status,
-    require_reachable,
+from feldera_events.testing._background import (
+    NOT_DESIRED_PROVISIONED,
+    Automaton,
+    StartFailure,
+    runtime_details,
 )
-from feldera_events.testing._rows import Pipeline
-from feldera_events.testing._runtime_config import normalize_runtime_config, restricted_edits
+from feldera_events.testing._compiler import CompileError, program_error_after
+from feldera_events.testing._model import FakeAPIError, Timings
+from feldera_events.testing._pipeline_process import require_reachable
+from feldera_events.testing._rows import PROGRAM_FAILED, Pipeline
+from feldera_events.testing._runtime_config import (
+    normalize_runtime_config,
+    restricted_edits,
+    standby_allowed,
+)
 
-__all__ = ["Engine", "check_metadata", "check_pipeline_name"]
+__all__ = ["BOOTSTRAP_POLICIES", "Engine", "check_metadata", "check_pipeline_name"]
+
+_INITIAL = {"running": "Running", "paused": "Paused", "standby": "Standby"}
+#: ``/start?bootstrap_policy=``; a start without one stores ``await_approval`` (the
+#: manager's default): a program changed since the storage's checkpoint then waits for
+#: ``/approve`` (``AwaitingApproval``); the others bootstrap at once.
+BOOTSTRAP_POLICIES = ("allow", "reject", "await_approval")
+
+
+def _bad_request(error_code: str, message: str, details: Any = None) -> FakeAPIError:
+    """The manager's refusal of a request it will not carry out: a 400 ``ErrorResponse``."""
+    return FakeAPIError(400, error_code, message, details)
+
+
+def fully_stopped(p: Pipeline) -> bool:
+    return bool(
+        p.s["deployment_resources_status"] == "Stopped"
+        and p.s["deployment_resources_desired_status"] == "Stopped"
+    )
+
+
+def _illegal_action(p: Pipeline, new_desired: str, hint: str) -> FakeAPIError:
+    status = p.s["deployment_resources_status"]
+    desired = p.s["deployment_resources_desired_status"]
+    return _bad_request(
+        "IllegalPipelineAction",
+        f"Deployment resources status (current: '{status}', desired: '{desired}') cannot have "
+        f"desired changed to '{new_desired}'. {hint}",
+        {
+            "status": status,
+            "current_desired_status": desired,
+            "new_desired_status": new_desired,
+            "hint": hint,
+        },
+    )
+
 
 # -- what the manager accepts as a name, tags and a description (v0.337:
 # crates/pipeline-manager/src/db/types/utils.rs, validate_pipeline_name and friends).
@@ -52,18 +92,16 @@ def check_pipeline_name(name: str) -> None:
     """Raise the manager's 400 for a pipeline name it refuses (``EmptyName``,
     ``TooLongName``, ``NameDoesNotMatchPattern``)."""
     if not name:
-        raise FakeAPIError(400, "EmptyName", "Name cannot be be empty")
+        raise _bad_request("EmptyName", "Name cannot be be empty")
     size = len(name.encode("utf-8", "surrogatepass"))
     if size > MAX_NAME_BYTES:
-        raise FakeAPIError(
-            400,
+        raise _bad_request(
             "TooLongName",
             f"Name '{name}' is longer ({size}) than maximum allowed ({MAX_NAME_BYTES})",
             {"name": name, "length": size, "maximum": MAX_NAME_BYTES},
         )
     if not _NAME.fullmatch(name):
-        raise FakeAPIError(
-            400,
+        raise _bad_request(
             "NameDoesNotMatchPattern",
             f"Name '{name}' should {_NAME_DESCRIPTION} (pattern: '{NAME_PATTERN}')",
             {"name": name, "pattern": NAME_PATTERN, "pattern_description": _NAME_DESCRIPTION},
@@ -75,19 +113,17 @@ def check_metadata(description: str | None, tags: Iterable[str] | None) -> None:
     (``TooLongDescription``, ``TooManyTags``, ``InvalidTag`` naming the first rule the
     first bad tag breaks); None: not given."""
     if description is not None and len(description) > MAX_DESCRIPTION_CHARS:
-        raise FakeAPIError(
-            400,
+        raise _bad_request(
             "TooLongDescription",
             f"Description is longer ({len(description)}) than maximum allowed "
             f"({MAX_DESCRIPTION_CHARS})",
             {"length": len(description), "maximum": MAX_DESCRIPTION_CHARS},
         )
-    tags = None if tags is None else list(tags)
     if tags is None:
         return
+    tags = list(tags)
     if len(tags) > MAX_TAGS:
-        raise FakeAPIError(
-            400,
+        raise _bad_request(
             "TooManyTags",
             f"Pipeline has more tags ({len(tags)}) than the maximum allowed ({MAX_TAGS})",
             {"count": len(tags), "maximum": MAX_TAGS},
@@ -104,77 +140,22 @@ def check_metadata(description: str | None, tags: Iterable[str] | None) -> None:
             )
         else:
             continue
-        raise FakeAPIError(
-            400, "InvalidTag", f"Tag '{tag}' is invalid: {reason}", {"tag": tag, "reason": reason}
+        raise _bad_request(
+            "InvalidTag", f"Tag '{tag}' is invalid: {reason}", {"tag": tag, "reason": reason}
         )
 
 
-class Engine(DeploymentRules):
-    """The simulated manager's pipelines: control rules over the runner automaton.
-
-    :param scheduler: runs delayed steps; an asyncio loop in production, a manual
-        scheduler in unit tests.
-    :param now: ``recorded_at`` source (must not go backwards).
-    :param on_change: called after every state change.
-    """
-
-    def __init__(
-        self,
-        *,
-        scheduler: Scheduler,
-        now: Callable[[], Any],
-        ids: UUIDv7Factory,
-        on_change: Callable[[], None] = lambda: None,
-        speed: float = 1.0,
-        timings: Timings | None = None,
-        provisioning_timeout: float = 20.0,
-        version: str = "0.337.0",
-        unavailable_blips: bool = False,
-        heartbeats: bool = False,
-    ) -> None:
-        self.automaton = Automaton(
-            scheduler=scheduler,
-            now=now,
-            ids=ids,
-            on_change=on_change,
-            speed=speed,
-            unavailable_blips=unavailable_blips,
-            heartbeats=heartbeats,
-        )
-        self.timings = timings or Timings()
-        self.provisioning_timeout = provisioning_timeout
-        self.version = version
-        #: ``fail_next_compile``: pipeline name -> how its next compilation ends.
-        self.compile_scripts: dict[str, CompileError] = {}
-        #: ``fail_next_input``: pipeline name -> the panic messages of its next inputs, in
-        #: order (``None``: a default message).
-        self.input_scripts: dict[str, deque[str | None]] = {}
-
-    # ---------------------------------------------------------------- lookup
-    def get(self, name: str) -> Pipeline:
-        """The pipeline row, or ``UnknownPipelineName``."""
-        return self.automaton.get(name)
-
-    def find(self, name: str) -> Pipeline | None:
-        return self.automaton.pipelines.get(name)
-
-    def all(self) -> list[Pipeline]:
-        return list(self.automaton.pipelines.values())
+class Engine(Automaton):
+    """The simulated manager's pipelines: the rules of each REST operation over the
+    runner automaton (its constructor's parameters)."""
 
     def status_list(self) -> bytes:
         """The body of ``GET /v0/pipelines?selector=status``: every pipeline's entry, in
         creation order, each serialised once per change (thousands cost a join)."""
-        entries = b",".join([p.status_entry() for p in self.automaton.pipelines.values()])
+        entries = b",".join([p.status_entry() for p in self.pipelines.values()])
         return b"[" + entries + b"]"
 
     # ---------------------------------------------------------------- pipelines
-    def _compile(self, p: Pipeline, error: CompileError | None) -> None:
-        """Start compiling ``p``'s program: ``error`` if given, else a scripted
-        ``fail_next_compile``, else what the simulated compiler says of the text."""
-        scripted = self.compile_scripts.pop(p.name, None)
-        outcome = error or scripted or compile_outcome(p.program_code)
-        self.automaton.begin_compile(p, outcome)
-
     def create_pipeline(
         self,
         name: str,
@@ -195,53 +176,48 @@ class Engine(DeploymentRules):
 
         By default the program is already compiled (``program_status="Success"``);
         ``compile=True`` runs the simulated compiler's steps on ``program_code``, one
-        event each (README "Fidelity": the empty program and ordinary DDL compile,
-        ``invalid-sql`` ends in ``SqlError``); ``compile_error="sql"|"rust"|"system"``
-        makes them fail whatever the text.  ``record_events=False`` makes a pipeline that predates
-        event recording: no events until its first status change.
-        ``start_failures`` scripts how the next starts fail (``fail_next_start``).
-        A name, description or tags the manager refuses raise its ``FakeAPIError`` (400
-        ``EmptyName``, ``TooLongName``: over 63 bytes, ``NameDoesNotMatchPattern``:
-        letters, digits, ``-`` and ``_``, neither first nor last; ``TooLongDescription``,
-        ``TooManyTags``, ``InvalidTag``).
+        event each (README "Fidelity" says what compiles); ``compile_error`` (``"sql"``,
+        ``"rust"``, ``"system"``) makes them fail whatever the text.  ``record_events=False``
+        makes a pipeline that predates event recording: no events until its first status
+        change.
+        ``start_failures`` scripts how the next starts fail (``fail_next_start``).  A name,
+        description or tags the manager refuses raise its 400 ``FakeAPIError``:
+        ``EmptyName``, ``TooLongName`` (over 63 bytes), ``NameDoesNotMatchPattern``
+        (letters, digits, ``-`` and ``_``, neither first nor last), ``TooLongDescription``,
+        ``TooManyTags``, ``InvalidTag``.
         """
-        a = self.automaton
         check_pipeline_name(name)
         check_metadata(description, tags)
-        if name in a.pipelines:
+        if name in self.pipelines:
             raise FakeAPIError(409, "DuplicateName", "An entity with this name already exists")
         compiling = compile or compile_error is not None
-        now = a.now()
+        now = self.now()
         p = Pipeline(
             name,
-            now=now,
-            timings=timings or self.timings,
-            program_code=program_code,
-            description=description,
-            runtime_config=normalize_runtime_config(runtime_config),
-            program_status="Pending" if compiling else program_status,
-            platform_version=self.version,
+            now,
+            timings or self.timings,
+            program_code,
+            description,
+            list(tags or []),
+            normalize_runtime_config(runtime_config),
+            self.version,
+            "Pending" if compiling else program_status,
         )
-        if not compiling:
-            # Created as if compiled already: the compiler's writes are in its history.
-            p.program_error = program_error_after(program_status, program_code)
+        p.program_error = program_error_after(p.s["program_status"], program_code)
+        if not compiling:  # compiled already: the compiler's writes are in its history
             p.refresh_version = 3 if program_status == "Success" else 2
-        rc_timeout = p.runtime_config.get("provisioning_timeout_secs")
-        p.provisioning_timeout = (
-            provisioning_timeout
-            if provisioning_timeout is not None
-            else float(rc_timeout)
-            if rc_timeout is not None
-            else self.provisioning_timeout
-        )
-        p.tags = list(tags or [])
-        p.record_events = record_events
+        if provisioning_timeout is None:
+            configured = p.runtime_config.get("provisioning_timeout_secs")
+            provisioning_timeout = self.provisioning_timeout if configured is None else configured
+        p.provisioning_timeout = float(provisioning_timeout)
         p.start_failures.extend(start_failures)
-        a.pipelines[name] = p
-        a.record(p, now)
-        p.record_events = True
+        self.pipelines[name] = p
+        if record_events:
+            self.record(p, now)
+        else:
+            self.on_change()  # a pipeline that predates event recording: listed, no event
         if compiling:
-            self._compile(p, compile_error)
+            self.begin_compile(p, compile_error)
 
     def update_pipeline(
         self,
@@ -268,8 +244,7 @@ class Engine(DeploymentRules):
         program (code, UDFs, program config) goes back to ``Pending`` and recompiles
         (``compile_error`` fails that compilation whatever the text).
         """
-        a = self.automaton
-        p = a.get(name)
+        p = self.get(name)
         # As the manager: only what changes is checked (a value stored before a rule
         # existed stays until changed).
         check_metadata(
@@ -288,8 +263,7 @@ class Engine(DeploymentRules):
             new_config is not None and new_config != p.runtime_config
         )
         if core_changed and not fully_stopped(p):
-            raise FakeAPIError(
-                400,
+            raise _bad_request(
                 "UpdateRestrictedToStopped",
                 "Pipeline can only be updated while stopped. Stop it first by invoking '/stop'.",
             )
@@ -299,13 +273,12 @@ class Engine(DeploymentRules):
             p.tags = list(tags)
         if not core_changed:
             p.changed()  # listed, without an event (the manager's client-metadata path)
-            a.on_change()
+            self.on_change()
             return
         if new_config is not None and p.s["storage_status"] != "Cleared":
             not_allowed = restricted_edits(p.runtime_config, new_config)
             if not_allowed:
-                raise FakeAPIError(
-                    400,
+                raise _bad_request(
                     "EditRestrictedToClearedStorage",
                     "The following pipeline edits are not allowed while storage is not "
                     f"cleared: {', '.join(not_allowed)}",
@@ -316,38 +289,270 @@ class Engine(DeploymentRules):
         if new_config is not None:
             p.runtime_config = new_config
         if not program_changed:
-            a.record(p)
+            self.record(p)
             return
         for attr, value in program.items():
             if value is not None:
                 setattr(p, attr, value)
         p.program_version += 1
         p.program_error = program_error_after("Pending", p.program_code)
-        a.write(p, program_status="Pending")
-        self._compile(p, compile_error)
+        self.write(p, program_status="Pending")
+        self.begin_compile(p, compile_error)
 
     def delete_pipeline(self, name: str) -> None:
         """``DELETE``: only when fully stopped with storage cleared, also while its
         program compiles (the compilation is dropped with it); drops its events."""
-        a = self.automaton
-        p = a.get(name)
+        p = self.get(name)
         if not fully_stopped(p):
-            raise FakeAPIError(
-                400,
+            raise _bad_request(
                 "DeleteRestrictedToFullyStopped",
                 "Cannot delete a pipeline which is not fully stopped. Stop the pipeline first "
                 "fully by invoking the '/stop' endpoint.",
             )
         if p.s["storage_status"] != "Cleared":
-            raise FakeAPIError(
-                400,
+            raise _bad_request(
                 "DeleteRestrictedToClearedStorage",
                 "Cannot delete pipeline unless its storage is cleared. Clear storage first "
                 "using `/clear`.",
             )
-        p.cancel_timers()
-        del a.pipelines[name]
-        a.on_change()
+        self.cancel(p, *p.timers)
+        del self.pipelines[name]
+        self.on_change()
+
+    # ---------------------------------------------------------------- deployment actions
+    def start(
+        self,
+        name: str,
+        initial: Literal["running", "paused", "standby"] | str = "running",
+        *,
+        bootstrap_policy: Literal["allow", "reject", "await_approval"] | str | None = None,
+        silent_bootstrap: bool = False,
+        concurrent_bootstrap: bool = False,
+        dismiss_error: bool = True,
+    ) -> None:
+        """``POST /start``: desired Provisioned (one event, also when already started),
+        then the runner provisions.
+
+        ``bootstrap_policy`` defaults to the manager's ``await_approval``: a program
+        changed since the pipeline last ran on its storage then stops at runtime
+        ``AwaitingApproval`` until :meth:`approve` (``"allow"`` bootstraps at once).
+        Refused as the manager refuses it, in its order: bad bootstrap settings or
+        ``initial``; a stop under way (``IllegalPipelineAction``); an error not dismissed;
+        storage being cleared; a failed compilation; another ``initial`` or bootstrap
+        setting than the start in force (``InitialImmutableUnlessStopped``,
+        ``BootstrapPolicyImmutableUnlessStopped``); ``initial=standby`` without a file
+        storage backend that syncs (``InitialStandbyNotAllowed``).
+        """
+        policy = "await_approval" if bootstrap_policy is None else bootstrap_policy
+        if policy not in BOOTSTRAP_POLICIES:
+            raise ValueError(f"bootstrap_policy must be one of {BOOTSTRAP_POLICIES}: {policy!r}")
+        if silent_bootstrap and concurrent_bootstrap:
+            raise _bad_request(
+                "InvalidBootstrapConfig",
+                "Invalid bootstrap configuration: silent_bootstrap and concurrent_bootstrap "
+                "cannot both be set",
+                {"reason": "silent_bootstrap and concurrent_bootstrap cannot both be set"},
+            )
+        runtime_initial = _INITIAL.get(initial)
+        if runtime_initial is None:
+            raise _bad_request(
+                "InvalidInitialParameter",
+                f"Invalid value for 'initial': '{initial}' (must be 'running', 'paused' or "
+                "'standby')",
+                {"initial": initial},
+            )
+        p = self.get(name)
+        s = p.s
+        rs, desired = s["deployment_resources_status"], s["deployment_resources_desired_status"]
+        if desired == "Stopped" and rs != "Stopped":
+            raise _illegal_action(
+                p,
+                "Provisioned",
+                "Cannot restart the pipeline while it is stopping. Wait until it is stopped "
+                "before starting the pipeline again.",
+            )
+        if desired == "Provisioned" and s["deployment_runtime_desired_status"] == "Suspended":
+            raise _illegal_action(
+                p,
+                "Provisioned",
+                "Cannot restart the pipeline while it is suspending. Wait for it to stop "
+                "before starting a new instance of the pipeline.",
+            )
+        if not dismiss_error and s["deployment_error"] is not None:
+            raise _bad_request(
+                "CannotStartWithUndismissedError",
+                "Cannot process `/start?dismiss_error=false` if the `deployment_error` is set. "
+                "Dismiss it first by calling `/dismiss_error`, or start with "
+                "`/start?dismiss_error=true`.",
+            )
+        if s["storage_status"] == "Clearing":
+            raise _bad_request(
+                "CannotStartWhileClearingStorage",
+                "Cannot process `/start` if the `storage_status` is `Clearing`. Wait for the "
+                "storage to become cleared before trying again.",
+            )
+        program = s["program_status"]
+        if program in PROGRAM_FAILED:
+            raise _bad_request(
+                "CannotStartWithCompilationError",
+                "Cannot process `/start` if the `program_status` is `SqlError`, `RustError` or "
+                f"`SystemError` (it is `{program}`). Make changes to fix the error, which will "
+                "trigger recompilation.",
+            )
+        if s["deployment_initial"] is not None and s["deployment_initial"] != runtime_initial:
+            raise _bad_request(
+                "InitialImmutableUnlessStopped",
+                "Initial desired runtime status cannot be changed unless the pipeline is "
+                "desired to become Stopped.",
+            )
+        bootstrap: dict[str, Any] = {
+            "bootstrap_policy": policy,
+            "silent_bootstrap": silent_bootstrap,
+            "concurrent_bootstrap": concurrent_bootstrap,
+        }
+        if s["bootstrap_policy"] is not None and any(s[k] != v for k, v in bootstrap.items()):
+            raise _bad_request(
+                "BootstrapPolicyImmutableUnlessStopped",
+                "Bootstrap policy cannot be changed unless the pipeline is desired to become "
+                "Stopped.",
+            )
+        if runtime_initial == "Standby" and not standby_allowed(p.runtime_config):
+            raise _bad_request(
+                "InitialStandbyNotAllowed",
+                "Initial desired runtime status can only be set to Standby if: (1) "
+                "`runtime_config.storage.backend.name` is set to `file`, and (2) "
+                "`runtime_config.storage.backend.config.sync` is configured.",
+            )
+        self.write(
+            p,
+            deployment_resources_desired_status="Provisioned",
+            deployment_initial=runtime_initial,
+            deployment_error=None,
+            **bootstrap,
+        )
+        if desired == "Stopped":
+            self.reconcile(p)  # else: already (being) started, the runner is on its way
+
+    def stop(self, name: str, force: bool = True) -> None:
+        """``POST /stop``: ``force=True`` (this method's default) sets desired Stopped and
+        deprovisions right away (one event, also when it already was); ``force=False``
+        (the REST default) on a Provisioned pipeline suspends first: runtime Suspended,
+        then Stopping."""
+        p = self.get(name)
+        rs = p.s["deployment_resources_status"]
+        desired = p.s["deployment_resources_desired_status"]
+        if force or rs != "Provisioned" or desired == "Stopped":
+            changes: dict[str, Any] = {"deployment_resources_desired_status": "Stopped"}
+            if rs == "Stopped":  # nothing was provisioned: the start is forgotten at once
+                changes.update(NOT_DESIRED_PROVISIONED)
+                if desired == "Provisioned":
+                    self.cancel(p, "step")  # the runner's pending step towards Provisioning
+            self.write(p, **changes)
+            if desired == "Provisioned":
+                self.reconcile(p)
+            return
+        if p.s["deployment_runtime_desired_status"] == "Suspended":
+            return  # already suspending
+        self.write(p, deployment_runtime_desired_status="Suspended")
+        self.reconcile(p)
+
+    def _runtime_action(self, name: str, target: str, code: str, verb: str) -> None:
+        p = self.get(name)
+        if (
+            p.s["deployment_resources_status"] != "Provisioned"
+            or p.s["deployment_resources_desired_status"] != "Provisioned"
+        ):
+            raise _bad_request(
+                code,
+                f"You can only call /{verb} when the pipeline is not Stopped, Provisioning or "
+                "Stopping.",
+            )
+        if p.s["deployment_runtime_desired_status"] == "Suspended":
+            raise _bad_request(code, f"Cannot /{verb} a pipeline that is suspending.")
+        if (p.runtime_target or p.s["deployment_runtime_desired_status"]) == target:
+            return
+        # No event now: the pipeline process pauses or resumes at once, and the runner
+        # records runtime and runtime desired together at its next probe.
+        p.runtime_target = target
+        self.reconcile(p)
+
+    def pause(self, name: str) -> None:
+        """``POST /pause``: the pipeline pauses; the runner's next probe records runtime and
+        runtime desired Paused together (one event)."""
+        self._runtime_action(name, "Paused", "PauseWhileNotProvisioned", "pause")
+
+    def resume(self, name: str) -> None:
+        """``POST /resume``: the pipeline runs again; the runner's next probe records runtime
+        and runtime desired Running together (one event)."""
+        self._runtime_action(name, "Running", "ResumeWhileNotProvisioned", "resume")
+
+    def clear(self, name: str) -> None:
+        """``POST /clear``: storage InUse -> Clearing (one event) -> Cleared (one event);
+        only while fully stopped (not while a start waits,
+        ``StorageStatusImmutableUnlessStopped``).  Cleared: nothing to do, no event;
+        Clearing: one more Clearing event (the manager writes the row again)."""
+        p = self.get(name)
+        storage = p.s["storage_status"]
+        if storage == "Cleared":
+            return
+        if not fully_stopped(p):
+            rs = p.s["deployment_resources_status"]
+            desired = p.s["deployment_resources_desired_status"]
+            raise _bad_request(
+                "StorageStatusImmutableUnlessStopped",
+                f"Cannot transition storage status from '{storage}' to 'Clearing' with "
+                f"resources status '{rs}' and desired status '{desired}'. Storage status "
+                "cannot be changed unless the pipeline is fully stopped.",
+                {
+                    "resources_status": rs,
+                    "resources_desired_status": desired,
+                    "current_status": storage,
+                    "new_status": "Clearing",
+                },
+            )
+        self.write(p, storage_status="Clearing", storage_status_details=None)
+        if storage == "Clearing":
+            return  # the clearing under way goes on
+
+        def cleared(q: Pipeline) -> None:
+            q.checkpoint_program = None  # nothing left to bootstrap from
+            self.write(q, storage_status="Cleared", storage_status_details=None)
+
+        self.schedule(p, p.timings.clearing, cleared)
+
+    def approve(self, name: str) -> None:
+        """``POST /approve``: a pipeline at ``AwaitingApproval`` bootstraps and runs; a
+        pipeline that is not deployed answers 503, as the manager does."""
+        p = self.get(name)
+        if p.s["deployment_resources_status"] != "Provisioned":
+            raise FakeAPIError(
+                503,
+                "PipelineInteractionNotDeployed",
+                f"Unable to interact with pipeline '{name}' because it is not deployed.",
+                {"status": p.combined_status(), "desired_status": p.combined_desired_status()},
+            )
+        if p.s["deployment_runtime_status"] == "AwaitingApproval":
+            p.checkpoint_program = p.program_code
+            self.write(
+                p,
+                refresh=True,
+                deployment_runtime_status="Bootstrapping",
+                deployment_runtime_status_details=runtime_details("Bootstrapping"),
+            )
+            self.schedule(p, p.timings.initializing, self._runtime_follows)
+
+    def dismiss_error(self, name: str) -> None:
+        """``POST /dismiss_error``: clears ``deployment_error`` (one event, also without an
+        error, as the manager); refused while an error is set and the pipeline is not
+        fully stopped."""
+        p = self.get(name)
+        if p.s["deployment_error"] is not None and not fully_stopped(p):
+            raise _bad_request(
+                "DismissErrorRestrictedToFullyStopped",
+                "The pipeline must have both status `Stopped` and desired status `Stopped` to "
+                "dismiss the `deployment_error` if it is set.",
+            )
+        self.write(p, deployment_error=None)
 
     # ---------------------------------------------------------------- scripted failures
     def fail_next_start(
@@ -361,7 +566,7 @@ class Engine(DeploymentRules):
           Stopping with ``PipelineProvisioningTimeout``, then Stopped (error kept).
         - ``"worker_panic"``: Provisioned/Initializing, then ``RuntimeError.WorkerPanic``.
         """
-        p = self.automaton.get(name)
+        p = self.get(name)
         p.start_failures.append(kind)
         if message is not None:
             p.failure_message[kind] = message
@@ -388,35 +593,27 @@ class Engine(DeploymentRules):
         was read: the data is counted and discarded (no table is checked:
         no SQL engine); a completion token comes back.  A scripted ``fail_next_input``
         makes the pipeline panic right after it accepted the data."""
-        a = self.automaton
-        p = a.get(name)
+        p = self.get(name)
         require_reachable(p, f"/ingress/{table}")
         p.input_records += records
         p.input_bytes += size
         scripted = self.input_scripts.get(name)
         if scripted:
             message = scripted.popleft()
-            a.schedule(p, p.timings.runner_reaction, lambda q: a.fail_runtime(q, message))
+            self.schedule(p, p.timings.runner_reaction, lambda q: self.fail_runtime(q, message))
         p.completion_tokens += 1
         return f"{p.s['deployment_id']}:{p.completion_tokens}"
-
-    def stats(self, name: str) -> dict[str, Any]:
-        """``GET /stats`` of a running or paused pipeline (503 otherwise)."""
-        p = self.automaton.get(name)
-        require_reachable(p, "/stats")
-        return controller_status(p, self.automaton.now())
 
     def panic(self, name: str, message: str | None = None) -> None:
         """Make a Provisioned pipeline fail now with ``RuntimeError.WorkerPanic``: two events
         with one ``recorded_at`` (desired Stopped, then Stopping with the error)."""
-        p = self.automaton.get(name)
+        p = self.get(name)
         if p.s["deployment_resources_status"] != "Provisioned":
-            raise FakeAPIError(
-                400,
+            raise _bad_request(
                 "IllegalPipelineAction",
                 f"Pipeline '{name}' is not Provisioned; only a running pipeline can panic.",
             )
-        self.automaton.fail_runtime(p, message)
+        self.fail_runtime(p, message)
 
     def set_runtime_status(
         self, name: str, runtime_status: str, details: dict[str, Any] | None = None
@@ -424,14 +621,11 @@ class Engine(DeploymentRules):
         """Force a runtime status on a Provisioned pipeline (e.g. ``AwaitingApproval``,
         ``Bootstrapping``, ``Unavailable``) with ``details`` (default: what a pipeline
         reports, never ``null``); one event.  The engine does not move it on."""
-        a = self.automaton
-        p = a.get(name)
+        p = self.get(name)
         if p.s["deployment_resources_status"] != "Provisioned":
-            raise FakeAPIError(
-                400, "IllegalPipelineAction", f"Pipeline '{name}' is not Provisioned."
-            )
-        a.cancel_step(p)
-        a.write(
+            raise _bad_request("IllegalPipelineAction", f"Pipeline '{name}' is not Provisioned.")
+        self.cancel(p, "step")
+        self.write(
             p,
             refresh=True,
             deployment_runtime_status=runtime_status,
@@ -442,15 +636,4 @@ class Engine(DeploymentRules):
 
     def heartbeat(self, name: str) -> None:
         """Write a duplicate event (same status fields), as the runner does every 600 s."""
-        p = self.automaton.get(name)
-        p.refresh_version += 1  # the runner's "remain" write
-        self.automaton.record(p)
-
-    # ---------------------------------------------------------------- retention, shutdown
-    def trim_events(self, keep: int) -> int:
-        """Delete all but the newest ``keep`` events of every pipeline; how many went."""
-        return sum(p.events.trim(keep) for p in self.automaton.pipelines.values())
-
-    def cancel_timers(self) -> None:
-        for p in self.automaton.pipelines.values():
-            p.cancel_timers()
+        self.write(self.get(name), refresh=True)  # the runner's "remain" write

@@ -2,8 +2,8 @@
 accepted, counted and discarded) and ``/stats`` (a ``ControllerStatus`` of zeros and those
 counts), and the 503s the manager gives while no process can answer.
 
-Pure: the time comes in as an argument.  There is no SQL engine: rows are never parsed or
-computed; a worker panic on input happens only when scripted (``fail_next_input``).
+Pure.  There is no SQL engine: rows are never parsed or computed; a worker panic on
+input happens only when scripted (``fail_next_input``).
 """
 
 from __future__ import annotations

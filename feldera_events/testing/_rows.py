@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import uuid
 from collections import deque
-from typing import Any
+from typing import Any, NamedTuple
 
 from feldera_events.testing._model import Cancellable, Timings, format_timestamp
 
@@ -26,61 +27,57 @@ STATUS_KEYS = (
     "storage_status",
 )
 
-#: Which ``*_since`` timestamp follows which field: it moves to the write's time when the
-#: field's value changes, and is ``None`` while the field is (the manager's ``CASE WHEN``).
-SINCE_OF = {
-    "program_status": "program_status_since",
-    "deployment_resources_status": "deployment_resources_status_since",
-    "deployment_resources_desired_status": "deployment_resources_desired_status_since",
-    "deployment_runtime_status": "deployment_runtime_status_since",
-    "deployment_runtime_desired_status": "deployment_runtime_desired_status_since",
-}
-
 
 def _dumps(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
-class Event:
+class Event(NamedTuple):
     """One stored monitor event, serialized once per selector."""
 
-    __slots__ = ("all_bytes", "data", "event_id", "recorded_at", "status_bytes")
-
-    def __init__(self, data: dict[str, Any], status_keys: tuple[str, ...]) -> None:
-        self.data = data
-        self.event_id: str = data["event_id"] if "event_id" in data else data["id"]
-        self.recorded_at: str = data["recorded_at"]
-        self.all_bytes = _dumps(data)
-        self.status_bytes = _dumps({k: data[k] for k in status_keys})
+    event_id: str
+    recorded_at: str
+    data: dict[str, Any]
+    all_bytes: bytes
+    status_bytes: bytes
 
     def body(self, selector: str) -> bytes:
         return self.all_bytes if selector == "all" else self.status_bytes
 
 
 class EventLog:
-    """Events of one subject, oldest first, with an id index and cached list bodies."""
+    """Events of one subject, oldest first, with an id index and cached list bodies.
+    ``id_key`` names an event's id (a pipeline's ``event_id``, the cluster's ``id``);
+    ``selector=status`` shows it, ``recorded_at`` and the ``status_keys``."""
 
-    __slots__ = ("_list_cache", "by_id", "items")
+    __slots__ = ("_list_cache", "by_id", "id_key", "items", "status_keys")
 
-    def __init__(self) -> None:
+    def __init__(
+        self, id_key: str = "event_id", status_keys: tuple[str, ...] = STATUS_KEYS
+    ) -> None:
         self.items: deque[Event] = deque()
         self.by_id: dict[str, Event] = {}
         self._list_cache: dict[str, bytes] = {}
+        self.id_key = id_key
+        self.status_keys = (id_key, "recorded_at", *status_keys)
 
-    def append(self, event: Event) -> None:
+    def append(self, event_id: str, ts: dt.datetime, fields: dict[str, Any]) -> None:
+        """Record an event with these ``fields`` (``selector=all``) after its id and time."""
+        recorded_at = format_timestamp(ts)
+        data = {self.id_key: event_id, "recorded_at": recorded_at, **fields}
+        status = {k: data[k] for k in self.status_keys}
+        event = Event(event_id, recorded_at, data, _dumps(data), _dumps(status))
         self.items.append(event)
-        self.by_id[event.event_id] = event
+        self.by_id[event_id] = event
         self._list_cache.clear()
 
     def latest(self) -> Event | None:
         return self.items[-1] if self.items else None
 
     def trim(self, keep: int) -> int:
-        removed = 0
-        while len(self.items) > keep:
-            old = self.items.popleft()
-            del self.by_id[old.event_id]
-            removed += 1
+        removed = max(0, len(self.items) - keep)
+        for _ in range(removed):
+            del self.by_id[self.items.popleft().event_id]
         if removed:
             self._list_cache.clear()
         return removed
@@ -96,52 +93,54 @@ class EventLog:
         return [dict(e.data) for e in reversed(self.items)]
 
 
-EVENT_STATUS_KEYS = ("event_id", "recorded_at", *STATUS_KEYS)
-
-
+@dataclasses.dataclass(eq=False)
 class Pipeline:
     """A simulated pipeline row plus the engine's bookkeeping."""
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        now: dt.datetime,
-        timings: Timings,
-        program_code: str = "",
-        description: str = "",
-        tags: list[str] | None = None,
-        udf_rust: str = "",
-        udf_toml: str = "",
-        program_config: dict[str, Any] | None = None,
-        runtime_config: dict[str, Any] | None = None,
-        program_status: str = "Success",
-        platform_version: str = "0.337.0",
-    ) -> None:
-        self.name = name
-        self.id = str(uuid.uuid4())
-        self.created_at = now
-        self.timings = timings
-        self.program_code = program_code
-        self.description = description
-        self.tags = list(tags or [])
-        self.udf_rust = udf_rust
-        self.udf_toml = udf_toml
-        self.program_config: dict[str, Any] = program_config or {
-            "profile": "optimized",
-            "cache": True,
-            "runtime_version": None,
-        }
-        self.runtime_config: dict[str, Any] = runtime_config or {"workers": 8}
-        self.platform_version = platform_version
-        self.version = 1
-        self.program_version = 1
-        self.refresh_version = 1
-        self.program_error: dict[str, Any] = {
-            "sql_compilation": None,
-            "rust_compilation": None,
-            "system_error": None,
-        }
+    name: str
+    created_at: dt.datetime
+    timings: Timings
+    program_code: str
+    description: str
+    tags: list[str]
+    runtime_config: dict[str, Any]
+    platform_version: str
+    program_status: dataclasses.InitVar[str]
+    id: str = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
+    udf_rust: str = ""
+    udf_toml: str = ""
+    program_config: dict[str, Any] = dataclasses.field(
+        default_factory=lambda: {"profile": "optimized", "cache": True, "runtime_version": None}
+    )
+    version: int = 1
+    program_version: int = 1
+    refresh_version: int = 1
+    program_error: dict[str, Any] = dataclasses.field(default_factory=dict)
+    events: EventLog = dataclasses.field(default_factory=EventLog)
+    #: ``info("status")`` as wire bytes, until the next :meth:`changed`.
+    status_cache: bytes | None = None
+    # Engine bookkeeping.
+    #: Pending timers by kind (``Automaton.schedule``).
+    timers: dict[str, Cancellable] = dataclasses.field(default_factory=dict)
+    compile_plan: list[str] = dataclasses.field(default_factory=list)
+    start_failures: deque[str] = dataclasses.field(default_factory=deque)
+    failure_message: dict[str, str] = dataclasses.field(default_factory=dict)
+    provisioning_timeout: float = 20.0
+    pending_failure: str | None = None
+    #: The simulated pipeline process: when it started, what it was sent (``/stats``).
+    process_started: dt.datetime | None = None
+    input_records: int = 0
+    input_bytes: int = 0
+    completion_tokens: int = 0
+    #: What a /pause or /resume asked of the pipeline process; the runner records it
+    #: (runtime and runtime desired at once) at its next probe.
+    runtime_target: str | None = None
+    #: The program the storage's checkpoint was made with (None: no checkpoint, e.g.
+    #: cleared storage); with ``bootstrap_policy=await_approval``, a start of another
+    #: program waits for approval.
+    checkpoint_program: str | None = None
+
+    def __post_init__(self, program_status: str) -> None:
         # The status row (wire names).
         self.s: dict[str, Any] = {
             "deployment_resources_status": "Stopped",
@@ -161,6 +160,7 @@ class Pipeline:
             "silent_bootstrap": False,
             "concurrent_bootstrap": False,
         }
+        now = self.created_at
         self.since: dict[str, dt.datetime | None] = {
             "program_status_since": now,
             "deployment_resources_status_since": now,
@@ -168,54 +168,28 @@ class Pipeline:
             "deployment_runtime_status_since": None,
             "deployment_runtime_desired_status_since": None,
         }
-        self.events = EventLog()
-        self.record_events = True
-        #: ``info("status")`` as wire bytes, until the next :meth:`changed`.
-        self._status_entry: bytes | None = None
-        # Engine bookkeeping.
-        self.timer: Cancellable | None = None
-        self.compile_timer: Cancellable | None = None
-        self.blip_timer: Cancellable | None = None
-        self.heartbeat_timer: Cancellable | None = None
-        self.compile_plan: list[str] = []
-        self.start_failures: deque[str] = deque()
-        self.failure_message: dict[str, str] = {}
-        self.provisioning_timeout: float = 20.0
-        self.pending_failure: str | None = None
-        #: The simulated pipeline process: when it started, what it was sent (``/stats``).
-        self.process_started: dt.datetime | None = None
-        self.input_records = 0
-        self.input_bytes = 0
-        self.completion_tokens = 0
-        #: What a /pause or /resume asked of the pipeline process; the runner records it
-        #: (runtime and runtime desired at once) at its next probe.
-        self.runtime_target: str | None = None
-        #: The program the storage's checkpoint was made with (None: no checkpoint, e.g.
-        #: cleared storage); with ``bootstrap_policy=await_approval``, a start of another
-        #: program waits for approval.
-        self.checkpoint_program: str | None = None
 
     # -- derived fields -----------------------------------------------------------------
     def changed(self) -> None:
         """Forget the cached list entry: every change to what :meth:`info` shows calls it
         (the automaton's writes and events, and the edits that write no event)."""
-        self._status_entry = None
+        self.status_cache = None
 
     def status_entry(self) -> bytes:
         """``info("status")`` as compact JSON, the entry of ``GET /v0/pipelines?selector=status``;
         made once per change, so a list of thousands of pipelines costs a join."""
-        entry = self._status_entry
+        entry = self.status_cache
         if entry is None:
-            entry = self._status_entry = _dumps(self.info("status"))
+            entry = self.status_cache = _dumps(self.info("status"))
         return entry
 
-    def combined_since(self, resources: str, runtime: str) -> dt.datetime:
-        """``deployment_status_since`` (or the desired one): the later of the resources and
-        runtime stamps, as the manager's ``combine_since`` derives it (not stored)."""
-        resources_since = self.since[resources]
-        runtime_since = self.since[runtime]
-        assert resources_since is not None  # the resources stamps are never null
-        return resources_since if runtime_since is None else max(resources_since, runtime_since)
+    def combined_since(self, which: str) -> str:
+        """``deployment_{which}_since`` (``status``, ``desired_status``): the later of the
+        resources and runtime stamps, as the manager's ``combine_since`` derives it."""
+        resources = self.since[f"deployment_resources_{which}_since"]
+        runtime = self.since[f"deployment_runtime_{which}_since"]
+        assert resources is not None  # the resources stamps are never null
+        return format_timestamp(resources if runtime is None else max(resources, runtime))
 
     def combined_status(self) -> str:
         rs = self.s["deployment_resources_status"]
@@ -231,13 +205,6 @@ class Pipeline:
             or self.s["deployment_initial"]
             or "Unavailable"
         )
-
-    def cancel_timers(self) -> None:
-        for attr in ("timer", "compile_timer", "blip_timer", "heartbeat_timer"):
-            handle = getattr(self, attr)
-            if handle is not None:
-                handle.cancel()
-                setattr(self, attr, None)
 
     def snapshot(self) -> dict[str, Any]:
         """The event fields (``selector=all``) without id and timestamp."""
@@ -268,16 +235,14 @@ class Pipeline:
     def info(self, selector: str) -> dict[str, Any]:
         """``PipelineInfo`` (``all``) or ``PipelineSelectedInfo`` (``status``...)."""
 
-        def ts(value: dt.datetime | None) -> str | None:
-            return None if value is None else format_timestamp(value)
-
         s = self.s
+        since = {k: None if v is None else format_timestamp(v) for k, v in self.since.items()}
         out: dict[str, Any] = {
             "id": self.id,
             "name": self.name,
             "description": self.description,
             "tags": list(self.tags),
-            "created_at": ts(self.created_at),
+            "created_at": format_timestamp(self.created_at),
             "version": self.version,
             "platform_version": self.platform_version,
         }
@@ -294,7 +259,7 @@ class Pipeline:
         out.update(
             program_version=self.program_version,
             program_status=s["program_status"],
-            program_status_since=ts(self.since["program_status_since"]),
+            program_status_since=since["program_status_since"],
         )
         if selector == "all":
             out.update(program_error=self.program_error, program_info=None)
@@ -306,31 +271,22 @@ class Pipeline:
             deployment_initial=s["deployment_initial"],
             deployment_error=s["deployment_error"],
             deployment_status=self.combined_status(),
-            deployment_status_since=ts(
-                self.combined_since(
-                    "deployment_resources_status_since", "deployment_runtime_status_since"
-                )
-            ),
+            deployment_status_since=self.combined_since("status"),
             deployment_desired_status=self.combined_desired_status(),
-            deployment_desired_status_since=ts(
-                self.combined_since(
-                    "deployment_resources_desired_status_since",
-                    "deployment_runtime_desired_status_since",
-                )
-            ),
+            deployment_desired_status_since=self.combined_since("desired_status"),
             deployment_resources_status=s["deployment_resources_status"],
-            deployment_resources_status_since=ts(self.since["deployment_resources_status_since"]),
+            deployment_resources_status_since=since["deployment_resources_status_since"],
             deployment_resources_desired_status=s["deployment_resources_desired_status"],
-            deployment_resources_desired_status_since=ts(
-                self.since["deployment_resources_desired_status_since"]
-            ),
+            deployment_resources_desired_status_since=since[
+                "deployment_resources_desired_status_since"
+            ],
             deployment_runtime_status=s["deployment_runtime_status"],
-            deployment_runtime_status_since=ts(self.since["deployment_runtime_status_since"]),
+            deployment_runtime_status_since=since["deployment_runtime_status_since"],
             deployment_runtime_status_details=s["deployment_runtime_status_details"],
             deployment_runtime_desired_status=s["deployment_runtime_desired_status"],
-            deployment_runtime_desired_status_since=ts(
-                self.since["deployment_runtime_desired_status_since"]
-            ),
+            deployment_runtime_desired_status_since=since[
+                "deployment_runtime_desired_status_since"
+            ],
             bootstrap_policy=s["bootstrap_policy"],
             silent_bootstrap=s["silent_bootstrap"],
             concurrent_bootstrap=s["concurrent_bootstrap"],

@@ -1,10 +1,8 @@
 """Owns the rules on a pipeline's ``runtime_config``: how the manager stores it (with every
 default filled in), which edits need cleared storage, and when ``initial=standby`` is allowed.
 
-Pure.  The defaults are those the upstream OpenAPI spec gives for ``RuntimeConfig`` and
-``ResourceConfig`` (v0.337); the restricted fields and the standby condition are those the
-manager's error messages name (``EditRestrictedToClearedStorage``,
-``InitialStandbyNotAllowed``).
+Pure.  The defaults are the upstream OpenAPI spec's (v0.337); the restricted fields and
+the standby condition are those the manager's error messages name.
 """
 
 from __future__ import annotations
@@ -72,34 +70,32 @@ def normalize_runtime_config(value: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def _resource(config: dict[str, Any], key: str) -> Any:
-    resources = config.get("resources")
-    return resources.get(key) if isinstance(resources, dict) else None
+def _at(config: Any, path: str) -> Any:
+    """The value at a dotted ``path`` of a config (None where a level is no object)."""
+    for key in path.split("."):
+        config = config.get(key) if isinstance(config, dict) else None
+    return config
+
+
+#: The fields that may change only while storage is cleared, in the manager's order.
+_STORAGE_BOUND = (
+    "workers",
+    "hosts",
+    "fault_tolerance",
+    "resources.storage_mb_max",
+    "resources.namespace",
+    "resources.storage_class",
+    "clock_timezone_offset",
+)
 
 
 def restricted_edits(current: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """The fields (as the manager names them) that ``new`` changes and that may change only
     while storage is cleared; both configs normalized."""
-    changed = []
-    if new.get("workers") != current.get("workers"):
-        changed.append("`runtime_config.workers`")
-    if new.get("hosts", 1) != current.get("hosts", 1):
-        changed.append("`runtime_config.hosts`")
-    if new.get("fault_tolerance") != current.get("fault_tolerance"):
-        changed.append("`runtime_config.fault_tolerance`")
-    for key in ("storage_mb_max", "namespace", "storage_class"):
-        if _resource(new, key) != _resource(current, key):
-            changed.append(f"`runtime_config.resources.{key}`")
-    if new.get("clock_timezone_offset") != current.get("clock_timezone_offset"):
-        changed.append("`runtime_config.clock_timezone_offset`")
-    return changed
+    return [f"`runtime_config.{p}`" for p in _STORAGE_BOUND if _at(new, p) != _at(current, p)]
 
 
 def standby_allowed(config: dict[str, Any]) -> bool:
     """``/start?initial=standby`` needs a file storage backend with ``sync`` configured."""
-    storage = config.get("storage")
-    backend = storage.get("backend") if isinstance(storage, dict) else None
-    if not isinstance(backend, dict) or backend.get("name") != "file":
-        return False
-    settings = backend.get("config")
-    return isinstance(settings, dict) and settings.get("sync") is not None
+    backend = _at(config, "storage.backend")
+    return _at(backend, "name") == "file" and _at(backend, "config.sync") is not None

@@ -64,7 +64,7 @@ class ManualScheduler:
 def make_engine(**options: Any) -> tuple[Engine, ManualScheduler]:
     scheduler = ManualScheduler()
     engine = Engine(
-        scheduler=scheduler,
+        call_later=scheduler.call_later,
         now=scheduler.now,
         ids=UUIDv7Factory(random.Random(0)),
         **options,

@@ -101,7 +101,7 @@ def test_delete_cancels_the_pending_steps() -> None:
     assert clock.pending == 1
     engine.delete_pipeline("p")
     assert clock.pending == 0
-    assert engine.find("p") is None
+    assert "p" not in engine.pipelines
 
 
 def test_per_pipeline_timings() -> None:

@@ -62,6 +62,9 @@ async def test_created_keys_authenticate_until_deleted() -> None:
         async with s.post(keys, json={"name": "x"}) as r:
             assert r.status == 401  # making a key needs a key
         assert created["api_key"] not in repr(fake.requests)
+        # The fake's own store of created keys never shows a secret either.
+        made = fake._app.handlers.api_keys
+        assert made and all(key.secret not in repr(made) for key in made.values())
         assert not audit.errors, audit.errors
 
 

@@ -134,6 +134,37 @@ async def test_tags_and_descriptions_the_manager_refuses_are_refused(
     assert (await info(fake, session, "p", "all"))[next(iter(body))] in ("", [])
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"description": 5},
+        {"tags": "x"},
+        {"tags": [1]},
+        {"udf_rust": ["fn"]},
+        {"runtime_config": []},
+        {"program_config": "x"},
+    ],
+)
+async def test_fields_of_another_json_type_are_the_managers_plain_400(
+    fake: FakeFeldera, session: aiohttp.ClientSession, body: Json
+) -> None:
+    """serde refuses a field of another type, as a missing one: actix's plain-text 400
+    (not a 500, and a string of tags is not taken for one tag)."""
+    url = f"{fake.url}/v0/pipelines"
+    field = next(iter(body))
+    for method, where, sent in (
+        ("POST", url, {"name": "p", "program_code": "", **body}),
+        ("PUT", f"{url}/q", {"name": "q", "program_code": "", **body}),
+    ):
+        status, text = await call(session, method, where, sent)
+        assert status == 400 and isinstance(text, str), (status, text)
+        assert text.startswith("Json deserialize error:") and f"`{field}`" in text, text
+    assert fake.pipelines() == []
+    await create(fake, session, "p", "")
+    status, text = await call(session, "PATCH", f"{url}/p", body)
+    assert status == 400 and f"`{field}`" in str(text), (status, text)
+
+
 async def test_tag_rules_say_why_and_valid_metadata_is_kept(
     fake: FakeFeldera, session: aiohttp.ClientSession
 ) -> None:

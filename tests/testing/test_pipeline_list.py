@@ -161,7 +161,7 @@ class ListedLifecycles(RuleBasedStateMachine):
     @invariant()
     def the_list_agrees_with_the_events(self) -> None:
         listed = json.loads(self.engine.status_list())
-        pipelines = self.engine.all()
+        pipelines = list(self.engine.pipelines.values())
         assert [e["name"] for e in listed] == [p.name for p in pipelines]
         for entry, p in zip(listed, pipelines, strict=True):
             # The cached entry is what the row says now (no stale cache).
