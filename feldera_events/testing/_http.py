@@ -294,7 +294,8 @@ class FakeApp:
             if header is None or not header.startswith("Bearer "):
                 return web.Response(status=401, headers={"WWW-Authenticate": "Bearer"})
             token = header[len("Bearer ") :].strip()
-            if token not in api_keys and token not in self.handlers.created_secrets:
+            created = (key.secret for key in self.handlers.api_keys.values())
+            if token not in api_keys and token not in created:
                 # actix ErrorUnauthorized: JSON text served as text/plain, no `details`.
                 return web.Response(
                     status=401,

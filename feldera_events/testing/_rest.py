@@ -230,7 +230,6 @@ class Handlers:
         #: Accepted like a key given to ``FakeFeldera(api_keys=...)`` until deleted; their
         #: role is stored and listed, not enforced (the fake has no roles).
         self.api_keys: dict[str, CreatedKey] = {}
-        self.created_secrets: set[str] = set()
 
     async def handle(self, operation: str, request: web.Request, **params: str) -> web.Response:
         """Answer ``request`` with the handler of ``operation``."""
@@ -411,12 +410,11 @@ class Handlers:
         described = {"id": str(uuid.uuid4()), "name": name, "role": role or "read"}
         secret = "apikey:" + "".join(secrets.choice(_ALPHABET) for _ in range(128))
         self.api_keys[name] = CreatedKey(described, secret)
-        self.created_secrets.add(secret)
         # The NewApiKeyResponse: the only time the secret is shown.
         created = {"id": described["id"], "name": name, "api_key": secret}
         return json_response(created, 201, headers=NO_CACHE)
 
     async def delete_api_key(self, request: web.Request, key: str) -> web.Response:
         self._api_key(key)
-        self.created_secrets.discard(self.api_keys.pop(key).secret)
+        del self.api_keys[key]
         return web.Response(status=200)
