@@ -13,11 +13,11 @@ from tests.testing.schema_check import SchemaChecker, SchemaMismatch
 #: Fast but not instantaneous: transitions take milliseconds.
 SPEED = 200.0
 
-#: The keys of an event with ``selector=status`` and with ``selector=all``: the spec's
-#: PipelineMonitorEvent, written out here (not taken from the fake) so the tests check it.
-STATUS_KEYS = {
-    "event_id",
-    "recorded_at",
+#: The status fields of an event, in the order of upstream's events test's tuples; with
+#: ``event_id`` and ``recorded_at`` the keys of an event with ``selector=status``, and with
+#: the details those of ``selector=all``: the spec's PipelineMonitorEvent, written out here
+#: (not taken from the fake) so the tests check it.
+STATUS_FIELDS = (
     "deployment_resources_status",
     "deployment_resources_desired_status",
     "deployment_runtime_status",
@@ -25,7 +25,8 @@ STATUS_KEYS = {
     "deployment_has_error",
     "program_status",
     "storage_status",
-}
+)
+STATUS_KEYS = {"event_id", "recorded_at", *STATUS_FIELDS}
 ALL_KEYS = STATUS_KEYS | {
     "deployment_resources_status_details",
     "deployment_runtime_status_details",

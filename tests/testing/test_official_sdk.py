@@ -47,7 +47,7 @@ from feldera.enums import (
 from feldera.rest.errors import FelderaAPIError
 
 from feldera_events.testing import FakeFeldera, Timings
-from tests.testing.conftest import ALL_KEYS, STATUS_KEYS, attach_audit
+from tests.testing.conftest import ALL_KEYS, STATUS_FIELDS, STATUS_KEYS, attach_audit
 
 NAME = "sdk-pipeline_1"  # the SDK does not quote names in PUT; real names are [A-Za-z0-9_-]
 SQL = "CREATE TABLE t1(i1 INTEGER); CREATE VIEW v1 AS SELECT * FROM t1;"
@@ -96,15 +96,6 @@ UPSTREAM_SEQUENCE = [
     ("Stopped", "Stopped", _, _, True, "Success", "InUse"),
     ("Stopped", "Stopped", _, _, False, "Success", "InUse"),  # /dismiss_error
 ]
-TUPLE_KEYS = (
-    "deployment_resources_status",
-    "deployment_resources_desired_status",
-    "deployment_runtime_status",
-    "deployment_runtime_desired_status",
-    "deployment_has_error",
-    "program_status",
-    "storage_status",
-)
 
 
 def as_tuples(events_newest_first: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
@@ -114,7 +105,7 @@ def as_tuples(events_newest_first: list[dict[str, Any]]) -> list[tuple[Any, ...]
     for event in reversed(events_newest_first):
         if event["deployment_runtime_status"] == "Unavailable":
             continue
-        row = tuple(event[k] for k in TUPLE_KEYS)
+        row = tuple(event[k] for k in STATUS_FIELDS)
         if not out or out[-1] != row:
             out.append(row)
     return out
